@@ -1,0 +1,119 @@
+/*
+ * buf: a capped, growing byte buffer (see buf.h). Pure, no I/O, no globals.
+ */
+#include "buf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void buf_init(struct buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+    b->failed = 0;
+}
+
+void buf_free(struct buf *b)
+{
+    free(b->data);
+    buf_init(b, b->max);
+}
+
+static int buf_reserve(struct buf *b, size_t extra)
+{
+    if (b->failed || extra > b->max || b->len > b->max - extra) {
+        b->failed = 1;
+        return -1;
+    }
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 0;
+    size_t ncap = b->cap ? b->cap : 64;
+    while (ncap < need)
+        ncap *= 2;
+    char *p = realloc(b->data, ncap);
+    if (p == NULL) {
+        b->failed = 1;
+        return -1;
+    }
+    b->data = p;
+    b->cap = ncap;
+    return 0;
+}
+
+int buf_append(struct buf *b, const void *p, size_t n)
+{
+    if (buf_reserve(b, n) < 0)
+        return -1;
+    if (n > 0)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int buf_puts(struct buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0 || buf_reserve(b, (size_t)n) < 0) {
+        b->failed = 1;
+        return -1;
+    }
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int buf_json_string(struct buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rc = buf_append(b, "\"", 1);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            rc = buf_append(b, esc, 2);
+        } else if (c < 0x20 || c == 0x7f) {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            rc = buf_append(b, esc, 6);
+        } else {
+            rc = buf_append(b, &s[i], 1);
+        }
+    }
+    if (rc == 0)
+        rc = buf_append(b, "\"", 1);
+    return rc;
+}
+
+char *buf_take(struct buf *b, size_t *len)
+{
+    if (b->failed || b->data == NULL)
+        return NULL;
+    char *p = b->data;
+    if (len != NULL)
+        *len = b->len;
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    return p;
+}

@@ -1,0 +1,78 @@
+/*
+ * config: the server's YAML configuration (libyaml), with defaults, so the
+ * host runs with no config file at all. Buffer in, struct config or
+ * diagnostics out; unknown keys and bad values are errors with
+ * file:line:col, and the whole file is rejected on any error.
+ * Pure: no I/O, no logging, no globals.
+ */
+#ifndef MTA_STS_CONFIG_H
+#define MTA_STS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "diag.h"
+
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO,
+                 LOG_LEVEL_DEBUG };
+
+struct config {
+    char **domains;        /* served domains, lower case, no trailing dot;
+                              empty = taken from the certificates */
+    size_t n_domains;
+    char *policy_dir;      /* default "policy" */
+    char *cert_dir;        /* default "certs" */
+    char *https_listen;    /* default "[::]:8443" */
+    char *http_listen;     /* default "[::]:8080"; NULL = disabled */
+    char *metrics_listen;  /* NULL = /metrics on the HTTP listener */
+    char **tlsrpt_rua;     /* TLS-RPT rua URIs (validated), may be empty */
+    size_t n_tlsrpt_rua;
+    enum log_format log_format; /* default text */
+    enum log_level log_level;   /* default info */
+    bool access_log;            /* default true */
+    unsigned max_connections;   /* default 1024 */
+    unsigned max_connections_per_ip; /* default 64 */
+    unsigned connection_timeout;     /* seconds, default 10 */
+    size_t connection_memory_limit;  /* bytes, default 32768 */
+    unsigned threads;                /* 0 = one per core */
+    unsigned reload_debounce_ms;     /* default 200 */
+    unsigned poll_interval_ms;       /* polling fallback, default 2000 */
+    bool force_poll;                 /* default false */
+};
+
+/* config_new_default returns a config holding only the defaults. */
+struct config *config_new_default(void);
+
+/*
+ * config_parse reads YAML from buf[0..len) over the defaults. Returns NULL
+ * with errors in d (whose file name is used in messages).
+ */
+struct config *config_parse(const char *buf, size_t len, struct diag *d);
+
+/* config_free releases a config; NULL is a no-op. */
+void config_free(struct config *c);
+
+/*
+ * config_check_domain normalises a domain name in place (lower case, one
+ * trailing dot removed) and returns 0 when it is a valid LDH host name of
+ * at least two labels, else -1 with the reason in err.
+ */
+int config_check_domain(char *name, char *err, size_t errlen);
+
+/*
+ * config_split_listen splits a listen address "IPv4:port" or "[IPv6]:port"
+ * (IP literals only, port 1-65535) into host (without brackets) and port.
+ * Returns 0, or -1 with the reason in err.
+ */
+int config_split_listen(const char *addr, char *host, size_t hostlen,
+                        unsigned short *port, char *err, size_t errlen);
+
+/*
+ * config_check_rua returns 0 when uri is a TLS-RPT rua URI (RFC 8460 §3:
+ * "mailto:" or "https:", with ",", "!" and ";" percent-encoded), else -1
+ * with the reason in err.
+ */
+int config_check_rua(const char *uri, char *err, size_t errlen);
+
+#endif

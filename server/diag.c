@@ -1,0 +1,138 @@
+/*
+ * diag: diagnostics list (see diag.h). Pure apart from diag_print, which
+ * writes to the FILE it is given. No globals.
+ */
+#include "diag.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void diag_init(struct diag *d, const char *file)
+{
+    memset(d, 0, sizeof(*d));
+    d->file = strdup(file != NULL ? file : "<input>");
+}
+
+void diag_free(struct diag *d)
+{
+    free(d->file);
+    free(d->entries);
+    memset(d, 0, sizeof(*d));
+}
+
+void diag_vadd(struct diag *d, enum diag_severity sev, unsigned line,
+               unsigned col, const char *fmt, va_list ap)
+{
+    if (sev == DIAG_ERROR)
+        d->errors++;
+    else
+        d->warnings++;
+    if (d->n >= DIAG_MAX_ENTRIES)
+        return;
+    if (d->n == d->cap) {
+        size_t ncap = d->cap ? d->cap * 2 : 8;
+        struct diag_entry *p = realloc(d->entries, ncap * sizeof(*p));
+        if (p == NULL)
+            return; /* still counted above, so the verdict stays right */
+        d->entries = p;
+        d->cap = ncap;
+    }
+    struct diag_entry *e = &d->entries[d->n++];
+    e->severity = sev;
+    e->line = line;
+    e->col = col;
+    int n = vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    if (n >= (int)sizeof(e->msg))
+        memcpy(e->msg + sizeof(e->msg) - 4, "...", 4);
+}
+
+void diag_add(struct diag *d, enum diag_severity sev, unsigned line,
+              unsigned col, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    diag_vadd(d, sev, line, col, fmt, ap);
+    va_end(ap);
+}
+
+size_t diag_errors(const struct diag *d)
+{
+    return d->errors;
+}
+
+static const char *severity_name(enum diag_severity sev)
+{
+    return sev == DIAG_ERROR ? "error" : "warning";
+}
+
+const char *diag_format_entry(const struct diag *d, const struct diag_entry *e,
+                              char *out, size_t outlen)
+{
+    const char *file = d->file != NULL ? d->file : "<input>";
+    const char *sev = severity_name(e->severity);
+    if (e->line == 0)
+        snprintf(out, outlen, "%s: %s: %s", file, sev, e->msg);
+    else if (e->col == 0)
+        snprintf(out, outlen, "%s:%u: %s: %s", file, e->line, sev, e->msg);
+    else
+        snprintf(out, outlen, "%s:%u:%u: %s: %s", file, e->line, e->col, sev,
+                 e->msg);
+    return out;
+}
+
+void diag_print(const struct diag *d, FILE *fp)
+{
+    char line[DIAG_MSG_MAX + 512];
+    for (size_t i = 0; i < d->n; i++)
+        fprintf(fp, "%s\n",
+                diag_format_entry(d, &d->entries[i], line, sizeof(line)));
+    size_t dropped = d->errors + d->warnings - d->n;
+    if (dropped > 0)
+        fprintf(fp, "%s: note: %zu more diagnostics not shown\n",
+                d->file != NULL ? d->file : "<input>", dropped);
+}
+
+int diag_json(const struct diag *d, struct buf *b)
+{
+    const char *file = d->file != NULL ? d->file : "<input>";
+    buf_puts(b, "[");
+    for (size_t i = 0; i < d->n; i++) {
+        const struct diag_entry *e = &d->entries[i];
+        buf_puts(b, i ? ",{\"file\":" : "{\"file\":");
+        buf_json_string(b, file, strlen(file));
+        buf_printf(b, ",\"line\":%u,\"column\":%u,\"severity\":\"%s\",",
+                   e->line, e->col, severity_name(e->severity));
+        buf_puts(b, "\"message\":");
+        buf_json_string(b, e->msg, strlen(e->msg));
+        buf_puts(b, "}");
+    }
+    return buf_puts(b, "]");
+}
+
+const char *diag_quote(const char *s, size_t n, char *out, size_t outlen)
+{
+    static const char hex[] = "0123456789abcdef";
+    const size_t limit = 40;
+    size_t o = 0;
+    if (outlen == 0)
+        return out;
+    for (size_t i = 0; i < n && i < limit; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (o + 5 >= outlen)
+            break;
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    if (n > limit && o + 4 < outlen) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+    return out;
+}
