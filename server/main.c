@@ -1,11 +1,640 @@
 /*
- * main: subcommands of mta-sts-host. Placeholder until the command layer
- * lands.
+ * main: the mta-sts-host command line: `serve` (the daemon), `validate`
+ * (check policy files with the daemon's own code), `dns` (the records to
+ * publish), `health` (probe /healthz for container health checks). It owns
+ * the one configuration and logger, handles signals on the main thread and
+ * is the only place that exits. Everything else runs in the modules.
  */
+#include <errno.h>
+#include <dirent.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
-int main(void)
+#include "buf.h"
+#include "certs.h"
+#include "config.h"
+#include "diag.h"
+#include "dnsrec.h"
+#include "http.h"
+#include "log.h"
+#include "policy.h"
+#include "probe.h"
+#include "readfile.h"
+#include "store.h"
+#include "watch.h"
+
+#define EXIT_INVALID 1
+#define EXIT_USAGE 2
+#define CONFIG_MAX (1024 * 1024)
+#define DRAIN_SECONDS 10
+#define MAX_CLI_DOMAINS 256
+
+static const char usage_text[] =
+    "usage: mta-sts-host <command> [options]\n"
+    "\n"
+    "Serve MTA-STS policies (RFC 8461) over HTTPS, validate them, and print\n"
+    "the DNS records to publish.\n"
+    "\n"
+    "commands:\n"
+    "  serve              run the HTTPS host (reloads on file changes)\n"
+    "  validate [FILE...] check policy files (default: every *.txt in the\n"
+    "                     policy directory); exit 0 valid, 1 invalid,\n"
+    "                     2 usage error\n"
+    "  dns                print the _mta-sts / _smtp._tls / CNAME records\n"
+    "  health [URL]       exit 0 when URL (default\n"
+    "                     http://127.0.0.1:8080/healthz) answers 200\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE  YAML configuration (default: built-in defaults)\n"
+    "  --domain D         serve domain D (repeatable; overrides the config)\n"
+    "  --policy-dir DIR   policy directory (default: policy)\n"
+    "  --cert-dir DIR     certificate directory (default: certs)\n"
+    "  --https ADDR       HTTPS listen address (default: [::]:8443)\n"
+    "  --http ADDR|off    plain-HTTP listen address (default: [::]:8080)\n"
+    "  --metrics ADDR     separate /metrics listener (default: on --http)\n"
+    "  --poll             watch files by polling instead of inotify\n"
+    "  --log-format F     text or json\n"
+    "  --log-level L      error, warn, info or debug\n"
+    "  --json             validate, dns: machine-readable output\n"
+    "  --target HOST      dns: the host mta-sts.<domain> should CNAME to\n"
+    "  -h, --help         this help\n"
+    "  -V, --version      the version\n";
+
+enum opt_id {
+    OPT_DOMAIN = 256,
+    OPT_POLICY_DIR,
+    OPT_CERT_DIR,
+    OPT_HTTPS,
+    OPT_HTTP,
+    OPT_METRICS,
+    OPT_POLL,
+    OPT_LOG_FORMAT,
+    OPT_LOG_LEVEL,
+    OPT_JSON,
+    OPT_TARGET,
+};
+
+struct cli {
+    const char *command;
+    const char *config_path;
+    const char *domains[MAX_CLI_DOMAINS];
+    size_t n_domains;
+    const char *policy_dir, *cert_dir, *https, *http, *metrics;
+    const char *log_format, *log_level, *target;
+    bool poll, json;
+    char **args;
+    int n_args;
+};
+
+__attribute__((noreturn, format(printf, 1, 2))) static void
+die_usage(const char *fmt, ...)
 {
-    puts("mta-sts-host " MTA_STS_HOST_VERSION);
-    return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "mta-sts-host: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'mta-sts-host --help'.\n");
+    va_end(ap);
+    exit(EXIT_USAGE);
+}
+
+/* set_option records one parsed option; returns false for unknown ones. */
+static bool set_option(struct cli *cli, int c, const char *arg)
+{
+    switch (c) {
+    case 'c':
+        cli->config_path = arg;
+        return true;
+    case OPT_DOMAIN:
+        if (cli->n_domains == MAX_CLI_DOMAINS)
+            die_usage("too many --domain options (%s)", arg);
+        cli->domains[cli->n_domains++] = arg;
+        return true;
+    case OPT_POLICY_DIR:
+        cli->policy_dir = arg;
+        return true;
+    case OPT_CERT_DIR:
+        cli->cert_dir = arg;
+        return true;
+    case OPT_HTTPS:
+        cli->https = arg;
+        return true;
+    case OPT_HTTP:
+        cli->http = arg;
+        return true;
+    case OPT_METRICS:
+        cli->metrics = arg;
+        return true;
+    case OPT_POLL:
+        cli->poll = true;
+        return true;
+    case OPT_LOG_FORMAT:
+        cli->log_format = arg;
+        return true;
+    case OPT_LOG_LEVEL:
+        cli->log_level = arg;
+        return true;
+    case OPT_JSON:
+        cli->json = true;
+        return true;
+    case OPT_TARGET:
+        cli->target = arg;
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void parse_cli(int argc, char **argv, struct cli *cli)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"domain", required_argument, NULL, OPT_DOMAIN},
+        {"policy-dir", required_argument, NULL, OPT_POLICY_DIR},
+        {"cert-dir", required_argument, NULL, OPT_CERT_DIR},
+        {"https", required_argument, NULL, OPT_HTTPS},
+        {"http", required_argument, NULL, OPT_HTTP},
+        {"metrics", required_argument, NULL, OPT_METRICS},
+        {"poll", no_argument, NULL, OPT_POLL},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"target", required_argument, NULL, OPT_TARGET},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    opterr = 0;
+    /* GNU getopt moves the command and file names behind the options. */
+    while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(usage_text, stdout);
+            exit(0);
+        }
+        if (c == 'V') {
+            puts("mta-sts-host " MTA_STS_HOST_VERSION);
+            exit(0);
+        }
+        if (!set_option(cli, c, optarg))
+            die_usage("unknown option or missing argument: '%s'",
+                      argv[optind - 1]);
+    }
+    if (optind >= argc)
+        die_usage("%s", "no command given");
+    cli->command = argv[optind];
+    cli->args = argv + optind + 1;
+    cli->n_args = argc - optind - 1;
+}
+
+static bool replace(char **field, const char *value)
+{
+    char *copy = value != NULL ? strdup(value) : NULL;
+    if (value != NULL && copy == NULL)
+        return false;
+    free(*field);
+    *field = copy;
+    return true;
+}
+
+/*
+ * load_config reads the config file (or takes the defaults) and applies
+ * the command-line overrides. Returns NULL after printing the reasons.
+ */
+static struct config *load_config(const struct cli *cli)
+{
+    struct config *cfg = NULL;
+    struct diag d;
+    char err[512];
+    diag_init(&d, cli->config_path != NULL ? cli->config_path : "<defaults>");
+    if (cli->config_path != NULL) {
+        char *data = NULL;
+        size_t len = 0;
+        if (readfile(cli->config_path, CONFIG_MAX, &data, &len, err,
+                     sizeof(err)) < 0) {
+            fprintf(stderr, "mta-sts-host: %s\n", err);
+            goto out;
+        }
+        cfg = config_parse(data, len, &d);
+        free(data);
+    } else {
+        cfg = config_new_default();
+    }
+    diag_print(&d, stderr);
+    if (cfg == NULL)
+        goto out;
+
+    bool ok = true;
+    if (cli->n_domains > 0) {
+        for (size_t i = 0; i < cfg->n_domains; i++)
+            free(cfg->domains[i]);
+        free(cfg->domains);
+        cfg->domains = calloc(cli->n_domains, sizeof(*cfg->domains));
+        cfg->n_domains = 0;
+        ok = cfg->domains != NULL;
+        for (size_t i = 0; ok && i < cli->n_domains; i++) {
+            char *name = strdup(cli->domains[i]);
+            if (name == NULL ||
+                config_check_domain(name, err, sizeof(err)) < 0) {
+                fprintf(stderr, "mta-sts-host: --domain %s: %s\n",
+                        cli->domains[i], name ? err : "out of memory");
+                free(name);
+                ok = false;
+                break;
+            }
+            cfg->domains[cfg->n_domains++] = name;
+        }
+    }
+    if (cli->policy_dir != NULL)
+        ok = ok && replace(&cfg->policy_dir, cli->policy_dir);
+    if (cli->cert_dir != NULL)
+        ok = ok && replace(&cfg->cert_dir, cli->cert_dir);
+    if (cli->https != NULL)
+        ok = ok && replace(&cfg->https_listen, cli->https);
+    if (cli->http != NULL)
+        ok = ok && replace(&cfg->http_listen,
+                           strcmp(cli->http, "off") == 0 ? NULL : cli->http);
+    if (cli->metrics != NULL)
+        ok = ok && replace(&cfg->metrics_listen, cli->metrics);
+    if (cli->poll)
+        cfg->force_poll = true;
+    if (cli->log_format != NULL) {
+        if (strcmp(cli->log_format, "text") == 0)
+            cfg->log_format = LOG_FORMAT_TEXT;
+        else if (strcmp(cli->log_format, "json") == 0)
+            cfg->log_format = LOG_FORMAT_JSON;
+        else
+            die_usage("--log-format: expected text or json, found '%s'",
+                      cli->log_format);
+    }
+    if (cli->log_level != NULL) {
+        static const char *const names[] = {"error", "warn", "info", "debug"};
+        bool found = false;
+        for (int i = 0; i < 4; i++)
+            if (strcmp(cli->log_level, names[i]) == 0) {
+                cfg->log_level = (enum log_level)i;
+                found = true;
+            }
+        if (!found)
+            die_usage("--log-level: expected error, warn, info or debug, "
+                      "found '%s'",
+                      cli->log_level);
+    }
+    if (!ok) {
+        config_free(cfg);
+        cfg = NULL;
+    }
+out:
+    diag_free(&d);
+    return cfg;
+}
+
+/* ---- validate ---------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* policy_files lists every *.txt in dir, sorted; returns the count or -1. */
+static int policy_files(const char *dir, char ***out)
+{
+    DIR *dp = opendir(dir);
+    char **files = NULL;
+    int n = 0;
+    if (dp == NULL) {
+        fprintf(stderr, "mta-sts-host: %s: cannot open directory: %s\n", dir,
+                strerror(errno));
+        return -1;
+    }
+    struct dirent *de;
+    while ((de = readdir(dp)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (de->d_name[0] == '.' || len < 5 ||
+            strcmp(de->d_name + len - 4, ".txt") != 0)
+            continue;
+        char **p = realloc(files, (size_t)(n + 1) * sizeof(*p));
+        size_t plen = strlen(dir) + len + 2;
+        char *path = malloc(plen);
+        if (p == NULL || path == NULL) {
+            free(path);
+            files = p != NULL ? p : files;
+            break;
+        }
+        files = p;
+        snprintf(path, plen, "%s/%s", dir, de->d_name);
+        files[n++] = path;
+    }
+    closedir(dp);
+    if (n > 0)
+        qsort(files, (size_t)n, sizeof(*files), cmp_str);
+    *out = files;
+    return n;
+}
+
+static int cmd_validate(const struct cli *cli)
+{
+    struct config *cfg = NULL;
+    char **owned = NULL;
+    int n_files = cli->n_args;
+    char **files = cli->args;
+    int rc = EXIT_USAGE;
+    struct buf out;
+    buf_init(&out, 64u << 20);
+
+    if (n_files == 0) {
+        cfg = load_config(cli);
+        if (cfg == NULL)
+            goto out;
+        n_files = policy_files(cfg->policy_dir, &owned);
+        if (n_files < 0)
+            goto out;
+        if (n_files == 0) {
+            fprintf(stderr, "mta-sts-host: %s: no *.txt policy files\n",
+                    cfg->policy_dir);
+            rc = EXIT_INVALID;
+            goto out;
+        }
+        files = owned;
+    }
+    rc = 0;
+    buf_puts(&out, "{\"files\":[");
+    for (int i = 0; i < n_files; i++) {
+        struct diag d;
+        diag_init(&d, files[i]);
+        struct policy *p = store_read_policy(files[i], &d);
+        if (p == NULL)
+            rc = EXIT_INVALID;
+        if (cli->json) {
+            buf_puts(&out, i ? ",{\"file\":" : "{\"file\":");
+            buf_json_string(&out, files[i], strlen(files[i]));
+            buf_printf(&out, ",\"valid\":%s,", p ? "true" : "false");
+            if (p != NULL)
+                buf_printf(&out, "\"id\":\"%s\",\"mode\":\"%s\",", p->id,
+                           policy_mode_name(p->mode));
+            buf_puts(&out, "\"diagnostics\":");
+            diag_json(&d, &out);
+            buf_puts(&out, "}");
+        } else {
+            diag_print(&d, stderr);
+            if (p != NULL)
+                printf("%s: valid (id %s, mode %s, %zu warning%s)\n",
+                       files[i], p->id, policy_mode_name(p->mode),
+                       d.warnings, d.warnings == 1 ? "" : "s");
+            else
+                printf("%s: INVALID (%zu error%s)\n", files[i], d.errors,
+                       d.errors == 1 ? "" : "s");
+        }
+        policy_free(p);
+        diag_free(&d);
+    }
+    buf_printf(&out, "],\"valid\":%s}\n", rc == 0 ? "true" : "false");
+    if (cli->json && out.data != NULL)
+        fputs(out.data, stdout);
+out:
+    for (int i = 0; owned != NULL && i < n_files; i++)
+        free(owned[i]);
+    free(owned);
+    buf_free(&out);
+    config_free(cfg);
+    return rc;
+}
+
+/* ---- dns --------------------------------------------------------------- */
+
+static int cmd_dns(const struct cli *cli)
+{
+    int rc = EXIT_INVALID;
+    struct config *cfg = load_config(cli);
+    struct certs *certs = NULL;
+    struct dnsrec_domain *recs = NULL;
+    struct policy **policies = NULL;
+    const char **domains = NULL;
+    size_t n = 0;
+    struct buf out;
+    buf_init(&out, 16u << 20);
+    if (cfg == NULL)
+        goto out;
+    if (cli->n_args > 0)
+        die_usage("dns takes no arguments, found '%s'", cli->args[0]);
+    if (cfg->n_domains > 0) {
+        domains = (const char **)cfg->domains;
+        n = cfg->n_domains;
+    } else {
+        struct diag d;
+        diag_init(&d, cfg->cert_dir);
+        certs = certs_load_dir(cfg->cert_dir, time(NULL), &d);
+        diag_print(&d, stderr);
+        diag_free(&d);
+        size_t max = certs != NULL ? certs_count(certs) * 8 + 8 : 0;
+        domains = calloc(max ? max : 1, sizeof(*domains));
+        if (certs != NULL && domains != NULL)
+            n = certs_mta_sts_domains(certs, domains, max);
+    }
+    if (n == 0) {
+        fprintf(stderr,
+                "mta-sts-host: no domains: list them under `domains:` in the "
+                "config or pass --domain, or add a certificate for "
+                "mta-sts.<domain> to %s\n",
+                cfg->cert_dir);
+        goto out;
+    }
+    recs = calloc(n, sizeof(*recs));
+    policies = calloc(n, sizeof(*policies));
+    if (recs == NULL || policies == NULL)
+        goto out;
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        char path[4096];
+        struct diag d;
+        store_policy_path(cfg->policy_dir, domains[i], path, sizeof(path));
+        diag_init(&d, path);
+        policies[i] = store_read_policy(path, &d);
+        /* Only errors here: warnings belong to `validate`. */
+        if (policies[i] == NULL) {
+            diag_print(&d, stderr);
+            ok = false;
+        }
+        diag_free(&d);
+        recs[i].domain = domains[i];
+        recs[i].policy_id = policies[i] != NULL ? policies[i]->id : "";
+    }
+    if (!ok) {
+        fprintf(stderr, "mta-sts-host: fix the policy errors above first; "
+                        "no record is printed for an invalid policy\n");
+        goto out;
+    }
+    struct dnsrec_input in = {
+        .domains = recs,
+        .n_domains = n,
+        .rua = (const char *const *)cfg->tlsrpt_rua,
+        .n_rua = cfg->n_tlsrpt_rua,
+        .cname_target = cli->target,
+    };
+    if ((cli->json ? dnsrec_json(&out, &in) : dnsrec_zone(&out, &in)) < 0 ||
+        out.data == NULL) {
+        fprintf(stderr, "mta-sts-host: cannot render the records\n");
+        goto out;
+    }
+    fputs(out.data, stdout);
+    rc = 0;
+out:
+    for (size_t i = 0; policies != NULL && i < n; i++)
+        policy_free(policies[i]);
+    free(policies);
+    free(recs);
+    if (cfg != NULL && domains != (const char **)cfg->domains)
+        free(domains);
+    certs_free(certs);
+    config_free(cfg);
+    buf_free(&out);
+    return rc;
+}
+
+/* ---- health ------------------------------------------------------------ */
+
+static int cmd_health(const struct cli *cli)
+{
+    const char *url =
+        cli->n_args > 0 ? cli->args[0] : "http://127.0.0.1:8080/healthz";
+    char body[512], err[512];
+    if (cli->n_args > 1)
+        die_usage("health takes at most one URL, found '%s'", cli->args[1]);
+    int status = probe_http_get(url, 3000, body, sizeof(body), err,
+                                sizeof(err));
+    if (status < 0) {
+        fprintf(stderr, "mta-sts-host: health: %s\n", err);
+        return EXIT_INVALID;
+    }
+    printf("%d %s\n", status, body);
+    return status == 200 ? 0 : EXIT_INVALID;
+}
+
+/* ---- serve ------------------------------------------------------------- */
+
+/* print_hints tells a first-time user how to reach what is being served. */
+static void print_hints(const struct logger *lg, const struct config *cfg,
+                        struct store *st)
+{
+    char host[64];
+    unsigned short port = 0;
+    char err[128];
+    struct snapshot *s = store_acquire(st);
+    if (s == NULL || config_split_listen(cfg->https_listen, host, sizeof(host),
+                                         &port, err, sizeof(err)) < 0)
+        goto out;
+    const char *ip = strchr(host, ':') != NULL
+                         ? (strcmp(host, "::") == 0 ? "127.0.0.1" : host)
+                         : (strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host);
+    const char *bracket = strchr(ip, ':') != NULL ? "[" : "";
+    const char *close = strchr(ip, ':') != NULL ? "]" : "";
+    for (size_t i = 0; i < s->n_domains; i++) {
+        const struct snapshot_domain *d = &s->domains[i];
+        log_msg(lg, LOG_LEVEL_INFO,
+                "try: curl %s--resolve %s:%u:%s%s%s "
+                "https://%s:%u/.well-known/mta-sts.txt",
+                certs_entry_dev(d->cert) ? "-k " : "", d->host, port, bracket,
+                ip, close, d->host, port);
+    }
+out:
+    snapshot_release(s);
+}
+
+static int cmd_serve(const struct cli *cli)
+{
+    int rc = EXIT_INVALID;
+    struct config *cfg = load_config(cli);
+    struct store *st = NULL;
+    struct http *h = NULL;
+    struct watch *w = NULL;
+    struct logger lg;
+    char err[512];
+    sigset_t sigs;
+
+    if (cfg == NULL)
+        return EXIT_INVALID;
+    if (cli->n_args > 0)
+        die_usage("serve takes no arguments, found '%s'", cli->args[0]);
+    log_init(&lg, cfg->log_format, cfg->log_level, cfg->access_log);
+
+    /* Block the signals before any thread starts, so that they all reach
+     * the sigwait loop below and no worker thread is interrupted. */
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    log_msg(&lg, LOG_LEVEL_INFO,
+            "mta-sts-host %s starting (policy dir %s, certificate dir %s)",
+            MTA_STS_HOST_VERSION, cfg->policy_dir, cfg->cert_dir);
+    st = store_new(cfg, &lg);
+    h = st != NULL ? http_new(cfg, &lg, st) : NULL;
+    if (h == NULL) {
+        log_msg(&lg, LOG_LEVEL_ERROR, "out of memory");
+        goto out;
+    }
+    if (store_reload(st) < 0) {
+        log_msg(&lg, LOG_LEVEL_ERROR,
+                "nothing valid to serve; not starting (see the errors "
+                "above)");
+        goto out;
+    }
+    if (http_start(h, err, sizeof(err)) < 0) {
+        log_msg(&lg, LOG_LEVEL_ERROR, "%s", err);
+        goto out;
+    }
+    w = watch_start(cfg, &lg, st);
+    print_hints(&lg, cfg, st);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            log_msg(&lg, LOG_LEVEL_INFO, "SIGHUP: reloading");
+            store_reload(st);
+            continue;
+        }
+        log_msg(&lg, LOG_LEVEL_INFO,
+                "%s: finishing requests in flight, then exiting",
+                sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        break;
+    }
+    watch_stop(w);
+    w = NULL;
+    http_stop(h, DRAIN_SECONDS);
+    log_msg(&lg, LOG_LEVEL_INFO, "stopped");
+    rc = 0;
+out:
+    watch_stop(w);
+    http_free(h);
+    store_free(st);
+    config_free(cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli = {0};
+    parse_cli(argc, argv, &cli);
+    int rc;
+    if (strcmp(cli.command, "serve") == 0)
+        rc = cmd_serve(&cli);
+    else if (strcmp(cli.command, "validate") == 0)
+        rc = cmd_validate(&cli);
+    else if (strcmp(cli.command, "dns") == 0)
+        rc = cmd_dns(&cli);
+    else if (strcmp(cli.command, "health") == 0)
+        rc = cmd_health(&cli);
+    else
+        die_usage("unknown command '%s'", cli.command);
+    return rc;
 }

@@ -1,0 +1,1340 @@
+/*
+ * certs: loads the certificate + key pairs of a directory with GnuTLS,
+ * checks each pair (key matches certificate, validity period, chain order,
+ * chain to the system trust store), indexes the pairs by their DNS names and
+ * answers "which pair for this server name" during the TLS handshake. It
+ * can also generate a self-signed development certificate in memory. It
+ * does not watch files or decide when to reload (see watch and store), and
+ * it does not log: findings go into a struct diag. Loading runs on whichever
+ * thread builds a snapshot; a loaded set is never modified again, so the
+ * lookups are safe from any thread, including libmicrohttpd's TLS threads.
+ */
+#include "certs.h"
+#include "readfile.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <gnutls/crypto.h>
+#include <gnutls/x509.h>
+
+/*
+ * Only TLS 1.2 and 1.3, only ECDHE key exchange (forward secret) with AEAD
+ * ciphers, for RSA and ECDSA certificates alike. There is deliberately no
+ * %SERVER_PRECEDENCE: every suite left is strong, and with server precedence
+ * GnuTLS picks its own preferred TLS 1.3 group even when the client sent a
+ * key share for another one, which costs OpenSSL-based senders (Postfix) a
+ * HelloRetryRequest round trip on every fetch.
+ */
+const char *const certs_tls_priority =
+    "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:"
+    "-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:"
+    "-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-MAC-ALL:+AEAD";
+
+/* Certificate and key files larger than this are refused. */
+#define CERTS_FILE_MAX (1024 * 1024)
+/* At most this many directory entries are looked at per directory. */
+#define CERTS_DIR_MAX 4096
+/* At most this many certificates in one chain. */
+#define CERTS_CHAIN_MAX 16
+/* At most this many DNS names per certificate are indexed. */
+#define CERTS_NAMES_MAX 1000
+/* The longest DNS name, without a trailing dot. */
+#define CERTS_HOST_MAX 253
+#define CERTS_PATH_MAX 4096
+#define CERTS_DEV_DAYS 90
+
+struct certs_entry {
+    char *source;           /* the file the pair came from */
+    gnutls_pcert_st *pcert; /* leaf first, then the intermediates */
+    unsigned n_pcert;
+    gnutls_privkey_t key;
+    time_t not_after;
+    char **names; /* lower case, no trailing dot; wildcards as "*.rest" */
+    size_t n_names;
+    char *subject;
+    bool dev;
+    char fingerprint[65];
+};
+
+/* One row of the name index: an exact name, or the rest of a "*.rest". */
+struct certs_name {
+    const char *name;
+    const struct certs_entry *entry;
+    size_t order; /* load order of entry */
+};
+
+struct certs {
+    struct certs_entry **entries;
+    size_t n, cap;
+    struct certs_name *exact, *wild; /* sorted by name, one row per name */
+    size_t n_exact, n_wild;
+};
+
+/* What certs_load_dir carries around while it walks the directory. */
+struct loader {
+    struct certs *set;
+    struct diag *d;
+    time_t now;
+    gnutls_x509_trust_list_t trust;
+    int trust_state; /* 0 not tried yet, 1 loaded, -1 unavailable */
+};
+
+/* A file read into memory, NUL-terminated. */
+struct file_data {
+    char *path;
+    gnutls_datum_t data;
+};
+
+static void file_data_free(struct file_data *f)
+{
+    free(f->path);
+    free(f->data.data);
+    memset(f, 0, sizeof(*f));
+}
+
+/*
+ * join_path builds dir/name into out. Returns -1 (with an error in d) when
+ * the result does not fit.
+ */
+static int join_path(char *out, size_t outlen, const char *dir,
+                     const char *name, struct diag *d)
+{
+    size_t dl = strlen(dir);
+    const char *sep = (dl > 0 && dir[dl - 1] == '/') ? "" : "/";
+    int n = snprintf(out, outlen, "%s%s%s", dir, sep, name);
+    if (n < 0 || (size_t)n >= outlen) {
+        diag_add(d, DIAG_ERROR, 0, 0, "%s%s%s: path too long", dir, sep, name);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * read_file reads a regular file of at most CERTS_FILE_MAX bytes through
+ * readfile, so that the messages match the rest of the program. what names
+ * the contents for the message ("the private key").
+ */
+static int read_file(const char *path, const char *what, struct file_data *f,
+                     struct diag *d)
+{
+    char err[DIAG_MSG_MAX];
+    struct stat st;
+    char *data = NULL;
+    size_t len = 0;
+
+    memset(f, 0, sizeof(*f));
+    /* Checked first because opening a FIFO for reading would block. */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        diag_add(d, DIAG_ERROR, 0, 0, "%s: not a regular file (reading %s)",
+                 path, what);
+        return -1;
+    }
+    if (readfile(path, CERTS_FILE_MAX, &data, &len, err, sizeof(err)) < 0) {
+        diag_add(d, DIAG_ERROR, 0, 0, "%s (reading %s)", err, what);
+        return -1;
+    }
+    if (len > CERTS_FILE_MAX || len > UINT_MAX) {
+        diag_add(d, DIAG_ERROR, 0, 0, "%s: larger than %d bytes (reading %s)",
+                 path, CERTS_FILE_MAX, what);
+        free(data);
+        return -1;
+    }
+    f->path = strdup(path);
+    if (f->path == NULL) {
+        diag_add(d, DIAG_ERROR, 0, 0, "%s: %s (reading %s)", path,
+                 strerror(ENOMEM), what);
+        free(data);
+        return -1;
+    }
+    f->data.data = (unsigned char *)data;
+    f->data.size = (unsigned)len;
+    return 0;
+}
+
+static bool has_pem(const gnutls_datum_t *data, const char *label)
+{
+    return data->data != NULL && strstr((const char *)data->data, label);
+}
+
+static bool has_pem_cert(const gnutls_datum_t *data)
+{
+    return has_pem(data, "-----BEGIN CERTIFICATE-----") ||
+           has_pem(data, "-----BEGIN X509 CERTIFICATE-----");
+}
+
+static bool has_pem_key(const gnutls_datum_t *data)
+{
+    return has_pem(data, "PRIVATE KEY-----");
+}
+
+/* format_time renders t as "YYYY-MM-DD HH:MM:SS UTC" into out. */
+static const char *format_time(time_t t, char *out, size_t outlen)
+{
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL ||
+        strftime(out, outlen, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        snprintf(out, outlen, "@%lld", (long long)t);
+    return out;
+}
+
+/*
+ * lower_name copies a DNS name in lower case without a trailing dot, or
+ * returns NULL for an empty or over-long name.
+ */
+static char *lower_name(const char *s, size_t n)
+{
+    if (n > 0 && s[n - 1] == '.')
+        n--;
+    if (n == 0 || n > CERTS_HOST_MAX || memchr(s, '\0', n) != NULL)
+        return NULL;
+    char *p = malloc(n + 1);
+    if (p == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        p[i] = (char)tolower((unsigned char)s[i]);
+    p[n] = '\0';
+    return p;
+}
+
+static void entry_free(struct certs_entry *e)
+{
+    if (e == NULL)
+        return;
+    free(e->source);
+    for (unsigned i = 0; i < e->n_pcert; i++)
+        gnutls_pcert_deinit(&e->pcert[i]);
+    free(e->pcert);
+    if (e->key != NULL)
+        gnutls_privkey_deinit(e->key);
+    for (size_t i = 0; i < e->n_names; i++)
+        free(e->names[i]);
+    free(e->names);
+    free(e->subject);
+    free(e);
+}
+
+static int entry_add_name(struct certs_entry *e, const char *s, size_t n)
+{
+    if (e->n_names >= CERTS_NAMES_MAX)
+        return 0;
+    char *name = lower_name(s, n);
+    if (name == NULL)
+        return 0; /* empty or too long for DNS: never matches a host */
+    char **p = realloc(e->names, (e->n_names + 1) * sizeof(*p));
+    if (p == NULL) {
+        free(name);
+        return -1;
+    }
+    e->names = p;
+    e->names[e->n_names++] = name;
+    return 0;
+}
+
+/*
+ * entry_collect_names fills e->names with the leaf's DNS SANs, or with its
+ * CN when it has no DNS SAN at all (as clients used to do).
+ */
+static int entry_collect_names(struct certs_entry *e, gnutls_x509_crt_t leaf)
+{
+    char buf[CERTS_HOST_MAX + 8];
+    for (unsigned i = 0;; i++) {
+        size_t size = sizeof(buf) - 1;
+        unsigned critical = 0;
+        int type = gnutls_x509_crt_get_subject_alt_name(leaf, i, buf, &size,
+                                                        &critical);
+        if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+            break;
+        if (type == GNUTLS_E_SHORT_MEMORY_BUFFER)
+            continue; /* longer than any DNS name */
+        if (type < 0)
+            break;
+        if (type != GNUTLS_SAN_DNSNAME)
+            continue;
+        if (entry_add_name(e, buf, size) < 0)
+            return -1;
+    }
+    if (e->n_names == 0) {
+        size_t size = sizeof(buf) - 1;
+        if (gnutls_x509_crt_get_dn_by_oid(leaf, GNUTLS_OID_X520_COMMON_NAME, 0,
+                                          0, buf, &size) == 0 &&
+            entry_add_name(e, buf, size) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * entry_new builds a pair from a parsed chain (borrowed) and a key (taken,
+ * also on failure). Only internal errors (memory, GnuTLS) make it fail; the
+ * message names source.
+ */
+static struct certs_entry *entry_new(const char *source,
+                                     gnutls_x509_crt_t *crts, unsigned n,
+                                     gnutls_privkey_t key, struct diag *d)
+{
+    struct certs_entry *e = calloc(1, sizeof(*e));
+    struct certs_entry *ret = NULL;
+    unsigned char raw[64];
+    size_t raw_size = sizeof(raw);
+    int rc;
+
+    if (e == NULL) {
+        gnutls_privkey_deinit(key);
+        diag_add(d, DIAG_ERROR, 0, 0, "%s: %s", source, strerror(ENOMEM));
+        return NULL;
+    }
+    e->key = key;
+    e->source = strdup(source);
+    e->pcert = calloc(n, sizeof(*e->pcert));
+    if (e->source == NULL || e->pcert == NULL)
+        goto nomem;
+    for (unsigned i = 0; i < n; i++) {
+        rc = gnutls_pcert_import_x509(&e->pcert[i], crts[i], 0);
+        if (rc < 0) {
+            diag_add(d, DIAG_ERROR, 0, 0,
+                     "%s: preparing certificate %u for TLS: %s", source, i + 1,
+                     gnutls_strerror(rc));
+            goto out;
+        }
+        e->n_pcert++;
+    }
+    rc = gnutls_x509_crt_get_fingerprint(crts[0], GNUTLS_DIG_SHA256, raw,
+                                         &raw_size);
+    if (rc < 0 || raw_size != 32) {
+        diag_add(d, DIAG_ERROR, 0, 0, "%s: computing the fingerprint: %s",
+                 source, gnutls_strerror(rc));
+        goto out;
+    }
+    for (size_t i = 0; i < raw_size; i++) {
+        static const char hex[] = "0123456789abcdef";
+        e->fingerprint[2 * i] = hex[raw[i] >> 4];
+        e->fingerprint[2 * i + 1] = hex[raw[i] & 15];
+    }
+    e->fingerprint[64] = '\0';
+    e->not_after = gnutls_x509_crt_get_expiration_time(crts[0]);
+    if (entry_collect_names(e, crts[0]) < 0)
+        goto nomem;
+    if (e->n_names > 0) {
+        e->subject = strdup(e->names[0]);
+    } else {
+        gnutls_datum_t dn = {NULL, 0};
+        if (gnutls_x509_crt_get_dn3(crts[0], &dn, 0) == 0) {
+            e->subject = strdup((const char *)dn.data);
+            gnutls_free(dn.data);
+        } else {
+            e->subject = strdup("(no name)");
+        }
+    }
+    if (e->subject == NULL)
+        goto nomem;
+    ret = e;
+    e = NULL;
+    goto out;
+nomem:
+    diag_add(d, DIAG_ERROR, 0, 0, "%s: %s", source, strerror(ENOMEM));
+out:
+    entry_free(e);
+    return ret;
+}
+
+static int set_add(struct certs *c, struct certs_entry *e)
+{
+    if (c->n == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 8;
+        struct certs_entry **p = realloc(c->entries, ncap * sizeof(*p));
+        if (p == NULL)
+            return -1;
+        c->entries = p;
+        c->cap = ncap;
+    }
+    c->entries[c->n++] = e;
+    return 0;
+}
+
+/*
+ * crt_label names a certificate in messages: its subject DN, or its first
+ * DNS name when the subject is empty (as it is in many ACME certificates).
+ */
+static const char *crt_label(gnutls_x509_crt_t crt, char *out, size_t outlen)
+{
+    gnutls_datum_t dn = {NULL, 0};
+    size_t size = outlen;
+    unsigned type = 0;
+    if (gnutls_x509_crt_get_dn3(crt, &dn, 0) == 0 && dn.size > 0) {
+        snprintf(out, outlen, "%s", (const char *)dn.data);
+    } else if (gnutls_x509_crt_get_subject_alt_name2(crt, 0, out, &size, &type,
+                                                     NULL) >= 0 &&
+               type == GNUTLS_SAN_DNSNAME) {
+        /* out holds the name already */
+    } else {
+        snprintf(out, outlen, "no subject");
+    }
+    gnutls_free(dn.data);
+    return out;
+}
+
+/*
+ * key_id_of_crt / key_id_of_key compute the SHA-256 key id of the public
+ * key, which is equal for a certificate and its private key.
+ */
+static int key_id_of_crt(gnutls_x509_crt_t crt, unsigned char *out,
+                         size_t *size)
+{
+    return gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA256, out, size);
+}
+
+static int key_id_of_key(gnutls_privkey_t key, unsigned char *out, size_t *size)
+{
+    gnutls_pubkey_t pub = NULL;
+    int rc = gnutls_pubkey_init(&pub);
+    if (rc < 0)
+        return rc;
+    rc = gnutls_pubkey_import_privkey(pub, key, 0, 0);
+    if (rc == 0)
+        rc = gnutls_pubkey_get_key_id(pub, GNUTLS_KEYID_USE_SHA256, out, size);
+    gnutls_pubkey_deinit(pub);
+    return rc;
+}
+
+/*
+ * check_key reports whether key belongs to crts[0]. When it belongs to a
+ * later certificate of the file instead, the chain is in the wrong order
+ * and the message says so.
+ */
+static int check_key(gnutls_x509_crt_t *crts, unsigned n, gnutls_privkey_t key,
+                     const char *crt_path, const char *key_path, struct diag *d)
+{
+    unsigned char kid[64], cid[64];
+    size_t ksize = sizeof(kid);
+    int rc = key_id_of_key(key, kid, &ksize);
+    if (rc < 0) {
+        diag_add(d, DIAG_ERROR, 0, 0,
+                 "%s: computing the public key of private key %s: %s", crt_path,
+                 key_path, gnutls_strerror(rc));
+        return -1;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        size_t csize = sizeof(cid);
+        rc = key_id_of_crt(crts[i], cid, &csize);
+        if (rc < 0) {
+            diag_add(d, DIAG_ERROR, 0, 0,
+                     "%s: computing the key id of certificate %u: %s", crt_path,
+                     i + 1, gnutls_strerror(rc));
+            return -1;
+        }
+        if (csize != ksize || memcmp(cid, kid, ksize) != 0)
+            continue;
+        if (i == 0)
+            return 0;
+        char label[256];
+        diag_add(d, DIAG_ERROR, 0, 0,
+                 "%s: the chain is out of order: the private key belongs to "
+                 "certificate %u (%s), but the server's own certificate must "
+                 "come first",
+                 crt_path, i + 1, crt_label(crts[i], label, sizeof(label)));
+        return -1;
+    }
+    if (strcmp(crt_path, key_path) == 0)
+        diag_add(d, DIAG_ERROR, 0, 0,
+                 "%s: the private key does not match the certificate",
+                 crt_path);
+    else
+        diag_add(d, DIAG_ERROR, 0, 0,
+                 "%s: private key %s does not match the certificate", crt_path,
+                 key_path);
+    return -1;
+}
+
+/*
+ * check_order warns when certificate i+1 did not issue certificate i:
+ * clients then have to find the missing link themselves, and many do not.
+ */
+static void check_order(gnutls_x509_crt_t *crts, unsigned n, const char *path,
+                        struct diag *d)
+{
+    for (unsigned i = 0; i + 1 < n; i++) {
+        if (gnutls_x509_crt_check_issuer(crts[i], crts[i + 1]))
+            continue;
+        char a[256], b[256];
+        diag_add(d, DIAG_WARNING, 0, 0,
+                 "%s: certificate %u (%s) is not the issuer of certificate "
+                 "%u (%s); list each issuer right after the certificate it "
+                 "signed",
+                 path, i + 2, crt_label(crts[i + 1], b, sizeof(b)), i + 1,
+                 crt_label(crts[i], a, sizeof(a)));
+    }
+}
+
+/* check_validity reports whether the leaf is valid at now. */
+static int check_validity(struct loader *L, gnutls_x509_crt_t *crts, unsigned n,
+                          const char *path)
+{
+    char when[64];
+    time_t nb = gnutls_x509_crt_get_activation_time(crts[0]);
+    time_t na = gnutls_x509_crt_get_expiration_time(crts[0]);
+    if (nb == (time_t)-1 || na == (time_t)-1) {
+        diag_add(L->d, DIAG_ERROR, 0, 0,
+                 "%s: the certificate's validity period cannot be read", path);
+        return -1;
+    }
+    if (L->now >= na) {
+        diag_add(L->d, DIAG_ERROR, 0, 0, "%s: the certificate expired on %s",
+                 path, format_time(na, when, sizeof(when)));
+        return -1;
+    }
+    if (L->now < nb) {
+        diag_add(L->d, DIAG_ERROR, 0, 0,
+                 "%s: the certificate is not valid before %s", path,
+                 format_time(nb, when, sizeof(when)));
+        return -1;
+    }
+    if (na - L->now < (time_t)CERTS_EXPIRY_WARN_DAYS * 86400) {
+        long long days = (long long)(na - L->now) / 86400;
+        char left[32];
+        if (days == 0)
+            snprintf(left, sizeof(left), "less than a day");
+        else
+            snprintf(left, sizeof(left), "%lld day%s", days,
+                     days == 1 ? "" : "s");
+        diag_add(L->d, DIAG_WARNING, 0, 0,
+                 "%s: the certificate expires in %s, on %s", path, left,
+                 format_time(na, when, sizeof(when)));
+    }
+    /*
+     * An expired intermediate is only a warning: chains sometimes carry an
+     * expired cross-signature on purpose for old clients.
+     */
+    for (unsigned i = 1; i < n; i++) {
+        time_t ina = gnutls_x509_crt_get_expiration_time(crts[i]);
+        if (ina != (time_t)-1 && L->now >= ina) {
+            char label[256];
+            diag_add(L->d, DIAG_WARNING, 0, 0,
+                     "%s: certificate %u of the chain (%s) expired on %s", path,
+                     i + 1, crt_label(crts[i], label, sizeof(label)),
+                     format_time(ina, when, sizeof(when)));
+        }
+    }
+    return 0;
+}
+
+/*
+ * check_chain warns when the chain does not verify against the system trust
+ * store for TLS server use. GnuTLS verifies at the current time, not at
+ * L->now; check_validity covers the leaf at L->now.
+ */
+static void check_chain(struct loader *L, gnutls_x509_crt_t *crts, unsigned n,
+                        const char *path)
+{
+    if (L->trust_state == 0) {
+        int rc = gnutls_x509_trust_list_init(&L->trust, 0);
+        if (rc == 0)
+            rc = gnutls_x509_trust_list_add_system_trust(L->trust, 0, 0);
+        if (rc > 0) {
+            L->trust_state = 1;
+        } else {
+            L->trust_state = -1;
+            diag_add(L->d, DIAG_WARNING, 0, 0,
+                     "%s: loading the system trust store: %s; certificate "
+                     "chains are not checked",
+                     path,
+                     rc == 0 ? "no trusted certificates found"
+                             : gnutls_strerror(rc));
+        }
+    }
+    if (L->trust_state < 0)
+        return;
+
+    gnutls_typed_vdata_st purpose = {GNUTLS_DT_KEY_PURPOSE_OID,
+                                     (unsigned char *)GNUTLS_KP_TLS_WWW_SERVER,
+                                     0};
+    unsigned status = 0;
+    int rc = gnutls_x509_trust_list_verify_crt2(L->trust, crts, n, &purpose, 1,
+                                                0, &status, NULL);
+    if (rc < 0) {
+        diag_add(L->d, DIAG_WARNING, 0, 0, "%s: verifying the chain: %s", path,
+                 gnutls_strerror(rc));
+        return;
+    }
+    if (status == 0)
+        return;
+    gnutls_datum_t text = {NULL, 0};
+    rc = gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509,
+                                                      &text, 0);
+    diag_add(L->d, DIAG_WARNING, 0, 0,
+             "%s: the chain does not verify against the system trust store "
+             "(senders will reject it unless they trust its root): %s",
+             path, rc == 0 ? (const char *)text.data : "unknown reason");
+    gnutls_free(text.data);
+}
+
+/*
+ * load_pair parses, checks and adds one pair. crt and key may be the same
+ * file (a combined .pem); the pair is named by crt's path. Returns -1 only
+ * when memory runs out; a rejected pair is an error in L->d and returns 0.
+ */
+static int load_pair(struct loader *L, const struct file_data *crt,
+                     const struct file_data *key)
+{
+    gnutls_x509_crt_t *crts = NULL;
+    unsigned n = 0;
+    gnutls_privkey_t pk = NULL;
+    struct certs_entry *e = NULL;
+    int rc;
+    int ret = 0;
+    const char *path = crt->path;
+
+    if (!has_pem_cert(&crt->data)) {
+        diag_add(L->d, DIAG_ERROR, 0, 0,
+                 "%s: reading the certificate chain: no PEM certificate "
+                 "found",
+                 path);
+        goto out;
+    }
+    rc = gnutls_x509_crt_list_import2(&crts, &n, &crt->data,
+                                      GNUTLS_X509_FMT_PEM, 0);
+    if (rc < 0) {
+        crts = NULL;
+        n = 0;
+        diag_add(L->d, DIAG_ERROR, 0, 0,
+                 "%s: reading the certificate chain: %s", path,
+                 gnutls_strerror(rc));
+        goto out;
+    }
+    if (n == 0) {
+        diag_add(L->d, DIAG_ERROR, 0, 0,
+                 "%s: reading the certificate chain: no certificate found",
+                 path);
+        goto out;
+    }
+    if (n > CERTS_CHAIN_MAX) {
+        diag_add(L->d, DIAG_ERROR, 0, 0,
+                 "%s: the chain has %u certificates, more than %d", path, n,
+                 CERTS_CHAIN_MAX);
+        goto out;
+    }
+    if (!has_pem_key(&key->data)) {
+        diag_add(L->d, DIAG_ERROR, 0, 0,
+                 "%s: reading the private key: no PEM private key found",
+                 key->path);
+        goto out;
+    }
+    rc = gnutls_privkey_init(&pk);
+    if (rc < 0) {
+        pk = NULL;
+        diag_add(L->d, DIAG_ERROR, 0, 0, "%s: reading the private key: %s",
+                 key->path, gnutls_strerror(rc));
+        goto out;
+    }
+    rc = gnutls_privkey_import_x509_raw(pk, &key->data, GNUTLS_X509_FMT_PEM,
+                                        NULL, 0);
+    if (rc < 0) {
+        diag_add(L->d, DIAG_ERROR, 0, 0, "%s: reading the private key: %s%s",
+                 key->path, gnutls_strerror(rc),
+                 has_pem(&key->data, "ENCRYPTED")
+                     ? " (encrypted keys are not supported)"
+                     : "");
+        goto out;
+    }
+    if (check_key(crts, n, pk, path, key->path, L->d) < 0)
+        goto out;
+    check_order(crts, n, path, L->d);
+    if (check_validity(L, crts, n, path) < 0)
+        goto out;
+    check_chain(L, crts, n, path);
+
+    e = entry_new(path, crts, n, pk, L->d);
+    pk = NULL; /* taken by entry_new */
+    if (e == NULL) {
+        ret = -1;
+        goto out;
+    }
+    if (e->n_names == 0)
+        diag_add(L->d, DIAG_WARNING, 0, 0,
+                 "%s: the certificate names no DNS host (no DNS subject "
+                 "alternative name and no common name); it can only be the "
+                 "default",
+                 path);
+    if (set_add(L->set, e) < 0) {
+        diag_add(L->d, DIAG_ERROR, 0, 0, "%s: %s", path, strerror(ENOMEM));
+        ret = -1;
+        goto out;
+    }
+    e = NULL;
+out:
+    entry_free(e);
+    if (pk != NULL)
+        gnutls_privkey_deinit(pk);
+    for (unsigned i = 0; i < n; i++)
+        gnutls_x509_crt_deinit(crts[i]);
+    gnutls_free(crts);
+    return ret;
+}
+
+/* load_files reads a certificate file and a key file and loads the pair. */
+static int load_files(struct loader *L, const char *crt_path,
+                      const char *key_path)
+{
+    struct file_data crt, key;
+    int ret = 0;
+    memset(&key, 0, sizeof(key));
+    if (read_file(crt_path, "the certificate chain", &crt, L->d) < 0)
+        return 0;
+    if (read_file(key_path, "the private key", &key, L->d) == 0)
+        ret = load_pair(L, &crt, &key);
+    file_data_free(&key);
+    file_data_free(&crt);
+    return ret;
+}
+
+/*
+ * load_combined loads a .pem that should hold both the chain and the key.
+ * One without a key (a CA bundle, say) or without a certificate is not a
+ * pair; one with neither is broken.
+ */
+static int load_combined(struct loader *L, const char *path)
+{
+    struct file_data f;
+    int ret = 0;
+    if (read_file(path, "the certificate chain and private key", &f, L->d) < 0)
+        return 0;
+    bool cert = has_pem_cert(&f.data), key = has_pem_key(&f.data);
+    if (cert && key)
+        ret = load_pair(L, &f, &f);
+    else if (cert)
+        diag_add(L->d, DIAG_WARNING, 0, 0,
+                 "%s: holds certificates but no private key; not used (a "
+                 ".pem must hold the chain and the key)",
+                 path);
+    else if (key)
+        diag_add(L->d, DIAG_WARNING, 0, 0,
+                 "%s: holds a private key but no certificate; not used", path);
+    else
+        diag_add(L->d, DIAG_ERROR, 0, 0,
+                 "%s: no PEM certificate or private key found", path);
+    file_data_free(&f);
+    return ret;
+}
+
+/*
+ * load_certbot_dir loads dir/fullchain.pem + dir/privkey.pem when present.
+ * A directory with neither is none of our business (certbot's archive/ and
+ * renewal/, say) and is passed over silently.
+ */
+static int load_certbot_dir(struct loader *L, const char *dir)
+{
+    char crt[CERTS_PATH_MAX], key[CERTS_PATH_MAX];
+    struct stat st;
+    if (join_path(crt, sizeof(crt), dir, "fullchain.pem", L->d) < 0 ||
+        join_path(key, sizeof(key), dir, "privkey.pem", L->d) < 0)
+        return 0;
+    bool has_crt = stat(crt, &st) == 0;
+    bool has_key = stat(key, &st) == 0;
+    if (has_crt && has_key)
+        return load_files(L, crt, key);
+    if (has_crt)
+        diag_add(L->d, DIAG_WARNING, 0, 0,
+                 "%s: certificate has no private key %s; not used", crt, key);
+    else if (has_key)
+        diag_add(L->d, DIAG_WARNING, 0, 0,
+                 "%s: private key has no certificate %s; not used", key, crt);
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool ends_with(const char *s, const char *suffix, size_t *stem)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    if (n <= m || strcmp(s + n - m, suffix) != 0)
+        return false;
+    *stem = n - m;
+    return true;
+}
+
+/* listed tells whether name (stem + ext) is among the sorted names. */
+static bool listed(char *const *names, size_t n, const char *name, size_t stem,
+                   const char *ext)
+{
+    char want[NAME_MAX + 16];
+    int len = snprintf(want, sizeof(want), "%.*s%s", (int)stem, name, ext);
+    if (len < 0 || (size_t)len >= sizeof(want))
+        return false;
+    const char *key = want;
+    return bsearch(&key, names, n, sizeof(*names), cmp_str) != NULL;
+}
+
+/*
+ * list_dir reads the visible names of dir, sorted. A missing directory is
+ * an empty list; other failures are errors. Returns -1 on failure.
+ */
+static int list_dir(const char *dir, char ***out, size_t *n_out, struct diag *d)
+{
+    DIR *dp = opendir(dir);
+    char **names = NULL;
+    size_t n = 0;
+    int ret = -1;
+
+    *out = NULL;
+    *n_out = 0;
+    if (dp == NULL) {
+        if (errno == ENOENT)
+            return 0;
+        diag_add(d, DIAG_ERROR, 0, 0, "%s: opening the directory: %s", dir,
+                 strerror(errno));
+        return -1;
+    }
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(dp);
+        if (de == NULL) {
+            if (errno != 0) {
+                diag_add(d, DIAG_ERROR, 0, 0, "%s: reading the directory: %s",
+                         dir, strerror(errno));
+                goto out;
+            }
+            break;
+        }
+        /* Hidden names include Kubernetes' ..data and editor temp files. */
+        if (de->d_name[0] == '.')
+            continue;
+        if (n >= CERTS_DIR_MAX) {
+            diag_add(d, DIAG_WARNING, 0, 0,
+                     "%s: more than %d entries; the rest are ignored", dir,
+                     CERTS_DIR_MAX);
+            break;
+        }
+        char **p = realloc(names, (n + 1) * sizeof(*p));
+        if (p == NULL)
+            goto nomem;
+        names = p;
+        names[n] = strdup(de->d_name);
+        if (names[n] == NULL)
+            goto nomem;
+        n++;
+    }
+    if (n > 0)
+        qsort(names, n, sizeof(*names), cmp_str);
+    *out = names;
+    *n_out = n;
+    names = NULL;
+    ret = 0;
+    goto out;
+nomem:
+    diag_add(d, DIAG_ERROR, 0, 0, "%s: reading the directory: %s", dir,
+             strerror(ENOMEM));
+out:
+    if (names != NULL) {
+        for (size_t i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+    }
+    closedir(dp);
+    return ret;
+}
+
+/*
+ * scan_dir loads every pair in dir, in name order. depth 0 is the
+ * configured directory: its subdirectories may be certbot pair directories,
+ * and a `live/` subdirectory is certbot's own layout, one level further.
+ */
+static int scan_dir(struct loader *L, const char *dir, int depth)
+{
+    char **names = NULL;
+    size_t n = 0;
+    int ret = 0;
+
+    if (list_dir(dir, &names, &n, L->d) < 0)
+        return 0;
+    for (size_t i = 0; i < n && ret == 0; i++) {
+        const char *name = names[i];
+        char path[CERTS_PATH_MAX], other[CERTS_PATH_MAX];
+        struct stat st;
+        size_t stem;
+
+        if (join_path(path, sizeof(path), dir, name, L->d) < 0)
+            continue;
+        if (stat(path, &st) < 0) {
+            /* A dangling symlink, or a file removed while we look. */
+            diag_add(L->d, DIAG_WARNING, 0, 0, "%s: %s; skipped", path,
+                     strerror(errno));
+            continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            if (depth == 0 && strcmp(name, "live") == 0)
+                ret = scan_dir(L, path, 1);
+            else
+                ret = load_certbot_dir(L, path);
+            continue;
+        }
+        if (depth > 0 || !S_ISREG(st.st_mode))
+            continue; /* certbot's live/README and the like */
+        if (ends_with(name, ".crt", &stem)) {
+            char keyname[NAME_MAX + 16];
+            int len =
+                snprintf(keyname, sizeof(keyname), "%.*s.key", (int)stem, name);
+            if (len < 0 || (size_t)len >= sizeof(keyname) ||
+                join_path(other, sizeof(other), dir, keyname, L->d) < 0)
+                continue;
+            if (listed(names, n, name, stem, ".key"))
+                ret = load_files(L, path, other);
+            else
+                diag_add(L->d, DIAG_WARNING, 0, 0,
+                         "%s: certificate has no private key %s; not used",
+                         path, other);
+        } else if (ends_with(name, ".key", &stem)) {
+            /* A .key is loaded with its .crt, or with a .pem chain. */
+            if (listed(names, n, name, stem, ".crt") ||
+                listed(names, n, name, stem, ".pem"))
+                continue;
+            char crtname[NAME_MAX + 16];
+            int len =
+                snprintf(crtname, sizeof(crtname), "%.*s.crt", (int)stem, name);
+            if (len < 0 || (size_t)len >= sizeof(crtname) ||
+                join_path(other, sizeof(other), dir, crtname, L->d) < 0)
+                continue;
+            diag_add(L->d, DIAG_WARNING, 0, 0,
+                     "%s: private key has no certificate %s; not used", path,
+                     other);
+        } else if (ends_with(name, ".pem", &stem)) {
+            /* <name>.pem + <name>.key with no <name>.crt: the .pem is the
+             * chain for that key. Otherwise it must hold both. */
+            if (listed(names, n, name, stem, ".key") &&
+                !listed(names, n, name, stem, ".crt")) {
+                char keyname[NAME_MAX + 16];
+                int len = snprintf(keyname, sizeof(keyname), "%.*s.key",
+                                   (int)stem, name);
+                if (len < 0 || (size_t)len >= sizeof(keyname) ||
+                    join_path(other, sizeof(other), dir, keyname, L->d) < 0)
+                    continue;
+                ret = load_files(L, path, other);
+            } else {
+                ret = load_combined(L, path);
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return ret;
+}
+
+/*
+ * Index order: by name, then the pair that expires last (so that a renewed
+ * certificate dropped next to the old one wins), then load order.
+ */
+static int cmp_index(const void *a, const void *b)
+{
+    const struct certs_name *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c != 0)
+        return c;
+    if (x->entry->not_after != y->entry->not_after)
+        return x->entry->not_after > y->entry->not_after ? -1 : 1;
+    return (x->order > y->order) - (x->order < y->order);
+}
+
+/*
+ * dedupe keeps the first row of each name. A name served by two different
+ * pairs draws a warning naming the one used, when d is given.
+ */
+static size_t dedupe(struct certs_name *rows, size_t n, bool wild,
+                     struct diag *d)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (o > 0 && strcmp(rows[o - 1].name, rows[i].name) == 0) {
+            if (d != NULL && rows[o - 1].entry != rows[i].entry)
+                diag_add(d, DIAG_WARNING, 0, 0,
+                         "%s: %s%s is also in %s, which is used for it",
+                         rows[i].entry->source, wild ? "*." : "", rows[i].name,
+                         rows[o - 1].entry->source);
+            continue;
+        }
+        rows[o++] = rows[i];
+    }
+    return o;
+}
+
+/* build_index fills the exact and wildcard name arrays. */
+static int build_index(struct certs *c, struct diag *d)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < c->n; i++)
+        total += c->entries[i]->n_names;
+    if (total == 0)
+        return 0;
+    c->exact = calloc(total, sizeof(*c->exact));
+    c->wild = calloc(total, sizeof(*c->wild));
+    if (c->exact == NULL || c->wild == NULL)
+        return -1;
+    for (size_t i = 0; i < c->n; i++) {
+        const struct certs_entry *e = c->entries[i];
+        for (size_t j = 0; j < e->n_names; j++) {
+            const char *name = e->names[j];
+            if (strncmp(name, "*.", 2) == 0 && name[2] != '\0' &&
+                strchr(name + 2, '*') == NULL) {
+                c->wild[c->n_wild++] = (struct certs_name){name + 2, e, i};
+            } else if (strchr(name, '*') == NULL) {
+                c->exact[c->n_exact++] = (struct certs_name){name, e, i};
+            } else if (d != NULL) {
+                diag_add(d, DIAG_WARNING, 0, 0,
+                         "%s: name %s is ignored: only a whole left-most "
+                         "label may be a wildcard",
+                         e->source, name);
+            }
+        }
+    }
+    qsort(c->exact, c->n_exact, sizeof(*c->exact), cmp_index);
+    qsort(c->wild, c->n_wild, sizeof(*c->wild), cmp_index);
+    c->n_exact = dedupe(c->exact, c->n_exact, false, d);
+    c->n_wild = dedupe(c->wild, c->n_wild, true, d);
+    return 0;
+}
+
+static const struct certs_entry *index_find(const struct certs_name *rows,
+                                            size_t n, const char *name)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(name, rows[mid].name);
+        if (c == 0)
+            return rows[mid].entry;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+struct certs *certs_load_dir(const char *dir, time_t now, struct diag *d)
+{
+    struct loader L;
+    struct certs *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    memset(&L, 0, sizeof(L));
+    L.set = c;
+    L.d = d;
+    L.now = now;
+    int rc = scan_dir(&L, dir, 0);
+    if (rc == 0)
+        rc = build_index(c, d);
+    if (L.trust_state != 0 && L.trust != NULL)
+        gnutls_x509_trust_list_deinit(L.trust, 1);
+    if (rc < 0) {
+        diag_add(d, DIAG_ERROR, 0, 0, "%s: loading certificates: %s", dir,
+                 strerror(ENOMEM));
+        certs_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/*
+ * dev_sign fills crt as a self-signed server certificate for hosts with
+ * key, valid from an hour ago (clock skew) for CERTS_DEV_DAYS days.
+ */
+static int dev_sign(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key,
+                    const char *const *hosts, size_t n_hosts, time_t now,
+                    const char **what)
+{
+    unsigned char serial[16];
+    unsigned char kid[64];
+    size_t kid_size = sizeof(kid);
+    int rc;
+
+#define STEP(desc, call)                                                       \
+    do {                                                                       \
+        *what = (desc);                                                        \
+        rc = (call);                                                           \
+        if (rc < 0)                                                            \
+            return rc;                                                         \
+    } while (0)
+
+    STEP("setting the version", gnutls_x509_crt_set_version(crt, 3));
+    STEP("drawing a serial number",
+         gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial)));
+    /* Positive, and no leading zero octet for DER to strip. */
+    serial[0] = (unsigned char)((serial[0] & 0x3f) | 0x40);
+    STEP("setting the serial number",
+         gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)));
+    STEP("setting the activation time",
+         gnutls_x509_crt_set_activation_time(crt, now - 3600));
+    STEP("setting the expiration time",
+         gnutls_x509_crt_set_expiration_time(crt, now + (time_t)CERTS_DEV_DAYS *
+                                                            86400));
+    STEP("setting the organization",
+         gnutls_x509_crt_set_dn_by_oid(
+             crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0,
+             "mta-sts-host development certificate",
+             (unsigned)strlen("mta-sts-host development certificate")));
+    /* A CN is at most 64 characters; longer names live in the SANs only. */
+    if (strlen(hosts[0]) <= 64)
+        STEP("setting the common name",
+             gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
+                                           hosts[0],
+                                           (unsigned)strlen(hosts[0])));
+    for (size_t i = 0; i < n_hosts; i++)
+        STEP("adding a subject alternative name",
+             gnutls_x509_crt_set_subject_alt_name(
+                 crt, GNUTLS_SAN_DNSNAME, hosts[i], (unsigned)strlen(hosts[i]),
+                 GNUTLS_FSAN_APPEND));
+    STEP("setting the key", gnutls_x509_crt_set_key(crt, key));
+    STEP("setting basic constraints",
+         gnutls_x509_crt_set_basic_constraints(crt, 0, -1));
+    STEP("setting the key usage",
+         gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE));
+    STEP("setting the extended key usage",
+         gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0));
+    STEP("computing the key id",
+         gnutls_x509_crt_get_key_id(crt, 0, kid, &kid_size));
+    STEP("setting the subject key id",
+         gnutls_x509_crt_set_subject_key_id(crt, kid, kid_size));
+    STEP("signing the certificate",
+         gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0));
+#undef STEP
+    return 0;
+}
+
+struct certs *certs_generate_dev(const char *const *hosts, size_t n_hosts,
+                                 struct diag *d)
+{
+    static const char *const fallback[] = {"localhost"};
+    struct certs *c = NULL, *ret = NULL;
+    gnutls_x509_privkey_t xkey = NULL;
+    gnutls_x509_crt_t crt = NULL;
+    gnutls_privkey_t pk = NULL;
+    struct certs_entry *e = NULL;
+    gnutls_datum_t der = {NULL, 0};
+    const char *what = "initialising";
+    int rc;
+
+    if (hosts == NULL || n_hosts == 0) {
+        hosts = fallback;
+        n_hosts = 1;
+    }
+    for (size_t i = 0; i < n_hosts; i++) {
+        if (hosts[i] == NULL || hosts[i][0] == '\0' ||
+            strlen(hosts[i]) > CERTS_HOST_MAX) {
+            diag_add(d, DIAG_ERROR, 0, 0,
+                     "generating the development certificate: host name %zu "
+                     "is empty or too long",
+                     i + 1);
+            goto out;
+        }
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        rc = GNUTLS_E_MEMORY_ERROR;
+        goto fail;
+    }
+    what = "generating the ECDSA P-256 key";
+    rc = gnutls_x509_privkey_init(&xkey);
+    if (rc < 0) {
+        xkey = NULL;
+        goto fail;
+    }
+    rc = gnutls_x509_privkey_generate(
+        xkey, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
+        0);
+    if (rc < 0)
+        goto fail;
+    what = "creating the certificate";
+    rc = gnutls_x509_crt_init(&crt);
+    if (rc < 0) {
+        crt = NULL;
+        goto fail;
+    }
+    rc = dev_sign(crt, xkey, hosts, n_hosts, time(NULL), &what);
+    if (rc < 0)
+        goto fail;
+    /*
+     * Parse the signed DER again: a certificate built in memory does not
+     * report all of its appended SANs back, and the entry should describe
+     * exactly the bytes that are served.
+     */
+    what = "re-reading the certificate";
+    rc = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der);
+    if (rc < 0)
+        goto fail;
+    gnutls_x509_crt_deinit(crt);
+    crt = NULL;
+    rc = gnutls_x509_crt_init(&crt);
+    if (rc < 0) {
+        crt = NULL;
+        goto fail;
+    }
+    rc = gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER);
+    if (rc < 0)
+        goto fail;
+    what = "preparing the key for TLS";
+    rc = gnutls_privkey_init(&pk);
+    if (rc < 0) {
+        pk = NULL;
+        goto fail;
+    }
+    rc = gnutls_privkey_import_x509(pk, xkey,
+                                    GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE);
+    if (rc < 0)
+        goto fail;
+    xkey = NULL; /* released with pk now */
+    e = entry_new("(generated development certificate)", &crt, 1, pk, d);
+    pk = NULL; /* taken by entry_new */
+    if (e == NULL)
+        goto out;
+    e->dev = true;
+    if (set_add(c, e) < 0) {
+        entry_free(e);
+        rc = GNUTLS_E_MEMORY_ERROR;
+        what = "building the set";
+        goto fail;
+    }
+    if (build_index(c, NULL) < 0) {
+        rc = GNUTLS_E_MEMORY_ERROR;
+        what = "building the index";
+        goto fail;
+    }
+    ret = c;
+    c = NULL;
+    goto out;
+fail:
+    diag_add(d, DIAG_ERROR, 0, 0,
+             "generating the development certificate: "
+             "%s: %s",
+             what, gnutls_strerror(rc));
+out:
+    gnutls_free(der.data);
+    certs_free(c);
+    if (pk != NULL)
+        gnutls_privkey_deinit(pk);
+    if (crt != NULL)
+        gnutls_x509_crt_deinit(crt);
+    if (xkey != NULL)
+        gnutls_x509_privkey_deinit(xkey);
+    return ret;
+}
+
+void certs_free(struct certs *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        entry_free(c->entries[i]);
+    free(c->entries);
+    free(c->exact);
+    free(c->wild);
+    free(c);
+}
+
+size_t certs_count(const struct certs *c)
+{
+    return c != NULL ? c->n : 0;
+}
+
+const struct certs_entry *certs_at(const struct certs *c, size_t i)
+{
+    return c != NULL && i < c->n ? c->entries[i] : NULL;
+}
+
+const struct certs_entry *certs_find(const struct certs *c, const char *host)
+{
+    char name[CERTS_HOST_MAX + 1];
+    if (c == NULL || host == NULL)
+        return NULL;
+    size_t n = strlen(host);
+    if (n > 0 && host[n - 1] == '.')
+        n--;
+    if (n == 0 || n > CERTS_HOST_MAX)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        name[i] = (char)tolower((unsigned char)host[i]);
+    name[n] = '\0';
+    const struct certs_entry *e = index_find(c->exact, c->n_exact, name);
+    if (e != NULL)
+        return e;
+    /* A wildcard covers exactly one non-empty left-most label. */
+    const char *dot = strchr(name, '.');
+    if (dot == NULL || dot == name || dot[1] == '\0' ||
+        memchr(name, '*', (size_t)(dot - name)) != NULL)
+        return NULL;
+    return index_find(c->wild, c->n_wild, dot + 1);
+}
+
+const struct certs_entry *certs_select(const struct certs *c, const char *sni)
+{
+    if (c == NULL || c->n == 0)
+        return NULL;
+    const struct certs_entry *e = sni != NULL ? certs_find(c, sni) : NULL;
+    return e != NULL ? e : c->entries[0];
+}
+
+size_t certs_mta_sts_domains(const struct certs *c, const char **out,
+                             size_t max)
+{
+    static const char prefix[] = "mta-sts.";
+    size_t k = 0;
+    if (c == NULL)
+        return 0;
+    for (size_t i = 0; i < c->n && k < max; i++) {
+        const struct certs_entry *e = c->entries[i];
+        for (size_t j = 0; j < e->n_names && k < max; j++) {
+            const char *name = e->names[j];
+            if (strncmp(name, prefix, sizeof(prefix) - 1) != 0)
+                continue;
+            const char *domain = name + sizeof(prefix) - 1;
+            if (domain[0] == '\0' || strchr(domain, '*') != NULL)
+                continue;
+            bool seen = false;
+            for (size_t m = 0; m < k && !seen; m++)
+                seen = strcmp(out[m], domain) == 0;
+            if (!seen)
+                out[k++] = domain;
+        }
+    }
+    return k;
+}
+
+const char *certs_entry_source(const struct certs_entry *e)
+{
+    return e->source;
+}
+
+time_t certs_entry_not_after(const struct certs_entry *e)
+{
+    return e->not_after;
+}
+
+const char *certs_entry_subject(const struct certs_entry *e)
+{
+    return e->subject;
+}
+
+bool certs_entry_dev(const struct certs_entry *e)
+{
+    return e->dev;
+}
+
+void certs_entry_credentials(const struct certs_entry *e,
+                             gnutls_pcert_st **pcert, unsigned *n_pcert,
+                             gnutls_privkey_t *key)
+{
+    *pcert = e->pcert;
+    *n_pcert = e->n_pcert;
+    *key = e->key;
+}
+
+const char *certs_entry_fingerprint(const struct certs_entry *e)
+{
+    return e->fingerprint;
+}

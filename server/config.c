@@ -1,0 +1,1704 @@
+/*
+ * config: the server's YAML configuration (see config.h). The buffer is read
+ * with libyaml's event API into a small node tree (which lets us reject
+ * aliases, anchors and tags before anything is interpreted, and report
+ * positions for every node), and the tree is then checked against a
+ * table-driven schema over the defaults. Every problem is reported with a
+ * 1-based line and byte column, and any error rejects the whole file. It
+ * does not read files, log or keep global state; any thread may call it.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <yaml.h>
+
+/* Inputs larger than this are refused before libyaml sees them. */
+#define CONFIG_MAX_BYTES (1024u * 1024u)
+/* The schema is three levels deep; anything much deeper is a mistake, and
+ * the cap keeps the recursive tree builder's stack bounded. */
+#define CONFIG_MAX_DEPTH 64
+/* A cap on nodes bounds the tree's memory for hostile input (a 1 MiB flow
+ * sequence of one-character items would otherwise make ~500k nodes). */
+#define CONFIG_MAX_NODES 200000u
+#define CONFIG_MAX_KEYS 16
+
+#define DEFAULT_POLICY_DIR "policy"
+#define DEFAULT_CERT_DIR "certs"
+#define DEFAULT_HTTPS_LISTEN "[::]:8443"
+#define DEFAULT_HTTP_LISTEN "[::]:8080"
+
+enum node_kind { N_SCALAR, N_SEQ, N_MAP, N_BAD };
+
+/* One YAML node. A map's kids alternate key, value. N_BAD stands in for
+ * something already reported (an alias), so that checks skip it quietly. */
+struct node {
+    enum node_kind kind;
+    yaml_mark_t mark;
+    bool plain; /* plain, untagged scalar: null resolution applies */
+    char *str;  /* scalar text, NUL-terminated (may hold inner NULs) */
+    size_t len;
+    struct node **kids;
+    size_t n, cap;
+};
+
+struct ctx {
+    struct diag *d;
+    const char *buf;
+    size_t len;
+    bool utf8;       /* columns can be converted to byte columns */
+    size_t base;     /* byte offset of character 0 (after a BOM) */
+    size_t cur_char; /* cursor for char index -> byte offset */
+    size_t cur_byte;
+    size_t errors;
+    size_t nodes;
+    struct config *c;
+    /* Remembered for the checks that span several keys. */
+    const struct node *per_ip_val;
+    const struct node *listen_val[3];
+};
+
+struct keydef;
+typedef void (*apply_fn)(struct ctx *x, const struct keydef *kd,
+                         const struct node *key, const struct node *val);
+
+struct keydef {
+    const char *name;
+    const char *path; /* dotted name used in messages */
+    apply_fn apply;
+    const char *expect; /* what a valid value looks like */
+    size_t off;         /* offset of the field in struct config */
+    unsigned long min, max;
+    const struct keydef *sub; /* for sections */
+    size_t n_sub;
+};
+
+/* ---- positions and diagnostics ----------------------------------------- */
+
+static bool is_break_at(const char *b, size_t len, size_t i)
+{
+    unsigned char c = (unsigned char)b[i];
+    if (c == '\n' || c == '\r')
+        return true;
+    /* NEL, LS and PS end lines for libyaml as well. */
+    if (c == 0x85 && i >= 1 && (unsigned char)b[i - 1] == 0xc2)
+        return true;
+    if ((c == 0xa8 || c == 0xa9) && i >= 2 && (unsigned char)b[i - 1] == 0x80 &&
+        (unsigned char)b[i - 2] == 0xe2)
+        return true;
+    (void)len;
+    return false;
+}
+
+/* char_to_byte maps libyaml's character index to a byte offset. Marks are
+ * requested mostly in document order, so a forward cursor keeps the total
+ * work linear. */
+static size_t char_to_byte(struct ctx *x, size_t idx)
+{
+    if (idx < x->cur_char) {
+        x->cur_char = 0;
+        x->cur_byte = x->base;
+    }
+    while (x->cur_char < idx && x->cur_byte < x->len) {
+        x->cur_byte++;
+        while (x->cur_byte < x->len &&
+               ((unsigned char)x->buf[x->cur_byte] & 0xc0) == 0x80)
+            x->cur_byte++;
+        x->cur_char++;
+    }
+    return x->cur_byte;
+}
+
+static unsigned clamp_uint(size_t v)
+{
+    return v > UINT32_MAX ? UINT32_MAX : (unsigned)v;
+}
+
+static void mark_pos(struct ctx *x, const yaml_mark_t *m, unsigned *line,
+                     unsigned *col)
+{
+    *line = clamp_uint(m->line + 1);
+    if (!x->utf8) {
+        *col = clamp_uint(m->column + 1);
+        return;
+    }
+    size_t off = char_to_byte(x, m->index);
+    size_t start = off;
+    while (start > x->base && !is_break_at(x->buf, x->len, start - 1))
+        start--;
+    *col = clamp_uint(off - start + 1);
+}
+
+static void verr(struct ctx *x, const yaml_mark_t *m, const char *fmt,
+                 va_list ap) __attribute__((format(printf, 3, 0)));
+static void verr(struct ctx *x, const yaml_mark_t *m, const char *fmt,
+                 va_list ap)
+{
+    unsigned line = 0, col = 0;
+    x->errors++;
+    /* Positions cost a scan; skip it for entries diag will not store. */
+    if (m != NULL && x->d->n < DIAG_MAX_ENTRIES)
+        mark_pos(x, m, &line, &col);
+    diag_vadd(x->d, DIAG_ERROR, line, col, fmt, ap);
+}
+
+static void err_at(struct ctx *x, const yaml_mark_t *m, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void err_at(struct ctx *x, const yaml_mark_t *m, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    verr(x, m, fmt, ap);
+    va_end(ap);
+}
+
+static void warn_at(struct ctx *x, const yaml_mark_t *m, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void warn_at(struct ctx *x, const yaml_mark_t *m, const char *fmt, ...)
+{
+    unsigned line = 0, col = 0;
+    va_list ap;
+    if (x->d->n < DIAG_MAX_ENTRIES)
+        mark_pos(x, m, &line, &col);
+    va_start(ap, fmt);
+    diag_vadd(x->d, DIAG_WARNING, line, col, fmt, ap);
+    va_end(ap);
+}
+
+static void oom(struct ctx *x)
+{
+    err_at(x, NULL, "out of memory while reading the configuration");
+}
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    int n = vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n >= errlen && errlen > 4)
+        memcpy(err + errlen - 4, "...", 4);
+}
+
+/* ---- the node tree ----------------------------------------------------- */
+
+static void node_free(struct node *n)
+{
+    if (n == NULL)
+        return;
+    for (size_t i = 0; i < n->n; i++)
+        node_free(n->kids[i]);
+    free(n->kids);
+    free(n->str);
+    free(n);
+}
+
+static int node_push(struct node *n, struct node *kid)
+{
+    if (n->n == n->cap) {
+        size_t ncap = n->cap ? n->cap * 2 : 4;
+        struct node **p = realloc(n->kids, ncap * sizeof(*p));
+        if (p == NULL)
+            return -1;
+        n->kids = p;
+        n->cap = ncap;
+    }
+    n->kids[n->n++] = kid;
+    return 0;
+}
+
+static bool node_is_null(const struct node *n)
+{
+    if (n->kind != N_SCALAR || !n->plain)
+        return false;
+    return n->len == 0 || strcmp(n->str, "~") == 0 ||
+           strcmp(n->str, "null") == 0 || strcmp(n->str, "Null") == 0 ||
+           strcmp(n->str, "NULL") == 0;
+}
+
+/* describe renders what was found, for "expected X, found Y" messages. */
+static const char *describe(const struct node *n, char *out, size_t outlen)
+{
+    char q[200];
+    if (n->kind == N_SEQ)
+        snprintf(out, outlen, "a sequence");
+    else if (n->kind == N_MAP)
+        snprintf(out, outlen, "a mapping");
+    else if (node_is_null(n))
+        snprintf(out, outlen, "null");
+    else
+        snprintf(out, outlen, "\"%s\"",
+                 diag_quote(n->str, n->len, q, sizeof(q)));
+    return out;
+}
+
+/* An empty value (`key:` and nothing) gets its mark from libyaml wherever the
+ * next token is, possibly on a later line; the key is the better place. */
+static const yaml_mark_t *val_mark(const struct node *key,
+                                   const struct node *val)
+{
+    if (val->kind == N_SCALAR && val->plain && val->len == 0 && key != NULL)
+        return &key->mark;
+    return &val->mark;
+}
+
+static void syntax_error(struct ctx *x, const yaml_parser_t *p)
+{
+    const char *problem = p->problem != NULL ? p->problem : "unknown problem";
+    if (p->error == YAML_MEMORY_ERROR) {
+        oom(x);
+    } else if (p->error == YAML_READER_ERROR) {
+        /* Reader errors carry a byte offset into the raw input, not a mark. */
+        yaml_mark_t m = {0, 0, 0};
+        size_t off = p->problem_offset < x->len ? p->problem_offset : x->len;
+        if (x->utf8) {
+            size_t line_start = x->base;
+            for (size_t i = x->base; i < off; i++) {
+                bool brk = x->buf[i] == '\n' ||
+                           (x->buf[i] == '\r' &&
+                            (i + 1 >= x->len || x->buf[i + 1] != '\n'));
+                if (brk) {
+                    m.line++;
+                    line_start = i + 1;
+                }
+            }
+            unsigned line = clamp_uint(m.line + 1);
+            unsigned col = clamp_uint(off - line_start + 1);
+            x->errors++;
+            diag_add(x->d, DIAG_ERROR, line, col,
+                     "cannot read the file: %s (byte 0x%02x at offset %zu)",
+                     problem, (unsigned)(p->problem_value & 0xff),
+                     p->problem_offset);
+        } else {
+            err_at(x, NULL, "cannot read the file: %s (at byte offset %zu)",
+                   problem, p->problem_offset);
+        }
+    } else if (p->context != NULL) {
+        unsigned cl = 0, cc = 0;
+        yaml_mark_t cm = p->context_mark;
+        mark_pos(x, &cm, &cl, &cc);
+        yaml_mark_t pm = p->problem_mark;
+        err_at(x, &pm, "YAML syntax error: %s (%s that starts at %u:%u)",
+               problem, p->context, cl, cc);
+    } else {
+        yaml_mark_t pm = p->problem_mark;
+        err_at(x, &pm, "YAML syntax error: %s", problem);
+    }
+}
+
+static int next_event(struct ctx *x, yaml_parser_t *p, yaml_event_t *ev)
+{
+    if (!yaml_parser_parse(p, ev)) {
+        syntax_error(x, p);
+        return -1;
+    }
+    return 0;
+}
+
+/* check_props reports anchors and tags on a node; neither is needed in a
+ * config file, and refusing them keeps the meaning of every value plain. */
+static void check_props(struct ctx *x, const yaml_mark_t *m,
+                        const yaml_char_t *anchor, const yaml_char_t *tag)
+{
+    char q[200];
+    if (anchor != NULL) {
+        const char *a = (const char *)anchor;
+        err_at(x, m,
+               "anchors (&%s) are not supported; write the value out in "
+               "full",
+               diag_quote(a, strlen(a), q, sizeof(q)));
+    }
+    if (tag != NULL) {
+        const char *t = (const char *)tag;
+        err_at(x, m,
+               "YAML tags (%s) are not supported; quote the value if it "
+               "should be a string",
+               diag_quote(t, strlen(t), q, sizeof(q)));
+    }
+}
+
+/*
+ * build turns the event ev (consumed) and the events that follow it into a
+ * node. Returns NULL when parsing cannot go on (syntax error, nesting too
+ * deep, too many nodes, out of memory); the reason is already reported.
+ */
+static struct node *build(struct ctx *x, yaml_parser_t *p, yaml_event_t *ev,
+                          unsigned depth)
+{
+    struct node *n = NULL, *ret = NULL;
+    yaml_event_type_t end_type = YAML_NO_EVENT;
+
+    if (++x->nodes > CONFIG_MAX_NODES) {
+        err_at(x, &ev->start_mark,
+               "the configuration has more than %u values; refusing it",
+               CONFIG_MAX_NODES);
+        goto out;
+    }
+    n = calloc(1, sizeof(*n));
+    if (n == NULL) {
+        oom(x);
+        goto out;
+    }
+    n->mark = ev->start_mark;
+    switch (ev->type) {
+    case YAML_ALIAS_EVENT: {
+        char q[200];
+        const char *a = (const char *)ev->data.alias.anchor;
+        err_at(x, &ev->start_mark,
+               "aliases (*%s) are not supported (they can expand without "
+               "bound); write the value out in full",
+               diag_quote(a, strlen(a), q, sizeof(q)));
+        n->kind = N_BAD;
+        ret = n;
+        n = NULL;
+        goto out;
+    }
+    case YAML_SCALAR_EVENT:
+        check_props(x, &ev->start_mark, ev->data.scalar.anchor,
+                    ev->data.scalar.tag);
+        n->kind = N_SCALAR;
+        n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+                   ev->data.scalar.tag == NULL;
+        n->len = ev->data.scalar.length;
+        n->str = malloc(n->len + 1);
+        if (n->str == NULL) {
+            oom(x);
+            goto out;
+        }
+        memcpy(n->str, ev->data.scalar.value, n->len);
+        n->str[n->len] = '\0';
+        ret = n;
+        n = NULL;
+        goto out;
+    case YAML_SEQUENCE_START_EVENT:
+        check_props(x, &ev->start_mark, ev->data.sequence_start.anchor,
+                    ev->data.sequence_start.tag);
+        n->kind = N_SEQ;
+        end_type = YAML_SEQUENCE_END_EVENT;
+        break;
+    case YAML_MAPPING_START_EVENT:
+        check_props(x, &ev->start_mark, ev->data.mapping_start.anchor,
+                    ev->data.mapping_start.tag);
+        n->kind = N_MAP;
+        end_type = YAML_MAPPING_END_EVENT;
+        break;
+    default:
+        err_at(x, &ev->start_mark, "unexpected YAML event %d", (int)ev->type);
+        goto out;
+    }
+
+    if (depth >= CONFIG_MAX_DEPTH) {
+        err_at(x, &ev->start_mark,
+               "values are nested more than %d levels deep; refusing them",
+               CONFIG_MAX_DEPTH);
+        goto out;
+    }
+    for (;;) {
+        yaml_event_t kid_ev;
+        if (next_event(x, p, &kid_ev) < 0)
+            goto out;
+        if (kid_ev.type == end_type) {
+            yaml_event_delete(&kid_ev);
+            break;
+        }
+        struct node *kid = build(x, p, &kid_ev, depth + 1);
+        if (kid == NULL)
+            goto out;
+        if (node_push(n, kid) < 0) {
+            node_free(kid);
+            oom(x);
+            goto out;
+        }
+    }
+    ret = n;
+    n = NULL;
+out:
+    yaml_event_delete(ev);
+    node_free(n);
+    return ret;
+}
+
+/* ---- names: edit distance for "did you mean" --------------------------- */
+
+static size_t edit_distance(const char *a, size_t al, const char *b)
+{
+    size_t bl = strlen(b);
+    size_t row[65], prev[65];
+    if (al > 64 || bl > 64)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= bl; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= al; i++) {
+        row[0] = i;
+        for (size_t j = 1; j <= bl; j++) {
+            char ca = a[i - 1], cb = b[j - 1];
+            if (ca >= 'A' && ca <= 'Z')
+                ca = (char)(ca - 'A' + 'a');
+            if (ca == '-')
+                ca = '_';
+            size_t cost = ca == cb ? 0 : 1;
+            size_t best = prev[j - 1] + cost;
+            if (prev[j] + 1 < best)
+                best = prev[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+        }
+        memcpy(prev, row, (bl + 1) * sizeof(row[0]));
+    }
+    return prev[bl];
+}
+
+/* closest returns the name in names[] nearest to s, or NULL when none is
+ * close enough to be a plausible typo. */
+static const char *closest(const char *s, size_t len, const char *const *names,
+                           size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        size_t dist = edit_distance(s, len, names[i]);
+        size_t limit = strlen(names[i]) >= 5 ? 2 : 1;
+        if (dist <= limit && dist < best_d) {
+            best = names[i];
+            best_d = dist;
+        }
+    }
+    return best;
+}
+
+/* ---- scalar helpers ---------------------------------------------------- */
+
+static void type_error(struct ctx *x, const struct keydef *kd,
+                       const struct node *key, const struct node *val)
+{
+    char found[256];
+    err_at(x, val_mark(key, val), "%s: expected %s, found %s", kd->path,
+           kd->expect, describe(val, found, sizeof(found)));
+}
+
+/* scalar_text returns the text of a non-null scalar without inner NULs, or
+ * NULL after reporting why not. */
+static const char *scalar_text(struct ctx *x, const struct keydef *kd,
+                               const struct node *key, const struct node *val)
+{
+    if (val->kind != N_SCALAR || node_is_null(val)) {
+        type_error(x, kd, key, val);
+        return NULL;
+    }
+    if (strlen(val->str) != val->len) {
+        err_at(x, &val->mark, "%s: the value contains a NUL character",
+               kd->path);
+        return NULL;
+    }
+    return val->str;
+}
+
+static int replace_string(struct ctx *x, char **field, const char *s)
+{
+    char *copy = NULL;
+    if (s != NULL) {
+        copy = strdup(s);
+        if (copy == NULL) {
+            oom(x);
+            return -1;
+        }
+    }
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+/* parse_uint reads a decimal integer within [kd->min, kd->max]. */
+static int parse_uint(struct ctx *x, const struct keydef *kd,
+                      const struct node *key, const struct node *val,
+                      unsigned long *out)
+{
+    char q[200];
+    const char *s = scalar_text(x, kd, key, val);
+    if (s == NULL)
+        return -1;
+    size_t len = val->len;
+    bool digits = len > 0;
+    size_t start = s[0] == '-' || s[0] == '+' ? 1 : 0;
+    if (start == len)
+        digits = false;
+    for (size_t i = start; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            digits = false;
+    if (!digits) {
+        err_at(x, &val->mark,
+               "%s: expected a whole number in %lu..%lu, found "
+               "\"%s\"",
+               kd->path, kd->min, kd->max, diag_quote(s, len, q, sizeof(q)));
+        return -1;
+    }
+    if (s[0] == '-') {
+        err_at(x, &val->mark, "%s: %s is out of range; expected %lu..%lu",
+               kd->path, diag_quote(s, len, q, sizeof(q)), kd->min, kd->max);
+        return -1;
+    }
+    if (s[start] == '0' && len - start > 1) {
+        /* YAML 1.1 reads 010 as octal 8; refuse rather than guess. */
+        err_at(x, &val->mark,
+               "%s: \"%s\" has a leading zero (octal in YAML "
+               "1.1); write the number in plain decimal",
+               kd->path, diag_quote(s, len, q, sizeof(q)));
+        return -1;
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(s + start, &end, 10);
+    if (end != s + len) {
+        err_at(x, &val->mark, "%s: expected a whole number, found \"%s\"",
+               kd->path, diag_quote(s, len, q, sizeof(q)));
+        return -1;
+    }
+    if (errno == ERANGE || v < kd->min || v > kd->max) {
+        err_at(x, &val->mark, "%s: %s is out of range; expected %lu..%lu",
+               kd->path, diag_quote(s, len, q, sizeof(q)), kd->min, kd->max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_bool(struct ctx *x, const struct keydef *kd,
+                      const struct node *key, const struct node *val, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on"};
+    static const char *const no[] = {"false", "no", "off"};
+    char q[200];
+    const char *s = scalar_text(x, kd, key, val);
+    if (s == NULL)
+        return -1;
+    for (size_t i = 0; i < 3; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    err_at(x, &val->mark,
+           "%s: expected true or false (or yes/no, on/off), "
+           "found \"%s\"",
+           kd->path, diag_quote(s, val->len, q, sizeof(q)));
+    return -1;
+}
+
+/* parse_choice maps a value onto one of names[]; case does not matter. */
+static int parse_choice(struct ctx *x, const struct keydef *kd,
+                        const struct node *key, const struct node *val,
+                        const char *const *names, size_t n)
+{
+    char q[200];
+    const char *s = scalar_text(x, kd, key, val);
+    if (s == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(s, names[i]) == 0)
+            return (int)i;
+    const char *hint = closest(s, val->len, names, n);
+    if (hint == NULL && strcasecmp(s, "warning") == 0)
+        hint = "warn";
+    err_at(x, &val->mark, "%s: expected %s, found \"%s\"%s%s%s", kd->path,
+           kd->expect, diag_quote(s, val->len, q, sizeof(q)),
+           hint ? "; did you mean \"" : "", hint ? hint : "",
+           hint ? "\"?" : "");
+    return -1;
+}
+
+/* ---- host names, listen addresses, rua URIs ---------------------------- */
+
+static bool is_ldh(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '-';
+}
+
+static const char *show_char(unsigned char c, char *out, size_t outlen)
+{
+    if (c > 0x20 && c < 0x7f)
+        snprintf(out, outlen, "'%c'", c);
+    else
+        snprintf(out, outlen, "\\x%02x", c);
+    return out;
+}
+
+/*
+ * check_hostname checks name[0..len) (no trailing dot) as an LDH host name
+ * of at least two labels whose last label is not numeric.
+ */
+static int check_hostname(const char *name, size_t len, char *err,
+                          size_t errlen)
+{
+    char q[200], ch[8];
+    size_t labels = 0, i = 0;
+    bool last_numeric = false;
+    if (len == 0) {
+        seterr(err, errlen, "the name is empty");
+        return -1;
+    }
+    if (len > 253) {
+        seterr(err, errlen, "the name is %zu characters long; the limit is 253",
+               len);
+        return -1;
+    }
+    while (i <= len) {
+        size_t start = i;
+        bool numeric = true;
+        while (i < len && name[i] != '.') {
+            unsigned char c = (unsigned char)name[i];
+            if (c >= 0x80) {
+                seterr(err, errlen,
+                       "non-ASCII characters; write internationalised names "
+                       "in their A-label form (xn--...)");
+                return -1;
+            }
+            if (!is_ldh(c)) {
+                seterr(err, errlen,
+                       "character %s is not allowed; host names use letters, "
+                       "digits, hyphens and dots",
+                       show_char(c, ch, sizeof(ch)));
+                return -1;
+            }
+            if (c < '0' || c > '9')
+                numeric = false;
+            i++;
+        }
+        size_t llen = i - start;
+        if (llen == 0) {
+            seterr(err, errlen,
+                   "empty label (a leading dot or two dots in a "
+                   "row)");
+            return -1;
+        }
+        if (llen > 63) {
+            seterr(err, errlen,
+                   "label \"%s\" is %zu characters long; the limit is 63",
+                   diag_quote(name + start, llen, q, sizeof(q)), llen);
+            return -1;
+        }
+        if (name[start] == '-' || name[i - 1] == '-') {
+            seterr(err, errlen, "label \"%s\" %s with a hyphen",
+                   diag_quote(name + start, llen, q, sizeof(q)),
+                   name[start] == '-' ? "starts" : "ends");
+            return -1;
+        }
+        labels++;
+        last_numeric = numeric;
+        i++; /* past the dot, or past the end */
+    }
+    if (labels < 2) {
+        seterr(err, errlen,
+               "a single label; expected a domain such as "
+               "example.com");
+        return -1;
+    }
+    if (last_numeric) {
+        seterr(err, errlen,
+               "the last label is numeric; an IP address is not "
+               "a domain name");
+        return -1;
+    }
+    return 0;
+}
+
+int config_check_domain(char *name, char *err, size_t errlen)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < len; i++)
+        if (name[i] >= 'A' && name[i] <= 'Z')
+            name[i] = (char)(name[i] - 'A' + 'a');
+    if (len > 0 && name[len - 1] == '.')
+        name[--len] = '\0';
+    if (check_hostname(name, len, err, errlen) < 0)
+        return -1;
+    /* Operators often paste the policy host; the host serves mta-sts.<d>
+     * itself, so the domain to list is the one below it. */
+    if (strncmp(name, "mta-sts.", 8) == 0 && strchr(name + 8, '.') != NULL) {
+        seterr(err, errlen,
+               "list the bare domain \"%s\"; the host serves "
+               "mta-sts.<domain> for it",
+               name + 8);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_port(const char *s, unsigned short *port, char *err,
+                      size_t errlen)
+{
+    char q[200];
+    size_t len = strlen(s);
+    bool ok = len > 0 && len <= 5;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            ok = false;
+    if (!ok) {
+        seterr(err, errlen, "expected a port number 1-65535, found \"%s\"",
+               diag_quote(s, len, q, sizeof(q)));
+        return -1;
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 1 || v > 65535) {
+        seterr(err, errlen, "port %s is out of range; expected 1-65535",
+               diag_quote(s, len, q, sizeof(q)));
+        return -1;
+    }
+    *port = (unsigned short)v;
+    return 0;
+}
+
+int config_split_listen(const char *addr, char *host, size_t hostlen,
+                        unsigned short *port, char *err, size_t errlen)
+{
+    char q[200];
+    unsigned char bin[16];
+    const char *hs, *he, *ps;
+    size_t alen = strlen(addr);
+    int family;
+
+    if (addr[0] == '[') {
+        he = strchr(addr, ']');
+        if (he == NULL) {
+            seterr(err, errlen, "\"%s\": missing ']' after the IPv6 address",
+                   diag_quote(addr, alen, q, sizeof(q)));
+            return -1;
+        }
+        hs = addr + 1;
+        if (he[1] != ':') {
+            seterr(err, errlen,
+                   "\"%s\": expected ':' and a port after ']', as in "
+                   "\"[::]:8443\"",
+                   diag_quote(addr, alen, q, sizeof(q)));
+            return -1;
+        }
+        ps = he + 2;
+        family = AF_INET6;
+    } else {
+        const char *colon = strchr(addr, ':');
+        if (colon == NULL) {
+            seterr(err, errlen,
+                   "\"%s\": expected an address and a port, as in "
+                   "\"0.0.0.0:8443\" or \"[::]:8443\"",
+                   diag_quote(addr, alen, q, sizeof(q)));
+            return -1;
+        }
+        if (strchr(colon + 1, ':') != NULL) {
+            seterr(err, errlen,
+                   "\"%s\": IPv6 addresses go in brackets, as in "
+                   "\"[::1]:8443\"",
+                   diag_quote(addr, alen, q, sizeof(q)));
+            return -1;
+        }
+        hs = addr;
+        he = colon;
+        ps = colon + 1;
+        family = AF_INET;
+    }
+    size_t hlen = (size_t)(he - hs);
+    char tmp[INET6_ADDRSTRLEN + 1];
+    if (hlen == 0 || hlen >= sizeof(tmp)) {
+        seterr(err, errlen,
+               "\"%s\": expected an IP address literal before "
+               "the port",
+               diag_quote(addr, alen, q, sizeof(q)));
+        return -1;
+    }
+    memcpy(tmp, hs, hlen);
+    tmp[hlen] = '\0';
+    if (inet_pton(family, tmp, bin) != 1) {
+        seterr(err, errlen,
+               "\"%s\" is not an %s address literal (host names are not "
+               "resolved; use an IP such as %s)",
+               diag_quote(tmp, hlen, q, sizeof(q)),
+               family == AF_INET ? "IPv4" : "IPv6",
+               family == AF_INET ? "0.0.0.0" : "[::]");
+        return -1;
+    }
+    if (parse_port(ps, port, err, errlen) < 0)
+        return -1;
+    if (host != NULL) {
+        if (hlen >= hostlen) {
+            seterr(err, errlen, "the address does not fit the host buffer");
+            return -1;
+        }
+        memcpy(host, tmp, hlen + 1);
+    }
+    return 0;
+}
+
+/* uri_char is RFC 3986's unreserved, reserved and '%'. */
+static bool uri_char(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        (c >= '0' && c <= '9'))
+        return true;
+    return c != '\0' && strchr("-._~:/?#[]@!$&'()*+,;=%", c) != NULL;
+}
+
+static bool is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+           (c >= 'A' && c <= 'F');
+}
+
+static int check_https_authority(const char *a, size_t len, char *err,
+                                 size_t errlen)
+{
+    char tmp[256], herr[256], q[200];
+    const char *host = a;
+    size_t hlen = len;
+    const char *port = NULL;
+    unsigned char bin[16];
+    if (memchr(a, '@', len) != NULL) {
+        seterr(err, errlen,
+               "an https rua URI must not carry user "
+               "information ('@' before the host)");
+        return -1;
+    }
+    if (len > 0 && a[0] == '[') {
+        const char *close = memchr(a, ']', len);
+        if (close == NULL) {
+            seterr(err, errlen, "missing ']' after the IPv6 address");
+            return -1;
+        }
+        host = a + 1;
+        hlen = (size_t)(close - host);
+        if (close + 1 < a + len) {
+            if (close[1] != ':') {
+                seterr(err, errlen, "expected ':' and a port after ']'");
+                return -1;
+            }
+            port = close + 2;
+        }
+        if (hlen == 0 || hlen >= sizeof(tmp)) {
+            seterr(err, errlen, "expected an IPv6 address in brackets");
+            return -1;
+        }
+        memcpy(tmp, host, hlen);
+        tmp[hlen] = '\0';
+        if (inet_pton(AF_INET6, tmp, bin) != 1) {
+            seterr(err, errlen, "\"%s\" is not an IPv6 address",
+                   diag_quote(tmp, hlen, q, sizeof(q)));
+            return -1;
+        }
+    } else {
+        const char *colon = memchr(a, ':', len);
+        if (colon != NULL) {
+            hlen = (size_t)(colon - a);
+            port = colon + 1;
+        }
+        if (hlen == 0) {
+            seterr(err, errlen,
+                   "\"https://\" must be followed by a host, as "
+                   "in https://reports.example.com/tlsrpt");
+            return -1;
+        }
+        if (hlen >= sizeof(tmp)) {
+            seterr(err, errlen, "the host name is too long");
+            return -1;
+        }
+        memcpy(tmp, host, hlen);
+        tmp[hlen] = '\0';
+        if (inet_pton(AF_INET, tmp, bin) != 1 &&
+            check_hostname(tmp, hlen, herr, sizeof(herr)) < 0) {
+            seterr(err, errlen, "invalid host \"%s\": %s",
+                   diag_quote(tmp, hlen, q, sizeof(q)), herr);
+            return -1;
+        }
+    }
+    if (port != NULL) {
+        size_t plen = (size_t)(a + len - port);
+        unsigned short p;
+        if (plen >= sizeof(tmp)) {
+            seterr(err, errlen, "the port is too long");
+            return -1;
+        }
+        memcpy(tmp, port, plen);
+        tmp[plen] = '\0';
+        if (parse_port(tmp, &p, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int check_mailto(const char *m, size_t len, char *err, size_t errlen)
+{
+    char herr[256], q[200];
+    const char *qm = memchr(m, '?', len);
+    size_t alen = qm != NULL ? (size_t)(qm - m) : len;
+    if (alen == 0) {
+        seterr(err, errlen,
+               "\"mailto:\" must be followed by an address, as "
+               "in mailto:tls-reports@example.com");
+        return -1;
+    }
+    const char *at = NULL;
+    for (size_t i = 0; i < alen; i++)
+        if (m[i] == '@')
+            at = m + i;
+    if (at == NULL) {
+        seterr(err, errlen, "\"%s\" is not an e-mail address (no '@')",
+               diag_quote(m, alen, q, sizeof(q)));
+        return -1;
+    }
+    if (at == m) {
+        seterr(err, errlen, "the address has an empty local part before '@'");
+        return -1;
+    }
+    const char *dom = at + 1;
+    size_t dlen = alen - (size_t)(dom - m);
+    if (dlen > 0 && dom[0] == '[' && dom[dlen - 1] == ']')
+        return 0; /* an address literal; rare, and left to the MTA */
+    if (check_hostname(dom, dlen, herr, sizeof(herr)) < 0) {
+        seterr(err, errlen, "invalid mail domain \"%s\": %s",
+               diag_quote(dom, dlen, q, sizeof(q)), herr);
+        return -1;
+    }
+    return 0;
+}
+
+int config_check_rua(const char *uri, char *err, size_t errlen)
+{
+    char ch[8];
+    size_t len = strlen(uri);
+    bool mailto = strncasecmp(uri, "mailto:", 7) == 0;
+    bool https = strncasecmp(uri, "https://", 8) == 0;
+
+    if (!mailto && !https) {
+        if (strncasecmp(uri, "http://", 7) == 0)
+            seterr(err, errlen,
+                   "plain http: is not allowed; TLS-RPT takes "
+                   "mailto: or https: URIs (RFC 8460 §3)");
+        else
+            seterr(err, errlen,
+                   "expected a mailto: or https: URI (RFC 8460 "
+                   "§3)");
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)uri[i];
+        if (c == ',' || c == '!' || c == ';') {
+            seterr(err, errlen,
+                   "character '%c' at position %zu must be percent-encoded "
+                   "as %%%02X (RFC 8460 §3: it separates URIs in the TXT "
+                   "record)%s",
+                   c, i + 1, c,
+                   c == '!' ? "; TLS-RPT has no DMARC-style size limit "
+                              "suffix"
+                            : "");
+            return -1;
+        }
+        if (c == '%') {
+            if (i + 2 >= len || !is_hex(uri[i + 1]) || !is_hex(uri[i + 2])) {
+                seterr(err, errlen,
+                       "bad percent-escape at position %zu; "
+                       "expected %%HH with two hex digits",
+                       i + 1);
+                return -1;
+            }
+            i += 2;
+            continue;
+        }
+        if (c <= 0x20 || c >= 0x7f) {
+            seterr(err, errlen,
+                   "%s at position %zu must be percent-encoded (no "
+                   "whitespace, control or non-ASCII characters in a URI)",
+                   show_char(c, ch, sizeof(ch)), i + 1);
+            return -1;
+        }
+        if (!uri_char(c)) {
+            seterr(err, errlen,
+                   "character '%c' at position %zu is not allowed in a URI; "
+                   "percent-encode it as %%%02X",
+                   c, i + 1, c);
+            return -1;
+        }
+    }
+    if (mailto)
+        return check_mailto(uri + 7, len - 7, err, errlen);
+    size_t alen = strcspn(uri + 8, "/?#");
+    return check_https_authority(uri + 8, alen, err, errlen);
+}
+
+/* ---- lists: domains and rua -------------------------------------------- */
+
+struct ent {
+    const char *s;
+    size_t idx;
+};
+
+static int ent_cmp(const void *a, const void *b)
+{
+    const struct ent *x = a, *y = b;
+    int r = strcmp(x->s, y->s);
+    if (r != 0)
+        return r;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * find_dups sets first[i] to the index of the earlier equal string, or to i
+ * when strs[i] is the first of its kind. Sorting keeps this n log n for the
+ * long domain lists of a provider.
+ */
+static int find_dups(char *const *strs, size_t n, size_t *first)
+{
+    struct ent *e = calloc(n ? n : 1, sizeof(*e));
+    if (e == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        e[i].s = strs[i];
+        e[i].idx = i;
+    }
+    qsort(e, n, sizeof(*e), ent_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && strcmp(e[i].s, e[i - 1].s) == 0)
+            first[e[i].idx] = first[e[i - 1].idx];
+        else
+            first[e[i].idx] = e[i].idx;
+    }
+    free(e);
+    return 0;
+}
+
+static void free_list(char **v, size_t n)
+{
+    for (size_t i = 0; v != NULL && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/*
+ * apply_list reads a sequence of strings checked by check() (which may
+ * normalise in place), reports duplicates (as errors when dup_is_error),
+ * and stores the list in *field / *nfield.
+ */
+static void apply_list(struct ctx *x, const struct keydef *kd,
+                       const struct node *key, const struct node *val,
+                       char ***field, size_t *nfield,
+                       int (*check)(char *, char *, size_t), const char *what,
+                       bool dup_is_error)
+{
+    char **v = NULL;
+    const struct node **src = NULL;
+    size_t *first = NULL;
+    size_t n = 0;
+    bool bad = false;
+    char err[256], q[200];
+
+    if (node_is_null(val)) {
+        free_list(*field, *nfield);
+        *field = NULL;
+        *nfield = 0;
+        return;
+    }
+    if (val->kind != N_SEQ) {
+        type_error(x, kd, key, val);
+        return;
+    }
+    v = calloc(val->n ? val->n : 1, sizeof(*v));
+    src = calloc(val->n ? val->n : 1, sizeof(*src));
+    first = calloc(val->n ? val->n : 1, sizeof(*first));
+    if (v == NULL || src == NULL || first == NULL) {
+        oom(x);
+        goto out;
+    }
+    for (size_t i = 0; i < val->n; i++) {
+        const struct node *it = val->kids[i];
+        if (it->kind == N_BAD) {
+            bad = true;
+            continue;
+        }
+        if (it->kind != N_SCALAR || node_is_null(it)) {
+            char found[256];
+            err_at(x, &it->mark, "%s: each entry must be %s, found %s",
+                   kd->path, what, describe(it, found, sizeof(found)));
+            bad = true;
+            continue;
+        }
+        if (strlen(it->str) != it->len) {
+            err_at(x, &it->mark, "%s: the entry contains a NUL character",
+                   kd->path);
+            bad = true;
+            continue;
+        }
+        char *s = strdup(it->str);
+        if (s == NULL) {
+            oom(x);
+            goto out;
+        }
+        if (check(s, err, sizeof(err)) < 0) {
+            err_at(x, &it->mark, "%s: invalid %s \"%s\": %s", kd->path, what,
+                   diag_quote(it->str, it->len, q, sizeof(q)), err);
+            free(s);
+            bad = true;
+            continue;
+        }
+        src[n] = it;
+        v[n++] = s;
+    }
+    if (find_dups(v, n, first) < 0) {
+        oom(x);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (first[i] == i)
+            continue;
+        unsigned line = 0, col = 0;
+        mark_pos(x, &src[first[i]]->mark, &line, &col);
+        if (dup_is_error) {
+            err_at(x, &src[i]->mark,
+                   "%s: duplicate %s \"%s\" (first listed at %u:%u)", kd->path,
+                   what, diag_quote(v[i], strlen(v[i]), q, sizeof(q)), line,
+                   col);
+            bad = true;
+        } else {
+            warn_at(x, &src[i]->mark,
+                    "%s: duplicate %s \"%s\" (first listed at %u:%u)", kd->path,
+                    what, diag_quote(v[i], strlen(v[i]), q, sizeof(q)), line,
+                    col);
+        }
+    }
+    if (!bad) {
+        free_list(*field, *nfield);
+        *field = v;
+        *nfield = n;
+        v = NULL;
+    }
+out:
+    free_list(v, n);
+    free(src);
+    free(first);
+}
+
+static int check_rua_mutable(char *uri, char *err, size_t errlen)
+{
+    return config_check_rua(uri, err, errlen);
+}
+
+static void apply_domains(struct ctx *x, const struct keydef *kd,
+                          const struct node *key, const struct node *val)
+{
+    apply_list(x, kd, key, val, &x->c->domains, &x->c->n_domains,
+               config_check_domain, "domain", true);
+}
+
+static void apply_rua(struct ctx *x, const struct keydef *kd,
+                      const struct node *key, const struct node *val)
+{
+    apply_list(x, kd, key, val, &x->c->tlsrpt_rua, &x->c->n_tlsrpt_rua,
+               check_rua_mutable, "rua URI", false);
+}
+
+/* ---- the other value kinds --------------------------------------------- */
+
+static char **string_field(struct ctx *x, const struct keydef *kd)
+{
+    return (char **)(void *)((char *)x->c + kd->off);
+}
+
+static void apply_dir(struct ctx *x, const struct keydef *kd,
+                      const struct node *key, const struct node *val)
+{
+    const char *s = scalar_text(x, kd, key, val);
+    if (s == NULL)
+        return;
+    if (s[0] == '\0') {
+        err_at(x, &val->mark, "%s: expected %s, found an empty string",
+               kd->path, kd->expect);
+        return;
+    }
+    replace_string(x, string_field(x, kd), s);
+}
+
+static void apply_listen(struct ctx *x, const struct keydef *kd,
+                         const struct node *key, const struct node *val)
+{
+    char err[256];
+    unsigned short port;
+    bool optional = kd->min == 1;
+    size_t slot = (size_t)kd->max;
+    if (optional &&
+        (node_is_null(val) || (val->kind == N_SCALAR && val->len == 0))) {
+        replace_string(x, string_field(x, kd), NULL);
+        x->listen_val[slot] = NULL;
+        return;
+    }
+    const char *s = scalar_text(x, kd, key, val);
+    if (s == NULL)
+        return;
+    if (config_split_listen(s, NULL, 0, &port, err, sizeof(err)) < 0) {
+        err_at(x, &val->mark, "%s: %s", kd->path, err);
+        return;
+    }
+    if (replace_string(x, string_field(x, kd), s) == 0)
+        x->listen_val[slot] = val;
+}
+
+static void apply_uint(struct ctx *x, const struct keydef *kd,
+                       const struct node *key, const struct node *val)
+{
+    unsigned long v;
+    if (parse_uint(x, kd, key, val, &v) < 0)
+        return;
+    *(unsigned *)(void *)((char *)x->c + kd->off) = (unsigned)v;
+    if (kd->off == offsetof(struct config, max_connections_per_ip))
+        x->per_ip_val = val;
+}
+
+static void apply_size(struct ctx *x, const struct keydef *kd,
+                       const struct node *key, const struct node *val)
+{
+    unsigned long v;
+    if (parse_uint(x, kd, key, val, &v) < 0)
+        return;
+    *(size_t *)(void *)((char *)x->c + kd->off) = (size_t)v;
+}
+
+static void apply_bool(struct ctx *x, const struct keydef *kd,
+                       const struct node *key, const struct node *val)
+{
+    bool v;
+    if (parse_bool(x, kd, key, val, &v) < 0)
+        return;
+    *(bool *)(void *)((char *)x->c + kd->off) = v;
+}
+
+static void apply_log_format(struct ctx *x, const struct keydef *kd,
+                             const struct node *key, const struct node *val)
+{
+    static const char *const names[] = {"text", "json"};
+    int i = parse_choice(x, kd, key, val, names, 2);
+    if (i >= 0)
+        x->c->log_format = i == 0 ? LOG_FORMAT_TEXT : LOG_FORMAT_JSON;
+}
+
+static void apply_log_level(struct ctx *x, const struct keydef *kd,
+                            const struct node *key, const struct node *val)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    static const enum log_level levels[] = {LOG_LEVEL_ERROR, LOG_LEVEL_WARN,
+                                            LOG_LEVEL_INFO, LOG_LEVEL_DEBUG};
+    int i = parse_choice(x, kd, key, val, names, 4);
+    if (i >= 0)
+        x->c->log_level = levels[i];
+}
+
+static void apply_section(struct ctx *x, const struct keydef *kd,
+                          const struct node *key, const struct node *val);
+
+/* ---- the schema -------------------------------------------------------- */
+
+#define OFF(f) offsetof(struct config, f)
+#define LISTEN_EXPECT "an address such as \"[::]:8443\" or \"0.0.0.0:8443\""
+
+/* For listen keys, min = 1 marks "null or empty disables", max = slot. */
+static const struct keydef listen_keys[] = {
+    {"https", "listen.https", apply_listen, LISTEN_EXPECT, OFF(https_listen), 0,
+     0, NULL, 0},
+    {"http", "listen.http", apply_listen, LISTEN_EXPECT " (or null)",
+     OFF(http_listen), 1, 1, NULL, 0},
+    {"metrics", "listen.metrics", apply_listen, LISTEN_EXPECT " (or null)",
+     OFF(metrics_listen), 1, 2, NULL, 0},
+};
+
+static const struct keydef tlsrpt_keys[] = {
+    {"rua", "tlsrpt.rua", apply_rua, "a sequence of mailto: or https: URIs", 0,
+     0, 0, NULL, 0},
+};
+
+static const struct keydef log_keys[] = {
+    {"format", "log.format", apply_log_format, "text or json", 0, 0, 0, NULL,
+     0},
+    {"level", "log.level", apply_log_level, "error, warn, info or debug", 0, 0,
+     0, NULL, 0},
+    {"access", "log.access", apply_bool, "true or false", OFF(access_log), 0, 0,
+     NULL, 0},
+};
+
+static const struct keydef limits_keys[] = {
+    {"max_connections", "limits.max_connections", apply_uint, "a number",
+     OFF(max_connections), 1, 100000, NULL, 0},
+    {"max_connections_per_ip", "limits.max_connections_per_ip", apply_uint,
+     "a number", OFF(max_connections_per_ip), 1, 100000, NULL, 0},
+    {"connection_timeout", "limits.connection_timeout", apply_uint,
+     "a number of seconds", OFF(connection_timeout), 1, 3600, NULL, 0},
+    {"connection_memory_limit", "limits.connection_memory_limit", apply_size,
+     "a number of bytes", OFF(connection_memory_limit), 4096, 1048576, NULL, 0},
+    {"threads", "limits.threads", apply_uint, "a number", OFF(threads), 0, 256,
+     NULL, 0},
+};
+
+static const struct keydef reload_keys[] = {
+    {"debounce_ms", "reload.debounce_ms", apply_uint, "milliseconds",
+     OFF(reload_debounce_ms), 0, 10000, NULL, 0},
+    {"poll_interval_ms", "reload.poll_interval_ms", apply_uint, "milliseconds",
+     OFF(poll_interval_ms), 100, 3600000, NULL, 0},
+    {"force_poll", "reload.force_poll", apply_bool, "true or false",
+     OFF(force_poll), 0, 0, NULL, 0},
+};
+
+#define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct keydef top_keys[] = {
+    {"domains", "domains", apply_domains, "a sequence of domain names", 0, 0, 0,
+     NULL, 0},
+    {"policy_dir", "policy_dir", apply_dir, "a directory path", OFF(policy_dir),
+     0, 0, NULL, 0},
+    {"cert_dir", "cert_dir", apply_dir, "a directory path", OFF(cert_dir), 0, 0,
+     NULL, 0},
+    {"listen", "listen", apply_section, "a mapping", 0, 0, 0, listen_keys,
+     NKEYS(listen_keys)},
+    {"tlsrpt", "tlsrpt", apply_section, "a mapping", 0, 0, 0, tlsrpt_keys,
+     NKEYS(tlsrpt_keys)},
+    {"log", "log", apply_section, "a mapping", 0, 0, 0, log_keys,
+     NKEYS(log_keys)},
+    {"limits", "limits", apply_section, "a mapping", 0, 0, 0, limits_keys,
+     NKEYS(limits_keys)},
+    {"reload", "reload", apply_section, "a mapping", 0, 0, 0, reload_keys,
+     NKEYS(reload_keys)},
+};
+
+static const struct keydef root_def = {
+    "", "the top level", apply_section,  "a mapping", 0, 0,
+    0,  top_keys,        NKEYS(top_keys)};
+
+/* elsewhere finds a key of that exact name in another section, for "it
+ * belongs under ..." hints. */
+static const struct keydef *elsewhere(const char *s, size_t len,
+                                      const struct keydef *here)
+{
+    const struct keydef *lists[1 + NKEYS(top_keys)];
+    size_t nl = 0;
+    lists[nl++] = &root_def;
+    for (size_t i = 0; i < NKEYS(top_keys); i++)
+        if (top_keys[i].sub != NULL)
+            lists[nl++] = &top_keys[i];
+    for (size_t l = 0; l < nl; l++) {
+        if (lists[l] == here)
+            continue;
+        for (size_t i = 0; i < lists[l]->n_sub; i++) {
+            const struct keydef *k = &lists[l]->sub[i];
+            if (strlen(k->name) == len && memcmp(k->name, s, len) == 0)
+                return k;
+        }
+    }
+    return NULL;
+}
+
+static void unknown_key(struct ctx *x, const struct keydef *sec,
+                        const struct node *key)
+{
+    char q[200], list[200], where[64];
+    const char *names[CONFIG_MAX_KEYS];
+    size_t n = sec->n_sub, o = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < n && i < CONFIG_MAX_KEYS; i++) {
+        names[i] = sec->sub[i].name;
+        int w = snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "",
+                         names[i]);
+        if (w > 0 && (size_t)w < sizeof(list) - o)
+            o += (size_t)w;
+    }
+    if (sec == &root_def)
+        snprintf(where, sizeof(where), "at the top level");
+    else
+        snprintf(where, sizeof(where), "under \"%s\"", sec->name);
+    diag_quote(key->str, key->len, q, sizeof(q));
+    const char *hint = closest(key->str, key->len, names, n);
+    const struct keydef *other = elsewhere(key->str, key->len, sec);
+    if (hint != NULL) {
+        err_at(x, &key->mark, "unknown key \"%s\" %s; did you mean \"%s\"?", q,
+               where, hint);
+    } else if (other != NULL && strchr(other->path, '.') != NULL) {
+        int sl = (int)(strchr(other->path, '.') - other->path);
+        err_at(x, &key->mark,
+               "unknown key \"%s\" %s; it belongs under \"%.*s:\" (%s)", q,
+               where, sl, other->path, other->path);
+    } else if (other != NULL) {
+        err_at(x, &key->mark,
+               "unknown key \"%s\" %s; it belongs at the top level", q, where);
+    } else {
+        err_at(x, &key->mark, "unknown key \"%s\" %s; expected one of: %s", q,
+               where, list);
+    }
+}
+
+static void apply_section(struct ctx *x, const struct keydef *kd,
+                          const struct node *key, const struct node *val)
+{
+    const struct node *seen[CONFIG_MAX_KEYS] = {0};
+    char q[200];
+    /* A section whose entries are all commented out reads as null. */
+    if (node_is_null(val))
+        return;
+    if (val->kind != N_MAP) {
+        type_error(x, kd, key, val);
+        return;
+    }
+    for (size_t i = 0; i + 1 < val->n; i += 2) {
+        const struct node *k = val->kids[i], *v = val->kids[i + 1];
+        if (k->kind == N_BAD)
+            continue;
+        if (k->kind != N_SCALAR || node_is_null(k)) {
+            char found[256];
+            err_at(x, &k->mark, "%s%s: keys must be plain names, found %s",
+                   kd == &root_def ? "" : kd->path,
+                   kd == &root_def ? "top level" : "",
+                   describe(k, found, sizeof(found)));
+            continue;
+        }
+        size_t j;
+        for (j = 0; j < kd->n_sub; j++)
+            if (strlen(kd->sub[j].name) == k->len &&
+                memcmp(kd->sub[j].name, k->str, k->len) == 0)
+                break;
+        if (j == kd->n_sub) {
+            unknown_key(x, kd, k);
+            continue;
+        }
+        if (seen[j] != NULL) {
+            unsigned line = 0, col = 0;
+            mark_pos(x, &seen[j]->mark, &line, &col);
+            err_at(x, &k->mark, "duplicate key \"%s\" (first at %u:%u)",
+                   diag_quote(k->str, k->len, q, sizeof(q)), line, col);
+            continue;
+        }
+        seen[j] = k;
+        if (v->kind == N_BAD)
+            continue;
+        kd->sub[j].apply(x, &kd->sub[j], k, v);
+    }
+}
+
+/* ---- cross-key checks -------------------------------------------------- */
+
+static int listen_key(const char *addr, unsigned char out[18])
+{
+    char host[INET6_ADDRSTRLEN + 1];
+    unsigned short port;
+    memset(out, 0, 18);
+    if (config_split_listen(addr, host, sizeof(host), &port, NULL, 0) < 0)
+        return -1;
+    if (inet_pton(AF_INET6, host, out) != 1) {
+        /* IPv4 as a v4-mapped address, so both families compare alike. */
+        out[10] = 0xff;
+        out[11] = 0xff;
+        if (inet_pton(AF_INET, host, out + 12) != 1)
+            return -1;
+    }
+    out[16] = (unsigned char)(port >> 8);
+    out[17] = (unsigned char)(port & 0xff);
+    return 0;
+}
+
+static void cross_checks(struct ctx *x)
+{
+    struct config *c = x->c;
+    const char *names[3] = {"listen.https", "listen.http", "listen.metrics"};
+    const char *addrs[3] = {c->https_listen, c->http_listen, c->metrics_listen};
+
+    if (c->max_connections_per_ip > c->max_connections) {
+        if (x->per_ip_val != NULL)
+            err_at(x, &x->per_ip_val->mark,
+                   "limits.max_connections_per_ip: %u exceeds "
+                   "limits.max_connections (%u)",
+                   c->max_connections_per_ip, c->max_connections);
+        else
+            c->max_connections_per_ip = c->max_connections;
+    }
+    for (size_t i = 0; i < 3; i++) {
+        for (size_t j = 0; j < i; j++) {
+            unsigned char a[18], b[18];
+            if (addrs[i] == NULL || addrs[j] == NULL)
+                continue;
+            if (listen_key(addrs[i], a) < 0 || listen_key(addrs[j], b) < 0)
+                continue;
+            if (memcmp(a, b, sizeof(a)) != 0)
+                continue;
+            const struct node *at =
+                x->listen_val[i] != NULL ? x->listen_val[i] : x->listen_val[j];
+            err_at(x, at != NULL ? &at->mark : NULL,
+                   "%s and %s both listen on %s", names[j], names[i], addrs[i]);
+        }
+    }
+}
+
+/* ---- public API -------------------------------------------------------- */
+
+struct config *config_new_default(void)
+{
+    struct config *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->policy_dir = strdup(DEFAULT_POLICY_DIR);
+    c->cert_dir = strdup(DEFAULT_CERT_DIR);
+    c->https_listen = strdup(DEFAULT_HTTPS_LISTEN);
+    c->http_listen = strdup(DEFAULT_HTTP_LISTEN);
+    c->log_format = LOG_FORMAT_TEXT;
+    c->log_level = LOG_LEVEL_INFO;
+    c->access_log = true;
+    c->max_connections = 1024;
+    c->max_connections_per_ip = 64;
+    c->connection_timeout = 10;
+    c->connection_memory_limit = 32768;
+    c->threads = 0;
+    c->reload_debounce_ms = 200;
+    c->poll_interval_ms = 2000;
+    c->force_poll = false;
+    if (c->policy_dir == NULL || c->cert_dir == NULL ||
+        c->https_listen == NULL || c->http_listen == NULL) {
+        config_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void config_free(struct config *c)
+{
+    if (c == NULL)
+        return;
+    free_list(c->domains, c->n_domains);
+    free(c->policy_dir);
+    free(c->cert_dir);
+    free(c->https_listen);
+    free(c->http_listen);
+    free(c->metrics_listen);
+    free_list(c->tlsrpt_rua, c->n_tlsrpt_rua);
+    free(c);
+}
+
+/* read_document reads the one document into *root (NULL = no document).
+ * Returns -1 when the stream is unusable (already reported). */
+static int read_document(struct ctx *x, yaml_parser_t *p, struct node **root)
+{
+    yaml_event_t ev;
+    int rc = -1;
+    *root = NULL;
+    memset(&ev, 0, sizeof(ev));
+    if (next_event(x, p, &ev) < 0)
+        goto out;
+    if (ev.type != YAML_STREAM_START_EVENT) {
+        err_at(x, &ev.start_mark, "unexpected start of the YAML stream");
+        goto out;
+    }
+    yaml_event_delete(&ev);
+    if (next_event(x, p, &ev) < 0)
+        goto out;
+    if (ev.type == YAML_STREAM_END_EVENT) {
+        rc = 0; /* nothing but comments and blank lines */
+        goto out;
+    }
+    if (ev.type != YAML_DOCUMENT_START_EVENT) {
+        err_at(x, &ev.start_mark, "unexpected YAML event at document start");
+        goto out;
+    }
+    yaml_event_delete(&ev);
+    if (next_event(x, p, &ev) < 0)
+        goto out;
+    *root = build(x, p, &ev, 0);
+    if (*root == NULL)
+        goto out;
+    if (next_event(x, p, &ev) < 0)
+        goto out;
+    if (ev.type != YAML_DOCUMENT_END_EVENT) {
+        err_at(x, &ev.start_mark, "unexpected YAML event at document end");
+        goto out;
+    }
+    yaml_event_delete(&ev);
+    if (next_event(x, p, &ev) < 0)
+        goto out;
+    if (ev.type == YAML_DOCUMENT_START_EVENT) {
+        err_at(x, &ev.start_mark,
+               "a second YAML document; the configuration must be a single "
+               "document (remove the extra \"---\")");
+        goto out;
+    }
+    rc = 0;
+out:
+    yaml_event_delete(&ev);
+    return rc;
+}
+
+struct config *config_parse(const char *buf, size_t len, struct diag *d)
+{
+    struct ctx x;
+    yaml_parser_t p;
+    bool p_init = false;
+    struct node *root = NULL;
+    struct config *ret = NULL;
+
+    memset(&x, 0, sizeof(x));
+    x.d = d;
+    if (buf == NULL)
+        len = 0;
+    x.buf = buf != NULL ? buf : "";
+    x.len = len;
+    if (len > CONFIG_MAX_BYTES) {
+        err_at(&x, NULL, "the configuration is %zu bytes; the limit is %u", len,
+               CONFIG_MAX_BYTES);
+        goto out;
+    }
+    /* libyaml detects UTF-16 by its BOM; only UTF-8 maps to byte columns. */
+    x.utf8 = !(
+        len >= 2 &&
+        (((unsigned char)x.buf[0] == 0xff && (unsigned char)x.buf[1] == 0xfe) ||
+         ((unsigned char)x.buf[0] == 0xfe && (unsigned char)x.buf[1] == 0xff)));
+    if (len >= 3 && memcmp(x.buf, "\xef\xbb\xbf", 3) == 0)
+        x.base = 3;
+    x.cur_byte = x.base;
+    x.c = config_new_default();
+    if (x.c == NULL) {
+        oom(&x);
+        goto out;
+    }
+    if (!yaml_parser_initialize(&p)) {
+        oom(&x);
+        goto out;
+    }
+    p_init = true;
+    yaml_parser_set_input_string(&p, (const unsigned char *)x.buf, len);
+    if (read_document(&x, &p, &root) < 0 || x.errors > 0)
+        goto out;
+    if (root != NULL && !node_is_null(root)) {
+        if (root->kind != N_MAP) {
+            char found[256];
+            err_at(&x, &root->mark,
+                   "expected a mapping of settings at the top level, found "
+                   "%s",
+                   describe(root, found, sizeof(found)));
+            goto out;
+        }
+        apply_section(&x, &root_def, NULL, root);
+    }
+    cross_checks(&x);
+    if (x.errors > 0)
+        goto out;
+    ret = x.c;
+    x.c = NULL;
+out:
+    if (p_init)
+        yaml_parser_delete(&p);
+    node_free(root);
+    config_free(x.c);
+    return ret;
+}

@@ -1,0 +1,679 @@
+/*
+ * http: libmicrohttpd glue (see http.h). The handler borrows the current
+ * snapshot for each request and answers with a response prepared when the
+ * snapshot was built; the TLS certificate callback picks the certificate
+ * by SNI from the snapshot the connection pinned. Runs on libmicrohttpd's
+ * worker threads; counters are atomics.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "certs.h"
+#include "request.h"
+
+#define METRICS_MAX (1 << 20)
+#define SNI_MAX 256
+
+enum listener_kind { LISTENER_HTTPS, LISTENER_HTTP, LISTENER_METRICS };
+static const char *const listener_names[] = {"https", "http", "metrics"};
+#define N_LISTENERS 3
+
+/* Status codes counted individually; anything else counts as "other". */
+static const int counted_codes[] = {200, 301, 304, 400, 404,
+                                    405, 421, 500, 503};
+#define N_CODES (sizeof(counted_codes) / sizeof(counted_codes[0]) + 1)
+
+struct listener {
+    struct http *h;
+    enum listener_kind kind;
+    struct MHD_Daemon *daemon;
+    const char *addr;
+};
+
+struct http {
+    const struct config *cfg;
+    const struct logger *lg;
+    struct store *store;
+    struct listener listeners[N_LISTENERS];
+    atomic_uint_fast64_t requests[N_LISTENERS][N_CODES];
+    atomic_uint_fast64_t tls_failures;
+    atomic_int in_flight;
+    time_t started;
+};
+
+/* Per-connection state: the snapshot whose certificate the handshake used
+ * (pinned for the connection's life, so the certificate outlives the
+ * handshake even if a reload retires it) and the TLS server name. */
+struct conn_ctx {
+    struct http *h;
+    struct snapshot *snap;
+    char sni[SNI_MAX];
+    bool has_sni;
+    unsigned requests;
+};
+
+/* Per-request state, for the access log and the snapshot reference. */
+struct req_ctx {
+    struct snapshot *snap;
+    struct timespec start;
+    int status;
+    size_t bytes;
+    char method[16];
+    char path[256];
+    char host[256];
+};
+
+static size_t code_index(int status)
+{
+    for (size_t i = 0; i < N_CODES - 1; i++)
+        if (counted_codes[i] == status)
+            return i;
+    return N_CODES - 1;
+}
+
+/* ---- prepared responses ------------------------------------------------ */
+
+static void add_header(struct MHD_Response *r, const char *name,
+                       const char *value)
+{
+    if (value != NULL)
+        MHD_add_response_header(r, name, value);
+}
+
+static void prepare_reply(struct reply *rp, void *ctx)
+{
+    (void)ctx;
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        rp->body_len, (void *)rp->body, MHD_RESPMEM_PERSISTENT);
+    if (r == NULL)
+        return;
+    add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rp->content_type);
+    add_header(r, MHD_HTTP_HEADER_ETAG, rp->etag);
+    add_header(r, MHD_HTTP_HEADER_ALLOW, rp->allow);
+    add_header(r, "X-Content-Type-Options", "nosniff");
+    if (rp->status == 200 && rp->etag != NULL)
+        add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    rp->native = r;
+}
+
+static void destroy_native(void *native)
+{
+    MHD_destroy_response(native);
+}
+
+static void prepare_snapshot(struct snapshot *s, void *ctx)
+{
+    snapshot_for_each_reply(s, prepare_reply, ctx);
+    s->native_free = destroy_native;
+}
+
+/* ---- metrics ----------------------------------------------------------- */
+
+static void metric_head(struct buf *b, const char *name, const char *type,
+                        const char *help)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* label_value appends s escaped for a Prometheus label value. */
+static void label_value(struct buf *b, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '\\' || *s == '"')
+            buf_printf(b, "\\%c", *s);
+        else if (*s == '\n')
+            buf_puts(b, "\\n");
+        else
+            buf_append(b, s, 1);
+    }
+}
+
+static char *render_metrics(struct http *h, const struct snapshot *s,
+                            size_t *len)
+{
+    struct buf b;
+    struct store_stats st;
+    buf_init(&b, METRICS_MAX);
+    store_stats(h->store, &st);
+
+    metric_head(&b, "mta_sts_http_requests_total", "counter",
+                "HTTP requests answered, by listener and status code.");
+    for (size_t l = 0; l < N_LISTENERS; l++) {
+        if (h->listeners[l].daemon == NULL)
+            continue;
+        for (size_t c = 0; c < N_CODES; c++) {
+            char code[16];
+            if (c < N_CODES - 1)
+                snprintf(code, sizeof(code), "%d", counted_codes[c]);
+            else
+                snprintf(code, sizeof(code), "other");
+            buf_printf(&b,
+                       "mta_sts_http_requests_total{listener=\"%s\",code=\"%"
+                       "s\"} %llu\n",
+                       listener_names[l], code,
+                       (unsigned long long)atomic_load(&h->requests[l][c]));
+        }
+    }
+    metric_head(&b, "mta_sts_tls_handshake_failures_total", "counter",
+                "TLS connections closed before the handshake completed.");
+    buf_printf(&b, "mta_sts_tls_handshake_failures_total %llu\n",
+               (unsigned long long)atomic_load(&h->tls_failures));
+    metric_head(&b, "mta_sts_reloads_total", "counter",
+                "Reloads of the policy and certificate files.");
+    buf_printf(&b, "mta_sts_reloads_total %llu\n",
+               (unsigned long long)st.reloads);
+    metric_head(&b, "mta_sts_reload_failures_total", "counter",
+                "Reloads that refused an invalid edit and kept the last "
+                "good state.");
+    buf_printf(&b, "mta_sts_reload_failures_total %llu\n",
+               (unsigned long long)st.reload_failures);
+    metric_head(&b, "mta_sts_snapshot_generation", "gauge",
+                "Generation of the serving state; grows on every reload.");
+    buf_printf(&b, "mta_sts_snapshot_generation %llu\n",
+               (unsigned long long)s->generation);
+
+    metric_head(&b, "mta_sts_policy_info", "gauge",
+                "The policy served per domain (always 1; see the labels).");
+    for (size_t i = 0; i < s->n_domains; i++) {
+        const struct snapshot_domain *d = &s->domains[i];
+        buf_puts(&b, "mta_sts_policy_info{domain=\"");
+        label_value(&b, d->domain);
+        buf_printf(&b, "\",id=\"%s\",mode=\"%s\"} 1\n", d->policy->id,
+                   policy_mode_name(d->policy->mode));
+    }
+    metric_head(&b, "mta_sts_policy_max_age_seconds", "gauge",
+                "max_age of the policy served per domain.");
+    for (size_t i = 0; i < s->n_domains; i++) {
+        buf_puts(&b, "mta_sts_policy_max_age_seconds{domain=\"");
+        label_value(&b, s->domains[i].domain);
+        buf_printf(&b, "\"} %lu\n", s->domains[i].policy->max_age);
+    }
+    metric_head(&b, "mta_sts_policy_degraded", "gauge",
+                "1 when a newer edit of the domain's policy was refused.");
+    for (size_t i = 0; i < s->n_domains; i++) {
+        buf_puts(&b, "mta_sts_policy_degraded{domain=\"");
+        label_value(&b, s->domains[i].domain);
+        buf_printf(&b, "\"} %d\n", s->domains[i].problem != NULL);
+    }
+    metric_head(&b, "mta_sts_certificate_not_after_seconds", "gauge",
+                "Expiry (Unix time) of the certificate served per domain.");
+    for (size_t i = 0; i < s->n_domains; i++) {
+        buf_puts(&b, "mta_sts_certificate_not_after_seconds{domain=\"");
+        label_value(&b, s->domains[i].domain);
+        buf_printf(&b, "\"} %lld\n",
+                   (long long)certs_entry_not_after(s->domains[i].cert));
+    }
+    metric_head(&b, "mta_sts_start_time_seconds", "gauge",
+                "Start time of the process (Unix time).");
+    buf_printf(&b, "mta_sts_start_time_seconds %lld\n", (long long)h->started);
+    return buf_take(&b, len);
+}
+
+/* ---- request handling -------------------------------------------------- */
+
+static const char *header(struct MHD_Connection *c, const char *name)
+{
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/* redirect_target builds https://<host><path> for a plain-HTTP request, or
+ * returns -1 when the path holds characters that have no place in a URL. */
+static int redirect_target(const char *host, const char *path, char *out,
+                           size_t outlen)
+{
+    for (const char *p = path; *p != '\0'; p++)
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '<' ||
+            *p == '>' || *p == '\\')
+            return -1;
+    int n = snprintf(out, outlen, "https://%s%s", host, path);
+    return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+static enum MHD_Result queue_native(struct MHD_Connection *c,
+                                    const struct reply *rp)
+{
+    if (rp->native == NULL)
+        return MHD_NO;
+    return MHD_queue_response(c, (unsigned)rp->status, rp->native);
+}
+
+/* queue_owned queues a per-request response and drops our reference. */
+static enum MHD_Result queue_owned(struct MHD_Connection *c, int status,
+                                   struct MHD_Response *r)
+{
+    if (r == NULL)
+        return MHD_NO;
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
+                              const char *url, const char *method,
+                              const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **req_cls)
+{
+    struct listener *l = cls;
+    struct http *h = l->h;
+    (void)version;
+    (void)upload_data;
+    struct req_ctx *rq = *req_cls;
+    if (rq == NULL) {
+        /* First call, headers only. Answering now would make
+         * libmicrohttpd close the connection (it cannot know the rest of
+         * the request), so wait for the call after the body. */
+        rq = calloc(1, sizeof(*rq));
+        if (rq == NULL)
+            return MHD_NO;
+        *req_cls = rq;
+        atomic_fetch_add(&h->in_flight, 1);
+        clock_gettime(CLOCK_MONOTONIC, &rq->start);
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+        *upload_data_size = 0; /* no endpoint takes a body: discard it */
+        return MHD_YES;
+    }
+    if (rq->snap != NULL)
+        return MHD_NO; /* already answered */
+    if (h->lg->access) {
+        const char *host = header(c, MHD_HTTP_HEADER_HOST);
+        snprintf(rq->method, sizeof(rq->method), "%s", method);
+        snprintf(rq->path, sizeof(rq->path), "%s", url);
+        snprintf(rq->host, sizeof(rq->host), "%s", host ? host : "-");
+    }
+    rq->snap = store_acquire(h->store);
+    if (rq->snap == NULL)
+        return MHD_NO;
+
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_ctx *cc = ci != NULL ? ci->socket_context : NULL;
+    if (cc != NULL)
+        cc->requests++;
+
+    struct request r = {
+        .listener = l->kind == LISTENER_HTTPS ? REQUEST_LISTENER_HTTPS
+                                              : REQUEST_LISTENER_HTTP,
+        .metrics_here = (l->kind == LISTENER_METRICS) ||
+                        (l->kind == LISTENER_HTTP &&
+                         h->cfg->metrics_listen == NULL),
+        .method = method,
+        .path = url,
+        .host = header(c, MHD_HTTP_HEADER_HOST),
+        .sni = cc != NULL && cc->has_sni ? cc->sni : NULL,
+        .if_none_match = header(c, MHD_HTTP_HEADER_IF_NONE_MATCH),
+        .now = time(NULL),
+    };
+    if (l->kind == LISTENER_METRICS && strcmp(url, REQUEST_METRICS_PATH) != 0 &&
+        strcmp(url, REQUEST_HEALTH_PATH) != 0) {
+        rq->status = 404;
+        rq->bytes = rq->snap->not_found.body_len;
+        return queue_native(c, &rq->snap->not_found);
+    }
+    struct request_result res = request_route(rq->snap, &r);
+    switch (res.action) {
+    case REQUEST_REPLY:
+        rq->status = res.reply->status;
+        rq->bytes = res.reply->body_len;
+        return queue_native(c, res.reply);
+    case REQUEST_METRICS: {
+        size_t len = 0;
+        char *body = render_metrics(h, rq->snap, &len);
+        if (body == NULL)
+            return MHD_NO;
+        struct MHD_Response *resp = MHD_create_response_from_buffer(
+            len, body, MHD_RESPMEM_MUST_FREE);
+        if (resp == NULL) {
+            free(body);
+            return MHD_NO;
+        }
+        add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                   "text/plain; version=0.0.4; charset=utf-8");
+        rq->status = 200;
+        rq->bytes = len;
+        return queue_owned(c, 200, resp);
+    }
+    case REQUEST_REDIRECT: {
+        char target[2048];
+        if (redirect_target(res.domain->host, url, target, sizeof(target)) <
+            0) {
+            rq->status = 400;
+            return queue_native(c, &rq->snap->bad_request);
+        }
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(0, (void *)"",
+                                            MHD_RESPMEM_PERSISTENT);
+        if (resp == NULL)
+            return MHD_NO;
+        add_header(resp, MHD_HTTP_HEADER_LOCATION, target);
+        rq->status = 301;
+        return queue_owned(c, 301, resp);
+    }
+    }
+    return MHD_NO;
+}
+
+static double elapsed_ms(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) * 1e3 +
+           (double)(now.tv_nsec - start->tv_nsec) / 1e6;
+}
+
+static void remote_addr(struct MHD_Connection *c, char *out, size_t outlen)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, outlen, "-");
+    if (ci == NULL || ci->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+                  (socklen_t)outlen);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+                  out, (socklen_t)outlen);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    struct listener *l = cls;
+    struct http *h = l->h;
+    struct req_ctx *rq = *req_cls;
+    (void)toe;
+    if (rq == NULL)
+        return;
+    *req_cls = NULL;
+    if (rq->status == 0)
+        rq->status = 500;
+    atomic_fetch_add(&h->requests[l->kind][code_index(rq->status)], 1);
+    if (h->lg->access) {
+        char remote[INET6_ADDRSTRLEN + 1];
+        remote_addr(c, remote, sizeof(remote));
+        struct log_access a = {
+            .remote = remote,
+            .method = rq->method,
+            .host = rq->host,
+            .path = rq->path,
+            .listener = listener_names[l->kind],
+            .status = rq->status,
+            .bytes = rq->bytes,
+            .duration_ms = elapsed_ms(&rq->start),
+        };
+        log_access(h->lg, &a);
+    }
+    snapshot_release(rq->snap);
+    free(rq);
+    atomic_fetch_sub(&h->in_flight, 1);
+}
+
+/* ---- connections and TLS ----------------------------------------------- */
+
+/* handshake_done tells whether a TLS session got through its handshake:
+ * the server's last received handshake message is the client's Finished
+ * in every TLS 1.2 and 1.3 flow. */
+static bool handshake_done(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (ci == NULL || ci->tls_session == NULL)
+        return false;
+    return gnutls_handshake_get_last_in(ci->tls_session) ==
+           GNUTLS_HANDSHAKE_FINISHED;
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *c,
+                              void **socket_context,
+                              enum MHD_ConnectionNotificationCode toe)
+{
+    struct listener *l = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn_ctx *fresh = calloc(1, sizeof(*fresh));
+        if (fresh != NULL)
+            fresh->h = l->h;
+        *socket_context = fresh;
+        return;
+    }
+    struct conn_ctx *cc = *socket_context;
+    if (cc == NULL)
+        return;
+    if (l->kind == LISTENER_HTTPS && cc->requests == 0 && !handshake_done(c))
+        atomic_fetch_add(&l->h->tls_failures, 1);
+    snapshot_release(cc->snap);
+    free(cc);
+    *socket_context = NULL;
+}
+
+/*
+ * cert_callback is GnuTLS's certificate retrieve function: it picks the
+ * certificate for the client's server name from the current snapshot and
+ * pins that snapshot to the connection, because GnuTLS keeps using the
+ * returned certificate and key after the callback returns.
+ */
+static int cert_callback(gnutls_session_t session,
+                         const gnutls_datum_t *req_ca_dn, int nreqs,
+                         const gnutls_pk_algorithm_t *pk_algos,
+                         int pk_algos_length, gnutls_pcert_st **pcert,
+                         unsigned int *pcert_length, gnutls_privkey_t *pkey)
+{
+    (void)req_ca_dn;
+    (void)nreqs;
+    (void)pk_algos;
+    (void)pk_algos_length;
+    /* libmicrohttpd stores its connection as the session pointer. Check
+     * that before trusting it. */
+    struct MHD_Connection *c = gnutls_session_get_ptr(session);
+    const union MHD_ConnectionInfo *si =
+        c != NULL ? MHD_get_connection_info(c,
+                                            MHD_CONNECTION_INFO_GNUTLS_SESSION)
+                  : NULL;
+    if (si == NULL || si->tls_session != session)
+        return -1;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_ctx *cc = ci != NULL ? ci->socket_context : NULL;
+    if (cc == NULL)
+        return -1;
+
+    char name[SNI_MAX];
+    size_t len = sizeof(name);
+    unsigned type;
+    if (gnutls_server_name_get(session, name, &len, &type, 0) ==
+            GNUTLS_E_SUCCESS &&
+        type == GNUTLS_NAME_DNS && len < sizeof(name)) {
+        name[len] = '\0';
+        snprintf(cc->sni, sizeof(cc->sni), "%s", name);
+        cc->has_sni = true;
+    }
+    /* A renegotiation or second call keeps the snapshot already pinned. */
+    if (cc->snap == NULL)
+        cc->snap = store_acquire(cc->h->store);
+    if (cc->snap == NULL)
+        return -1;
+    const struct certs_entry *e = certs_select(
+        snapshot_certs_get(cc->snap->certs), cc->has_sni ? cc->sni : NULL);
+    if (e == NULL)
+        return -1;
+    certs_entry_credentials(e, pcert, pcert_length, pkey);
+    return 0;
+}
+
+/* ---- daemons ----------------------------------------------------------- */
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct http *h = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_msg(h->lg, LOG_LEVEL_DEBUG, "libmicrohttpd: %s", msg);
+}
+
+struct http *http_new(const struct config *cfg, const struct logger *lg,
+                      struct store *st)
+{
+    struct http *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return NULL;
+    h->cfg = cfg;
+    h->lg = lg;
+    h->store = st;
+    h->started = time(NULL);
+    for (size_t l = 0; l < N_LISTENERS; l++) {
+        h->listeners[l].h = h;
+        h->listeners[l].kind = (enum listener_kind)l;
+        for (size_t c = 0; c < N_CODES; c++)
+            atomic_init(&h->requests[l][c], 0);
+    }
+    h->listeners[LISTENER_HTTPS].addr = cfg->https_listen;
+    h->listeners[LISTENER_HTTP].addr = cfg->http_listen;
+    h->listeners[LISTENER_METRICS].addr = cfg->metrics_listen;
+    atomic_init(&h->tls_failures, 0);
+    atomic_init(&h->in_flight, 0);
+    store_set_prepare(st, prepare_snapshot, h);
+    return h;
+}
+
+static unsigned thread_count(const struct config *cfg)
+{
+    if (cfg->threads > 0)
+        return cfg->threads;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 && n <= 256 ? (unsigned)n : 1;
+}
+
+static int start_listener(struct http *h, struct listener *l, char *err,
+                          size_t errlen)
+{
+    char host[INET6_ADDRSTRLEN + 1];
+    unsigned short port;
+    char why[256];
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+
+    if (config_split_listen(l->addr, host, sizeof(host), &port, why,
+                            sizeof(why)) < 0) {
+        snprintf(err, errlen, "listen address %s: %s", l->addr, why);
+        return -1;
+    }
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+    } else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        /* The unspecified address takes IPv4 too (dual stack). */
+        flags |= IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr) ? MHD_USE_DUAL_STACK
+                                                           : MHD_USE_IPv6;
+    } else {
+        snprintf(err, errlen, "listen address %s: not an IP address",
+                 l->addr);
+        return -1;
+    }
+    if (l->kind == LISTENER_HTTPS)
+        flags |= MHD_USE_TLS;
+
+    const struct config *cfg = h->cfg;
+    if (l->kind == LISTENER_HTTPS)
+        l->daemon = MHD_start_daemon(
+            flags, 0, NULL, NULL, handle, l, MHD_OPTION_SOCK_ADDR, &ss,
+            MHD_OPTION_THREAD_POOL_SIZE, thread_count(cfg),
+            MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+            MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,
+            MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory_limit,
+            MHD_OPTION_NOTIFY_COMPLETED, completed, l,
+            MHD_OPTION_NOTIFY_CONNECTION, notify_connection, l,
+            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+            MHD_OPTION_HTTPS_PRIORITIES, certs_tls_priority,
+            MHD_OPTION_HTTPS_CERT_CALLBACK, cert_callback, MHD_OPTION_END);
+    else
+        l->daemon = MHD_start_daemon(
+            flags, 0, NULL, NULL, handle, l, MHD_OPTION_SOCK_ADDR, &ss,
+            MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+            MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,
+            MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory_limit,
+            MHD_OPTION_NOTIFY_COMPLETED, completed, l,
+            MHD_OPTION_NOTIFY_CONNECTION, notify_connection, l,
+            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
+    if (l->daemon == NULL) {
+        snprintf(err, errlen,
+                 "cannot start the %s listener on %s (address in use, no "
+                 "permission for the port, or no such address?)",
+                 listener_names[l->kind], l->addr);
+        return -1;
+    }
+    log_msg(h->lg, LOG_LEVEL_INFO, "listening for %s on %s",
+            l->kind == LISTENER_HTTPS ? "HTTPS" : l->kind == LISTENER_HTTP ? "plain HTTP" : "metrics",
+            l->addr);
+    return 0;
+}
+
+int http_start(struct http *h, char *err, size_t errlen)
+{
+    for (size_t l = 0; l < N_LISTENERS; l++) {
+        struct listener *li = &h->listeners[l];
+        if (li->addr == NULL || li->addr[0] == '\0')
+            continue;
+        if (start_listener(h, li, err, errlen) < 0) {
+            http_stop(h, 0);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void http_stop(struct http *h, unsigned drain_seconds)
+{
+    /* Stop accepting first, so the drain below only waits for what is in
+     * flight, then close everything. */
+    for (size_t l = 0; l < N_LISTENERS; l++) {
+        if (h->listeners[l].daemon == NULL)
+            continue;
+        MHD_socket fd = MHD_quiesce_daemon(h->listeners[l].daemon);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+    }
+    for (unsigned i = 0; i < drain_seconds * 20 && atomic_load(&h->in_flight) > 0;
+         i++) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    for (size_t l = 0; l < N_LISTENERS; l++) {
+        if (h->listeners[l].daemon == NULL)
+            continue;
+        MHD_stop_daemon(h->listeners[l].daemon);
+        h->listeners[l].daemon = NULL;
+    }
+}
+
+void http_free(struct http *h)
+{
+    if (h == NULL)
+        return;
+    http_stop(h, 0);
+    free(h);
+}

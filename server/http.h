@@ -1,0 +1,39 @@
+/*
+ * http: the libmicrohttpd daemons: HTTPS (policy, /healthz), plain HTTP
+ * (/healthz, /metrics, redirects to HTTPS) and an optional separate metrics
+ * listener; the SNI certificate callback; per-request routing through the
+ * request module; access logging and Prometheus metrics. It does not read
+ * files or build snapshots: it serves whatever the store publishes.
+ * Requests run on libmicrohttpd's worker threads (a thread pool, one
+ * thread per core by default); http_start/http_stop run on the main thread.
+ */
+#ifndef MTA_STS_HTTP_H
+#define MTA_STS_HTTP_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "log.h"
+#include "store.h"
+
+struct http;
+
+/* http_new prepares the server (no sockets yet) and registers its prepare
+ * hook with the store; call before the first store_reload. */
+struct http *http_new(const struct config *cfg, const struct logger *lg,
+                      struct store *st);
+
+/* http_start binds and starts every configured listener. Returns 0, or -1
+ * with the reason in err. */
+int http_start(struct http *h, char *err, size_t errlen);
+
+/*
+ * http_stop stops accepting new connections, lets requests in flight finish
+ * (up to drain_seconds), then closes everything.
+ */
+void http_stop(struct http *h, unsigned drain_seconds);
+
+/* http_free releases the server; NULL is a no-op. */
+void http_free(struct http *h);
+
+#endif

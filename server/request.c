@@ -1,0 +1,160 @@
+/*
+ * request: pure request routing (see request.h). Nothing here allocates,
+ * formats or locks; it only compares and picks a prebuilt reply.
+ */
+#include "request.h"
+
+#include <string.h>
+
+#define HOST_MAX 256
+
+int request_normalize_host(const char *in, char *out, size_t outlen)
+{
+    size_t n = 0;
+    if (in == NULL || outlen == 0)
+        return -1;
+    const char *p = in;
+    if (*p == '[')
+        return -1; /* an IP literal is never a served mta-sts host */
+    for (; *p != '\0' && *p != ':'; p++) {
+        char c = *p;
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '.' || c == '_'))
+            return -1;
+        if (n + 1 >= outlen)
+            return -1;
+        out[n++] = c;
+    }
+    if (*p == ':') {
+        /* Only a port may follow the colon. */
+        const char *q = p + 1;
+        if (*q == '\0')
+            return -1;
+        for (; *q != '\0'; q++)
+            if (*q < '0' || *q > '9')
+                return -1;
+    }
+    if (n > 0 && out[n - 1] == '.')
+        n--;
+    if (n == 0)
+        return -1;
+    out[n] = '\0';
+    return 0;
+}
+
+/* next_tag finds the next entity tag in an If-None-Match list; returns a
+ * pointer past it, or NULL at the end. */
+static const char *next_tag(const char *p, const char **tag, size_t *len,
+                            bool *weak)
+{
+    while (*p == ' ' || *p == '\t' || *p == ',')
+        p++;
+    if (*p == '\0')
+        return NULL;
+    *weak = false;
+    if (p[0] == 'W' && p[1] == '/') {
+        *weak = true;
+        p += 2;
+    }
+    const char *start = p;
+    if (*p == '"') {
+        p++;
+        while (*p != '\0' && *p != '"')
+            p++;
+        if (*p == '"')
+            p++;
+    } else {
+        while (*p != '\0' && *p != ',' && *p != ' ' && *p != '\t')
+            p++;
+    }
+    *tag = start;
+    *len = (size_t)(p - start);
+    return p;
+}
+
+bool request_etag_matches(const char *if_none_match, const char *etag)
+{
+    const char *tag;
+    size_t len;
+    bool weak;
+    size_t etag_len = strlen(etag);
+    const char *p = if_none_match;
+    /* RFC 9110 §13.1.2: If-None-Match uses the weak comparison, so W/"x"
+     * matches "x". */
+    while (p != NULL && (p = next_tag(p, &tag, &len, &weak)) != NULL) {
+        if (!weak && len == 1 && tag[0] == '*')
+            return true;
+        if (len == etag_len && memcmp(tag, etag, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool is_get_or_head(const char *method)
+{
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
+struct request_result request_route(const struct snapshot *s,
+                                    const struct request *r)
+{
+    struct request_result res = {REQUEST_REPLY, &s->not_found, NULL};
+    char host[HOST_MAX], sni[HOST_MAX];
+    bool health = strcmp(r->path, REQUEST_HEALTH_PATH) == 0;
+    bool metrics = r->metrics_here && strcmp(r->path, REQUEST_METRICS_PATH) == 0;
+    bool policy = strcmp(r->path, REQUEST_POLICY_PATH) == 0;
+
+    if (health || metrics) {
+        if (!is_get_or_head(r->method))
+            res.reply = &s->method_not_allowed;
+        else if (metrics)
+            res.action = REQUEST_METRICS;
+        else
+            res.reply = r->now > s->valid_until ? &s->health_expired
+                                                 : &s->health_ok;
+        return res;
+    }
+
+    const struct snapshot_domain *d = NULL;
+    bool host_ok = request_normalize_host(r->host, host, sizeof(host)) == 0;
+    if (host_ok)
+        d = snapshot_find(s, host);
+
+    if (r->listener == REQUEST_LISTENER_HTTP) {
+        /* Plain HTTP serves no policy: send served hosts to HTTPS. */
+        if (d != NULL) {
+            res.action = REQUEST_REDIRECT;
+            res.domain = d;
+        }
+        return res;
+    }
+    if (!policy)
+        return res;
+    if (!is_get_or_head(r->method)) {
+        res.reply = &s->method_not_allowed;
+        return res;
+    }
+    if (r->host == NULL) {
+        res.reply = &s->bad_request;
+        return res;
+    }
+    /* RFC 9110 §15.5.20: a request for a host this connection's TLS name
+     * does not cover is misdirected. */
+    if (host_ok && r->sni != NULL &&
+        (request_normalize_host(r->sni, sni, sizeof(sni)) != 0 ||
+         strcmp(sni, host) != 0)) {
+        res.reply = &s->misdirected;
+        return res;
+    }
+    if (d == NULL)
+        return res;
+    res.domain = d;
+    if (r->if_none_match != NULL &&
+        request_etag_matches(r->if_none_match, d->etag))
+        res.reply = &d->not_modified;
+    else
+        res.reply = &d->ok;
+    return res;
+}

@@ -1,0 +1,61 @@
+/*
+ * request: route one HTTP request to a prebuilt reply of a snapshot:
+ * (listener, method, host, path, TLS server name, If-None-Match) -> what to
+ * answer. Pure and allocation-free, so it is cheap on the hot path and unit
+ * testable without sockets. Runs on the HTTP worker threads.
+ */
+#ifndef MTA_STS_REQUEST_H
+#define MTA_STS_REQUEST_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include "snapshot.h"
+
+#define REQUEST_POLICY_PATH "/.well-known/mta-sts.txt"
+#define REQUEST_HEALTH_PATH "/healthz"
+#define REQUEST_METRICS_PATH "/metrics"
+
+enum request_listener { REQUEST_LISTENER_HTTPS, REQUEST_LISTENER_HTTP };
+
+struct request {
+    enum request_listener listener;
+    bool metrics_here;   /* this listener serves /metrics */
+    const char *method;
+    const char *path;    /* without the query string */
+    const char *host;    /* Host header, may be NULL */
+    const char *sni;     /* TLS server name, NULL without one */
+    const char *if_none_match; /* may be NULL */
+    time_t now;
+};
+
+enum request_action {
+    REQUEST_REPLY,    /* send result.reply */
+    REQUEST_REDIRECT, /* plain HTTP: 301 to https://<host><path> */
+    REQUEST_METRICS   /* render the metrics */
+};
+
+struct request_result {
+    enum request_action action;
+    const struct reply *reply;
+    const struct snapshot_domain *domain; /* policy or redirect, else NULL */
+};
+
+/*
+ * request_normalize_host copies a Host header or TLS server name into out
+ * in canonical form: lower case, port and one trailing dot removed. Returns
+ * 0, or -1 when it is empty, too long or not a plausible host name.
+ */
+int request_normalize_host(const char *in, char *out, size_t outlen);
+
+/* request_route decides the answer to r from snapshot s. */
+struct request_result request_route(const struct snapshot *s,
+                                    const struct request *r);
+
+/*
+ * request_etag_matches tells whether an If-None-Match header value matches
+ * the quoted etag (a list of entity tags, weak ones compared weakly, or *).
+ */
+bool request_etag_matches(const char *if_none_match, const char *etag);
+
+#endif

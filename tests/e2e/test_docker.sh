@@ -1,0 +1,380 @@
+#!/usr/bin/env bash
+# test_docker.sh: the shipped deployment artefacts, end to end. Builds the
+# image from SRCDIR's Dockerfile (building the debian:bookworm-slim base
+# with debootstrap first when no registry is reachable), runs it with
+# SRCDIR/deploy/docker-compose.yml on free loopback ports with a temporary
+# policy, test CA and certificate, and checks what a mail admin relies on:
+# healthy, the policy fetched with full TLS verification byte for byte with
+# its ETag, in-place edits going live with the new TXT id in the logs, bad
+# edits refused with file:line:col while the old policy stays up, non-root
+# with a read-only root file system, and a clean SIGTERM stop with exit 0.
+# Also: `systemd-analyze verify` of the systemd unit, and the syntax of the
+# Kubernetes manifests and the compose file.
+#
+# Runs as root on a Debian 12 machine; installs docker.io, docker-compose,
+# debootstrap, curl and openssl when missing and starts dockerd when none
+# answers (and stops it again). Env: SRCDIR (repo), MTA_STS_HOST (built
+# binary, for the systemd check), KEEP=1 keeps the temp dir and image,
+# MTA_STS_SKIP_DOCKER=1 skips everything (for machines without root).
+set -u -o pipefail
+
+SRCDIR=${SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+MTA_STS_HOST=${MTA_STS_HOST:-$SRCDIR/build/mta-sts-host}
+# shellcheck source=lib_docker.sh
+. "$SRCDIR/tests/e2e/lib_docker.sh"
+
+if [ "${MTA_STS_SKIP_DOCKER:-0}" = 1 ]; then
+    log "SKIP: MTA_STS_SKIP_DOCKER=1"
+    exit 0
+fi
+
+T0=$SECONDS
+ID="e2e$$$RANDOM"
+TMP=$(mktemp -d /tmp/mta-sts-docker.XXXXXX)
+IMAGE="mta-sts-host-test:$ID"
+BUILD_IMAGE="mta-sts-host-test-build:$ID"
+PROJECT="mtasts$ID"
+COMPOSE_FILE="$SRCDIR/deploy/docker-compose.yml"
+DOMAIN=example.com
+HOST="mta-sts.$DOMAIN"
+COMPOSE=
+CID=
+
+cleanup() {
+    local rc=$?
+    [ "$N_FAIL" -gt 0 ] && rc=1
+    if [ -n "$COMPOSE" ]; then
+        $COMPOSE -f "$COMPOSE_FILE" -p "$PROJECT" down -t 5 --remove-orphans \
+            >/dev/null 2>&1
+    fi
+    if [ "${KEEP:-0}" != 1 ]; then
+        docker rmi -f "$IMAGE" "$BUILD_IMAGE" >/dev/null 2>&1
+        rm -rf "$TMP"
+    else
+        log "kept $TMP and $IMAGE"
+    fi
+    stop_dockerd
+    log "docker e2e took $((SECONDS - T0)) s"
+    log "docker: $N_PASS passed, $N_FAIL failed"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- tools --
+if ! apt_install docker.io docker-compose debootstrap curl openssl \
+        ca-certificates iproute2 systemd; then
+    fail "install docker.io docker-compose debootstrap curl openssl"
+    exit 1
+fi
+
+# ------------------------------------------------------- static checks --
+# systemd unit: verify a copy whose ExecStart points at the built binary
+# (verify insists that the command exists and is executable).
+if command -v systemd-analyze >/dev/null && [ -x "$MTA_STS_HOST" ]; then
+    mkdir -p "$TMP/unit"
+    sed "s#/usr/local/bin/mta-sts-host#$MTA_STS_HOST#g" \
+        "$SRCDIR/deploy/systemd/mta-sts-host.service" \
+        >"$TMP/unit/mta-sts-host.service"
+    if (cd "$TMP/unit" && systemd-analyze verify mta-sts-host.service) \
+            >"$TMP/verify.log" 2>&1 && ! [ -s "$TMP/verify.log" ]; then
+        pass "systemd-analyze verify deploy/systemd/mta-sts-host.service"
+    else
+        cat "$TMP/verify.log"
+        fail "systemd-analyze verify deploy/systemd/mta-sts-host.service"
+    fi
+    systemd-analyze security --offline=true "$TMP/unit/mta-sts-host.service" \
+        2>/dev/null | grep 'Overall exposure' | sed 's/^/  systemd /'
+else
+    fail "systemd-analyze or $MTA_STS_HOST missing"
+fi
+
+# Kubernetes manifests: parse every document, check kinds and the pieces
+# the README promises (PyYAML is optional on a fresh machine).
+if python3 -c 'import yaml' 2>/dev/null; then
+    check "deploy/kubernetes/*.yaml parse and hold the promised settings" \
+        python3 - "$SRCDIR/deploy/kubernetes" <<'EOF'
+import glob, sys, yaml
+docs = {}
+for f in sorted(glob.glob(sys.argv[1] + "/*.yaml")):
+    for d in yaml.safe_load_all(open(f)):
+        if d:
+            docs[d["kind"]] = d
+for k in ("Deployment", "Service", "ConfigMap"):
+    assert k in docs, k
+dep = docs["Deployment"]["spec"]
+assert dep["replicas"] == 2
+pod = dep["template"]["spec"]
+c = pod["containers"][0]
+assert c["readinessProbe"]["httpGet"]["path"] == "/healthz"
+assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+assert c["securityContext"]["readOnlyRootFilesystem"] is True
+assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+assert pod["securityContext"]["runAsNonRoot"] is True
+mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+vols = {v["name"]: v for v in pod["volumes"]}
+assert "configMap" in vols[mounts["/policy"]]
+items = {i["key"]: i["path"] for i in vols[mounts["/certs"]]["secret"]["items"]}
+assert items == {"tls.crt": "mta-sts.crt", "tls.key": "mta-sts.key"}, items
+assert "mta-sts.txt" in docs["ConfigMap"]["data"]
+EOF
+else
+    log "  (PyYAML not available: Kubernetes manifests not parsed)"
+fi
+
+# ---------------------------------------------------------------- engine --
+if ! ensure_dockerd; then
+    fail "a Docker engine answers"
+    exit 1
+fi
+pass "a Docker engine answers ($(docker version -f '{{.Server.Version}}' 2>/dev/null))"
+if ! COMPOSE=$(compose_cmd); then
+    fail "docker-compose or docker compose available"
+    exit 1
+fi
+log "  compose: $COMPOSE ($($COMPOSE version --short 2>/dev/null || true))"
+# shellcheck disable=SC2086 # "docker compose" is two words
+check "docker-compose.yml is valid for $COMPOSE" \
+    $COMPOSE -f "$COMPOSE_FILE" config -q
+
+# ----------------------------------------------------------------- image --
+t=$SECONDS
+if ! bash "$SRCDIR/deploy/build-base-image.sh" debian:bookworm-slim; then
+    fail "base image debian:bookworm-slim available"
+    exit 1
+fi
+log "  base image ready in $((SECONDS - t)) s"
+
+# docker_build ARGS...: build from SRCDIR; if the build's apt cannot reach
+# the mirror over the bridge network, retry on the host's network.
+docker_build() {
+    if docker build -q "$@" "$SRCDIR" >"$TMP/build.log" 2>&1; then
+        return 0
+    fi
+    grep -Eq 'Temporary failure resolving|Could not resolve|Failed to fetch|Unable to connect|unreachable' \
+        "$TMP/build.log" || return 1
+    log "  apt failed on the bridge network; retrying with --network host"
+    tail -n 5 "$TMP/build.log"
+    docker build -q --network host "$@" "$SRCDIR" >"$TMP/build.log" 2>&1
+}
+t=$SECONDS
+# The build stage gets its own tag so that cleanup removes it too.
+if docker_build --target build -t "$BUILD_IMAGE" &&
+        docker_build -t "$IMAGE"; then
+    pass "docker build ($((SECONDS - t)) s)"
+else
+    tail -n 40 "$TMP/build.log"
+    fail "docker build"
+    exit 1
+fi
+size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
+log "  image $IMAGE: $((size / 1000000)) MB ($size bytes)"
+
+# ------------------------------------------------- test CA, cert, policy --
+mkdir -p "$TMP/ca" "$TMP/policy" "$TMP/certs"
+(
+    set -e
+    cd "$TMP/ca"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout ca.key -out ca.pem -days 2 -subj "/CN=mta-sts-host test CA" \
+        -addext basicConstraints=critical,CA:TRUE \
+        -addext keyUsage=critical,keyCertSign,cRLSign
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout leaf.key -out leaf.csr -subj "/CN=$HOST"
+    printf '%s\n' "subjectAltName=DNS:$HOST" \
+        "basicConstraints=critical,CA:FALSE" \
+        "keyUsage=critical,digitalSignature" \
+        "extendedKeyUsage=serverAuth" >leaf.ext
+    openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key \
+        -CAcreateserial -days 2 -extfile leaf.ext -out leaf.pem
+) >"$TMP/openssl.log" 2>&1 || { cat "$TMP/openssl.log"; fail "test CA"; exit 1; }
+cp "$TMP/ca/leaf.pem" "$TMP/certs/mta-sts.crt"
+cp "$TMP/ca/leaf.key" "$TMP/certs/mta-sts.key"
+# The container's uid 10001 reads the bind mounts.
+chmod 0755 "$TMP/policy" "$TMP/certs"
+chmod 0644 "$TMP/certs/"*
+
+POLICY1='version: STSv1
+mode: testing
+mx: mail.example.com
+max_age: 86400'
+POLICY2='version: STSv1
+mode: enforce
+mx: mail.example.com
+mx: *.backup.example.net
+max_age: 604800'
+BAD='version: STSv1
+mode: enforced
+mx: mail.example.com
+max_age: 604800'
+printf '%s\n' "$POLICY1" >"$TMP/policy/mta-sts.txt"
+chmod 0644 "$TMP/policy/mta-sts.txt"
+# What must be served: the same lines, each ended by CRLF.
+crlf() { printf '%s\n' "$1" | sed 's/$/\r/'; }
+crlf "$POLICY1" >"$TMP/expect1"
+crlf "$POLICY2" >"$TMP/expect2"
+
+# ------------------------------------------------------------------- up --
+HTTPS_PORT=$(free_port)
+HTTP_PORT=$(free_port)
+export MTA_STS_IMAGE="$IMAGE"
+export MTA_STS_HTTPS_PUBLISH="127.0.0.1:$HTTPS_PORT"
+export MTA_STS_HTTP_PUBLISH="127.0.0.1:$HTTP_PORT"
+export MTA_STS_POLICY_DIR="$TMP/policy"
+export MTA_STS_CERT_DIR="$TMP/certs"
+dc() { $COMPOSE -f "$COMPOSE_FILE" -p "$PROJECT" "$@"; }
+dclogs() { dc logs --no-color mta-sts 2>&1; }
+
+if ! dc up -d --no-build >"$TMP/up.log" 2>&1; then
+    cat "$TMP/up.log"
+    fail "$COMPOSE up -d"
+    exit 1
+fi
+pass "$COMPOSE up -d (https 127.0.0.1:$HTTPS_PORT, http 127.0.0.1:$HTTP_PORT)"
+CID=$(dc ps -q mta-sts)
+state() { docker inspect -f "$1" "$CID" 2>/dev/null; }
+
+is_healthy() {
+    local s
+    s=$(state '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}')
+    case $s in
+    "running healthy") return 0 ;;
+    running*) return 1 ;;
+    *) return 2 ;;
+    esac
+}
+# Stop waiting early if the container exited or restarts.
+healthy_or_dead() {
+    is_healthy
+    local rc=$?
+    [ $rc -ne 1 ]
+}
+t=$SECONDS
+wait_until 60 healthy_or_dead
+if is_healthy; then
+    pass "container healthy after $((SECONDS - t)) s"
+else
+    dclogs | tail -n 30
+    fail "container healthy within 60 s ($(state '{{.State.Status}} {{.State.Health.Status}}'))"
+    exit 1
+fi
+
+# fetch N: GET the policy with full verification against the test CA into
+# $TMP/body.N and the response headers into $TMP/hdr.N.
+fetch() {
+    curl -sS --max-time 5 --proto =https --cacert "$TMP/ca/ca.pem" \
+        --resolve "$HOST:$HTTPS_PORT:127.0.0.1" \
+        -D "$TMP/hdr.$1" -o "$TMP/body.$1" \
+        "https://$HOST:$HTTPS_PORT/.well-known/mta-sts.txt"
+}
+# etag N: the ETag of response N without quotes.
+etag() {
+    tr -d '\r' <"$TMP/hdr.$1" |
+        sed -n 's/^[Ee][Tt][Aa][Gg]:[[:space:]]*\(W\/\)\{0,1\}"\{0,1\}\([^"]*\)"\{0,1\}[[:space:]]*$/\2/p'
+}
+status() { head -n1 "$TMP/hdr.$1" | awk '{print $2}'; }
+# txt_logged ID: the logs show the TXT record with that id.
+txt_logged() {
+    dclogs | grep -Eq "_mta-sts\.$DOMAIN\.[[:space:]]+([0-9]+[[:space:]]+)?(IN[[:space:]]+)?TXT[[:space:]]+\"v=STSv1; id=$1\""
+}
+
+# ---------------------------------------------------------- first fetch --
+if fetch 1 && [ "$(status 1)" = 200 ]; then
+    pass "GET https://$HOST/.well-known/mta-sts.txt verified against the test CA: 200"
+else
+    fail "GET policy over verified HTTPS (status $(status 1 2>/dev/null))"
+fi
+check "body is the policy, byte for byte with CRLF line ends" \
+    cmp -s "$TMP/expect1" "$TMP/body.1"
+ID1=$(etag 1)
+check "ETag is a policy id ($ID1)" \
+    grep -Eq '^[A-Za-z0-9]{1,32}$' <<<"$ID1"
+check "logs show _mta-sts.$DOMAIN. IN TXT \"v=STSv1; id=$ID1\"" \
+    txt_logged "$ID1"
+check "Content-Type: text/plain" \
+    grep -iq '^content-type: text/plain' "$TMP/hdr.1"
+hc=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' \
+    "http://127.0.0.1:$HTTP_PORT/healthz" 2>/dev/null)
+check "GET http://127.0.0.1:$HTTP_PORT/healthz (published port 80 mapping): 200" \
+    [ "$hc" = 200 ]
+
+# --------------------------------------------------------- in-place edit --
+# `cat >` truncates and rewrites the same inode, as `echo >` does.
+serves() { fetch "$1" && cmp -s "$2" "$TMP/body.$1"; }
+t=$SECONDS
+printf '%s\n' "$POLICY2" | cat >"$TMP/policy/mta-sts.txt"
+if wait_until 20 serves 2 "$TMP/expect2"; then
+    pass "edited policy served after $((SECONDS - t)) s"
+else
+    fail "edited policy served within 20 s"
+    dclogs | tail -n 20
+fi
+ID2=$(etag 2)
+differs() { [ -n "$1" ] && [ -n "$2" ] && [ "$1" != "$2" ]; }
+check "new ETag differs ($ID1 -> $ID2)" differs "$ID1" "$ID2"
+check "logs show the new TXT record id=$ID2" \
+    wait_until 5 txt_logged "$ID2"
+
+# -------------------------------------------------------------- bad edit --
+printf '%s\n' "$BAD" >"$TMP/policy/mta-sts.txt"
+bad_logged() { dclogs | grep -Eq 'mta-sts\.txt:2:[0-9]+'; }
+if wait_until 20 bad_logged; then
+    pass "bad edit logged with mta-sts.txt:LINE:COL: $(dclogs | grep -Eo 'mta-sts\.txt:2:[0-9]+[^"]*' | tail -n1)"
+else
+    fail "bad edit logged with mta-sts.txt:2:COL within 20 s"
+    dclogs | tail -n 20
+fi
+sleep 1
+ok=1
+for i in 3 4 5; do
+    serves "$i" "$TMP/expect2" && [ "$(etag "$i")" = "$ID2" ] || ok=0
+    sleep 0.3
+done
+check "after the bad edit the last good policy is still served byte for byte" \
+    [ $ok = 1 ]
+# Every TXT record logged so far carries one of the two good ids.
+only_good_ids() {
+    local ids
+    ids=$(dclogs | grep -o '"v=STSv1; id=[A-Za-z0-9]*"' | sort -u |
+        grep -v -e "id=$ID1\"" -e "id=$ID2\"")
+    [ -z "$ids" ] || { log "  unexpected: $ids"; return 1; }
+}
+check "no TXT record is logged for the bad policy" only_good_ids
+check "container still running and healthy after the bad edit" is_healthy
+
+# -------------------------------------------------------------- hardening --
+pid=$(state '{{.State.Pid}}')
+uids=$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$pid/status" 2>/dev/null)
+check "image user is 10001:10001 ($(state '{{.Config.User}}'))" \
+    [ "$(state '{{.Config.User}}')" = "10001:10001" ]
+nonroot() { [ -n "$1" ] && ! grep -qw 0 <<<"$1"; }
+check "server process runs as non-root uid (Uid: $uids)" nonroot "$uids"
+check "server process has no capabilities" \
+    grep -q '^CapEff:[[:space:]]*0*$' "/proc/$pid/status"
+check "server process has no_new_privs" \
+    grep -q '^NoNewPrivs:[[:space:]]*1' "/proc/$pid/status"
+check "read-only root file system" \
+    [ "$(state '{{.HostConfig.ReadonlyRootfs}}')" = true ]
+check "restart policy unless-stopped" \
+    [ "$(state '{{.HostConfig.RestartPolicy.Name}}')" = unless-stopped ]
+check "published only on loopback" \
+    [ -z "$(docker port "$CID" | grep -v ' 127\.0\.0\.1:')" ]
+
+# ------------------------------------------------------------------ stop --
+t=$SECONDS
+dc stop >"$TMP/stop.log" 2>&1
+took=$((SECONDS - t))
+code=$(state '{{.State.ExitCode}}')
+check "$COMPOSE stop: exit code $code (0 = graceful SIGTERM, 137 = killed)" \
+    [ "$code" = 0 ]
+check "stopped within the 15 s grace period ($took s)" [ "$took" -lt 15 ]
+check "not OOM-killed" [ "$(state '{{.State.OOMKilled}}')" = false ]
+if dc down -t 5 >"$TMP/down.log" 2>&1 &&
+        [ -z "$(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT")" ]; then
+    pass "$COMPOSE down removed the container"
+else
+    cat "$TMP/down.log"
+    fail "$COMPOSE down"
+fi
+
+[ "$N_FAIL" = 0 ]
