@@ -136,6 +136,19 @@ static void mark_pos(struct ctx *x, const yaml_mark_t *m, unsigned *line,
     *col = clamp_uint(off - start + 1);
 }
 
+/* first_pos gives the position of an earlier node for "first at" notes. It
+ * is skipped once diag stores no more entries, because going back to an
+ * early mark restarts the index cursor, and a file full of duplicates would
+ * otherwise cost a scan from the start for each of them. */
+static void first_pos(struct ctx *x, const yaml_mark_t *m, unsigned *line,
+                      unsigned *col)
+{
+    *line = 0;
+    *col = 0;
+    if (x->d->n < DIAG_MAX_ENTRIES)
+        mark_pos(x, m, line, col);
+}
+
 static void verr(struct ctx *x, const yaml_mark_t *m, const char *fmt,
                  va_list ap) __attribute__((format(printf, 3, 0)));
 static void verr(struct ctx *x, const yaml_mark_t *m, const char *fmt,
@@ -1164,7 +1177,7 @@ static void apply_list(struct ctx *x, const struct keydef *kd,
         if (first[i] == i)
             continue;
         unsigned line = 0, col = 0;
-        mark_pos(x, &src[first[i]]->mark, &line, &col);
+        first_pos(x, &src[first[i]]->mark, &line, &col);
         if (dup_is_error) {
             err_at(x, &src[i]->mark,
                    "%s: duplicate %s \"%s\" (first listed at %u:%u)", kd->path,
@@ -1478,7 +1491,7 @@ static void apply_section(struct ctx *x, const struct keydef *kd,
         }
         if (seen[j] != NULL) {
             unsigned line = 0, col = 0;
-            mark_pos(x, &seen[j]->mark, &line, &col);
+            first_pos(x, &seen[j]->mark, &line, &col);
             err_at(x, &k->mark, "duplicate key \"%s\" (first at %u:%u)",
                    diag_quote(k->str, k->len, q, sizeof(q)), line, col);
             continue;
@@ -1511,6 +1524,24 @@ static int listen_key(const char *addr, unsigned char out[18])
     return 0;
 }
 
+/*
+ * listen_overlap says whether two listen keys (listen_key) would fight over
+ * one socket: the same address and port, or the IPv6 wildcard, which the
+ * http module binds dual-stack, and any IPv4 address on the same port.
+ */
+static bool listen_overlap(const unsigned char a[18], const unsigned char b[18])
+{
+    static const unsigned char any6[16] = {0};
+    static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0,    0,
+                                               0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(a + 16, b + 16, 2) != 0)
+        return false;
+    if (memcmp(a, b, 16) == 0)
+        return true;
+    return (memcmp(a, any6, 16) == 0 && memcmp(b, v4mapped, 12) == 0) ||
+           (memcmp(b, any6, 16) == 0 && memcmp(a, v4mapped, 12) == 0);
+}
+
 static void cross_checks(struct ctx *x)
 {
     struct config *c = x->c;
@@ -1533,12 +1564,14 @@ static void cross_checks(struct ctx *x)
                 continue;
             if (listen_key(addrs[i], a) < 0 || listen_key(addrs[j], b) < 0)
                 continue;
-            if (memcmp(a, b, sizeof(a)) != 0)
+            if (!listen_overlap(a, b))
                 continue;
             const struct node *at =
                 x->listen_val[i] != NULL ? x->listen_val[i] : x->listen_val[j];
             err_at(x, at != NULL ? &at->mark : NULL,
-                   "%s and %s both listen on %s", names[j], names[i], addrs[i]);
+                   "%s (%s) and %s (%s) would share one socket; give them "
+                   "different ports",
+                   names[j], addrs[j], names[i], addrs[i]);
         }
     }
 }

@@ -484,6 +484,8 @@ static int cmd_dns(const struct cli *cli)
         goto out;
     }
     fputs(out.data, stdout);
+    if (cli->json)
+        fputs("\n", stdout);
     rc = 0;
 out:
     for (size_t i = 0; policies != NULL && i < n; i++)

@@ -157,7 +157,12 @@ struct policy *store_read_policy(const char *path, struct diag *d)
     char err[PROBLEM_MAX];
     struct policy *p = NULL;
     if (readfile(path, POLICY_MAX_SIZE, &data, &len, err, sizeof(err)) < 0) {
-        diag_add(d, DIAG_ERROR, 0, 0, "%s", err);
+        /* The diagnostic names the file already. */
+        size_t plen = strlen(path);
+        const char *msg = strncmp(err, path, plen) == 0 && err[plen] == ':'
+                              ? err + plen + 2
+                              : err;
+        diag_add(d, DIAG_ERROR, 0, 0, "%s", msg);
         return NULL;
     }
     p = policy_parse(data, len, d);

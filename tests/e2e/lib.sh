@@ -1,0 +1,323 @@
+# shellcheck shell=bash
+# lib.sh: shared helpers for the end-to-end tests in tests/e2e/ (sourced,
+# not run). It does the bookkeeping every test needs and nothing more:
+# PASS/FAIL counting, bounded waits, free loopback ports, installing missing
+# Debian tools, a throw-away test CA with server certificates (certtool),
+# and starting/stopping mta-sts-host with a bounded wait until /healthz
+# answers. Everything here talks only to loopback (and apt's mirrors when a
+# tool is missing). Processes and the temp dir are cleaned up by an EXIT
+# trap that e2e_init installs.
+#
+# Functions (stable API; add new ones, do not change these):
+#
+#   e2e_init                 set up: check $MTA_STS_HOST (the binary) and
+#                            $SRCDIR, make the temp dir $E2E_TMP, install
+#                            the EXIT/INT/TERM trap. Call first.
+#   e2e_finish               print "N passed, M failed" and exit 0 when
+#                            nothing failed (and something passed), else 1.
+#   e2e_on_exit CMD...       run CMD (one string, eval'd) during cleanup.
+#   log MSG...               print an informational line ("# MSG").
+#   pass MSG / fail MSG      count and print "PASS: MSG" / "FAIL: MSG".
+#   check MSG CMD...         pass when CMD succeeds, fail otherwise.
+#   check_eq MSG WANT GOT    pass when the two strings are equal; on failure
+#                            prints both.
+#   check_contains MSG NEEDLE HAYSTACK
+#                            pass when HAYSTACK contains NEEDLE (fixed
+#                            string).
+#   check_file_contains MSG PATTERN FILE
+#                            pass when FILE has a line matching the extended
+#                            regex PATTERN.
+#   wait_until SECONDS CMD...
+#                            retry CMD every 0.2 s until it succeeds or
+#                            SECONDS pass (bounded by count and time).
+#   wait_log FILE PATTERN SECONDS
+#                            wait until FILE has a line matching the
+#                            extended regex PATTERN.
+#   wait_exit PID SECONDS    wait until process PID (a child of this
+#                            shell) exits; prints its exit status and
+#                            returns 0, or returns 1 on timeout.
+#   port_in_use PORT         something accepts TCP on 127.0.0.1:PORT.
+#   free_port                print an unused loopback TCP port (never one
+#                            handed out before by this shell).
+#   apt_install PKG...       apt-get install -y the packages not installed.
+#   need_cmd CMD PKG         make CMD available, installing PKG if missing.
+#   make_ca DIR              create DIR/ca.pem + DIR/ca.key (test CA).
+#   make_cert CADIR OUT KEYTYPE NAME...
+#                            issue a server certificate signed by the CA
+#                            in CADIR for the DNS names NAME... (the first
+#                            is also the CN); KEYTYPE is ecdsa or rsa.
+#                            Writes OUT.crt (leaf then CA), OUT.key, and
+#                            OUT.pem (leaf, CA, key in one file).
+#   host_start LOG URL ARG...
+#                            start "$MTA_STS_HOST ARG..." in the background
+#                            with stdout+stderr to LOG; sets HOST_PID; waits
+#                            (<= $E2E_START_WAIT s, default 15) until URL
+#                            (a /healthz URL, http or https, checked with
+#                            curl -k) answers 200. Returns 1 (and leaves
+#                            HOST_PID set, or empty when the process died)
+#                            on failure. Started hosts are killed at exit.
+#   host_stop PID [SECONDS]  SIGTERM PID, wait up to SECONDS (default 12);
+#                            SIGKILL if still alive. Prints the exit status
+#                            (or "timeout") and returns 0 only when the
+#                            process exited by itself.
+#   run_bounded SECONDS OUT CMD...
+#                            run CMD with stdout+stderr to file OUT, killed
+#                            after SECONDS; returns CMD's status (124 on
+#                            timeout).
+#   hurl ARG...              curl with the test defaults (silent, bounded
+#                            by --max-time 10, no proxy from the env).
+#
+# Variables: E2E_TMP (temp dir), MTA_STS_HOST, SRCDIR, N_PASS, N_FAIL,
+# HOST_PID.
+
+N_PASS=0
+N_FAIL=0
+E2E_TMP=
+HOST_PID=
+E2E_PIDS=()
+E2E_EXIT_HOOKS=()
+E2E_PORTS_GIVEN=" "
+
+log() { printf '# %s\n' "$*"; }
+pass() { N_PASS=$((N_PASS + 1)); printf 'PASS: %s\n' "$*"; }
+fail() { N_FAIL=$((N_FAIL + 1)); printf 'FAIL: %s\n' "$*"; }
+
+check() {
+    local what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+check_eq() {
+    if [ "$2" = "$3" ]; then
+        pass "$1"
+    else
+        fail "$1 (want '$2', got '$3')"
+    fi
+}
+
+check_contains() {
+    case "$3" in
+    *"$2"*) pass "$1" ;;
+    *) fail "$1 (no '$2' in: $(printf '%s' "$3" | head -c 400))" ;;
+    esac
+}
+
+check_file_contains() {
+    if grep -Eq -- "$2" "$3" 2>/dev/null; then
+        pass "$1"
+    else
+        fail "$1 (no line matching '$2' in $3)"
+    fi
+}
+
+e2e_on_exit() { E2E_EXIT_HOOKS+=("$1"); }
+
+e2e_cleanup() {
+    local p h
+    for h in "${E2E_EXIT_HOOKS[@]}"; do
+        eval "$h" >/dev/null 2>&1 || true
+    done
+    for p in "${E2E_PIDS[@]}"; do
+        kill -0 "$p" 2>/dev/null || continue
+        kill -TERM "$p" 2>/dev/null
+    done
+    for p in "${E2E_PIDS[@]}"; do
+        local i
+        for ((i = 0; i < 25; i++)); do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.2
+        done
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    if [ -n "$E2E_TMP" ] && [ -d "$E2E_TMP" ] &&
+        [ -z "${E2E_KEEP_TMP:-}" ]; then
+        rm -rf -- "$E2E_TMP"
+    fi
+}
+
+e2e_init() {
+    SRCDIR=${SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+    if [ -z "${MTA_STS_HOST:-}" ] || [ ! -x "$MTA_STS_HOST" ]; then
+        printf 'FAIL: MTA_STS_HOST (%s) is not an executable binary\n' \
+            "${MTA_STS_HOST:-unset}"
+        printf '0 passed, 1 failed\n'
+        exit 1
+    fi
+    MTA_STS_HOST=$(cd "$(dirname "$MTA_STS_HOST")" && pwd)/$(basename "$MTA_STS_HOST")
+    E2E_TMP=$(mktemp -d /tmp/mta-sts-e2e.XXXXXX) || exit 1
+    trap e2e_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    export NO_PROXY='*' no_proxy='*'
+    unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
+}
+
+e2e_finish() {
+    printf '%d passed, %d failed\n' "$N_PASS" "$N_FAIL"
+    if [ "$N_FAIL" -eq 0 ] && [ "$N_PASS" -gt 0 ]; then exit 0; fi
+    exit 1
+}
+
+wait_until() {
+    local limit=$1 i tries
+    shift
+    tries=$((limit * 5 + 1))
+    local deadline=$((SECONDS + limit + 1))
+    for ((i = 0; i < tries; i++)); do
+        if "$@"; then return 0; fi
+        [ "$SECONDS" -ge "$deadline" ] && return 1
+        sleep 0.2
+    done
+    return 1
+}
+
+wait_log() {
+    wait_until "$3" grep -Eq -- "$2" "$1"
+}
+
+wait_exit() {
+    local pid=$1 limit=$2
+    if wait_until "$limit" eval "! kill -0 $pid 2>/dev/null"; then
+        local rc=0
+        wait "$pid" 2>/dev/null || rc=$?
+        printf '%s\n' "$rc"
+        return 0
+    fi
+    return 1
+}
+
+port_in_use() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+free_port() {
+    local p i
+    for ((i = 0; i < 100; i++)); do
+        p=$((20000 + RANDOM % 40000))
+        case "$E2E_PORTS_GIVEN" in *" $p "*) continue ;; esac
+        if ! port_in_use "$p"; then
+            E2E_PORTS_GIVEN="$E2E_PORTS_GIVEN$p "
+            printf '%s\n' "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+apt_install() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+            grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "$(id -u)" = 0 ] || { log "need root to install ${missing[*]}"; return 1; }
+    log "apt-get install ${missing[*]}"
+    local aptlog=/tmp/mta-sts-e2e-apt.log
+    export DEBIAN_FRONTEND=noninteractive
+    if ! timeout 600 apt-get install -y -q --no-install-recommends \
+        "${missing[@]}" >"$aptlog" 2>&1; then
+        timeout 300 apt-get update -q >>"$aptlog" 2>&1
+        timeout 600 apt-get install -y -q --no-install-recommends \
+            "${missing[@]}" >>"$aptlog" 2>&1 ||
+            { tail -n 20 "$aptlog"; return 1; }
+    fi
+}
+
+need_cmd() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    apt_install "$2" || return 1
+    hash -r
+    command -v "$1" >/dev/null 2>&1
+}
+
+make_ca() {
+    local dir=$1
+    mkdir -p "$dir" || return 1
+    cat >"$dir/ca.tmpl" <<'EOF'
+cn = "mta-sts-host e2e test CA"
+organization = "mta-sts-host tests"
+ca
+cert_signing_key
+crl_signing_key
+expiration_days = 30
+EOF
+    certtool --generate-privkey --key-type ecdsa --curve secp256r1 \
+        --no-text --outfile "$dir/ca.key" >/dev/null 2>&1 &&
+        certtool --generate-self-signed --load-privkey "$dir/ca.key" \
+            --template "$dir/ca.tmpl" --outfile "$dir/ca.pem" \
+            >/dev/null 2>&1
+}
+
+make_cert() {
+    local cadir=$1 out=$2 type=$3
+    shift 3
+    local tmpl=$out.tmpl n
+    {
+        printf 'cn = "%s"\n' "$1"
+        for n in "$@"; do printf 'dns_name = "%s"\n' "$n"; done
+        printf 'tls_www_server\nsigning_key\n'
+        [ "$type" = rsa ] && printf 'encryption_key\n'
+        printf 'expiration_days = 20\n'
+    } >"$tmpl"
+    case "$type" in
+    ecdsa)
+        certtool --generate-privkey --key-type ecdsa --curve secp256r1 \
+            --no-text --outfile "$out.key" >/dev/null 2>&1 || return 1 ;;
+    rsa)
+        certtool --generate-privkey --key-type rsa --bits 2048 \
+            --no-text --outfile "$out.key" >/dev/null 2>&1 || return 1 ;;
+    *) return 1 ;;
+    esac
+    certtool --generate-certificate --load-privkey "$out.key" \
+        --load-ca-certificate "$cadir/ca.pem" \
+        --load-ca-privkey "$cadir/ca.key" --template "$tmpl" \
+        --no-text --outfile "$out.leaf" >/dev/null 2>&1 || return 1
+    cat "$out.leaf" "$cadir/ca.pem" >"$out.crt" &&
+        cat "$out.leaf" "$cadir/ca.pem" "$out.key" >"$out.pem" &&
+        rm -f "$out.leaf" "$tmpl"
+}
+
+hurl() {
+    curl -s --max-time 10 --noproxy '*' "$@"
+}
+
+host_start() {
+    local logf=$1 url=$2
+    shift 2
+    "$MTA_STS_HOST" "$@" >"$logf" 2>&1 &
+    HOST_PID=$!
+    E2E_PIDS+=("$HOST_PID")
+    local limit=${E2E_START_WAIT:-15} i
+    local deadline=$((SECONDS + limit + 1))
+    for ((i = 0; i < limit * 5 + 1; i++)); do
+        if ! kill -0 "$HOST_PID" 2>/dev/null; then
+            wait "$HOST_PID" 2>/dev/null
+            HOST_PID=
+            return 1
+        fi
+        [ "$(hurl -k -o /dev/null -w '%{http_code}' --max-time 2 "$url")" \
+            = 200 ] && return 0
+        [ "$SECONDS" -ge "$deadline" ] && return 1
+        sleep 0.2
+    done
+    return 1
+}
+
+host_stop() {
+    local pid=$1 limit=${2:-12}
+    [ -n "$pid" ] || return 1
+    kill -TERM "$pid" 2>/dev/null
+    if wait_exit "$pid" "$limit"; then return 0; fi
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    printf 'timeout\n'
+    return 1
+}
+
+run_bounded() {
+    local limit=$1 out=$2
+    shift 2
+    timeout -k 2 "$limit" "$@" >"$out" 2>&1
+}

@@ -1,0 +1,323 @@
+/*
+ * Unit tests for request routing and snapshot building: a real snapshot of
+ * two domains (policies parsed by the policy module, a generated
+ * certificate) is routed against a table of requests.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "certs.h"
+#include "policy.h"
+#include "request.h"
+#include "snapshot.h"
+
+static const char policy_com[] = "version: STSv1\nmode: enforce\n"
+                                 "mx: mx.example.com\nmax_age: 604800\n";
+static const char policy_net[] = "version: STSv1\nmode: testing\n"
+                                 "mx: *.mail.example.net\nmax_age: 86400\n"
+                                 "note: caf\xc3\xa9\n";
+
+static struct snapshot *make_snapshot(void)
+{
+    const char *hosts[] = {"mta-sts.example.com", "mta-sts.example.net"};
+    struct diag d;
+    diag_init(&d, "test");
+    struct certs *c = certs_generate_dev(hosts, 2, &d);
+    assert_non_null(c);
+    struct snapshot_certs *sc = snapshot_certs_new(c);
+    struct snapshot *s = snapshot_new(2, sc, 7);
+    snapshot_certs_unref(sc);
+    assert_non_null(s);
+    struct policy *pn = policy_parse(policy_net, strlen(policy_net), &d);
+    struct policy *pc = policy_parse(policy_com, strlen(policy_com), &d);
+    assert_non_null(pn);
+    assert_non_null(pc);
+    /* Added out of order: snapshot_finish must sort for lookup. */
+    assert_int_equal(snapshot_set_domain(s, 0, "example.net", pn,
+                                         "policy/example.net.txt", NULL),
+                     0);
+    assert_int_equal(snapshot_set_domain(s, 1, "example.com", pc,
+                                         "policy/mta-sts.txt", NULL),
+                     0);
+    char err[256];
+    assert_int_equal(snapshot_finish(s, NULL, err, sizeof(err)), 0);
+    diag_free(&d);
+    return s;
+}
+
+struct route_case {
+    const char *name;
+    enum request_listener listener;
+    const char *method, *path, *host, *sni, *inm;
+    enum request_action action;
+    int status;              /* for REQUEST_REPLY */
+    const char *domain;      /* expected domain, or NULL */
+};
+
+#define P REQUEST_POLICY_PATH
+#define HTTPS REQUEST_LISTENER_HTTPS
+#define HTTP REQUEST_LISTENER_HTTP
+
+static const struct route_case route_cases[] = {
+    {"policy com", HTTPS, "GET", P, "mta-sts.example.com", NULL, NULL,
+     REQUEST_REPLY, 200, "example.com"},
+    {"policy net", HTTPS, "GET", P, "mta-sts.example.net", NULL, NULL,
+     REQUEST_REPLY, 200, "example.net"},
+    {"head", HTTPS, "HEAD", P, "mta-sts.example.com", NULL, NULL,
+     REQUEST_REPLY, 200, "example.com"},
+    {"host upper case, port, dot", HTTPS, "GET", P,
+     "MTA-STS.Example.COM.:8443", "mta-sts.example.com", NULL, REQUEST_REPLY,
+     200, "example.com"},
+    {"sni upper case and dot", HTTPS, "GET", P, "mta-sts.example.com",
+     "MTA-STS.EXAMPLE.COM.", NULL, REQUEST_REPLY, 200, "example.com"},
+    {"sni disagrees", HTTPS, "GET", P, "mta-sts.example.net",
+     "mta-sts.example.com", NULL, REQUEST_REPLY, 421, NULL},
+    {"unknown host", HTTPS, "GET", P, "mta-sts.example.org", NULL, NULL,
+     REQUEST_REPLY, 404, NULL},
+    {"bare domain is not served", HTTPS, "GET", P, "example.com", NULL, NULL,
+     REQUEST_REPLY, 404, NULL},
+    {"sub-subdomain", HTTPS, "GET", P, "x.mta-sts.example.com", NULL, NULL,
+     REQUEST_REPLY, 404, NULL},
+    {"prefix of a served host", HTTPS, "GET", P, "mta-sts.example.co", NULL,
+     NULL, REQUEST_REPLY, 404, NULL},
+    {"ip literal host", HTTPS, "GET", P, "[::1]:8443", NULL, NULL,
+     REQUEST_REPLY, 404, NULL},
+    {"garbage host", HTTPS, "GET", P, "mta sts/x", NULL, NULL, REQUEST_REPLY,
+     404, NULL},
+    {"host with bad port", HTTPS, "GET", P, "mta-sts.example.com:x", NULL,
+     NULL, REQUEST_REPLY, 404, NULL},
+    {"no host", HTTPS, "GET", P, NULL, NULL, NULL, REQUEST_REPLY, 400, NULL},
+    {"other path", HTTPS, "GET", "/", "mta-sts.example.com", NULL, NULL,
+     REQUEST_REPLY, 404, NULL},
+    {"path with suffix", HTTPS, "GET", P "x", "mta-sts.example.com", NULL,
+     NULL, REQUEST_REPLY, 404, NULL},
+    {"post", HTTPS, "POST", P, "mta-sts.example.com", NULL, NULL,
+     REQUEST_REPLY, 405, NULL},
+    {"lower-case get is another method", HTTPS, "get", P,
+     "mta-sts.example.com", NULL, NULL, REQUEST_REPLY, 405, NULL},
+    {"if-none-match hit", HTTPS, "GET", P, "mta-sts.example.com", NULL,
+     "@ETAG_COM@", REQUEST_REPLY, 304, "example.com"},
+    {"if-none-match weak hit", HTTPS, "GET", P, "mta-sts.example.com", NULL,
+     "W/@ETAG_COM@", REQUEST_REPLY, 304, "example.com"},
+    {"if-none-match list", HTTPS, "GET", P, "mta-sts.example.com", NULL,
+     "\"a\", @ETAG_COM@", REQUEST_REPLY, 304, "example.com"},
+    {"if-none-match star", HTTPS, "GET", P, "mta-sts.example.com", NULL, "*",
+     REQUEST_REPLY, 304, "example.com"},
+    {"if-none-match other domain's tag", HTTPS, "GET", P,
+     "mta-sts.example.com", NULL, "@ETAG_NET@", REQUEST_REPLY, 200,
+     "example.com"},
+    {"health any host", HTTPS, "GET", "/healthz", "whatever.invalid", NULL,
+     NULL, REQUEST_REPLY, 200, NULL},
+    {"health sni mismatch still answers", HTTPS, "GET", "/healthz",
+     "mta-sts.example.net", "mta-sts.example.com", NULL, REQUEST_REPLY, 200,
+     NULL},
+    {"health post", HTTPS, "POST", "/healthz", NULL, NULL, NULL,
+     REQUEST_REPLY, 405, NULL},
+    {"no metrics on https", HTTPS, "GET", "/metrics", "mta-sts.example.com",
+     NULL, NULL, REQUEST_REPLY, 404, NULL},
+    {"http health", HTTP, "GET", "/healthz", NULL, NULL, NULL, REQUEST_REPLY,
+     200, NULL},
+    {"http metrics", HTTP, "GET", "/metrics", NULL, NULL, NULL,
+     REQUEST_METRICS, 0, NULL},
+    {"http policy redirects", HTTP, "GET", P, "mta-sts.example.net:80", NULL,
+     NULL, REQUEST_REDIRECT, 0, "example.net"},
+    {"http other path redirects", HTTP, "GET", "/x", "mta-sts.example.com",
+     NULL, NULL, REQUEST_REDIRECT, 0, "example.com"},
+    {"http unknown host", HTTP, "GET", P, "example.org", NULL, NULL,
+     REQUEST_REPLY, 404, NULL},
+};
+
+static char *expand(const char *tmpl, const struct snapshot *s, char *out,
+                    size_t outlen)
+{
+    const struct snapshot_domain *com = snapshot_find(s, "mta-sts.example.com");
+    const struct snapshot_domain *net = snapshot_find(s, "mta-sts.example.net");
+    const char *at = strchr(tmpl, '@');
+    if (at == NULL) {
+        snprintf(out, outlen, "%s", tmpl);
+        return out;
+    }
+    const char *tag = strncmp(at, "@ETAG_COM@", 10) == 0 ? com->etag : net->etag;
+    snprintf(out, outlen, "%.*s%s%s", (int)(at - tmpl), tmpl, tag, at + 10);
+    return out;
+}
+
+static void test_route_table(void **state)
+{
+    (void)state;
+    struct snapshot *s = make_snapshot();
+    for (size_t i = 0; i < sizeof(route_cases) / sizeof(route_cases[0]); i++) {
+        const struct route_case *c = &route_cases[i];
+        char inm[256];
+        struct request r = {
+            .listener = c->listener,
+            .metrics_here = c->listener == HTTP,
+            .method = c->method,
+            .path = c->path,
+            .host = c->host,
+            .sni = c->sni,
+            .if_none_match =
+                c->inm ? expand(c->inm, s, inm, sizeof(inm)) : NULL,
+            .now = time(NULL),
+        };
+        struct request_result res = request_route(s, &r);
+        print_message("case: %s\n", c->name);
+        assert_int_equal(res.action, c->action);
+        if (c->action == REQUEST_REPLY)
+            assert_int_equal(res.reply->status, c->status);
+        if (c->domain != NULL) {
+            assert_non_null(res.domain);
+            assert_string_equal(res.domain->domain, c->domain);
+        }
+    }
+    snapshot_release(s);
+}
+
+static void test_replies(void **state)
+{
+    (void)state;
+    struct snapshot *s = make_snapshot();
+    const struct snapshot_domain *com = snapshot_find(s, "mta-sts.example.com");
+    const struct snapshot_domain *net = snapshot_find(s, "mta-sts.example.net");
+    assert_non_null(com);
+    assert_non_null(net);
+    /* The body is the served form: CRLF lines. */
+    const char served[] = "version: STSv1\r\nmode: enforce\r\n"
+                          "mx: mx.example.com\r\nmax_age: 604800\r\n";
+    assert_int_equal(com->ok.body_len, strlen(served));
+    assert_memory_equal(com->ok.body, served, strlen(served));
+    assert_string_equal(com->ok.content_type, "text/plain");
+    assert_string_equal(net->ok.content_type, "text/plain; charset=utf-8");
+    char etag[64];
+    snprintf(etag, sizeof(etag), "\"%s\"", com->policy->id);
+    assert_string_equal(com->ok.etag, etag);
+    assert_string_equal(com->not_modified.etag, etag);
+    assert_int_equal(com->not_modified.body_len, 0);
+    assert_string_equal(s->method_not_allowed.allow, "GET, HEAD");
+    /* Health names each domain with its id and mode. */
+    assert_non_null(strstr(s->health_ok.body, "\"status\":\"ok\""));
+    assert_non_null(strstr(s->health_ok.body, com->policy->id));
+    assert_non_null(strstr(s->health_ok.body, "\"mode\":\"testing\""));
+    assert_int_equal(s->health_expired.status, 503);
+    assert_true(s->valid_until > time(NULL));
+    snapshot_release(s);
+}
+
+static void test_expired_health(void **state)
+{
+    (void)state;
+    struct snapshot *s = make_snapshot();
+    struct request r = {.listener = HTTPS,
+                        .method = "GET",
+                        .path = "/healthz",
+                        .now = s->valid_until + 1};
+    assert_int_equal(request_route(s, &r).reply->status, 503);
+    r.now = s->valid_until;
+    assert_int_equal(request_route(s, &r).reply->status, 200);
+    snapshot_release(s);
+}
+
+static void test_degraded_health(void **state)
+{
+    (void)state;
+    const char *hosts[] = {"mta-sts.example.com"};
+    struct diag d;
+    diag_init(&d, "test");
+    struct snapshot_certs *sc =
+        snapshot_certs_new(certs_generate_dev(hosts, 1, &d));
+    struct snapshot *s = snapshot_new(1, sc, 1);
+    struct policy *p = policy_parse(policy_com, strlen(policy_com), &d);
+    assert_int_equal(snapshot_set_domain(s, 0, "example.com", p,
+                                         "policy/mta-sts.txt",
+                                         "policy/mta-sts.txt:2:7: bad"),
+                     0);
+    char err[256];
+    assert_int_equal(snapshot_finish(s, NULL, err, sizeof(err)), 0);
+    assert_int_equal(s->health_ok.status, 200);
+    assert_non_null(strstr(s->health_ok.body, "\"status\":\"degraded\""));
+    assert_non_null(strstr(s->health_ok.body, "mta-sts.txt:2:7: bad"));
+    snapshot_release(s);
+    snapshot_certs_unref(sc);
+    diag_free(&d);
+}
+
+static void test_uncovered_domain(void **state)
+{
+    (void)state;
+    const char *hosts[] = {"mta-sts.example.com"};
+    struct diag d;
+    diag_init(&d, "test");
+    struct snapshot_certs *sc =
+        snapshot_certs_new(certs_generate_dev(hosts, 1, &d));
+    struct snapshot *s = snapshot_new(1, sc, 1);
+    struct policy *p = policy_parse(policy_com, strlen(policy_com), &d);
+    assert_int_equal(
+        snapshot_set_domain(s, 0, "example.org", p, "policy/x.txt", NULL), 0);
+    char err[256];
+    assert_int_equal(snapshot_finish(s, NULL, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "mta-sts.example.org"));
+    snapshot_release(s);
+    snapshot_certs_unref(sc);
+    diag_free(&d);
+}
+
+static void test_normalize_host(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"Example.COM", "example.com"},  {"example.com.", "example.com"},
+        {"example.com:443", "example.com"}, {"example.com.:1", "example.com"},
+        {"", NULL},                      {".", NULL},
+        {"a b", NULL},                   {"example.com:", NULL},
+        {"example.com:44x", NULL},       {"[::1]", NULL},
+        {"ex\xc3\xa9.com", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[64];
+        int rc = request_normalize_host(cases[i].in, out, sizeof(out));
+        if (cases[i].out == NULL) {
+            assert_int_equal(rc, -1);
+        } else {
+            assert_int_equal(rc, 0);
+            assert_string_equal(out, cases[i].out);
+        }
+    }
+    char tiny[4];
+    assert_int_equal(request_normalize_host("example.com", tiny, sizeof(tiny)),
+                     -1);
+    assert_int_equal(request_normalize_host(NULL, tiny, sizeof(tiny)), -1);
+}
+
+static void test_etag_matches(void **state)
+{
+    (void)state;
+    assert_true(request_etag_matches("\"abc\"", "\"abc\""));
+    assert_true(request_etag_matches("W/\"abc\"", "\"abc\""));
+    assert_true(request_etag_matches("\"x\",\"abc\"", "\"abc\""));
+    assert_true(request_etag_matches(" *", "\"abc\""));
+    assert_false(request_etag_matches("\"abcd\"", "\"abc\""));
+    assert_false(request_etag_matches("abc", "\"abc\""));
+    assert_false(request_etag_matches("", "\"abc\""));
+    assert_false(request_etag_matches("\"ab", "\"abc\""));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_route_table),
+        cmocka_unit_test(test_replies),
+        cmocka_unit_test(test_expired_health),
+        cmocka_unit_test(test_degraded_health),
+        cmocka_unit_test(test_uncovered_domain),
+        cmocka_unit_test(test_normalize_host),
+        cmocka_unit_test(test_etag_matches),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
