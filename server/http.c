@@ -460,6 +460,18 @@ static void notify_connection(void *cls, struct MHD_Connection *c,
     *socket_context = NULL;
 }
 
+/* is_ip_literal NUL-terminates name and tells whether it is an IP address,
+ * which RFC 6066 section 3 does not allow as a server name; some clients
+ * (wrk, scripts connecting by address) send one anyway, and it is then
+ * treated as no server name at all. */
+static bool is_ip_literal(char *name, size_t len)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+    name[len] = '\0';
+    return inet_pton(AF_INET, name, addr) == 1 ||
+           inet_pton(AF_INET6, name, addr) == 1;
+}
+
 /*
  * cert_callback is GnuTLS's certificate retrieve function: it picks the
  * certificate for the client's server name from the current snapshot and
@@ -496,8 +508,8 @@ static int cert_callback(gnutls_session_t session,
     unsigned type;
     if (gnutls_server_name_get(session, name, &len, &type, 0) ==
             GNUTLS_E_SUCCESS &&
-        type == GNUTLS_NAME_DNS && len < sizeof(name)) {
-        name[len] = '\0';
+        type == GNUTLS_NAME_DNS && len < sizeof(name) &&
+        !is_ip_literal(name, len)) {
         snprintf(cc->sni, sizeof(cc->sni), "%s", name);
         cc->has_sni = true;
     }
