@@ -234,8 +234,8 @@ static int redirect_target(const char *host, const char *path, char *out,
                            size_t outlen)
 {
     for (const char *p = path; *p != '\0'; p++)
-        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '<' ||
-            *p == '>' || *p == '\\')
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '<' || *p == '>' ||
+            *p == '\\')
             return -1;
     int n = snprintf(out, outlen, "https://%s%s", host, path);
     return n > 0 && (size_t)n < outlen ? 0 : -1;
@@ -307,9 +307,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
     struct request r = {
         .listener = l->kind == LISTENER_HTTPS ? REQUEST_LISTENER_HTTPS
                                               : REQUEST_LISTENER_HTTP,
-        .metrics_here = (l->kind == LISTENER_METRICS) ||
-                        (l->kind == LISTENER_HTTP &&
-                         h->cfg->metrics_listen == NULL),
+        .metrics_here =
+            (l->kind == LISTENER_METRICS) ||
+            (l->kind == LISTENER_HTTP && h->cfg->metrics_listen == NULL),
         .method = method,
         .path = url,
         .host = header(c, MHD_HTTP_HEADER_HOST),
@@ -334,8 +334,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         char *body = render_metrics(h, rq->snap, &len);
         if (body == NULL)
             return MHD_NO;
-        struct MHD_Response *resp = MHD_create_response_from_buffer(
-            len, body, MHD_RESPMEM_MUST_FREE);
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
         if (resp == NULL) {
             free(body);
             return MHD_NO;
@@ -353,9 +353,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
             rq->status = 400;
             return queue_native(c, &rq->snap->bad_request);
         }
-        struct MHD_Response *resp =
-            MHD_create_response_from_buffer(0, (void *)"",
-                                            MHD_RESPMEM_PERSISTENT);
+        struct MHD_Response *resp = MHD_create_response_from_buffer(
+            0, (void *)"", MHD_RESPMEM_PERSISTENT);
         if (resp == NULL)
             return MHD_NO;
         add_header(resp, MHD_HTTP_HEADER_LOCATION, target);
@@ -386,8 +385,8 @@ static void remote_addr(struct MHD_Connection *c, char *out, size_t outlen)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
                   (socklen_t)outlen);
     else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
-                  out, (socklen_t)outlen);
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+                  (socklen_t)outlen);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
@@ -492,9 +491,9 @@ static int cert_callback(gnutls_session_t session,
      * that before trusting it. */
     struct MHD_Connection *c = gnutls_session_get_ptr(session);
     const union MHD_ConnectionInfo *si =
-        c != NULL ? MHD_get_connection_info(c,
-                                            MHD_CONNECTION_INFO_GNUTLS_SESSION)
-                  : NULL;
+        c != NULL
+            ? MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION)
+            : NULL;
     if (si == NULL || si->tls_session != session)
         return -1;
     const union MHD_ConnectionInfo *ci =
@@ -528,7 +527,8 @@ static int cert_callback(gnutls_session_t session,
 
 /* ---- daemons ----------------------------------------------------------- */
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void
+mhd_log(void *cls, const char *fmt, va_list ap)
 {
     struct http *h = cls;
     char msg[512];
@@ -600,8 +600,7 @@ static int start_listener(struct http *h, struct listener *l, char *err,
         flags |= IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr) ? MHD_USE_DUAL_STACK
                                                            : MHD_USE_IPv6;
     } else {
-        snprintf(err, errlen, "listen address %s: not an IP address",
-                 l->addr);
+        snprintf(err, errlen, "listen address %s: not an IP address", l->addr);
         return -1;
     }
     if (l->kind == LISTENER_HTTPS)
@@ -618,9 +617,9 @@ static int start_listener(struct http *h, struct listener *l, char *err,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory_limit,
             MHD_OPTION_NOTIFY_COMPLETED, completed, l,
             MHD_OPTION_NOTIFY_CONNECTION, notify_connection, l,
-            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-            MHD_OPTION_HTTPS_PRIORITIES, certs_tls_priority,
-            MHD_OPTION_HTTPS_CERT_CALLBACK, cert_callback, MHD_OPTION_END);
+            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_HTTPS_PRIORITIES,
+            certs_tls_priority, MHD_OPTION_HTTPS_CERT_CALLBACK, cert_callback,
+            MHD_OPTION_END);
     else
         l->daemon = MHD_start_daemon(
             flags, 0, NULL, NULL, handle, l, MHD_OPTION_SOCK_ADDR, &ss,
@@ -639,7 +638,9 @@ static int start_listener(struct http *h, struct listener *l, char *err,
         return -1;
     }
     log_msg(h->lg, LOG_LEVEL_INFO, "listening for %s on %s",
-            l->kind == LISTENER_HTTPS ? "HTTPS" : l->kind == LISTENER_HTTP ? "plain HTTP" : "metrics",
+            l->kind == LISTENER_HTTPS  ? "HTTPS"
+            : l->kind == LISTENER_HTTP ? "plain HTTP"
+                                       : "metrics",
             l->addr);
     return 0;
 }
@@ -669,8 +670,8 @@ void http_stop(struct http *h, unsigned drain_seconds)
         if (fd != MHD_INVALID_SOCKET)
             close(fd);
     }
-    for (unsigned i = 0; i < drain_seconds * 20 && atomic_load(&h->in_flight) > 0;
-         i++) {
+    for (unsigned i = 0;
+         i < drain_seconds * 20 && atomic_load(&h->in_flight) > 0; i++) {
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }

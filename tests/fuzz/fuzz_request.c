@@ -1,0 +1,95 @@
+/*
+ * libFuzzer target for the request-side parsers: Host / server-name
+ * normalisation and If-None-Match matching, plus routing of an arbitrary
+ * request against a fixed snapshot. Invariants are checked with abort().
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certs.h"
+#include "policy.h"
+#include "request.h"
+#include "snapshot.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct snapshot *fixed_snapshot(void)
+{
+    static const char text[] = "version: STSv1\nmode: enforce\n"
+                               "mx: mx.example.com\nmax_age: 604800\n";
+    const char *hosts[] = {"mta-sts.example.com"};
+    struct diag d;
+    diag_init(&d, "fuzz");
+    struct snapshot_certs *sc =
+        snapshot_certs_new(certs_generate_dev(hosts, 1, &d));
+    struct snapshot *s = snapshot_new(1, sc, 1);
+    snapshot_certs_unref(sc);
+    struct policy *p = policy_parse(text, strlen(text), &d);
+    char err[256];
+    if (s == NULL || p == NULL ||
+        snapshot_set_domain(s, 0, "example.com", p, "fuzz", NULL) < 0 ||
+        snapshot_finish(s, NULL, err, sizeof(err)) < 0)
+        abort();
+    diag_free(&d);
+    return s;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static struct snapshot *s;
+    if (s == NULL)
+        s = fixed_snapshot();
+    /* Split the input at NULs into host, sni, if-none-match, path. */
+    char *copy = malloc(size + 4);
+    if (copy == NULL)
+        return 0;
+    memcpy(copy, data, size);
+    memset(copy + size, 0, 4);
+    const char *parts[4];
+    size_t off = 0;
+    for (int i = 0; i < 4; i++) {
+        parts[i] = copy + (off < size ? off : size);
+        off += strlen(parts[i]) + 1;
+    }
+
+    char out[256], again[256];
+    if (request_normalize_host(parts[0], out, sizeof(out)) == 0) {
+        /* Normal form: non-empty, lower case, no port; normalising it
+         * again changes nothing unless it still ends in a dot. */
+        size_t n = strlen(out);
+        if (n == 0 || strchr(out, ':') != NULL)
+            abort();
+        for (size_t i = 0; i < n; i++)
+            if (out[i] >= 'A' && out[i] <= 'Z')
+                abort();
+        if (out[n - 1] != '.' &&
+            (request_normalize_host(out, again, sizeof(again)) != 0 ||
+             strcmp(out, again) != 0))
+            abort();
+    }
+    (void)request_etag_matches(parts[2], s->domains[0].etag);
+
+    static const char *const methods[] = {"GET", "HEAD", "POST"};
+    struct request r = {
+        .listener = size % 2 ? REQUEST_LISTENER_HTTPS : REQUEST_LISTENER_HTTP,
+        .metrics_here = true,
+        .method = methods[size % 3],
+        .path = parts[3],
+        .host = parts[0],
+        .sni = parts[1][0] ? parts[1] : NULL,
+        .if_none_match = parts[2],
+        .now = 0,
+    };
+    struct request_result res = request_route(s, &r);
+    if (res.action == REQUEST_REPLY && res.reply == NULL)
+        abort();
+    if (res.action == REQUEST_REPLY && res.reply->status == 200 &&
+        strcmp(r.path, REQUEST_POLICY_PATH) == 0 &&
+        (res.domain == NULL ||
+         res.reply->body_len != res.domain->policy->served_len))
+        abort();
+    free(copy);
+    return 0;
+}

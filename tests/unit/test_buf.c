@@ -1,0 +1,94 @@
+/*
+ * Unit tests for buf: growth, the hard cap, formatting, JSON strings and
+ * handing the data over.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+
+static void test_append_and_take(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(buf_printf(&b, "%d,", i % 10), 0);
+    assert_int_equal(b.len, 2000);
+    assert_int_equal(b.data[b.len], '\0');
+    assert_memory_equal(b.data, "0,1,2,", 6);
+    size_t len = 0;
+    char *p = buf_take(&b, &len);
+    assert_non_null(p);
+    assert_int_equal(len, 2000);
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+    free(p);
+    buf_free(&b);
+}
+
+static void test_cap(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 8);
+    assert_int_equal(buf_puts(&b, "12345678"), 0);
+    assert_int_equal(buf_puts(&b, "9"), -1);
+    assert_true(b.failed);
+    assert_int_equal(b.len, 8); /* unchanged by the refused append */
+    /* Once failed, it stays failed and take refuses. */
+    assert_int_equal(buf_puts(&b, ""), -1);
+    assert_null(buf_take(&b, NULL));
+    buf_free(&b);
+
+    buf_init(&b, 4);
+    assert_int_equal(buf_printf(&b, "%s", "hello"), -1);
+    assert_int_equal(b.len, 0);
+    buf_free(&b);
+
+    /* A huge n must not wrap the size arithmetic. */
+    buf_init(&b, 16);
+    assert_int_equal(buf_append(&b, "x", SIZE_MAX), -1);
+    buf_free(&b);
+}
+
+static void test_json_string(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        size_t n;
+        const char *out;
+    } cases[] = {
+        {"plain", 5, "\"plain\""},
+        {"q\"b\\", 4, "\"q\\\"b\\\\\""},
+        {"a\nb\tc", 5, "\"a\\u000ab\\u0009c\""},
+        {"nul\0x", 5, "\"nul\\u0000x\""},
+        {"\x7f", 1, "\"\\u007f\""},
+        {"caf\xc3\xa9", 5, "\"caf\xc3\xa9\""},
+        {"", 0, "\"\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf b;
+        buf_init(&b, 1024);
+        assert_int_equal(buf_json_string(&b, cases[i].in, cases[i].n), 0);
+        assert_string_equal(b.data, cases[i].out);
+        buf_free(&b);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_append_and_take),
+        cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_json_string),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
