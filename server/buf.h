@@ -11,11 +11,11 @@
 #include <stddef.h>
 
 struct buf {
-    char *data;    /* always NUL-terminated when non-NULL */
-    size_t len;    /* bytes used, not counting the terminating NUL */
-    size_t cap;    /* bytes allocated */
-    size_t max;    /* hard cap on len */
-    int failed;    /* set once an append was refused (cap or memory) */
+    char *data; /* always NUL-terminated when non-NULL */
+    size_t len; /* bytes used, not counting the terminating NUL */
+    size_t cap; /* bytes allocated */
+    size_t max; /* hard cap on len */
+    int failed; /* set once an append was refused (cap or memory) */
 };
 
 /* buf_init prepares an empty buffer that may grow to at most max bytes. */

@@ -14,24 +14,28 @@
 #include "diag.h"
 
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
-enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO,
-                 LOG_LEVEL_DEBUG };
+enum log_level {
+    LOG_LEVEL_ERROR,
+    LOG_LEVEL_WARN,
+    LOG_LEVEL_INFO,
+    LOG_LEVEL_DEBUG
+};
 
 struct config {
-    char **domains;        /* served domains, lower case, no trailing dot;
-                              empty = taken from the certificates */
+    char **domains; /* served domains, lower case, no trailing dot;
+                       empty = taken from the certificates */
     size_t n_domains;
-    char *policy_dir;      /* default "policy" */
-    char *cert_dir;        /* default "certs" */
-    char *https_listen;    /* default "[::]:8443" */
-    char *http_listen;     /* default "[::]:8080"; NULL = disabled */
-    char *metrics_listen;  /* NULL = /metrics on the HTTP listener */
-    char **tlsrpt_rua;     /* TLS-RPT rua URIs (validated), may be empty */
+    char *policy_dir;     /* default "policy" */
+    char *cert_dir;       /* default "certs" */
+    char *https_listen;   /* default "[::]:8443" */
+    char *http_listen;    /* default "[::]:8080"; NULL = disabled */
+    char *metrics_listen; /* NULL = /metrics on the HTTP listener */
+    char **tlsrpt_rua;    /* TLS-RPT rua URIs (validated), may be empty */
     size_t n_tlsrpt_rua;
-    enum log_format log_format; /* default text */
-    enum log_level log_level;   /* default info */
-    bool access_log;            /* default true */
-    unsigned max_connections;   /* default 1024 */
+    enum log_format log_format;      /* default text */
+    enum log_level log_level;        /* default info */
+    bool access_log;                 /* default true */
+    unsigned max_connections;        /* default 1024 */
     unsigned max_connections_per_ip; /* default 64 */
     unsigned connection_timeout;     /* seconds, default 10 */
     size_t connection_memory_limit;  /* bytes, default 32768 */

@@ -78,8 +78,7 @@ static void start_line(const struct logger *lg, struct buf *b,
         buf_printf(b, "%s %-5s ", ts, level);
 }
 
-static void emit(const struct logger *lg, enum log_level level,
-                 const char *msg)
+static void emit(const struct logger *lg, enum log_level level, const char *msg)
 {
     struct buf b;
     buf_init(&b, LOG_LINE_MAX);
@@ -140,16 +139,17 @@ void log_access(const struct logger *lg, const struct log_access *a)
         buf_json_string(&b, a->host, strlen(a->host));
         buf_puts(&b, ",\"path\":");
         buf_json_string(&b, a->path, strlen(a->path));
-        buf_printf(&b, ",\"status\":%d,\"bytes\":%llu,\"ms\":%.3f}",
-                   a->status, a->bytes, a->duration_ms);
+        buf_printf(&b, ",\"status\":%d,\"bytes\":%llu,\"ms\":%.3f}", a->status,
+                   a->bytes, a->duration_ms);
     } else {
         /* Quote what the client sent so a crafted Host or path cannot
          * forge a log line. */
         char host[128], path[128];
         diag_quote(a->host, strlen(a->host), host, sizeof(host));
         diag_quote(a->path, strlen(a->path), path, sizeof(path));
-        buf_printf(&b, "access %s %s %s host=%s path=%s status=%d bytes=%llu "
-                       "ms=%.3f",
+        buf_printf(&b,
+                   "access %s %s %s host=%s path=%s status=%d bytes=%llu "
+                   "ms=%.3f",
                    a->remote, a->listener, a->method, host, path, a->status,
                    a->bytes, a->duration_ms);
     }

@@ -385,9 +385,9 @@ static int cmd_validate(const struct cli *cli)
         } else {
             diag_print(&d, stderr);
             if (p != NULL)
-                printf("%s: valid (id %s, mode %s, %zu warning%s)\n",
-                       files[i], p->id, policy_mode_name(p->mode),
-                       d.warnings, d.warnings == 1 ? "" : "s");
+                printf("%s: valid (id %s, mode %s, %zu warning%s)\n", files[i],
+                       p->id, policy_mode_name(p->mode), d.warnings,
+                       d.warnings == 1 ? "" : "s");
             else
                 printf("%s: INVALID (%zu error%s)\n", files[i], d.errors,
                        d.errors == 1 ? "" : "s");
@@ -509,8 +509,8 @@ static int cmd_health(const struct cli *cli)
     char body[512], err[512];
     if (cli->n_args > 1)
         die_usage("health takes at most one URL, found '%s'", cli->args[1]);
-    int status = probe_http_get(url, 3000, body, sizeof(body), err,
-                                sizeof(err));
+    int status =
+        probe_http_get(url, 3000, body, sizeof(body), err, sizeof(err));
     if (status < 0) {
         fprintf(stderr, "mta-sts-host: health: %s\n", err);
         return EXIT_INVALID;

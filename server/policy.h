@@ -27,9 +27,9 @@ struct policy {
     unsigned long max_age; /* seconds */
     char **mx;             /* the mx patterns in file order, NUL-terminated */
     size_t n_mx;
-    char *served;          /* the bytes to serve (CRLF lines), NUL-terminated */
+    char *served; /* the bytes to serve (CRLF lines), NUL-terminated */
     size_t served_len;
-    bool non_ascii;        /* served bytes contain non-ASCII (UTF-8) */
+    bool non_ascii; /* served bytes contain non-ASCII (UTF-8) */
     char id[POLICY_ID_MAX + 1];
 };
 

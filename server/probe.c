@@ -110,8 +110,7 @@ int probe_http_get(const char *url, unsigned timeout_ms, char *body,
         snprintf(err, errlen, "socket: %s", strerror(errno));
         goto out;
     }
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
-        errno != EINPROGRESS) {
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
         snprintf(err, errlen, "%s: connect: %s", url, strerror(errno));
         goto out;
     }

@@ -43,8 +43,7 @@ int readfile(const char *path, size_t max, char **out, size_t *len, char *err,
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            snprintf(err, errlen, "%s: cannot read: %s", path,
-                     strerror(errno));
+            snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
             goto out;
         }
         if (n == 0)

@@ -103,7 +103,8 @@ struct request_result request_route(const struct snapshot *s,
     struct request_result res = {REQUEST_REPLY, &s->not_found, NULL};
     char host[HOST_MAX], sni[HOST_MAX];
     bool health = strcmp(r->path, REQUEST_HEALTH_PATH) == 0;
-    bool metrics = r->metrics_here && strcmp(r->path, REQUEST_METRICS_PATH) == 0;
+    bool metrics =
+        r->metrics_here && strcmp(r->path, REQUEST_METRICS_PATH) == 0;
     bool policy = strcmp(r->path, REQUEST_POLICY_PATH) == 0;
 
     if (health || metrics) {
@@ -112,8 +113,8 @@ struct request_result request_route(const struct snapshot *s,
         else if (metrics)
             res.action = REQUEST_METRICS;
         else
-            res.reply = r->now > s->valid_until ? &s->health_expired
-                                                 : &s->health_ok;
+            res.reply =
+                r->now > s->valid_until ? &s->health_expired : &s->health_ok;
         return res;
     }
 

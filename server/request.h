@@ -20,11 +20,11 @@ enum request_listener { REQUEST_LISTENER_HTTPS, REQUEST_LISTENER_HTTP };
 
 struct request {
     enum request_listener listener;
-    bool metrics_here;   /* this listener serves /metrics */
+    bool metrics_here; /* this listener serves /metrics */
     const char *method;
-    const char *path;    /* without the query string */
-    const char *host;    /* Host header, may be NULL */
-    const char *sni;     /* TLS server name, NULL without one */
+    const char *path;          /* without the query string */
+    const char *host;          /* Host header, may be NULL */
+    const char *sni;           /* TLS server name, NULL without one */
     const char *if_none_match; /* may be NULL */
     time_t now;
 };

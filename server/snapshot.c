@@ -148,8 +148,8 @@ static char *build_health(const struct snapshot *s, const char *status,
 {
     struct buf b;
     buf_init(&b, HEALTH_MAX);
-    buf_printf(&b, "{\"status\":\"%s\",\"generation\":%llu,\"reason\":",
-               status, (unsigned long long)s->generation);
+    buf_printf(&b, "{\"status\":\"%s\",\"generation\":%llu,\"reason\":", status,
+               (unsigned long long)s->generation);
     json_str_or_null(&b, reason);
     buf_puts(&b, ",\"certificates\":{\"problem\":");
     json_str_or_null(&b, s->cert_problem);

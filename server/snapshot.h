@@ -35,12 +35,12 @@ struct reply {
 struct snapshot_certs;
 
 struct snapshot_domain {
-    char *domain;   /* "example.com" */
-    char *host;     /* "mta-sts.example.com" */
-    char *source;   /* the policy file it was read from */
+    char *domain; /* "example.com" */
+    char *host;   /* "mta-sts.example.com" */
+    char *source; /* the policy file it was read from */
     struct policy *policy;
     const struct certs_entry *cert; /* the covering certificate */
-    char *problem;  /* why the last reload kept an older policy, or NULL */
+    char *problem; /* why the last reload kept an older policy, or NULL */
     char etag[POLICY_ID_MAX + 3];
     struct reply ok;           /* 200 with the policy */
     struct reply not_modified; /* 304 */
@@ -52,9 +52,9 @@ struct snapshot {
     struct snapshot_domain *domains; /* sorted by host */
     size_t n_domains;
     struct snapshot_certs *certs;
-    char *cert_problem; /* why the last reload kept older certificates */
-    time_t valid_until; /* earliest certificate not-after */
-    struct reply health_ok;      /* 200 JSON */
+    char *cert_problem;     /* why the last reload kept older certificates */
+    time_t valid_until;     /* earliest certificate not-after */
+    struct reply health_ok; /* 200 JSON */
     struct reply health_expired; /* 503 JSON, served after valid_until */
     struct reply not_found;
     struct reply method_not_allowed;
@@ -106,8 +106,7 @@ const struct snapshot_domain *snapshot_find_domain(const struct snapshot *s,
 
 /* snapshot_for_each_reply calls fn on every prebuilt reply. */
 void snapshot_for_each_reply(struct snapshot *s,
-                             void (*fn)(struct reply *r, void *ctx),
-                             void *ctx);
+                             void (*fn)(struct reply *r, void *ctx), void *ctx);
 
 /* snapshot_ref takes a reference; snapshot_release drops one and frees the
  * snapshot with the last. Both are safe from any thread; NULL is a no-op. */

@@ -378,9 +378,8 @@ static int plan_certs(struct store *st, const struct snapshot *old,
         rc = pl->certs != NULL ? 0 : -1;
         goto out;
     }
-    if (problem[0] == '\0' &&
-        certs_cover(fresh, pl->domains, pl->n_domains, problem,
-                    sizeof(problem))) {
+    if (problem[0] == '\0' && certs_cover(fresh, pl->domains, pl->n_domains,
+                                          problem, sizeof(problem))) {
         pl->certs = snapshot_certs_new(fresh);
         fresh = NULL;
         rc = pl->certs != NULL ? 0 : -1;
@@ -470,8 +469,8 @@ static int build_domain(struct store *st, struct snapshot *s, size_t i,
     if (p == NULL)
         return -1;
     log_msg(st->lg, LOG_LEVEL_ERROR,
-            "%s: edit refused, still serving policy id %s: %s", domain,
-            p->id, problem);
+            "%s: edit refused, still serving policy id %s: %s", domain, p->id,
+            problem);
     return snapshot_set_domain(s, i, domain, p, od->source, problem);
 }
 

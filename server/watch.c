@@ -24,9 +24,9 @@
 
 #define MAX_WATCHES 64
 #define HASH_FILE_MAX (1024 * 1024)
-#define EVENTS (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | \
-                IN_DELETE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF |      \
-                IN_DONT_FOLLOW | IN_ONLYDIR)
+#define EVENTS                                                                 \
+    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |    \
+     IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_DONT_FOLLOW | IN_ONLYDIR)
 /* A burst of events never delays a reload by more than this many debounce
  * periods. */
 #define DEBOUNCE_CAP 5
@@ -37,7 +37,7 @@ struct watch {
     struct store *st;
     pthread_t thread;
     int stop_pipe[2];
-    int ifd;          /* inotify, -1 when polling only */
+    int ifd; /* inotify, -1 when polling only */
     int wds[MAX_WATCHES];
     size_t n_wds;
     uint64_t signature; /* of the watched trees at the last reload */
@@ -108,8 +108,8 @@ static uint64_t hash_dir(uint64_t h, const char *dir, int depth)
         } else if (S_ISREG(sb.st_mode) && sb.st_size <= HASH_FILE_MAX) {
             char *data = NULL, err[64];
             size_t len = 0;
-            if (readfile(path, HASH_FILE_MAX, &data, &len, err,
-                         sizeof(err)) == 0)
+            if (readfile(path, HASH_FILE_MAX, &data, &len, err, sizeof(err)) ==
+                0)
                 h = fnv(h, data, len);
             free(data);
         }

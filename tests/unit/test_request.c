@@ -55,8 +55,8 @@ struct route_case {
     enum request_listener listener;
     const char *method, *path, *host, *sni, *inm;
     enum request_action action;
-    int status;              /* for REQUEST_REPLY */
-    const char *domain;      /* expected domain, or NULL */
+    int status;         /* for REQUEST_REPLY */
+    const char *domain; /* expected domain, or NULL */
 };
 
 #define P REQUEST_POLICY_PATH
@@ -68,11 +68,10 @@ static const struct route_case route_cases[] = {
      REQUEST_REPLY, 200, "example.com"},
     {"policy net", HTTPS, "GET", P, "mta-sts.example.net", NULL, NULL,
      REQUEST_REPLY, 200, "example.net"},
-    {"head", HTTPS, "HEAD", P, "mta-sts.example.com", NULL, NULL,
-     REQUEST_REPLY, 200, "example.com"},
-    {"host upper case, port, dot", HTTPS, "GET", P,
-     "MTA-STS.Example.COM.:8443", "mta-sts.example.com", NULL, REQUEST_REPLY,
+    {"head", HTTPS, "HEAD", P, "mta-sts.example.com", NULL, NULL, REQUEST_REPLY,
      200, "example.com"},
+    {"host upper case, port, dot", HTTPS, "GET", P, "MTA-STS.Example.COM.:8443",
+     "mta-sts.example.com", NULL, REQUEST_REPLY, 200, "example.com"},
     {"sni upper case and dot", HTTPS, "GET", P, "mta-sts.example.com",
      "MTA-STS.EXAMPLE.COM.", NULL, REQUEST_REPLY, 200, "example.com"},
     {"sni disagrees", HTTPS, "GET", P, "mta-sts.example.net",
@@ -89,17 +88,17 @@ static const struct route_case route_cases[] = {
      REQUEST_REPLY, 404, NULL},
     {"garbage host", HTTPS, "GET", P, "mta sts/x", NULL, NULL, REQUEST_REPLY,
      404, NULL},
-    {"host with bad port", HTTPS, "GET", P, "mta-sts.example.com:x", NULL,
-     NULL, REQUEST_REPLY, 404, NULL},
+    {"host with bad port", HTTPS, "GET", P, "mta-sts.example.com:x", NULL, NULL,
+     REQUEST_REPLY, 404, NULL},
     {"no host", HTTPS, "GET", P, NULL, NULL, NULL, REQUEST_REPLY, 400, NULL},
     {"other path", HTTPS, "GET", "/", "mta-sts.example.com", NULL, NULL,
      REQUEST_REPLY, 404, NULL},
-    {"path with suffix", HTTPS, "GET", P "x", "mta-sts.example.com", NULL,
-     NULL, REQUEST_REPLY, 404, NULL},
-    {"post", HTTPS, "POST", P, "mta-sts.example.com", NULL, NULL,
-     REQUEST_REPLY, 405, NULL},
-    {"lower-case get is another method", HTTPS, "get", P,
-     "mta-sts.example.com", NULL, NULL, REQUEST_REPLY, 405, NULL},
+    {"path with suffix", HTTPS, "GET", P "x", "mta-sts.example.com", NULL, NULL,
+     REQUEST_REPLY, 404, NULL},
+    {"post", HTTPS, "POST", P, "mta-sts.example.com", NULL, NULL, REQUEST_REPLY,
+     405, NULL},
+    {"lower-case get is another method", HTTPS, "get", P, "mta-sts.example.com",
+     NULL, NULL, REQUEST_REPLY, 405, NULL},
     {"if-none-match hit", HTTPS, "GET", P, "mta-sts.example.com", NULL,
      "@ETAG_COM@", REQUEST_REPLY, 304, "example.com"},
     {"if-none-match weak hit", HTTPS, "GET", P, "mta-sts.example.com", NULL,
@@ -108,22 +107,21 @@ static const struct route_case route_cases[] = {
      "\"a\", @ETAG_COM@", REQUEST_REPLY, 304, "example.com"},
     {"if-none-match star", HTTPS, "GET", P, "mta-sts.example.com", NULL, "*",
      REQUEST_REPLY, 304, "example.com"},
-    {"if-none-match other domain's tag", HTTPS, "GET", P,
-     "mta-sts.example.com", NULL, "@ETAG_NET@", REQUEST_REPLY, 200,
-     "example.com"},
+    {"if-none-match other domain's tag", HTTPS, "GET", P, "mta-sts.example.com",
+     NULL, "@ETAG_NET@", REQUEST_REPLY, 200, "example.com"},
     {"health any host", HTTPS, "GET", "/healthz", "whatever.invalid", NULL,
      NULL, REQUEST_REPLY, 200, NULL},
     {"health sni mismatch still answers", HTTPS, "GET", "/healthz",
      "mta-sts.example.net", "mta-sts.example.com", NULL, REQUEST_REPLY, 200,
      NULL},
-    {"health post", HTTPS, "POST", "/healthz", NULL, NULL, NULL,
-     REQUEST_REPLY, 405, NULL},
+    {"health post", HTTPS, "POST", "/healthz", NULL, NULL, NULL, REQUEST_REPLY,
+     405, NULL},
     {"no metrics on https", HTTPS, "GET", "/metrics", "mta-sts.example.com",
      NULL, NULL, REQUEST_REPLY, 404, NULL},
     {"http health", HTTP, "GET", "/healthz", NULL, NULL, NULL, REQUEST_REPLY,
      200, NULL},
-    {"http metrics", HTTP, "GET", "/metrics", NULL, NULL, NULL,
-     REQUEST_METRICS, 0, NULL},
+    {"http metrics", HTTP, "GET", "/metrics", NULL, NULL, NULL, REQUEST_METRICS,
+     0, NULL},
     {"http policy redirects", HTTP, "GET", P, "mta-sts.example.net:80", NULL,
      NULL, REQUEST_REDIRECT, 0, "example.net"},
     {"http other path redirects", HTTP, "GET", "/x", "mta-sts.example.com",
@@ -142,7 +140,8 @@ static char *expand(const char *tmpl, const struct snapshot *s, char *out,
         snprintf(out, outlen, "%s", tmpl);
         return out;
     }
-    const char *tag = strncmp(at, "@ETAG_COM@", 10) == 0 ? com->etag : net->etag;
+    const char *tag =
+        strncmp(at, "@ETAG_COM@", 10) == 0 ? com->etag : net->etag;
     snprintf(out, outlen, "%.*s%s%s", (int)(at - tmpl), tmpl, tag, at + 10);
     return out;
 }
@@ -272,11 +271,16 @@ static void test_normalize_host(void **state)
     static const struct {
         const char *in, *out;
     } cases[] = {
-        {"Example.COM", "example.com"},  {"example.com.", "example.com"},
-        {"example.com:443", "example.com"}, {"example.com.:1", "example.com"},
-        {"", NULL},                      {".", NULL},
-        {"a b", NULL},                   {"example.com:", NULL},
-        {"example.com:44x", NULL},       {"[::1]", NULL},
+        {"Example.COM", "example.com"},
+        {"example.com.", "example.com"},
+        {"example.com:443", "example.com"},
+        {"example.com.:1", "example.com"},
+        {"", NULL},
+        {".", NULL},
+        {"a b", NULL},
+        {"example.com:", NULL},
+        {"example.com:44x", NULL},
+        {"[::1]", NULL},
         {"ex\xc3\xa9.com", NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
