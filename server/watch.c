@@ -38,8 +38,7 @@ struct watch {
     pthread_t thread;
     int stop_pipe[2];
     int ifd; /* inotify, -1 when polling only */
-    int wds[MAX_WATCHES];
-    size_t n_wds;
+    size_t n_watched; /* directories watched by the last rewatch */
     uint64_t signature; /* of the watched trees at the last reload */
 };
 
@@ -131,20 +130,18 @@ static uint64_t signature(const struct watch *w)
 
 static void add_watch(struct watch *w, const char *path)
 {
-    if (w->n_wds >= MAX_WATCHES)
-        return;
-    int wd = inotify_add_watch(w->ifd, path, EVENTS);
-    if (wd >= 0)
-        w->wds[w->n_wds++] = wd;
+    if (w->n_watched < MAX_WATCHES &&
+        inotify_add_watch(w->ifd, path, EVENTS) >= 0)
+        w->n_watched++;
 }
 
-/* rewatch (re)creates the watches: both directories and the immediate
- * subdirectories of the certificate directory (certbot's <name>/). */
+/* rewatch adds watches for both directories and the immediate
+ * subdirectories of the certificate directory (certbot's <name>/). Adding
+ * a watch that exists only refreshes it; the kernel drops the watches of
+ * directories that are gone. */
 static void rewatch(struct watch *w)
 {
-    for (size_t i = 0; i < w->n_wds; i++)
-        inotify_rm_watch(w->ifd, w->wds[i]);
-    w->n_wds = 0;
+    w->n_watched = 0;
     add_watch(w, w->cfg->policy_dir);
     add_watch(w, w->cfg->cert_dir);
     DIR *dp = opendir(w->cfg->cert_dir);
@@ -178,8 +175,9 @@ static bool drain(struct watch *w)
             break;
         for (char *p = buf; p < buf + n;) {
             const struct inotify_event *ev = (const struct inotify_event *)p;
-            if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF |
-                            IN_Q_OVERFLOW | IN_CREATE))
+            if ((ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF |
+                             IN_Q_OVERFLOW)) ||
+                ((ev->mask & IN_CREATE) && (ev->mask & IN_ISDIR)))
                 rebuild = true;
             p += sizeof(*ev) + ev->len;
         }
@@ -190,6 +188,9 @@ static bool drain(struct watch *w)
 static void reload(struct watch *w, const char *why)
 {
     log_msg(w->lg, LOG_LEVEL_DEBUG, "reloading: %s", why);
+    /* A directory that was replaced needs its watch again. */
+    if (w->ifd >= 0)
+        rewatch(w);
     store_reload(w->st);
     w->signature = signature(w);
 }
@@ -268,7 +269,7 @@ struct watch *watch_start(const struct config *cfg, const struct logger *lg,
                     strerror(errno), cfg->poll_interval_ms);
         else
             rewatch(w);
-        if (w->ifd >= 0 && w->n_wds < 2) {
+        if (w->ifd >= 0 && w->n_watched < 2) {
             log_msg(lg, LOG_LEVEL_WARN,
                     "watch: cannot watch %s and %s with inotify; polling "
                     "every %u ms",

@@ -34,8 +34,10 @@
 #                            wait until FILE has a line matching the
 #                            extended regex PATTERN.
 #   wait_exit PID SECONDS    wait until process PID (a child of this
-#                            shell) exits; prints its exit status and
-#                            returns 0, or returns 1 on timeout.
+#                            shell) exits; sets WAIT_RC to its exit status
+#                            and returns 0, or sets WAIT_RC=timeout and
+#                            returns 1. Do not call it inside $(...): only
+#                            the shell that started PID can reap it.
 #   port_in_use PORT         something accepts TCP on 127.0.0.1:PORT.
 #   free_port                print an unused loopback TCP port (never one
 #                            handed out before by this shell).
@@ -57,9 +59,10 @@
 #                            HOST_PID set, or empty when the process died)
 #                            on failure. Started hosts are killed at exit.
 #   host_stop PID [SECONDS]  SIGTERM PID, wait up to SECONDS (default 12);
-#                            SIGKILL if still alive. Prints the exit status
-#                            (or "timeout") and returns 0 only when the
-#                            process exited by itself.
+#                            SIGKILL if still alive. Sets HOST_RC to the
+#                            exit status (or "timeout") and returns 0 only
+#                            when the process exited by itself. Not inside
+#                            $(...) (see wait_exit).
 #   run_bounded SECONDS OUT CMD...
 #                            run CMD with stdout+stderr to file OUT, killed
 #                            after SECONDS; returns CMD's status (124 on
@@ -68,12 +71,15 @@
 #                            by --max-time 10, no proxy from the env).
 #
 # Variables: E2E_TMP (temp dir), MTA_STS_HOST, SRCDIR, N_PASS, N_FAIL,
-# HOST_PID.
+# HOST_PID, HOST_RC, WAIT_RC, E2E_PIDS (killed at exit; append your own
+# background pids).
 
 N_PASS=0
 N_FAIL=0
 E2E_TMP=
 HOST_PID=
+HOST_RC=
+WAIT_RC=
 E2E_PIDS=()
 E2E_EXIT_HOOKS=()
 E2E_PORTS_GIVEN=" "
@@ -178,10 +184,10 @@ wait_log() {
 
 wait_exit() {
     local pid=$1 limit=$2
+    WAIT_RC=timeout
     if wait_until "$limit" eval "! kill -0 $pid 2>/dev/null"; then
-        local rc=0
-        wait "$pid" 2>/dev/null || rc=$?
-        printf '%s\n' "$rc"
+        WAIT_RC=0
+        wait "$pid" 2>/dev/null || WAIT_RC=$?
         return 0
     fi
     return 1
@@ -214,15 +220,24 @@ apt_install() {
     [ ${#missing[@]} -eq 0 ] && return 0
     [ "$(id -u)" = 0 ] || { log "need root to install ${missing[*]}"; return 1; }
     log "apt-get install ${missing[*]}"
-    local aptlog=/tmp/mta-sts-e2e-apt.log
+    local aptlog=/tmp/mta-sts-e2e-apt.log rc=0 rcd=/usr/sbin/policy-rc.d
+    local own_rcd=
     export DEBIAN_FRONTEND=noninteractive
+    # Packages such as prometheus ship a service; a test machine must not
+    # start one, so forbid service starts while installing.
+    if [ ! -e "$rcd" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$rcd" && chmod 755 "$rcd" &&
+            own_rcd=1
+    fi
     if ! timeout 600 apt-get install -y -q --no-install-recommends \
         "${missing[@]}" >"$aptlog" 2>&1; then
         timeout 300 apt-get update -q >>"$aptlog" 2>&1
         timeout 600 apt-get install -y -q --no-install-recommends \
             "${missing[@]}" >>"$aptlog" 2>&1 ||
-            { tail -n 20 "$aptlog"; return 1; }
+            { tail -n 20 "$aptlog"; rc=1; }
     fi
+    [ -n "$own_rcd" ] && rm -f "$rcd"
+    return "$rc"
 }
 
 need_cmd() {
@@ -307,12 +322,16 @@ host_start() {
 
 host_stop() {
     local pid=$1 limit=${2:-12}
+    HOST_RC=timeout
     [ -n "$pid" ] || return 1
     kill -TERM "$pid" 2>/dev/null
-    if wait_exit "$pid" "$limit"; then return 0; fi
+    if wait_exit "$pid" "$limit"; then
+        HOST_RC=$WAIT_RC
+        return 0
+    fi
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
-    printf 'timeout\n'
+    HOST_RC=timeout
     return 1
 }
 

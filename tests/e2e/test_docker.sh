@@ -145,17 +145,24 @@ if ! bash "$SRCDIR/deploy/build-base-image.sh" debian:bookworm-slim; then
 fi
 log "  base image ready in $((SECONDS - t)) s"
 
-# docker_build ARGS...: build from SRCDIR; if the build's apt cannot reach
+# Build from a snapshot of SRCDIR so that both builds below see the same
+# sources even while someone edits the tree (and no cache image of a
+# half-edited tree is left behind untagged).
+mkdir -p "$TMP/ctx"
+tar -C "$SRCDIR" --exclude=./.git --exclude='./build*' -c . |
+    tar -C "$TMP/ctx" -x
+# docker_build ARGS...: build the snapshot; if the build's apt cannot reach
 # the mirror over the bridge network, retry on the host's network.
 docker_build() {
-    if docker build -q "$@" "$SRCDIR" >"$TMP/build.log" 2>&1; then
+    if docker build -q --force-rm "$@" "$TMP/ctx" >"$TMP/build.log" 2>&1; then
         return 0
     fi
     grep -Eq 'Temporary failure resolving|Could not resolve|Failed to fetch|Unable to connect|unreachable' \
         "$TMP/build.log" || return 1
     log "  apt failed on the bridge network; retrying with --network host"
     tail -n 5 "$TMP/build.log"
-    docker build -q --network host "$@" "$SRCDIR" >"$TMP/build.log" 2>&1
+    docker build -q --force-rm --network host "$@" "$TMP/ctx" \
+        >"$TMP/build.log" 2>&1
 }
 t=$SECONDS
 # The build stage gets its own tag so that cleanup removes it too.

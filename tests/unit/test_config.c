@@ -398,7 +398,7 @@ static const struct err_case err_cases[] = {
     {"listen empty port", "listen: {https: \"1.2.3.4:\"}\n", 1, 17,
      "expected a port number"},
     {"listen https conflicts", "listen: {https: \"[::]:8080\"}\n", 1, 17,
-     "listen.https ([::]:8443) and listen.http ([::]:8080) would share"},
+     "listen.https ([::]:8080) and listen.http ([::]:8080) would share"},
     {"listen metrics conflicts",
      "listen:\n  http: \"0.0.0.0:80\"\n  metrics: \"0.0.0.0:80\"\n", 3, 12,
      "listen.http (0.0.0.0:80) and listen.metrics (0.0.0.0:80) would share "
@@ -406,9 +406,8 @@ static const struct err_case err_cases[] = {
     {"listen conflict spelled apart",
      "listen: {https: \"[::0]:8443\", http: \"[0::]:8443\"}\n", 1, 37,
      "would share one socket"},
-    {"listen v4 under v6 wildcard",
-     "listen: {http: \"127.0.0.1:8443\"}\n", 1, 16,
-     "listen.https ([::]:8443) and listen.http (127.0.0.1:8443)"},
+    {"listen v4 under v6 wildcard", "listen: {http: \"127.0.0.1:8443\"}\n", 1,
+     16, "listen.https ([::]:8443) and listen.http (127.0.0.1:8443)"},
     /* rua URIs. */
     {"rua http", "tlsrpt: {rua: [\"http://x\"]}\n", 1, 16,
      "plain http: is not allowed"},
@@ -725,8 +724,11 @@ static void test_check_domain(void **state)
         char name[300], err[256] = "";
         snprintf(name, sizeof(name), "%s", tc->in);
         int rc = config_check_domain(name, err, sizeof(err));
-        print_message("domain \"%s\" -> %d \"%s\" \"%s\"\n", tc->in, rc, name,
-                      err);
+        bool ok = rc == tc->rc && (rc == 0 ? strcmp(name, tc->out) == 0
+                                           : strstr(err, tc->out) != NULL);
+        if (!ok)
+            print_message("domain \"%s\" -> %d \"%s\" \"%s\"\n", tc->in, rc,
+                          name, err);
         assert_int_equal(rc, tc->rc);
         if (rc == 0)
             assert_string_equal(name, tc->out);
@@ -795,8 +797,12 @@ static void test_split_listen(void **state)
         unsigned short port = 0;
         int rc = config_split_listen(tc->in, host, sizeof(host), &port, err,
                                      sizeof(err));
-        print_message("listen \"%s\" -> %d %s %u \"%s\"\n", tc->in, rc, host,
-                      port, err);
+        bool ok = rc == tc->rc &&
+                  (rc == 0 ? strcmp(host, tc->host) == 0 && port == tc->port
+                           : strstr(err, tc->host) != NULL);
+        if (!ok)
+            print_message("listen \"%s\" -> %d %s %u \"%s\"\n", tc->in, rc,
+                          host, port, err);
         assert_int_equal(rc, tc->rc);
         if (rc == 0) {
             assert_string_equal(host, tc->host);
@@ -861,7 +867,10 @@ static void test_check_rua(void **state)
         const struct rua_case *tc = &rua_cases[i];
         char err[256] = "";
         int rc = config_check_rua(tc->in, err, sizeof(err));
-        print_message("rua \"%s\" -> %d \"%s\"\n", tc->in, rc, err);
+        bool ok = tc->err == NULL ? rc == 0
+                                  : rc == -1 && strstr(err, tc->err) != NULL;
+        if (!ok)
+            print_message("rua \"%s\" -> %d \"%s\"\n", tc->in, rc, err);
         if (tc->err == NULL) {
             assert_int_equal(rc, 0);
         } else {
