@@ -249,6 +249,13 @@ static struct config *load_config(const struct cli *cli)
                 ok = false;
                 break;
             }
+            bool dup = false;
+            for (size_t j = 0; j < cfg->n_domains; j++)
+                dup = dup || strcmp(cfg->domains[j], name) == 0;
+            if (dup) {
+                free(name); /* the same domain given twice: serve it once */
+                continue;
+            }
             cfg->domains[cfg->n_domains++] = name;
         }
     }

@@ -12,7 +12,9 @@
 #
 #   e2e_init                 set up: check $MTA_STS_HOST (the binary) and
 #                            $SRCDIR, make the temp dir $E2E_TMP, install
-#                            the EXIT/INT/TERM trap. Call first.
+#                            the EXIT/INT/TERM trap. Call first. With
+#                            E2E_KEEP_TMP=1 in the environment the temp
+#                            dir is kept for debugging.
 #   e2e_finish               print "N passed, M failed" and exit 0 when
 #                            nothing failed (and something passed), else 1.
 #   e2e_on_exit CMD...       run CMD (one string, eval'd) during cleanup.
@@ -136,9 +138,12 @@ e2e_cleanup() {
         done
         kill -KILL "$p" 2>/dev/null || true
     done
-    if [ -n "$E2E_TMP" ] && [ -d "$E2E_TMP" ] &&
-        [ -z "${E2E_KEEP_TMP:-}" ]; then
-        rm -rf -- "$E2E_TMP"
+    if [ -n "$E2E_TMP" ] && [ -d "$E2E_TMP" ]; then
+        if [ -n "${E2E_KEEP_TMP:-}" ]; then
+            log "kept $E2E_TMP (E2E_KEEP_TMP is set)"
+        else
+            rm -rf -- "$E2E_TMP"
+        fi
     fi
 }
 
