@@ -61,7 +61,7 @@ struct conn_ctx {
     struct snapshot *snap;
     char sni[SNI_MAX];
     bool has_sni;
-    unsigned requests;
+    bool handshake_done;
 };
 
 /* Per-request state, for the access log and the snapshot reference. */
@@ -301,8 +301,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     struct conn_ctx *cc = ci != NULL ? ci->socket_context : NULL;
-    if (cc != NULL)
-        cc->requests++;
 
     struct request r = {
         .listener = l->kind == LISTENER_HTTPS ? REQUEST_LISTENER_HTTPS
@@ -424,23 +422,44 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
 
 /* ---- connections and TLS ----------------------------------------------- */
 
-/* handshake_done tells whether a TLS session got through its handshake:
- * the server's last received handshake message is the client's Finished
- * in every TLS 1.2 and 1.3 flow. */
-static bool handshake_done(struct MHD_Connection *c)
+/* conn_of_session finds the connection state of a TLS session.
+ * libmicrohttpd stores its connection as the session pointer; check that
+ * before trusting it. */
+static struct conn_ctx *conn_of_session(gnutls_session_t session)
 {
-    const union MHD_ConnectionInfo *ci =
+    struct MHD_Connection *c = gnutls_session_get_ptr(session);
+    if (c == NULL)
+        return NULL;
+    const union MHD_ConnectionInfo *si =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    if (ci == NULL || ci->tls_session == NULL)
-        return false;
-    return gnutls_handshake_get_last_in(ci->tls_session) ==
-           GNUTLS_HANDSHAKE_FINISHED;
+    if (si == NULL || si->tls_session != session)
+        return NULL;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* finished_hook marks the handshake complete when the client's Finished
+ * message has been received: the last step of every TLS 1.2 and 1.3
+ * handshake on the server side. */
+static int finished_hook(gnutls_session_t session, unsigned int htype,
+                         unsigned post, unsigned int incoming,
+                         const gnutls_datum_t *msg)
+{
+    (void)htype;
+    (void)post;
+    (void)msg;
+    struct conn_ctx *cc = incoming ? conn_of_session(session) : NULL;
+    if (cc != NULL)
+        cc->handshake_done = true;
+    return 0;
 }
 
 static void notify_connection(void *cls, struct MHD_Connection *c,
                               void **socket_context,
                               enum MHD_ConnectionNotificationCode toe)
 {
+    (void)c;
     struct listener *l = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         struct conn_ctx *fresh = calloc(1, sizeof(*fresh));
@@ -452,7 +471,7 @@ static void notify_connection(void *cls, struct MHD_Connection *c,
     struct conn_ctx *cc = *socket_context;
     if (cc == NULL)
         return;
-    if (l->kind == LISTENER_HTTPS && cc->requests == 0 && !handshake_done(c))
+    if (l->kind == LISTENER_HTTPS && !cc->handshake_done)
         atomic_fetch_add(&l->h->tls_failures, 1);
     snapshot_release(cc->snap);
     free(cc);
@@ -487,18 +506,7 @@ static int cert_callback(gnutls_session_t session,
     (void)nreqs;
     (void)pk_algos;
     (void)pk_algos_length;
-    /* libmicrohttpd stores its connection as the session pointer. Check
-     * that before trusting it. */
-    struct MHD_Connection *c = gnutls_session_get_ptr(session);
-    const union MHD_ConnectionInfo *si =
-        c != NULL
-            ? MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION)
-            : NULL;
-    if (si == NULL || si->tls_session != session)
-        return -1;
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    struct conn_ctx *cc = ci != NULL ? ci->socket_context : NULL;
+    struct conn_ctx *cc = conn_of_session(session);
     if (cc == NULL)
         return -1;
 
@@ -522,6 +530,8 @@ static int cert_callback(gnutls_session_t session,
     if (e == NULL)
         return -1;
     certs_entry_credentials(e, pcert, pcert_length, pkey);
+    gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_FINISHED,
+                                       GNUTLS_HOOK_POST, finished_hook);
     return 0;
 }
 

@@ -83,6 +83,8 @@ HOST_PID=
 HOST_RC=
 WAIT_RC=
 E2E_PIDS=()
+E2E_MAIN_PID=
+E2E_CHILD_OF=
 E2E_EXIT_HOOKS=()
 E2E_PORTS_GIVEN=" "
 
@@ -121,8 +123,34 @@ check_file_contains() {
 
 e2e_on_exit() { E2E_EXIT_HOOKS+=("$1"); }
 
+# _forget_pid PID: drop a reaped pid from E2E_PIDS, so that cleanup never
+# signals a recycled pid that belongs to someone else.
+_forget_pid() {
+    local keep=() p
+    for p in "${E2E_PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+    E2E_PIDS=("${keep[@]}")
+}
+
+# _children PID: print the pids whose parent is PID (from /proc, so that
+# no procps is needed).
+_children() {
+    local f line rest
+    for f in /proc/[0-9]*/stat; do
+        { read -r line <"$f"; } 2>/dev/null || continue
+        rest=${line##*) }
+        # shellcheck disable=SC2086
+        set -- $rest
+        f=${f#/proc/}
+        f=${f%/stat}
+        [ "${2:-}" = "$E2E_CHILD_OF" ] && [ "$f" != "$BASHPID" ] &&
+            printf '%s\n' "$f"
+    done
+}
+
 e2e_cleanup() {
     local p h
+    # Only the main shell cleans up; a subshell exiting must not.
+    [ "$BASHPID" = "$E2E_MAIN_PID" ] || return 0
     for h in "${E2E_EXIT_HOOKS[@]}"; do
         eval "$h" >/dev/null 2>&1 || true
     done
@@ -138,6 +166,10 @@ e2e_cleanup() {
         done
         kill -KILL "$p" 2>/dev/null || true
     done
+    # Whatever else this shell still runs (a helper in the background, a
+    # command substitution interrupted by a signal) ends too.
+    E2E_CHILD_OF=$E2E_MAIN_PID
+    for p in $(_children); do kill -TERM "$p" 2>/dev/null; done
     if [ -n "$E2E_TMP" ] && [ -d "$E2E_TMP" ]; then
         if [ -n "${E2E_KEEP_TMP:-}" ]; then
             log "kept $E2E_TMP (E2E_KEEP_TMP is set)"
@@ -156,6 +188,7 @@ e2e_init() {
         exit 1
     fi
     MTA_STS_HOST=$(cd "$(dirname "$MTA_STS_HOST")" && pwd)/$(basename "$MTA_STS_HOST")
+    E2E_MAIN_PID=$BASHPID
     E2E_TMP=$(mktemp -d /tmp/mta-sts-e2e.XXXXXX) || exit 1
     trap e2e_cleanup EXIT
     trap 'exit 130' INT
@@ -193,6 +226,7 @@ wait_exit() {
     if wait_until "$limit" eval "! kill -0 $pid 2>/dev/null"; then
         WAIT_RC=0
         wait "$pid" 2>/dev/null || WAIT_RC=$?
+        _forget_pid "$pid"
         return 0
     fi
     return 1
@@ -314,6 +348,7 @@ host_start() {
     for ((i = 0; i < limit * 5 + 1; i++)); do
         if ! kill -0 "$HOST_PID" 2>/dev/null; then
             wait "$HOST_PID" 2>/dev/null
+            _forget_pid "$HOST_PID"
             HOST_PID=
             return 1
         fi
@@ -325,6 +360,7 @@ host_start() {
     return 1
 }
 
+# shellcheck disable=SC2034 # HOST_RC is for the caller
 host_stop() {
     local pid=$1 limit=${2:-12}
     HOST_RC=timeout
@@ -336,6 +372,7 @@ host_stop() {
     fi
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
+    _forget_pid "$pid"
     HOST_RC=timeout
     return 1
 }
