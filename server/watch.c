@@ -226,7 +226,8 @@ static void *run(void *arg)
             if (first_event < 0)
                 first_event = now;
             last_event = now;
-            continue;
+            /* Fall through: a steady stream of events must not hold a
+             * reload off past the cap. */
         }
         if (last_event >= 0 && (now >= last_event + debounce ||
                                 now >= first_event + debounce * DEBOUNCE_CAP)) {
