@@ -23,7 +23,7 @@ FROM ${BASE_IMAGE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev make cmake pkg-config \
-      libmicrohttpd-dev libgnutls28-dev libyaml-dev \
+      libmicrohttpd-dev libgnutls28-dev libyaml-dev ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -47,6 +47,10 @@ RUN apt-get update \
       --home-dir /nonexistent --shell /usr/sbin/nologin mta-sts \
  && mkdir -p /policy /certs /config
 COPY --from=build /out/bin/mta-sts-host /usr/local/bin/mta-sts-host
+# Only the CA bundle (GnuTLS's system trust store on Debian), not the
+# ca-certificates package and its openssl dependency: the server uses it to
+# warn about certificate chains that senders will not be able to verify.
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 RUN if ldd /usr/local/bin/mta-sts-host | grep 'not found'; then exit 1; fi \
  && mta-sts-host --version
 

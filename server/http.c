@@ -400,7 +400,11 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
     if (rq->status == 0)
         rq->status = 500;
     atomic_fetch_add(&h->requests[l->kind][code_index(rq->status)], 1);
-    if (h->lg->access) {
+    /* Load balancers and Prometheus probe every few seconds: their lines
+     * would drown the policy fetches, so they are logged at debug only. */
+    bool probe = strcmp(rq->path, REQUEST_HEALTH_PATH) == 0 ||
+                 strcmp(rq->path, REQUEST_METRICS_PATH) == 0;
+    if (h->lg->access && (!probe || h->lg->level >= LOG_LEVEL_DEBUG)) {
         char remote[INET6_ADDRSTRLEN + 1];
         remote_addr(c, remote, sizeof(remote));
         struct log_access a = {
