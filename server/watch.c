@@ -37,8 +37,8 @@ struct watch {
     struct store *st;
     pthread_t thread;
     int stop_pipe[2];
-    int ifd; /* inotify, -1 when polling only */
-    size_t n_watched; /* directories watched by the last rewatch */
+    int ifd;            /* inotify, -1 when polling only */
+    size_t n_watched;   /* directories watched by the last rewatch */
     uint64_t signature; /* of the watched trees at the last reload */
 };
 
