@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -620,30 +621,28 @@ static int start_listener(struct http *h, struct listener *l, char *err,
     if (l->kind == LISTENER_HTTPS)
         flags |= MHD_USE_TLS;
 
+    /* TLS listeners add the SNI certificate callback and the priority
+     * string; the rest of the options are the same for every listener. */
     const struct config *cfg = h->cfg;
-    if (l->kind == LISTENER_HTTPS)
-        l->daemon = MHD_start_daemon(
-            flags, 0, NULL, NULL, handle, l, MHD_OPTION_SOCK_ADDR, &ss,
-            MHD_OPTION_THREAD_POOL_SIZE, thread_count(cfg),
-            MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-            MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,
-            MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory_limit,
-            MHD_OPTION_NOTIFY_COMPLETED, completed, l,
-            MHD_OPTION_NOTIFY_CONNECTION, notify_connection, l,
-            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_HTTPS_PRIORITIES,
-            certs_tls_priority, MHD_OPTION_HTTPS_CERT_CALLBACK, cert_callback,
-            MHD_OPTION_END);
-    else
-        l->daemon = MHD_start_daemon(
-            flags, 0, NULL, NULL, handle, l, MHD_OPTION_SOCK_ADDR, &ss,
-            MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-            MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,
-            MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory_limit,
-            MHD_OPTION_NOTIFY_COMPLETED, completed, l,
-            MHD_OPTION_NOTIFY_CONNECTION, notify_connection, l,
-            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)certs_tls_priority},
+        /* The option array holds the callback as an object pointer, which
+         * ISO C only allows by way of an integer. */
+        {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)(uintptr_t)cert_callback},
+        {MHD_OPTION_THREAD_POOL_SIZE, thread_count(cfg), NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_OptionItem plain[] = {{MHD_OPTION_END, 0, NULL}};
+    l->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, handle, l, MHD_OPTION_SOCK_ADDR, &ss,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory_limit,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, l, MHD_OPTION_NOTIFY_CONNECTION,
+        notify_connection, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+        MHD_OPTION_ARRAY, l->kind == LISTENER_HTTPS ? tls : plain,
+        MHD_OPTION_END);
     if (l->daemon == NULL) {
         snprintf(err, errlen,
                  "cannot start the %s listener on %s (address in use, no "
