@@ -221,48 +221,48 @@ static void test_expired_health(void **state)
     snapshot_release(s);
 }
 
-static void test_degraded_health(void **state)
+/* finish_one builds a one-domain snapshot whose certificate covers only
+ * mta-sts.example.com, and returns snapshot_finish's verdict. */
+static int finish_one(const char *domain, const char *problem,
+                      struct snapshot **out, char *err, size_t errlen)
 {
-    (void)state;
     const char *hosts[] = {"mta-sts.example.com"};
     struct diag d;
     diag_init(&d, "test");
     struct snapshot_certs *sc =
         snapshot_certs_new(certs_generate_dev(hosts, 1, &d));
     struct snapshot *s = snapshot_new(1, sc, 1);
+    snapshot_certs_unref(sc);
     struct policy *p = policy_parse(policy_com, strlen(policy_com), &d);
-    assert_int_equal(snapshot_set_domain(s, 0, "example.com", p,
-                                         "policy/mta-sts.txt",
-                                         "policy/mta-sts.txt:2:7: bad"),
-                     0);
+    assert_int_equal(
+        snapshot_set_domain(s, 0, domain, p, "policy/mta-sts.txt", problem), 0);
+    diag_free(&d);
+    *out = s;
+    return snapshot_finish(s, NULL, err, errlen);
+}
+
+static void test_degraded_health(void **state)
+{
+    (void)state;
+    struct snapshot *s;
     char err[256];
-    assert_int_equal(snapshot_finish(s, NULL, err, sizeof(err)), 0);
+    assert_int_equal(finish_one("example.com", "policy/mta-sts.txt:2:7: bad",
+                                &s, err, sizeof(err)),
+                     0);
     assert_int_equal(s->health_ok.status, 200);
     assert_non_null(strstr(s->health_ok.body, "\"status\":\"degraded\""));
     assert_non_null(strstr(s->health_ok.body, "mta-sts.txt:2:7: bad"));
     snapshot_release(s);
-    snapshot_certs_unref(sc);
-    diag_free(&d);
 }
 
 static void test_uncovered_domain(void **state)
 {
     (void)state;
-    const char *hosts[] = {"mta-sts.example.com"};
-    struct diag d;
-    diag_init(&d, "test");
-    struct snapshot_certs *sc =
-        snapshot_certs_new(certs_generate_dev(hosts, 1, &d));
-    struct snapshot *s = snapshot_new(1, sc, 1);
-    struct policy *p = policy_parse(policy_com, strlen(policy_com), &d);
-    assert_int_equal(
-        snapshot_set_domain(s, 0, "example.org", p, "policy/x.txt", NULL), 0);
+    struct snapshot *s;
     char err[256];
-    assert_int_equal(snapshot_finish(s, NULL, err, sizeof(err)), -1);
+    assert_int_equal(finish_one("example.org", NULL, &s, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "mta-sts.example.org"));
     snapshot_release(s);
-    snapshot_certs_unref(sc);
-    diag_free(&d);
 }
 
 static void test_normalize_host(void **state)
