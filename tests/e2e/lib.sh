@@ -237,9 +237,13 @@ port_in_use() {
 }
 
 free_port() {
-    local p i
+    local p i lo=20000 hi
+    # Stay below the kernel's ephemeral range: a port picked from it can be
+    # taken by some client's outgoing connection before the server binds.
+    read -r hi _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || hi=32768
+    [ "$hi" -gt $((lo + 1000)) ] || lo=1024
     for ((i = 0; i < 100; i++)); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((lo + RANDOM % (hi - lo)))
         case "$E2E_PORTS_GIVEN" in *" $p "*) continue ;; esac
         if ! port_in_use "$p"; then
             E2E_PORTS_GIVEN="$E2E_PORTS_GIVEN$p "
