@@ -42,7 +42,7 @@
 #                            the shell that started PID can reap it.
 #   port_in_use PORT         something accepts TCP on 127.0.0.1:PORT.
 #   free_port                print an unused loopback TCP port (never one
-#                            handed out before by this shell).
+#                            handed out before in this test).
 #   apt_install PKG...       apt-get install -y the packages not installed.
 #   need_cmd CMD PKG         make CMD available, installing PKG if missing.
 #   make_ca DIR              create DIR/ca.pem + DIR/ca.key (test CA).
@@ -86,7 +86,6 @@ E2E_PIDS=()
 E2E_MAIN_PID=
 E2E_CHILD_OF=
 E2E_EXIT_HOOKS=()
-E2E_PORTS_GIVEN=" "
 
 log() { printf '# %s\n' "$*"; }
 pass() { N_PASS=$((N_PASS + 1)); printf 'PASS: %s\n' "$*"; }
@@ -237,16 +236,18 @@ port_in_use() {
 }
 
 free_port() {
-    local p i lo=20000 hi
+    local p i lo=20000 hi given=${E2E_TMP:?call e2e_init first}/.ports
     # Stay below the kernel's ephemeral range: a port picked from it can be
     # taken by some client's outgoing connection before the server binds.
     read -r hi _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || hi=32768
     [ "$hi" -gt $((lo + 1000)) ] || lo=1024
     for ((i = 0; i < 100; i++)); do
         p=$((lo + RANDOM % (hi - lo)))
-        case "$E2E_PORTS_GIVEN" in *" $p "*) continue ;; esac
+        # Ports handed out are remembered in a file: free_port usually
+        # runs in a $(...) subshell, where a variable would be forgotten.
+        grep -qx "$p" "$given" 2>/dev/null && continue
         if ! port_in_use "$p"; then
-            E2E_PORTS_GIVEN="$E2E_PORTS_GIVEN$p "
+            printf '%s\n' "$p" >>"$given"
             printf '%s\n' "$p"
             return 0
         fi

@@ -1,76 +1,14 @@
 # shellcheck shell=bash
-# lib_docker.sh: helpers for tests/e2e/test_docker.sh (sourced, not run):
-# PASS/FAIL bookkeeping, bounded waits, free loopback ports, and getting a
-# working Docker engine on a fresh Debian 12 machine (install the packages,
-# start dockerd in the background when none answers). Nothing here talks
-# to anything but loopback, the local Docker engine and apt's mirrors.
+# lib_docker.sh: Docker helpers for tests/e2e/test_docker.sh (sourced, not
+# run): getting a working Docker engine on a fresh Debian 12 machine (start
+# dockerd in the background when none answers, stop it again) and finding
+# Compose. The general bookkeeping (PASS/FAIL, e2e_init/e2e_finish, bounded
+# waits, free ports, apt_install, the test CA) comes from lib.sh, sourced
+# here. Nothing here talks to anything but loopback, the local Docker engine
+# and apt's mirrors.
 
-N_PASS=0
-N_FAIL=0
-
-log() { printf '%s\n' "$*"; }
-pass() { N_PASS=$((N_PASS + 1)); printf 'PASS: %s\n' "$*"; }
-fail() { N_FAIL=$((N_FAIL + 1)); printf 'FAIL: %s\n' "$*"; }
-
-# check DESCRIPTION COMMAND...: PASS when the command succeeds.
-check() {
-    local what=$1
-    shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
-
-# wait_until SECONDS COMMAND...: run COMMAND every 0.5 s until it succeeds
-# or SECONDS have passed (at most 2*SECONDS+1 tries). Returns its status.
-wait_until() {
-    local limit=$1 tries i
-    shift
-    tries=$((limit * 2 + 1))
-    local deadline=$((SECONDS + limit))
-    for ((i = 0; i < tries; i++)); do
-        if "$@"; then return 0; fi
-        [ "$SECONDS" -ge "$deadline" ] && return 1
-        sleep 0.5
-    done
-    return 1
-}
-
-# port_in_use PORT: something listens on 127.0.0.1:PORT.
-port_in_use() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# free_port: print a TCP port on loopback that nothing listens on.
-free_port() {
-    local p i
-    for ((i = 0; i < 50; i++)); do
-        p=$((20000 + RANDOM % 40000))
-        if ! port_in_use "$p"; then
-            printf '%s\n' "$p"
-            return 0
-        fi
-    done
-    return 1
-}
-
-# apt_install PKG...: install the Debian packages not yet installed.
-apt_install() {
-    local missing=() p
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-            grep -q 'install ok installed' || missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    [ "$(id -u)" = 0 ] || { log "need root to install ${missing[*]}"; return 1; }
-    log "apt-get install ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y -q --no-install-recommends "${missing[@]}" \
-            >/tmp/mta-sts-e2e-apt.log 2>&1; then
-        timeout 300 apt-get update -q >>/tmp/mta-sts-e2e-apt.log 2>&1
-        apt-get install -y -q --no-install-recommends "${missing[@]}" \
-            >>/tmp/mta-sts-e2e-apt.log 2>&1 ||
-            { tail -n 20 /tmp/mta-sts-e2e-apt.log; return 1; }
-    fi
-}
+# shellcheck source=tests/e2e/lib.sh
+. "$SRCDIR/tests/e2e/lib.sh"
 
 # ensure_dockerd: make `docker info` answer, starting dockerd in the
 # background if needed (its pid goes into DOCKERD_PID, its log into
@@ -91,16 +29,12 @@ ensure_dockerd() {
     fi
 }
 
-# stop_dockerd: stop the dockerd this script started, if any (bounded).
+# stop_dockerd: stop the dockerd this script started, if any: SIGTERM, up
+# to 30 s to exit, then SIGKILL (lib.sh's host_stop).
 stop_dockerd() {
     [ -n "$DOCKERD_PID" ] || return 0
-    kill -TERM "$DOCKERD_PID" 2>/dev/null || return 0
-    local i
-    for ((i = 0; i < 60; i++)); do
-        kill -0 "$DOCKERD_PID" 2>/dev/null || return 0
-        sleep 0.5
-    done
-    kill -KILL "$DOCKERD_PID" 2>/dev/null
+    host_stop "$DOCKERD_PID" 30
+    DOCKERD_PID=
 }
 
 # compose_cmd: print how to call Compose: docker-compose (v1, Debian 12's

@@ -12,10 +12,14 @@
 # Kubernetes manifests and the compose file.
 #
 # Runs as root on a Debian 12 machine; installs docker.io, docker-compose,
-# debootstrap, curl and openssl when missing and starts dockerd when none
-# answers (and stops it again). Env: SRCDIR (repo), MTA_STS_HOST (built
-# binary, for the systemd check), KEEP=1 keeps the temp dir and image,
+# debootstrap, curl and gnutls-bin (certtool, for lib.sh's test CA) when
+# missing and starts dockerd when none answers (and stops it again). Env:
+# SRCDIR (repo), MTA_STS_HOST (built binary, needed by lib.sh's e2e_init and
+# for the systemd check), KEEP=1 keeps the temp dir and images,
 # MTA_STS_SKIP_DOCKER=1 skips everything (for machines without root).
+# Helpers below are run through check/wait_until and lib.sh's exit hooks,
+# which shellcheck cannot see.
+# shellcheck disable=SC2317
 set -u -o pipefail
 
 SRCDIR=${SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -29,8 +33,18 @@ if [ "${MTA_STS_SKIP_DOCKER:-0}" = 1 ]; then
 fi
 
 T0=$SECONDS
+# e2e_init clears the proxy variables (the other tests talk only to
+# loopback); this one also reaches apt's mirrors and registries through
+# apt, debootstrap and the dockerd it starts, so it keeps the caller's. Its
+# own requests to loopback go through lib.sh's hurl (--noproxy '*').
+proxy_env=$(export -p | grep -E '^declare -x (https?_proxy|HTTPS?_PROXY|ALL_PROXY|all_proxy|NO_PROXY|no_proxy)=')
+e2e_init
+unset NO_PROXY no_proxy
+eval "$proxy_env"
+[ "${KEEP:-0}" = 1 ] && E2E_KEEP_TMP=1
+
 ID="e2e$$$RANDOM"
-TMP=$(mktemp -d /tmp/mta-sts-docker.XXXXXX)
+TMP=$E2E_TMP
 IMAGE="mta-sts-host-test:$ID"
 BUILD_IMAGE="mta-sts-host-test-build:$ID"
 PROJECT="mtasts$ID"
@@ -42,33 +56,33 @@ SYSTEMD_CID=
 COMPOSE=
 CID=
 
-cleanup() {
-    local rc=$?
-    [ "$N_FAIL" -gt 0 ] && rc=1
+# docker_cleanup: run at exit by lib.sh's cleanup (which then removes the
+# temp dir unless KEEP=1): the containers, the images and the dockerd this
+# script started.
+docker_cleanup() {
     if [ -n "$COMPOSE" ]; then
-        $COMPOSE -f "$COMPOSE_FILE" -p "$PROJECT" down -t 5 --remove-orphans \
-            >/dev/null 2>&1
+        $COMPOSE -f "$COMPOSE_FILE" -p "$PROJECT" down -t 5 --remove-orphans
     fi
-    [ -n "$SYSTEMD_CID" ] && docker rm -f "$SYSTEMD_CID" >/dev/null 2>&1
-    if [ "${KEEP:-0}" != 1 ]; then
-        docker rmi -f "$IMAGE" "$BUILD_IMAGE" "$SYSTEMD_IMAGE" >/dev/null 2>&1
-        rm -rf "$TMP"
-    else
-        log "kept $TMP and $IMAGE"
-    fi
+    [ -n "$SYSTEMD_CID" ] && docker rm -f "$SYSTEMD_CID"
+    [ "${KEEP:-0}" = 1 ] ||
+        docker rmi -f "$IMAGE" "$BUILD_IMAGE" "$SYSTEMD_IMAGE"
     stop_dockerd
-    log "docker e2e took $((SECONDS - T0)) s"
-    log "docker: $N_PASS passed, $N_FAIL failed"
-    exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+e2e_on_exit docker_cleanup
+# finish: the run time, then lib.sh's "N passed, M failed" line and exit
+# status (1 when anything failed).
+finish() {
+    [ "${KEEP:-0}" = 1 ] &&
+        log "kept the images $IMAGE $BUILD_IMAGE $SYSTEMD_IMAGE (KEEP=1)"
+    log "docker e2e took $((SECONDS - T0)) s"
+    e2e_finish
+}
 
 # ---------------------------------------------------------------- tools --
-if ! apt_install docker.io docker-compose debootstrap curl openssl \
+if ! apt_install docker.io docker-compose debootstrap curl gnutls-bin \
         ca-certificates systemd; then
-    fail "install docker.io docker-compose debootstrap curl openssl"
-    exit 1
+    fail "install docker.io docker-compose debootstrap curl gnutls-bin"
+    finish
 fi
 
 # ------------------------------------------------------- static checks --
@@ -87,7 +101,7 @@ if command -v systemd-analyze >/dev/null && [ -x "$MTA_STS_HOST" ]; then
         fail "systemd-analyze verify deploy/systemd/mta-sts-host.service"
     fi
     systemd-analyze security --offline=true "$TMP/unit/mta-sts-host.service" \
-        2>/dev/null | grep 'Overall exposure' | sed 's/^/  systemd /'
+        2>/dev/null | grep 'Overall exposure' | sed 's/^/#   systemd /'
 else
     fail "systemd-analyze or $MTA_STS_HOST missing"
 fi
@@ -128,12 +142,12 @@ fi
 # ---------------------------------------------------------------- engine --
 if ! ensure_dockerd; then
     fail "a Docker engine answers"
-    exit 1
+    finish
 fi
 pass "a Docker engine answers ($(docker version -f '{{.Server.Version}}' 2>/dev/null))"
 if ! COMPOSE=$(compose_cmd); then
     fail "docker-compose or docker compose available"
-    exit 1
+    finish
 fi
 log "  compose: $COMPOSE ($($COMPOSE version --short 2>/dev/null || true))"
 # shellcheck disable=SC2086 # "docker compose" is two words
@@ -144,7 +158,7 @@ check "docker-compose.yml is valid for $COMPOSE" \
 t=$SECONDS
 if ! bash "$SRCDIR/deploy/build-base-image.sh" debian:bookworm-slim; then
     fail "base image debian:bookworm-slim available"
-    exit 1
+    finish
 fi
 log "  base image ready in $((SECONDS - t)) s"
 
@@ -175,30 +189,19 @@ if docker_build --target build -t "$BUILD_IMAGE" &&
 else
     tail -n 40 "$TMP/build.log"
     fail "docker build"
-    exit 1
+    finish
 fi
 size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
 log "  image $IMAGE: $((size / 1000000)) MB ($size bytes)"
 
 # ------------------------------------------------- test CA, cert, policy --
-mkdir -p "$TMP/ca" "$TMP/policy" "$TMP/certs"
-(
-    set -e
-    cd "$TMP/ca"
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-        -keyout ca.key -out ca.pem -days 2 -subj "/CN=mta-sts-host test CA" \
-        -addext basicConstraints=critical,CA:TRUE \
-        -addext keyUsage=critical,keyCertSign,cRLSign
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-        -keyout leaf.key -out leaf.csr -subj "/CN=$HOST"
-    printf '%s\n' "subjectAltName=DNS:$HOST" \
-        "basicConstraints=critical,CA:FALSE" \
-        "keyUsage=critical,digitalSignature" \
-        "extendedKeyUsage=serverAuth" >leaf.ext
-    openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key \
-        -CAcreateserial -days 2 -extfile leaf.ext -out leaf.pem
-) >"$TMP/openssl.log" 2>&1 || { cat "$TMP/openssl.log"; fail "test CA"; exit 1; }
-cp "$TMP/ca/leaf.pem" "$TMP/certs/mta-sts.crt"
+mkdir -p "$TMP/policy" "$TMP/certs"
+# lib.sh's test CA; the leaf is $TMP/ca/leaf.crt (leaf then CA) + .key.
+if ! make_ca "$TMP/ca" || ! make_cert "$TMP/ca" "$TMP/ca/leaf" ecdsa "$HOST"; then
+    fail "test CA and certificate for $HOST (certtool)"
+    finish
+fi
+cp "$TMP/ca/leaf.crt" "$TMP/certs/mta-sts.crt"
 cp "$TMP/ca/leaf.key" "$TMP/certs/mta-sts.key"
 # The container's uid 10001 reads the bind mounts.
 chmod 0755 "$TMP/policy" "$TMP/certs"
@@ -238,7 +241,7 @@ dclogs() { dc logs --no-color mta-sts 2>&1; }
 if ! dc up -d --no-build >"$TMP/up.log" 2>&1; then
     cat "$TMP/up.log"
     fail "$COMPOSE up -d"
-    exit 1
+    finish
 fi
 pass "$COMPOSE up -d (https 127.0.0.1:$HTTPS_PORT, http 127.0.0.1:$HTTP_PORT)"
 CID=$(dc ps -q mta-sts)
@@ -257,7 +260,7 @@ is_healthy() {
 healthy_or_dead() {
     is_healthy
     local rc=$?
-    [ $rc -ne 1 ]
+    [ "$rc" -ne 1 ]
 }
 t=$SECONDS
 wait_until 60 healthy_or_dead
@@ -266,13 +269,13 @@ if is_healthy; then
 else
     dclogs | tail -n 30
     fail "container healthy within 60 s ($(state '{{.State.Status}} {{.State.Health.Status}}'))"
-    exit 1
+    finish
 fi
 
 # fetch N: GET the policy with full verification against the test CA into
 # $TMP/body.N and the response headers into $TMP/hdr.N.
 fetch() {
-    curl -sS --max-time 5 --proto =https --cacert "$TMP/ca/ca.pem" \
+    hurl -S --max-time 5 --proto =https --cacert "$TMP/ca/ca.pem" \
         --resolve "$HOST:$HTTPS_PORT:127.0.0.1" \
         -D "$TMP/hdr.$1" -o "$TMP/body.$1" \
         "https://$HOST:$HTTPS_PORT/.well-known/mta-sts.txt"
@@ -307,7 +310,7 @@ else
 fi
 check "Content-Type: text/plain" \
     grep -iq '^content-type: text/plain' "$TMP/hdr.1"
-hc=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' \
+hc=$(hurl -S --max-time 5 -o /dev/null -w '%{http_code}' \
     "http://127.0.0.1:$HTTP_PORT/healthz" 2>/dev/null)
 check "GET http://127.0.0.1:$HTTP_PORT/healthz (published port 80 mapping): 200" \
     [ "$hc" = 200 ]
@@ -403,7 +406,7 @@ fi
 # engine refuses that, this part is skipped rather than failed.
 mkdir -p "$TMP/sd/etc/policy" "$TMP/sd/etc/certs"
 cp "$SRCDIR/deploy/systemd/mta-sts-host.service" "$TMP/sd/"
-cp "$TMP/ca/leaf.pem" "$TMP/sd/etc/certs/mta-sts.crt"
+cp "$TMP/ca/leaf.crt" "$TMP/sd/etc/certs/mta-sts.crt"
 cp "$TMP/ca/leaf.key" "$TMP/sd/etc/certs/mta-sts.key"
 cp "$TMP/ca/ca.pem" "$TMP/sd/ca.pem"
 printf '%s\n' "$POLICY1" >"$TMP/sd/etc/policy/mta-sts.txt"
@@ -482,4 +485,4 @@ else
     SYSTEMD_CID=
 fi
 
-[ "$N_FAIL" = 0 ]
+finish
