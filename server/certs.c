@@ -1286,6 +1286,14 @@ size_t certs_mta_sts_domains(const struct certs *c, const char **out,
     size_t k = 0;
     if (c == NULL)
         return 0;
+    if (out == NULL) {
+        /* Sizing call: an upper bound, duplicates included. */
+        for (size_t i = 0; i < c->n; i++)
+            for (size_t j = 0; j < c->entries[i]->n_names; j++)
+                k += strncmp(c->entries[i]->names[j], prefix,
+                             sizeof(prefix) - 1) == 0;
+        return k;
+    }
     for (size_t i = 0; i < c->n && k < max; i++) {
         const struct certs_entry *e = c->entries[i];
         for (size_t j = 0; j < e->n_names && k < max; j++) {

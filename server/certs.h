@@ -71,7 +71,8 @@ const struct certs_entry *certs_select(const struct certs *c, const char *sni);
  * certs_mta_sts_domains appends to out (up to max) the domains named by
  * `mta-sts.<domain>` SANs across the set (exact SANs only, lower case,
  * deduplicated, in load order) and returns how many it found. The strings
- * are borrowed from the set.
+ * are borrowed from the set. With out == NULL it returns an upper bound of
+ * that number instead, to size the array.
  */
 size_t certs_mta_sts_domains(const struct certs *c, const char **out,
                              size_t max);

@@ -440,9 +440,9 @@ static int cmd_dns(const struct cli *cli)
         certs = certs_load_dir(cfg->cert_dir, time(NULL), &d);
         diag_print(&d, stderr);
         diag_free(&d);
-        size_t max = certs != NULL ? certs_count(certs) * 8 + 8 : 0;
+        size_t max = certs_mta_sts_domains(certs, NULL, 0);
         domains = calloc(max ? max : 1, sizeof(*domains));
-        if (certs != NULL && domains != NULL)
+        if (domains != NULL)
             n = certs_mta_sts_domains(certs, domains, max);
     }
     if (n == 0) {

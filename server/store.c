@@ -337,10 +337,14 @@ static int plan_certs(struct store *st, const struct snapshot *old,
     struct certs *fresh = load_certs(st, now, problem, sizeof(problem));
     const struct certs *old_certs =
         old != NULL ? snapshot_certs_get(old->certs) : NULL;
-    size_t max = st->cfg->n_domains + 64;
+    /* Domains come from the config, else from the certificates; while the
+     * fresh set is broken, from the set that is being served. */
+    const struct certs *src = problem[0] == '\0' ? fresh : old_certs;
+    size_t max = st->cfg->n_domains > 0 ? st->cfg->n_domains
+                                        : certs_mta_sts_domains(src, NULL, 0);
     int rc = -1;
 
-    pl->domains = calloc(max, sizeof(*pl->domains));
+    pl->domains = calloc(max ? max : 1, sizeof(*pl->domains));
     if (pl->domains == NULL)
         goto out;
     if (st->cfg->n_domains > 0) {
@@ -348,11 +352,7 @@ static int plan_certs(struct store *st, const struct snapshot *old,
             pl->domains[i] = st->cfg->domains[i];
         pl->n_domains = st->cfg->n_domains;
     } else {
-        /* Domains come from the certificates; while the fresh set is
-         * broken, from the set that is being served. */
-        const struct certs *src = problem[0] == '\0' ? fresh : old_certs;
-        if (src != NULL)
-            pl->n_domains = certs_mta_sts_domains(src, pl->domains, max);
+        pl->n_domains = certs_mta_sts_domains(src, pl->domains, max);
     }
     if (pl->n_domains == 0) {
         log_msg(st->lg, LOG_LEVEL_ERROR,
