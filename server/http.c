@@ -49,6 +49,7 @@ struct http {
     struct store *store;
     struct listener listeners[N_LISTENERS];
     atomic_uint_fast64_t requests[N_LISTENERS][N_CODES];
+    atomic_uint_fast64_t aborted[N_LISTENERS];
     atomic_uint_fast64_t tls_failures;
     atomic_int in_flight;
     time_t started;
@@ -104,7 +105,8 @@ static void prepare_reply(struct reply *rp, void *ctx)
     add_header(r, MHD_HTTP_HEADER_ETAG, rp->etag);
     add_header(r, MHD_HTTP_HEADER_ALLOW, rp->allow);
     add_header(r, "X-Content-Type-Options", "nosniff");
-    if (rp->status == 200 && rp->etag != NULL)
+    /* Caches revalidate the policy (the 304 repeats what the 200 says). */
+    if (rp->etag != NULL)
         add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     rp->native = r;
 }
@@ -167,6 +169,15 @@ static char *render_metrics(struct http *h, const struct snapshot *s,
                        (unsigned long long)atomic_load(&h->requests[l][c]));
         }
     }
+    metric_head(&b, "mta_sts_http_requests_aborted_total", "counter",
+                "Requests the client abandoned before they were complete.");
+    for (size_t l = 0; l < N_LISTENERS; l++)
+        if (h->listeners[l].daemon != NULL)
+            buf_printf(&b,
+                       "mta_sts_http_requests_aborted_total{listener=\"%s\"} "
+                       "%llu\n",
+                       listener_names[l],
+                       (unsigned long long)atomic_load(&h->aborted[l]));
     metric_head(&b, "mta_sts_tls_handshake_failures_total", "counter",
                 "TLS connections closed before the handshake completed.");
     buf_printf(&b, "mta_sts_tls_handshake_failures_total %llu\n",
@@ -281,6 +292,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         *req_cls = rq;
         atomic_fetch_add(&h->in_flight, 1);
         clock_gettime(CLOCK_MONOTONIC, &rq->start);
+        if (h->lg->access) {
+            const char *host = header(c, MHD_HTTP_HEADER_HOST);
+            snprintf(rq->method, sizeof(rq->method), "%s", method);
+            snprintf(rq->path, sizeof(rq->path), "%s", url);
+            snprintf(rq->host, sizeof(rq->host), "%s", host ? host : "-");
+        }
         return MHD_YES;
     }
     if (*upload_data_size != 0) {
@@ -289,12 +306,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
     }
     if (rq->snap != NULL)
         return MHD_NO; /* already answered */
-    if (h->lg->access) {
-        const char *host = header(c, MHD_HTTP_HEADER_HOST);
-        snprintf(rq->method, sizeof(rq->method), "%s", method);
-        snprintf(rq->path, sizeof(rq->path), "%s", url);
-        snprintf(rq->host, sizeof(rq->host), "%s", host ? host : "-");
-    }
+    /* From here on a failure to answer is the server's fault. */
+    rq->status = 500;
     rq->snap = store_acquire(h->store);
     if (rq->snap == NULL)
         return MHD_NO;
@@ -398,8 +411,15 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
     if (rq == NULL)
         return;
     *req_cls = NULL;
-    if (rq->status == 0)
-        rq->status = 500;
+    if (rq->status == 0) {
+        /* The client left before its request was complete: nothing was
+         * answered, so it is no HTTP status. */
+        atomic_fetch_add(&h->aborted[l->kind], 1);
+        log_msg(h->lg, LOG_LEVEL_DEBUG,
+                "%s: request aborted by the client before it was complete",
+                listener_names[l->kind]);
+        goto out;
+    }
     atomic_fetch_add(&h->requests[l->kind][code_index(rq->status)], 1);
     /* Load balancers and Prometheus probe every few seconds: their lines
      * would drown the policy fetches, so they are logged at debug only. */
@@ -420,6 +440,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
         };
         log_access(h->lg, &a);
     }
+out:
     snapshot_release(rq->snap);
     free(rq);
     atomic_fetch_sub(&h->in_flight, 1);
@@ -569,6 +590,7 @@ struct http *http_new(const struct config *cfg, const struct logger *lg,
         h->listeners[l].kind = (enum listener_kind)l;
         for (size_t c = 0; c < N_CODES; c++)
             atomic_init(&h->requests[l][c], 0);
+        atomic_init(&h->aborted[l], 0);
     }
     h->listeners[LISTENER_HTTPS].addr = cfg->https_listen;
     h->listeners[LISTENER_HTTP].addr = cfg->http_listen;
@@ -633,16 +655,16 @@ static int start_listener(struct http *h, struct listener *l, char *err,
         {MHD_OPTION_END, 0, NULL},
     };
     struct MHD_OptionItem plain[] = {{MHD_OPTION_END, 0, NULL}};
+    /* The logger comes first so that every message goes through it. */
     l->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, handle, l, MHD_OPTION_SOCK_ADDR, &ss,
-        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory_limit,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, l, MHD_OPTION_NOTIFY_CONNECTION,
-        notify_connection, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-        MHD_OPTION_ARRAY, l->kind == LISTENER_HTTPS ? tls : plain,
-        MHD_OPTION_END);
+        flags, 0, NULL, NULL, handle, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+        MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        cfg->connection_memory_limit, MHD_OPTION_NOTIFY_COMPLETED, completed, l,
+        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, l, MHD_OPTION_ARRAY,
+        l->kind == LISTENER_HTTPS ? tls : plain, MHD_OPTION_END);
     if (l->daemon == NULL) {
         snprintf(err, errlen,
                  "cannot start the %s listener on %s (address in use, no "

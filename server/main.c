@@ -43,7 +43,9 @@ static const char usage_text[] =
     "the DNS records to publish.\n"
     "\n"
     "commands:\n"
-    "  serve              run the HTTPS host (reloads on file changes)\n"
+    "  serve              run the HTTPS host; reloads policies and\n"
+    "                     certificates on change or SIGHUP (the config file\n"
+    "                     is read at start)\n"
     "  validate [FILE...] check policy files (default: every *.txt in the\n"
     "                     policy directory); exit 0 valid, 1 invalid,\n"
     "                     2 usage error\n"
@@ -440,10 +442,7 @@ static int cmd_dns(const struct cli *cli)
         certs = certs_load_dir(cfg->cert_dir, time(NULL), &d);
         diag_print(&d, stderr);
         diag_free(&d);
-        size_t max = certs_mta_sts_domains(certs, NULL, 0);
-        domains = calloc(max ? max : 1, sizeof(*domains));
-        if (domains != NULL)
-            n = certs_mta_sts_domains(certs, domains, max);
+        n = certs != NULL ? store_cert_domains(certs, &domains) : 0;
     }
     if (n == 0) {
         fprintf(stderr,
@@ -461,9 +460,13 @@ static int cmd_dns(const struct cli *cli)
     for (size_t i = 0; i < n; i++) {
         char path[4096];
         struct diag d;
-        store_policy_path(cfg->policy_dir, domains[i], path, sizeof(path));
-        diag_init(&d, path);
-        policies[i] = store_read_policy(path, &d);
+        bool fits = store_policy_path(cfg->policy_dir, domains[i], path,
+                                      sizeof(path)) == 0;
+        diag_init(&d, fits ? path : cfg->policy_dir);
+        if (!fits)
+            diag_add(&d, DIAG_ERROR, 0, 0, "policy path too long");
+        else
+            policies[i] = store_read_policy(path, &d);
         /* Only errors here: warnings belong to `validate`. */
         if (policies[i] == NULL) {
             diag_print(&d, stderr);

@@ -191,13 +191,16 @@ static struct policy *load_policy(struct store *st, const char *path,
     return p;
 }
 
-void store_policy_path(const char *policy_dir, const char *domain, char *out,
-                       size_t outlen)
+int store_policy_path(const char *policy_dir, const char *domain, char *out,
+                      size_t outlen)
 {
     struct stat sb;
-    snprintf(out, outlen, "%s/%s.txt", policy_dir, domain);
+    int n = snprintf(out, outlen, "%s/%s.txt", policy_dir, domain);
+    if (n < 0 || (size_t)n >= outlen)
+        return -1;
     if (stat(out, &sb) < 0 && errno == ENOENT)
-        snprintf(out, outlen, "%s/%s", policy_dir, STORE_DEFAULT_POLICY);
+        n = snprintf(out, outlen, "%s/%s", policy_dir, STORE_DEFAULT_POLICY);
+    return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
 static bool certs_cover(const struct certs *c, const char *const *domains,
@@ -205,8 +208,9 @@ static bool certs_cover(const struct certs *c, const char *const *domains,
 {
     char host[300];
     for (size_t i = 0; i < n; i++) {
-        snprintf(host, sizeof(host), "mta-sts.%s", domains[i]);
-        if (certs_find(c, host) == NULL) {
+        int len = snprintf(host, sizeof(host), "mta-sts.%s", domains[i]);
+        if (len < 0 || (size_t)len >= sizeof(host) ||
+            certs_find(c, host) == NULL) {
             snprintf(problem, plen, "no certificate covers %s", host);
             return false;
         }
@@ -250,10 +254,10 @@ static char *cert_signature(const struct certs *c, const struct diag *d)
 }
 
 /*
- * load_certs loads the certificate directory. *fresh is the new set (or
- * NULL when loading failed outright); problem is set when the directory
- * holds errors. Diagnostics and the loaded pairs are logged when the load
- * differs from the last one.
+ * load_certs loads the certificate directory: the valid pairs, or NULL when
+ * loading failed outright. problem gets the first refused file, if any.
+ * Diagnostics and the loaded pairs are logged when the load differs from
+ * the last one.
  */
 static struct certs *load_certs(struct store *st, time_t now, char *problem,
                                 size_t plen)
@@ -271,13 +275,17 @@ static struct certs *load_certs(struct store *st, time_t now, char *problem,
     } else {
         free(sig);
     }
-    if (c == NULL)
+    if (c == NULL) {
         snprintf(problem, plen, "%s: cannot load certificates",
                  st->cfg->cert_dir);
-    else if (diag_errors(&d) > 0)
-        first_error(&d, problem, plen);
-    else if (changed && certs_count(c) > 0)
-        log_certs(st, c);
+    } else {
+        /* The messages of the certificate module name the file already. */
+        for (size_t i = 0; i < d.n && problem[0] == '\0'; i++)
+            if (d.entries[i].severity == DIAG_ERROR)
+                snprintf(problem, plen, "%s", d.entries[i].msg);
+        if (changed && certs_count(c) > 0)
+            log_certs(st, c);
+    }
     diag_free(&d);
     return c;
 }
@@ -315,76 +323,124 @@ out:
     return c;
 }
 
+size_t store_cert_domains(const struct certs *c, const char ***out)
+{
+    size_t max = certs_mta_sts_domains(c, NULL, 0), k = 0;
+    const char **v = calloc(max ? max : 1, sizeof(*v));
+    *out = v;
+    if (v == NULL)
+        return 0;
+    size_t n = certs_mta_sts_domains(c, v, max);
+    for (size_t i = 0; i < n; i++) {
+        /* A SAN becomes a file name and a log field: hold it to the rules
+         * a configured domain must meet. */
+        char copy[256], err[128];
+        int len = snprintf(copy, sizeof(copy), "%s", v[i]);
+        if (len > 0 && (size_t)len < sizeof(copy) &&
+            config_check_domain(copy, err, sizeof(err)) == 0 &&
+            strcmp(copy, v[i]) == 0)
+            v[k++] = v[i];
+    }
+    return k;
+}
+
 /* Everything one reload decides before it builds the snapshot. */
 struct plan {
-    const char **domains;
+    const char **domains; /* may borrow from certs */
     size_t n_domains;
     struct snapshot_certs *certs;
     char cert_problem[PROBLEM_MAX];
 };
 
 /*
+ * plan_domains lists the domains to serve: the configured ones, else those
+ * named by the certificates in src. Returns -1 (logged) when there are
+ * none.
+ */
+static int plan_domains(struct store *st, const struct certs *src,
+                        const char *bad, struct plan *pl)
+{
+    if (st->cfg->n_domains > 0) {
+        pl->domains = calloc(st->cfg->n_domains, sizeof(*pl->domains));
+        if (pl->domains == NULL)
+            return -1;
+        for (size_t i = 0; i < st->cfg->n_domains; i++)
+            pl->domains[i] = st->cfg->domains[i];
+        pl->n_domains = st->cfg->n_domains;
+        return 0;
+    }
+    pl->n_domains = src != NULL ? store_cert_domains(src, &pl->domains) : 0;
+    if (pl->n_domains > 0)
+        return 0;
+    log_msg(st->lg, LOG_LEVEL_ERROR,
+            "no domains to serve: list them under `domains:` in the config "
+            "(or pass --domain), or add a valid certificate for "
+            "mta-sts.<domain> to %s%s%s",
+            st->cfg->cert_dir, bad[0] ? "; refused: " : "", bad);
+    return -1;
+}
+
+/*
  * plan_certs picks the domains to serve and the certificates to serve them
- * with: the fresh set when it is valid and covers every domain, else the
- * last good set (with the reason in cert_problem), else a dev set when the
- * directory holds no certificate at all. Returns -1 when nothing usable
- * remains.
+ * with:
+ *  - the fresh set (its valid pairs) when it covers every domain; refused
+ *    files are reported, and the host stays degraded until they are fixed;
+ *  - a generated development set when the directory holds no certificate
+ *    file at all and nothing but a development set was served before;
+ *  - else the last good set, with the reason in cert_problem.
+ * Returns -1 when nothing usable remains (only before the first success).
  */
 static int plan_certs(struct store *st, const struct snapshot *old,
                       struct plan *pl, time_t now)
 {
-    char problem[PROBLEM_MAX] = "";
-    struct certs *fresh = load_certs(st, now, problem, sizeof(problem));
+    char bad[PROBLEM_MAX] = "", problem[PROBLEM_MAX] = "";
+    struct certs *fresh = load_certs(st, now, bad, sizeof(bad));
     const struct certs *old_certs =
         old != NULL ? snapshot_certs_get(old->certs) : NULL;
-    /* Domains come from the config, else from the certificates; while the
-     * fresh set is broken, from the set that is being served. */
-    const struct certs *src = problem[0] == '\0' ? fresh : old_certs;
-    size_t max = st->cfg->n_domains > 0 ? st->cfg->n_domains
-                                        : certs_mta_sts_domains(src, NULL, 0);
+    bool usable = fresh != NULL && certs_count(fresh) > 0;
+    bool no_files = fresh != NULL && !usable && bad[0] == '\0';
     int rc = -1;
 
-    pl->domains = calloc(max ? max : 1, sizeof(*pl->domains));
-    if (pl->domains == NULL)
+    /* The fresh set is handed to the plan first so that domain names
+     * borrowed from it live as long as the plan. */
+    if (usable && (pl->certs = snapshot_certs_new(fresh)) == NULL)
+        return -1;
+    if (usable)
+        fresh = NULL;
+    if (plan_domains(st, usable ? snapshot_certs_get(pl->certs) : old_certs,
+                     bad, pl) < 0)
         goto out;
-    if (st->cfg->n_domains > 0) {
-        for (size_t i = 0; i < st->cfg->n_domains; i++)
-            pl->domains[i] = st->cfg->domains[i];
-        pl->n_domains = st->cfg->n_domains;
-    } else {
-        pl->n_domains = certs_mta_sts_domains(src, pl->domains, max);
-    }
-    if (pl->n_domains == 0) {
-        log_msg(st->lg, LOG_LEVEL_ERROR,
-                "no domains to serve: list them under `domains:` in the "
-                "config (or pass --domain), or add a certificate for "
-                "mta-sts.<domain> to %s",
-                st->cfg->cert_dir);
-        goto out;
-    }
 
-    if (problem[0] == '\0' && fresh != NULL && certs_count(fresh) == 0) {
-        if (old_certs != NULL && certs_are_dev(old_certs) &&
+    if (usable && certs_cover(snapshot_certs_get(pl->certs), pl->domains,
+                              pl->n_domains, problem, sizeof(problem))) {
+        if (bad[0] != '\0') {
+            log_msg(st->lg, LOG_LEVEL_ERROR,
+                    "certificates: refused %s; serving the valid ones", bad);
+            snprintf(pl->cert_problem, sizeof(pl->cert_problem), "%s", bad);
+        }
+        rc = 0;
+        goto out;
+    }
+    if (no_files && (old_certs == NULL || certs_are_dev(old_certs))) {
+        snapshot_certs_unref(pl->certs);
+        pl->certs = NULL;
+        if (old_certs != NULL &&
             certs_cover(old_certs, pl->domains, pl->n_domains, problem,
                         sizeof(problem))) {
             pl->certs = snapshot_certs_ref(old->certs);
         } else {
-            problem[0] = '\0';
             struct certs *dev = make_dev_certs(st, pl->domains, pl->n_domains);
-            if (dev == NULL)
-                goto out;
-            pl->certs = snapshot_certs_new(dev);
+            pl->certs = dev != NULL ? snapshot_certs_new(dev) : NULL;
         }
         rc = pl->certs != NULL ? 0 : -1;
         goto out;
     }
-    if (problem[0] == '\0' && certs_cover(fresh, pl->domains, pl->n_domains,
-                                          problem, sizeof(problem))) {
-        pl->certs = snapshot_certs_new(fresh);
-        fresh = NULL;
-        rc = pl->certs != NULL ? 0 : -1;
-        goto out;
-    }
+    if (no_files)
+        snprintf(problem, sizeof(problem), "%s holds no certificate",
+                 st->cfg->cert_dir);
+    else if (!usable)
+        snprintf(problem, sizeof(problem), "%s",
+                 bad[0] ? bad : "cannot load certificates");
     if (old == NULL) {
         log_msg(st->lg, LOG_LEVEL_ERROR, "certificates: %s", problem);
         goto out;
@@ -393,7 +449,15 @@ static int plan_certs(struct store *st, const struct snapshot *old,
             "certificates: %s; keeping the certificates already served",
             problem);
     snprintf(pl->cert_problem, sizeof(pl->cert_problem), "%s", problem);
+    /* Domains borrowed from a rejected fresh set must not outlive it: take
+     * them from the set that stays. */
+    free(pl->domains);
+    pl->domains = NULL;
+    pl->n_domains = 0;
+    snapshot_certs_unref(pl->certs);
     pl->certs = snapshot_certs_ref(old->certs);
+    if (plan_domains(st, old_certs, "", pl) < 0)
+        goto out;
     rc = 0;
 out:
     certs_free(fresh);
@@ -448,8 +512,12 @@ static int build_domain(struct store *st, struct snapshot *s, size_t i,
 {
     char path[PATH_MAX_LEN];
     char problem[PROBLEM_MAX] = "";
-    store_policy_path(st->cfg->policy_dir, domain, path, sizeof(path));
-    struct policy *p = load_policy(st, path, problem, sizeof(problem));
+    struct policy *p = NULL;
+    if (store_policy_path(st->cfg->policy_dir, domain, path, sizeof(path)) < 0)
+        snprintf(problem, sizeof(problem), "%s: policy path too long",
+                 st->cfg->policy_dir);
+    else
+        p = load_policy(st, path, problem, sizeof(problem));
     if (p != NULL)
         return snapshot_set_domain(s, i, domain, p, path, NULL);
     *refused = true;

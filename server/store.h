@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "certs.h"
 #include "config.h"
 #include "log.h"
 #include "snapshot.h"
@@ -56,10 +57,18 @@ void store_stats(const struct store *st, struct store_stats *out);
 
 /*
  * store_policy_path picks the policy file of a domain: <dir>/<domain>.txt
- * when it exists, else the default <dir>/mta-sts.txt.
+ * when it exists, else the default <dir>/mta-sts.txt. Returns 0, or -1 when
+ * the path does not fit in out.
  */
-void store_policy_path(const char *policy_dir, const char *domain, char *out,
-                       size_t outlen);
+int store_policy_path(const char *policy_dir, const char *domain, char *out,
+                      size_t outlen);
+
+/*
+ * store_cert_domains lists the domains named by the certificates'
+ * `mta-sts.<domain>` SANs that are valid domain names: *out is a new array
+ * (the caller frees it) of strings borrowed from c. Returns the count.
+ */
+size_t store_cert_domains(const struct certs *c, const char ***out);
 
 /*
  * store_read_policy reads and validates one policy file exactly as a reload

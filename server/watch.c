@@ -185,14 +185,17 @@ static bool drain(struct watch *w)
     return rebuild;
 }
 
-static void reload(struct watch *w, const char *why)
+/* reload reloads the store. The caller passes the signature of the trees
+ * taken *before* the reload reads them: an edit that lands during the
+ * reload then still differs from it, and the next poll catches it. */
+static void reload(struct watch *w, const char *why, uint64_t sig)
 {
     log_msg(w->lg, LOG_LEVEL_DEBUG, "reloading: %s", why);
     /* A directory that was replaced needs its watch again. */
     if (w->ifd >= 0)
         rewatch(w);
+    w->signature = sig;
     store_reload(w->st);
-    w->signature = signature(w);
 }
 
 static void *run(void *arg)
@@ -232,14 +235,14 @@ static void *run(void *arg)
         if (last_event >= 0 && (now >= last_event + debounce ||
                                 now >= first_event + debounce * DEBOUNCE_CAP)) {
             first_event = last_event = -1;
-            reload(w, "files changed");
+            reload(w, "files changed", signature(w));
             next_poll = now_ms() + interval;
             continue;
         }
         if (now >= next_poll) {
             uint64_t sig = signature(w);
             if (sig != w->signature)
-                reload(w, "poll found a change");
+                reload(w, "poll found a change", sig);
             next_poll = now_ms() + interval;
         }
     }

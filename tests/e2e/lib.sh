@@ -52,6 +52,8 @@
 #                            is also the CN); KEYTYPE is ecdsa or rsa.
 #                            Writes OUT.crt (leaf then CA), OUT.key, and
 #                            OUT.pem (leaf, CA, key in one file).
+#                            Valid 20 days unless CERT_VALIDITY holds other
+#                            certtool template lines (e.g. past dates).
 #   host_start LOG URL ARG...
 #                            start "$MTA_STS_HOST ARG..." in the background
 #                            with stdout+stderr to LOG; sets HOST_PID; waits
@@ -318,7 +320,7 @@ make_cert() {
         for n in "$@"; do printf 'dns_name = "%s"\n' "$n"; done
         printf 'tls_www_server\nsigning_key\n'
         [ "$type" = rsa ] && printf 'encryption_key\n'
-        printf 'expiration_days = 20\n'
+        printf '%s\n' "${CERT_VALIDITY:-expiration_days = 20}"
     } >"$tmpl"
     case "$type" in
     ecdsa)

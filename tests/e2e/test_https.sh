@@ -437,6 +437,25 @@ for d in example.com example.net; do
         "${want:-none}" "${got:-missing}"
 done
 
+# A client that leaves in the middle of its request body is no server error.
+k500='mta_sts_http_requests_total{listener="http",code="500"}'
+kab='mta_sts_http_requests_aborted_total{listener="http"}'
+scrape "$OUT/m.ab0"
+python3 - "$HTTP_PORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"POST /x HTTP/1.1\r\nHost: mta-sts.example.com\r\n"
+          b"Content-Length: 100\r\n\r\n0123456789")
+time.sleep(0.3)  # the server has seen the request start
+s.close()
+PY
+sleep 0.5
+scrape "$OUT/m.ab1"
+check_eq "an abandoned request counts as aborted" 1 \
+    "$(( $(metric "$kab" "$OUT/m.ab1") - $(metric "$kab" "$OUT/m.ab0") ))"
+check_eq "an abandoned request is not counted as a 500" \
+    "$(metric "$k500" "$OUT/m.ab0")" "$(metric "$k500" "$OUT/m.ab1")"
+
 # ---- SIGTERM on the main host ---------------------------------------------
 
 host_stop "$MAIN_PID" 12

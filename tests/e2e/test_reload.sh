@@ -504,6 +504,78 @@ srv_start certs && {
     srv_stop
 }
 
+log "a refused certificate file does not hold back the valid ones"
+srv_start certs-stray && {
+    # An expired leftover for another name, next to the served pairs.
+    CERT_VALIDITY=$'activation_date = "2020-01-01 00:00:00 UTC"\nexpiration_date = "2020-02-01 00:00:00 UTC"' \
+        make_cert "$T/ca" "$S/stage/stray" ecdsa mta-sts.example.org
+    chmod 644 "$S/stage/stray.key"
+    m=$(log_mark)
+    cp "$S/stage/stray.key" "$CRT/stray.key"
+    cp "$S/stage/stray.crt" "$CRT/stray.crt"
+    if wait_until "$LIVE_WAIT" status_is degraded; then
+        pass "stray: the refused file makes /healthz say degraded"
+    else
+        fail "stray: the refused file makes /healthz say degraded"
+    fi
+    check_eq "stray: /healthz names the refused file" True \
+        "$(hz '"stray.crt" in (j["certificates"]["problem"] or "")')"
+    check "stray: the log names the refused file" log_has "$m" "stray\.crt"
+    # A renewal next to the refused file still goes live.
+    make_cert "$T/ca" "$S/stage/renew" ecdsa mta-sts.example.net
+    chmod 644 "$S/stage/renew.key"
+    leaf_of "$S/stage/renew.crt" >"$S/out/leaf-renew"
+    mv -f "$S/stage/renew.key" "$CRT/mta-sts.example.net.key"
+    mv -f "$S/stage/renew.crt" "$CRT/mta-sts.example.net.crt"
+    if wait_until "$LIVE_WAIT" leaf_is example.net "$S/out/leaf-renew"; then
+        pass "stray: a renewal beside the refused file reaches new handshakes"
+    else
+        fail "stray: a renewal beside the refused file reaches new handshakes"
+    fi
+    srv_stop
+    # A restart with the refused file present serves the valid pairs.
+    if srv_run "$INOTIFY_CFG"; then
+        pass "stray: the host starts beside a refused certificate file"
+        read -r code etag < <(fetch example.com "$S/out/body-stray")
+        check_eq "stray: HTTPS with full verification after the restart" \
+            200 "$code"
+        check_eq "stray: /healthz degraded after the restart" degraded \
+            "$(hz 'j["status"]')"
+        srv_stop
+    else
+        fail "stray: the host starts beside a refused certificate file"
+        tail -n 20 "$HLOG" | sed 's/^/#   /'
+    fi
+}
+
+log "emptying the certificate directory keeps the real certificates"
+srv_start certs-gone && {
+    served_leaf example.com >"$S/out/served-before"
+    m=$(log_mark)
+    mkdir -p "$S/certs.bak"
+    mv "$CRT"/* "$S/certs.bak/"
+    if wait_until "$LIVE_WAIT" status_is degraded; then
+        pass "certs-gone: /healthz says degraded"
+    else
+        fail "certs-gone: /healthz says degraded (got: $(health | head -c 300))"
+    fi
+    served_leaf example.com >"$S/out/served-after"
+    check "certs-gone: the real certificate stays served (no dev certificate)" \
+        cmp -s "$S/out/served-before" "$S/out/served-after"
+    check "certs-gone: the log says the directory holds no certificate" \
+        log_has "$m" "holds no certificate"
+    if log_since "$m" | grep -q "SELF-SIGNED"; then
+        fail "certs-gone: no development certificate is generated"
+    else
+        pass "certs-gone: no development certificate is generated"
+    fi
+    mv "$S/certs.bak"/* "$CRT/"
+    wait_until "$LIVE_WAIT" status_is ok
+    check_eq "certs-gone: restoring the files brings /healthz back to ok" ok \
+        "$(hz 'j["status"]')"
+    srv_stop
+}
+
 # ---- 4. reloads under concurrent clients ------------------------------------
 
 RELOADS=${RELOAD_TEST_RELOADS:-220}
