@@ -464,33 +464,32 @@ check_file_contains "log says SIGTERM drains" "SIGTERM: finishing requests" "$LO
 
 # ---- start-up failures ----------------------------------------------------
 
-p=$(free_port)
-run_bounded 15 "$OUT/nocert.txt" "$MTA_STS_HOST" serve \
+# startup_fails WHAT PATTERN ARG...: `serve ARG...` exits non-zero (not by
+# timeout or kill) with PATTERN (extended regex) in its output.
+startup_fails() {
+    local what=$1 pattern=$2 out="$OUT/startup.$RANDOM.txt" rc
+    shift 2
+    run_bounded 15 "$out" "$MTA_STS_HOST" serve "$@" \
+        --https "127.0.0.1:$(free_port)" --http off
+    rc=$?
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ]; then
+        pass "start-up with $what exits non-zero (rc $rc)"
+    else
+        fail "start-up with $what exits non-zero (rc $rc)"
+    fi
+    check_file_contains "... and says $pattern" "$pattern" "$out"
+}
+
+startup_fails "an uncovered domain" \
+    "no certificate covers mta-sts\.example\.org" \
     --domain example.com --domain example.org --policy-dir "$POL" \
-    --cert-dir "$CERTS" --https "127.0.0.1:$p" --http off
-rc=$?
-if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ]; then
-    pass "start-up with an uncovered domain exits non-zero (rc $rc)"
-else
-    fail "start-up with an uncovered domain exits non-zero (rc $rc)"
-fi
-check_file_contains "... and says no certificate covers mta-sts.example.org" \
-    "no certificate covers mta-sts\.example\.org" "$OUT/nocert.txt"
+    --cert-dir "$CERTS"
 
 mkdir -p "$T/badpol"
 printf 'version: STSv1\nmode: bogus\nmx: mail.example.com\nmax_age: 604800\n' \
     >"$T/badpol/mta-sts.txt"
-run_bounded 15 "$OUT/badpol.txt" "$MTA_STS_HOST" serve --domain example.com \
-    --policy-dir "$T/badpol" --cert-dir "$CERTS" \
-    --https "127.0.0.1:$p" --http off
-rc=$?
-if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ]; then
-    pass "start-up with an invalid policy exits non-zero (rc $rc)"
-else
-    fail "start-up with an invalid policy exits non-zero (rc $rc)"
-fi
-check_file_contains "... and names the place as mta-sts.txt:2:7:" \
-    "mta-sts\.txt:2:7:" "$OUT/badpol.txt"
+startup_fails "an invalid policy" "mta-sts\.txt:2:7:" \
+    --domain example.com --policy-dir "$T/badpol" --cert-dir "$CERTS"
 
 # ---- dev certificate, JSON log, separate metrics listener -----------------
 
