@@ -491,6 +491,34 @@ printf 'version: STSv1\nmode: bogus\nmx: mail.example.com\nmax_age: 604800\n' \
 startup_fails "an invalid policy" "mta-sts\.txt:2:7:" \
     --domain example.com --policy-dir "$T/badpol" --cert-dir "$CERTS"
 
+# ---- dual stack: [::] takes IPv4 and IPv6, [::1] is IPv6 only --------------
+
+p6=$(free_port)
+h6=$(free_port)
+if host_start "$T/v6.log" "http://[::1]:$h6/healthz" serve \
+    --domain example.com --policy-dir "$POL" --cert-dir "$CERTS" \
+    --https "[::]:$p6" --http "[::1]:$h6"; then
+    for ip in 127.0.0.1 "[::1]"; do
+        code=$(hurl --cacert "$CA" \
+            --resolve "mta-sts.example.com:$p6:$ip" -o "$OUT/v6.b" \
+            -w '%{http_code}' "https://mta-sts.example.com:$p6$PP")
+        check_eq "[::] listener answers over $ip with full verification" \
+            200 "$code"
+        check "[::] listener over $ip serves the policy byte-exact" \
+            cmp -s "$T/expect.example.com" "$OUT/v6.b"
+    done
+    check_eq "[::1] plain-HTTP listener answers /healthz over IPv6" 200 \
+        "$(hurl -o /dev/null -w '%{http_code}' "http://[::1]:$h6/healthz")"
+    if hurl -o /dev/null "http://127.0.0.1:$h6/healthz"; then
+        fail "[::1] plain-HTTP listener is not reachable over IPv4"
+    else
+        pass "[::1] plain-HTTP listener is not reachable over IPv4"
+    fi
+    host_stop "$HOST_PID" >/dev/null
+else
+    fail "host on [::] and [::1] starts"
+fi
+
 # ---- dev certificate, JSON log, separate metrics listener -----------------
 
 mkdir -p "$T/emptycerts"
