@@ -135,6 +135,16 @@ d = open(sys.argv[1], "rb").read()
 i = d.find(b"\r\n\r\n")
 sys.exit(0 if i > 0 and d[i + 4:] == b"" else 1)' "$1"
 }
+# raw_no_body WHAT STATUS HOST FILE REQUEST: send REQUEST raw over TLS to
+# HOST; pass when the answer has STATUS and nothing after the headers.
+raw_no_body() {
+    raw_tls "$3" "$5" >"$4"
+    if head -c 15 "$4" | grep -q "^HTTP/1.1 $2" && no_body "$4"; then
+        pass "$1 -> $2 with nothing after the headers"
+    else
+        fail "$1 -> $2 with nothing after the headers ($(head -c 300 "$4" | tr '\r\n' '  '))"
+    fi
+}
 
 # ---- start the host -------------------------------------------------------
 
@@ -213,14 +223,8 @@ for d in example.com example.net; do
 
     code=$(hs "inm.$d" "$h" "$PP" -H "If-None-Match: \"$id\"")
     check_eq "$d: If-None-Match with the ETag -> 304" 304 "$code"
-    raw_tls "$h" "GET $PP HTTP/1.1\\r\\nHost: $h\\r\\nIf-None-Match: \"$id\"\\r\\nConnection: close\\r\\n\\r\\n" \
-        >"$OUT/raw304.$d"
-    if head -c 15 "$OUT/raw304.$d" | grep -q '^HTTP/1.1 304' &&
-        no_body "$OUT/raw304.$d"; then
-        pass "$d: raw conditional GET -> 304 with nothing after the headers"
-    else
-        fail "$d: raw conditional GET -> 304 with nothing after the headers ($(head -c 300 "$OUT/raw304.$d" | tr '\r\n' '  '))"
-    fi
+    raw_no_body "$d: raw conditional GET" 304 "$h" "$OUT/raw304.$d" \
+        "GET $PP HTTP/1.1\\r\\nHost: $h\\r\\nIf-None-Match: \"$id\"\\r\\nConnection: close\\r\\n\\r\\n"
     check_eq "$d: 304 repeats the ETag" "\"$id\"" "$(hdr "$OUT/inm.$d.h" etag)"
     code=$(hs "inm2.$d" "$h" "$PP" -H 'If-None-Match: "other"')
     check_eq "$d: If-None-Match with another tag -> 200" 200 "$code"
@@ -233,14 +237,8 @@ for d in example.com example.net; do
     check_eq "$d: HEAD Content-Length is the body length" \
         "$(wc -c <"$T/expect.$d")" "$(hdr "$OUT/head.$d.h" content-length)"
     # curl never reads a HEAD body, so look at the raw bytes.
-    raw_tls "$h" "HEAD $PP HTTP/1.1\\r\\nHost: $h\\r\\nConnection: close\\r\\n\\r\\n" \
-        >"$OUT/rawhead.$d"
-    if head -c 15 "$OUT/rawhead.$d" | grep -q '^HTTP/1.1 200' &&
-        no_body "$OUT/rawhead.$d"; then
-        pass "$d: raw HEAD -> 200 with nothing after the headers"
-    else
-        fail "$d: raw HEAD -> 200 with nothing after the headers ($(head -c 300 "$OUT/rawhead.$d" | tr '\r\n' '  '))"
-    fi
+    raw_no_body "$d: raw HEAD" 200 "$h" "$OUT/rawhead.$d" \
+        "HEAD $PP HTTP/1.1\\r\\nHost: $h\\r\\nConnection: close\\r\\n\\r\\n"
 done
 
 # ---- routing errors -------------------------------------------------------
