@@ -694,6 +694,11 @@ srv_start concurrency && {
         pass "concurrency: a publish line per id change ($pub)"
     else
         fail "concurrency: a publish line per id change ($pub < $confirmed)"
+        # Evidence for whoever looks next: changes announced, and any line
+        # that is not a whole log line.
+        log "changed lines: $(log_since "$m" | grep -c 'example\.com: policy changed')"
+        log "malformed lines: $(log_since "$m" | grep -cvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T')"
+        log_since "$m" | grep -vE ' access ' | tail -n 12 | sed 's/^/#   /'
     fi
 
     if python3 - "$R" "$S/A/served" "$ID_A" "$S/B/served" "$ID_B" \
