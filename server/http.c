@@ -53,6 +53,10 @@ struct http {
     atomic_uint_fast64_t tls_failures;
     atomic_int in_flight;
     time_t started;
+    /* The master key for TLS session tickets: generated at start-up, never
+     * written anywhere, so a restart invalidates every ticket. GnuTLS
+     * derives rotating ticket encryption keys from it. */
+    gnutls_datum_t ticket_key;
 };
 
 /* Per-connection state: the snapshot whose certificate the handshake used
@@ -465,45 +469,6 @@ static struct conn_ctx *conn_of_session(gnutls_session_t session)
     return ci != NULL ? ci->socket_context : NULL;
 }
 
-/* finished_hook marks the handshake complete when the client's Finished
- * message has been received: the last step of every TLS 1.2 and 1.3
- * handshake on the server side. */
-static int finished_hook(gnutls_session_t session, unsigned int htype,
-                         unsigned post, unsigned int incoming,
-                         const gnutls_datum_t *msg)
-{
-    (void)htype;
-    (void)post;
-    (void)msg;
-    struct conn_ctx *cc = incoming ? conn_of_session(session) : NULL;
-    if (cc != NULL)
-        cc->handshake_done = true;
-    return 0;
-}
-
-static void notify_connection(void *cls, struct MHD_Connection *c,
-                              void **socket_context,
-                              enum MHD_ConnectionNotificationCode toe)
-{
-    (void)c;
-    struct listener *l = cls;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        struct conn_ctx *fresh = calloc(1, sizeof(*fresh));
-        if (fresh != NULL)
-            fresh->h = l->h;
-        *socket_context = fresh;
-        return;
-    }
-    struct conn_ctx *cc = *socket_context;
-    if (cc == NULL)
-        return;
-    if (l->kind == LISTENER_HTTPS && !cc->handshake_done)
-        atomic_fetch_add(&l->h->tls_failures, 1);
-    snapshot_release(cc->snap);
-    free(cc);
-    *socket_context = NULL;
-}
-
 /* is_ip_literal NUL-terminates name and tells whether it is an IP address,
  * which RFC 6066 section 3 does not allow as a server name; some clients
  * (wrk, scripts connecting by address) send one anyway, and it is then
@@ -514,6 +479,92 @@ static bool is_ip_literal(char *name, size_t len)
     name[len] = '\0';
     return inet_pton(AF_INET, name, addr) == 1 ||
            inet_pton(AF_INET6, name, addr) == 1;
+}
+
+/* read_sni records the client's TLS server name in the connection state.
+ * Called from the certificate callback (a full handshake) and again at the
+ * end of the handshake, because a resumed session never asks for a
+ * certificate. */
+static void read_sni(gnutls_session_t session, struct conn_ctx *cc)
+{
+    char name[SNI_MAX];
+    size_t len = sizeof(name);
+    unsigned type;
+    if (cc->has_sni)
+        return;
+    if (gnutls_server_name_get(session, name, &len, &type, 0) ==
+            GNUTLS_E_SUCCESS &&
+        type == GNUTLS_NAME_DNS && len < sizeof(name) &&
+        !is_ip_literal(name, len)) {
+        snprintf(cc->sni, sizeof(cc->sni), "%s", name);
+        cc->has_sni = true;
+    }
+}
+
+/* finished_hook marks the handshake complete when the client's Finished
+ * message has been received: the last step of every TLS 1.2 and 1.3
+ * handshake on the server side, full or resumed. */
+static int finished_hook(gnutls_session_t session, unsigned int htype,
+                         unsigned post, unsigned int incoming,
+                         const gnutls_datum_t *msg)
+{
+    (void)htype;
+    (void)post;
+    (void)msg;
+    struct conn_ctx *cc = incoming ? conn_of_session(session) : NULL;
+    if (cc != NULL) {
+        read_sni(session, cc);
+        cc->handshake_done = true;
+    }
+    return 0;
+}
+
+/* start_tls prepares a new HTTPS connection's GnuTLS session before its
+ * handshake starts (libmicrohttpd has created the session by the time it
+ * announces the connection): the Finished hook, for every handshake, and
+ * session tickets, which let a returning client resume (RFC 5077, TLS 1.3
+ * PSK) without a signature or a certificate on the wire, most of the cost
+ * of a handshake. libmicrohttpd has no option for tickets. */
+static void start_tls(struct http *h, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *si =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (si == NULL || si->tls_session == NULL)
+        return;
+    gnutls_handshake_set_hook_function(si->tls_session,
+                                       GNUTLS_HANDSHAKE_FINISHED,
+                                       GNUTLS_HOOK_POST, finished_hook);
+    if (h->ticket_key.data == NULL)
+        return;
+    int rc =
+        gnutls_session_ticket_enable_server(si->tls_session, &h->ticket_key);
+    if (rc < 0)
+        log_msg(h->lg, LOG_LEVEL_DEBUG, "session tickets: %s",
+                gnutls_strerror(rc));
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *c,
+                              void **socket_context,
+                              enum MHD_ConnectionNotificationCode toe)
+{
+    struct listener *l = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn_ctx *fresh = calloc(1, sizeof(*fresh));
+        if (fresh != NULL)
+            fresh->h = l->h;
+        *socket_context = fresh;
+        if (l->kind == LISTENER_HTTPS)
+            start_tls(l->h, c);
+        return;
+    }
+    struct conn_ctx *cc = *socket_context;
+    if (cc == NULL)
+        return;
+    if (l->kind == LISTENER_HTTPS && !cc->handshake_done)
+        atomic_fetch_add(&l->h->tls_failures, 1);
+    snapshot_release(cc->snap);
+    free(cc);
+    *socket_context = NULL;
 }
 
 /*
@@ -536,16 +587,7 @@ static int cert_callback(gnutls_session_t session,
     if (cc == NULL)
         return -1;
 
-    char name[SNI_MAX];
-    size_t len = sizeof(name);
-    unsigned type;
-    if (gnutls_server_name_get(session, name, &len, &type, 0) ==
-            GNUTLS_E_SUCCESS &&
-        type == GNUTLS_NAME_DNS && len < sizeof(name) &&
-        !is_ip_literal(name, len)) {
-        snprintf(cc->sni, sizeof(cc->sni), "%s", name);
-        cc->has_sni = true;
-    }
+    read_sni(session, cc);
     /* A renegotiation or second call keeps the snapshot already pinned. */
     if (cc->snap == NULL)
         cc->snap = store_acquire(cc->h->store);
@@ -556,8 +598,6 @@ static int cert_callback(gnutls_session_t session,
     if (e == NULL)
         return -1;
     certs_entry_credentials(e, pcert, pcert_length, pkey);
-    gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_FINISHED,
-                                       GNUTLS_HOOK_POST, finished_hook);
     return 0;
 }
 
@@ -597,6 +637,14 @@ struct http *http_new(const struct config *cfg, const struct logger *lg,
     h->listeners[LISTENER_METRICS].addr = cfg->metrics_listen;
     atomic_init(&h->tls_failures, 0);
     atomic_init(&h->in_flight, 0);
+    int rc = gnutls_session_ticket_key_generate(&h->ticket_key);
+    if (rc < 0) {
+        /* Without tickets every handshake is a full one: slower, not
+         * wrong, so say so and go on. */
+        log_msg(lg, LOG_LEVEL_WARN, "session tickets disabled: %s",
+                gnutls_strerror(rc));
+        h->ticket_key.data = NULL;
+    }
     store_set_prepare(st, prepare_snapshot, h);
     return h;
 }
@@ -723,5 +771,9 @@ void http_free(struct http *h)
     if (h == NULL)
         return;
     http_stop(h, 0);
+    if (h->ticket_key.data != NULL) {
+        gnutls_memset(h->ticket_key.data, 0, h->ticket_key.size);
+        gnutls_free(h->ticket_key.data);
+    }
     free(h);
 }

@@ -376,6 +376,34 @@ check_eq "the 2 refused handshakes count as TLS handshake failures" 2 \
 check_eq "the 2 completed TLS 1.2/1.3 handshakes (no request) do not count as failures" \
     0 "$((${f2:-0} - ${f1:-0}))"
 
+# ---- session resumption ---------------------------------------------------
+# gnutls-cli --resume connects, then reconnects with the session ticket and
+# sends stdin on the resumed connection. A resumed session never asks for a
+# certificate, so the 421 for a Host that does not match the SNI also shows
+# that the server name is known on resumed connections.
+for v in TLS1.2 TLS1.3; do
+    for host in mta-sts.example.com mta-sts.example.net; do
+        printf 'GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' \
+            "$PP" "$host" |
+            timeout 10 gnutls-cli -p "$HTTPS_PORT" --x509cafile "$CA" \
+                --sni-hostname mta-sts.example.com \
+                --verify-hostname mta-sts.example.com --resume \
+                --priority "NORMAL:-VERS-ALL:+VERS-$v" 127.0.0.1 \
+                >"$OUT/resume.$v.$host" 2>&1
+        want=$([ $host = mta-sts.example.com ] && echo 200 || echo 421)
+        if grep -q 'This is a resumed session' "$OUT/resume.$v.$host" &&
+            grep -q "^HTTP/1.1 $want " "$OUT/resume.$v.$host"; then
+            pass "$v: resumed session, SNI example.com, Host $host -> $want"
+        else
+            fail "$v: resumed session, SNI example.com, Host $host -> $want"
+        fi
+    done
+done
+sleep 1
+scrape "$OUT/m.tls3"
+check_eq "resumed handshakes do not count as TLS handshake failures" 0 \
+    "$(($(hs_failures "$OUT/m.tls3") - ${f2:-0}))"
+
 # ---- metrics and access log: exact deltas for a known batch ---------------
 
 access_count() { grep -c ' access ' "$LOG"; }
