@@ -30,6 +30,11 @@
 /* A burst of events never delays a reload by more than this many debounce
  * periods. */
 #define DEBOUNCE_CAP 5
+/* How long a finished policy write must stay the last event before the
+ * reload (unless debounce_ms is shorter): long enough for the rest of an
+ * editor's save (deleting its backup) to arrive, short enough that an edit
+ * is on the wire well within a tenth of a second. */
+#define SETTLE_MS 20
 
 struct watch {
     const struct config *cfg;
@@ -38,6 +43,7 @@ struct watch {
     pthread_t thread;
     int stop_pipe[2];
     int ifd;            /* inotify, -1 when polling only */
+    int policy_wd;      /* watch descriptor of the policy directory */
     size_t n_watched;   /* directories watched by the last rewatch */
     uint64_t signature; /* of the watched trees at the last reload */
 };
@@ -128,11 +134,13 @@ static uint64_t signature(const struct watch *w)
     return hash_dir(h, w->cfg->cert_dir, 2);
 }
 
-static void add_watch(struct watch *w, const char *path)
+static int add_watch(struct watch *w, const char *path)
 {
+    int wd = -1;
     if (w->n_watched < MAX_WATCHES &&
-        inotify_add_watch(w->ifd, path, EVENTS) >= 0)
+        (wd = inotify_add_watch(w->ifd, path, EVENTS)) >= 0)
         w->n_watched++;
+    return wd;
 }
 
 /* rewatch adds watches for both directories and the immediate
@@ -142,7 +150,7 @@ static void add_watch(struct watch *w, const char *path)
 static void rewatch(struct watch *w)
 {
     w->n_watched = 0;
-    add_watch(w, w->cfg->policy_dir);
+    w->policy_wd = add_watch(w, w->cfg->policy_dir);
     add_watch(w, w->cfg->cert_dir);
     DIR *dp = opendir(w->cfg->cert_dir);
     if (dp == NULL)
@@ -161,12 +169,32 @@ static void rewatch(struct watch *w)
     closedir(dp);
 }
 
-/* drain reads all pending inotify events; returns true when the watch set
- * must be rebuilt (a directory vanished, was replaced, or events were lost). */
-static bool drain(struct watch *w)
+/* What a batch of inotify events asks for. */
+struct events {
+    bool rebuild;      /* a directory vanished, was replaced, or events lost */
+    bool policy_saved; /* a policy file was written and closed, or renamed in */
+    bool other;        /* anything else: certificates, subdirectories */
+};
+
+/* policy_saved tells whether ev finishes the save of a policy file: a
+ * writer closed a *.txt it wrote, or one was renamed into place, including
+ * Kubernetes' atomic `..data` link swap. Editors' backups and swap files
+ * (mta-sts.txt~, .mta-sts.txt.swp, 4913) do not end in .txt. */
+static bool policy_saved(const struct watch *w, const struct inotify_event *ev)
+{
+    if (ev->wd != w->policy_wd || ev->len == 0 ||
+        !(ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)))
+        return false;
+    size_t n = strlen(ev->name);
+    return strcmp(ev->name, "..data") == 0 ||
+           (n > 4 && strcmp(ev->name + n - 4, ".txt") == 0);
+}
+
+/* drain reads all pending inotify events and adds what they ask for to
+ * out. */
+static void drain(struct watch *w, struct events *out)
 {
     char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
-    bool rebuild = false;
     for (;;) {
         ssize_t n = read(w->ifd, buf, sizeof(buf));
         if (n < 0 && errno == EINTR)
@@ -178,11 +206,14 @@ static bool drain(struct watch *w)
             if ((ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF |
                              IN_Q_OVERFLOW)) ||
                 ((ev->mask & IN_CREATE) && (ev->mask & IN_ISDIR)))
-                rebuild = true;
+                out->rebuild = true;
+            if (policy_saved(w, ev))
+                out->policy_saved = true;
+            else if (ev->wd != w->policy_wd)
+                out->other = true;
             p += sizeof(*ev) + ev->len;
         }
     }
-    return rebuild;
 }
 
 /* reload reloads the store. The caller passes the signature of the trees
@@ -202,15 +233,22 @@ static void *run(void *arg)
 {
     struct watch *w = arg;
     const int64_t debounce = w->cfg->reload_debounce_ms;
+    const int64_t settle = debounce < SETTLE_MS ? debounce : SETTLE_MS;
     const int64_t interval = w->cfg->poll_interval_ms;
     int64_t first_event = -1, last_event = -1;
     int64_t next_poll = now_ms() + interval;
+    /* The events since the last reload. A burst that only touched the
+     * policy directory and finished a policy file's save is reloaded after
+     * `settle`; anything else (certificate renewals write two or more files
+     * that only make sense together) waits the full debounce. */
+    struct events burst = {0};
 
     for (;;) {
         int64_t now = now_ms();
         int64_t wake = next_poll;
+        int64_t quiet = burst.policy_saved && !burst.other ? settle : debounce;
         if (last_event >= 0) {
-            int64_t due = last_event + debounce;
+            int64_t due = last_event + quiet;
             int64_t cap = first_event + debounce * DEBOUNCE_CAP;
             wake = due < cap ? due : cap;
         }
@@ -224,17 +262,21 @@ static void *run(void *arg)
             break;
         now = now_ms();
         if (w->ifd >= 0 && (pfd[1].revents & POLLIN)) {
-            if (drain(w))
+            burst.rebuild = false;
+            drain(w, &burst);
+            if (burst.rebuild)
                 rewatch(w);
+            quiet = burst.policy_saved && !burst.other ? settle : debounce;
             if (first_event < 0)
                 first_event = now;
             last_event = now;
             /* Fall through: a steady stream of events must not hold a
              * reload off past the cap. */
         }
-        if (last_event >= 0 && (now >= last_event + debounce ||
+        if (last_event >= 0 && (now >= last_event + quiet ||
                                 now >= first_event + debounce * DEBOUNCE_CAP)) {
             first_event = last_event = -1;
+            burst = (struct events){0};
             reload(w, "files changed", signature(w));
             next_poll = now_ms() + interval;
             continue;

@@ -330,6 +330,55 @@ srv_start override-del && {
     srv_stop
 }
 
+# ---- 1b. a finished policy save does not wait for the debounce ------------
+# With a 4 s debounce, a policy file that was written and closed (or
+# renamed into place) goes live after a short settle, far below 4 s; a
+# certificate change still waits the whole debounce, because a renewal
+# writes a certificate and a key that only make sense together. The bounds
+# are a factor of 2 to 100 away from what is being told apart.
+
+log "settle: policy saves skip the debounce, certificates keep it"
+srv_prepare settle
+if srv_run 'reload:
+  debounce_ms: 4000
+  poll_interval_ms: 3600000'; then
+    for edit in inplace vim; do
+        m=$(log_mark)
+        if [ $edit = inplace ]; then
+            want=P1
+            cat "$T/p/P1" >"$POL/mta-sts.txt"
+        else
+            # vim's default save: rename the original to a backup, write a
+            # new file, delete the backup.
+            want=P0
+            mv "$POL/mta-sts.txt" "$POL/mta-sts.txt~"
+            cat "$T/p/P0" >"$POL/mta-sts.txt"
+            rm -f "$POL/mta-sts.txt~"
+        fi
+        served "$T/p/$want" >"$S/out/settle.want"
+        if wait_body example.com "$S/out/settle.want" 2; then
+            pass "settle: $edit save served after ${WAITED_MS} ms (< 2000," \
+                "debounce 4000)"
+        else
+            fail "settle: $edit save served within 2 s (debounce 4000)"
+        fi
+    done
+    leaf_of "$CRT/mta-sts.example.com.crt" >"$S/out/settle.leaf0"
+    make_cert "$T/ca" "$S/stage/settle" ecdsa mta-sts.example.com
+    chmod 644 "$S/stage/settle.key"
+    leaf_of "$S/stage/settle.crt" >"$S/out/settle.leaf1"
+    mv -f "$S/stage/settle.crt" "$CRT/mta-sts.example.com.crt"
+    mv -f "$S/stage/settle.key" "$CRT/mta-sts.example.com.key"
+    sleep 1
+    check "settle: a certificate change is not loaded after 1 s (debounce 4 s)" \
+        leaf_is example.com "$S/out/settle.leaf0"
+    check "settle: the certificate change is loaded after the debounce" \
+        wait_until 10 leaf_is example.com "$S/out/settle.leaf1"
+    srv_stop
+else
+    fail "settle: host starts"
+fi
+
 # ---- 2. bad edits keep the last good policy --------------------------------
 
 log "bad edits (inotify, debounce 50 ms)"
