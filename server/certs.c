@@ -25,16 +25,19 @@
 
 /*
  * Only TLS 1.2 and 1.3, only ECDHE key exchange (forward secret) with AEAD
- * ciphers, for RSA and ECDSA certificates alike. There is deliberately no
- * %SERVER_PRECEDENCE: every suite left is strong, and with server precedence
- * GnuTLS picks its own preferred TLS 1.3 group even when the client sent a
- * key share for another one, which costs OpenSSL-based senders (Postfix) a
- * HelloRetryRequest round trip on every fetch.
+ * ciphers, for RSA and ECDSA certificates alike. The server's order wins,
+ * for speed: AES-128-GCM first, because its SHA-256 key schedule runs on
+ * the CPU's SHA instructions while AES-256-GCM's SHA-384 does not (about a
+ * quarter of a resumed handshake went into SHA-512 when clients picked
+ * it); X25519 first, because it is what OpenSSL-based senders (Postfix)
+ * send a key share for, so they never need a HelloRetryRequest.
  */
 const char *const certs_tls_priority =
-    "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:"
-    "-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:"
-    "-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-MAC-ALL:+AEAD";
+    "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:"
+    "-CIPHER-ALL:+AES-128-GCM:+CHACHA20-POLY1305:+AES-256-GCM:"
+    "-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-MAC-ALL:+AEAD:"
+    "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:"
+    "%SERVER_PRECEDENCE";
 
 /* Certificate and key files larger than this are refused. */
 #define CERTS_FILE_MAX (1024 * 1024)

@@ -495,7 +495,7 @@ check_file_contains "log says SIGTERM drains" "SIGTERM: finishing requests" "$LO
 startup_fails() {
     local what=$1 pattern=$2 out="$OUT/startup.$RANDOM.txt" rc
     shift 2
-    run_bounded 15 "$out" "$MTA_STS_HOST" serve "$@" \
+    run_bounded 15 "$out" "$MTA_STS_HOST" serve "${ROOT_ARGS[@]}" "$@" \
         --https "127.0.0.1:$(free_port)" --http off
     rc=$?
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ]; then
@@ -650,15 +650,17 @@ cat >"$T/slow.py" <<'EOF'
 # server has the request but cannot answer it before the body is
 # complete. Exit 0 when a complete 200 with the expected body (argv[4])
 # arrives; prints the seconds from start to the end of the response.
+# Creates argv[5] once the request header is sent.
 import socket, ssl, sys, time
-port, sni, ca, expect_path = (int(sys.argv[1]), sys.argv[2], sys.argv[3],
-                              sys.argv[4])
+port, sni, ca, expect_path, sent_path = (int(sys.argv[1]), sys.argv[2],
+                                         sys.argv[3], sys.argv[4], sys.argv[5])
 expect = open(expect_path, "rb").read()
 start = time.time()
 s = socket.create_connection(("127.0.0.1", port), timeout=15)
 t = ssl.create_default_context(cafile=ca).wrap_socket(s, server_hostname=sni)
 t.sendall(("GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: %s\r\n"
            "Content-Length: 10\r\nConnection: close\r\n\r\n" % sni).encode())
+open(sent_path, "w").close()
 for _ in range(10):
     time.sleep(0.3)
     t.sendall(b"x")
@@ -708,19 +710,21 @@ EOF
     CURL_PID=$!
     E2E_PIDS+=("$CURL_PID")
     timeout 40 python3 "$T/slow.py" "$HTTPS_PORT" mta-sts.example.com "$CA" \
-        "$T/expect.big" >"$OUT/slow.out" 2>"$OUT/slow.err" &
+        "$T/expect.big" "$OUT/slow.sent" >"$OUT/slow.out" 2>"$OUT/slow.err" &
     SLOW_PID=$!
     E2E_PIDS+=("$SLOW_PID")
-    sleep 1
+    # Both requests must have reached the server before the SIGTERM: curl
+    # has the response header, the slow client has sent its request.
+    wait_until 10 eval '[ -s "$OUT/big.h" ] && [ -e "$OUT/slow.sent" ]'
     if kill -0 "$CURL_PID" 2>/dev/null; then
-        pass "slow curl fetch is still in flight after 1 s"
+        pass "slow curl fetch is still in flight"
     else
-        fail "slow curl fetch is still in flight after 1 s"
+        fail "slow curl fetch is still in flight"
     fi
     if kill -0 "$SLOW_PID" 2>/dev/null; then
-        pass "slow-upload request is still in flight after 1 s"
+        pass "slow-upload request is still in flight"
     else
-        fail "slow-upload request is still in flight after 1 s ($(cat "$OUT/slow.err"))"
+        fail "slow-upload request is still in flight ($(cat "$OUT/slow.err"))"
     fi
     t0=${EPOCHREALTIME/./}
     kill -TERM "$BIG_PID"
