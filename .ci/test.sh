@@ -3,11 +3,11 @@
 # -Werror, run every unit and end-to-end test, run them again under
 # AddressSanitizer + UndefinedBehaviorSanitizer, run each libFuzzer target
 # for a bounded time, and check formatting and banned functions.
-# Usage: bash .ci/test.sh      (FUZZ_SECONDS=60 by default)
+# Usage: bash .ci/test.sh      (FUZZ_SECONDS=45 by default: 7 targets)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-fuzz_seconds=${FUZZ_SECONDS:-60}
+fuzz_seconds=${FUZZ_SECONDS:-45}
 jobs=$(nproc)
 
 step() { printf '\n==== %s\n' "$*"; }
@@ -44,16 +44,54 @@ step "fuzz (${fuzz_seconds}s per target)"
 CC=clang cmake -S . -B build/fuzz -DFUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     >/dev/null
 cmake --build build/fuzz -j "$jobs"
+# Each target starts from its seeds (tests/fuzz/seeds/<name>/, added to a
+# corpus kept in build/fuzz between runs) with its dictionary
+# (tests/fuzz/<name>.dict) when there is one. Its output goes to a log;
+# one summary line per target says how far it got, and any crash, leak,
+# timeout or sanitizer report fails the step after all targets ran.
+fuzz_summary=()
+fuzz_failed=()
+mkdir -p build/fuzz/artifacts
 for target in build/fuzz/fuzz_*; do
-    [ -x "$target" ] || continue
+    [ -x "$target" ] && [ -f "$target" ] || continue
     name=$(basename "$target")
+    short=${name#fuzz_}
     corpus="build/fuzz/corpus-$name"
+    log="build/fuzz/$name.log"
     mkdir -p "$corpus"
-    seeds="$root/tests/fuzz/seeds/${name#fuzz_}"
+    seeds="$root/tests/fuzz/seeds/$short"
     [ -d "$seeds" ] && cp -n "$seeds"/* "$corpus"/ 2>/dev/null || true
+    dict=()
+    [ -f "$root/tests/fuzz/$short.dict" ] &&
+        dict=(-dict="$root/tests/fuzz/$short.dict")
     echo "fuzzing $name"
+    rc=0
     "$target" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
-        -print_final_stats=1 "$corpus" 2>&1 | tail -n 12
+        -print_final_stats=1 -artifact_prefix="build/fuzz/artifacts/$name-" \
+        "${dict[@]}" "$corpus" >"$log" 2>&1 || rc=$?
+    stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n 1; }
+    # The last status line ("#N DONE cov: C ft: F corp: ...") has the
+    # coverage reached.
+    last=$(grep -E '^#[0-9]+.*cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1)
+    cov=$(printf '%s' "$last" | sed -nE 's/.* cov: ([0-9]+).*/\1/p')
+    ft=$(printf '%s' "$last" | sed -nE 's/.* ft: ([0-9]+).*/\1/p')
+    corp=$(printf '%s' "$last" | sed -nE 's/.* corp: ([0-9]+)\/.*/\1/p')
+    line=$(printf '%-20s %s: %s execs (%s/s), cov %s, ft %s, corpus %s, peak rss %s MB' \
+        "$name" "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED rc=$rc")" \
+        "$(stat number_of_executed_units)" "$(stat average_exec_per_sec)" \
+        "${cov:-?}" "${ft:-?}" "${corp:-?}" "$(stat peak_rss_mb)")
+    echo "$line"
+    fuzz_summary+=("$line")
+    if [ "$rc" -ne 0 ]; then
+        tail -n 60 "$log"
+        fuzz_failed+=("$name")
+    fi
 done
+printf '\nfuzz summary (%ss per target):\n' "$fuzz_seconds"
+printf '  %s\n' "${fuzz_summary[@]}"
+if [ ${#fuzz_failed[@]} -gt 0 ]; then
+    echo "fuzzing failed: ${fuzz_failed[*]} (reproducers in build/fuzz/artifacts/)" >&2
+    exit 1
+fi
 
 step "all checks passed"

@@ -107,8 +107,15 @@ int buf_json_string(struct buf *b, const char *s, size_t n)
 
 char *buf_take(struct buf *b, size_t *len)
 {
-    if (b->failed || b->data == NULL)
+    /* A failed buffer still holds what it had before it failed; callers
+     * that only ever take must not leak it when memory runs out. */
+    if (b->failed || b->data == NULL) {
+        free(b->data);
+        b->data = NULL;
+        b->len = 0;
+        b->cap = 0;
         return NULL;
+    }
     char *p = b->data;
     if (len != NULL)
         *len = b->len;

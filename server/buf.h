@@ -44,7 +44,8 @@ int buf_json_string(struct buf *b, const char *s, size_t n);
 
 /*
  * buf_take hands the data over to the caller (who frees it) and leaves the
- * buffer empty. Returns NULL when the buffer failed or holds nothing yet.
+ * buffer empty. Returns NULL when the buffer failed (its data is then
+ * freed) or holds nothing yet.
  */
 char *buf_take(struct buf *b, size_t *len);
 

@@ -10,6 +10,7 @@
  * lookups are safe from any thread, including libmicrohttpd's TLS threads.
  */
 #include "certs.h"
+#include "priv.h"
 #include "readfile.h"
 
 #include <ctype.h>
@@ -139,7 +140,15 @@ static int read_file(const char *path, const char *what, struct file_data *f,
         return -1;
     }
     if (readfile(path, CERTS_FILE_MAX, &data, &len, err, sizeof(err)) < 0) {
-        diag_add(d, DIAG_ERROR, 0, 0, "%s (reading %s)", err, what);
+        /* A key only root may read (certbot's default) loads at start,
+         * before the privilege drop, and fails at the first renewal. */
+        bool denied = errno == EACCES && strstr(what, "key") != NULL;
+        diag_add(d, DIAG_ERROR, 0, 0, "%s (reading %s)%s", err, what,
+                 denied ? "; make the key group-readable by the server "
+                          "(e.g. chgrp GROUP KEY && chmod 0640 KEY, with "
+                          "the server in GROUP; certbot: also its "
+                          "archive/ and live/ directories)"
+                        : "");
         return -1;
     }
     if (len > CERTS_FILE_MAX || len > UINT_MAX) {
@@ -274,22 +283,26 @@ static int entry_collect_names(struct certs_entry *e, gnutls_x509_crt_t leaf)
 
 /*
  * entry_new builds a pair from a parsed chain (borrowed) and a key (taken,
- * also on failure). Only internal errors (memory, GnuTLS) make it fail; the
- * message names source.
+ * also on failure). It fails when memory runs out (*nomem is set then) or
+ * when GnuTLS cannot prepare a certificate for TLS (an unsupported key type
+ * in the chain, say), which rejects only this pair; the message names
+ * source.
  */
 static struct certs_entry *entry_new(const char *source,
                                      gnutls_x509_crt_t *crts, unsigned n,
-                                     gnutls_privkey_t key, struct diag *d)
+                                     gnutls_privkey_t key, struct diag *d,
+                                     bool *nomem)
 {
     struct certs_entry *e = calloc(1, sizeof(*e));
     struct certs_entry *ret = NULL;
-    unsigned char raw[64];
-    size_t raw_size = sizeof(raw);
+    unsigned char raw[32]; /* SHA-256 */
     int rc;
 
+    *nomem = false;
     if (e == NULL) {
         gnutls_privkey_deinit(key);
         diag_add(d, DIAG_ERROR, 0, 0, "%s: %s", source, strerror(ENOMEM));
+        *nomem = true;
         return NULL;
     }
     e->key = key;
@@ -307,14 +320,20 @@ static struct certs_entry *entry_new(const char *source,
         }
         e->n_pcert++;
     }
-    rc = gnutls_x509_crt_get_fingerprint(crts[0], GNUTLS_DIG_SHA256, raw,
-                                         &raw_size);
-    if (rc < 0 || raw_size != 32) {
+    /*
+     * Hash the bytes that are served (the file's own encoding), not
+     * GnuTLS's re-encoding of the parsed certificate, which differs for a
+     * certificate that is not strict DER: reloads compare this value to
+     * tell whether what is served changed.
+     */
+    rc = gnutls_hash_fast(GNUTLS_DIG_SHA256, e->pcert[0].cert.data,
+                          e->pcert[0].cert.size, raw);
+    if (rc < 0) {
         diag_add(d, DIAG_ERROR, 0, 0, "%s: computing the fingerprint: %s",
                  source, gnutls_strerror(rc));
         goto out;
     }
-    for (size_t i = 0; i < raw_size; i++) {
+    for (size_t i = 0; i < sizeof(raw); i++) {
         static const char hex[] = "0123456789abcdef";
         e->fingerprint[2 * i] = hex[raw[i] >> 4];
         e->fingerprint[2 * i + 1] = hex[raw[i] & 15];
@@ -341,6 +360,7 @@ static struct certs_entry *entry_new(const char *source,
     goto out;
 nomem:
     diag_add(d, DIAG_ERROR, 0, 0, "%s: %s", source, strerror(ENOMEM));
+    *nomem = true;
 out:
     entry_free(e);
     return ret;
@@ -415,7 +435,20 @@ static int check_key(gnutls_x509_crt_t *crts, unsigned n, gnutls_privkey_t key,
 {
     unsigned char kid[64], cid[64];
     size_t ksize = sizeof(kid);
-    int rc = key_id_of_key(key, kid, &ksize);
+    /*
+     * The key id comes from the public half stored in the key file. A key
+     * whose private half does not agree with it (a damaged file) would
+     * match the certificate and then fail every handshake.
+     */
+    int rc = gnutls_privkey_verify_params(key);
+    if (rc < 0) {
+        diag_add(d, DIAG_ERROR, 0, 0,
+                 "%s: private key %s is damaged: its private and public "
+                 "parts do not agree (%s)",
+                 crt_path, key_path, gnutls_strerror(rc));
+        return -1;
+    }
+    rc = key_id_of_key(key, kid, &ksize);
     if (rc < 0) {
         diag_add(d, DIAG_ERROR, 0, 0,
                  "%s: computing the public key of private key %s: %s", crt_path,
@@ -651,10 +684,12 @@ static int load_pair(struct loader *L, const struct file_data *crt,
         goto out;
     check_chain(L, crts, n, path);
 
-    e = entry_new(path, crts, n, pk, L->d);
+    bool nomem;
+    e = entry_new(path, crts, n, pk, L->d, &nomem);
     pk = NULL; /* taken by entry_new */
     if (e == NULL) {
-        ret = -1;
+        /* A pair GnuTLS cannot serve is left out like any other. */
+        ret = nomem ? -1 : 0;
         goto out;
     }
     if (e->n_names == 0)
@@ -791,8 +826,13 @@ static int list_dir(const char *dir, char ***out, size_t *n_out, struct diag *d)
     if (dp == NULL) {
         if (errno == ENOENT)
             return 0;
-        diag_add(d, DIAG_ERROR, 0, 0, "%s: opening the directory: %s", dir,
-                 strerror(errno));
+        int e = errno;
+        char who[128] = "";
+        if (e == EACCES)
+            priv_whoami(who, sizeof(who));
+        diag_add(d, DIAG_ERROR, 0, 0, "%s: opening the directory: %s%s%s%s",
+                 dir, strerror(e), who[0] ? " (running as " : "", who,
+                 who[0] ? ")" : "");
         return -1;
     }
     for (;;) {
@@ -1192,7 +1232,9 @@ struct certs *certs_generate_dev(const char *const *hosts, size_t n_hosts,
     if (rc < 0)
         goto fail;
     xkey = NULL; /* released with pk now */
-    e = entry_new("(generated development certificate)", &crt, 1, pk, d);
+    bool nomem;
+    e = entry_new("(generated development certificate)", &crt, 1, pk, d,
+                  &nomem);
     pk = NULL; /* taken by entry_new */
     if (e == NULL)
         goto out;

@@ -100,8 +100,9 @@ void certs_entry_credentials(const struct certs_entry *e,
 
 /*
  * certs_entry_fingerprint returns the SHA-256 fingerprint of the pair's leaf
- * certificate as lower-case hex (64 characters), borrowed from the set. Reloads
- * use it to tell whether a certificate changed.
+ * certificate (of its bytes as served, which are the file's) as lower-case
+ * hex (64 characters), borrowed from the set. Reloads use it to tell
+ * whether a certificate changed.
  */
 const char *certs_entry_fingerprint(const struct certs_entry *e);
 

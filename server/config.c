@@ -1052,6 +1052,40 @@ int config_check_rua(const char *uri, char *err, size_t errlen)
     return check_https_authority(uri + 8, alen, err, errlen);
 }
 
+int config_check_user(const char *name, char *err, size_t errlen)
+{
+    char ch[8];
+    size_t len = strlen(name);
+    if (len == 0) {
+        seterr(err, errlen, "the user name is empty");
+        return -1;
+    }
+    /* useradd's limit; longer names are a paste of something else. */
+    if (len > 32) {
+        seterr(err, errlen, "the name is %zu characters long; the limit is 32",
+               len);
+        return -1;
+    }
+    if (name[0] == '-') {
+        seterr(err, errlen, "a user name cannot start with '-'");
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
+                  (c == '$' && i == len - 1);
+        if (!ok) {
+            seterr(err, errlen,
+                   "character %s is not allowed in a user name (letters, "
+                   "digits, '.', '_' and '-')",
+                   show_char(c, ch, sizeof(ch)));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* ---- lists: domains and rua -------------------------------------------- */
 
 struct ent {
@@ -1243,6 +1277,21 @@ static void apply_dir(struct ctx *x, const struct keydef *kd,
     replace_string(x, string_field(x, kd), s);
 }
 
+static void apply_user(struct ctx *x, const struct keydef *kd,
+                       const struct node *key, const struct node *val)
+{
+    char err[256], q[200];
+    const char *s = scalar_text(x, kd, key, val);
+    if (s == NULL)
+        return;
+    if (config_check_user(s, err, sizeof(err)) < 0) {
+        err_at(x, &val->mark, "%s: invalid user \"%s\": %s", kd->path,
+               diag_quote(s, val->len, q, sizeof(q)), err);
+        return;
+    }
+    replace_string(x, string_field(x, kd), s);
+}
+
 static void apply_listen(struct ctx *x, const struct keydef *kd,
                          const struct node *key, const struct node *val)
 {
@@ -1355,6 +1404,8 @@ static const struct keydef limits_keys[] = {
      "a number", OFF(max_connections_per_ip), 1, 100000, NULL, 0},
     {"connection_timeout", "limits.connection_timeout", apply_uint,
      "a number of seconds", OFF(connection_timeout), 1, 3600, NULL, 0},
+    {"request_timeout", "limits.request_timeout", apply_uint,
+     "a number of seconds", OFF(request_timeout), 1, 3600, NULL, 0},
     {"connection_memory_limit", "limits.connection_memory_limit", apply_size,
      "a number of bytes", OFF(connection_memory_limit), 4096, 1048576, NULL, 0},
     {"threads", "limits.threads", apply_uint, "a number", OFF(threads), 0, 256,
@@ -1389,6 +1440,9 @@ static const struct keydef top_keys[] = {
      NKEYS(limits_keys)},
     {"reload", "reload", apply_section, "a mapping", 0, 0, 0, reload_keys,
      NKEYS(reload_keys)},
+    {"user", "user", apply_user, "a user name", OFF(user), 0, 0, NULL, 0},
+    {"allow_root", "allow_root", apply_bool, "true or false", OFF(allow_root),
+     0, 0, NULL, 0},
 };
 
 static const struct keydef root_def = {
@@ -1593,6 +1647,7 @@ struct config *config_new_default(void)
     c->max_connections = 1024;
     c->max_connections_per_ip = 64;
     c->connection_timeout = 10;
+    c->request_timeout = 10;
     c->connection_memory_limit = 32768;
     c->threads = 0;
     c->reload_debounce_ms = 200;
@@ -1616,6 +1671,7 @@ void config_free(struct config *c)
     free(c->https_listen);
     free(c->http_listen);
     free(c->metrics_listen);
+    free(c->user);
     free_list(c->tlsrpt_rua, c->n_tlsrpt_rua);
     free(c);
 }

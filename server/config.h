@@ -38,11 +38,17 @@ struct config {
     unsigned max_connections;        /* default 1024 */
     unsigned max_connections_per_ip; /* default 64 */
     unsigned connection_timeout;     /* seconds, default 10 */
+    unsigned request_timeout;        /* seconds to send a whole request,
+                                        default 10 */
     size_t connection_memory_limit;  /* bytes, default 32768 */
     unsigned threads;                /* 0 = one per core */
     unsigned reload_debounce_ms;     /* default 200 */
     unsigned poll_interval_ms;       /* polling fallback, default 2000 */
     bool force_poll;                 /* default false */
+    /* Privileges: started as root, `serve` drops to this user after
+     * binding the listeners and loading the keys; NULL = not configured. */
+    char *user;
+    bool allow_root; /* run as root without a user: default false */
 };
 
 /* config_new_default returns a config holding only the defaults. */
@@ -78,5 +84,13 @@ int config_split_listen(const char *addr, char *host, size_t hostlen,
  * with the reason in err.
  */
 int config_check_rua(const char *uri, char *err, size_t errlen);
+
+/*
+ * config_check_user returns 0 when name looks like a user name or a numeric
+ * uid (letters, digits, '.', '_', '-', a trailing '$', not starting with
+ * '-', at most 32 bytes), else -1 with the reason in err. Whether the user
+ * exists is for the caller to find out.
+ */
+int config_check_user(const char *name, char *err, size_t errlen);
 
 #endif

@@ -8,8 +8,10 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -26,6 +28,12 @@
 
 #define METRICS_MAX (1 << 20)
 #define SNI_MAX 256
+/* No endpoint takes a request body; a few KiB forgive a client that sends
+ * one by mistake, and anything announcing more is refused with 413 before
+ * a byte of it is read. */
+#define BODY_MAX (16 << 10)
+/* How often overdue connections are looked for (the request deadline). */
+#define SWEEP_INTERVAL_MS 250
 
 enum listener_kind { LISTENER_HTTPS, LISTENER_HTTP, LISTENER_METRICS };
 static const char *const listener_names[] = {"https", "http", "metrics"};
@@ -33,7 +41,7 @@ static const char *const listener_names[] = {"https", "http", "metrics"};
 
 /* Status codes counted individually; anything else counts as "other". */
 static const int counted_codes[] = {200, 301, 304, 400, 404,
-                                    405, 421, 500, 503};
+                                    405, 413, 421, 500, 503};
 #define N_CODES (sizeof(counted_codes) / sizeof(counted_codes[0]) + 1)
 
 struct listener {
@@ -51,8 +59,19 @@ struct http {
     atomic_uint_fast64_t requests[N_LISTENERS][N_CODES];
     atomic_uint_fast64_t aborted[N_LISTENERS];
     atomic_uint_fast64_t tls_failures;
+    atomic_uint_fast64_t handshakes[2]; /* full, resumed */
+    atomic_uint_fast64_t timed_out[N_LISTENERS];
     atomic_int in_flight;
     time_t started;
+    /* The request deadline (see "request deadline" below): the live
+     * connections, and the sweeper thread that closes overdue ones. The
+     * lock guards the list, each entry's timed_out and sweep_stop. */
+    pthread_mutex_t conns_lock;
+    pthread_cond_t sweep_wake;
+    struct conn_ctx *conns;
+    pthread_t sweeper;
+    bool sweeper_running;
+    bool sweep_stop;
     /* The master key for TLS session tickets: generated at start-up, never
      * written anywhere, so a restart invalidates every ticket. GnuTLS
      * derives rotating ticket encryption keys from it. */
@@ -68,6 +87,15 @@ struct conn_ctx {
     char sni[SNI_MAX];
     bool has_sni;
     bool handshake_done;
+    /* The request deadline: CLOCK_MONOTONIC milliseconds by which the
+     * client must have sent a complete request, 0 while one is answered. */
+    atomic_int_fast64_t deadline_ms;
+    enum listener_kind kind;
+    int fd;
+    bool tracked;   /* in h->conns */
+    bool timed_out; /* its socket was shut down by the sweeper */
+    struct conn_ctx *prev, *next;
+    char remote[INET6_ADDRSTRLEN + 1];
 };
 
 /* Per-request state, for the access log and the snapshot reference. */
@@ -91,11 +119,10 @@ static size_t code_index(int status)
 
 /* ---- prepared responses ------------------------------------------------ */
 
-static void add_header(struct MHD_Response *r, const char *name,
+static bool add_header(struct MHD_Response *r, const char *name,
                        const char *value)
 {
-    if (value != NULL)
-        MHD_add_response_header(r, name, value);
+    return value == NULL || MHD_add_response_header(r, name, value) == MHD_YES;
 }
 
 static void prepare_reply(struct reply *rp, void *ctx)
@@ -105,13 +132,20 @@ static void prepare_reply(struct reply *rp, void *ctx)
         rp->body_len, (void *)rp->body, MHD_RESPMEM_PERSISTENT);
     if (r == NULL)
         return;
-    add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rp->content_type);
-    add_header(r, MHD_HTTP_HEADER_ETAG, rp->etag);
-    add_header(r, MHD_HTTP_HEADER_ALLOW, rp->allow);
-    add_header(r, "X-Content-Type-Options", "nosniff");
+    bool ok = add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rp->content_type) &&
+              add_header(r, MHD_HTTP_HEADER_ETAG, rp->etag) &&
+              add_header(r, MHD_HTTP_HEADER_ALLOW, rp->allow) &&
+              add_header(r, "X-Content-Type-Options", "nosniff");
     /* Caches revalidate the policy (the 304 repeats what the 200 says). */
-    if (rp->etag != NULL)
-        add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    if (ok && rp->etag != NULL)
+        ok = add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    /* A reply that lost a header to a failed allocation (a policy with no
+     * ETag or Content-Type) must not go out: with native unset the store
+     * refuses the whole snapshot and the last good one stays. */
+    if (!ok) {
+        MHD_destroy_response(r);
+        return;
+    }
     rp->native = r;
 }
 
@@ -182,10 +216,28 @@ static char *render_metrics(struct http *h, const struct snapshot *s,
                        "%llu\n",
                        listener_names[l],
                        (unsigned long long)atomic_load(&h->aborted[l]));
+    metric_head(&b, "mta_sts_connections_timed_out_total", "counter",
+                "Connections closed for sending no complete request within "
+                "limits.request_timeout.");
+    for (size_t l = 0; l < N_LISTENERS; l++)
+        if (h->listeners[l].daemon != NULL)
+            buf_printf(&b,
+                       "mta_sts_connections_timed_out_total{listener=\"%s\"} "
+                       "%llu\n",
+                       listener_names[l],
+                       (unsigned long long)atomic_load(&h->timed_out[l]));
     metric_head(&b, "mta_sts_tls_handshake_failures_total", "counter",
                 "TLS connections closed before the handshake completed.");
     buf_printf(&b, "mta_sts_tls_handshake_failures_total %llu\n",
                (unsigned long long)atomic_load(&h->tls_failures));
+    metric_head(&b, "mta_sts_tls_handshakes_total", "counter",
+                "Completed TLS handshakes, full or resumed from a session "
+                "ticket.");
+    buf_printf(&b,
+               "mta_sts_tls_handshakes_total{kind=\"full\"} %llu\n"
+               "mta_sts_tls_handshakes_total{kind=\"resumed\"} %llu\n",
+               (unsigned long long)atomic_load(&h->handshakes[0]),
+               (unsigned long long)atomic_load(&h->handshakes[1]));
     metric_head(&b, "mta_sts_reloads_total", "counter",
                 "Reloads of the policy and certificate files.");
     buf_printf(&b, "mta_sts_reloads_total %llu\n",
@@ -237,6 +289,175 @@ static char *render_metrics(struct http *h, const struct snapshot *s,
     return buf_take(&b, len);
 }
 
+/* ---- request deadline -------------------------------------------------- */
+
+/*
+ * libmicrohttpd's connection timeout is an idle timeout: every byte restarts
+ * it, so a client that trickles its request a byte at a time ("slowloris")
+ * keeps its connection, and with enough of them every slot, for as long as
+ * it likes. The request deadline is absolute instead: from the accept, or
+ * from the end of the previous response on a kept-alive connection, a
+ * client has limits.request_timeout seconds to finish the TLS handshake and
+ * send its whole request. A sweeper thread shuts down the socket of every
+ * overdue connection; libmicrohttpd then reads end-of-file and closes the
+ * connection the normal way, on its own thread. The sweeper touches a
+ * descriptor only under conns_lock while its connection is listed, and
+ * libmicrohttpd reports a connection closed (which unlists it under the
+ * lock) before it closes the descriptor, so a shutdown can never reach a
+ * descriptor that has been reused for another connection or file.
+ */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct conn_ctx *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* deadline_start gives the connection's next request its full time. */
+static void deadline_start(const struct http *h, struct conn_ctx *cc)
+{
+    if (cc != NULL)
+        atomic_store(&cc->deadline_ms,
+                     now_ms() + (int64_t)h->cfg->request_timeout * 1000);
+}
+
+/* deadline_stop lifts the deadline while a complete request is answered:
+ * how fast a client reads the answer is the idle timeout's business. */
+static void deadline_stop(struct conn_ctx *cc)
+{
+    if (cc != NULL)
+        atomic_store(&cc->deadline_ms, 0);
+}
+
+static void remote_addr(struct MHD_Connection *c, char *out, size_t outlen);
+
+/* conn_track starts the deadline of a new connection and lists it; it runs
+ * on the connection's thread, before libmicrohttpd reads from it. */
+static void conn_track(struct listener *l, struct MHD_Connection *c,
+                       struct conn_ctx *cc)
+{
+    struct http *h = l->h;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    cc->kind = l->kind;
+    cc->fd = ci != NULL ? ci->connect_fd : -1;
+    if (cc->fd < 0)
+        return;
+    remote_addr(c, cc->remote, sizeof(cc->remote));
+    deadline_start(h, cc);
+    pthread_mutex_lock(&h->conns_lock);
+    cc->next = h->conns;
+    if (h->conns != NULL)
+        h->conns->prev = cc;
+    h->conns = cc;
+    cc->tracked = true;
+    pthread_mutex_unlock(&h->conns_lock);
+}
+
+/* conn_untrack unlists a connection that libmicrohttpd is about to close. */
+static void conn_untrack(struct http *h, struct conn_ctx *cc)
+{
+    if (!cc->tracked)
+        return;
+    pthread_mutex_lock(&h->conns_lock);
+    if (cc->prev != NULL)
+        cc->prev->next = cc->next;
+    else
+        h->conns = cc->next;
+    if (cc->next != NULL)
+        cc->next->prev = cc->prev;
+    cc->tracked = false;
+    pthread_mutex_unlock(&h->conns_lock);
+}
+
+/* sweep_main is the sweeper thread: every SWEEP_INTERVAL_MS it shuts down
+ * the sockets of the connections whose deadline has passed. */
+static void *sweep_main(void *arg)
+{
+    struct http *h = arg;
+    pthread_mutex_lock(&h->conns_lock);
+    while (!h->sweep_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += SWEEP_INTERVAL_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->sweep_wake, &h->conns_lock, &until);
+        int64_t now = now_ms();
+        for (struct conn_ctx *cc = h->conns; cc != NULL; cc = cc->next) {
+            int64_t deadline = atomic_load(&cc->deadline_ms);
+            if (cc->timed_out || deadline == 0 || now < deadline)
+                continue;
+            cc->timed_out = true;
+            shutdown(cc->fd, SHUT_RDWR);
+            atomic_fetch_add(&h->timed_out[cc->kind], 1);
+            log_msg(h->lg, LOG_LEVEL_DEBUG,
+                    "%s: closing the connection from %s: no complete "
+                    "request within %u s",
+                    listener_names[cc->kind], cc->remote,
+                    h->cfg->request_timeout);
+        }
+    }
+    pthread_mutex_unlock(&h->conns_lock);
+    return NULL;
+}
+
+/* sweeper_init prepares the lock and the wake-up of the sweeper, which
+ * waits on the monotonic clock as the deadlines do. */
+static int sweeper_init(struct http *h)
+{
+    pthread_condattr_t ca;
+    int rc = -1;
+    if (pthread_condattr_init(&ca) != 0)
+        return -1;
+    if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&h->sweep_wake, &ca) != 0)
+        goto out;
+    if (pthread_mutex_init(&h->conns_lock, NULL) != 0) {
+        pthread_cond_destroy(&h->sweep_wake);
+        goto out;
+    }
+    rc = 0;
+out:
+    pthread_condattr_destroy(&ca);
+    return rc;
+}
+
+static int sweeper_start(struct http *h, char *err, size_t errlen)
+{
+    h->sweep_stop = false;
+    int rc = pthread_create(&h->sweeper, NULL, sweep_main, h);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the request deadline thread: %s",
+                 strerror(rc));
+        return -1;
+    }
+    h->sweeper_running = true;
+    return 0;
+}
+
+static void sweeper_stop(struct http *h)
+{
+    if (!h->sweeper_running)
+        return;
+    pthread_mutex_lock(&h->conns_lock);
+    h->sweep_stop = true;
+    pthread_cond_signal(&h->sweep_wake);
+    pthread_mutex_unlock(&h->conns_lock);
+    pthread_join(h->sweeper, NULL);
+    h->sweeper_running = false;
+}
+
 /* ---- request handling -------------------------------------------------- */
 
 static const char *header(struct MHD_Connection *c, const char *name)
@@ -276,6 +497,18 @@ static enum MHD_Result queue_owned(struct MHD_Connection *c, int status,
     return ret;
 }
 
+/* body_too_large says whether a Content-Length announces more than BODY_MAX
+ * bytes (libmicrohttpd itself refuses one that is not a number). */
+static bool body_too_large(const char *content_length)
+{
+    if (content_length == NULL)
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(content_length, &end, 10);
+    return end != content_length && (errno == ERANGE || n > BODY_MAX);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
                               const char *url, const char *method,
                               const char *version, const char *upload_data,
@@ -302,23 +535,34 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
             snprintf(rq->path, sizeof(rq->path), "%s", url);
             snprintf(rq->host, sizeof(rq->host), "%s", host ? host : "-");
         }
+        if (body_too_large(header(c, MHD_HTTP_HEADER_CONTENT_LENGTH))) {
+            /* Answering before the body makes libmicrohttpd skip reading
+             * it and close the connection after the answer. */
+            static const char msg[] = "Request body too large\n";
+            deadline_stop(conn_of(c));
+            rq->status = 413;
+            rq->bytes = sizeof(msg) - 1;
+            return queue_owned(
+                c, 413,
+                MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg,
+                                                MHD_RESPMEM_PERSISTENT));
+        }
         return MHD_YES;
     }
     if (*upload_data_size != 0) {
         *upload_data_size = 0; /* no endpoint takes a body: discard it */
         return MHD_YES;
     }
-    if (rq->snap != NULL)
+    if (rq->status != 0)
         return MHD_NO; /* already answered */
+    /* The request is complete: its deadline is met. */
+    struct conn_ctx *cc = conn_of(c);
+    deadline_stop(cc);
     /* From here on a failure to answer is the server's fault. */
     rq->status = 500;
     rq->snap = store_acquire(h->store);
     if (rq->snap == NULL)
         return MHD_NO;
-
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    struct conn_ctx *cc = ci != NULL ? ci->socket_context : NULL;
 
     struct request r = {
         .listener = l->kind == LISTENER_HTTPS ? REQUEST_LISTENER_HTTPS
@@ -411,7 +655,9 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
     struct listener *l = cls;
     struct http *h = l->h;
     struct req_ctx *rq = *req_cls;
-    (void)toe;
+    /* A kept-alive connection's next request gets the full time again. */
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        deadline_start(h, conn_of(c));
     if (rq == NULL)
         return;
     *req_cls = NULL;
@@ -515,6 +761,8 @@ static int finished_hook(gnutls_session_t session, unsigned int htype,
     if (cc != NULL) {
         read_sni(session, cc);
         cc->handshake_done = true;
+        atomic_fetch_add(
+            &cc->h->handshakes[gnutls_session_is_resumed(session) != 0], 1);
     }
     return 0;
 }
@@ -550,8 +798,10 @@ static void notify_connection(void *cls, struct MHD_Connection *c,
     struct listener *l = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         struct conn_ctx *fresh = calloc(1, sizeof(*fresh));
-        if (fresh != NULL)
+        if (fresh != NULL) {
             fresh->h = l->h;
+            conn_track(l, c, fresh);
+        }
         *socket_context = fresh;
         if (l->kind == LISTENER_HTTPS)
             start_tls(l->h, c);
@@ -560,6 +810,7 @@ static void notify_connection(void *cls, struct MHD_Connection *c,
     struct conn_ctx *cc = *socket_context;
     if (cc == NULL)
         return;
+    conn_untrack(l->h, cc);
     if (l->kind == LISTENER_HTTPS && !cc->handshake_done)
         atomic_fetch_add(&l->h->tls_failures, 1);
     snapshot_release(cc->snap);
@@ -636,7 +887,15 @@ struct http *http_new(const struct config *cfg, const struct logger *lg,
     h->listeners[LISTENER_HTTP].addr = cfg->http_listen;
     h->listeners[LISTENER_METRICS].addr = cfg->metrics_listen;
     atomic_init(&h->tls_failures, 0);
+    atomic_init(&h->handshakes[0], 0);
+    atomic_init(&h->handshakes[1], 0);
     atomic_init(&h->in_flight, 0);
+    for (size_t l = 0; l < N_LISTENERS; l++)
+        atomic_init(&h->timed_out[l], 0);
+    if (sweeper_init(h) < 0) {
+        free(h);
+        return NULL;
+    }
     int rc = gnutls_session_ticket_key_generate(&h->ticket_key);
     if (rc < 0) {
         /* Without tickets every handshake is a full one: slower, not
@@ -739,6 +998,10 @@ int http_start(struct http *h, char *err, size_t errlen)
             return -1;
         }
     }
+    if (sweeper_start(h, err, errlen) < 0) {
+        http_stop(h, 0);
+        return -1;
+    }
     return 0;
 }
 
@@ -764,6 +1027,8 @@ void http_stop(struct http *h, unsigned drain_seconds)
         MHD_stop_daemon(h->listeners[l].daemon);
         h->listeners[l].daemon = NULL;
     }
+    /* Last, so that the drain above still closes stalled connections. */
+    sweeper_stop(h);
 }
 
 void http_free(struct http *h)
@@ -771,6 +1036,8 @@ void http_free(struct http *h)
     if (h == NULL)
         return;
     http_stop(h, 0);
+    pthread_cond_destroy(&h->sweep_wake);
+    pthread_mutex_destroy(&h->conns_lock);
     if (h->ticket_key.data != NULL) {
         gnutls_memset(h->ticket_key.data, 0, h->ticket_key.size);
         gnutls_free(h->ticket_key.data);

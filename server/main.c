@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "certs.h"
@@ -25,6 +27,7 @@
 #include "http.h"
 #include "log.h"
 #include "policy.h"
+#include "priv.h"
 #include "probe.h"
 #include "readfile.h"
 #include "store.h"
@@ -62,6 +65,9 @@ static const char usage_text[] =
     "  --http ADDR|off    plain-HTTP listen address (default: [::]:8080)\n"
     "  --metrics ADDR     separate /metrics listener (default: on --http)\n"
     "  --poll             watch files by polling instead of inotify\n"
+    "  --user NAME        serve: started as root, run as NAME once the\n"
+    "                     ports are bound and the keys loaded\n"
+    "  --allow-root       serve: keep running as root (not recommended)\n"
     "  --log-format F     text or json\n"
     "  --log-level L      error, warn, info or debug\n"
     "  --json             validate, dns: machine-readable output\n"
@@ -81,6 +87,8 @@ enum opt_id {
     OPT_LOG_LEVEL,
     OPT_JSON,
     OPT_TARGET,
+    OPT_USER,
+    OPT_ALLOW_ROOT,
 };
 
 struct cli {
@@ -89,8 +97,8 @@ struct cli {
     const char *domains[MAX_CLI_DOMAINS];
     size_t n_domains;
     const char *policy_dir, *cert_dir, *https, *http, *metrics;
-    const char *log_format, *log_level, *target;
-    bool poll, json;
+    const char *log_format, *log_level, *target, *user;
+    bool poll, json, allow_root;
     char **args;
     int n_args;
 };
@@ -149,6 +157,12 @@ static bool set_option(struct cli *cli, int c, const char *arg)
     case OPT_TARGET:
         cli->target = arg;
         return true;
+    case OPT_USER:
+        cli->user = arg;
+        return true;
+    case OPT_ALLOW_ROOT:
+        cli->allow_root = true;
+        return true;
     default:
         return false;
     }
@@ -171,6 +185,8 @@ static void parse_cli(int argc, char **argv, struct cli *cli)
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"json", no_argument, NULL, OPT_JSON},
         {"target", required_argument, NULL, OPT_TARGET},
+        {"user", required_argument, NULL, OPT_USER},
+        {"allow-root", no_argument, NULL, OPT_ALLOW_ROOT},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -274,6 +290,13 @@ static struct config *load_config(const struct cli *cli)
         ok = ok && replace(&cfg->metrics_listen, cli->metrics);
     if (cli->poll)
         cfg->force_poll = true;
+    if (cli->user != NULL) {
+        if (config_check_user(cli->user, err, sizeof(err)) < 0)
+            die_usage("--user %s: %s", cli->user, err);
+        ok = ok && replace(&cfg->user, cli->user);
+    }
+    if (cli->allow_root)
+        cfg->allow_root = true;
     if (cli->log_format != NULL) {
         if (strcmp(cli->log_format, "text") == 0)
             cfg->log_format = LOG_FORMAT_TEXT;
@@ -531,6 +554,111 @@ static int cmd_health(const struct cli *cli)
 
 /* ---- serve ------------------------------------------------------------- */
 
+/*
+ * plan_privileges decides, before anything starts, whether serve will drop
+ * root and to whom (*drop, *to). Started as root it insists on a user or
+ * an explicit allow_root, so that running as root is never an accident.
+ * Returns -1 (logged) when the configuration cannot be honoured.
+ */
+static int plan_privileges(const struct config *cfg, const struct logger *lg,
+                           struct priv_user *to, bool *drop)
+{
+    char err[512], who[128];
+    uid_t euid = geteuid();
+    *drop = false;
+    if (cfg->user != NULL && priv_lookup(cfg->user, to, err, sizeof(err)) < 0) {
+        log_msg(lg, LOG_LEVEL_ERROR, "user %s: %s", cfg->user, err);
+        return -1;
+    }
+    if (euid != 0) {
+        if (cfg->user == NULL)
+            return 0;
+        if (to->uid == euid) {
+            log_msg(lg, LOG_LEVEL_INFO,
+                    "already running as %s; the configured user changes "
+                    "nothing",
+                    priv_whoami(who, sizeof(who)));
+            return 0;
+        }
+        log_msg(lg, LOG_LEVEL_ERROR,
+                "started as %s, which cannot switch to user %s (uid %u): "
+                "start as root to drop to it, or leave out `user:` / --user",
+                priv_whoami(who, sizeof(who)), to->name, (unsigned)to->uid);
+        return -1;
+    }
+    if (cfg->user != NULL) {
+        if (to->uid == 0) {
+            log_msg(lg, LOG_LEVEL_ERROR,
+                    "user %s is root; name an unprivileged user (e.g. "
+                    "nobody), or use allow_root: true / --allow-root to run "
+                    "as root on purpose",
+                    cfg->user);
+            return -1;
+        }
+        *drop = true;
+        return 0;
+    }
+    if (!cfg->allow_root) {
+        log_msg(lg, LOG_LEVEL_ERROR,
+                "refusing to run as root: set `user: NAME` in the config or "
+                "pass --user NAME (e.g. --user nobody), and the host drops to "
+                "that user once its ports are bound and its keys loaded; or, "
+                "to run as root anyway, set `allow_root: true` or pass "
+                "--allow-root");
+        return -1;
+    }
+    log_msg(lg, LOG_LEVEL_WARN,
+            "running as root (allow_root); a flaw in the TLS or HTTP code "
+            "would then give an attacker root: prefer `user:` / --user");
+    return 0;
+}
+
+/* drop_privileges switches to the planned user once the listeners are
+ * bound and the keys are in memory. Returns -1 (logged) on failure. */
+static int drop_privileges(const struct logger *lg, const struct priv_user *to)
+{
+    char err[512], who[128];
+    if (priv_drop(to, err, sizeof(err)) < 0) {
+        log_msg(lg, LOG_LEVEL_ERROR, "dropping privileges: %s", err);
+        return -1;
+    }
+    log_msg(lg, LOG_LEVEL_INFO,
+            "dropped root: now running as %s, gid %u; root cannot be regained",
+            priv_whoami(who, sizeof(who)), (unsigned)getgid());
+    return 0;
+}
+
+/*
+ * raise_fd_limit lifts the soft limit on open files to the hard one. Every
+ * connection holds a descriptor, each listener may hold
+ * limits.max_connections of them, and the soft limit is often 1024
+ * (systemd's default) while the hard one is far higher. Past the limit
+ * accept() fails and clients wait without being told why, so a limit that
+ * is still too low is worth a warning.
+ */
+static void raise_fd_limit(const struct logger *lg, const struct config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t was = rl.rlim_cur;
+    /* An unlimited hard limit is not a value setrlimit takes for files. */
+    rlim_t want = rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+    }
+    /* Three listeners at most, plus certificates, inotify and the log. */
+    unsigned long long need = 3ULL * cfg->max_connections + 64;
+    log_msg(lg, rl.rlim_cur < need ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+            "open files limit %llu (was %llu)%s",
+            (unsigned long long)rl.rlim_cur, (unsigned long long)was,
+            rl.rlim_cur < need ? "; below what limits.max_connections may "
+                                 "need on three listeners"
+                               : "");
+}
+
 /* print_hints tells a first-time user how to reach what is being served. */
 static void print_hints(const struct logger *lg, const struct config *cfg,
                         struct store *st)
@@ -570,11 +698,24 @@ static int cmd_serve(const struct cli *cli)
     char err[512];
     sigset_t sigs;
 
+    struct priv_user to;
+    bool drop = false;
+
     if (cfg == NULL)
         return EXIT_INVALID;
     if (cli->n_args > 0)
         die_usage("serve takes no arguments, found '%s'", cli->args[0]);
     log_init(&lg, cfg->log_format, cfg->log_level, cfg->access_log);
+    if (plan_privileges(cfg, &lg, &to, &drop) < 0) {
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    /* The server never executes anything; no_new_privs makes sure nothing
+     * it is tricked into running gains privileges. Set before any thread
+     * starts, because it is per thread and inherited. */
+    if (priv_no_new_privs(err, sizeof(err)) < 0)
+        log_msg(&lg, LOG_LEVEL_WARN, "%s", err);
+    raise_fd_limit(&lg, cfg);
 
     /* Block the signals before any thread starts, so that they all reach
      * the sigwait loop below and no worker thread is interrupted. */
@@ -603,6 +744,14 @@ static int cmd_serve(const struct cli *cli)
     if (http_start(h, err, sizeof(err)) < 0) {
         log_msg(&lg, LOG_LEVEL_ERROR, "%s", err);
         goto out;
+    }
+    if (drop) {
+        if (drop_privileges(&lg, &to) < 0)
+            goto out;
+        /* Reload once as the new user: a key or directory that only root
+         * can read shows up now, with the fix, instead of at the next
+         * certificate renewal. What is served stays the same. */
+        store_reload(st);
     }
     w = watch_start(cfg, &lg, st);
     print_hints(&lg, cfg, st);

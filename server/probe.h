@@ -16,4 +16,22 @@
 int probe_http_get(const char *url, unsigned timeout_ms, char *body,
                    size_t bodylen, char *err, size_t errlen);
 
+/*
+ * probe_split_url splits "http://host[:port]/path" (host may be an IP
+ * literal in brackets) into host, port (digits, "80" when absent) and
+ * *path (borrowed from url; "/" when absent). Pure. Returns 0, or -1 when
+ * url has another form or a part does not fit its buffer.
+ */
+int probe_split_url(const char *url, char *host, size_t hostlen, char *port,
+                    size_t portlen, const char **path);
+
+/*
+ * probe_parse_response reads the HTTP/1.x response in resp[0..len) (not
+ * necessarily NUL-terminated, possibly cut short) and returns its status
+ * code (100-599), with the first line of the body copied (truncated to
+ * fit) to body; or -1 with the reason in err. Pure: no I/O.
+ */
+int probe_parse_response(const char *resp, size_t len, char *body,
+                         size_t bodylen, char *err, size_t errlen);
+
 #endif

@@ -391,12 +391,21 @@ static int plan_domains(struct store *st, const struct certs *src,
  * Returns -1 when nothing usable remains (only before the first success).
  */
 static int plan_certs(struct store *st, const struct snapshot *old,
-                      struct plan *pl, time_t now)
+                      struct plan *pl, time_t now, bool policies_only)
 {
     char bad[PROBLEM_MAX] = "", problem[PROBLEM_MAX] = "";
-    struct certs *fresh = load_certs(st, now, bad, sizeof(bad));
     const struct certs *old_certs =
         old != NULL ? snapshot_certs_get(old->certs) : NULL;
+    if (policies_only && old != NULL) {
+        /* Only policy files changed: the served certificates, and what
+         * was wrong with the directory, stay as they are. */
+        pl->certs = snapshot_certs_ref(old->certs);
+        if (old->cert_problem != NULL)
+            snprintf(pl->cert_problem, sizeof(pl->cert_problem), "%s",
+                     old->cert_problem);
+        return plan_domains(st, old_certs, "", pl);
+    }
+    struct certs *fresh = load_certs(st, now, bad, sizeof(bad));
     bool usable = fresh != NULL && certs_count(fresh) > 0;
     bool no_files = fresh != NULL && !usable && bad[0] == '\0';
     int rc = -1;
@@ -542,6 +551,29 @@ static int build_domain(struct store *st, struct snapshot *s, size_t i,
     return snapshot_set_domain(s, i, domain, p, od->source, problem);
 }
 
+/* count_unprepared counts replies the prepare hook left without a native
+ * form (its allocation failed); such a reply could not be sent. */
+static void count_unprepared(struct reply *r, void *ctx)
+{
+    if (r->native == NULL)
+        (*(size_t *)ctx)++;
+}
+
+/*
+ * prepare runs the HTTP layer's hook on a finished snapshot. Returns -1
+ * when a response could not be prepared: publishing the snapshot would
+ * then make every request for it fail.
+ */
+static int prepare(struct store *st, struct snapshot *s)
+{
+    size_t missing = 0;
+    if (st->prepare == NULL)
+        return 0;
+    st->prepare(s, st->prepare_ctx);
+    snapshot_for_each_reply(s, count_unprepared, &missing);
+    return missing == 0 ? 0 : -1;
+}
+
 static void publish(struct store *st, struct snapshot *s)
 {
     pthread_mutex_lock(&st->lock);
@@ -551,19 +583,64 @@ static void publish(struct store *st, struct snapshot *s)
     snapshot_release(old);
 }
 
-static int reload_locked(struct store *st)
+/*
+ * keep_degraded publishes again what old serves (the same policy bytes, ids
+ * and certificates) with why as every domain's problem, so that /healthz
+ * says "degraded" and why after a reload that failed outright. It needs
+ * memory too: when that is still short it gives up and old stays, and the
+ * log line is then the only report.
+ */
+static void keep_degraded(struct store *st, struct snapshot *old,
+                          const char *why)
+{
+    char err[PROBLEM_MAX], problem[PROBLEM_MAX];
+    struct snapshot *s =
+        snapshot_new(old->n_domains, old->certs, st->generation + 1);
+    snprintf(problem, sizeof(problem),
+             "reload failed (%s); still serving the last good state", why);
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < old->n_domains; i++) {
+        const struct snapshot_domain *od = &old->domains[i];
+        struct diag d;
+        diag_init(&d, od->source);
+        /* As in build_domain: served bytes re-parse to the same policy. */
+        struct policy *p =
+            policy_parse(od->policy->served, od->policy->served_len, &d);
+        diag_free(&d);
+        /* On failure the slot holds what it took; the release frees it. */
+        if (p == NULL ||
+            snapshot_set_domain(s, i, od->domain, p, od->source, problem) < 0)
+            goto out;
+    }
+    if (snapshot_finish(s, old->cert_problem, err, sizeof(err)) < 0 ||
+        prepare(st, s) < 0)
+        goto out;
+    st->generation++;
+    publish(st, s);
+    s = NULL;
+out:
+    snapshot_release(s);
+}
+
+static int reload_locked(struct store *st, bool policies_only)
 {
     struct plan pl = {0};
     struct snapshot *old = store_acquire(st);
     struct snapshot *s = NULL;
     bool refused = false;
     char err[PROBLEM_MAX];
+    /* Why the reload failed outright; most steps fail only when memory
+     * runs out, the others say otherwise. */
+    char why[PROBLEM_MAX] = "out of memory";
     int rc = -1;
     time_t now = time(NULL);
 
     atomic_fetch_add(&st->reloads, 1);
-    if (plan_certs(st, old, &pl, now) < 0)
+    if (plan_certs(st, old, &pl, now, policies_only) < 0) {
+        snprintf(why, sizeof(why), "%s", "cannot plan the certificates");
         goto out;
+    }
     refused = pl.cert_problem[0] != '\0';
     s = snapshot_new(pl.n_domains, pl.certs, st->generation + 1);
     if (s == NULL)
@@ -584,10 +661,14 @@ static int reload_locked(struct store *st)
     if (snapshot_finish(s, pl.cert_problem[0] ? pl.cert_problem : NULL, err,
                         sizeof(err)) < 0) {
         log_msg(st->lg, LOG_LEVEL_ERROR, "%s", err);
+        snprintf(why, sizeof(why), "%s", err);
         goto out;
     }
-    if (st->prepare != NULL)
-        st->prepare(s, st->prepare_ctx);
+    if (prepare(st, s) < 0) {
+        snprintf(why, sizeof(why), "%s",
+                 "out of memory preparing the responses");
+        goto out;
+    }
     for (size_t i = 0; i < s->n_domains; i++) {
         const struct snapshot_domain *d = &s->domains[i];
         const struct snapshot_domain *od =
@@ -608,7 +689,12 @@ out:
         atomic_fetch_add(&st->failures, 1);
     if (rc < 0 && old != NULL) {
         log_msg(st->lg, LOG_LEVEL_ERROR,
-                "reload failed; still serving the previous state");
+                "reload failed (%s); still serving the previous state", why);
+        /* The half-built snapshot goes first: it may hold the memory the
+         * degraded copy needs. */
+        snapshot_release(s);
+        s = NULL;
+        keep_degraded(st, old, why);
         rc = 0;
     }
     snapshot_release(s);
@@ -621,7 +707,15 @@ out:
 int store_reload(struct store *st)
 {
     pthread_mutex_lock(&st->reload_lock);
-    int rc = reload_locked(st);
+    int rc = reload_locked(st, false);
+    pthread_mutex_unlock(&st->reload_lock);
+    return rc;
+}
+
+int store_reload_policies(struct store *st)
+{
+    pthread_mutex_lock(&st->reload_lock);
+    int rc = reload_locked(st, true);
     pthread_mutex_unlock(&st->reload_lock);
     return rc;
 }

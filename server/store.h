@@ -41,6 +41,12 @@ void store_set_prepare(struct store *st, store_prepare_fn fn, void *ctx);
  */
 int store_reload(struct store *st);
 
+/* store_reload_policies is store_reload for when only policy files
+ * changed: the certificates of the current snapshot are kept as they are,
+ * which spares a policy edit the certificate directory's load and chain
+ * checks. Before the first reload it is store_reload. */
+int store_reload_policies(struct store *st);
+
 /* store_acquire returns the current snapshot with a reference taken (drop
  * it with snapshot_release), or NULL before the first successful reload. */
 struct snapshot *store_acquire(struct store *st);

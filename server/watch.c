@@ -30,6 +30,8 @@
 /* A burst of events never delays a reload by more than this many debounce
  * periods. */
 #define DEBOUNCE_CAP 5
+#define STR_(x) #x
+#define STR(x) STR_(x)
 /* How long a finished policy write must stay the last event before the
  * reload (unless debounce_ms is shorter): long enough for the rest of an
  * editor's save (deleting its backup) to arrive, short enough that an edit
@@ -44,8 +46,12 @@ struct watch {
     int stop_pipe[2];
     int ifd;            /* inotify, -1 when polling only */
     int policy_wd;      /* watch descriptor of the policy directory */
+    int cert_wd;        /* of the certificate directory (may be the same) */
     size_t n_watched;   /* directories watched by the last rewatch */
     uint64_t signature; /* of the watched trees at the last reload */
+    /* The directories the last rewatch could not watch, and why, as text;
+     * the one before, so that a change is logged once, not per reload. */
+    char unwatched[1024], unwatched_before[1024];
 };
 
 static int64_t now_ms(void)
@@ -134,12 +140,29 @@ static uint64_t signature(const struct watch *w)
     return hash_dir(h, w->cfg->cert_dir, 2);
 }
 
+/* note_unwatched records that path cannot be watched (err: errno, or 0
+ * when the watch cap is reached). */
+static void note_unwatched(struct watch *w, const char *path, int err)
+{
+    size_t used = strlen(w->unwatched);
+    const char *why = err == ENOSPC
+                          ? "the inotify watch limit is reached; raise "
+                            "fs.inotify.max_user_watches"
+                      : err == 0 ? "more than " STR(MAX_WATCHES) " directories"
+                                 : strerror(err);
+    /* Truncation only shortens the message. */
+    snprintf(w->unwatched + used, sizeof(w->unwatched) - used, "%s%s (%s)",
+             used > 0 ? ", " : "", path, why);
+}
+
 static int add_watch(struct watch *w, const char *path)
 {
     int wd = -1;
     if (w->n_watched < MAX_WATCHES &&
         (wd = inotify_add_watch(w->ifd, path, EVENTS)) >= 0)
         w->n_watched++;
+    else
+        note_unwatched(w, path, w->n_watched < MAX_WATCHES ? errno : 0);
     return wd;
 }
 
@@ -147,11 +170,11 @@ static int add_watch(struct watch *w, const char *path)
  * subdirectories of the certificate directory (certbot's <name>/). Adding
  * a watch that exists only refreshes it; the kernel drops the watches of
  * directories that are gone. */
-static void rewatch(struct watch *w)
+static void rewatch_dirs(struct watch *w)
 {
     w->n_watched = 0;
     w->policy_wd = add_watch(w, w->cfg->policy_dir);
-    add_watch(w, w->cfg->cert_dir);
+    w->cert_wd = add_watch(w, w->cfg->cert_dir);
     DIR *dp = opendir(w->cfg->cert_dir);
     if (dp == NULL)
         return;
@@ -167,6 +190,25 @@ static void rewatch(struct watch *w)
             add_watch(w, path);
     }
     closedir(dp);
+}
+
+/* rewatch refreshes the watches and says when the set of directories that
+ * inotify cannot watch changes: those are then only seen by polling. */
+static void rewatch(struct watch *w)
+{
+    w->unwatched[0] = '\0';
+    rewatch_dirs(w);
+    if (strcmp(w->unwatched, w->unwatched_before) == 0)
+        return;
+    if (w->unwatched[0] != '\0')
+        log_msg(w->lg, LOG_LEVEL_WARN,
+                "watch: cannot watch %s with inotify; polling for changes "
+                "there every %u ms instead",
+                w->unwatched, w->cfg->poll_interval_ms);
+    else
+        log_msg(w->lg, LOG_LEVEL_INFO,
+                "watch: inotify watches every directory again");
+    memcpy(w->unwatched_before, w->unwatched, sizeof(w->unwatched));
 }
 
 /* What a batch of inotify events asks for. */
@@ -207,10 +249,11 @@ static void drain(struct watch *w, struct events *out)
                              IN_Q_OVERFLOW)) ||
                 ((ev->mask & IN_CREATE) && (ev->mask & IN_ISDIR)))
                 out->rebuild = true;
-            if (policy_saved(w, ev))
-                out->policy_saved = true;
-            else if (ev->wd != w->policy_wd)
+            /* One directory for both: any event may be a certificate. */
+            if (ev->wd != w->policy_wd || w->cert_wd == w->policy_wd)
                 out->other = true;
+            else if (policy_saved(w, ev))
+                out->policy_saved = true;
             p += sizeof(*ev) + ev->len;
         }
     }
@@ -219,14 +262,18 @@ static void drain(struct watch *w, struct events *out)
 /* reload reloads the store. The caller passes the signature of the trees
  * taken *before* the reload reads them: an edit that lands during the
  * reload then still differs from it, and the next poll catches it. */
-static void reload(struct watch *w, const char *why, uint64_t sig)
+static void reload(struct watch *w, const char *why, uint64_t sig,
+                   bool policies_only)
 {
     log_msg(w->lg, LOG_LEVEL_DEBUG, "reloading: %s", why);
     /* A directory that was replaced needs its watch again. */
     if (w->ifd >= 0)
         rewatch(w);
     w->signature = sig;
-    store_reload(w->st);
+    if (policies_only)
+        store_reload_policies(w->st);
+    else
+        store_reload(w->st);
 }
 
 static void *run(void *arg)
@@ -276,15 +323,17 @@ static void *run(void *arg)
         if (last_event >= 0 && (now >= last_event + quiet ||
                                 now >= first_event + debounce * DEBOUNCE_CAP)) {
             first_event = last_event = -1;
+            bool policies_only = !burst.other;
             burst = (struct events){0};
-            reload(w, "files changed", signature(w));
+            reload(w, policies_only ? "policy files changed" : "files changed",
+                   signature(w), policies_only);
             next_poll = now_ms() + interval;
             continue;
         }
         if (now >= next_poll) {
             uint64_t sig = signature(w);
             if (sig != w->signature)
-                reload(w, "poll found a change", sig);
+                reload(w, "poll found a change", sig, false);
             next_poll = now_ms() + interval;
         }
     }
@@ -314,13 +363,7 @@ struct watch *watch_start(const struct config *cfg, const struct logger *lg,
                     "watch: inotify unavailable (%s); polling every %u ms",
                     strerror(errno), cfg->poll_interval_ms);
         else
-            rewatch(w);
-        if (w->ifd >= 0 && w->n_watched < 2) {
-            log_msg(lg, LOG_LEVEL_WARN,
-                    "watch: cannot watch %s and %s with inotify; polling "
-                    "every %u ms",
-                    cfg->policy_dir, cfg->cert_dir, cfg->poll_interval_ms);
-        }
+            rewatch(w); /* says what it cannot watch */
     }
     w->signature = signature(w);
     log_msg(lg, LOG_LEVEL_INFO,

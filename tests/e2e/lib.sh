@@ -62,11 +62,20 @@
 #                            curl -k) answers 200. Returns 1 (and leaves
 #                            HOST_PID set, or empty when the process died)
 #                            on failure. Started hosts are killed at exit.
+#                            When the test runs as root and ARG... starts
+#                            with `serve`, --allow-root is added (the host
+#                            refuses to run as root without it or --user).
 #   host_stop PID [SECONDS]  SIGTERM PID, wait up to SECONDS (default 12);
 #                            SIGKILL if still alive. Sets HOST_RC to the
 #                            exit status (or "timeout") and returns 0 only
 #                            when the process exited by itself. Not inside
-#                            $(...) (see wait_exit).
+#                            $(...) (see wait_exit). A sanitizer report in
+#                            the host's log counts as a failed check.
+#   (at exit)                the log of every host_start host is searched
+#                            for AddressSanitizer, LeakSanitizer and UBSan
+#                            reports (LeakSanitizer reports when a host
+#                            exits); any report not counted yet fails the
+#                            test even after e2e_finish said it passed.
 #   run_bounded SECONDS OUT CMD...
 #                            run CMD with stdout+stderr to file OUT, killed
 #                            after SECONDS; returns CMD's status (124 on
@@ -76,7 +85,8 @@
 #
 # Variables: E2E_TMP (temp dir), MTA_STS_HOST, SRCDIR, N_PASS, N_FAIL,
 # HOST_PID, HOST_RC, WAIT_RC, E2E_PIDS (killed at exit; append your own
-# background pids).
+# background pids), ROOT_ARGS (an array: (--allow-root) when running as
+# root, else empty; add it to direct `serve` runs that are not host_start).
 
 N_PASS=0
 N_FAIL=0
@@ -88,6 +98,12 @@ E2E_PIDS=()
 E2E_MAIN_PID=
 E2E_CHILD_OF=
 E2E_EXIT_HOOKS=()
+E2E_HOST_LOGS=()                 # the log of every host_start host
+declare -gA E2E_LOG_OF=()        # host pid -> its log
+declare -gA E2E_SAN_SEEN=()      # logs whose report was counted
+E2E_SANITIZER_RE='ERROR: (AddressSanitizer|LeakSanitizer)|^SUMMARY: [A-Za-z]+Sanitizer|: runtime error: '
+ROOT_ARGS=()
+[ "$(id -u)" = 0 ] && ROOT_ARGS=(--allow-root)
 
 log() { printf '# %s\n' "$*"; }
 pass() { N_PASS=$((N_PASS + 1)); printf 'PASS: %s\n' "$*"; }
@@ -148,8 +164,29 @@ _children() {
     done
 }
 
+# _sanitizer_check LOG: when LOG holds a sanitizer report not counted yet,
+# print its first lines, remember it and return 0.
+_sanitizer_check() {
+    local logf=$1
+    [ -n "$logf" ] && [ -z "${E2E_SAN_SEEN[$logf]:-}" ] || return 1
+    grep -Eq -- "$E2E_SANITIZER_RE" "$logf" 2>/dev/null || return 1
+    E2E_SAN_SEEN[$logf]=1
+    grep -E -m 3 -A 12 -- "$E2E_SANITIZER_RE" "$logf" | head -n 40 |
+        sed 's/^/#   /' >&2
+    return 0
+}
+
+# _alive PID: PID runs and is not a zombie waiting to be reaped.
+_alive() {
+    local line
+    kill -0 "$1" 2>/dev/null || return 1
+    { read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
+    line=${line##*) }
+    [ "${line%% *}" != Z ]
+}
+
 e2e_cleanup() {
-    local p h
+    local p h san=0
     # Only the main shell cleans up; a subshell exiting must not.
     [ "$BASHPID" = "$E2E_MAIN_PID" ] || return 0
     for h in "${E2E_EXIT_HOOKS[@]}"; do
@@ -162,10 +199,17 @@ e2e_cleanup() {
     for p in "${E2E_PIDS[@]}"; do
         local i
         for ((i = 0; i < 25; i++)); do
-            kill -0 "$p" 2>/dev/null || break
+            _alive "$p" || break
             sleep 0.2
         done
         kill -KILL "$p" 2>/dev/null || true
+    done
+    # Hosts report leaks as they exit, so their logs are complete now.
+    for h in "${E2E_HOST_LOGS[@]}"; do
+        if _sanitizer_check "$h"; then
+            printf 'FAIL: sanitizer report in host log %s\n' "$h" >&2
+            san=1
+        fi
     done
     # Whatever else this shell still runs (a helper in the background, a
     # command substitution interrupted by a signal) ends too.
@@ -177,6 +221,10 @@ e2e_cleanup() {
         else
             rm -rf -- "$E2E_TMP"
         fi
+    fi
+    if [ "$san" = 1 ]; then
+        printf 'sanitizer reports found: the test fails\n' >&2
+        exit 1
     fi
 }
 
@@ -347,9 +395,18 @@ hurl() {
 host_start() {
     local logf=$1 url=$2
     shift 2
+    if [ "${1:-}" = serve ]; then
+        shift
+        set -- serve "${ROOT_ARGS[@]}" "$@"
+    fi
+    # A log about to be overwritten may hold a report of an earlier host.
+    _sanitizer_check "$logf" &&
+        fail "sanitizer report in host log $logf" >&2
     "$MTA_STS_HOST" "$@" >"$logf" 2>&1 &
     HOST_PID=$!
     E2E_PIDS+=("$HOST_PID")
+    E2E_HOST_LOGS+=("$logf")
+    E2E_LOG_OF[$HOST_PID]=$logf
     local limit=${E2E_START_WAIT:-15} i
     local deadline=$((SECONDS + limit + 1))
     for ((i = 0; i < limit * 5 + 1; i++)); do
@@ -375,6 +432,8 @@ host_stop() {
     kill -TERM "$pid" 2>/dev/null
     if wait_exit "$pid" "$limit"; then
         HOST_RC=$WAIT_RC
+        _sanitizer_check "${E2E_LOG_OF[$pid]:-}" &&
+            fail "sanitizer report in host log ${E2E_LOG_OF[$pid]}" >&2
         return 0
     fi
     kill -KILL "$pid" 2>/dev/null

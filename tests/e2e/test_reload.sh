@@ -341,7 +341,7 @@ log "settle: policy saves skip the debounce, certificates keep it"
 srv_prepare settle
 if srv_run 'reload:
   debounce_ms: 4000
-  poll_interval_ms: 3600000'; then
+  poll_interval_ms: 3600000' --log-level debug; then
     for edit in inplace vim; do
         m=$(log_mark)
         if [ $edit = inplace ]; then
@@ -362,7 +362,10 @@ if srv_run 'reload:
         else
             fail "settle: $edit save served within 2 s (debounce 4000)"
         fi
+        check "settle: $edit save reloads only the policies" \
+            log_has_fixed "$m" "reloading: policy files changed"
     done
+    m=$(log_mark)
     leaf_of "$CRT/mta-sts.example.com.crt" >"$S/out/settle.leaf0"
     make_cert "$T/ca" "$S/stage/settle" ecdsa mta-sts.example.com
     chmod 644 "$S/stage/settle.key"
@@ -374,6 +377,8 @@ if srv_run 'reload:
         leaf_is example.com "$S/out/settle.leaf0"
     check "settle: the certificate change is loaded after the debounce" \
         wait_until 10 leaf_is example.com "$S/out/settle.leaf1"
+    check "settle: a certificate change reloads everything" \
+        log_has_fixed "$m" "reloading: files changed"
     srv_stop
 else
     fail "settle: host starts"

@@ -2,8 +2,13 @@
  * libFuzzer target for the request-side parsers: Host / server-name
  * normalisation and If-None-Match matching, plus routing of an arbitrary
  * request against a fixed snapshot. Invariants are checked with abort().
+ * For If-None-Match: a match needs the entity tag (or "*") to occur in the
+ * header (nothing matches by accident); the tag itself, its weak form and
+ * any quote-free list followed by it always match (nothing is missed).
  */
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +39,32 @@ static struct snapshot *fixed_snapshot(void)
         abort();
     diag_free(&d);
     return s;
+}
+
+/* check_etag checks request_etag_matches(list, etag) for one pair. */
+static void check_etag(const char *list, const char *etag)
+{
+    size_t ll = strlen(list), el = strlen(etag);
+    bool m = request_etag_matches(list, etag);
+    if (m && strchr(list, '*') == NULL && strstr(list, etag) == NULL)
+        abort();
+    if (!request_etag_matches(etag, etag))
+        abort();
+    char *buf = malloc(ll + el + 8);
+    if (buf == NULL)
+        return;
+    memcpy(buf, "W/", 2);
+    memcpy(buf + 2, etag, el + 1);
+    if (!request_etag_matches(buf, etag))
+        abort();
+    if (strchr(list, '"') == NULL) {
+        memcpy(buf, list, ll);
+        memcpy(buf + ll, ", ", 2);
+        memcpy(buf + ll + 2, etag, el + 1);
+        if (!request_etag_matches(buf, etag))
+            abort();
+    }
+    free(buf);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -69,7 +100,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              strcmp(out, again) != 0))
             abort();
     }
-    (void)request_etag_matches(parts[2], s->domains[0].etag);
+    check_etag(parts[2], s->domains[0].etag);
+    /* The SNI part, quoted, as an entity tag of its own. */
+    if (strchr(parts[1], '"') == NULL && strlen(parts[1]) < 200) {
+        char tag[204];
+        snprintf(tag, sizeof(tag), "\"%s\"", parts[1]);
+        check_etag(parts[2], tag);
+    }
 
     static const char *const methods[] = {"GET", "HEAD", "POST"};
     struct request r = {

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 
 #include "certs.h"
@@ -793,6 +794,202 @@ static void test_tls_handshakes(void **state)
     diag_free(&d);
 }
 
+/*
+ * Reproducers found by tests/fuzz/fuzz_certs (copies of its seeds
+ * crash-*): an EC key whose private part was damaged but whose stored
+ * public part still matches the certificate; a certificate that is BER
+ * but not DER (a BOOLEAN encoded as 0xFE), so that GnuTLS's re-encoding
+ * differs from the file's bytes; and a chain whose second certificate
+ * GnuTLS parses but cannot prepare for TLS. The certificates are valid
+ * from 2026-11-30 to 2036-11-27; the test loads them at FZ_NOW.
+ */
+#define FZ_NOW ((time_t)1798761600) /* 2027-01-01 */
+
+static const char fz_ec_crt[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIB1zCCAX2gAwIBAgIUcSsDhdxnuJ23YA0okC3VZy/yQ1UwCgYIKoZIzj0EAwIw\n"
+    "HjEcMBoGA1UEAwwTbXRhLXN0cy5leGFtcGxlLmNvbTAeFw0yNjExMzAyMzA0MTRa\n"
+    "Fw0zNjExMjcyMzA0MTRaMB4xHDAaBgNVBAMME210YS1zdHMuZXhhbXBsZS5jb20w\n"
+    "WTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAASLXPRvS8GAN7bGh8JjsSYvwCLrNuw6\n"
+    "m+uCXGSTBYufJ23lOhNsg9h5kcPdvOsywBTElq5YRD7jhpEbqXAzYRvNo4GYMIGV\n"
+    "MB0GA1UdDgQWBBQeeRoIEDGm3eOuIGELbzodMWvSwDAfBgNVHSMEGDAWgBQeeRoI\n"
+    "EDGm3eOuIGELbzodMWvSwDAPBgNVHRMBAf8EBTADAQH/MEIGA1UdEQQ7MDmCE210\n"
+    "YS1zdHMuZXhhbXBsZS5jb22CE210YS1zdHMuZXhhbXBsZS5uZXSCDSouZXhhbXBs\n"
+    "ZS5vcmcwCgYIKoZIzj0EAwIDSAAwRQIgC7346xs4ntKGapti266qexvLM+4I+Ffu\n"
+    "uqyMbuR3fbACIQCFN5ZKYZJLIaS1xPI5BVLwkqj3yVhhlTYczvo+j99ZWg==\n"
+    "-----END CERTIFICATE-----\n";
+
+static const char fz_ec_key[] =
+    "-----BEGIN EC PRIVATE KEY-----\n"
+    "MHcCAQEEICVim4okzCH0uP+nBS8oIye61tAGpzcQ+W/zKM8WrvL2oAoGCCqGSM49\n"
+    "AwEHoUQDQgAEi1z0b0vBgDe2xofCY7EmL8Ai6zbsOpvrglxkkwWLnydt5ToTbIPY\n"
+    "eZHD3bzrMsAUxJauWEQ+44aRG6lwM2EbzQ==\n"
+    "-----END EC PRIVATE KEY-----\n";
+
+static const char fz_damaged_key[] =
+    "-----BEGIN EC PRIVATE KEY-----\n"
+    "MHcCAQEEICVim3okzCH0uP+nBS8oIye61tAGpzcQ+W/zKM8WrvL2oAoGCCqGSM49\n"
+    "AwEHoUQDQgAEi1z0b0vBgDe2xofCY7EmL8Ai6zbsOpvrglxkkwWLnydt5ToTbIPY\n"
+    "eZHD3bzrMsAUxJauWEQ+44aRG6lwM2EbzQ==\n"
+    "-----END EC PRIVATE KEY-----\n";
+
+static const char fz_ber_crt[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIB1zCCAX2gAwIBAgIUcSsDhdxnuJ23YA0okC3VZy/yQ1UwCgYIKoZIzj0EAwIw\n"
+    "HjEcMBoGA1UEAwwTbXRhLXN0cy5leGFtcGxlLmNvbTAeFw0yNjExMzAyMzA0MTRa\n"
+    "Fw0zNjExMjcyMzA0MTRaMB4xHDAaBgNVBAMME210YS1zdHMuZXhhbXBsZS5jb20w\n"
+    "WTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAASLXPRvS8GAN7bGh8JjsSYvwCLrNuw6\n"
+    "m+uCXGSTBYufJ23lOhNsg9h5kcPdvOsywBTElq5YRD7jhpEbqXAzYRvNo4GYMIGV\n"
+    "MB0GA1UdDgQWBBQeeRoIEDGm3eOuIGELbzodMWvSwDAfBgNVHSMEGDAWgBQeeRoI\n"
+    "EDGm3eOuIGELbzodMWvSwDAPBgNVHRMBAf4EBTADAQH/MEIGA1UdEQQ7MDmCE210\n"
+    "YS1zdHMuZXhhbXBsZS5jb22CE210YS1zdHMuZXhhbXBsZS5uZXSCDSouZXhhbXBs\n"
+    "ZS5vcmcwCgYIKoZIzj0EAwIDSAAwRQIgC7346xs4ntKGapti266qexvLM+4I+Ffu\n"
+    "uqyMbuR3fbACIQCFN5ZKYZJLIaS1xPI5BVLwkqj3yVhhlTYczvo+j99ZWg==\n"
+    "-----END CERTIFICATE-----\n";
+
+static const char fz_unusable_chain[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIICZjCCAgugAwIBAgIFAJhRdEUwCgYIKoZIzj0EAwIwFzEVMBMGA1UEAwwMZnV6\n"
+    "eiBzZWVkIENBMB4XDTI2MTEzMDIzMDQxNFoXDTM2MTEyNzIzMDQxNFowHjEcMBoG\n"
+    "A1UEAwwTbXRhLXN0cy5yc2EuZXhhbXBsZTCCASIwDQYJKoZIhvcNAQEBBQADggEP\n"
+    "ADCCAQoCggEBANgpR2kgf2mWs0bvQaeqd0nf0NGlnTaF9OHOWAUPMTcSHkiboaHz\n"
+    "0LWiUeucoKG6uCq9D8F/uvNt656nk/noft1Lcx2AfVVssRJ4FJ2S4hpTonsiHc5l\n"
+    "KZSHOknuILQSvt+sWSGs2UyyuJjDpFGENTYyechwZA+11tizr6txwHgtJ7rK3g68\n"
+    "tznOtNGirgTxOLFh+qiuIUjM3hZtEDwEXZN2pC6NHNmSCKseE1DfoK1x1dVwGjcA\n"
+    "1brdj3UUlU3D8vfSR5j753NfHZppuzDHApXVetQoVSdLJfdd9sSOJXwpJpUUJHLD\n"
+    "FSuRmRiFwzgYZimxvLW/UCROyE5jF/+185cCAwEAAaNyMHAwLgYDVR0RBCcwJYIT\n"
+    "bXRhLXN0cy5yc2EuZXhhbXBsZYIOKi53aWxkLmV4YW1wbGUwHQYDVR0OBBYEFMaP\n"
+    "CFtr1P2e7Q8i5/BHAXqnGnI2MB8GA1UdIwQYMBaAFMHd43pSyxkU0/vVmAbjqvDK\n"
+    "xCQbMAoGCCqGSM49BAMCA0kAMEYCIQDjbd5jkSo/7+V3TiYnrUoim+KOtwF5RBly\n"
+    "o3ifXokV0QIhAKY8zb8XylMJ/giOP3v8NQFUX8lBAqffhCki46jYf9St\n"
+    "-----END CERTIFICATE-----\n"
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBgzCCASmgAwIBAgIULmRdXHYaTC3qinCjxb8yGtuBZpMwCgYIKoZIzj0EAwIw\n"
+    "FzEVMBMGA1UEAwwMZnV6eiBzZWVkIENBMB4XDTI2MTEzMDIzMDQxNFoXDTM2MTEy\n"
+    "NzIzMDQxNFowFzEVMBMGA1UEAwwMZnV6eiBzZWVkIENBMFkwEwYHKoZIzj1CAQYI\n"
+    "KoZIzj0DAQcDQgAEe8muD8XoEEA3dQl+IX7mLbbm/hRK/tNBri+ACbopvOc71SSv\n"
+    "Il5ZcSUkxxS4EaG/CL6Dubfq0n4zIRgbPIENUaNTMFEwHQYDVR0OBBYEFMHd43pS\n"
+    "yxkU0/vVmAbjqvDKxCQbMB8GA1UdIwQYMBaAFMHd43pSyxkU0/vVmAbjqvDKxCQb\n"
+    "MA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIgOneuw3pnjFlwuCE5\n"
+    "RValjt1HoIAOTQm9klFcxESB4G0CIQDFwbtDQH6c7SAE2gATBu/3Zo5upqKDGELH\n"
+    "4oPalLn84A==\n"
+    "-----END CERTIFICATE-----\n";
+
+static const char fz_unusable_key[] =
+    "-----BEGIN RSA PRIVATE KEY-----\n"
+    "MIIEpQIBAAKCAQEA2ClHaSB/aZazRu9Bp6p3Sd/Q0aWdNoX04c5YBQ8xNxIeSJuh\n"
+    "ofPQtaJR65ygobq4Kr0PwX+6823rnqeT+eh+3UtzHYB9VWyxEngUnZLiGlOieyId\n"
+    "zmUplIc6Se4gtBK+36xZIazZTLK4mMOkUYQ1NjJ5yHBkD7XW2LOvq3HAeC0nusre\n"
+    "Dry3Oc600aKuBPE4sWH6qK4hSMzeFm0QPARdk3akLo0c2ZIIqx4TUN+grXHV1XAa\n"
+    "NwDVut2PdRSVTcPy99JHmPvnc18dmmm7MMcCldV61ChVJ0sl9132xI4lfCkmlRQk\n"
+    "csMVK5GZGIXDOBhmKbG8tb9QJE7ITmMX/7XzlwIDAQABAoIBACosf5jEtOcydl7w\n"
+    "HkSqryR0LQdCQzaYkysdObIfATCn8c2jw7jX25Acj9Qi1npHdlgsU+8iTyTgfNiT\n"
+    "BH19PYdKibanU4y/rJqYYBlQR5nwWGKiyOL0fNTUP2yeL7ZCdAgq1acK1Miwk/CG\n"
+    "N0CKRWGCHp2bRAKGrVjRUgRmqLEpbl/PGOxsJbzmKbTAo4p7zFVtDIOXla1ESAIm\n"
+    "BdYeu7F0Xo8BXbmp4ySeRo5e4PIgUZv2doNAbz+S1gR/NX4aQdwRqoK7fjO2Y7vz\n"
+    "XcUv5FfBMxmCmzKO/d72U1MDUXQc/axOPnQCSB8jyB6RgAo7iB2HAMZyfbbeItTJ\n"
+    "yoat0cECgYEA8xA4AfbJVI69r2EKvUscjVEtRXYx6ZEHvKRL/Sh9CF7n2S/h/VLp\n"
+    "e2zErMPKId40VFmBOQyNp+O6nJdCklgcvMFXjW2iibtLah0AFZzBQNF3uVUnU+eQ\n"
+    "VO+O6u1ZiMBywVHVmQaFUJNhKxpiisQsDUoel9jomrhtzhgFJW3LHEECgYEA46qD\n"
+    "oQfnAliAW0g0OrOTzf9yOVBQkPR3A0Pwmovaqhng3ock1j+FaJWz9m4QA2OmyDkc\n"
+    "d9cnMuzypVurJpnXYiHyffAWJYFyj++C0aTEU8nC1dp3XZVBlH9hhmc0XNZU6DHg\n"
+    "rjHGYSGTdXvOx3/BGDbGPej55w57ugQkPYom+dcCgYEA7ivkVbhXC65bHHEArv/c\n"
+    "2HTE4Z2xxubAKA7uDwEPk5Y7pUwQK8SE2NZ52bh4Zrtvl3+k6hvs6qhxgWOObgw9\n"
+    "DJB/lCvr6v5GJZKJNKRHkZYvtMFGKidr/G5JIta0txWs3NWtcac8FvpzamMOUF9t\n"
+    "sw//7lczhfhWUG6lDEoLjoECgYEAy0awiNOZfAqxcM+jctZsnn366xm/Fe5xZUUA\n"
+    "S72b3E2G7qoURggpghxItzvGqIANprD3rjk5EstmTCbxRmIOYdyVu8TmwU43kDT2\n"
+    "xWEsuvNnN7L86V4fVAv4dB0qL8pfvYLrbh2bV5a3JysIkjCLpKcjkpu2povUBV81\n"
+    "TI1SB7kCgYEA8gP9Sp3fCoHsu03w7U/8UjQNkNNfaByrGB4dT5EBz9HjZETxRZQb\n"
+    "aQLSBEXI8ofNdMSaRUqRMLpvlYMAuVzVJCzZXbFW65OX6budTpLU6MqSqk8rMlgL\n"
+    "oTSmP5dkfYpairJ0upsxQeTZSPtkOchoyR8cladt8ERmX5ZUuAJYqsY=\n"
+    "-----END RSA PRIVATE KEY-----\n";
+
+/* fz_dir makes an empty directory tmp/<name> and returns its path. */
+static const char *fz_dir(const char *name, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/%s", tmp, name);
+    sh("rm -rf '%s' && mkdir -p '%s'", out, out);
+    return out;
+}
+
+static void fz_write(const char *d, const char *name, const char *text)
+{
+    char path[500];
+    snprintf(path, sizeof(path), "%s/%s", d, name);
+    write_file(path, text);
+}
+
+static void test_load_fuzz_findings(void **state)
+{
+    (void)state;
+    char d1[400], d2[400], d3[400];
+    struct diag d;
+    struct certs *c;
+
+    /* A damaged key is refused, and says so, instead of failing every
+     * handshake later. */
+    fz_dir("fz-damaged", d1, sizeof(d1));
+    fz_write(d1, "a.crt", fz_ec_crt);
+    fz_write(d1, "a.key", fz_damaged_key);
+    diag_init(&d, d1);
+    c = certs_load_dir(d1, FZ_NOW, &d);
+    assert_non_null(c);
+    assert_int_equal(certs_count(c), 0);
+    assert_int_equal(
+        count_diag(&d, DIAG_ERROR, "/a.crt: private key ", "is damaged"), 1);
+    certs_free(c);
+    diag_free(&d);
+
+    /* The fingerprint is the SHA-256 of the certificate as served, which
+     * is the file's DER, not GnuTLS's re-encoding. */
+    fz_dir("fz-ber", d2, sizeof(d2));
+    fz_write(d2, "a.crt", fz_ber_crt);
+    fz_write(d2, "a.key", fz_ec_key);
+    diag_init(&d, d2);
+    c = certs_load_dir(d2, FZ_NOW, &d);
+    assert_non_null(c);
+    assert_int_equal(certs_count(c), 1);
+    gnutls_datum_t pem = {(unsigned char *)fz_ber_crt,
+                          (unsigned)strlen(fz_ber_crt)};
+    gnutls_datum_t der = {NULL, 0};
+    unsigned char sha[32];
+    char hex[65];
+    assert_int_equal(gnutls_pem_base64_decode2("CERTIFICATE", &pem, &der), 0);
+    assert_int_equal(
+        gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, sha), 0);
+    gnutls_free(der.data);
+    for (size_t i = 0; i < sizeof(sha); i++)
+        snprintf(hex + 2 * i, 3, "%02x", sha[i]);
+    assert_string_equal(certs_entry_fingerprint(certs_at(c, 0)), hex);
+    gnutls_pcert_st *pcert;
+    unsigned n_pcert;
+    gnutls_privkey_t pk;
+    certs_entry_credentials(certs_at(c, 0), &pcert, &n_pcert, &pk);
+    assert_int_equal(pcert[0].cert.size, 475);
+    certs_free(c);
+    diag_free(&d);
+
+    /* A pair GnuTLS cannot serve is left out; the others still load, and
+     * the set is not thrown away as if memory had run out. */
+    fz_dir("fz-unusable", d3, sizeof(d3));
+    fz_write(d3, "bad.crt", fz_unusable_chain);
+    fz_write(d3, "bad.key", fz_unusable_key);
+    fz_write(d3, "good.crt", fz_ec_crt);
+    fz_write(d3, "good.key", fz_ec_key);
+    diag_init(&d, d3);
+    c = certs_load_dir(d3, FZ_NOW, &d);
+    assert_non_null(c);
+    assert_int_equal(certs_count(c), 1);
+    assert_non_null(strstr(certs_entry_source(certs_at(c, 0)), "/good.crt"));
+    assert_int_equal(count_diag(&d, DIAG_ERROR, "/bad.crt: ",
+                                "preparing certificate 2 for TLS"),
+                     1);
+    assert_int_equal(count_diag(&d, DIAG_ERROR, "Cannot allocate", NULL), 0);
+    assert_non_null(certs_find(c, "mta-sts.example.com"));
+    certs_free(c);
+    diag_free(&d);
+}
+
 int main(void)
 {
     /* A refused handshake closes one end while the other still writes. */
@@ -807,6 +1004,7 @@ int main(void)
         cmocka_unit_test(test_generate_dev),
         cmocka_unit_test(test_priority),
         cmocka_unit_test(test_tls_handshakes),
+        cmocka_unit_test(test_load_fuzz_findings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

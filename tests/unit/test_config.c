@@ -24,6 +24,8 @@ static const char example_yaml[] =
     "policy_dir: policy\n"
     "cert_dir: certs\n"
     "\n"
+    "allow_root: false\n"
+    "\n"
     "listen:\n"
     "  https: \"[::]:8443\"\n"
     "  http: \"[::]:8080\"\n"
@@ -42,6 +44,7 @@ static const char example_yaml[] =
     "  max_connections: 1024\n"
     "  max_connections_per_ip: 64\n"
     "  connection_timeout: 10\n"
+    "  request_timeout: 10\n"
     "  connection_memory_limit: 32768\n"
     "  threads: 0\n"
     "\n"
@@ -79,8 +82,10 @@ static char *dump(const struct config *c)
         lvl[c->log_level], (int)c->access_log);
     PUT("max_connections=%u\nmax_connections_per_ip=%u\n", c->max_connections,
         c->max_connections_per_ip);
-    PUT("connection_timeout=%u\nconnection_memory_limit=%zu\nthreads=%u\n",
-        c->connection_timeout, c->connection_memory_limit, c->threads);
+    PUT("connection_timeout=%u\nrequest_timeout=%u\n", c->connection_timeout,
+        c->request_timeout);
+    PUT("connection_memory_limit=%zu\nthreads=%u\n", c->connection_memory_limit,
+        c->threads);
     PUT("debounce_ms=%u\npoll_interval_ms=%u\nforce_poll=%d\n",
         c->reload_debounce_ms, c->poll_interval_ms, (int)c->force_poll);
 #undef PUT
@@ -100,6 +105,7 @@ static const char defaults_dump[] = "domains=\n"
                                     "max_connections=1024\n"
                                     "max_connections_per_ip=64\n"
                                     "connection_timeout=10\n"
+                                    "request_timeout=10\n"
                                     "connection_memory_limit=32768\n"
                                     "threads=0\n"
                                     "debounce_ms=200\n"
@@ -186,17 +192,18 @@ static const struct ok_case ok_cases[] = {
     {"bool True", "reload: {force_poll: True}\n", "force_poll=1\n"},
     {"limits lower bounds",
      "limits:\n  max_connections: 1\n  max_connections_per_ip: 1\n"
-     "  connection_timeout: 1\n  connection_memory_limit: 4096\n"
-     "  threads: 0\n",
+     "  connection_timeout: 1\n  request_timeout: 1\n"
+     "  connection_memory_limit: 4096\n  threads: 0\n",
      "max_connections=1\nmax_connections_per_ip=1\nconnection_timeout=1\n"
-     "connection_memory_limit=4096\nthreads=0\n"},
+     "request_timeout=1\nconnection_memory_limit=4096\nthreads=0\n"},
     {"limits upper bounds",
      "limits:\n  max_connections: 100000\n"
      "  max_connections_per_ip: 100000\n  connection_timeout: 3600\n"
+     "  request_timeout: 3600\n"
      "  connection_memory_limit: 1048576\n  threads: 256\n",
      "max_connections=100000\nmax_connections_per_ip=100000\n"
-     "connection_timeout=3600\nconnection_memory_limit=1048576\n"
-     "threads=256\n"},
+     "connection_timeout=3600\nrequest_timeout=3600\n"
+     "connection_memory_limit=1048576\nthreads=256\n"},
     {"per-ip default clamps", "limits: {max_connections: 10}\n",
      "max_connections=10\nmax_connections_per_ip=10\n"},
     {"per-ip equal to max",
@@ -334,6 +341,15 @@ static const struct err_case err_cases[] = {
      "expected 1..3600"},
     {"timeout over", "limits: {connection_timeout: 3601}\n", 1, 30,
      "3601 is out of range; expected 1..3600"},
+    {"request timeout 0", "limits: {request_timeout: 0}\n", 1, 27,
+     "limits.request_timeout: 0 is out of range; expected 1..3600"},
+    {"request timeout over", "limits: {request_timeout: 3601}\n", 1, 27,
+     "3601 is out of range; expected 1..3600"},
+    {"request timeout text", "limits: {request_timeout: 10s}\n", 1, 27,
+     "limits.request_timeout: expected a whole number in 1..3600, found "
+     "\"10s\""},
+    {"request timeout typo", "limits: {request_timout: 5}\n", 1, 10,
+     "did you mean \"request_timeout\"?"},
     {"memory under", "limits: {connection_memory_limit: 4095}\n", 1, 35,
      "4095 is out of range; expected 4096..1048576"},
     {"memory over", "limits: {connection_memory_limit: 1048577}\n", 1, 35,
@@ -461,6 +477,30 @@ static const struct err_case err_cases[] = {
      "cert_dir: expected a directory path, found a sequence"},
     {"byte column after bom", "\xef\xbb\xbfpolicy_dir: [x]\n", 1, 13,
      "policy_dir"},
+    /* Privileges. */
+    {"user null", "user:\n", 1, 1, "user: expected a user name, found null"},
+    {"user empty", "user: \"\"\n", 1, 7,
+     "invalid user \"\": the user name is "
+     "empty"},
+    {"user list", "user: [nobody]\n", 1, 7,
+     "user: expected a user name, found a sequence"},
+    {"user leading dash", "user: -nobody\n", 1, 7, "cannot start with '-'"},
+    {"user space", "user: \"no body\"\n", 1, 7,
+     "character \\x20 is not allowed in a user name"},
+    {"user slash", "user: ../root\n", 1, 7,
+     "character '/' is not allowed in a user name"},
+    {"user too long", "user: abcdefghijklmnopqrstuvwxyz0123456\n", 1, 7,
+     "is 33 characters long; the limit is 32"},
+    {"user dollar inside", "user: a$b\n", 1, 7, "character '$' is not allowed"},
+    {"user typo", "usr: nobody\n", 1, 1, "did you mean \"user\"?"},
+    {"allow_root typo", "allow-root: true\n", 1, 1,
+     "did you mean \"allow_root\"?"},
+    {"allow_root not bool", "allow_root: maybe\n", 1, 13,
+     "allow_root: expected true or false"},
+    {"allow_root misplaced", "limits: {allow_root: true}\n", 1, 10,
+     "it belongs at the top level"},
+    {"dup user", "user: a\nuser: b\n", 2, 1,
+     "duplicate key \"user\" (first at 1:1)"},
 };
 
 static void test_err(void **state)
@@ -481,6 +521,66 @@ static void test_err(void **state)
     assert_true(ok);
     diag_free(&d);
     config_free(c);
+}
+
+/* ---- privileges: user and allow_root ------------------------------------ */
+
+struct priv_case {
+    const char *name;
+    const char *yaml;
+    const char *user; /* NULL = not set */
+    bool allow_root;
+};
+
+static const struct priv_case priv_cases[] = {
+    {"defaults", "", NULL, false},
+    {"name", "user: nobody\n", "nobody", false},
+    {"quoted name", "user: \"mta-sts\"\n", "mta-sts", false},
+    {"numeric uid", "user: 10001\n", "10001", false},
+    {"dots underscores", "user: svc.mta_sts-1\n", "svc.mta_sts-1", false},
+    {"machine account", "user: host$\n", "host$", false},
+    {"32 characters", "user: abcdefghijklmnopqrstuvwxyz012345\n",
+     "abcdefghijklmnopqrstuvwxyz012345", false},
+    {"allow_root true", "allow_root: true\n", NULL, true},
+    {"allow_root yes", "allow_root: yes\n", NULL, true},
+    {"allow_root false", "allow_root: false\n", NULL, false},
+    {"both", "user: nobody\nallow_root: on\n", "nobody", true},
+};
+
+static void test_privilege_keys(void **state)
+{
+    const struct priv_case *tc = *state;
+    struct config *c = parse_ok(tc->yaml, strlen(tc->yaml));
+    if (tc->user == NULL)
+        assert_null(c->user);
+    else
+        assert_string_equal(c->user, tc->user);
+    assert_int_equal(c->allow_root, tc->allow_root);
+    config_free(c);
+}
+
+/* The checker that --user goes through, on its own. */
+static void test_check_user(void **state)
+{
+    (void)state;
+    static const char *const good[] = {"nobody",   "_apt", "10001", "a",
+                                       "www-data", "a.b",  "x$"};
+    static const char *const bad[] = {
+        "",    "-x",  "a b",
+        "a/b", "a:b", "r\xc3\xb6ot",
+        "$x",  "a\n", "abcdefghijklmnopqrstuvwxyz0123456"};
+    char err[256];
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        err[0] = '\0';
+        if (config_check_user(good[i], err, sizeof(err)) != 0)
+            fail_msg("\"%s\" refused: %s", good[i], err);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        if (config_check_user(bad[i], err, sizeof(err)) != -1)
+            fail_msg("\"%s\" accepted", bad[i]);
+        assert_true(err[0] != '\0');
+    }
 }
 
 /* ---- whole-file tests --------------------------------------------------- */
@@ -504,6 +604,7 @@ static void test_full_example(void **state)
                            "max_connections=1024\n"
                            "max_connections_per_ip=64\n"
                            "connection_timeout=10\n"
+                           "request_timeout=10\n"
                            "connection_memory_limit=32768\n"
                            "threads=0\n"
                            "debounce_ms=200\n"
@@ -524,7 +625,8 @@ static void test_everything_changed(void **state)
         "tlsrpt:\n  rua: [\"https://r.example/x\"]\n"
         "log: {format: json, level: debug, access: off}\n"
         "limits:\n  max_connections: 500\n  max_connections_per_ip: 5\n"
-        "  connection_timeout: 30\n  connection_memory_limit: 65536\n"
+        "  connection_timeout: 30\n  request_timeout: 20\n"
+        "  connection_memory_limit: 65536\n"
         "  threads: 4\n"
         "reload: {debounce_ms: 50, poll_interval_ms: 500, force_poll: yes}\n";
     struct config *c = parse_ok(yaml, strlen(yaml));
@@ -542,6 +644,7 @@ static void test_everything_changed(void **state)
                            "max_connections=500\n"
                            "max_connections_per_ip=5\n"
                            "connection_timeout=30\n"
+                           "request_timeout=20\n"
                            "connection_memory_limit=65536\n"
                            "threads=4\n"
                            "debounce_ms=50\n"
@@ -886,6 +989,7 @@ int main(void)
 {
     enum { N_OK = sizeof(ok_cases) / sizeof(ok_cases[0]) };
     enum { N_ERR = sizeof(err_cases) / sizeof(err_cases[0]) };
+    enum { N_PRIV = sizeof(priv_cases) / sizeof(priv_cases[0]) };
     static const struct CMUnitTest fixed[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_full_example),
@@ -898,9 +1002,10 @@ int main(void)
         cmocka_unit_test(test_check_domain),
         cmocka_unit_test(test_split_listen),
         cmocka_unit_test(test_check_rua),
+        cmocka_unit_test(test_check_user),
     };
     enum { N_FIXED = sizeof(fixed) / sizeof(fixed[0]) };
-    struct CMUnitTest tests[N_FIXED + N_OK + N_ERR];
+    struct CMUnitTest tests[N_FIXED + N_OK + N_ERR + N_PRIV];
     size_t n = 0;
     for (size_t i = 0; i < N_FIXED; i++)
         tests[n++] = fixed[i];
@@ -913,6 +1018,11 @@ int main(void)
     for (size_t i = 0; i < N_ERR; i++) {
         struct CMUnitTest t = {err_cases[i].name, test_err, NULL, NULL,
                                (void *)&err_cases[i]};
+        tests[n++] = t;
+    }
+    for (size_t i = 0; i < N_PRIV; i++) {
+        struct CMUnitTest t = {priv_cases[i].name, test_privilege_keys, NULL,
+                               NULL, (void *)&priv_cases[i]};
         tests[n++] = t;
     }
     return _cmocka_run_group_tests("config", tests, n, NULL, NULL);
