@@ -59,6 +59,7 @@ struct certs_entry {
     unsigned n_pcert;
     gnutls_privkey_t key;
     time_t not_after;
+    bool ecdsa;   /* the key is ECDSA (else RSA or another kind) */
     char **names; /* lower case, no trailing dot; wildcards as "*.rest" */
     size_t n_names;
     char *subject;
@@ -76,7 +77,8 @@ struct certs_name {
 struct certs {
     struct certs_entry **entries;
     size_t n, cap;
-    struct certs_name *exact, *wild; /* sorted by name, one row per name */
+    /* Sorted by name; per name one row per key kind, ECDSA first. */
+    struct certs_name *exact, *wild;
     size_t n_exact, n_wild;
 };
 
@@ -306,6 +308,7 @@ static struct certs_entry *entry_new(const char *source,
         return NULL;
     }
     e->key = key;
+    e->ecdsa = gnutls_privkey_get_pk_algorithm(key, NULL) == GNUTLS_PK_ECDSA;
     e->source = strdup(source);
     e->pcert = calloc(n, sizeof(*e->pcert));
     if (e->source == NULL || e->pcert == NULL)
@@ -971,8 +974,10 @@ static int scan_dir(struct loader *L, const char *dir, int depth)
 }
 
 /*
- * Index order: by name, then the pair that expires last (so that a renewed
- * certificate dropped next to the old one wins), then load order.
+ * Index order: by name, ECDSA before other keys (a name may have one of
+ * each, for clients that cannot verify ECDSA), then the pair that expires
+ * last (so that a renewed certificate dropped next to the old one wins),
+ * then load order.
  */
 static int cmp_index(const void *a, const void *b)
 {
@@ -980,21 +985,25 @@ static int cmp_index(const void *a, const void *b)
     int c = strcmp(x->name, y->name);
     if (c != 0)
         return c;
+    if (x->entry->ecdsa != y->entry->ecdsa)
+        return x->entry->ecdsa ? -1 : 1;
     if (x->entry->not_after != y->entry->not_after)
         return x->entry->not_after > y->entry->not_after ? -1 : 1;
     return (x->order > y->order) - (x->order < y->order);
 }
 
 /*
- * dedupe keeps the first row of each name. A name served by two different
- * pairs draws a warning naming the one used, when d is given.
+ * dedupe keeps the first row of each name and key kind. A name served by
+ * two different pairs of the same kind draws a warning naming the one
+ * used, when d is given.
  */
 static size_t dedupe(struct certs_name *rows, size_t n, bool wild,
                      struct diag *d)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
-        if (o > 0 && strcmp(rows[o - 1].name, rows[i].name) == 0) {
+        if (o > 0 && strcmp(rows[o - 1].name, rows[i].name) == 0 &&
+            rows[o - 1].entry->ecdsa == rows[i].entry->ecdsa) {
             if (d != NULL && rows[o - 1].entry != rows[i].entry)
                 diag_add(d, DIAG_WARNING, 0, 0,
                          "%s: %s%s is also in %s, which is used for it",
@@ -1043,21 +1052,27 @@ static int build_index(struct certs *c, struct diag *d)
     return 0;
 }
 
+/* index_find returns the pair for name: the ECDSA one if there is one and
+ * ecdsa_ok, else the other kind, else whatever covers the name. */
 static const struct certs_entry *index_find(const struct certs_name *rows,
-                                            size_t n, const char *name)
+                                            size_t n, const char *name,
+                                            bool ecdsa_ok)
 {
     size_t lo = 0, hi = n;
-    while (lo < hi) {
+    while (lo < hi) { /* the first row not below name */
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(name, rows[mid].name);
-        if (c == 0)
-            return rows[mid].entry;
-        if (c < 0)
-            hi = mid;
-        else
+        if (strcmp(rows[mid].name, name) < 0)
             lo = mid + 1;
+        else
+            hi = mid;
     }
-    return NULL;
+    if (lo == n || strcmp(rows[lo].name, name) != 0)
+        return NULL;
+    /* At most two rows: ECDSA first, then the other kind. */
+    if (!ecdsa_ok && rows[lo].entry->ecdsa && lo + 1 < n &&
+        strcmp(rows[lo + 1].name, name) == 0)
+        return rows[lo + 1].entry;
+    return rows[lo].entry;
 }
 
 struct certs *certs_load_dir(const char *dir, time_t now, struct diag *d)
@@ -1292,7 +1307,9 @@ const struct certs_entry *certs_at(const struct certs *c, size_t i)
     return c != NULL && i < c->n ? c->entries[i] : NULL;
 }
 
-const struct certs_entry *certs_find(const struct certs *c, const char *host)
+/* find is certs_find with the key kind preference of index_find. */
+static const struct certs_entry *find(const struct certs *c, const char *host,
+                                      bool ecdsa_ok)
 {
     char name[CERTS_HOST_MAX + 1];
     if (c == NULL || host == NULL)
@@ -1305,7 +1322,8 @@ const struct certs_entry *certs_find(const struct certs *c, const char *host)
     for (size_t i = 0; i < n; i++)
         name[i] = (char)tolower((unsigned char)host[i]);
     name[n] = '\0';
-    const struct certs_entry *e = index_find(c->exact, c->n_exact, name);
+    const struct certs_entry *e =
+        index_find(c->exact, c->n_exact, name, ecdsa_ok);
     if (e != NULL)
         return e;
     /* A wildcard covers exactly one non-empty left-most label. */
@@ -1313,14 +1331,41 @@ const struct certs_entry *certs_find(const struct certs *c, const char *host)
     if (dot == NULL || dot == name || dot[1] == '\0' ||
         memchr(name, '*', (size_t)(dot - name)) != NULL)
         return NULL;
-    return index_find(c->wild, c->n_wild, dot + 1);
+    return index_find(c->wild, c->n_wild, dot + 1, ecdsa_ok);
 }
 
-const struct certs_entry *certs_select(const struct certs *c, const char *sni)
+const struct certs_entry *certs_find(const struct certs *c, const char *host)
+{
+    return find(c, host, true);
+}
+
+/*
+ * client_takes_ecdsa tells whether an ECDSA pair can serve the handshake:
+ * a TLS 1.3 client whose signature_algorithms lists an ECDSA scheme. In
+ * TLS 1.2 the certificate must also suit a cipher suite the client offers,
+ * and GnuTLS asks for the certificate before it picks the suite without
+ * saying which suites were offered; every ECDHE client offers ECDHE-RSA,
+ * so TLS 1.2 gets the RSA pair when there is one.
+ */
+static bool client_takes_ecdsa(gnutls_session_t session)
+{
+    gnutls_sign_algorithm_t algo;
+    if (gnutls_protocol_get_version(session) != GNUTLS_TLS1_3)
+        return false;
+    for (unsigned i = 0;
+         gnutls_sign_algorithm_get_requested(session, i, &algo) == 0; i++)
+        if (gnutls_sign_get_pk_algorithm(algo) == GNUTLS_PK_ECDSA)
+            return true;
+    return false;
+}
+
+const struct certs_entry *certs_select(const struct certs *c, const char *sni,
+                                       gnutls_session_t session)
 {
     if (c == NULL || c->n == 0)
         return NULL;
-    const struct certs_entry *e = sni != NULL ? certs_find(c, sni) : NULL;
+    bool ecdsa_ok = session == NULL || client_takes_ecdsa(session);
+    const struct certs_entry *e = sni != NULL ? find(c, sni, ecdsa_ok) : NULL;
     return e != NULL ? e : c->entries[0];
 }
 

@@ -63,9 +63,14 @@ const struct certs_entry *certs_find(const struct certs *c, const char *host);
 
 /*
  * certs_select picks the pair for a TLS handshake: certs_find(sni), else
- * the default pair (the first loaded), or NULL for an empty set.
+ * the default pair (the first loaded), or NULL for an empty set. A name
+ * may have an ECDSA and an RSA pair: the ECDSA one is used for TLS 1.3
+ * clients whose signature algorithms allow it (read from session, the
+ * handshake in progress), the RSA one for the others; with a NULL session
+ * ECDSA.
  */
-const struct certs_entry *certs_select(const struct certs *c, const char *sni);
+const struct certs_entry *certs_select(const struct certs *c, const char *sni,
+                                       gnutls_session_t session);
 
 /*
  * certs_mta_sts_domains appends to out (up to max) the domains named by

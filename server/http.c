@@ -3,7 +3,8 @@
  * snapshot for each request and answers with a response prepared when the
  * snapshot was built; the TLS certificate callback picks the certificate
  * by SNI from the snapshot the connection pinned. Runs on libmicrohttpd's
- * worker threads; counters are atomics.
+ * worker threads, plus one sweeper thread that closes connections which
+ * miss the request deadline; counters are atomics.
  */
 #include "http.h"
 
@@ -844,8 +845,9 @@ static int cert_callback(gnutls_session_t session,
         cc->snap = store_acquire(cc->h->store);
     if (cc->snap == NULL)
         return -1;
-    const struct certs_entry *e = certs_select(
-        snapshot_certs_get(cc->snap->certs), cc->has_sni ? cc->sni : NULL);
+    const struct certs_entry *e =
+        certs_select(snapshot_certs_get(cc->snap->certs),
+                     cc->has_sni ? cc->sni : NULL, session);
     if (e == NULL)
         return -1;
     certs_entry_credentials(e, pcert, pcert_length, pkey);

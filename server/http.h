@@ -5,7 +5,8 @@
  * request module; access logging and Prometheus metrics. It does not read
  * files or build snapshots: it serves whatever the store publishes.
  * Requests run on libmicrohttpd's worker threads (a thread pool, one
- * thread per core by default); http_start/http_stop run on the main thread.
+ * thread per core by default), and a sweeper thread enforces
+ * limits.request_timeout; http_start/http_stop run on the main thread.
  */
 #ifndef MTA_STS_HTTP_H
 #define MTA_STS_HTTP_H

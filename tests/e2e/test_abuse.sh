@@ -23,7 +23,8 @@
 # raise to serve phase 1 at all. Run by ctest as `bash
 # tests/e2e/test_abuse.sh` with MTA_STS_HOST and SRCDIR set; needs root
 # only to install missing tools.
-# shellcheck disable=SC2016
+# Helpers below are run through wait_until, which shellcheck cannot see.
+# shellcheck disable=SC2317,SC2016
 set -u
 
 # shellcheck source=tests/e2e/lib.sh

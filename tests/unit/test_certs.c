@@ -370,7 +370,7 @@ static void test_load_dir_at_other_times(void **state)
     /* 400 days on, everything has expired. */
     struct certs *c = load(&d, time(NULL) + 400 * 86400);
     assert_int_equal(certs_count(c), 0);
-    assert_null(certs_select(c, "mta-sts.example.com"));
+    assert_null(certs_select(c, "mta-sts.example.com", NULL));
     assert_int_equal(count_diag(&d, DIAG_ERROR, "/a-exact.crt: ", "expired"),
                      1);
     assert_int_equal(count_diag(&d, DIAG_ERROR, "expired on", NULL), 11);
@@ -414,8 +414,8 @@ static void test_load_missing_and_empty(void **state)
         assert_int_equal(certs_count(c), 0);
         assert_int_equal(d.errors, 0);
         assert_int_equal(d.warnings, 0);
-        assert_null(certs_select(c, NULL));
-        assert_null(certs_select(c, "mta-sts.example.com"));
+        assert_null(certs_select(c, NULL, NULL));
+        assert_null(certs_select(c, "mta-sts.example.com", NULL));
         assert_null(certs_find(c, "mta-sts.example.com"));
         const char *out[4];
         assert_int_equal(certs_mta_sts_domains(c, out, 4), 0);
@@ -487,10 +487,10 @@ static void test_find(void **state)
     assert_null(certs_find(c, NULL));
 
     /* certs_select: by SNI, else the first pair. */
-    assert_ptr_equal(certs_select(c, NULL), certs_at(c, 0));
-    assert_ptr_equal(certs_select(c, "unknown.test"), certs_at(c, 0));
-    assert_ptr_equal(certs_select(c, "foo.example.net"), certs_at(c, 1));
-    assert_ptr_equal(certs_select(c, "a.b.example.net"), certs_at(c, 0));
+    assert_ptr_equal(certs_select(c, NULL, NULL), certs_at(c, 0));
+    assert_ptr_equal(certs_select(c, "unknown.test", NULL), certs_at(c, 0));
+    assert_ptr_equal(certs_select(c, "foo.example.net", NULL), certs_at(c, 1));
+    assert_ptr_equal(certs_select(c, "a.b.example.net", NULL), certs_at(c, 0));
     certs_free(c);
     diag_free(&d);
 }
@@ -550,7 +550,7 @@ static void test_generate_dev(void **state)
     assert_ptr_equal(certs_find(c, "mta-sts.example.com"), e);
     assert_ptr_equal(certs_find(c, "mta-sts.example.net."), e);
     assert_null(certs_find(c, "www.example.com"));
-    assert_ptr_equal(certs_select(c, "other.test"), e);
+    assert_ptr_equal(certs_select(c, "other.test", NULL), e);
     assert_string_equal(certs_entry_subject(e), "mta-sts.example.com");
     time_t na = certs_entry_not_after(e);
     assert_true(na >= now + 90 * 86400 - 5 && na <= now + 90 * 86400 + 5);
@@ -627,7 +627,7 @@ static int retrieve(gnutls_session_t s, const gnutls_datum_t *req_ca, int n_req,
     if (gnutls_server_name_get(s, name, &len, &type, 0) == 0 &&
         type == GNUTLS_NAME_DNS)
         sni = name;
-    const struct certs_entry *e = certs_select(set, sni);
+    const struct certs_entry *e = certs_select(set, sni, s);
     if (e == NULL)
         return -1;
     certs_entry_credentials(e, pcert, n_pcert, key);
@@ -790,6 +790,74 @@ static void test_tls_handshakes(void **state)
     assert_int_equal(handshake(c, v13, "mta-sts.example.com", false, &v, &alg),
                      0);
     assert_int_equal(v, GNUTLS_TLS1_3);
+    certs_free(c);
+    diag_free(&d);
+}
+
+/*
+ * A name with an ECDSA and an RSA pair: clients that accept ECDSA
+ * signatures get the ECDSA one (cheaper to sign with), the others the RSA
+ * one; both kinds are kept, with no "also in" warning.
+ */
+static void test_dual_keys(void **state)
+{
+    (void)state;
+    char dual[400];
+    snprintf(dual, sizeof(dual), "%s/dual", tmp);
+    cert("dual-ec.crt", "ec.key",
+         "dns_name = mta-sts.dual.test\nexpiration_days = 30\n" SERVER_TMPL);
+    cert("dual-rsa.crt", "rsa.key",
+         "dns_name = mta-sts.dual.test\nexpiration_days = 30\n" SERVER_TMPL);
+    sh("mkdir -p '%s' && cp '%s/dual-rsa.crt' '%s/a-rsa.crt' && "
+       "cp '%s/rsa.key' '%s/a-rsa.key' && cp '%s/dual-ec.crt' '%s/b-ec.crt' "
+       "&& cp '%s/ec.key' '%s/b-ec.key'",
+       dual, tmp, dual, tmp, dual, tmp, dual, tmp, dual);
+    struct diag d;
+    diag_init(&d, dual);
+    struct certs *c = certs_load_dir(dual, time(NULL), &d);
+    assert_non_null(c);
+    assert_int_equal(certs_count(c), 2);
+    for (size_t i = 0; i < d.n; i++)
+        if (strstr(d.entries[i].msg, "also in") != NULL)
+            fail_msg("unexpected warning: %s", d.entries[i].msg);
+
+    static const char rsa_sigs[] =
+        "NORMAL:-SIGN-ALL:+SIGN-RSA-PSS-RSAE-SHA256:+SIGN-RSA-SHA256";
+    static const struct tls_case cases[] = {
+        {"mta-sts.dual.test", "NORMAL:-VERS-ALL:+VERS-TLS1.3", true,
+         GNUTLS_TLS1_3, GNUTLS_PK_ECDSA},
+        /* TLS 1.2: the RSA pair (see certs_select). */
+        {"mta-sts.dual.test", "NORMAL:-VERS-ALL:+VERS-TLS1.2", true,
+         GNUTLS_TLS1_2, GNUTLS_PK_RSA},
+        {"mta-sts.dual.test",
+         "NORMAL:-VERS-ALL:+VERS-TLS1.3:-SIGN-ALL:"
+         "+SIGN-RSA-PSS-RSAE-SHA256",
+         true, GNUTLS_TLS1_3, GNUTLS_PK_RSA},
+        {"mta-sts.dual.test",
+         "NORMAL:-VERS-ALL:+VERS-TLS1.2:-SIGN-ALL:"
+         "+SIGN-RSA-SHA256",
+         true, GNUTLS_TLS1_2, GNUTLS_PK_RSA},
+        {"mta-sts.dual.test", rsa_sigs, true, GNUTLS_TLS1_3, GNUTLS_PK_RSA},
+        {"mta-sts.dual.test",
+         "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+ECDHE-RSA", true,
+         GNUTLS_TLS1_2, GNUTLS_PK_RSA},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct tls_case *t = &cases[i];
+        gnutls_protocol_t v;
+        gnutls_pk_algorithm_t alg;
+        int rc = handshake(c, t->prio, t->host, true, &v, &alg);
+        if (rc != 0)
+            fail_msg("case %zu (%s): %s", i, t->prio, gnutls_strerror(rc));
+        assert_int_equal(v, t->version);
+        if (alg != t->alg)
+            fail_msg("case %zu (%s): got a %s certificate", i, t->prio,
+                     gnutls_pk_get_name(alg));
+    }
+    /* Without a handshake to go by (coverage checks), ECDSA. */
+    const struct certs_entry *e = certs_select(c, "mta-sts.dual.test", NULL);
+    assert_ptr_equal(e, certs_find(c, "mta-sts.dual.test"));
+    assert_non_null(strstr(certs_entry_source(e), "b-ec.crt"));
     certs_free(c);
     diag_free(&d);
 }
@@ -1004,6 +1072,7 @@ int main(void)
         cmocka_unit_test(test_generate_dev),
         cmocka_unit_test(test_priority),
         cmocka_unit_test(test_tls_handshakes),
+        cmocka_unit_test(test_dual_keys),
         cmocka_unit_test(test_load_fuzz_findings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
