@@ -696,7 +696,7 @@ out:
         snapshot_release(s);
         s = NULL;
         keep_degraded(st, old, why);
-        rc = 0;
+        rc = 1;
     }
     snapshot_release(s);
     snapshot_release(old);

@@ -35,9 +35,12 @@ void store_set_prepare(struct store *st, store_prepare_fn fn, void *ctx);
 
 /*
  * store_reload rebuilds the snapshot from disk and publishes it. Returns 0
- * when a snapshot is being served afterwards (possibly keeping some last
- * good state), -1 when nothing valid could be published (only possible
- * before the first success), with the reasons logged.
+ * when the files were read and a snapshot built from them is served
+ * (possibly keeping the last good state of a refused file), 1 when the
+ * reload itself failed (out of memory, say) and the previous state is
+ * still served, marked degraded: worth retrying with the same files; -1
+ * when nothing valid could be published (only possible before the first
+ * success). The reasons are logged.
  */
 int store_reload(struct store *st);
 

@@ -270,10 +270,14 @@ static void reload(struct watch *w, const char *why, uint64_t sig,
     if (w->ifd >= 0)
         rewatch(w);
     w->signature = sig;
-    if (policies_only)
-        store_reload_policies(w->st);
-    else
-        store_reload(w->st);
+    int rc = policies_only ? store_reload_policies(w->st) : store_reload(w->st);
+    if (rc == 1) {
+        /* The reload failed without looking wrong on disk (out of memory,
+         * say): forget the signature, so that the next poll tries again. */
+        w->signature = 0;
+        log_msg(w->lg, LOG_LEVEL_WARN, "watch: retrying the reload in %u ms",
+                w->cfg->poll_interval_ms);
+    }
 }
 
 static void *run(void *arg)
