@@ -79,6 +79,19 @@ struct http {
     gnutls_datum_t ticket_key;
 };
 
+/* Per-request state, for the access log and the snapshot reference. It
+ * lives in the connection's state (libmicrohttpd handles one request at a
+ * time per connection), so that a request allocates nothing. */
+struct req_ctx {
+    struct snapshot *snap;
+    struct timespec start;
+    int status;
+    size_t bytes;
+    char method[16];
+    char path[256];
+    char host[256];
+};
+
 /* Per-connection state: the snapshot whose certificate the handshake used
  * (pinned for the connection's life, so the certificate outlives the
  * handshake even if a reload retires it) and the TLS server name. */
@@ -97,17 +110,7 @@ struct conn_ctx {
     bool timed_out; /* its socket was shut down by the sweeper */
     struct conn_ctx *prev, *next;
     char remote[INET6_ADDRSTRLEN + 1];
-};
-
-/* Per-request state, for the access log and the snapshot reference. */
-struct req_ctx {
-    struct snapshot *snap;
-    struct timespec start;
-    int status;
-    size_t bytes;
-    char method[16];
-    char path[256];
-    char host[256];
+    struct req_ctx req; /* the request being read or answered */
 };
 
 static size_t code_index(int status)
@@ -524,9 +527,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         /* First call, headers only. Answering now would make
          * libmicrohttpd close the connection (it cannot know the rest of
          * the request), so wait for the call after the body. */
-        rq = calloc(1, sizeof(*rq));
-        if (rq == NULL)
-            return MHD_NO;
+        struct conn_ctx *owner = conn_of(c);
+        if (owner == NULL)
+            return MHD_NO; /* its state could not be allocated */
+        rq = &owner->req;
+        memset(rq, 0, sizeof(*rq));
         *req_cls = rq;
         atomic_fetch_add(&h->in_flight, 1);
         clock_gettime(CLOCK_MONOTONIC, &rq->start);
@@ -540,7 +545,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
             /* Answering before the body makes libmicrohttpd skip reading
              * it and close the connection after the answer. */
             static const char msg[] = "Request body too large\n";
-            deadline_stop(conn_of(c));
+            deadline_stop(owner);
             rq->status = 413;
             rq->bytes = sizeof(msg) - 1;
             return queue_owned(
@@ -693,7 +698,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
     }
 out:
     snapshot_release(rq->snap);
-    free(rq);
+    rq->snap = NULL;
     atomic_fetch_sub(&h->in_flight, 1);
 }
 
@@ -711,9 +716,7 @@ static struct conn_ctx *conn_of_session(gnutls_session_t session)
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     if (si == NULL || si->tls_session != session)
         return NULL;
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci != NULL ? ci->socket_context : NULL;
+    return conn_of(c);
 }
 
 /* is_ip_literal NUL-terminates name and tells whether it is an IP address,

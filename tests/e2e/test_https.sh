@@ -714,8 +714,11 @@ EOF
     SLOW_PID=$!
     E2E_PIDS+=("$SLOW_PID")
     # Both requests must have reached the server before the SIGTERM: curl
-    # has the response header, the slow client has sent its request.
+    # has the response header, the slow client has sent its request header
+    # and, a second later (its body takes 3 s), the server has surely read
+    # it.
     wait_until 10 eval '[ -s "$OUT/big.h" ] && [ -e "$OUT/slow.sent" ]'
+    sleep 1
     if kill -0 "$CURL_PID" 2>/dev/null; then
         pass "slow curl fetch is still in flight"
     else
