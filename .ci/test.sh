@@ -51,6 +51,8 @@ cmake --build build/fuzz -j "$jobs"
 # timeout or sanitizer report fails the step after all targets ran.
 fuzz_summary=()
 fuzz_failed=()
+# fuzz_stat NAME: the value of libFuzzer's final "stat::NAME:" line in $log.
+fuzz_stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n 1; }
 mkdir -p build/fuzz/artifacts
 for target in build/fuzz/fuzz_*; do
     [ -x "$target" ] && [ -f "$target" ] || continue
@@ -69,17 +71,17 @@ for target in build/fuzz/fuzz_*; do
     "$target" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="build/fuzz/artifacts/$name-" \
         "${dict[@]}" "$corpus" >"$log" 2>&1 || rc=$?
-    stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n 1; }
     # The last status line ("#N DONE cov: C ft: F corp: ...") has the
-    # coverage reached.
-    last=$(grep -E '^#[0-9]+.*cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1)
+    # coverage reached (none when the target died at once).
+    last=$(grep -E '^#[0-9]+.*cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1 ||
+        true)
     cov=$(printf '%s' "$last" | sed -nE 's/.* cov: ([0-9]+).*/\1/p')
     ft=$(printf '%s' "$last" | sed -nE 's/.* ft: ([0-9]+).*/\1/p')
     corp=$(printf '%s' "$last" | sed -nE 's/.* corp: ([0-9]+)\/.*/\1/p')
     line=$(printf '%-20s %s: %s execs (%s/s), cov %s, ft %s, corpus %s, peak rss %s MB' \
         "$name" "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED rc=$rc")" \
-        "$(stat number_of_executed_units)" "$(stat average_exec_per_sec)" \
-        "${cov:-?}" "${ft:-?}" "${corp:-?}" "$(stat peak_rss_mb)")
+        "$(fuzz_stat number_of_executed_units)" "$(fuzz_stat average_exec_per_sec)" \
+        "${cov:-?}" "${ft:-?}" "${corp:-?}" "$(fuzz_stat peak_rss_mb)")
     echo "$line"
     fuzz_summary+=("$line")
     if [ "$rc" -ne 0 ]; then

@@ -49,7 +49,7 @@ RELOADS=${RELOADS:-1000}
 WARMUP=100
 DOMAIN=example.com
 HOSTNAME_=mta-sts.$DOMAIN
-ASAN=
+ASAN=''
 # An ASan build references __asan_init, whether its runtime is linked in
 # (clang) or a shared library (gcc).
 if grep -qa __asan_init "$BIN"; then
@@ -73,11 +73,13 @@ CA=$T/ca/ca.pem
 make_ca "$T/ca" || { fail "make test CA"; e2e_finish; }
 # Two certificates for the same name that differ in subject and expiry,
 # so that a swap shows on /metrics and in the TLS handshake.
-CERT_VALIDITY=$'organization = "soak-a"\nexpiration_days = 20' \
-    make_cert "$T/ca" "$T/ca/a" ecdsa "$HOSTNAME_" &&
-    CERT_VALIDITY=$'organization = "soak-b"\nexpiration_days = 21' \
-        make_cert "$T/ca" "$T/ca/b" ecdsa "$HOSTNAME_" ||
-    { fail "make certificates"; e2e_finish; }
+if ! CERT_VALIDITY=$'organization = "soak-a"\nexpiration_days = 20' \
+    make_cert "$T/ca" "$T/ca/a" ecdsa "$HOSTNAME_" ||
+    ! CERT_VALIDITY=$'organization = "soak-b"\nexpiration_days = 21' \
+        make_cert "$T/ca" "$T/ca/b" ecdsa "$HOSTNAME_"; then
+    fail "make certificates"
+    e2e_finish
+fi
 POL=$T/policy CRT=$T/certs
 mkdir -p "$POL" "$CRT" "$T/stage"
 policy_text() {
@@ -92,8 +94,10 @@ printf 'reload:\n  debounce_ms: 10\n  poll_interval_ms: 3600000\n' \
 
 # ---- the host --------------------------------------------------------------
 
-HTTPS_PORT=$(free_port) && HTTP_PORT=$(free_port) ||
-    { fail "free ports"; e2e_finish; }
+if ! HTTPS_PORT=$(free_port) || ! HTTP_PORT=$(free_port); then
+    fail "free ports"
+    e2e_finish
+fi
 args=(serve -c "$T/config.yaml" --domain "$DOMAIN" --policy-dir "$POL"
     --cert-dir "$CRT" --https "127.0.0.1:$HTTPS_PORT"
     --http "127.0.0.1:$HTTP_PORT")
@@ -147,18 +151,18 @@ coproc HELPER { exec python3 -c "$HELPER_PY" "$HTTP_PORT" "$DOMAIN"; }
 E2E_PIDS+=("$HELPER_PID")
 
 # helper CMD...: send one command, read its one-line answer into REPLY_.
-REPLY_=
+REPLY_=''
 helper() {
-    REPLY_=
+    REPLY_=''
     printf '%s\n' "$*" >&"${HELPER[1]}" &&
         IFS= read -r -t 10 REPLY_ <&"${HELPER[0]}"
 }
 
 # metrics: set RELOADS_TOTAL, FAILURES, POLICY_ID and NOT_AFTER from
 # /metrics; returns 1 when it does not answer or lacks one of them.
-RELOADS_TOTAL= FAILURES= POLICY_ID= NOT_AFTER=
+RELOADS_TOTAL='' FAILURES='' POLICY_ID='' NOT_AFTER=''
 metrics() {
-    RELOADS_TOTAL= FAILURES= POLICY_ID= NOT_AFTER=
+    RELOADS_TOTAL='' FAILURES='' POLICY_ID='' NOT_AFTER=''
     helper M || return 1
     case $REPLY_ in -*) return 1 ;; esac
     read -r RELOADS_TOTAL FAILURES POLICY_ID NOT_AFTER <<<"$REPLY_"
@@ -170,7 +174,7 @@ rename() { helper R "$1" "$2" && [ "$REPLY_" = ok ]; }
 
 # fetch: verified HTTPS GET of the policy; sets F_CODE, F_ETAG, F_BODY
 # (file) and F_ORG (the certificate's organisation, from curl -v).
-F_CODE= F_ETAG= F_ORG=
+F_CODE='' F_ETAG='' F_ORG=''
 F_BODY=$T/fetch.body
 fetch() {
     local out
@@ -187,7 +191,7 @@ fetch() {
 }
 
 # sample: VmRSS (KiB), descriptors and threads of the host right now.
-RSS= FDS= THREADS=
+RSS='' FDS='' THREADS=''
 sample() {
     RSS=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$PID/status")
     THREADS=$(sed -n 's/^Threads:[[:space:]]*//p' "/proc/$PID/status")
@@ -212,7 +216,7 @@ metrics || { fail "/metrics answers"; e2e_finish; }
 START_RELOADS=$RELOADS_TOTAL
 ID0=$POLICY_ID
 NA_A=$NOT_AFTER
-ID1= NA_B=
+ID1='' NA_B=''
 CERT=a
 log "start: reloads_total $START_RELOADS, id $ID0, pid $PID"
 
@@ -305,6 +309,7 @@ check "every one of $RELOADS reloads confirmed on /metrics" [ "$bad" = 0 ]
 check "reloads_total grew by at least $RELOADS (grew by $done_reloads)" \
     [ "$done_reloads" -ge "$RELOADS" ]
 check_eq "no reload failed (mta_sts_reload_failures_total)" 0 "${FAILURES:-?}"
+# shellcheck disable=SC2016 # expanded by check's eval
 check "the two policies have different ids ($ID0, ${ID1:-none})" \
     eval '[ -n "$ID1" ] && [ "$ID1" != "$ID0" ]'
 check "the swapped certificate shows on /metrics" [ -n "$NA_B" ]
@@ -324,10 +329,10 @@ if [ "$bad" = 0 ] && [ "$last" -gt "$WARMUP" ]; then
     check_eq "threads at reload $WARMUP and $last" \
         "${THREADS_AT[WARMUP]}" "${THREADS_AT[last]}"
     [ "${FDS_AT[WARMUP]}" = "${FDS_AT[last]}" ] ||
-        ls -l "/proc/$PID/fd" 2>/dev/null | sed 's/^/#   /'
+        find "/proc/$PID/fd" -mindepth 1 -printf '#   %f -> %l\n' 2>/dev/null
 else
-    fail "memory, descriptor and thread samples taken (need $RELOADS > $WARMUP" \
-        "reloads completed)"
+    fail "memory, descriptor and thread samples compared (needs all of" \
+        "at least $((WARMUP + 100)) reloads confirmed; RELOADS=$RELOADS)"
 fi
 
 # A clean stop; in the sanitizer build LeakSanitizer runs now, and lib.sh
