@@ -341,6 +341,36 @@ need_cmd() {
     command -v "$1" >/dev/null 2>&1
 }
 
+# Probes of the host under test, at $HTTP_PORT (plain HTTP) and $HTTPS_PORT
+# with the test CA $CA, as the tests name them.
+health() { hurl --max-time 5 "http://127.0.0.1:$HTTP_PORT/healthz"; }
+# metric NAME: the value of the unlabelled metric NAME.
+metric() {
+    hurl --max-time 5 "http://127.0.0.1:$HTTP_PORT/metrics" |
+        awk -v m="$1" '$1 == m { print $2 }'
+}
+# file_metric NAME FILE: the value of metric NAME (labels included) in a
+# saved scrape.
+file_metric() { awk -v k="$1" '$1 == k { print $2; exit }' "$2"; }
+# served_fp: SHA-256 fingerprint of the leaf served for mta-sts.example.com.
+served_fp() {
+    echo | timeout 10 openssl s_client -connect "127.0.0.1:$HTTPS_PORT" \
+        -servername mta-sts.example.com -CAfile "$CA" 2>/dev/null |
+        openssl x509 -noout -fingerprint -sha256 2>/dev/null | cut -d= -f2
+}
+
+# need_tools CMD:PACKAGE...: every command, installed from its package if
+# missing; a command that cannot be had fails the test and ends it.
+need_tools() {
+    local tool
+    for tool in "$@"; do
+        if ! need_cmd "${tool%%:*}" "${tool#*:}"; then
+            fail "tool ${tool%%:*} (package ${tool#*:}) is available"
+            e2e_finish
+        fi
+    done
+}
+
 make_ca() {
     local dir=$1
     mkdir -p "$dir" || return 1

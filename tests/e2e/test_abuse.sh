@@ -31,12 +31,7 @@ set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init
 
-for tool in certtool:gnutls-bin curl:curl python3:python3; do
-    if ! need_cmd "${tool%%:*}" "${tool#*:}"; then
-        fail "tool ${tool%%:*} (package ${tool#*:}) is available"
-        e2e_finish
-    fi
-done
+need_tools certtool:gnutls-bin curl:curl python3:python3
 
 T=$E2E_TMP
 OUT=$T/out
@@ -99,7 +94,6 @@ get() {
 }
 
 scrape() { hurl "http://127.0.0.1:$1/metrics" >"$2"; }
-metric() { awk -v k="$1" '$1 == k { print $2; exit }' "$2"; }
 threads() { awk '/^Threads:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 rss_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
 # cpu_ticks PID: user + system time of the process so far, in clock ticks.
@@ -250,7 +244,7 @@ jcheck "idle plain-HTTP connections are closed after $CT s" \
 scrape "$HTTP_PORT" "$OUT/m.slow1"
 for l in https:slow_hdr http:slow_http; do
     k="mta_sts_connections_timed_out_total{listener=\"${l%%:*}\"}"
-    d=$(($(metric "$k" "$OUT/m.slow1") - $(metric "$k" "$OUT/m.slow0")))
+    d=$(($(file_metric "$k" "$OUT/m.slow1") - $(file_metric "$k" "$OUT/m.slow0")))
     n=$(jget "$OUT/${l#*:}.json" 'd["server_closed_lifetime"]["n"]')
     if [ "${n:-0}" -gt 0 ] && [ "$d" -ge "$n" ]; then
         pass "metrics: ${l%%:*} timed-out counter grew by $d (>= the $n tricklers closed)"
@@ -276,7 +270,7 @@ jcheck "junk: plain HTTP to the HTTPS port is closed at once (< 2 s)" \
     "$OUT/junk.json" "d['plain-http']['close_after']['max'] < 2"
 jcheck "junk: a stalled half ClientHello is closed within $RT s" \
     "$OUT/junk.json" "d['half-hello-stall']['close_after']['max'] <= $RT + 4"
-fails() { metric mta_sts_tls_handshake_failures_total "$1"; }
+fails() { file_metric mta_sts_tls_handshake_failures_total "$1"; }
 junk_counted() {
     scrape "$HTTP_PORT" "$OUT/m.junk1"
     [ $(($(fails "$OUT/m.junk1") - $(fails "$OUT/m.junk0"))) -ge 100 ]

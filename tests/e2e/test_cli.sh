@@ -6,7 +6,7 @@
 set -uo pipefail
 . "$SRCDIR/tests/e2e/lib.sh"
 e2e_init
-need_cmd python3 python3
+need_tools python3:python3
 bin=$MTA_STS_HOST
 t=$E2E_TMP
 

@@ -32,10 +32,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 e2e_init
 umask 022
 
-need_cmd certtool gnutls-bin || { fail "certtool unavailable"; e2e_finish; }
-need_cmd curl curl || { fail "curl unavailable"; e2e_finish; }
-need_cmd openssl openssl || { fail "openssl unavailable"; e2e_finish; }
-need_cmd python3 python3 || { fail "python3 unavailable"; e2e_finish; }
+need_tools certtool:gnutls-bin curl:curl openssl:openssl python3:python3
 
 BIN=$MTA_STS_HOST
 T=$E2E_TMP
@@ -131,16 +128,6 @@ fetch() {
         "https://mta-sts.example.com:$HTTPS_PORT/.well-known/mta-sts.txt") ||
         r="000 -"
     printf '%s\n' "${r//\"/}"
-}
-health() { hurl --max-time 5 "http://127.0.0.1:$HTTP_PORT/healthz"; }
-metric() {
-    hurl --max-time 5 "http://127.0.0.1:$HTTP_PORT/metrics" |
-        awk -v m="$1" '$1 == m { print $2 }'
-}
-served_fp() {
-    echo | timeout 10 openssl s_client -connect "127.0.0.1:$HTTPS_PORT" \
-        -servername mta-sts.example.com -CAfile "$CA" 2>/dev/null |
-        openssl x509 -noout -fingerprint -sha256 2>/dev/null | cut -d= -f2
 }
 # is_policy N FILE CODE_ETAG: FILE and "CODE ETAG" are policy N, complete.
 is_policy() {

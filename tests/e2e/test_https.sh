@@ -18,15 +18,8 @@ set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init
 
-for tool in certtool:gnutls-bin gnutls-cli:gnutls-bin curl:curl \
-    promtool:prometheus; do
-    if ! need_cmd "${tool%%:*}" "${tool#*:}"; then
-        fail "tool ${tool%%:*} (package ${tool#*:}) is available"
-        e2e_finish
-    fi
-done
-command -v python3 >/dev/null || need_cmd python3 python3 ||
-    { fail "python3 is available"; e2e_finish; }
+need_tools certtool:gnutls-bin gnutls-cli:gnutls-bin curl:curl \
+    promtool:prometheus python3:python3
 
 T=$E2E_TMP
 POL=$T/policy
@@ -98,12 +91,8 @@ hdr() {
     grep -i "^$2:" "$1" | tail -n 1 | cut -d: -f2- | sed 's/^ *//; s/\r$//'
 }
 
-# metric NAME{LABELS}: the value of one sample from $OUT/metrics.txt-like
-# file $2 (default: a fresh scrape).
+# scrape FILE: save the metrics.
 scrape() { hurl "http://127.0.0.1:$HTTP_PORT/metrics" >"$1"; }
-metric() {
-    awk -v k="$1" '$1 == k { print $2; exit }' "$2"
-}
 
 # raw_tls SNI REQUEST: send REQUEST (printf format) over TLS to the HTTPS
 # port with SNI, verifying against the test CA; print the raw response.
@@ -326,7 +315,7 @@ check_eq "HTTP unknown host -> 404" 404 "$code"
 
 # ---- TLS versions ---------------------------------------------------------
 
-hs_failures() { metric mta_sts_tls_handshake_failures_total "$1"; }
+hs_failures() { file_metric mta_sts_tls_handshake_failures_total "$1"; }
 # tls_failures_reach BASE N: the live counter is at least BASE + N.
 tls_failures_reach() {
     scrape "$OUT/m.tmp"
@@ -436,8 +425,8 @@ check_file_contains "access line for the 304 shows status and bytes=0" \
 scrape "$OUT/m.after"
 for c in 200:3 304:1 404:1 405:1; do
     k="mta_sts_http_requests_total{listener=\"https\",code=\"${c%%:*}\"}"
-    b=$(metric "$k" "$OUT/m.before")
-    a=$(metric "$k" "$OUT/m.after")
+    b=$(file_metric "$k" "$OUT/m.before")
+    a=$(file_metric "$k" "$OUT/m.after")
     check_eq "https code ${c%%:*} counter grew by ${c#*:}" "${c#*:}" \
         "$(( ${a:-0} - ${b:-0} ))"
 done
@@ -458,7 +447,7 @@ for d in example.com example.net; do
     na=$(certtool -i --infile "$cf" 2>/dev/null |
         sed -n 's/^[[:space:]]*Not After: //p' | head -n 1)
     want=$(date -u -d "$na" +%s 2>/dev/null)
-    got=$(metric "mta_sts_certificate_not_after_seconds{domain=\"$d\"}" "$OUT/m.after")
+    got=$(file_metric "mta_sts_certificate_not_after_seconds{domain=\"$d\"}" "$OUT/m.after")
     check_eq "metrics: certificate not-after for $d equals the certificate's" \
         "${want:-none}" "${got:-missing}"
 done
@@ -478,9 +467,9 @@ PY
 sleep 0.5
 scrape "$OUT/m.ab1"
 check_eq "an abandoned request counts as aborted" 1 \
-    "$(( $(metric "$kab" "$OUT/m.ab1") - $(metric "$kab" "$OUT/m.ab0") ))"
+    "$(( $(file_metric "$kab" "$OUT/m.ab1") - $(file_metric "$kab" "$OUT/m.ab0") ))"
 check_eq "an abandoned request is not counted as a 500" \
-    "$(metric "$k500" "$OUT/m.ab0")" "$(metric "$k500" "$OUT/m.ab1")"
+    "$(file_metric "$k500" "$OUT/m.ab0")" "$(file_metric "$k500" "$OUT/m.ab1")"
 
 # ---- SIGTERM on the main host ---------------------------------------------
 

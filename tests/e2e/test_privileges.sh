@@ -23,12 +23,8 @@ if [ "$(id -u)" != 0 ]; then
     printf 'SKIP: test_privileges.sh needs root\n'
     exit 77
 fi
-need_cmd certtool gnutls-bin || { fail "certtool unavailable"; e2e_finish; }
-need_cmd gnutls-cli gnutls-bin || { fail "gnutls-cli unavailable"; e2e_finish; }
-need_cmd curl curl || { fail "curl unavailable"; e2e_finish; }
-need_cmd openssl openssl || { fail "openssl unavailable"; e2e_finish; }
-need_cmd setpriv util-linux || { fail "setpriv unavailable"; e2e_finish; }
-need_cmd python3 python3 || { fail "python3 unavailable"; e2e_finish; }
+need_tools certtool:gnutls-bin gnutls-cli:gnutls-bin curl:curl \
+    openssl:openssl setpriv:util-linux python3:python3
 
 BIN=$MTA_STS_HOST
 T=$E2E_TMP
@@ -84,17 +80,6 @@ ARGS=(-c "$T/config.yaml" --domain example.com --policy-dir "$POL"
     --cert-dir "$CRT" --https "127.0.0.1:$HTTPS_PORT"
     --http "127.0.0.1:$HTTP_PORT")
 
-health() { hurl --max-time 5 "http://127.0.0.1:$HTTP_PORT/healthz"; }
-metric() {
-    hurl --max-time 5 "http://127.0.0.1:$HTTP_PORT/metrics" |
-        awk -v m="$1" '$1 == m { print $2 }'
-}
-# served_fp: SHA-256 fingerprint of the leaf the host serves for the name.
-served_fp() {
-    echo | timeout 10 openssl s_client -connect "127.0.0.1:$HTTPS_PORT" \
-        -servername mta-sts.example.com -CAfile "$CA" 2>/dev/null |
-        openssl x509 -noout -fingerprint -sha256 2>/dev/null | cut -d= -f2
-}
 
 # ---- 1. refused as root without a user -----------------------------------
 

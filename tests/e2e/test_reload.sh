@@ -27,10 +27,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 e2e_init
 umask 022
 
-need_cmd certtool gnutls-bin || { fail "certtool unavailable"; e2e_finish; }
-need_cmd gnutls-cli gnutls-bin || { fail "gnutls-cli unavailable"; e2e_finish; }
-need_cmd curl curl || { fail "curl unavailable"; e2e_finish; }
-need_cmd python3 python3 || { fail "python3 unavailable"; e2e_finish; }
+need_tools certtool:gnutls-bin gnutls-cli:gnutls-bin curl:curl python3:python3
 
 BIN=$MTA_STS_HOST
 T=$E2E_TMP
@@ -38,7 +35,7 @@ chmod 755 "$T"
 CA=$T/ca/ca.pem
 RUNAS=()
 if [ "$(id -u)" = 0 ]; then
-    need_cmd setpriv util-linux || { fail "setpriv unavailable"; e2e_finish; }
+    need_tools setpriv:util-linux
     RUNAS=(--reuid=nobody --regid=nogroup --clear-groups)
 fi
 # Bounded waits (seconds) for an edit to go live / a refusal to show.
@@ -173,7 +170,6 @@ dns_line() {
 }
 id_of_line() { sed -n 's/.*id=\([A-Za-z0-9]*\).*/\1/p' <<<"$1"; }
 
-health() { hurl --max-time 5 "http://127.0.0.1:$HTTP_PORT/healthz"; }
 health_code() {
     hurl --max-time 5 -o /dev/null -w '%{http_code}' \
         "http://127.0.0.1:$HTTP_PORT/healthz"
@@ -189,10 +185,6 @@ def dom(n):
 print(eval(sys.argv[1]))' "$1" 2>/dev/null
 }
 status_is() { [ "$(hz 'j["status"]')" = "$1" ]; }
-metric() {
-    hurl --max-time 5 "http://127.0.0.1:$HTTP_PORT/metrics" |
-        awk -v m="$1" '$1 == m { print $2 }'
-}
 log_mark() { wc -l <"$HLOG"; }
 log_since() { tail -n +$(($1 + 1)) "$HLOG"; }
 # log_has MARK ERE / log_has_fixed MARK STRING: a log line after MARK

@@ -38,9 +38,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 e2e_init
 umask 022
 
-need_cmd certtool gnutls-bin || { fail "certtool unavailable"; e2e_finish; }
-need_cmd curl curl || { fail "curl unavailable"; e2e_finish; }
-need_cmd python3 python3 || { fail "python3 unavailable"; e2e_finish; }
+need_tools certtool:gnutls-bin curl:curl python3:python3
 
 BIN=$MTA_STS_HOST
 T=$E2E_TMP
@@ -61,7 +59,7 @@ fi
 RSS_BOUND_KB=${RSS_BOUND_KB:-$([ -n "$ASAN" ] && echo 4096 || echo 1024)}
 RUNAS=()
 if [ "$(id -u)" = 0 ]; then
-    need_cmd setpriv util-linux || { fail "setpriv unavailable"; e2e_finish; }
+    need_tools setpriv:util-linux
     RUNAS=(--reuid=nobody --regid=nogroup --clear-groups)
 fi
 log "build: $([ -n "$ASAN" ] && echo "AddressSanitizer" || echo normal)," \

@@ -24,12 +24,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 e2e_init
 umask 022
 
-need_cmd certtool gnutls-bin || { fail "certtool unavailable"; e2e_finish; }
-need_cmd gnutls-cli gnutls-bin || { fail "gnutls-cli unavailable"; e2e_finish; }
-need_cmd curl curl || { fail "curl unavailable"; e2e_finish; }
-need_cmd openssl openssl || { fail "openssl unavailable"; e2e_finish; }
-need_cmd python3 python3 || { fail "python3 unavailable"; e2e_finish; }
-need_cmd testssl testssl.sh || { fail "testssl.sh unavailable"; e2e_finish; }
+need_tools certtool:gnutls-bin gnutls-cli:gnutls-bin curl:curl \
+    openssl:openssl python3:python3 testssl:testssl.sh
 
 T=$E2E_TMP
 CA=$T/ca/ca.pem
