@@ -285,12 +285,18 @@ port_in_use() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# free_port [LO HI]: an unused loopback port in [LO, HI), by default
+# between 20000 and the start of the kernel's ephemeral range.
 free_port() {
-    local p i lo=20000 hi given=${E2E_TMP:?call e2e_init first}/.ports
-    # Stay below the kernel's ephemeral range: a port picked from it can be
-    # taken by some client's outgoing connection before the server binds.
-    read -r hi _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || hi=32768
-    [ "$hi" -gt $((lo + 1000)) ] || lo=1024
+    local p i lo=${1:-20000} hi=${2:-} given=${E2E_TMP:?call e2e_init first}/.ports
+    if [ -z "$hi" ]; then
+        # Stay below the kernel's ephemeral range: a port picked from it can
+        # be taken by some client's outgoing connection before the server
+        # binds.
+        read -r hi _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null ||
+            hi=32768
+        [ "$hi" -gt $((lo + 1000)) ] || lo=1024
+    fi
     for ((i = 0; i < 100; i++)); do
         p=$((lo + RANDOM % (hi - lo)))
         # Ports handed out are remembered in a file: free_port usually

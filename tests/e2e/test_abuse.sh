@@ -386,6 +386,17 @@ else
 fi
 PID=$HOST_PID
 THREADS0=$(threads "$PID")
+# not_served LABEL SOURCE [ARG...]: a GET from SOURCE gets no 200.
+not_served() {
+    local label=$1 out
+    shift
+    out=$(get "$HTTPS_PORT" "$@")
+    if [ "${out%% *}" != 200 ]; then
+        pass "$label (${out%% *})"
+    else
+        fail "$label"
+    fi
+}
 L=(--port "$HTTPS_PORT" --tls --ca "$CA" --sni "$NAME" --behaviour idle
     --duration 30 --final-request --settle 3)
 # Thirty from one address: twenty fit.
@@ -396,12 +407,8 @@ E2E_PIDS+=("$FA")
 wait_until 10 test -e "$T/ready_a"
 jcheck "per IP: 20 of 30 connections from one address are open (TLS done)" \
     "$T/ready_a" 'd.get("active") == 20 and d.get("closed") == 10'
-out=$(get "$HTTPS_PORT" 127.0.0.2 --max-time 3)
-if [ "${out%% *}" != 200 ]; then
-    pass "per IP: a 21st connection from that address is not served (${out%% *})"
-else
-    fail "per IP: a 21st connection from that address is not served"
-fi
+not_served "per IP: a 21st connection from that address is not served" \
+    127.0.0.2 --max-time 3
 out=$(get "$HTTPS_PORT" 127.0.0.60)
 check_eq "per IP: another address is served meanwhile" 200 "${out%% *}"
 # A hundred more from five addresses (20 each, within the per-IP limit):
@@ -413,12 +420,8 @@ E2E_PIDS+=("$FB")
 wait_until 10 test -e "$T/ready_b"
 jcheck "total: of 100 more connections from 5 addresses only 80 get in (100 in all)" \
     "$T/ready_b" 'd.get("active") == 80'
-out=$(get "$HTTPS_PORT" 127.0.0.61 --max-time 2)
-if [ "${out%% *}" != 200 ]; then
-    pass "total: a new client is not served while 100 connections are open (${out%% *})"
-else
-    fail "total: a new client is not served while 100 connections are open"
-fi
+not_served "total: a new client is not served while 100 connections are open" \
+    127.0.0.61 --max-time 2
 check_eq "total: /healthz on the plain-HTTP listener (its own limit) still answers" \
     200 "$(hurl -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/healthz")"
 touch "$T/release_a"

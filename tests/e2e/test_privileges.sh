@@ -32,21 +32,6 @@ chmod 755 "$T"
 CA=$T/ca/ca.pem
 NOBODY_GROUP=$(id -gn nobody)
 
-# free_low_port: an unused loopback port below 1024 (only root may bind it).
-free_low_port() {
-    local p i
-    for ((i = 0; i < 200; i++)); do
-        p=$((600 + RANDOM % 400))
-        grep -qx "$p" "$T/.ports" 2>/dev/null && continue
-        if ! port_in_use "$p"; then
-            printf '%s\n' "$p" >>"$T/.ports"
-            printf '%s\n' "$p"
-            return 0
-        fi
-    done
-    return 1
-}
-
 make_ca "$T/ca" || { fail "make test CA"; e2e_finish; }
 make_cert "$T/ca" "$T/ca/a" ecdsa mta-sts.example.com ||
     { fail "make certificate A"; e2e_finish; }
@@ -72,7 +57,8 @@ fingerprint() { openssl x509 -noout -fingerprint -sha256 -in "$1" | cut -d= -f2;
 FP_A=$(fingerprint "$T/ca/a.crt")
 FP_B=$(fingerprint "$T/ca/b.crt")
 
-HTTPS_PORT=$(free_low_port) || { fail "no free port below 1024"; e2e_finish; }
+# Only root may bind a port below 1024.
+HTTPS_PORT=$(free_port 600 1000) || { fail "no free port below 1024"; e2e_finish; }
 HTTP_PORT=$(free_port) || { fail "no free port"; e2e_finish; }
 HLOG=$T/host.log
 printf 'reload:\n  debounce_ms: 50\n  poll_interval_ms: 3600000\n' >"$T/config.yaml"
