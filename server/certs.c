@@ -19,6 +19,8 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <sys/stat.h>
 
 #include <gnutls/crypto.h>
@@ -42,18 +44,15 @@ const char *const certs_tls_priority =
 
 /* Certificate and key files larger than this are refused. */
 #define CERTS_FILE_MAX (1024 * 1024)
-/* At most this many directory entries are looked at per directory. */
-#define CERTS_DIR_MAX 4096
 /* At most this many certificates in one chain. */
 #define CERTS_CHAIN_MAX 16
-/* At most this many DNS names per certificate are indexed. */
-#define CERTS_NAMES_MAX 1000
 /* The longest DNS name, without a trailing dot. */
 #define CERTS_HOST_MAX 253
 #define CERTS_PATH_MAX 4096
 #define CERTS_DEV_DAYS 90
 
 struct certs_entry {
+    atomic_uint refs;
     char *source;           /* the file the pair came from */
     gnutls_pcert_st *pcert; /* leaf first, then the intermediates */
     unsigned n_pcert;
@@ -64,6 +63,7 @@ struct certs_entry {
     size_t n_names;
     char *subject;
     bool dev;
+    bool trusted; /* the chain verified against the system trust store */
     char fingerprint[65];
 };
 
@@ -71,27 +71,31 @@ struct certs_entry {
 struct certs_name {
     const char *name;
     const struct certs_entry *entry;
-    size_t order; /* load order of entry */
+    size_t order; /* position of entry in the set */
 };
 
 struct certs {
-    struct certs_entry **entries;
-    size_t n, cap;
+    struct certs_entry **entries; /* references */
+    size_t n;
     /* Sorted by name; per name one row per key kind, ECDSA first. */
     struct certs_name *exact, *wild;
     size_t n_exact, n_wild;
 };
 
-/* What certs_load_dir carries around while it walks the directory. */
-struct loader {
-    struct certs *set;
-    struct diag *d;
-    time_t now;
+struct certs_checker {
     gnutls_x509_trust_list_t trust;
     int trust_state; /* 0 not tried yet, 1 loaded, -1 unavailable */
 };
 
-/* A file read into memory, NUL-terminated. */
+/* What loading one pair carries around. */
+struct loader {
+    struct certs_checker *chk;
+    struct diag *d;
+    time_t now;
+    bool trusted;            /* set by check_chain */
+    struct certs_entry *out; /* the loaded pair */
+};
+
 struct file_data {
     char *path;
     gnutls_datum_t data;
@@ -233,10 +237,24 @@ static void entry_free(struct certs_entry *e)
     free(e);
 }
 
+struct certs_entry *certs_entry_ref(const struct certs_entry *e)
+{
+    /* The count is the one mutable field of an immutable pair. */
+    struct certs_entry *m = (struct certs_entry *)e;
+    if (m != NULL)
+        atomic_fetch_add(&m->refs, 1);
+    return m;
+}
+
+void certs_entry_unref(const struct certs_entry *e)
+{
+    struct certs_entry *m = (struct certs_entry *)e;
+    if (m != NULL && atomic_fetch_sub(&m->refs, 1) == 1)
+        entry_free(m);
+}
+
 static int entry_add_name(struct certs_entry *e, const char *s, size_t n)
 {
-    if (e->n_names >= CERTS_NAMES_MAX)
-        return 0;
     char *name = lower_name(s, n);
     if (name == NULL)
         return 0; /* empty or too long for DNS: never matches a host */
@@ -307,6 +325,7 @@ static struct certs_entry *entry_new(const char *source,
         *nomem = true;
         return NULL;
     }
+    atomic_init(&e->refs, 1);
     e->key = key;
     e->ecdsa = gnutls_privkey_get_pk_algorithm(key, NULL) == GNUTLS_PK_ECDSA;
     e->source = strdup(source);
@@ -336,12 +355,14 @@ static struct certs_entry *entry_new(const char *source,
                  source, gnutls_strerror(rc));
         goto out;
     }
-    for (size_t i = 0; i < sizeof(raw); i++) {
-        static const char hex[] = "0123456789abcdef";
-        e->fingerprint[2 * i] = hex[raw[i] >> 4];
-        e->fingerprint[2 * i + 1] = hex[raw[i] & 15];
+    gnutls_datum_t bin = {raw, sizeof(raw)};
+    size_t hexlen = sizeof(e->fingerprint);
+    rc = gnutls_hex_encode(&bin, e->fingerprint, &hexlen);
+    if (rc < 0) {
+        diag_add(d, DIAG_ERROR, 0, 0, "%s: encoding the fingerprint: %s",
+                 source, gnutls_strerror(rc));
+        goto out;
     }
-    e->fingerprint[64] = '\0';
     e->not_after = gnutls_x509_crt_get_expiration_time(crts[0]);
     if (entry_collect_names(e, crts[0]) < 0)
         goto nomem;
@@ -367,20 +388,6 @@ nomem:
 out:
     entry_free(e);
     return ret;
-}
-
-static int set_add(struct certs *c, struct certs_entry *e)
-{
-    if (c->n == c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 8;
-        struct certs_entry **p = realloc(c->entries, ncap * sizeof(*p));
-        if (p == NULL)
-            return -1;
-        c->entries = p;
-        c->cap = ncap;
-    }
-    c->entries[c->n++] = e;
-    return 0;
 }
 
 /*
@@ -570,14 +577,14 @@ static int check_validity(struct loader *L, gnutls_x509_crt_t *crts, unsigned n,
 static void check_chain(struct loader *L, gnutls_x509_crt_t *crts, unsigned n,
                         const char *path)
 {
-    if (L->trust_state == 0) {
-        int rc = gnutls_x509_trust_list_init(&L->trust, 0);
+    if (L->chk->trust_state == 0) {
+        int rc = gnutls_x509_trust_list_init(&L->chk->trust, 0);
         if (rc == 0)
-            rc = gnutls_x509_trust_list_add_system_trust(L->trust, 0, 0);
+            rc = gnutls_x509_trust_list_add_system_trust(L->chk->trust, 0, 0);
         if (rc > 0) {
-            L->trust_state = 1;
+            L->chk->trust_state = 1;
         } else {
-            L->trust_state = -1;
+            L->chk->trust_state = -1;
             diag_add(L->d, DIAG_WARNING, 0, 0,
                      "%s: loading the system trust store: %s; certificate "
                      "chains are not checked",
@@ -586,22 +593,24 @@ static void check_chain(struct loader *L, gnutls_x509_crt_t *crts, unsigned n,
                              : gnutls_strerror(rc));
         }
     }
-    if (L->trust_state < 0)
+    if (L->chk->trust_state < 0)
         return;
 
     gnutls_typed_vdata_st purpose = {GNUTLS_DT_KEY_PURPOSE_OID,
                                      (unsigned char *)GNUTLS_KP_TLS_WWW_SERVER,
                                      0};
     unsigned status = 0;
-    int rc = gnutls_x509_trust_list_verify_crt2(L->trust, crts, n, &purpose, 1,
-                                                0, &status, NULL);
+    int rc = gnutls_x509_trust_list_verify_crt2(L->chk->trust, crts, n,
+                                                &purpose, 1, 0, &status, NULL);
     if (rc < 0) {
         diag_add(L->d, DIAG_WARNING, 0, 0, "%s: verifying the chain: %s", path,
                  gnutls_strerror(rc));
         return;
     }
-    if (status == 0)
+    if (status == 0) {
+        L->trusted = true;
         return;
+    }
     gnutls_datum_t text = {NULL, 0};
     rc = gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509,
                                                       &text, 0);
@@ -613,7 +622,7 @@ static void check_chain(struct loader *L, gnutls_x509_crt_t *crts, unsigned n,
 }
 
 /*
- * load_pair parses, checks and adds one pair. crt and key may be the same
+ * load_pair parses and checks one pair into L->out. crt and key may be the same
  * file (a combined .pem); the pair is named by crt's path. Returns -1 only
  * when memory runs out; a rejected pair is an error in L->d and returns 0.
  */
@@ -701,11 +710,8 @@ static int load_pair(struct loader *L, const struct file_data *crt,
                  "alternative name and no common name); it can only be the "
                  "default",
                  path);
-    if (set_add(L->set, e) < 0) {
-        diag_add(L->d, DIAG_ERROR, 0, 0, "%s: %s", path, strerror(ENOMEM));
-        ret = -1;
-        goto out;
-    }
+    e->trusted = L->trusted;
+    L->out = e;
     e = NULL;
 out:
     entry_free(e);
@@ -762,35 +768,7 @@ static int load_combined(struct loader *L, const char *path)
     return ret;
 }
 
-/*
- * load_certbot_dir loads dir/fullchain.pem + dir/privkey.pem when present.
- * A directory with neither is none of our business (certbot's archive/ and
- * renewal/, say) and is passed over silently.
- */
-static int load_certbot_dir(struct loader *L, const char *dir)
-{
-    char crt[CERTS_PATH_MAX], key[CERTS_PATH_MAX];
-    struct stat st;
-    if (join_path(crt, sizeof(crt), dir, "fullchain.pem", L->d) < 0 ||
-        join_path(key, sizeof(key), dir, "privkey.pem", L->d) < 0)
-        return 0;
-    bool has_crt = stat(crt, &st) == 0;
-    bool has_key = stat(key, &st) == 0;
-    if (has_crt && has_key)
-        return load_files(L, crt, key);
-    if (has_crt)
-        diag_add(L->d, DIAG_WARNING, 0, 0,
-                 "%s: certificate has no private key %s; not used", crt, key);
-    else if (has_key)
-        diag_add(L->d, DIAG_WARNING, 0, 0,
-                 "%s: private key has no certificate %s; not used", key, crt);
-    return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+/* ---- units: where the pairs live ---------------------------------------- */
 
 static bool ends_with(const char *s, const char *suffix, size_t *stem)
 {
@@ -801,177 +779,389 @@ static bool ends_with(const char *s, const char *suffix, size_t *stem)
     return true;
 }
 
-/* listed tells whether name (stem + ext) is among the sorted names. */
-static bool listed(char *const *names, size_t n, const char *name, size_t stem,
-                   const char *ext)
+/* A growing list of units. */
+struct unit_list {
+    struct certs_unit *u;
+    size_t n, cap;
+};
+
+static int unit_add(struct unit_list *l, const char *crt, const char *key)
 {
-    char want[NAME_MAX + 16];
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 16;
+        struct certs_unit *p = realloc(l->u, ncap * sizeof(*p));
+        if (p == NULL)
+            return -1;
+        l->u = p;
+        l->cap = ncap;
+    }
+    struct certs_unit *u = &l->u[l->n];
+    u->id = strdup(crt);
+    u->crt = strdup(crt);
+    u->key = strdup(key);
+    l->n++; /* freed with the list even when a copy failed */
+    return u->id != NULL && u->crt != NULL && u->key != NULL ? 0 : -1;
+}
+
+void certs_units_free(struct certs_unit *u, size_t n)
+{
+    for (size_t i = 0; u != NULL && i < n; i++) {
+        free(u[i].id);
+        free(u[i].crt);
+        free(u[i].key);
+    }
+    free(u);
+}
+
+size_t certs_unit_files(const struct certs_unit *u, const char *out[2])
+{
+    out[0] = u->crt;
+    if (strcmp(u->crt, u->key) == 0)
+        return 1;
+    out[1] = u->key;
+    return 2;
+}
+
+/* Which names exist in the directory being looked at: a sorted listing,
+ * or (names == NULL) the file system itself. */
+struct present {
+    const char *dir;
+    char **names;
+    size_t n;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* has tells whether dir/<stem><ext> exists as a regular file (for a
+ * listing: is listed). */
+static bool has(const struct present *pr, const char *name, size_t stem,
+                const char *ext)
+{
+    char want[CERTS_PATH_MAX];
     int len = snprintf(want, sizeof(want), "%.*s%s", (int)stem, name, ext);
     if (len < 0 || (size_t)len >= sizeof(want))
         return false;
-    const char *key = want;
-    return bsearch(&key, names, n, sizeof(*names), cmp_str) != NULL;
+    if (pr->names != NULL) {
+        const char *key = want;
+        return bsearch(&key, pr->names, pr->n, sizeof(*pr->names), cmp_str) !=
+               NULL;
+    }
+    char path[CERTS_PATH_MAX];
+    struct stat st;
+    len = snprintf(path, sizeof(path), "%s/%s", pr->dir, want);
+    return len > 0 && (size_t)len < sizeof(path) && stat(path, &st) == 0 &&
+           S_ISREG(st.st_mode);
+}
+
+/* stem_path builds dir/<stem><ext>; -1 (with an error in d) when too long. */
+static int stem_path(char *out, size_t outlen, const char *dir,
+                     const char *name, size_t stem, const char *ext,
+                     struct diag *d)
+{
+    char file[CERTS_PATH_MAX];
+    int len = snprintf(file, sizeof(file), "%.*s%s", (int)stem, name, ext);
+    if (len < 0 || (size_t)len >= sizeof(file))
+        return -1;
+    return join_path(out, outlen, dir, file, d);
 }
 
 /*
- * list_dir reads the visible names of dir, sorted. A missing directory is
- * an empty list; other failures are errors. Returns -1 on failure.
+ * units_of_name adds the units that the file name (in pr->dir) starts:
+ * `<stem>.crt` with its `.key`; `<stem>.pem` as the chain of a `.key` when
+ * there is no `.crt`, else as a combined file. A `.key` starts nothing, and
+ * a lone one is worth a warning (when warn is set: a full listing).
+ */
+static int units_of_name(const struct present *pr, const char *name,
+                         struct unit_list *l, bool warn, struct diag *d)
+{
+    char a[CERTS_PATH_MAX], b[CERTS_PATH_MAX];
+    size_t stem;
+    if (ends_with(name, ".crt", &stem)) {
+        if (stem_path(a, sizeof(a), pr->dir, name, stem, ".crt", d) < 0 ||
+            stem_path(b, sizeof(b), pr->dir, name, stem, ".key", d) < 0)
+            return 0;
+        if (has(pr, name, stem, ".key"))
+            return unit_add(l, a, b);
+        if (warn)
+            diag_add(d, DIAG_WARNING, 0, 0,
+                     "%s: certificate has no private key %s; not used", a, b);
+    } else if (ends_with(name, ".pem", &stem)) {
+        if (stem_path(a, sizeof(a), pr->dir, name, stem, ".pem", d) < 0 ||
+            stem_path(b, sizeof(b), pr->dir, name, stem, ".key", d) < 0)
+            return 0;
+        bool chain =
+            has(pr, name, stem, ".key") && !has(pr, name, stem, ".crt");
+        return unit_add(l, a, chain ? b : a);
+    } else if (warn && ends_with(name, ".key", &stem) &&
+               !has(pr, name, stem, ".crt") && !has(pr, name, stem, ".pem")) {
+        if (stem_path(a, sizeof(a), pr->dir, name, stem, ".key", d) < 0 ||
+            stem_path(b, sizeof(b), pr->dir, name, stem, ".crt", d) < 0)
+            return 0;
+        diag_add(d, DIAG_WARNING, 0, 0,
+                 "%s: private key has no certificate %s; not used", a, b);
+    }
+    return 0;
+}
+
+/*
+ * certbot_unit adds dir/fullchain.pem + dir/privkey.pem when present. A
+ * directory with neither is none of our business (certbot's archive/ and
+ * renewal/, say) and is passed over silently.
+ */
+static int certbot_unit(const char *dir, struct unit_list *l, struct diag *d)
+{
+    char crt[CERTS_PATH_MAX], key[CERTS_PATH_MAX];
+    struct stat st;
+    if (join_path(crt, sizeof(crt), dir, "fullchain.pem", d) < 0 ||
+        join_path(key, sizeof(key), dir, "privkey.pem", d) < 0)
+        return 0;
+    bool has_crt = stat(crt, &st) == 0;
+    bool has_key = stat(key, &st) == 0;
+    if (has_crt && has_key)
+        return unit_add(l, crt, key);
+    if (has_crt)
+        diag_add(d, DIAG_WARNING, 0, 0,
+                 "%s: certificate has no private key %s; not used", crt, key);
+    else if (has_key)
+        diag_add(d, DIAG_WARNING, 0, 0,
+                 "%s: private key has no certificate %s; not used", key, crt);
+    return 0;
+}
+
+static int visible(const struct dirent *de)
+{
+    /* Hidden names include Kubernetes' ..data and editor temp files. */
+    return de->d_name[0] != '.';
+}
+
+/*
+ * list_dir reads the visible names of dir, sorted, with scandir. A missing
+ * directory is an empty list; other failures are errors. Returns -1 on
+ * failure.
  */
 static int list_dir(const char *dir, char ***out, size_t *n_out, struct diag *d)
 {
-    DIR *dp = opendir(dir);
-    char **names = NULL;
-    size_t n = 0;
-    int ret = -1;
-
+    struct dirent **ents = NULL;
     *out = NULL;
     *n_out = 0;
-    if (dp == NULL) {
+    int n = scandir(dir, &ents, visible, alphasort);
+    if (n < 0) {
         if (errno == ENOENT)
             return 0;
         int e = errno;
         char who[128] = "";
         if (e == EACCES)
             priv_whoami(who, sizeof(who));
-        diag_add(d, DIAG_ERROR, 0, 0, "%s: opening the directory: %s%s%s%s",
+        diag_add(d, DIAG_ERROR, 0, 0, "%s: reading the directory: %s%s%s%s",
                  dir, strerror(e), who[0] ? " (running as " : "", who,
                  who[0] ? ")" : "");
         return -1;
     }
-    for (;;) {
-        errno = 0;
-        struct dirent *de = readdir(dp);
-        if (de == NULL) {
-            if (errno != 0) {
-                diag_add(d, DIAG_ERROR, 0, 0, "%s: reading the directory: %s",
-                         dir, strerror(errno));
-                goto out;
-            }
-            break;
-        }
-        /* Hidden names include Kubernetes' ..data and editor temp files. */
-        if (de->d_name[0] == '.')
-            continue;
-        if (n >= CERTS_DIR_MAX) {
-            diag_add(d, DIAG_WARNING, 0, 0,
-                     "%s: more than %d entries; the rest are ignored", dir,
-                     CERTS_DIR_MAX);
-            break;
-        }
-        char **p = realloc(names, (n + 1) * sizeof(*p));
-        if (p == NULL)
-            goto nomem;
-        names = p;
-        names[n] = strdup(de->d_name);
-        if (names[n] == NULL)
-            goto nomem;
-        n++;
+    char **names = calloc((size_t)n + 1, sizeof(*names));
+    int ret = names != NULL ? 0 : -1;
+    for (int i = 0; i < n; i++) {
+        if (names != NULL && (names[i] = strdup(ents[i]->d_name)) == NULL)
+            ret = -1;
+        free(ents[i]);
     }
-    if (n > 0)
-        qsort(names, n, sizeof(*names), cmp_str);
-    *out = names;
-    *n_out = n;
-    names = NULL;
-    ret = 0;
-    goto out;
-nomem:
-    diag_add(d, DIAG_ERROR, 0, 0, "%s: reading the directory: %s", dir,
-             strerror(ENOMEM));
-out:
-    if (names != NULL) {
-        for (size_t i = 0; i < n; i++)
+    free(ents);
+    if (ret < 0) {
+        for (int i = 0; names != NULL && i < n; i++)
             free(names[i]);
         free(names);
+        diag_add(d, DIAG_ERROR, 0, 0, "%s: reading the directory: %s", dir,
+                 strerror(ENOMEM));
+        return -1;
     }
-    closedir(dp);
-    return ret;
+    /* strcmp order, which `has` searches by (alphasort follows the
+     * locale). */
+    qsort(names, (size_t)n, sizeof(*names), cmp_str);
+    *out = names;
+    *n_out = (size_t)n;
+    return 0;
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; names != NULL && i < n; i++)
+        free(names[i]);
+    free(names);
 }
 
 /*
- * scan_dir loads every pair in dir, in name order. depth 0 is the
- * configured directory: its subdirectories may be certbot pair directories,
- * and a `live/` subdirectory is certbot's own layout, one level further.
+ * scan_dir adds every unit of dir. depth 0 is the configured directory:
+ * its subdirectories may be certbot pair directories, and a `live/`
+ * subdirectory is certbot's own layout, one level further.
  */
-static int scan_dir(struct loader *L, const char *dir, int depth)
+static int scan_dir(const char *dir, int depth, struct unit_list *l,
+                    struct diag *d)
 {
-    char **names = NULL;
-    size_t n = 0;
+    struct present pr = {dir, NULL, 0};
     int ret = 0;
-
-    if (list_dir(dir, &names, &n, L->d) < 0)
-        return 0;
-    for (size_t i = 0; i < n && ret == 0; i++) {
-        const char *name = names[i];
-        char path[CERTS_PATH_MAX], other[CERTS_PATH_MAX];
+    if (list_dir(dir, &pr.names, &pr.n, d) < 0)
+        return -1;
+    for (size_t i = 0; i < pr.n && ret == 0; i++) {
+        const char *name = pr.names[i];
+        char path[CERTS_PATH_MAX];
         struct stat st;
-        size_t stem;
-
-        if (join_path(path, sizeof(path), dir, name, L->d) < 0)
+        if (join_path(path, sizeof(path), dir, name, d) < 0)
             continue;
         if (stat(path, &st) < 0) {
             /* A dangling symlink, or a file removed while we look. */
-            diag_add(L->d, DIAG_WARNING, 0, 0, "%s: %s; skipped", path,
+            diag_add(d, DIAG_WARNING, 0, 0, "%s: %s; skipped", path,
                      strerror(errno));
             continue;
         }
-        if (S_ISDIR(st.st_mode)) {
-            if (depth == 0 && strcmp(name, "live") == 0)
-                ret = scan_dir(L, path, 1);
-            else
-                ret = load_certbot_dir(L, path);
-            continue;
-        }
-        if (depth > 0 || !S_ISREG(st.st_mode))
-            continue; /* certbot's live/README and the like */
-        if (ends_with(name, ".crt", &stem)) {
-            char keyname[NAME_MAX + 16];
-            int len =
-                snprintf(keyname, sizeof(keyname), "%.*s.key", (int)stem, name);
-            if (len < 0 || (size_t)len >= sizeof(keyname) ||
-                join_path(other, sizeof(other), dir, keyname, L->d) < 0)
-                continue;
-            if (listed(names, n, name, stem, ".key"))
-                ret = load_files(L, path, other);
-            else
-                diag_add(L->d, DIAG_WARNING, 0, 0,
-                         "%s: certificate has no private key %s; not used",
-                         path, other);
-        } else if (ends_with(name, ".key", &stem)) {
-            /* A .key is loaded with its .crt, or with a .pem chain. */
-            if (listed(names, n, name, stem, ".crt") ||
-                listed(names, n, name, stem, ".pem"))
-                continue;
-            char crtname[NAME_MAX + 16];
-            int len =
-                snprintf(crtname, sizeof(crtname), "%.*s.crt", (int)stem, name);
-            if (len < 0 || (size_t)len >= sizeof(crtname) ||
-                join_path(other, sizeof(other), dir, crtname, L->d) < 0)
-                continue;
-            diag_add(L->d, DIAG_WARNING, 0, 0,
-                     "%s: private key has no certificate %s; not used", path,
-                     other);
-        } else if (ends_with(name, ".pem", &stem)) {
-            /* <name>.pem + <name>.key with no <name>.crt: the .pem is the
-             * chain for that key. Otherwise it must hold both. */
-            if (listed(names, n, name, stem, ".key") &&
-                !listed(names, n, name, stem, ".crt")) {
-                char keyname[NAME_MAX + 16];
-                int len = snprintf(keyname, sizeof(keyname), "%.*s.key",
-                                   (int)stem, name);
-                if (len < 0 || (size_t)len >= sizeof(keyname) ||
-                    join_path(other, sizeof(other), dir, keyname, L->d) < 0)
-                    continue;
-                ret = load_files(L, path, other);
-            } else {
-                ret = load_combined(L, path);
-            }
-        }
+        if (S_ISDIR(st.st_mode))
+            ret = depth == 0 && strcmp(name, "live") == 0
+                      ? scan_dir(path, 1, l, d)
+                      : certbot_unit(path, l, d);
+        else if (depth == 0 && S_ISREG(st.st_mode))
+            ret = units_of_name(&pr, name, l, true, d);
+        /* else certbot's live/README and the like */
     }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    free_names(pr.names, pr.n);
     return ret;
 }
+
+static int cmp_unit(const void *a, const void *b)
+{
+    return strcmp(((const struct certs_unit *)a)->id,
+                  ((const struct certs_unit *)b)->id);
+}
+
+/* finish_units hands a list over sorted, or frees it on failure. */
+static int finish_units(struct unit_list *l, int rc, struct certs_unit **out,
+                        size_t *n, struct diag *d)
+{
+    if (rc < 0) {
+        if (d->errors == 0)
+            diag_add(d, DIAG_ERROR, 0, 0, "listing certificates: %s",
+                     strerror(ENOMEM));
+        certs_units_free(l->u, l->n);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    if (l->n > 0)
+        qsort(l->u, l->n, sizeof(*l->u), cmp_unit);
+    *out = l->u;
+    *n = l->n;
+    return 0;
+}
+
+int certs_list_units(const char *dir, struct certs_unit **out, size_t *n,
+                     struct diag *d)
+{
+    struct unit_list l = {0};
+    return finish_units(&l, scan_dir(dir, 0, &l, d), out, n, d);
+}
+
+/* scope_add records a unit id a change speaks for. */
+static int scope_add(struct certs_change *c, const char *dir, const char *a,
+                     int alen, const char *b)
+{
+    char id[CERTS_PATH_MAX];
+    int len = snprintf(id, sizeof(id), "%s/%.*s%s", dir, alen, a, b);
+    if (len < 0 || (size_t)len >= sizeof(id) || c->n_scope == 2)
+        return 0; /* no unit can have such an id */
+    return (c->scope[c->n_scope++] = strdup(id)) != NULL ? 0 : -1;
+}
+
+int certs_units_at(const char *dir, const char *rel, struct certs_change *c,
+                   struct diag *d)
+{
+    struct unit_list l = {0};
+    char path[CERTS_PATH_MAX];
+    int rc = 0;
+    memset(c, 0, sizeof(*c));
+    size_t toplen = strcspn(rel, "/");
+    const char *rest = rel[toplen] == '/' ? rel + toplen + 1 : NULL;
+    size_t stem;
+    if (toplen == 0 || toplen > NAME_MAX)
+        goto out;
+    if (toplen == 4 && strncmp(rel, "live", 4) == 0) {
+        /* live/<name>[/file]: that certbot directory; live itself: all. */
+        size_t sublen = rest != NULL ? strcspn(rest, "/") : 0;
+        if (sublen == 0) {
+            c->all = true;
+            goto out;
+        }
+        int len = snprintf(path, sizeof(path), "%s/live/%.*s", dir, (int)sublen,
+                           rest);
+        if (len > 0 && (size_t)len < sizeof(path) &&
+            (rc = scope_add(c, dir, path + strlen(dir) + 1,
+                            len - (int)strlen(dir) - 1, "/fullchain.pem")) == 0)
+            rc = certbot_unit(path, &l, d);
+        goto out;
+    }
+    int len = snprintf(path, sizeof(path), "%s/%.*s", dir, (int)toplen, rel);
+    if (len < 0 || (size_t)len >= sizeof(path))
+        goto out;
+    const char *top = path + strlen(dir) + 1;
+    if (rest != NULL ||
+        !(ends_with(top, ".crt", &stem) || ends_with(top, ".key", &stem) ||
+          ends_with(top, ".pem", &stem))) {
+        /* A certbot directory (or a name that is none of ours). */
+        if ((rc = scope_add(c, dir, top, (int)toplen, "/fullchain.pem")) == 0)
+            rc = certbot_unit(path, &l, d);
+        goto out;
+    }
+    /* A top-level file: the units of its stem, as they are now. */
+    if ((rc = scope_add(c, dir, top, (int)stem, ".crt")) < 0 ||
+        (rc = scope_add(c, dir, top, (int)stem, ".pem")) < 0)
+        goto out;
+    struct present pr = {dir, NULL, 0};
+    static const char *const starts[] = {".crt", ".pem"};
+    for (size_t j = 0; j < 2 && rc == 0; j++) {
+        char name[NAME_MAX + 8];
+        snprintf(name, sizeof(name), "%.*s%s", (int)stem, top, starts[j]);
+        if (has(&pr, name, stem, starts[j]))
+            rc = units_of_name(&pr, name, &l, false, d);
+    }
+out:
+    return finish_units(&l, rc, &c->units, &c->n, d);
+}
+
+void certs_change_free(struct certs_change *c)
+{
+    certs_units_free(c->units, c->n);
+    for (size_t i = 0; i < c->n_scope; i++)
+        free(c->scope[i]);
+    memset(c, 0, sizeof(*c));
+}
+
+/* ---- loading one pair --------------------------------------------------- */
+
+struct certs_checker *certs_checker_new(void)
+{
+    return calloc(1, sizeof(struct certs_checker));
+}
+
+void certs_checker_free(struct certs_checker *chk)
+{
+    if (chk == NULL)
+        return;
+    if (chk->trust_state != 0 && chk->trust != NULL)
+        gnutls_x509_trust_list_deinit(chk->trust, 1);
+    free(chk);
+}
+
+struct certs_entry *certs_load_unit(struct certs_checker *chk,
+                                    const struct certs_unit *u, time_t now,
+                                    struct diag *d, bool *nomem)
+{
+    struct loader L = {.chk = chk, .d = d, .now = now};
+    int rc = strcmp(u->crt, u->key) == 0 ? load_combined(&L, u->crt)
+                                         : load_files(&L, u->crt, u->key);
+    *nomem = rc < 0;
+    return L.out;
+}
+
+/* ---- the index ---------------------------------------------------------- */
 
 /*
  * Index order: by name, ECDSA before other keys (a name may have one of
@@ -1052,11 +1242,11 @@ static int build_index(struct certs *c, struct diag *d)
     return 0;
 }
 
-/* index_find returns the pair for name: the ECDSA one if there is one and
- * ecdsa_ok, else the other kind, else whatever covers the name. */
+/* index_find returns the pair for name of the key kind asked for (ECDSA
+ * when ecdsa), or with any the first there is, ECDSA first. */
 static const struct certs_entry *index_find(const struct certs_name *rows,
                                             size_t n, const char *name,
-                                            bool ecdsa_ok)
+                                            bool ecdsa, bool any)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) { /* the first row not below name */
@@ -1066,36 +1256,64 @@ static const struct certs_entry *index_find(const struct certs_name *rows,
         else
             hi = mid;
     }
-    if (lo == n || strcmp(rows[lo].name, name) != 0)
-        return NULL;
     /* At most two rows: ECDSA first, then the other kind. */
-    if (!ecdsa_ok && rows[lo].entry->ecdsa && lo + 1 < n &&
-        strcmp(rows[lo + 1].name, name) == 0)
-        return rows[lo + 1].entry;
-    return rows[lo].entry;
+    for (size_t i = lo; i < n && i < lo + 2; i++) {
+        if (strcmp(rows[i].name, name) != 0)
+            break;
+        if (any || rows[i].entry->ecdsa == ecdsa)
+            return rows[i].entry;
+    }
+    return NULL;
+}
+
+struct certs *certs_new(struct certs_entry *const *entries, size_t n,
+                        struct diag *d)
+{
+    struct certs *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->entries = calloc(n ? n : 1, sizeof(*c->entries));
+    if (c->entries == NULL) {
+        free(c);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        c->entries[c->n++] = certs_entry_ref(entries[i]);
+    if (build_index(c, d) < 0) {
+        certs_free(c);
+        return NULL;
+    }
+    return c;
 }
 
 struct certs *certs_load_dir(const char *dir, time_t now, struct diag *d)
 {
-    struct loader L;
-    struct certs *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        return NULL;
-    memset(&L, 0, sizeof(L));
-    L.set = c;
-    L.d = d;
-    L.now = now;
-    int rc = scan_dir(&L, dir, 0);
-    if (rc == 0)
-        rc = build_index(c, d);
-    if (L.trust_state != 0 && L.trust != NULL)
-        gnutls_x509_trust_list_deinit(L.trust, 1);
-    if (rc < 0) {
+    struct certs_unit *units = NULL;
+    struct certs_entry **loaded = NULL;
+    struct certs_checker *chk = certs_checker_new();
+    struct certs *c = NULL;
+    size_t n = 0, k = 0;
+    bool nomem = chk == NULL;
+    if (!nomem && certs_list_units(dir, &units, &n, d) < 0)
+        goto out;
+    loaded = calloc(n ? n : 1, sizeof(*loaded));
+    nomem = nomem || loaded == NULL;
+    for (size_t i = 0; i < n && !nomem; i++)
+        if ((loaded[k] = certs_load_unit(chk, &units[i], now, d, &nomem)) !=
+            NULL)
+            k++;
+    if (!nomem)
+        c = certs_new(loaded, k, d);
+    nomem = nomem || c == NULL;
+out:
+    if (nomem)
         diag_add(d, DIAG_ERROR, 0, 0, "%s: loading certificates: %s", dir,
                  strerror(ENOMEM));
-        certs_free(c);
-        return NULL;
-    }
+    for (size_t i = 0; i < k; i++)
+        certs_entry_unref(loaded[i]);
+    free(loaded);
+    certs_units_free(units, n);
+    certs_checker_free(chk);
     return c;
 }
 
@@ -1165,15 +1383,14 @@ static int dev_sign(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key,
     return 0;
 }
 
-struct certs *certs_generate_dev(const char *const *hosts, size_t n_hosts,
-                                 struct diag *d)
+struct certs_entry *certs_generate_dev(const char *const *hosts, size_t n_hosts,
+                                       struct diag *d)
 {
     static const char *const fallback[] = {"localhost"};
-    struct certs *c = NULL, *ret = NULL;
+    struct certs_entry *ret = NULL;
     gnutls_x509_privkey_t xkey = NULL;
     gnutls_x509_crt_t crt = NULL;
     gnutls_privkey_t pk = NULL;
-    struct certs_entry *e = NULL;
     gnutls_datum_t der = {NULL, 0};
     const char *what = "initialising";
     int rc;
@@ -1191,11 +1408,6 @@ struct certs *certs_generate_dev(const char *const *hosts, size_t n_hosts,
                      i + 1);
             goto out;
         }
-    }
-    c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        rc = GNUTLS_E_MEMORY_ERROR;
-        goto fail;
     }
     what = "generating the ECDSA P-256 key";
     rc = gnutls_x509_privkey_init(&xkey);
@@ -1248,25 +1460,13 @@ struct certs *certs_generate_dev(const char *const *hosts, size_t n_hosts,
         goto fail;
     xkey = NULL; /* released with pk now */
     bool nomem;
-    e = entry_new("(generated development certificate)", &crt, 1, pk, d,
-                  &nomem);
+    struct certs_entry *e = entry_new("(generated development certificate)",
+                                      &crt, 1, pk, d, &nomem);
     pk = NULL; /* taken by entry_new */
     if (e == NULL)
         goto out;
     e->dev = true;
-    if (set_add(c, e) < 0) {
-        entry_free(e);
-        rc = GNUTLS_E_MEMORY_ERROR;
-        what = "building the set";
-        goto fail;
-    }
-    if (build_index(c, NULL) < 0) {
-        rc = GNUTLS_E_MEMORY_ERROR;
-        what = "building the index";
-        goto fail;
-    }
-    ret = c;
-    c = NULL;
+    ret = e;
     goto out;
 fail:
     diag_add(d, DIAG_ERROR, 0, 0,
@@ -1275,7 +1475,6 @@ fail:
              what, gnutls_strerror(rc));
 out:
     gnutls_free(der.data);
-    certs_free(c);
     if (pk != NULL)
         gnutls_privkey_deinit(pk);
     if (crt != NULL)
@@ -1290,7 +1489,7 @@ void certs_free(struct certs *c)
     if (c == NULL)
         return;
     for (size_t i = 0; i < c->n; i++)
-        entry_free(c->entries[i]);
+        certs_entry_unref(c->entries[i]);
     free(c->entries);
     free(c->exact);
     free(c->wild);
@@ -1307,9 +1506,10 @@ const struct certs_entry *certs_at(const struct certs *c, size_t i)
     return c != NULL && i < c->n ? c->entries[i] : NULL;
 }
 
-/* find is certs_find with the key kind preference of index_find. */
+/* find looks host up in the index (exact name first, then a wildcard for
+ * its left-most label) for one key kind (ecdsa) or, with any, either. */
 static const struct certs_entry *find(const struct certs *c, const char *host,
-                                      bool ecdsa_ok)
+                                      bool ecdsa, bool any)
 {
     char name[CERTS_HOST_MAX + 1];
     if (c == NULL || host == NULL)
@@ -1323,7 +1523,7 @@ static const struct certs_entry *find(const struct certs *c, const char *host,
         name[i] = (char)tolower((unsigned char)host[i]);
     name[n] = '\0';
     const struct certs_entry *e =
-        index_find(c->exact, c->n_exact, name, ecdsa_ok);
+        index_find(c->exact, c->n_exact, name, ecdsa, any);
     if (e != NULL)
         return e;
     /* A wildcard covers exactly one non-empty left-most label. */
@@ -1331,12 +1531,20 @@ static const struct certs_entry *find(const struct certs *c, const char *host,
     if (dot == NULL || dot == name || dot[1] == '\0' ||
         memchr(name, '*', (size_t)(dot - name)) != NULL)
         return NULL;
-    return index_find(c->wild, c->n_wild, dot + 1, ecdsa_ok);
+    return index_find(c->wild, c->n_wild, dot + 1, ecdsa, any);
 }
 
 const struct certs_entry *certs_find(const struct certs *c, const char *host)
 {
-    return find(c, host, true);
+    return find(c, host, true, true);
+}
+
+bool certs_find_pair(const struct certs *c, const char *host,
+                     const struct certs_entry *pair[2])
+{
+    pair[0] = find(c, host, true, false);
+    pair[1] = find(c, host, false, false);
+    return pair[0] != NULL || pair[1] != NULL;
 }
 
 /*
@@ -1359,46 +1567,55 @@ static bool client_takes_ecdsa(gnutls_session_t session)
     return false;
 }
 
+const struct certs_entry *certs_pick(const struct certs_entry *const pair[2],
+                                     gnutls_session_t session)
+{
+    if (pair[0] == NULL || pair[1] == NULL)
+        return pair[0] != NULL ? pair[0] : pair[1];
+    return session == NULL || client_takes_ecdsa(session) ? pair[0] : pair[1];
+}
+
 const struct certs_entry *certs_select(const struct certs *c, const char *sni,
                                        gnutls_session_t session)
 {
+    const struct certs_entry *pair[2];
     if (c == NULL || c->n == 0)
         return NULL;
-    bool ecdsa_ok = session == NULL || client_takes_ecdsa(session);
-    const struct certs_entry *e = sni != NULL ? find(c, sni, ecdsa_ok) : NULL;
-    return e != NULL ? e : c->entries[0];
+    if (sni != NULL && certs_find_pair(c, sni, pair))
+        return certs_pick(pair, session);
+    return c->entries[0];
 }
 
 size_t certs_mta_sts_domains(const struct certs *c, const char **out,
                              size_t max)
 {
     static const char prefix[] = "mta-sts.";
+    const size_t plen = sizeof(prefix) - 1;
     size_t k = 0;
     if (c == NULL)
         return 0;
-    if (out == NULL) {
-        /* Sizing call: an upper bound, duplicates included. */
-        for (size_t i = 0; i < c->n; i++)
-            for (size_t j = 0; j < c->entries[i]->n_names; j++)
-                k += strncmp(c->entries[i]->names[j], prefix,
-                             sizeof(prefix) - 1) == 0;
-        return k;
+    /* The exact names are sorted: those with the prefix are one run. */
+    size_t lo = 0, hi = c->n_exact;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(c->exact[mid].name, prefix) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    for (size_t i = 0; i < c->n && k < max; i++) {
-        const struct certs_entry *e = c->entries[i];
-        for (size_t j = 0; j < e->n_names && k < max; j++) {
-            const char *name = e->names[j];
-            if (strncmp(name, prefix, sizeof(prefix) - 1) != 0)
-                continue;
-            const char *domain = name + sizeof(prefix) - 1;
-            if (domain[0] == '\0' || strchr(domain, '*') != NULL)
-                continue;
-            bool seen = false;
-            for (size_t m = 0; m < k && !seen; m++)
-                seen = strcmp(out[m], domain) == 0;
-            if (!seen)
-                out[k++] = domain;
-        }
+    for (size_t i = lo; i < c->n_exact; i++) {
+        const char *name = c->exact[i].name;
+        if (strncmp(name, prefix, plen) != 0)
+            break;
+        const char *domain = name + plen;
+        if (domain[0] == '\0' || (k > 0 && out != NULL && k <= max &&
+                                  strcmp(out[k - 1], domain) == 0))
+            continue;
+        if (out != NULL && k == max)
+            break;
+        if (out != NULL)
+            out[k] = domain;
+        k++;
     }
     return k;
 }
@@ -1421,6 +1638,17 @@ const char *certs_entry_subject(const struct certs_entry *e)
 bool certs_entry_dev(const struct certs_entry *e)
 {
     return e->dev;
+}
+
+bool certs_entry_trusted(const struct certs_entry *e)
+{
+    return e->trusted;
+}
+
+const char *const *certs_entry_names(const struct certs_entry *e, size_t *n)
+{
+    *n = e->n_names;
+    return (const char *const *)e->names;
 }
 
 void certs_entry_credentials(const struct certs_entry *e,

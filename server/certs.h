@@ -24,50 +24,144 @@
 /* Certificates closer than this to their not-after draw a warning. */
 #define CERTS_EXPIRY_WARN_DAYS 14
 
-struct certs;       /* an immutable set of certificate + key pairs */
-struct certs_entry; /* one pair in a set */
+struct certs;         /* an immutable index of certificate + key pairs */
+struct certs_entry;   /* one pair: immutable, reference-counted */
+struct certs_checker; /* what checking a pair needs (the trust store) */
 
 /*
- * certs_load_dir loads every pair found in dir. A pair that fails its checks
- * (unreadable, bad PEM, key mismatch, expired, not yet valid) is reported as
- * an error in d, naming its file, and left out of the set; warnings (expires
- * soon, does not chain to the system trust store) keep it in. A missing or
- * empty directory gives an empty set. Returns NULL only when memory or
- * GnuTLS initialisation fails. now is the time the checks use.
+ * A unit is where one pair lives: `<stem>.crt` + `<stem>.key`,
+ * `<stem>.pem` (+ `<stem>.key`), or a certbot directory's `fullchain.pem` +
+ * `privkey.pem`. id names it (the certificate file's path) and is what a
+ * loaded pair reports as its source; key is the key file (== crt for a
+ * combined .pem).
+ */
+struct certs_unit {
+    char *id;
+    char *crt;
+    char *key;
+};
+
+/*
+ * certs_list_units lists every unit of dir (sorted by id). Findings about
+ * the layout (a .crt without a .key, say) go into d. A missing directory
+ * has no units. Returns 0, or -1 when the directory cannot be read (the
+ * reason in d) or memory runs out.
+ */
+int certs_list_units(const char *dir, struct certs_unit **out, size_t *n,
+                     struct diag *d);
+
+/* What a change of one path in the certificate directory involves. */
+struct certs_change {
+    struct certs_unit *units; /* the units there now */
+    size_t n;
+    char *scope[2]; /* the ids of every unit it speaks for, now or before */
+    size_t n_scope;
+    bool all; /* `live` itself changed: every unit under it may have */
+};
+
+/*
+ * certs_units_at describes a change of rel, a path relative to dir: a
+ * top-level name such as `a.crt` or `live`, or a file inside a certbot
+ * directory such as `live/a/privkey.pem`: the units of its stem or of its
+ * certbot directory as they are on disk now, and the ids such units have.
+ * Returns 0, or -1 (memory) as certs_list_units does; free c with
+ * certs_change_free either way.
+ */
+int certs_units_at(const char *dir, const char *rel, struct certs_change *c,
+                   struct diag *d);
+void certs_change_free(struct certs_change *c);
+
+/* certs_units_free releases a list from the two functions above. */
+void certs_units_free(struct certs_unit *u, size_t n);
+
+/* certs_unit_files lists the files of a unit (crt, then key when it is a
+ * different file) into out[2]; returns how many. */
+size_t certs_unit_files(const struct certs_unit *u, const char *out[2]);
+
+/* certs_checker_new prepares the checks (the system trust store is read
+ * once, at the first chain check); NULL when memory runs out. */
+struct certs_checker *certs_checker_new(void);
+void certs_checker_free(struct certs_checker *chk);
+
+/*
+ * certs_load_unit loads and checks one pair (key matches certificate,
+ * validity period at now, chain order, chain to the system trust store).
+ * A pair that fails a check is an error in d naming its file, and NULL;
+ * warnings (expires soon, not trusted) keep it. *nomem tells a NULL that
+ * came from a lack of memory. The pair is returned with one reference.
+ */
+struct certs_entry *certs_load_unit(struct certs_checker *chk,
+                                    const struct certs_unit *u, time_t now,
+                                    struct diag *d, bool *nomem);
+
+/* certs_entry_ref takes a reference; certs_entry_unref drops one and frees
+ * the pair with the last (any thread; NULL is a no-op). */
+struct certs_entry *certs_entry_ref(const struct certs_entry *e);
+void certs_entry_unref(const struct certs_entry *e);
+
+/*
+ * certs_new indexes pairs (a reference is taken on each) by their names.
+ * Names served by two pairs of the same key kind draw a warning in d (may
+ * be NULL) naming the one used: the one that expires last. Returns NULL
+ * when memory runs out.
+ */
+struct certs *certs_new(struct certs_entry *const *entries, size_t n,
+                        struct diag *d);
+
+/*
+ * certs_load_dir lists and loads every unit of dir and indexes the pairs
+ * that pass their checks; refused pairs are errors in d. A missing or
+ * empty directory gives an empty set. Returns NULL only when memory or the
+ * directory read fails. now is the time the checks use.
  */
 struct certs *certs_load_dir(const char *dir, time_t now, struct diag *d);
 
 /*
- * certs_generate_dev builds a set holding one self-signed ECDSA P-256
- * certificate (valid for 90 days) whose SANs are the given host names.
- * Returns NULL with the reason in d.
+ * certs_generate_dev builds one self-signed ECDSA P-256 pair (valid for 90
+ * days) whose SANs are the given host names. Returns NULL with the reason
+ * in d.
  */
-struct certs *certs_generate_dev(const char *const *hosts, size_t n_hosts,
-                                 struct diag *d);
+struct certs_entry *certs_generate_dev(const char *const *hosts, size_t n_hosts,
+                                       struct diag *d);
 
-/* certs_free releases a set; NULL is a no-op. */
+/* certs_free releases an index (and its references); NULL is a no-op. */
 void certs_free(struct certs *c);
 
 /* certs_count is the number of pairs in the set. */
 size_t certs_count(const struct certs *c);
 
-/* certs_at returns pair i (0 <= i < certs_count) in load order. */
+/* certs_at returns pair i (0 <= i < certs_count) in the order given. */
 const struct certs_entry *certs_at(const struct certs *c, size_t i);
 
 /*
  * certs_find returns the pair whose SAN covers host (exact match first,
  * then a wildcard `*.` covering exactly the left-most label; both
- * case-insensitive, a trailing dot ignored), or NULL.
+ * case-insensitive, a trailing dot ignored), ECDSA before RSA, or NULL.
  */
 const struct certs_entry *certs_find(const struct certs *c, const char *host);
 
 /*
- * certs_select picks the pair for a TLS handshake: certs_find(sni), else
- * the default pair (the first loaded), or NULL for an empty set. A name
- * may have an ECDSA and an RSA pair: the ECDSA one is used for TLS 1.3
- * clients whose signature algorithms allow it (read from session, the
- * handshake in progress), the RSA one for the others; with a NULL session
+ * certs_find_pair fills pair[0] with the ECDSA pair and pair[1] with the
+ * pair of another key kind that cover host (NULL where there is none), each
+ * found as certs_find finds one. Returns whether either was found.
+ */
+bool certs_find_pair(const struct certs *c, const char *host,
+                     const struct certs_entry *pair[2]);
+
+/*
+ * certs_pick chooses from pair (as certs_find_pair fills it) for a
+ * handshake: the ECDSA one for TLS 1.3 clients whose signature algorithms
+ * allow it (read from session, the handshake in progress), the other one
+ * for the rest; whichever exists when only one does. A NULL session takes
  * ECDSA.
+ */
+const struct certs_entry *certs_pick(const struct certs_entry *const pair[2],
+                                     gnutls_session_t session);
+
+/*
+ * certs_select picks the pair for a TLS handshake: the pair for sni as
+ * certs_pick chooses it, else the default pair (the first given), or NULL
+ * for an empty set.
  */
 const struct certs_entry *certs_select(const struct certs *c, const char *sni,
                                        gnutls_session_t session);
@@ -75,12 +169,20 @@ const struct certs_entry *certs_select(const struct certs *c, const char *sni,
 /*
  * certs_mta_sts_domains appends to out (up to max) the domains named by
  * `mta-sts.<domain>` SANs across the set (exact SANs only, lower case,
- * deduplicated, in load order) and returns how many it found. The strings
- * are borrowed from the set. With out == NULL it returns an upper bound of
+ * deduplicated, sorted) and returns how many it found. The strings are
+ * borrowed from the set. With out == NULL it returns an upper bound of
  * that number instead, to size the array.
  */
 size_t certs_mta_sts_domains(const struct certs *c, const char **out,
                              size_t max);
+
+/* certs_entry_names lists the pair's DNS names (lower case, no trailing
+ * dot, wildcards as `*.rest`), borrowed. */
+const char *const *certs_entry_names(const struct certs_entry *e, size_t *n);
+
+/* certs_entry_trusted tells whether the chain verified against the system
+ * trust store when the pair was loaded (never for a development pair). */
+bool certs_entry_trusted(const struct certs_entry *e);
 
 /* certs_entry_source is the file the pair came from (for logs). */
 const char *certs_entry_source(const struct certs_entry *e);

@@ -27,7 +27,6 @@
 #include "certs.h"
 #include "request.h"
 
-#define METRICS_MAX (1 << 20)
 #define SNI_MAX 256
 /* No endpoint takes a request body; a few KiB forgive a client that sends
  * one by mistake, and anything announcing more is refused with 413 before
@@ -87,6 +86,7 @@ struct req_ctx {
     struct timespec start;
     int status;
     size_t bytes;
+    size_t body_bytes; /* of a body no endpoint takes */
     char method[16];
     char path[256];
     char host[256];
@@ -129,6 +129,11 @@ static bool add_header(struct MHD_Response *r, const char *name,
     return value == NULL || MHD_add_response_header(r, name, value) == MHD_YES;
 }
 
+static void destroy_native(void *native)
+{
+    MHD_destroy_response(native);
+}
+
 static void prepare_reply(struct reply *rp, void *ctx)
 {
     (void)ctx;
@@ -145,23 +150,13 @@ static void prepare_reply(struct reply *rp, void *ctx)
         ok = add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     /* A reply that lost a header to a failed allocation (a policy with no
      * ETag or Content-Type) must not go out: with native unset the store
-     * refuses the whole snapshot and the last good one stays. */
+     * refuses the whole reload and the last good state stays. */
     if (!ok) {
         MHD_destroy_response(r);
         return;
     }
     rp->native = r;
-}
-
-static void destroy_native(void *native)
-{
-    MHD_destroy_response(native);
-}
-
-static void prepare_snapshot(struct snapshot *s, void *ctx)
-{
-    snapshot_for_each_reply(s, prepare_reply, ctx);
-    s->native_free = destroy_native;
+    rp->native_free = destroy_native;
 }
 
 /* ---- metrics ----------------------------------------------------------- */
@@ -185,12 +180,26 @@ static void label_value(struct buf *b, const char *s)
     }
 }
 
+/* domain_metric appends `name{domain="..."} value`. */
+static void domain_metric(struct buf *b, const char *name,
+                          const struct plan_domain *d, long long value)
+{
+    buf_printf(b, "%s{domain=\"", name);
+    label_value(b, d->name);
+    buf_printf(b, "\"} %lld\n", value);
+}
+
+/* Rendered answers (metrics, status) grow with the number of domains and
+ * have no cap of their own: their size is the operator's data, not a
+ * client's input. */
+#define RENDER_MAX SIZE_MAX
+
 static char *render_metrics(struct http *h, const struct snapshot *s,
                             size_t *len)
 {
     struct buf b;
     struct store_stats st;
-    buf_init(&b, METRICS_MAX);
+    buf_init(&b, RENDER_MAX);
     store_stats(h->store, &st);
 
     metric_head(&b, "mta_sts_http_requests_total", "counter",
@@ -254,42 +263,170 @@ static char *render_metrics(struct http *h, const struct snapshot *s,
     metric_head(&b, "mta_sts_snapshot_generation", "gauge",
                 "Generation of the serving state; grows on every reload.");
     buf_printf(&b, "mta_sts_snapshot_generation %llu\n",
-               (unsigned long long)s->generation);
-
+               (unsigned long long)snapshot_generation(s));
+    struct snapshot_counts c = snapshot_counts(s);
+    metric_head(&b, "mta_sts_domains", "gauge",
+                "Served domains: all of them, those that can be served (a "
+                "valid policy and an unexpired certificate), those with "
+                "nothing wrong.");
+    buf_printf(&b,
+               "mta_sts_domains{state=\"all\"} %zu\n"
+               "mta_sts_domains{state=\"servable\"} %zu\n"
+               "mta_sts_domains{state=\"ok\"} %zu\n",
+               c.domains, c.servable, c.ok);
+    metric_head(&b, "mta_sts_problems", "gauge",
+                "Problems of the instance as a whole (a refused file that "
+                "serves no domain, an unreadable directory, a failed "
+                "reload); see /status.");
+    buf_printf(&b, "mta_sts_problems %zu\n", c.problems);
+    size_t n = snapshot_count(s);
+    metric_head(&b, "mta_sts_domain_ok", "gauge",
+                "1 when the domain is served with nothing wrong; see "
+                "/status for why not.");
+    for (size_t i = 0; i < n; i++)
+        domain_metric(&b, "mta_sts_domain_ok", snapshot_at(s, i),
+                      plan_domain_ok(snapshot_at(s, i)));
     metric_head(&b, "mta_sts_policy_info", "gauge",
                 "The policy served per domain (always 1; see the labels).");
-    for (size_t i = 0; i < s->n_domains; i++) {
-        const struct snapshot_domain *d = &s->domains[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct plan_domain *d = snapshot_at(s, i);
+        if (d->policy == NULL)
+            continue;
         buf_puts(&b, "mta_sts_policy_info{domain=\"");
-        label_value(&b, d->domain);
-        buf_printf(&b, "\",id=\"%s\",mode=\"%s\"} 1\n", d->policy->id,
-                   policy_mode_name(d->policy->mode));
+        label_value(&b, d->name);
+        buf_printf(&b, "\",id=\"%s\",mode=\"%s\"} 1\n",
+                   d->policy->policy->id,
+                   policy_mode_name(d->policy->policy->mode));
     }
     metric_head(&b, "mta_sts_policy_max_age_seconds", "gauge",
                 "max_age of the policy served per domain.");
-    for (size_t i = 0; i < s->n_domains; i++) {
-        buf_puts(&b, "mta_sts_policy_max_age_seconds{domain=\"");
-        label_value(&b, s->domains[i].domain);
-        buf_printf(&b, "\"} %lu\n", s->domains[i].policy->max_age);
+    for (size_t i = 0; i < n; i++) {
+        const struct plan_domain *d = snapshot_at(s, i);
+        if (d->policy != NULL)
+            domain_metric(&b, "mta_sts_policy_max_age_seconds", d,
+                          (long long)d->policy->policy->max_age);
     }
     metric_head(&b, "mta_sts_policy_degraded", "gauge",
-                "1 when a newer edit of the domain's policy was refused.");
-    for (size_t i = 0; i < s->n_domains; i++) {
-        buf_puts(&b, "mta_sts_policy_degraded{domain=\"");
-        label_value(&b, s->domains[i].domain);
-        buf_printf(&b, "\"} %d\n", s->domains[i].problem != NULL);
-    }
-    metric_head(&b, "mta_sts_certificate_not_after_seconds", "gauge",
+                "1 when the domain's newest policy edit was refused (or it "
+                "has no valid policy).");
+    for (size_t i = 0; i < n; i++)
+        domain_metric(&b, "mta_sts_policy_degraded", snapshot_at(s, i),
+                      snapshot_at(s, i)->policy_problem != NULL);
+    metric_head(&b, "mta_sts_certificate_expiry_timestamp_seconds", "gauge",
                 "Expiry (Unix time) of the certificate served per domain.");
-    for (size_t i = 0; i < s->n_domains; i++) {
-        buf_puts(&b, "mta_sts_certificate_not_after_seconds{domain=\"");
-        label_value(&b, s->domains[i].domain);
-        buf_printf(&b, "\"} %lld\n",
-                   (long long)certs_entry_not_after(s->domains[i].cert));
+    for (size_t i = 0; i < n; i++) {
+        const struct plan_domain *d = snapshot_at(s, i);
+        if (d->not_after != 0)
+            domain_metric(&b, "mta_sts_certificate_expiry_timestamp_seconds",
+                          d, (long long)d->not_after);
+    }
+    metric_head(&b, "mta_sts_certificate_trusted", "gauge",
+                "1 when the domain's certificate chains to the system trust "
+                "store (0 for an untrusted chain or the development "
+                "certificate: senders will fail).");
+    for (size_t i = 0; i < n; i++) {
+        const struct plan_domain *d = snapshot_at(s, i);
+        const struct certs_entry *e = d->cert[0] ? d->cert[0] : d->cert[1];
+        domain_metric(&b, "mta_sts_certificate_trusted", d,
+                      e != NULL && certs_entry_trusted(e) &&
+                          !certs_entry_dev(e));
     }
     metric_head(&b, "mta_sts_start_time_seconds", "gauge",
                 "Start time of the process (Unix time).");
     buf_printf(&b, "mta_sts_start_time_seconds %lld\n", (long long)h->started);
+    return buf_take(&b, len);
+}
+
+/* ---- /status ----------------------------------------------------------- */
+
+static void json_str_or_null(struct buf *b, const char *s)
+{
+    if (s == NULL)
+        buf_puts(b, "null");
+    else
+        buf_json_string(b, s, strlen(s));
+}
+
+static void json_time(struct buf *b, time_t t)
+{
+    struct tm tm;
+    char out[32];
+    gmtime_r(&t, &tm);
+    strftime(out, sizeof(out), "\"%Y-%m-%dT%H:%M:%SZ\"", &tm);
+    buf_puts(b, out);
+}
+
+static void status_cert(struct buf *b, const struct certs_entry *e)
+{
+    if (e == NULL) {
+        buf_puts(b, "null");
+        return;
+    }
+    buf_puts(b, "{\"source\":");
+    json_str_or_null(b, certs_entry_source(e));
+    buf_puts(b, ",\"subject\":");
+    json_str_or_null(b, certs_entry_subject(e));
+    buf_puts(b, ",\"not_after\":");
+    json_time(b, certs_entry_not_after(e));
+    buf_printf(b, ",\"trusted\":%s,\"dev\":%s}",
+               certs_entry_trusted(e) && !certs_entry_dev(e) ? "true" : "false",
+               certs_entry_dev(e) ? "true" : "false");
+}
+
+/*
+ * render_status is the operator's view of every domain: its policy, its
+ * certificates, what is wrong with it and why. It is served only where
+ * /metrics is (the plain-HTTP or the metrics listener), never on the
+ * public HTTPS listener: it lists every customer.
+ */
+static char *render_status(const struct snapshot *s, size_t *len)
+{
+    struct buf b;
+    struct snapshot_counts c = snapshot_counts(s);
+    const struct reply *health = snapshot_reply(s, SNAPSHOT_HEALTH);
+    buf_init(&b, RENDER_MAX);
+    /* The health object, then the detail. */
+    buf_puts(&b, "{\"health\":");
+    buf_append(&b, health->body,
+               health->body_len > 0 ? health->body_len - 1 : 0);
+    buf_puts(&b, ",\"problems\":[");
+    for (size_t i = 0; i < c.problems; i++) {
+        const char *p = snapshot_problem(s, i);
+        if (i > 0)
+            buf_puts(&b, ",");
+        buf_json_string(&b, p, strlen(p));
+    }
+    buf_puts(&b, "],\"domains\":[");
+    for (size_t i = 0; i < snapshot_count(s); i++) {
+        const struct plan_domain *d = snapshot_at(s, i);
+        buf_puts(&b, i ? ",{\"domain\":" : "{\"domain\":");
+        buf_json_string(&b, d->name, strlen(d->name));
+        buf_printf(&b, ",\"ok\":%s,\"servable\":%s,\"policy\":",
+                   plan_domain_ok(d) ? "true" : "false",
+                   d->servable ? "true" : "false");
+        if (d->policy == NULL) {
+            buf_puts(&b, "null");
+        } else {
+            const struct policy *p = d->policy->policy;
+            buf_printf(&b, "{\"id\":\"%s\",\"mode\":\"%s\",\"max_age\":%lu,"
+                           "\"source\":",
+                       p->id, policy_mode_name(p->mode), p->max_age);
+            json_str_or_null(&b, d->policy->source);
+            buf_puts(&b, "}");
+        }
+        buf_puts(&b, ",\"policy_problem\":");
+        json_str_or_null(&b, d->policy_problem);
+        buf_puts(&b, ",\"certificate\":");
+        status_cert(&b, d->cert[0] != NULL ? d->cert[0] : d->cert[1]);
+        if (d->cert[0] != NULL && d->cert[1] != NULL) {
+            buf_puts(&b, ",\"certificate_rsa\":");
+            status_cert(&b, d->cert[1]);
+        }
+        buf_puts(&b, ",\"certificate_problem\":");
+        json_str_or_null(&b, d->cert_problem);
+        buf_puts(&b, "}");
+    }
+    buf_puts(&b, "]}\n");
     return buf_take(&b, len);
 }
 
@@ -556,8 +693,22 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         return MHD_YES;
     }
     if (*upload_data_size != 0) {
-        *upload_data_size = 0; /* no endpoint takes a body: discard it */
-        return MHD_YES;
+        /* No endpoint takes a body: discard it, but only up to the cap,
+         * also when none was announced (chunked): a client must not keep
+         * a connection busy with an endless body. */
+        rq->body_bytes += *upload_data_size;
+        *upload_data_size = 0;
+        if (rq->body_bytes <= BODY_MAX || rq->status != 0)
+            return MHD_YES;
+        struct snapshot *snap = store_acquire(h->store);
+        if (snap == NULL)
+            return MHD_NO;
+        const struct reply *tl = snapshot_reply(snap, SNAPSHOT_TOO_LARGE);
+        deadline_stop(conn_of(c));
+        rq->status = 413;
+        rq->bytes = tl->body_len;
+        rq->snap = snap;
+        return queue_native(c, tl);
     }
     if (rq->status != 0)
         return MHD_NO; /* already answered */
@@ -581,13 +732,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         .host = header(c, MHD_HTTP_HEADER_HOST),
         .sni = cc != NULL && cc->has_sni ? cc->sni : NULL,
         .if_none_match = header(c, MHD_HTTP_HEADER_IF_NONE_MATCH),
-        .now = time(NULL),
     };
     if (l->kind == LISTENER_METRICS && strcmp(url, REQUEST_METRICS_PATH) != 0 &&
-        strcmp(url, REQUEST_HEALTH_PATH) != 0) {
+        strcmp(url, REQUEST_HEALTH_PATH) != 0 &&
+        strcmp(url, REQUEST_STATUS_PATH) != 0) {
+        const struct reply *nf = snapshot_reply(rq->snap, SNAPSHOT_NOT_FOUND);
         rq->status = 404;
-        rq->bytes = rq->snap->not_found.body_len;
-        return queue_native(c, &rq->snap->not_found);
+        rq->bytes = nf->body_len;
+        return queue_native(c, nf);
     }
     struct request_result res = request_route(rq->snap, &r);
     switch (res.action) {
@@ -595,9 +747,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         rq->status = res.reply->status;
         rq->bytes = res.reply->body_len;
         return queue_native(c, res.reply);
-    case REQUEST_METRICS: {
+    case REQUEST_METRICS:
+    case REQUEST_STATUS: {
         size_t len = 0;
-        char *body = render_metrics(h, rq->snap, &len);
+        bool metrics = res.action == REQUEST_METRICS;
+        char *body = metrics ? render_metrics(h, rq->snap, &len)
+                             : render_status(rq->snap, &len);
         if (body == NULL)
             return MHD_NO;
         struct MHD_Response *resp =
@@ -607,7 +762,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
             return MHD_NO;
         }
         add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                   "text/plain; version=0.0.4; charset=utf-8");
+                   metrics ? "text/plain; version=0.0.4; charset=utf-8"
+                           : "application/json");
         rq->status = 200;
         rq->bytes = len;
         return queue_owned(c, 200, resp);
@@ -617,7 +773,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         if (redirect_target(res.domain->host, url, target, sizeof(target)) <
             0) {
             rq->status = 400;
-            return queue_native(c, &rq->snap->bad_request);
+            return queue_native(c,
+                                snapshot_reply(rq->snap, SNAPSHOT_BAD_REQUEST));
         }
         struct MHD_Response *resp = MHD_create_response_from_buffer(
             0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -849,8 +1006,7 @@ static int cert_callback(gnutls_session_t session,
     if (cc->snap == NULL)
         return -1;
     const struct certs_entry *e =
-        certs_select(snapshot_certs_get(cc->snap->certs),
-                     cc->has_sni ? cc->sni : NULL, session);
+        snapshot_cert_for(cc->snap, cc->has_sni ? cc->sni : NULL, session);
     if (e == NULL)
         return -1;
     certs_entry_credentials(e, pcert, pcert_length, pkey);
@@ -869,6 +1025,19 @@ mhd_log(void *cls, const char *fmt, va_list ap)
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
     log_msg(h->lg, LOG_LEVEL_DEBUG, "libmicrohttpd: %s", msg);
+}
+
+/*
+ * keep_escaped is the URL unescaper: it leaves the path as received, so
+ * that the policy is served for its exact path only (not for
+ * `/.well-known/mta%2Dsts.txt` or one with `%00junk` after it) and the log
+ * shows what the client sent.
+ */
+static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *uri)
+{
+    (void)cls;
+    (void)c;
+    return strlen(uri);
 }
 
 struct http *http_new(const struct config *cfg, const struct logger *lg,
@@ -909,7 +1078,7 @@ struct http *http_new(const struct config *cfg, const struct logger *lg,
                 gnutls_strerror(rc));
         h->ticket_key.data = NULL;
     }
-    store_set_prepare(st, prepare_snapshot, h);
+    store_set_prepare(st, prepare_reply, h);
     return h;
 }
 
@@ -974,7 +1143,8 @@ static int start_listener(struct http *h, struct listener *l, char *err,
         cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
         cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        cfg->connection_memory_limit, MHD_OPTION_NOTIFY_COMPLETED, completed, l,
+        cfg->connection_memory_limit, MHD_OPTION_UNESCAPE_CALLBACK,
+        keep_escaped, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, l,
         MHD_OPTION_NOTIFY_CONNECTION, notify_connection, l, MHD_OPTION_ARRAY,
         l->kind == LISTENER_HTTPS ? tls : plain, MHD_OPTION_END);
     if (l->daemon == NULL) {

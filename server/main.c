@@ -445,59 +445,33 @@ static int cmd_dns(const struct cli *cli)
 {
     int rc = EXIT_INVALID;
     struct config *cfg = load_config(cli);
-    struct certs *certs = NULL;
+    struct store *st = NULL;
+    struct snapshot *s = NULL;
     struct dnsrec_domain *recs = NULL;
-    struct policy **policies = NULL;
-    const char **domains = NULL;
-    size_t n = 0;
+    struct logger lg;
     struct buf out;
-    buf_init(&out, 16u << 20);
+    buf_init(&out, SIZE_MAX);
     if (cfg == NULL)
         goto out;
     if (cli->n_args > 0)
         die_usage("dns takes no arguments, found '%s'", cli->args[0]);
-    if (cfg->n_domains > 0) {
-        domains = (const char **)cfg->domains;
-        n = cfg->n_domains;
-    } else {
-        struct diag d;
-        diag_init(&d, cfg->cert_dir);
-        certs = certs_load_dir(cfg->cert_dir, time(NULL), &d);
-        diag_print(&d, stderr);
-        diag_free(&d);
-        n = certs != NULL ? store_cert_domains(certs, &domains) : 0;
-    }
-    if (n == 0) {
-        fprintf(stderr,
-                "mta-sts-host: no domains: list them under `domains:` in the "
-                "config or pass --domain, or add a certificate for "
-                "mta-sts.<domain> to %s\n",
-                cfg->cert_dir);
+    /* The same load as `serve`, so the records are for what it serves;
+     * only errors are worth saying here (warnings belong to `validate`). */
+    log_init(&lg, LOG_FORMAT_TEXT, LOG_LEVEL_ERROR, false);
+    lg.out_fd = 2;
+    st = store_new(cfg, &lg);
+    if (st == NULL || store_reload(st) < 0 || (s = store_acquire(st)) == NULL)
         goto out;
-    }
-    recs = calloc(n, sizeof(*recs));
-    policies = calloc(n, sizeof(*policies));
-    if (recs == NULL || policies == NULL)
+    size_t n = snapshot_count(s);
+    recs = calloc(n + 1, sizeof(*recs));
+    if (recs == NULL)
         goto out;
     bool ok = true;
     for (size_t i = 0; i < n; i++) {
-        char path[4096];
-        struct diag d;
-        bool fits = store_policy_path(cfg->policy_dir, domains[i], path,
-                                      sizeof(path)) == 0;
-        diag_init(&d, fits ? path : cfg->policy_dir);
-        if (!fits)
-            diag_add(&d, DIAG_ERROR, 0, 0, "policy path too long");
-        else
-            policies[i] = store_read_policy(path, &d);
-        /* Only errors here: warnings belong to `validate`. */
-        if (policies[i] == NULL) {
-            diag_print(&d, stderr);
-            ok = false;
-        }
-        diag_free(&d);
-        recs[i].domain = domains[i];
-        recs[i].policy_id = policies[i] != NULL ? policies[i]->id : "";
+        const struct plan_domain *d = snapshot_at(s, i);
+        ok = ok && d->policy != NULL;
+        recs[i].domain = d->name;
+        recs[i].policy_id = d->policy != NULL ? d->policy->policy->id : "";
     }
     if (!ok) {
         fprintf(stderr, "mta-sts-host: fix the policy errors above first; "
@@ -521,13 +495,9 @@ static int cmd_dns(const struct cli *cli)
         fputs("\n", stdout);
     rc = 0;
 out:
-    for (size_t i = 0; policies != NULL && i < n; i++)
-        policy_free(policies[i]);
-    free(policies);
     free(recs);
-    if (cfg != NULL && domains != (const char **)cfg->domains)
-        free(domains);
-    certs_free(certs);
+    snapshot_release(s);
+    store_free(st);
     config_free(cfg);
     buf_free(&out);
     return rc;
@@ -659,6 +629,8 @@ static void raise_fd_limit(const struct logger *lg, const struct config *cfg)
                                : "");
 }
 
+#define HINTS_MAX 10
+
 /* print_hints tells a first-time user how to reach what is being served. */
 static void print_hints(const struct logger *lg, const struct config *cfg,
                         struct store *st)
@@ -675,14 +647,23 @@ static void print_hints(const struct logger *lg, const struct config *cfg,
                          : (strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host);
     const char *bracket = strchr(ip, ':') != NULL ? "[" : "";
     const char *close = strchr(ip, ':') != NULL ? "]" : "";
-    for (size_t i = 0; i < s->n_domains; i++) {
-        const struct snapshot_domain *d = &s->domains[i];
+    /* A hint per domain is a help for a few, noise for a provider's
+     * thousands. */
+    size_t n = snapshot_count(s);
+    for (size_t i = 0; i < n && i < HINTS_MAX; i++) {
+        const struct plan_domain *d = snapshot_at(s, i);
+        const struct certs_entry *e = d->cert[0] ? d->cert[0] : d->cert[1];
+        if (!d->servable || e == NULL)
+            continue;
         log_msg(lg, LOG_LEVEL_INFO,
                 "try: curl %s--resolve %s:%u:%s%s%s "
                 "https://%s:%u/.well-known/mta-sts.txt",
-                certs_entry_dev(d->cert) ? "-k " : "", d->host, port, bracket,
-                ip, close, d->host, port);
+                certs_entry_dev(e) ? "-k " : "", d->host, port, bracket, ip,
+                close, d->host, port);
     }
+    if (n > HINTS_MAX)
+        log_msg(lg, LOG_LEVEL_INFO,
+                "serving %zu domains; per-domain detail on /status", n);
 out:
     snapshot_release(s);
 }
@@ -735,6 +716,9 @@ static int cmd_serve(const struct cli *cli)
         log_msg(&lg, LOG_LEVEL_ERROR, "out of memory");
         goto out;
     }
+    /* The watcher records what the directories look like before the first
+     * load reads them, so that nothing edited meanwhile is missed. */
+    w = watch_new(cfg, &lg, st);
     if (store_reload(st) < 0) {
         log_msg(&lg, LOG_LEVEL_ERROR,
                 "nothing valid to serve; not starting (see the errors "
@@ -753,7 +737,10 @@ static int cmd_serve(const struct cli *cli)
          * certificate renewal. What is served stays the same. */
         store_reload(st);
     }
-    w = watch_start(cfg, &lg, st);
+    if (w != NULL && watch_run(w) < 0) {
+        watch_stop(w);
+        w = NULL;
+    }
     print_hints(&lg, cfg, st);
     for (;;) {
         int sig = 0;

@@ -100,25 +100,29 @@ static bool is_get_or_head(const char *method)
 struct request_result request_route(const struct snapshot *s,
                                     const struct request *r)
 {
-    struct request_result res = {REQUEST_REPLY, &s->not_found, NULL};
+    struct request_result res = {REQUEST_REPLY,
+                                 snapshot_reply(s, SNAPSHOT_NOT_FOUND), NULL};
     char host[HOST_MAX], sni[HOST_MAX];
     bool health = strcmp(r->path, REQUEST_HEALTH_PATH) == 0;
     bool metrics =
         r->metrics_here && strcmp(r->path, REQUEST_METRICS_PATH) == 0;
+    bool status = r->metrics_here && strcmp(r->path, REQUEST_STATUS_PATH) == 0;
+    /* The exact path only: a percent-encoded variant is another resource. */
     bool policy = strcmp(r->path, REQUEST_POLICY_PATH) == 0;
 
-    if (health || metrics) {
+    if (health || metrics || status) {
         if (!is_get_or_head(r->method))
-            res.reply = &s->method_not_allowed;
+            res.reply = snapshot_reply(s, SNAPSHOT_METHOD_NOT_ALLOWED);
         else if (metrics)
             res.action = REQUEST_METRICS;
+        else if (status)
+            res.action = REQUEST_STATUS;
         else
-            res.reply =
-                r->now > s->valid_until ? &s->health_expired : &s->health_ok;
+            res.reply = snapshot_reply(s, SNAPSHOT_HEALTH);
         return res;
     }
 
-    const struct snapshot_domain *d = NULL;
+    const struct plan_domain *d = NULL;
     bool host_ok = request_normalize_host(r->host, host, sizeof(host)) == 0;
     if (host_ok)
         d = snapshot_find(s, host);
@@ -134,11 +138,11 @@ struct request_result request_route(const struct snapshot *s,
     if (!policy)
         return res;
     if (!is_get_or_head(r->method)) {
-        res.reply = &s->method_not_allowed;
+        res.reply = snapshot_reply(s, SNAPSHOT_METHOD_NOT_ALLOWED);
         return res;
     }
     if (r->host == NULL) {
-        res.reply = &s->bad_request;
+        res.reply = snapshot_reply(s, SNAPSHOT_BAD_REQUEST);
         return res;
     }
     /* RFC 9110 §15.5.20: a request for a host this connection's TLS name
@@ -146,16 +150,18 @@ struct request_result request_route(const struct snapshot *s,
     if (host_ok && r->sni != NULL &&
         (request_normalize_host(r->sni, sni, sizeof(sni)) != 0 ||
          strcmp(sni, host) != 0)) {
-        res.reply = &s->misdirected;
+        res.reply = snapshot_reply(s, SNAPSHOT_MISDIRECTED);
         return res;
     }
-    if (d == NULL)
+    /* A domain without a valid policy yet is listed (with its problem) but
+     * has nothing to serve. */
+    if (d == NULL || d->policy == NULL)
         return res;
     res.domain = d;
     if (r->if_none_match != NULL &&
-        request_etag_matches(r->if_none_match, d->etag))
-        res.reply = &d->not_modified;
+        request_etag_matches(r->if_none_match, d->policy->etag))
+        res.reply = &d->policy->not_modified;
     else
-        res.reply = &d->ok;
+        res.reply = &d->policy->ok;
     return res;
 }

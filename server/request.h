@@ -8,37 +8,37 @@
 #define MTA_STS_REQUEST_H
 
 #include <stdbool.h>
-#include <time.h>
 
 #include "snapshot.h"
 
 #define REQUEST_POLICY_PATH "/.well-known/mta-sts.txt"
 #define REQUEST_HEALTH_PATH "/healthz"
 #define REQUEST_METRICS_PATH "/metrics"
+#define REQUEST_STATUS_PATH "/status"
 
 enum request_listener { REQUEST_LISTENER_HTTPS, REQUEST_LISTENER_HTTP };
 
 struct request {
     enum request_listener listener;
-    bool metrics_here; /* this listener serves /metrics */
+    bool metrics_here; /* this listener serves /metrics and /status */
     const char *method;
     const char *path;          /* without the query string */
     const char *host;          /* Host header, may be NULL */
     const char *sni;           /* TLS server name, NULL without one */
     const char *if_none_match; /* may be NULL */
-    time_t now;
 };
 
 enum request_action {
     REQUEST_REPLY,    /* send result.reply */
     REQUEST_REDIRECT, /* plain HTTP: 301 to https://<host><path> */
-    REQUEST_METRICS   /* render the metrics */
+    REQUEST_METRICS,  /* render the metrics */
+    REQUEST_STATUS    /* render the per-domain status (JSON) */
 };
 
 struct request_result {
     enum request_action action;
     const struct reply *reply;
-    const struct snapshot_domain *domain; /* policy or redirect, else NULL */
+    const struct plan_domain *domain; /* policy or redirect, else NULL */
 };
 
 /*

@@ -1,23 +1,33 @@
 /*
  * snapshot: immutable, refcounted serving state (see snapshot.h). Pure: it
- * formats every response once, when the snapshot is built, so that request
- * threads only pick a prebuilt reply. Built on the reload thread; read by
- * any thread after snapshot_finish.
+ * formats its fixed responses once, when the snapshot is built, so that
+ * request threads only pick a prebuilt reply. Built on the reload thread;
+ * read by any thread.
  */
 #include "snapshot.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "buf.h"
-
-#define HEALTH_MAX (256 * 1024)
+#define HOST_MAX 253
 
 struct snapshot_certs {
     atomic_uint refs;
     struct certs *certs;
+};
+
+struct snapshot {
+    atomic_uint refs;
+    uint64_t generation;
+    struct plan_domain **domains; /* sorted by name; references */
+    size_t n;
+    struct snapshot_certs *certs;
+    struct snapshot_counts counts;
+    char **problems;
+    struct reply replies[SNAPSHOT_N_REPLIES];
+    char health[256]; /* the body of the /healthz reply */
 };
 
 struct snapshot_certs *snapshot_certs_new(struct certs *take)
@@ -49,7 +59,7 @@ void snapshot_certs_unref(struct snapshot_certs *sc)
 
 const struct certs *snapshot_certs_get(const struct snapshot_certs *sc)
 {
-    return sc->certs;
+    return sc != NULL ? sc->certs : NULL;
 }
 
 static void set_fixed(struct reply *r, int status, const char *body)
@@ -60,212 +70,163 @@ static void set_fixed(struct reply *r, int status, const char *body)
     r->body_len = strlen(body);
 }
 
-struct snapshot *snapshot_new(size_t n_domains, struct snapshot_certs *certs,
-                              uint64_t generation)
+/*
+ * build_health renders /healthz: the same few fields whatever the number of
+ * domains. It fails (503) only when not a single domain can be served: one
+ * customer's expired certificate must never make an orchestrator restart
+ * the instance that serves all the others.
+ */
+static void build_health(struct snapshot *s)
+{
+    const struct snapshot_counts *c = &s->counts;
+    const char *status = c->servable == 0      ? "fail"
+                         : c->ok == c->domains ? "ok"
+                                               : "degraded";
+    snprintf(s->health, sizeof(s->health),
+             "{\"status\":\"%s\",\"domains\":%zu,\"servable\":%zu,"
+             "\"unwell\":%zu,\"problems\":%zu,\"generation\":%llu}\n",
+             status, c->domains, c->servable, c->domains - c->ok, c->problems,
+             (unsigned long long)s->generation);
+    struct reply *r = &s->replies[SNAPSHOT_HEALTH];
+    r->status = c->servable == 0 ? 503 : 200;
+    r->content_type = "application/json";
+    r->body = s->health;
+    r->body_len = strlen(s->health);
+}
+
+struct snapshot *snapshot_new(struct plan_domain *const *domains, size_t n,
+                              struct snapshot_certs *certs,
+                              const char *const *problems, size_t n_problems,
+                              uint64_t generation, snapshot_prepare_fn prepare,
+                              void *ctx)
 {
     struct snapshot *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
-    s->domains = calloc(n_domains ? n_domains : 1, sizeof(*s->domains));
+    atomic_init(&s->refs, 1);
+    s->domains = calloc(n ? n : 1, sizeof(*s->domains));
     if (s->domains == NULL) {
         free(s);
         return NULL;
     }
-    atomic_init(&s->refs, 1);
-    s->n_domains = n_domains;
     s->generation = generation;
     s->certs = snapshot_certs_ref(certs);
-    set_fixed(&s->not_found, 404, "Not Found\n");
-    set_fixed(&s->method_not_allowed, 405, "Method Not Allowed\n");
-    s->method_not_allowed.allow = "GET, HEAD";
-    set_fixed(&s->misdirected, 421,
+    s->problems = calloc(n_problems + 1, sizeof(*s->problems));
+    if (s->problems == NULL) {
+        snapshot_release(s);
+        return NULL;
+    }
+    for (size_t i = 0; i < n_problems; i++) {
+        if ((s->problems[i] = strdup(problems[i])) == NULL) {
+            snapshot_release(s);
+            return NULL;
+        }
+        s->counts.problems++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        s->domains[s->n++] = plan_domain_ref(domains[i]);
+        s->counts.servable += domains[i]->servable;
+        s->counts.ok += plan_domain_ok(domains[i]);
+    }
+    s->counts.domains = n;
+    set_fixed(&s->replies[SNAPSHOT_NOT_FOUND], 404, "Not Found\n");
+    set_fixed(&s->replies[SNAPSHOT_METHOD_NOT_ALLOWED], 405,
+              "Method Not Allowed\n");
+    s->replies[SNAPSHOT_METHOD_NOT_ALLOWED].allow = "GET, HEAD";
+    set_fixed(&s->replies[SNAPSHOT_MISDIRECTED], 421,
               "Misdirected Request: the TLS server name does not match "
               "the Host header\n");
-    set_fixed(&s->bad_request, 400, "Bad Request\n");
+    set_fixed(&s->replies[SNAPSHOT_BAD_REQUEST], 400, "Bad Request\n");
+    set_fixed(&s->replies[SNAPSHOT_TOO_LARGE], 413, "Request body too large\n");
+    build_health(s);
+    for (size_t i = 0; prepare != NULL && i < SNAPSHOT_N_REPLIES; i++) {
+        prepare(&s->replies[i], ctx);
+        if (s->replies[i].native == NULL) {
+            snapshot_release(s);
+            return NULL;
+        }
+    }
     return s;
 }
 
-int snapshot_set_domain(struct snapshot *s, size_t i, const char *domain,
-                        struct policy *policy_take, const char *source,
-                        const char *problem)
+static int cmp_name(const void *key, const void *elem)
 {
-    struct snapshot_domain *d = &s->domains[i];
-    size_t hostlen = strlen("mta-sts.") + strlen(domain) + 1;
-    d->policy = policy_take;
-    d->domain = strdup(domain);
-    d->source = strdup(source);
-    d->host = malloc(hostlen);
-    d->problem = problem != NULL ? strdup(problem) : NULL;
-    if (d->domain == NULL || d->source == NULL || d->host == NULL ||
-        (problem != NULL && d->problem == NULL))
-        return -1;
-    snprintf(d->host, hostlen, "mta-sts.%s", domain);
-    return 0;
+    return strcmp(key, (*(struct plan_domain *const *)elem)->name);
 }
 
-static int cmp_domain(const void *a, const void *b)
+const struct plan_domain *snapshot_find(const struct snapshot *s,
+                                        const char *host)
 {
-    const struct snapshot_domain *x = a, *y = b;
-    return strcmp(x->host, y->host);
+    static const char prefix[] = "mta-sts.";
+    if (s->n == 0 || strncmp(host, prefix, sizeof(prefix) - 1) != 0)
+        return NULL;
+    struct plan_domain *const *p =
+        bsearch(host + sizeof(prefix) - 1, s->domains, s->n,
+                sizeof(*s->domains), cmp_name);
+    return p != NULL ? *p : NULL;
 }
 
-static void build_policy_replies(struct snapshot_domain *d)
+size_t snapshot_count(const struct snapshot *s)
 {
-    snprintf(d->etag, sizeof(d->etag), "\"%s\"", d->policy->id);
-    d->ok.status = 200;
-    /* RFC 8461 §3.3 asks for text/plain; the charset is only needed when an
-     * extension value carries UTF-8. */
-    d->ok.content_type =
-        d->policy->non_ascii ? "text/plain; charset=utf-8" : "text/plain";
-    d->ok.etag = d->etag;
-    d->ok.body = d->policy->served;
-    d->ok.body_len = d->policy->served_len;
-    d->not_modified.status = 304;
-    d->not_modified.etag = d->etag;
-    d->not_modified.body = "";
+    return s->n;
 }
 
-static void json_time(struct buf *b, time_t t)
+const struct plan_domain *snapshot_at(const struct snapshot *s, size_t i)
 {
-    struct tm tm;
-    char out[32];
-    gmtime_r(&t, &tm);
-    strftime(out, sizeof(out), "\"%Y-%m-%dT%H:%M:%SZ\"", &tm);
-    buf_puts(b, out);
+    return s->domains[i];
 }
 
-static void json_str_or_null(struct buf *b, const char *s)
+struct plan_domain *const *snapshot_domains(const struct snapshot *s)
 {
-    if (s == NULL)
-        buf_puts(b, "null");
-    else
-        buf_json_string(b, s, strlen(s));
+    return s->domains;
 }
 
-/* build_health renders the /healthz JSON for the given overall status. */
-static char *build_health(const struct snapshot *s, const char *status,
-                          const char *reason)
+const struct reply *snapshot_reply(const struct snapshot *s,
+                                   enum snapshot_reply which)
 {
-    struct buf b;
-    buf_init(&b, HEALTH_MAX);
-    buf_printf(&b, "{\"status\":\"%s\",\"generation\":%llu,\"reason\":", status,
-               (unsigned long long)s->generation);
-    json_str_or_null(&b, reason);
-    buf_puts(&b, ",\"certificates\":{\"problem\":");
-    json_str_or_null(&b, s->cert_problem);
-    buf_puts(&b, "},\"domains\":[");
-    for (size_t i = 0; i < s->n_domains; i++) {
-        const struct snapshot_domain *d = &s->domains[i];
-        buf_puts(&b, i ? ",{\"domain\":" : "{\"domain\":");
-        buf_json_string(&b, d->domain, strlen(d->domain));
-        buf_printf(&b, ",\"policy_id\":\"%s\",\"mode\":\"%s\",\"max_age\":%lu",
-                   d->policy->id, policy_mode_name(d->policy->mode),
-                   d->policy->max_age);
-        buf_puts(&b, ",\"source\":");
-        json_str_or_null(&b, d->source);
-        buf_puts(&b, ",\"problem\":");
-        json_str_or_null(&b, d->problem);
-        buf_puts(&b, ",\"certificate\":{\"source\":");
-        json_str_or_null(&b, certs_entry_source(d->cert));
-        buf_printf(&b, ",\"dev\":%s,\"not_after\":",
-                   certs_entry_dev(d->cert) ? "true" : "false");
-        json_time(&b, certs_entry_not_after(d->cert));
-        buf_puts(&b, "}}");
+    return &s->replies[which];
+}
+
+uint64_t snapshot_generation(const struct snapshot *s)
+{
+    return s->generation;
+}
+
+struct snapshot_counts snapshot_counts(const struct snapshot *s)
+{
+    return s->counts;
+}
+
+struct snapshot_certs *snapshot_certs(const struct snapshot *s)
+{
+    return s->certs;
+}
+
+const struct certs_entry *snapshot_cert_for(const struct snapshot *s,
+                                            const char *sni,
+                                            gnutls_session_t session)
+{
+    char host[HOST_MAX + 1];
+    const struct certs *index = snapshot_certs_get(s->certs);
+    size_t n = sni != NULL ? strlen(sni) : 0;
+    if (n > 0 && sni[n - 1] == '.')
+        n--;
+    if (n > 0 && n <= HOST_MAX) {
+        for (size_t i = 0; i < n; i++)
+            host[i] = (char)tolower((unsigned char)sni[i]);
+        host[n] = '\0';
+        const struct plan_domain *d = snapshot_find(s, host);
+        if (d != NULL && (d->cert[0] != NULL || d->cert[1] != NULL))
+            return certs_pick(d->cert, session);
     }
-    buf_puts(&b, "]}\n");
-    return buf_take(&b, NULL);
-}
-
-static int build_health_replies(struct snapshot *s)
-{
-    bool degraded = s->cert_problem != NULL;
-    for (size_t i = 0; i < s->n_domains; i++)
-        degraded = degraded || s->domains[i].problem != NULL;
-    /* Degraded still answers 200: every domain serves a valid policy with a
-     * valid certificate, only a newer edit was refused. */
-    s->health_json = build_health(s, degraded ? "degraded" : "ok",
-                                  degraded ? "a newer edit was refused; the "
-                                             "last good files are served"
-                                           : NULL);
-    s->expired_json =
-        build_health(s, "fail", "a served certificate has expired");
-    if (s->health_json == NULL || s->expired_json == NULL)
-        return -1;
-    s->health_ok.status = 200;
-    s->health_ok.content_type = "application/json";
-    s->health_ok.body = s->health_json;
-    s->health_ok.body_len = strlen(s->health_json);
-    s->health_expired.status = 503;
-    s->health_expired.content_type = "application/json";
-    s->health_expired.body = s->expired_json;
-    s->health_expired.body_len = strlen(s->expired_json);
-    return 0;
-}
-
-int snapshot_finish(struct snapshot *s, const char *cert_problem, char *err,
-                    size_t errlen)
-{
-    const struct certs *certs = snapshot_certs_get(s->certs);
-    if (cert_problem != NULL &&
-        (s->cert_problem = strdup(cert_problem)) == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    /* Sort first: the replies point into the domain entries. */
-    qsort(s->domains, s->n_domains, sizeof(*s->domains), cmp_domain);
-    s->valid_until = (time_t)-1;
-    for (size_t i = 0; i < s->n_domains; i++) {
-        struct snapshot_domain *d = &s->domains[i];
-        d->cert = certs_find(certs, d->host);
-        if (d->cert == NULL) {
-            snprintf(err, errlen,
-                     "no certificate covers %s (looked for an exact or "
-                     "wildcard SAN)",
-                     d->host);
-            return -1;
-        }
-        time_t na = certs_entry_not_after(d->cert);
-        if (s->valid_until == (time_t)-1 || na < s->valid_until)
-            s->valid_until = na;
-        build_policy_replies(d);
-    }
-    if (build_health_replies(s) < 0) {
-        snprintf(err, errlen, "out of memory building /healthz");
-        return -1;
-    }
-    return 0;
-}
-
-const struct snapshot_domain *snapshot_find(const struct snapshot *s,
-                                            const char *host)
-{
-    struct snapshot_domain key = {.host = (char *)host};
-    return bsearch(&key, s->domains, s->n_domains, sizeof(*s->domains),
-                   cmp_domain);
-}
-
-const struct snapshot_domain *snapshot_find_domain(const struct snapshot *s,
-                                                   const char *domain)
-{
-    for (size_t i = 0; i < s->n_domains; i++)
-        if (strcmp(s->domains[i].domain, domain) == 0)
-            return &s->domains[i];
+    if (certs_count(index) > 0)
+        return certs_select(index, n > 0 ? host : NULL, session);
+    /* No file loaded (a development set, or only last good pairs kept):
+     * any domain's pair is as good a default as another. */
+    for (size_t i = 0; i < s->n; i++)
+        if (s->domains[i]->cert[0] != NULL || s->domains[i]->cert[1] != NULL)
+            return certs_pick(s->domains[i]->cert, session);
     return NULL;
-}
-
-void snapshot_for_each_reply(struct snapshot *s,
-                             void (*fn)(struct reply *r, void *ctx), void *ctx)
-{
-    for (size_t i = 0; i < s->n_domains; i++) {
-        fn(&s->domains[i].ok, ctx);
-        fn(&s->domains[i].not_modified, ctx);
-    }
-    fn(&s->health_ok, ctx);
-    fn(&s->health_expired, ctx);
-    fn(&s->not_found, ctx);
-    fn(&s->method_not_allowed, ctx);
-    fn(&s->misdirected, ctx);
-    fn(&s->bad_request, ctx);
 }
 
 struct snapshot *snapshot_ref(struct snapshot *s)
@@ -275,38 +236,24 @@ struct snapshot *snapshot_ref(struct snapshot *s)
     return s;
 }
 
-struct native_release {
-    void (*native_free)(void *native);
-};
-
-static void free_native(struct reply *r, void *ctx)
-{
-    const struct native_release *nr = ctx;
-    if (r->native != NULL)
-        nr->native_free(r->native);
-    r->native = NULL;
-}
-
 void snapshot_release(struct snapshot *s)
 {
     if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
         return;
-    if (s->native_free != NULL) {
-        struct native_release nr = {s->native_free};
-        snapshot_for_each_reply(s, free_native, &nr);
-    }
-    for (size_t i = 0; i < s->n_domains; i++) {
-        struct snapshot_domain *d = &s->domains[i];
-        free(d->domain);
-        free(d->host);
-        free(d->source);
-        free(d->problem);
-        policy_free(d->policy);
-    }
+    for (size_t i = 0; i < SNAPSHOT_N_REPLIES; i++)
+        if (s->replies[i].native != NULL && s->replies[i].native_free != NULL)
+            s->replies[i].native_free(s->replies[i].native);
+    for (size_t i = 0; i < s->n; i++)
+        plan_domain_unref(s->domains[i]);
     free(s->domains);
-    free(s->cert_problem);
-    free(s->health_json);
-    free(s->expired_json);
+    for (size_t i = 0; s->problems != NULL && i < s->counts.problems; i++)
+        free(s->problems[i]);
+    free(s->problems);
     snapshot_certs_unref(s->certs);
     free(s);
+}
+
+const char *snapshot_problem(const struct snapshot *s, size_t i)
+{
+    return s->problems[i];
 }

@@ -1,112 +1,99 @@
 /*
  * snapshot: an immutable, reference-counted view of everything the host
- * serves: for each domain its validated policy, id and prebuilt responses,
- * the certificate set, and the /healthz answer. The store builds one per
- * reload and swaps it in; request threads hold a reference while they use
- * it, and the last release frees it. After snapshot_finish nothing in it
- * changes, so any thread may read it without locks.
+ * serves: the planned domains (each with its policy, prebuilt responses
+ * and certificate), the index of loaded certificates for other names, the
+ * fixed responses and the /healthz answer. The store builds one per
+ * reload and swaps it in; the domains are shared with the snapshot before
+ * (only what changed is new), so building one costs a copy of the
+ * pointers. Request threads hold a reference while they use it, and the
+ * last release frees it. Opaque: nothing in it changes after
+ * snapshot_new, so any thread may read it without locks.
  */
 #ifndef MTA_STS_SNAPSHOT_H
 #define MTA_STS_SNAPSHOT_H
 
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "certs.h"
-#include "policy.h"
+#include "plan.h"
 
-/* A prebuilt HTTP response. native is the HTTP layer's prepared form of it
- * (set once by the prepare hook before the snapshot is published). */
-struct reply {
-    int status;
-    const char *content_type; /* NULL = none */
-    const char *etag;         /* quoted, NULL = none */
-    const char *allow;        /* NULL = none */
-    const char *body;
-    size_t body_len;
-    void *native;
-};
+struct snapshot;
 
-/* A certificate set shared by the snapshots that use it: a reload that keeps
- * the last good certificates shares the set instead of reloading it. */
+/* A certificate index shared by the snapshots that use it: a reload that
+ * only changed policies shares the index instead of rebuilding it. */
 struct snapshot_certs;
-
-struct snapshot_domain {
-    char *domain; /* "example.com" */
-    char *host;   /* "mta-sts.example.com" */
-    char *source; /* the policy file it was read from */
-    struct policy *policy;
-    const struct certs_entry *cert; /* the covering certificate */
-    char *problem; /* why the last reload kept an older policy, or NULL */
-    char etag[POLICY_ID_MAX + 3];
-    struct reply ok;           /* 200 with the policy */
-    struct reply not_modified; /* 304 */
-};
-
-struct snapshot {
-    atomic_uint refs;
-    uint64_t generation;
-    struct snapshot_domain *domains; /* sorted by host */
-    size_t n_domains;
-    struct snapshot_certs *certs;
-    char *cert_problem;     /* why the last reload kept older certificates */
-    time_t valid_until;     /* earliest certificate not-after */
-    struct reply health_ok; /* 200 JSON */
-    struct reply health_expired; /* 503 JSON, served after valid_until */
-    struct reply not_found;
-    struct reply method_not_allowed;
-    struct reply misdirected;
-    struct reply bad_request;
-    void (*native_free)(void *native);
-    char *health_json; /* owned bodies of the health replies */
-    char *expired_json;
-};
 
 struct snapshot_certs *snapshot_certs_new(struct certs *take);
 struct snapshot_certs *snapshot_certs_ref(struct snapshot_certs *sc);
 void snapshot_certs_unref(struct snapshot_certs *sc);
 const struct certs *snapshot_certs_get(const struct snapshot_certs *sc);
 
-/*
- * snapshot_new starts a snapshot with room for n domains, sharing certs
- * (a reference is taken). Fill it with snapshot_set_domain, then call
- * snapshot_finish. Returns NULL when memory runs out.
- */
-struct snapshot *snapshot_new(size_t n_domains, struct snapshot_certs *certs,
-                              uint64_t generation);
+/* The fixed responses. */
+enum snapshot_reply {
+    SNAPSHOT_HEALTH, /* /healthz: 200 ok or degraded, 503 fail */
+    SNAPSHOT_NOT_FOUND,
+    SNAPSHOT_METHOD_NOT_ALLOWED,
+    SNAPSHOT_MISDIRECTED,
+    SNAPSHOT_BAD_REQUEST,
+    SNAPSHOT_TOO_LARGE,
+    SNAPSHOT_N_REPLIES
+};
+
+/* Counts for health: every domain, those that can be served, those with
+ * nothing wrong. */
+struct snapshot_counts {
+    size_t domains, servable, ok;
+    size_t problems; /* of the instance: files no domain owns, directories */
+};
+
+/* Prepares a response's native form (the HTTP layer's hook). */
+typedef void (*snapshot_prepare_fn)(struct reply *r, void *ctx);
 
 /*
- * snapshot_set_domain fills slot i: domain (bare name), the policy (taken
- * over), the file it came from and, when a newer edit was refused, the
- * problem text. Returns 0 or -1.
+ * snapshot_new builds a snapshot of domains (sorted by name; a reference is
+ * taken on each), certs (a reference is taken) and the problems of the
+ * instance as a whole (copied: a refused file that serves no domain, an
+ * unreadable directory, a failed reload), and prepares its fixed responses
+ * with prepare (may be NULL). Returns NULL when memory runs out or a
+ * response could not be prepared.
  */
-int snapshot_set_domain(struct snapshot *s, size_t i, const char *domain,
-                        struct policy *policy_take, const char *source,
-                        const char *problem);
+struct snapshot *snapshot_new(struct plan_domain *const *domains, size_t n,
+                              struct snapshot_certs *certs,
+                              const char *const *problems, size_t n_problems,
+                              uint64_t generation, snapshot_prepare_fn prepare,
+                              void *ctx);
 
-/*
- * snapshot_finish binds each domain to its covering certificate, sorts the
- * domains for lookup and prebuilds every response. Returns 0, or -1 with a
- * message in err (a domain without a covering certificate, or memory).
- */
-int snapshot_finish(struct snapshot *s, const char *cert_problem, char *err,
-                    size_t errlen);
+/* snapshot_problem returns problem i (0 <= i < counts.problems). */
+const char *snapshot_problem(const struct snapshot *s, size_t i);
 
 /* snapshot_find returns the domain served at host (lower case, no port, no
  * trailing dot), or NULL. */
-const struct snapshot_domain *snapshot_find(const struct snapshot *s,
-                                            const char *host);
+const struct plan_domain *snapshot_find(const struct snapshot *s,
+                                        const char *host);
 
-/* snapshot_find_domain returns the entry of a bare domain, or NULL. */
-const struct snapshot_domain *snapshot_find_domain(const struct snapshot *s,
-                                                   const char *domain);
+/* snapshot_count / snapshot_at walk the domains in name order. */
+size_t snapshot_count(const struct snapshot *s);
+const struct plan_domain *snapshot_at(const struct snapshot *s, size_t i);
 
-/* snapshot_for_each_reply calls fn on every prebuilt reply. */
-void snapshot_for_each_reply(struct snapshot *s,
-                             void (*fn)(struct reply *r, void *ctx), void *ctx);
+/* snapshot_domains is the sorted array itself (for the next plan). */
+struct plan_domain *const *snapshot_domains(const struct snapshot *s);
+
+const struct reply *snapshot_reply(const struct snapshot *s,
+                                   enum snapshot_reply which);
+uint64_t snapshot_generation(const struct snapshot *s);
+struct snapshot_counts snapshot_counts(const struct snapshot *s);
+struct snapshot_certs *snapshot_certs(const struct snapshot *s);
+
+/*
+ * snapshot_cert_for picks the certificate for a TLS handshake: the one of
+ * the domain served at sni, else the loaded pair for that name, else the
+ * default pair; NULL when there is none at all. session is the handshake
+ * (for the ECDSA or RSA choice, see certs_pick).
+ */
+const struct certs_entry *snapshot_cert_for(const struct snapshot *s,
+                                            const char *sni,
+                                            gnutls_session_t session);
 
 /* snapshot_ref takes a reference; snapshot_release drops one and frees the
  * snapshot with the last. Both are safe from any thread; NULL is a no-op. */

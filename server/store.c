@@ -1,11 +1,15 @@
 /*
- * store: builds snapshots from the policy and certificate directories and
- * swaps them in (see store.h). All file I/O of a reload happens here, on
- * the reloading thread; request threads only take references to the
- * published snapshot under a short lock.
+ * store: the loader (see store.h). All file I/O of a reload happens here,
+ * on the reloading thread: it keeps, per policy file and per certificate
+ * unit, what was last read (and a hash of the bytes, so that a file read
+ * again unchanged costs no parse and no log line), turns a change into the
+ * set of domains it concerns, and lets the planner decide their next
+ * state. Request threads only take references to the published snapshot
+ * under a short lock.
  */
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -14,21 +18,42 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
+
+#include <gnutls/crypto.h>
 
 #include "buf.h"
 #include "certs.h"
-#include "dnsrec.h"
-#include "policy.h"
+#include "plan.h"
 #include "readfile.h"
 
-#define PROBLEM_MAX 512
+#define PROBLEM_MAX 1024
 #define PATH_MAX_LEN 4096
+#define HASH_LEN 32 /* SHA-256 */
 
-/* What was last logged for one file. */
-struct seen {
-    char *path;
-    char *text;
+/* A policy file as last read. */
+struct pfile {
+    struct plan_file f; /* strings owned */
+    unsigned char hash[HASH_LEN];
+    bool hashed; /* hash holds the bytes last parsed */
+};
+
+/* A certificate unit as last read. */
+struct unit {
+    struct certs_unit u;
+    struct certs_entry *entry; /* NULL: refused, or not a pair */
+    struct certs_entry *last;  /* the last pair it gave: whose it was */
+    char *error;
+    unsigned char hash[HASH_LEN];
+    bool hashed;
+};
+
+/* Domain names that a change concerns (owned copies). */
+struct dirty {
+    char **v;
+    size_t n, cap;
+    bool all;
+    bool certs; /* the certificate index must be rebuilt */
+    bool nomem;
 };
 
 struct store {
@@ -37,15 +62,121 @@ struct store {
     pthread_mutex_t lock;        /* guards cur */
     pthread_mutex_t reload_lock; /* one reload at a time (watcher, SIGHUP) */
     struct snapshot *cur;
-    store_prepare_fn prepare;
+    snapshot_prepare_fn prepare;
     void *prepare_ctx;
     uint64_t generation;
     atomic_uint_fast64_t reloads;
     atomic_uint_fast64_t failures;
-    struct seen *seen;
-    size_t n_seen;
-    char *cert_signature; /* what the last certificate load looked like */
+
+    const char **config; /* the configured domains, sorted */
+    size_t n_config;
+    struct pfile *files; /* policy/<domain>.txt, sorted by domain */
+    size_t n_files, cap_files;
+    struct pfile deflt; /* policy/mta-sts.txt */
+    struct unit *units; /* sorted by id */
+    size_t n_units, cap_units;
+    struct certs_checker *chk;
+    struct snapshot_certs *certs; /* index of the units' pairs */
+    struct certs_entry *dev;      /* the development pair, or NULL */
+    bool served_real;             /* a real pair was loaded once */
+    char *dir_problem[2];         /* a directory that cannot be read */
+    char *failure;                /* why the last reload failed outright */
+    time_t next_expiry;           /* the earliest not-after planned with */
 };
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void set_str(char **slot, const char *s)
+{
+    char *copy = s != NULL ? strdup(s) : NULL;
+    free(*slot);
+    *slot = copy;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) ||
+           (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static void dirty_add(struct dirty *d, const char *name)
+{
+    if (d->n == d->cap) {
+        size_t ncap = d->cap ? d->cap * 2 : 16;
+        char **p = realloc(d->v, ncap * sizeof(*p));
+        if (p == NULL) {
+            d->nomem = true;
+            return;
+        }
+        d->v = p;
+        d->cap = ncap;
+    }
+    if ((d->v[d->n] = strdup(name)) == NULL)
+        d->nomem = true;
+    else
+        d->n++;
+}
+
+/* dirty_entry adds the domains whose policy host a pair's names cover: an
+ * exact mta-sts.<d>, or a wildcard *.<d>. */
+static void dirty_entry(struct dirty *d, const struct certs_entry *e)
+{
+    size_t n;
+    const char *const *names = e != NULL ? certs_entry_names(e, &n) : NULL;
+    for (size_t i = 0; names != NULL && i < n; i++) {
+        if (strncmp(names[i], "mta-sts.", 8) == 0)
+            dirty_add(d, names[i] + 8);
+        else if (strncmp(names[i], "*.", 2) == 0)
+            dirty_add(d, names[i] + 2);
+    }
+}
+
+static void dirty_free(struct dirty *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        free(d->v[i]);
+    free(d->v);
+}
+
+/* hash_files hashes the bytes of the files (in order) into out; -1 when
+ * one cannot be read (its load then says why). */
+static int hash_files(const char *const *paths, size_t n, size_t max,
+                      unsigned char out[HASH_LEN])
+{
+    gnutls_hash_hd_t h;
+    int rc = 0;
+    if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+        return -1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char *data = NULL, err[64];
+        size_t len = 0;
+        if (readfile(paths[i], max, &data, &len, err, sizeof(err)) < 0 ||
+            gnutls_hash(h, data, len) < 0)
+            rc = -1;
+        free(data);
+    }
+    gnutls_hash_deinit(h, out);
+    return rc;
+}
+
+static int first_error(const struct diag *d, char *out, size_t outlen)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->entries[i].severity == DIAG_ERROR) {
+            diag_format_entry(d, &d->entries[i], out, outlen);
+            return 0;
+        }
+    }
+    snprintf(out, outlen, "%s: invalid", d->file);
+    return 0;
+}
+
+/* ---- the store ---------------------------------------------------------- */
 
 struct store *store_new(const struct config *cfg, const struct logger *lg)
 {
@@ -58,7 +189,41 @@ struct store *store_new(const struct config *cfg, const struct logger *lg)
     pthread_mutex_init(&st->reload_lock, NULL);
     atomic_init(&st->reloads, 0);
     atomic_init(&st->failures, 0);
+    st->config = calloc(cfg->n_domains + 1, sizeof(*st->config));
+    st->chk = certs_checker_new();
+    char path[PATH_MAX_LEN];
+    snprintf(path, sizeof(path), "%s/%s", cfg->policy_dir,
+             STORE_DEFAULT_POLICY);
+    st->deflt.f.path = strdup(path);
+    if (st->config == NULL || st->chk == NULL || st->deflt.f.path == NULL) {
+        store_free(st);
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->n_domains; i++)
+        st->config[i] = cfg->domains[i];
+    st->n_config = cfg->n_domains;
+    qsort(st->config, st->n_config, sizeof(*st->config), cmp_strp);
     return st;
+}
+
+static void pfile_clear(struct pfile *pf)
+{
+    plan_policy_unref(pf->f.policy);
+    free((char *)pf->f.domain);
+    free((char *)pf->f.path);
+    free((char *)pf->f.error);
+    memset(pf, 0, sizeof(*pf));
+}
+
+static void unit_clear(struct unit *u)
+{
+    free(u->u.id);
+    free(u->u.crt);
+    free(u->u.key);
+    certs_entry_unref(u->entry);
+    certs_entry_unref(u->last);
+    free(u->error);
+    memset(u, 0, sizeof(*u));
 }
 
 void store_free(struct store *st)
@@ -66,18 +231,26 @@ void store_free(struct store *st)
     if (st == NULL)
         return;
     snapshot_release(st->cur);
-    for (size_t i = 0; i < st->n_seen; i++) {
-        free(st->seen[i].path);
-        free(st->seen[i].text);
-    }
-    free(st->seen);
-    free(st->cert_signature);
+    for (size_t i = 0; i < st->n_files; i++)
+        pfile_clear(&st->files[i]);
+    free(st->files);
+    pfile_clear(&st->deflt);
+    for (size_t i = 0; i < st->n_units; i++)
+        unit_clear(&st->units[i]);
+    free(st->units);
+    snapshot_certs_unref(st->certs);
+    certs_entry_unref(st->dev);
+    certs_checker_free(st->chk);
+    free(st->config);
+    free(st->dir_problem[0]);
+    free(st->dir_problem[1]);
+    free(st->failure);
     pthread_mutex_destroy(&st->lock);
     pthread_mutex_destroy(&st->reload_lock);
     free(st);
 }
 
-void store_set_prepare(struct store *st, store_prepare_fn fn, void *ctx)
+void store_set_prepare(struct store *st, snapshot_prepare_fn fn, void *ctx)
 {
     st->prepare = fn;
     st->prepare_ctx = ctx;
@@ -97,66 +270,13 @@ void store_stats(const struct store *st, struct store_stats *out)
     out->reload_failures = atomic_load(&st->failures);
 }
 
-/* first_error formats d's first error as "file:line:col: message". */
-static void first_error(const struct diag *d, char *out, size_t outlen)
-{
-    for (size_t i = 0; i < d->n; i++) {
-        if (d->entries[i].severity == DIAG_ERROR) {
-            diag_format_entry(d, &d->entries[i], out, outlen);
-            return;
-        }
-    }
-    snprintf(out, outlen, "%s: invalid", d->file);
-}
-
-/* seen_changed records text as what was last logged for path and tells
- * whether it differs from before, so that a reload triggered by another
- * file does not log the same findings again. */
-static bool seen_changed(struct store *st, const char *path, const char *text)
-{
-    struct seen *e = NULL;
-    for (size_t i = 0; i < st->n_seen && e == NULL; i++)
-        if (strcmp(st->seen[i].path, path) == 0)
-            e = &st->seen[i];
-    if (e != NULL && strcmp(e->text, text) == 0)
-        return false;
-    if (e == NULL) {
-        struct seen *p = realloc(st->seen, (st->n_seen + 1) * sizeof(*p));
-        if (p == NULL)
-            return true;
-        st->seen = p;
-        e = &st->seen[st->n_seen];
-        if ((e->path = strdup(path)) == NULL)
-            return true;
-        e->text = NULL;
-        st->n_seen++;
-    }
-    char *copy = strdup(text);
-    if (copy != NULL) {
-        free(e->text);
-        e->text = copy;
-    }
-    return true;
-}
-
-static char *diag_text(const struct diag *d)
-{
-    struct buf b;
-    char line[DIAG_MSG_MAX + 512];
-    buf_init(&b, 1 << 20);
-    buf_puts(&b, "");
-    for (size_t i = 0; i < d->n; i++)
-        buf_printf(&b, "%s\n",
-                   diag_format_entry(d, &d->entries[i], line, sizeof(line)));
-    return buf_take(&b, NULL);
-}
+/* ---- policy files ------------------------------------------------------- */
 
 struct policy *store_read_policy(const char *path, struct diag *d)
 {
     char *data = NULL;
     size_t len = 0;
     char err[PROBLEM_MAX];
-    struct policy *p = NULL;
     if (readfile(path, POLICY_MAX_SIZE, &data, &len, err, sizeof(err)) < 0) {
         /* The diagnostic names the file already. */
         size_t plen = strlen(path);
@@ -166,414 +286,532 @@ struct policy *store_read_policy(const char *path, struct diag *d)
         diag_add(d, DIAG_ERROR, 0, 0, "%s", msg);
         return NULL;
     }
-    p = policy_parse(data, len, d);
+    struct policy *p = policy_parse(data, len, d);
     free(data);
     return p;
 }
 
 /*
- * load_policy reads and validates one policy file, logging its findings
- * when they differ from the last time. Returns the policy, or NULL with the
- * first problem in problem.
+ * read_policy reads pf's file again. Returns 1 when what it gives changed
+ * (new bytes, or a new reason it cannot be read), 0 when not, -1 when
+ * memory ran out (pf stays as it was).
  */
-static struct policy *load_policy(struct store *st, const char *path,
-                                  char *problem, size_t plen)
+static int read_policy(struct store *st, struct pfile *pf)
 {
+    unsigned char hash[HASH_LEN];
+    const char *path = pf->f.path;
+    bool readable = hash_files(&path, 1, POLICY_MAX_SIZE, hash) == 0;
+    if (readable && pf->hashed && memcmp(hash, pf->hash, HASH_LEN) == 0)
+        return 0;
     struct diag d;
+    char problem[PROBLEM_MAX];
     diag_init(&d, path);
     struct policy *p = store_read_policy(path, &d);
-    char *text = diag_text(&d);
-    if (text == NULL || seen_changed(st, path, text))
-        log_diag(st->lg, &d);
-    free(text);
     if (p == NULL)
-        first_error(&d, problem, plen);
-    diag_free(&d);
-    return p;
-}
-
-int store_policy_path(const char *policy_dir, const char *domain, char *out,
-                      size_t outlen)
-{
-    struct stat sb;
-    int n = snprintf(out, outlen, "%s/%s.txt", policy_dir, domain);
-    if (n < 0 || (size_t)n >= outlen)
-        return -1;
-    if (stat(out, &sb) < 0 && errno == ENOENT)
-        n = snprintf(out, outlen, "%s/%s", policy_dir, STORE_DEFAULT_POLICY);
-    return n < 0 || (size_t)n >= outlen ? -1 : 0;
-}
-
-static bool certs_cover(const struct certs *c, const char *const *domains,
-                        size_t n, char *problem, size_t plen)
-{
-    char host[300];
-    for (size_t i = 0; i < n; i++) {
-        int len = snprintf(host, sizeof(host), "mta-sts.%s", domains[i]);
-        if (len < 0 || (size_t)len >= sizeof(host) ||
-            certs_find(c, host) == NULL) {
-            snprintf(problem, plen, "no certificate covers %s", host);
-            return false;
-        }
+        first_error(&d, problem, sizeof(problem));
+    if (p == NULL && pf->f.policy == NULL && same_str(problem, pf->f.error)) {
+        diag_free(&d);
+        return 0; /* refused again for the same reason: said already */
     }
-    return true;
+    log_diag(st->lg, &d);
+    diag_free(&d);
+    struct plan_policy *pp = p != NULL ? plan_policy_new(path, p) : NULL;
+    char *err = p == NULL ? strdup(problem) : NULL;
+    if ((p != NULL && pp == NULL) || (p == NULL && err == NULL)) {
+        plan_policy_unref(pp);
+        free(err);
+        return -1;
+    }
+    plan_policy_unref(pf->f.policy);
+    free((char *)pf->f.error);
+    pf->f.policy = pp;
+    pf->f.error = err;
+    pf->hashed = readable && p != NULL;
+    memcpy(pf->hash, hash, HASH_LEN);
+    return 1;
 }
 
-static bool certs_are_dev(const struct certs *c)
+/* policy_domain tells whether a file name is policy/<domain>.txt and
+ * copies the domain into out. */
+static bool policy_domain(const char *name, char *out, size_t outlen)
 {
-    return certs_count(c) > 0 && certs_entry_dev(certs_at(c, 0));
+    size_t n = strlen(name);
+    char err[128];
+    if (name[0] == '.' || n <= 4 || strcmp(name + n - 4, ".txt") != 0 ||
+        strcmp(name, STORE_DEFAULT_POLICY) == 0 || n - 4 >= outlen)
+        return false;
+    memcpy(out, name, n - 4);
+    out[n - 4] = '\0';
+    char copy[256];
+    snprintf(copy, sizeof(copy), "%s", out);
+    return config_check_domain(copy, err, sizeof(err)) == 0 &&
+           strcmp(copy, out) == 0;
 }
 
-static void log_certs(const struct store *st, const struct certs *c)
+static int cmp_pfile(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct pfile *)elem)->f.domain);
+}
+
+/* file_slot finds domain's file, or where it would go. */
+static size_t file_slot(const struct store *st, const char *domain, bool *found)
+{
+    size_t lo = 0, hi = st->n_files;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = cmp_pfile(domain, &st->files[mid]);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    *found = false;
+    return lo;
+}
+
+/*
+ * policy_changed handles one name in the policy directory: the default
+ * file, or a policy/<domain>.txt that was written, renamed in or removed.
+ * Anything else there is not a policy.
+ */
+static void policy_changed(struct store *st, const char *name,
+                           struct dirty *dirty)
+{
+    char domain[256], path[PATH_MAX_LEN];
+    if (strcmp(name, STORE_DEFAULT_POLICY) == 0) {
+        int r = read_policy(st, &st->deflt);
+        dirty->nomem = dirty->nomem || r < 0;
+        dirty->all = dirty->all || r > 0;
+        return;
+    }
+    if (!policy_domain(name, domain, sizeof(domain)))
+        return;
+    int len = snprintf(path, sizeof(path), "%s/%s", st->cfg->policy_dir, name);
+    if (len < 0 || (size_t)len >= sizeof(path))
+        return;
+    bool found;
+    size_t at = file_slot(st, domain, &found);
+    struct stat sb;
+    if (stat(path, &sb) < 0 && errno == ENOENT) {
+        if (found) {
+            pfile_clear(&st->files[at]);
+            memmove(&st->files[at], &st->files[at + 1],
+                    (st->n_files - at - 1) * sizeof(*st->files));
+            st->n_files--;
+            dirty_add(dirty, domain);
+        }
+        return;
+    }
+    if (!found) {
+        if (st->n_files == st->cap_files) {
+            size_t ncap = st->cap_files ? st->cap_files * 2 : 64;
+            struct pfile *p = realloc(st->files, ncap * sizeof(*p));
+            if (p == NULL) {
+                dirty->nomem = true;
+                return;
+            }
+            st->files = p;
+            st->cap_files = ncap;
+        }
+        struct pfile fresh = {0};
+        fresh.f.domain = strdup(domain);
+        fresh.f.path = strdup(path);
+        if (fresh.f.domain == NULL || fresh.f.path == NULL ||
+            read_policy(st, &fresh) < 0) {
+            pfile_clear(&fresh);
+            dirty->nomem = true;
+            return;
+        }
+        memmove(&st->files[at + 1], &st->files[at],
+                (st->n_files - at) * sizeof(*st->files));
+        st->files[at] = fresh;
+        st->n_files++;
+        dirty_add(dirty, domain);
+        return;
+    }
+    int r = read_policy(st, &st->files[at]);
+    if (r < 0)
+        dirty->nomem = true;
+    else if (r > 0)
+        dirty_add(dirty, domain);
+}
+
+static int only_txt(const struct dirent *de)
+{
+    size_t n = strlen(de->d_name);
+    return de->d_name[0] != '.' && n > 4 &&
+           strcmp(de->d_name + n - 4, ".txt") == 0;
+}
+
+/* scan_policies reads the whole policy directory: every file again (cheap
+ * when unchanged), new ones added, vanished ones dropped. An unreadable
+ * directory changes nothing and is a problem of the instance. */
+static void scan_policies(struct store *st, struct dirty *dirty)
+{
+    struct dirent **ents = NULL;
+    const char *dir = st->cfg->policy_dir;
+    int n = scandir(dir, &ents, only_txt, alphasort);
+    if (n < 0 && errno != ENOENT) {
+        char why[PROBLEM_MAX];
+        snprintf(why, sizeof(why),
+                 "%s: reading the directory: %s; the policies already read "
+                 "stay",
+                 dir, strerror(errno));
+        if (!same_str(why, st->dir_problem[STORE_POLICY_DIR]))
+            log_msg(st->lg, LOG_LEVEL_ERROR, "%s", why);
+        set_str(&st->dir_problem[STORE_POLICY_DIR], why);
+        return;
+    }
+    set_str(&st->dir_problem[STORE_POLICY_DIR], NULL);
+    /* Files no longer listed go first (each is a change of its domain). */
+    char **listed = calloc((size_t)(n > 0 ? n : 0) + 1, sizeof(*listed));
+    size_t k = 0;
+    for (int i = 0; i < n; i++) {
+        if (listed != NULL)
+            listed[k++] = ents[i]->d_name;
+    }
+    if (listed == NULL) {
+        dirty->nomem = true;
+        goto out;
+    }
+    qsort(listed, k, sizeof(*listed), cmp_strp);
+    for (size_t i = st->n_files; i-- > 0;) {
+        char name[300];
+        snprintf(name, sizeof(name), "%s.txt", st->files[i].f.domain);
+        const char *key = name;
+        if (bsearch(&key, listed, k, sizeof(*listed), cmp_strp) == NULL)
+            policy_changed(st, name, dirty);
+    }
+    free(listed);
+    policy_changed(st, STORE_DEFAULT_POLICY, dirty);
+    for (int i = 0; i < n; i++) {
+        char domain[256];
+        if (strcmp(ents[i]->d_name, STORE_DEFAULT_POLICY) == 0)
+            continue;
+        if (policy_domain(ents[i]->d_name, domain, sizeof(domain)))
+            policy_changed(st, ents[i]->d_name, dirty);
+        else
+            log_msg(st->lg, LOG_LEVEL_DEBUG,
+                    "%s/%s: not policy/<domain>.txt; ignored", dir,
+                    ents[i]->d_name);
+    }
+out:
+    for (int i = 0; i < n; i++)
+        free(ents[i]);
+    free(ents);
+}
+
+/* ---- certificate units -------------------------------------------------- */
+
+static int cmp_unit_key(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct unit *)elem)->u.id);
+}
+
+static size_t unit_slot(const struct store *st, const char *id, bool *found)
+{
+    size_t lo = 0, hi = st->n_units;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = cmp_unit_key(id, &st->units[mid]);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    *found = false;
+    return lo;
+}
+
+static void log_loaded(const struct store *st, const struct certs_entry *e)
 {
     char when[32];
-    for (size_t i = 0; i < certs_count(c); i++) {
-        const struct certs_entry *e = certs_at(c, i);
-        time_t na = certs_entry_not_after(e);
-        struct tm tm;
-        gmtime_r(&na, &tm);
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        log_msg(st->lg, LOG_LEVEL_INFO,
-                "certificate %s for %s loaded, valid until %s",
-                certs_entry_source(e), certs_entry_subject(e), when);
-    }
-}
-
-/* cert_signature summarises a load (fingerprints and diagnostics) so that
- * unchanged certificates are not logged again on every reload. */
-static char *cert_signature(const struct certs *c, const struct diag *d)
-{
-    struct buf b;
-    char line[DIAG_MSG_MAX + 512];
-    buf_init(&b, 1 << 20);
-    for (size_t i = 0; c != NULL && i < certs_count(c); i++)
-        buf_printf(&b, "%s\n", certs_entry_fingerprint(certs_at(c, i)));
-    for (size_t i = 0; i < d->n; i++)
-        buf_printf(&b, "%s\n",
-                   diag_format_entry(d, &d->entries[i], line, sizeof(line)));
-    return buf_take(&b, NULL);
+    time_t na = certs_entry_not_after(e);
+    struct tm tm;
+    gmtime_r(&na, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    log_msg(st->lg, LOG_LEVEL_INFO,
+            "certificate %s for %s loaded, valid until %s",
+            certs_entry_source(e), certs_entry_subject(e), when);
 }
 
 /*
- * load_certs loads the certificate directory: the valid pairs, or NULL when
- * loading failed outright. problem gets the first refused file, if any.
- * Diagnostics and the loaded pairs are logged when the load differs from
- * the last one.
+ * load_unit (re)loads u from the files of cu unless their bytes are
+ * unchanged. Returns 1 when what it gives changed, 0 when not, -1 when
+ * memory ran out.
  */
-static struct certs *load_certs(struct store *st, time_t now, char *problem,
-                                size_t plen)
+static int load_unit(struct store *st, struct unit *u,
+                     const struct certs_unit *cu, time_t now, bool force)
 {
+    unsigned char hash[HASH_LEN];
+    const char *files[2];
+    size_t nf = certs_unit_files(cu, files);
+    bool readable = hash_files(files, nf, 1u << 20, hash) == 0;
+    if (!force && readable && u->hashed && memcmp(hash, u->hash, HASH_LEN) == 0)
+        return 0;
+    struct diag d;
+    bool nomem = false;
+    diag_init(&d, cu->id);
+    struct certs_entry *e = certs_load_unit(st->chk, cu, now, &d, &nomem);
+    char problem[PROBLEM_MAX] = "";
+    for (size_t i = 0; i < d.n && problem[0] == '\0'; i++)
+        if (d.entries[i].severity == DIAG_ERROR)
+            /* The messages of the certificate module name the file. */
+            snprintf(problem, sizeof(problem), "%s", d.entries[i].msg);
+    bool same = e == NULL && u->entry == NULL &&
+                same_str(problem[0] ? problem : NULL, u->error);
+    if (!same)
+        log_diag(st->lg, &d);
+    diag_free(&d);
+    if (nomem) {
+        certs_entry_unref(e);
+        return -1;
+    }
+    if (same)
+        return 0;
+    if (e != NULL)
+        log_loaded(st, e);
+    certs_entry_unref(u->entry);
+    u->entry = e;
+    if (e != NULL) {
+        certs_entry_unref(u->last);
+        u->last = certs_entry_ref(e);
+        st->served_real = true;
+    }
+    set_str(&u->error, problem[0] ? problem : NULL);
+    u->hashed = readable && e != NULL;
+    memcpy(u->hash, hash, HASH_LEN);
+    return 1;
+}
+
+/* unit_remove drops unit i; its domains are dirty. */
+static void unit_remove(struct store *st, size_t i, struct dirty *dirty)
+{
+    dirty_entry(dirty, st->units[i].last);
+    log_msg(st->lg, LOG_LEVEL_INFO, "certificate %s removed",
+            st->units[i].u.id);
+    unit_clear(&st->units[i]);
+    memmove(&st->units[i], &st->units[i + 1],
+            (st->n_units - i - 1) * sizeof(*st->units));
+    st->n_units--;
+    dirty->certs = true;
+}
+
+/* unit_upsert loads cu into its unit (added when new). */
+static void unit_upsert(struct store *st, const struct certs_unit *cu,
+                        time_t now, bool force, struct dirty *dirty)
+{
+    bool found;
+    size_t at = unit_slot(st, cu->id, &found);
+    if (found && (strcmp(st->units[at].u.crt, cu->crt) != 0 ||
+                  strcmp(st->units[at].u.key, cu->key) != 0)) {
+        /* The same certificate with another key file: a new unit. */
+        unit_remove(st, at, dirty);
+        found = false;
+    }
+    if (!found) {
+        if (st->n_units == st->cap_units) {
+            size_t ncap = st->cap_units ? st->cap_units * 2 : 64;
+            struct unit *p = realloc(st->units, ncap * sizeof(*p));
+            if (p == NULL) {
+                dirty->nomem = true;
+                return;
+            }
+            st->units = p;
+            st->cap_units = ncap;
+        }
+        struct unit fresh = {0};
+        fresh.u.id = strdup(cu->id);
+        fresh.u.crt = strdup(cu->crt);
+        fresh.u.key = strdup(cu->key);
+        if (fresh.u.id == NULL || fresh.u.crt == NULL || fresh.u.key == NULL) {
+            unit_clear(&fresh);
+            dirty->nomem = true;
+            return;
+        }
+        memmove(&st->units[at + 1], &st->units[at],
+                (st->n_units - at) * sizeof(*st->units));
+        st->units[at] = fresh;
+        st->n_units++;
+    }
+    struct unit *u = &st->units[at];
+    struct certs_entry *before = certs_entry_ref(u->last);
+    int r = load_unit(st, u, cu, now, force);
+    if (r < 0)
+        dirty->nomem = true;
+    if (r > 0 || !found) {
+        dirty_entry(dirty, before);
+        dirty_entry(dirty, u->entry);
+        dirty->certs = true;
+    }
+    certs_entry_unref(before);
+}
+
+/* scan_certs reloads the whole certificate directory (units whose bytes
+ * are unchanged are kept as they are). */
+static void scan_certs(struct store *st, time_t now, struct dirty *dirty)
+{
+    struct certs_unit *cu = NULL;
+    size_t n = 0;
     struct diag d;
     diag_init(&d, st->cfg->cert_dir);
-    struct certs *c = certs_load_dir(st->cfg->cert_dir, now, &d);
-    char *sig = cert_signature(c, &d);
-    bool changed = sig == NULL || st->cert_signature == NULL ||
-                   strcmp(sig, st->cert_signature) != 0;
-    if (changed) {
+    int rc = certs_list_units(st->cfg->cert_dir, &cu, &n, &d);
+    char why[PROBLEM_MAX] = "";
+    if (rc < 0 && d.errors > 0)
+        snprintf(why, sizeof(why), "%s; the certificates already loaded stay",
+                 d.entries[0].msg);
+    if (!same_str(why[0] ? why : NULL, st->dir_problem[STORE_CERT_DIR]) ||
+        rc == 0)
         log_diag(st->lg, &d);
-        free(st->cert_signature);
-        st->cert_signature = sig;
-    } else {
-        free(sig);
-    }
-    if (c == NULL) {
-        snprintf(problem, plen, "%s: cannot load certificates",
-                 st->cfg->cert_dir);
-    } else {
-        /* The messages of the certificate module name the file already. */
-        for (size_t i = 0; i < d.n && problem[0] == '\0'; i++)
-            if (d.entries[i].severity == DIAG_ERROR)
-                snprintf(problem, plen, "%s", d.entries[i].msg);
-        if (changed && certs_count(c) > 0)
-            log_certs(st, c);
-    }
     diag_free(&d);
-    return c;
+    set_str(&st->dir_problem[STORE_CERT_DIR], why[0] ? why : NULL);
+    if (rc < 0) {
+        dirty->nomem = dirty->nomem || why[0] == '\0';
+        return;
+    }
+    /* Units that are gone, then the ones there now (both lists sorted). */
+    for (size_t i = st->n_units, j = n; i-- > 0;) {
+        while (j > 0 && strcmp(cu[j - 1].id, st->units[i].u.id) > 0)
+            j--;
+        if (j == 0 || strcmp(cu[j - 1].id, st->units[i].u.id) != 0)
+            unit_remove(st, i, dirty);
+    }
+    for (size_t i = 0; i < n; i++)
+        unit_upsert(st, &cu[i], now, false, dirty);
+    certs_units_free(cu, n);
 }
 
-static struct certs *make_dev_certs(struct store *st,
-                                    const char *const *domains, size_t n)
+/* cert_changed handles one changed path in the certificate directory. */
+static void cert_changed(struct store *st, const char *rel, time_t now,
+                         struct dirty *dirty)
 {
-    struct certs *c = NULL;
-    char **hosts = calloc(n, sizeof(*hosts));
+    struct certs_change c;
+    struct diag d;
+    diag_init(&d, st->cfg->cert_dir);
+    int rc = certs_units_at(st->cfg->cert_dir, rel, &c, &d);
+    log_diag(st->lg, &d);
+    diag_free(&d);
+    if (rc < 0) {
+        dirty->nomem = true;
+    } else if (c.all) {
+        scan_certs(st, now, dirty);
+    } else {
+        for (size_t s = 0; s < c.n_scope; s++) {
+            bool found, there = false;
+            size_t at = unit_slot(st, c.scope[s], &found);
+            for (size_t i = 0; i < c.n && !there; i++)
+                there = strcmp(c.units[i].id, c.scope[s]) == 0;
+            if (found && !there)
+                unit_remove(st, at, dirty);
+        }
+        /* The event says the files changed: load them even when their
+         * bytes look the same (a key made readable, say). */
+        for (size_t i = 0; i < c.n; i++)
+            unit_upsert(st, &c.units[i], now, true, dirty);
+    }
+    certs_change_free(&c);
+}
+
+/* rebuild_index indexes the pairs of every unit. */
+static int rebuild_index(struct store *st)
+{
+    struct certs_entry **v = calloc(st->n_units + 1, sizeof(*v));
+    size_t k = 0;
+    if (v == NULL)
+        return -1;
+    for (size_t i = 0; i < st->n_units; i++)
+        if (st->units[i].entry != NULL)
+            v[k++] = st->units[i].entry;
+    struct diag d;
+    diag_init(&d, st->cfg->cert_dir);
+    struct certs *c = certs_new(v, k, &d);
+    free(v);
+    diag_free(&d); /* duplicate names: each pair was reported when loaded */
+    struct snapshot_certs *sc = c != NULL ? snapshot_certs_new(c) : NULL;
+    if (sc == NULL)
+        return -1;
+    snapshot_certs_unref(st->certs);
+    st->certs = sc;
+    return 0;
+}
+
+/*
+ * update_dev keeps the development pair: with no certificate file at all
+ * (and no real one ever loaded), one self-signed pair covers every served
+ * domain, made again when a domain joins. Real certificates are never
+ * replaced by it.
+ */
+static void update_dev(struct store *st, struct dirty *dirty)
+{
+    if (st->n_units > 0 || st->served_real) {
+        if (st->dev != NULL) {
+            certs_entry_unref(st->dev);
+            st->dev = NULL;
+            dirty->all = true;
+        }
+        return;
+    }
+    /* The domains a development pair must cover: the configured ones and
+     * those with a policy file (no certificate names any). */
+    size_t n = st->n_config + st->n_files, missing = 0;
+    char **hosts = calloc(n + 1, sizeof(*hosts));
+    struct certs *have = NULL;
+    if (hosts == NULL) {
+        dirty->nomem = true;
+        return;
+    }
+    if (st->dev != NULL)
+        have = certs_new(&st->dev, 1, NULL);
+    for (size_t i = 0; i < n; i++) {
+        const char *dom = i < st->n_config
+                              ? st->config[i]
+                              : st->files[i - st->n_config].f.domain;
+        size_t len = strlen(dom) + sizeof("mta-sts.");
+        if ((hosts[i] = malloc(len)) == NULL) {
+            dirty->nomem = true;
+            goto out;
+        }
+        snprintf(hosts[i], len, "mta-sts.%s", dom);
+        missing += certs_find(have, hosts[i]) == NULL;
+    }
+    if (n == 0 || missing == 0)
+        goto out;
     struct diag d;
     diag_init(&d, "dev certificate");
-    if (hosts == NULL)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(domains[i]) + sizeof("mta-sts.");
-        if ((hosts[i] = malloc(len)) == NULL)
-            goto out;
-        snprintf(hosts[i], len, "mta-sts.%s", domains[i]);
-    }
-    c = certs_generate_dev((const char *const *)hosts, n, &d);
+    struct certs_entry *dev =
+        certs_generate_dev((const char *const *)hosts, n, &d);
     log_diag(st->lg, &d);
-    if (c != NULL)
-        log_msg(st->lg, LOG_LEVEL_WARN,
-                "NO CERTIFICATE in %s: serving a generated SELF-SIGNED "
-                "development certificate. Sending MTAs validate the "
-                "certificate and WILL REFUSE this policy; put a real "
-                "certificate for mta-sts.<domain> in %s before publishing "
-                "the _mta-sts record",
-                st->cfg->cert_dir, st->cfg->cert_dir);
+    diag_free(&d);
+    if (dev == NULL) {
+        dirty->nomem = true;
+        goto out;
+    }
+    log_msg(st->lg, LOG_LEVEL_WARN,
+            "NO CERTIFICATE in %s: serving a generated SELF-SIGNED "
+            "development certificate. Sending MTAs validate the "
+            "certificate and WILL REFUSE this policy; put a real "
+            "certificate for mta-sts.<domain> in %s before publishing "
+            "the _mta-sts record",
+            st->cfg->cert_dir, st->cfg->cert_dir);
+    certs_entry_unref(st->dev);
+    st->dev = dev;
+    dirty->all = true;
 out:
-    for (size_t i = 0; hosts != NULL && i < n; i++)
+    certs_free(have);
+    for (size_t i = 0; i < n; i++)
         free(hosts[i]);
     free(hosts);
-    diag_free(&d);
-    return c;
 }
 
-size_t store_cert_domains(const struct certs *c, const char ***out)
-{
-    size_t max = certs_mta_sts_domains(c, NULL, 0), k = 0;
-    const char **v = calloc(max ? max : 1, sizeof(*v));
-    *out = v;
-    if (v == NULL)
-        return 0;
-    size_t n = certs_mta_sts_domains(c, v, max);
-    for (size_t i = 0; i < n; i++) {
-        /* A SAN becomes a file name and a log field: hold it to the rules
-         * a configured domain must meet. */
-        char copy[256], err[128];
-        int len = snprintf(copy, sizeof(copy), "%s", v[i]);
-        if (len > 0 && (size_t)len < sizeof(copy) &&
-            config_check_domain(copy, err, sizeof(err)) == 0 &&
-            strcmp(copy, v[i]) == 0)
-            v[k++] = v[i];
-    }
-    return k;
-}
-
-/* Everything one reload decides before it builds the snapshot. */
-struct plan {
-    const char **domains; /* may borrow from certs */
-    size_t n_domains;
-    struct snapshot_certs *certs;
-    char cert_problem[PROBLEM_MAX];
-};
-
-/*
- * plan_domains lists the domains to serve: the configured ones, else those
- * named by the certificates in src. Returns -1 (logged) when there are
- * none.
- */
-static int plan_domains(struct store *st, const struct certs *src,
-                        const char *bad, struct plan *pl)
-{
-    if (st->cfg->n_domains > 0) {
-        pl->domains = calloc(st->cfg->n_domains, sizeof(*pl->domains));
-        if (pl->domains == NULL)
-            return -1;
-        for (size_t i = 0; i < st->cfg->n_domains; i++)
-            pl->domains[i] = st->cfg->domains[i];
-        pl->n_domains = st->cfg->n_domains;
-        return 0;
-    }
-    pl->n_domains = src != NULL ? store_cert_domains(src, &pl->domains) : 0;
-    if (pl->n_domains > 0)
-        return 0;
-    log_msg(st->lg, LOG_LEVEL_ERROR,
-            "no domains to serve: list them under `domains:` in the config "
-            "(or pass --domain), or add a valid certificate for "
-            "mta-sts.<domain> to %s%s%s",
-            st->cfg->cert_dir, bad[0] ? "; refused: " : "", bad);
-    return -1;
-}
-
-/*
- * plan_certs picks the domains to serve and the certificates to serve them
- * with:
- *  - the fresh set (its valid pairs) when it covers every domain; refused
- *    files are reported, and the host stays degraded until they are fixed;
- *  - a generated development set when the directory holds no certificate
- *    file at all and nothing but a development set was served before;
- *  - else the last good set, with the reason in cert_problem.
- * Returns -1 when nothing usable remains (only before the first success).
- */
-static int plan_certs(struct store *st, const struct snapshot *old,
-                      struct plan *pl, time_t now, bool policies_only)
-{
-    char bad[PROBLEM_MAX] = "", problem[PROBLEM_MAX] = "";
-    const struct certs *old_certs =
-        old != NULL ? snapshot_certs_get(old->certs) : NULL;
-    if (policies_only && old != NULL) {
-        /* Only policy files changed: the served certificates, and what
-         * was wrong with the directory, stay as they are. */
-        pl->certs = snapshot_certs_ref(old->certs);
-        if (old->cert_problem != NULL)
-            snprintf(pl->cert_problem, sizeof(pl->cert_problem), "%s",
-                     old->cert_problem);
-        return plan_domains(st, old_certs, "", pl);
-    }
-    struct certs *fresh = load_certs(st, now, bad, sizeof(bad));
-    bool usable = fresh != NULL && certs_count(fresh) > 0;
-    bool no_files = fresh != NULL && !usable && bad[0] == '\0';
-    int rc = -1;
-
-    /* The fresh set is handed to the plan first so that domain names
-     * borrowed from it live as long as the plan. */
-    if (usable && (pl->certs = snapshot_certs_new(fresh)) == NULL)
-        return -1;
-    if (usable)
-        fresh = NULL;
-    if (plan_domains(st, usable ? snapshot_certs_get(pl->certs) : old_certs,
-                     bad, pl) < 0)
-        goto out;
-
-    if (usable && certs_cover(snapshot_certs_get(pl->certs), pl->domains,
-                              pl->n_domains, problem, sizeof(problem))) {
-        if (bad[0] != '\0') {
-            log_msg(st->lg, LOG_LEVEL_ERROR,
-                    "certificates: refused %s; serving the valid ones", bad);
-            snprintf(pl->cert_problem, sizeof(pl->cert_problem), "%s", bad);
-        }
-        rc = 0;
-        goto out;
-    }
-    if (no_files && (old_certs == NULL || certs_are_dev(old_certs))) {
-        snapshot_certs_unref(pl->certs);
-        pl->certs = NULL;
-        if (old_certs != NULL &&
-            certs_cover(old_certs, pl->domains, pl->n_domains, problem,
-                        sizeof(problem))) {
-            pl->certs = snapshot_certs_ref(old->certs);
-        } else {
-            struct certs *dev = make_dev_certs(st, pl->domains, pl->n_domains);
-            pl->certs = dev != NULL ? snapshot_certs_new(dev) : NULL;
-        }
-        rc = pl->certs != NULL ? 0 : -1;
-        goto out;
-    }
-    if (no_files)
-        snprintf(problem, sizeof(problem), "%s holds no certificate",
-                 st->cfg->cert_dir);
-    else if (!usable)
-        snprintf(problem, sizeof(problem), "%s",
-                 bad[0] ? bad : "cannot load certificates");
-    if (old == NULL) {
-        log_msg(st->lg, LOG_LEVEL_ERROR, "certificates: %s", problem);
-        goto out;
-    }
-    log_msg(st->lg, LOG_LEVEL_ERROR,
-            "certificates: %s; keeping the certificates already served",
-            problem);
-    snprintf(pl->cert_problem, sizeof(pl->cert_problem), "%s", problem);
-    /* Domains borrowed from a rejected fresh set must not outlive it: take
-     * them from the set that stays. */
-    free(pl->domains);
-    pl->domains = NULL;
-    pl->n_domains = 0;
-    snapshot_certs_unref(pl->certs);
-    pl->certs = snapshot_certs_ref(old->certs);
-    if (plan_domains(st, old_certs, "", pl) < 0)
-        goto out;
-    rc = 0;
-out:
-    certs_free(fresh);
-    return rc;
-}
-
-/* announce logs what operators must publish for a domain whose policy is
- * new or changed. */
-static void announce(const struct store *st, const struct snapshot_domain *d,
-                     const struct snapshot_domain *od)
-{
-    struct buf b;
-    buf_init(&b, 1024);
-    dnsrec_sts_txt(&b, d->domain, d->policy->id);
-    if (b.len > 0 && b.data[b.len - 1] == '\n')
-        b.data[--b.len] = '\0';
-    if (od == NULL) {
-        log_msg(st->lg, LOG_LEVEL_INFO,
-                "%s: serving policy id %s (mode %s, max_age %lu) from %s at "
-                "https://%s/.well-known/mta-sts.txt",
-                d->domain, d->policy->id, policy_mode_name(d->policy->mode),
-                d->policy->max_age, d->source, d->host);
-    } else {
-        char mode[64] = "";
-        if (od->policy->mode != d->policy->mode)
-            snprintf(mode, sizeof(mode), ", mode %s -> %s",
-                     policy_mode_name(od->policy->mode),
-                     policy_mode_name(d->policy->mode));
-        log_msg(st->lg, LOG_LEVEL_INFO,
-                "%s: policy changed, id %s -> %s%s, now served from %s",
-                d->domain, od->policy->id, d->policy->id, mode, d->source);
-        log_msg(st->lg, LOG_LEVEL_INFO,
-                "%s: the new policy is live; now update the TXT record "
-                "(RFC 8461 section 8: serve the new policy before the record "
-                "changes, so senders that see the new id fetch the new "
-                "policy)",
-                d->domain);
-    }
-    log_msg(st->lg, LOG_LEVEL_INFO, "publish: %s",
-            b.data != NULL ? b.data : "");
-    buf_free(&b);
-}
-
-/*
- * build_domain fills slot i of s for domain: the fresh policy when it
- * validates, else the last good one from old. Returns 0, 1 when the domain
- * has no valid policy at all (left out), -1 on memory failure.
- */
-static int build_domain(struct store *st, struct snapshot *s, size_t i,
-                        const char *domain, const struct snapshot *old,
-                        bool *refused)
-{
-    char path[PATH_MAX_LEN];
-    char problem[PROBLEM_MAX] = "";
-    struct policy *p = NULL;
-    if (store_policy_path(st->cfg->policy_dir, domain, path, sizeof(path)) < 0)
-        snprintf(problem, sizeof(problem), "%s: policy path too long",
-                 st->cfg->policy_dir);
-    else
-        p = load_policy(st, path, problem, sizeof(problem));
-    if (p != NULL)
-        return snapshot_set_domain(s, i, domain, p, path, NULL);
-    *refused = true;
-    const struct snapshot_domain *od =
-        old != NULL ? snapshot_find_domain(old, domain) : NULL;
-    if (od == NULL) {
-        log_msg(st->lg, LOG_LEVEL_ERROR, "%s: no valid policy to serve: %s",
-                domain, problem);
-        return 1;
-    }
-    /* The served bytes of a valid policy are themselves a valid policy with
-     * the same id, so re-parsing them yields an independent copy. */
-    struct diag d;
-    diag_init(&d, od->source);
-    p = policy_parse(od->policy->served, od->policy->served_len, &d);
-    diag_free(&d);
-    if (p == NULL)
-        return -1;
-    log_msg(st->lg, LOG_LEVEL_ERROR,
-            "%s: edit refused, still serving policy id %s: %s", domain, p->id,
-            problem);
-    return snapshot_set_domain(s, i, domain, p, od->source, problem);
-}
-
-/* count_unprepared counts replies the prepare hook left without a native
- * form (its allocation failed); such a reply could not be sent. */
-static void count_unprepared(struct reply *r, void *ctx)
-{
-    if (r->native == NULL)
-        (*(size_t *)ctx)++;
-}
-
-/*
- * prepare runs the HTTP layer's hook on a finished snapshot. Returns -1
- * when a response could not be prepared: publishing the snapshot would
- * then make every request for it fail.
- */
-static int prepare(struct store *st, struct snapshot *s)
-{
-    size_t missing = 0;
-    if (st->prepare == NULL)
-        return 0;
-    st->prepare(s, st->prepare_ctx);
-    snapshot_for_each_reply(s, count_unprepared, &missing);
-    return missing == 0 ? 0 : -1;
-}
+/* ---- planning and publishing -------------------------------------------- */
 
 static void publish(struct store *st, struct snapshot *s)
 {
@@ -584,147 +822,238 @@ static void publish(struct store *st, struct snapshot *s)
     snapshot_release(old);
 }
 
-/*
- * keep_degraded publishes again what old serves (the same policy bytes, ids
- * and certificates) with why as every domain's problem, so that /healthz
- * says "degraded" and why after a reload that failed outright. It needs
- * memory too: when that is still short it gives up and old stays, and the
- * log line is then the only report.
- */
-static void keep_degraded(struct store *st, struct snapshot *old,
-                          const char *why)
+/* instance_problems lists what is wrong beyond any one domain: a refused
+ * certificate file that never served a domain, an unreadable directory, a
+ * failed reload. Borrowed strings in a new array. */
+static const char **instance_problems(const struct store *st, size_t *n)
 {
-    char err[PROBLEM_MAX], problem[PROBLEM_MAX];
-    struct snapshot *s =
-        snapshot_new(old->n_domains, old->certs, st->generation + 1);
-    snprintf(problem, sizeof(problem),
-             "reload failed (%s); still serving the last good state", why);
-    if (s == NULL)
-        return;
-    for (size_t i = 0; i < old->n_domains; i++) {
-        const struct snapshot_domain *od = &old->domains[i];
-        struct diag d;
-        diag_init(&d, od->source);
-        /* As in build_domain: served bytes re-parse to the same policy. */
-        struct policy *p =
-            policy_parse(od->policy->served, od->policy->served_len, &d);
-        diag_free(&d);
-        /* On failure the slot holds what it took; the release frees it. */
-        if (p == NULL ||
-            snapshot_set_domain(s, i, od->domain, p, od->source, problem) < 0)
-            goto out;
-    }
-    if (snapshot_finish(s, old->cert_problem, err, sizeof(err)) < 0 ||
-        prepare(st, s) < 0)
-        goto out;
-    st->generation++;
-    publish(st, s);
-    s = NULL;
-out:
-    snapshot_release(s);
+    const char **v = calloc(st->n_units + 4, sizeof(*v));
+    *n = 0;
+    if (v == NULL)
+        return NULL;
+    for (int i = 0; i < 2; i++)
+        if (st->dir_problem[i] != NULL)
+            v[(*n)++] = st->dir_problem[i];
+    if (st->failure != NULL)
+        v[(*n)++] = st->failure;
+    for (size_t i = 0; i < st->n_units; i++)
+        if (st->units[i].error != NULL && st->units[i].last == NULL)
+            v[(*n)++] = st->units[i].error;
+    return v;
 }
 
-static int reload_locked(struct store *st, bool policies_only)
+/* build_snapshot publishes domains with the current certificates and
+ * problems. Returns -1 when memory runs out. */
+static int build_snapshot(struct store *st, struct plan_domain *const *domains,
+                          size_t n)
 {
-    struct plan pl = {0};
-    struct snapshot *old = store_acquire(st);
-    struct snapshot *s = NULL;
-    bool refused = false;
-    char err[PROBLEM_MAX];
-    /* Why the reload failed outright; most steps fail only when memory
-     * runs out, the others say otherwise. */
-    char why[PROBLEM_MAX] = "out of memory";
-    int rc = -1;
-    time_t now = time(NULL);
-
-    atomic_fetch_add(&st->reloads, 1);
-    if (plan_certs(st, old, &pl, now, policies_only) < 0) {
-        snprintf(why, sizeof(why), "%s", "cannot plan the certificates");
-        goto out;
-    }
-    refused = pl.cert_problem[0] != '\0';
-    s = snapshot_new(pl.n_domains, pl.certs, st->generation + 1);
+    size_t np;
+    const char **problems = instance_problems(st, &np);
+    if (problems == NULL)
+        return -1;
+    struct snapshot *s =
+        snapshot_new(domains, n, st->certs, problems, np, st->generation + 1,
+                     st->prepare, st->prepare_ctx);
+    free(problems);
     if (s == NULL)
-        goto out;
-    size_t used = 0;
-    for (size_t i = 0; i < pl.n_domains; i++) {
-        int r = build_domain(st, s, used, pl.domains[i], old, &refused);
-        if (r < 0)
-            goto out;
-        if (r == 0)
-            used++;
-        else if (old == NULL)
-            goto out; /* at start every domain must have a valid policy */
-    }
-    s->n_domains = used;
-    if (used == 0)
-        goto out;
-    if (snapshot_finish(s, pl.cert_problem[0] ? pl.cert_problem : NULL, err,
-                        sizeof(err)) < 0) {
-        log_msg(st->lg, LOG_LEVEL_ERROR, "%s", err);
-        snprintf(why, sizeof(why), "%s", err);
-        goto out;
-    }
-    if (prepare(st, s) < 0) {
-        snprintf(why, sizeof(why), "%s",
-                 "out of memory preparing the responses");
-        goto out;
-    }
-    for (size_t i = 0; i < s->n_domains; i++) {
-        const struct snapshot_domain *d = &s->domains[i];
-        const struct snapshot_domain *od =
-            old != NULL ? snapshot_find_domain(old, d->domain) : NULL;
-        if (od == NULL || strcmp(od->policy->id, d->policy->id) != 0)
-            announce(st, d, od);
-    }
-    for (size_t i = 0; old != NULL && i < old->n_domains; i++)
-        if (snapshot_find_domain(s, old->domains[i].domain) == NULL)
-            log_msg(st->lg, LOG_LEVEL_WARN, "%s: no longer served",
-                    old->domains[i].domain);
+        return -1;
     st->generation++;
     publish(st, s);
-    s = NULL;
-    rc = 0;
-out:
-    if (rc < 0 || refused)
-        atomic_fetch_add(&st->failures, 1);
-    if (rc < 0 && old != NULL) {
-        log_msg(st->lg, LOG_LEVEL_ERROR,
-                "reload failed (%s); still serving the previous state", why);
-        /* The half-built snapshot goes first: it may hold the memory the
-         * degraded copy needs. */
-        snapshot_release(s);
-        s = NULL;
-        keep_degraded(st, old, why);
-        rc = 1;
+    return 0;
+}
+
+static void log_findings(const struct store *st, const struct plan_result *r)
+{
+    for (size_t i = 0; i < r->n_findings; i++)
+        log_msg(st->lg, r->findings[i].level, "%s", r->findings[i].text);
+}
+
+/* prepare_policies gives every new policy its native responses. Returns
+ * -1 when one could not be prepared. */
+static int prepare_policies(struct store *st, const struct plan_result *r)
+{
+    for (size_t i = 0; st->prepare != NULL && i < r->n; i++) {
+        struct plan_policy *p = r->domains[i]->policy;
+        if (p == NULL || p->ok.native != NULL)
+            continue;
+        st->prepare(&p->ok, st->prepare_ctx);
+        st->prepare(&p->not_modified, st->prepare_ctx);
+        if (p->ok.native == NULL || p->not_modified.native == NULL)
+            return -1;
     }
-    snapshot_release(s);
-    snapshot_release(old);
-    snapshot_certs_unref(pl.certs);
-    free(pl.domains);
+    return 0;
+}
+
+/* world fills w from the store. The files array is new (borrowed
+ * records). */
+static int world(const struct store *st, struct plan_world *w, time_t now,
+                 struct plan_file **files, struct plan_cert_error **errs)
+{
+    *files = calloc(st->n_files + 1, sizeof(**files));
+    *errs = calloc(st->n_units + 1, sizeof(**errs));
+    if (*files == NULL || *errs == NULL)
+        return -1;
+    for (size_t i = 0; i < st->n_files; i++)
+        (*files)[i] = st->files[i].f;
+    size_t k = 0;
+    for (size_t i = 0; i < st->n_units; i++)
+        if (st->units[i].error != NULL)
+            (*errs)[k++] =
+                (struct plan_cert_error){st->units[i].u.id, st->units[i].error};
+    *w = (struct plan_world){
+        .config = st->config,
+        .n_config = st->n_config,
+        .files = *files,
+        .n_files = st->n_files,
+        .default_file = &st->deflt.f,
+        .certs = snapshot_certs_get(st->certs),
+        .cert_errors = *errs,
+        .n_cert_errors = k,
+        .dev = st->dev,
+        .now = now,
+    };
+    return 0;
+}
+
+/*
+ * apply plans the dirty domains and publishes the result. Returns 0, 1
+ * when it failed and the previous state stays (retry), -1 when nothing can
+ * be served at start.
+ */
+static int apply(struct store *st, struct dirty *dirty, time_t now)
+{
+    struct plan_result r = {0};
+    struct plan_file *files = NULL;
+    struct plan_cert_error *errs = NULL;
+    struct plan_world w;
+    bool refused = false;
+    int rc = 1;
+    if (!dirty->nomem && dirty->certs && rebuild_index(st) < 0)
+        dirty->nomem = true;
+    if (!dirty->nomem && st->certs == NULL && rebuild_index(st) < 0)
+        dirty->nomem = true;
+    if (!dirty->nomem)
+        update_dev(st, dirty);
+    if (dirty->nomem || world(st, &w, now, &files, &errs) < 0)
+        goto fail;
+    struct snapshot *old = st->cur; /* only this thread replaces it */
+    bool all = dirty->all || old == NULL;
+    if (plan_step(old != NULL ? snapshot_domains(old) : NULL,
+                  old != NULL ? snapshot_count(old) : 0, &w,
+                  (const char *const *)dirty->v, dirty->n, all, &r) < 0 ||
+        prepare_policies(st, &r) < 0)
+        goto fail;
+    log_findings(st, &r);
+    for (size_t i = 0; i < r.n_findings; i++)
+        refused = refused || r.findings[i].level == LOG_LEVEL_ERROR;
+    st->next_expiry = 0;
+    size_t servable = 0;
+    for (size_t i = 0; i < r.n; i++) {
+        time_t na = r.domains[i]->not_after;
+        if (na > now && (st->next_expiry == 0 || na < st->next_expiry))
+            st->next_expiry = na;
+        servable += r.domains[i]->servable;
+    }
+    if (old == NULL && servable == 0) {
+        if (r.n == 0)
+            log_msg(st->lg, LOG_LEVEL_ERROR,
+                    "no domains to serve: list them under `domains:` in the "
+                    "config (or pass --domain), add policy/<domain>.txt, or "
+                    "add a valid certificate for mta-sts.<domain> to %s",
+                    st->cfg->cert_dir);
+        rc = -1;
+        goto out;
+    }
+    set_str(&st->failure, NULL);
+    if (build_snapshot(st, r.domains, r.n) < 0)
+        goto fail;
+    rc = 0;
+    goto out;
+fail:
+    if (st->cur == NULL) {
+        log_msg(st->lg, LOG_LEVEL_ERROR, "loading failed: out of memory");
+        rc = -1;
+        goto out;
+    }
+    log_msg(st->lg, LOG_LEVEL_ERROR,
+            "reload failed (out of memory); still serving the previous "
+            "state");
+    set_str(&st->failure, "reload failed (out of memory); still serving the "
+                          "previous state");
+    /* Say so on /status and /healthz: the same domains, the new problem.
+     * When even that cannot be built, the log line is the report. */
+    build_snapshot(st, snapshot_domains(st->cur), snapshot_count(st->cur));
+out:
+    if (rc != 0 || refused)
+        atomic_fetch_add(&st->failures, 1);
+    plan_result_free(&r);
+    free(files);
+    free(errs);
     return rc;
 }
 
-/* reload runs one reload, then hands the memory it freed back to the
- * system: checking a certificate chain parses the whole system trust store
- * (over a hundred CA certificates), whose freed blocks would otherwise stay
- * resident between the long-lived snapshot data, about a third of the
- * process's RSS. */
-static int reload(struct store *st, bool policies_only)
+/* run does one reload under the reload lock, then hands the memory it
+ * freed back to the system: checking a certificate chain parses the whole
+ * system trust store once, and replaced pairs leave holes between the
+ * long-lived data. */
+static int run(struct store *st, const struct store_change *changes, size_t n,
+               bool full)
 {
+    struct dirty dirty = {0};
+    time_t now = time(NULL);
     pthread_mutex_lock(&st->reload_lock);
-    int rc = reload_locked(st, policies_only);
+    atomic_fetch_add(&st->reloads, 1);
+    bool policies = full, certs = full;
+    for (size_t i = 0; i < n; i++) {
+        if (changes[i].rel != NULL)
+            continue;
+        policies = policies || changes[i].root == STORE_POLICY_DIR;
+        certs = certs || changes[i].root == STORE_CERT_DIR;
+    }
+    if (policies)
+        scan_policies(st, &dirty);
+    if (certs)
+        scan_certs(st, now, &dirty);
+    for (size_t i = 0; i < n; i++) {
+        const struct store_change *c = &changes[i];
+        if (c->rel == NULL || (c->root == STORE_POLICY_DIR && policies) ||
+            (c->root == STORE_CERT_DIR && certs))
+            continue;
+        if (c->root == STORE_POLICY_DIR)
+            policy_changed(st, c->rel, &dirty);
+        else
+            cert_changed(st, c->rel, now, &dirty);
+    }
+    dirty.all = dirty.all || full;
+    int rc = apply(st, &dirty, now);
     pthread_mutex_unlock(&st->reload_lock);
+    dirty_free(&dirty);
     malloc_trim(0);
     return rc;
 }
 
 int store_reload(struct store *st)
 {
-    return reload(st, false);
+    return run(st, NULL, 0, true);
 }
 
-int store_reload_policies(struct store *st)
+int store_update(struct store *st, const struct store_change *changes, size_t n)
 {
-    return reload(st, true);
+    return run(st, changes, n, false);
+}
+
+void store_tick(struct store *st, time_t now)
+{
+    pthread_mutex_lock(&st->reload_lock);
+    bool due =
+        st->cur != NULL && st->next_expiry != 0 && now >= st->next_expiry;
+    if (due) {
+        /* A certificate in use expired: every domain is planned again (as
+         * rare as expiries are, that is cheaper than tracking whose). */
+        struct dirty dirty = {.all = true};
+        log_msg(st->lg, LOG_LEVEL_WARN,
+                "a certificate in use has expired; checking every domain");
+        apply(st, &dirty, now);
+    }
+    pthread_mutex_unlock(&st->reload_lock);
 }

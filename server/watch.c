@@ -1,6 +1,13 @@
 /*
  * watch: inotify + polling file watcher (see watch.h). One thread; the only
  * state shared with other threads is the stop pipe.
+ *
+ * What it tracks: the policy directory (its *.txt files and `..data`), the
+ * certificate directory (its .crt/.key/.pem files and subdirectories),
+ * certbot's `live/` and every pair directory (fullchain.pem, privkey.pem).
+ * Per file it remembers the metadata last handed over; per directory its
+ * own metadata, so that a directory is listed again only when its entries
+ * changed.
  */
 #include "watch.h"
 
@@ -20,38 +27,89 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "readfile.h"
-
-#define MAX_WATCHES 64
-#define HASH_FILE_MAX (1024 * 1024)
 #define EVENTS                                                                 \
     (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |    \
-     IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_DONT_FOLLOW | IN_ONLYDIR)
+     IN_ATTRIB | IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 /* A burst of events never delays a reload by more than this many debounce
  * periods. */
 #define DEBOUNCE_CAP 5
-#define STR_(x) #x
-#define STR(x) STR_(x)
 /* How long a finished policy write must stay the last event before the
  * reload (unless debounce_ms is shorter): long enough for the rest of an
  * editor's save (deleting its backup) to arrive, short enough that an edit
  * is on the wire well within a tenth of a second. */
 #define SETTLE_MS 20
+/* A change that only polling saw is handed over once the file's metadata
+ * stayed the same this long: a writer that is still at it changes the size
+ * or the modification time more often than that. */
+#define POLL_SETTLE_MS 1000
+/* While a polled change settles, it is looked at again this often. */
+#define POLL_RECHECK_MS 250
+/* In directories inotify watches, polling is only a safety net: it looks
+ * at this many files per interval, round robin, so that a tree of tens of
+ * thousands of files costs next to nothing when idle. Directories inotify
+ * cannot watch are looked at whole every interval. */
+#define POLL_BUDGET 1000
+/* At most this many unwatched directories are named in a log line. */
+#define UNWATCHED_NAMED 5
+
+enum dir_kind { DIR_POLICY, DIR_CERT_ROOT, DIR_LIVE, DIR_PAIR };
+
+struct fmeta {
+    bool present;
+    mode_t mode;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    int64_t mtime_ns, ctime_ns;
+};
+
+struct entry {
+    char *name;
+    struct fmeta seen;  /* as last handed over (or at the start) */
+    struct fmeta cand;  /* a change that polling saw, settling */
+    int64_t cand_since; /* ms; 0 = no change settling */
+};
+
+struct dir {
+    enum dir_kind kind;
+    enum store_root root;
+    char *rel;  /* relative to its root: "" for a root, "live", "a", "live/a" */
+    char *path; /* as opened */
+    int wd;     /* -1: not watched */
+    struct fmeta self;
+    struct entry *e; /* sorted by name */
+    size_t n, cap;
+    bool gone;
+};
+
+/* A change on its way to the store. */
+struct pending {
+    enum store_root root;
+    char *rel; /* NULL: the whole root */
+    bool writing;
+    int64_t finished; /* ms, 0 while writing */
+};
 
 struct watch {
     const struct config *cfg;
     const struct logger *lg;
     struct store *st;
     pthread_t thread;
+    bool running;
     int stop_pipe[2];
-    int ifd;            /* inotify, -1 when polling only */
-    int policy_wd;      /* watch descriptor of the policy directory */
-    int cert_wd;        /* of the certificate directory (may be the same) */
-    size_t n_watched;   /* directories watched by the last rewatch */
-    uint64_t signature; /* of the watched trees at the last reload */
-    /* The directories the last rewatch could not watch, and why, as text;
-     * the one before, so that a change is logged once, not per reload. */
-    char unwatched[1024], unwatched_before[1024];
+    int ifd; /* inotify, -1 when polling only */
+    struct dir **dirs;
+    size_t n_dirs, cap_dirs;
+    size_t sweep_dir, sweep_entry; /* the safety net's place */
+    struct pending *pend;
+    size_t n_pend, cap_pend;
+    bool full;  /* events were lost: reload everything */
+    bool retry; /* the last reload failed outright */
+    int64_t first_event, last_event;
+    /* What the last rewatch could not watch, as a count and a digest, so
+     * that a change is logged once, not per reload. */
+    size_t n_unwatched;
+    uint64_t unwatched_digest;
 };
 
 static int64_t now_ms(void)
@@ -61,182 +119,440 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
+static int64_t ns(const struct timespec *t)
 {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
 }
 
-static int cmp_names(const void *a, const void *b)
+static bool has_suffix(const char *s, const char *suffix)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    size_t n = strlen(s), m = strlen(suffix);
+    return n > m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* relevant tells whether a name in a directory of kind k can matter to
+ * the store (editors' swap and backup files do not). */
+static bool relevant(enum dir_kind k, const char *name)
+{
+    switch (k) {
+    case DIR_POLICY:
+        return strcmp(name, "..data") == 0 ||
+               (name[0] != '.' && has_suffix(name, ".txt"));
+    case DIR_CERT_ROOT:
+        return name[0] != '.' &&
+               (has_suffix(name, ".crt") || has_suffix(name, ".key") ||
+                has_suffix(name, ".pem"));
+    case DIR_PAIR:
+        return strcmp(name, "fullchain.pem") == 0 ||
+               strcmp(name, "privkey.pem") == 0;
+    case DIR_LIVE:
+        return false;
+    }
+    return false;
+}
+
+/* stat_at reads the metadata of dir/name, following a symlink (a swapped
+ * `..data` link or a renewed certbot link changes what it points at). */
+static struct fmeta stat_at(int dfd, const char *name)
+{
+    struct fmeta m = {0};
+    struct stat sb;
+    if (fstatat(dfd, name, &sb, 0) < 0)
+        return m;
+    m.present = true;
+    m.mode = sb.st_mode;
+    m.dev = sb.st_dev;
+    m.ino = sb.st_ino;
+    m.size = sb.st_size;
+    m.mtime_ns = ns(&sb.st_mtim);
+    m.ctime_ns = ns(&sb.st_ctim);
+    return m;
+}
+
+static bool same_meta(const struct fmeta *a, const struct fmeta *b)
+{
+    return a->present == b->present &&
+           (!a->present ||
+            (a->mode == b->mode && a->dev == b->dev && a->ino == b->ino &&
+             a->size == b->size && a->mtime_ns == b->mtime_ns &&
+             a->ctime_ns == b->ctime_ns));
+}
+
+/* ---- pending changes ---------------------------------------------------- */
+
+static struct pending *pending_for(struct watch *w, enum store_root root,
+                                   const char *rel)
+{
+    for (size_t i = 0; i < w->n_pend; i++) {
+        struct pending *p = &w->pend[i];
+        if (p->root == root && ((p->rel == NULL && rel == NULL) ||
+                                (p->rel != NULL && rel != NULL &&
+                                 strcmp(p->rel, rel) == 0)))
+            return p;
+    }
+    if (w->n_pend == w->cap_pend) {
+        size_t ncap = w->cap_pend ? w->cap_pend * 2 : 16;
+        struct pending *np = realloc(w->pend, ncap * sizeof(*np));
+        if (np == NULL)
+            return NULL;
+        w->pend = np;
+        w->cap_pend = ncap;
+    }
+    struct pending *p = &w->pend[w->n_pend];
+    *p = (struct pending){.root = root, .rel = NULL};
+    if (rel != NULL && (p->rel = strdup(rel)) == NULL)
+        return NULL;
+    w->n_pend++;
+    return p;
+}
+
+/* note marks a change of rel (NULL: the whole root): still being written,
+ * or finished at now. When memory runs out the change is not lost: the
+ * whole tree is reloaded instead. */
+static void note(struct watch *w, enum store_root root, const char *rel,
+                 bool writing, int64_t now)
+{
+    struct pending *p = pending_for(w, root, rel);
+    if (p == NULL) {
+        w->full = true;
+        return;
+    }
+    p->writing = writing;
+    p->finished = writing ? 0 : now;
+}
+
+/* ---- directories -------------------------------------------------------- */
+
+static void dir_free(struct dir *d)
+{
+    if (d == NULL)
+        return;
+    for (size_t i = 0; i < d->n; i++)
+        free(d->e[i].name);
+    free(d->e);
+    free(d->rel);
+    free(d->path);
+    free(d);
+}
+
+static struct dir *find_dir_wd(const struct watch *w, int wd)
+{
+    for (size_t i = 0; wd >= 0 && i < w->n_dirs; i++)
+        if (w->dirs[i]->wd == wd)
+            return w->dirs[i];
+    return NULL;
+}
+
+static struct dir *find_dir(const struct watch *w, enum store_root root,
+                            const char *rel)
+{
+    for (size_t i = 0; i < w->n_dirs; i++)
+        if (w->dirs[i]->root == root && strcmp(w->dirs[i]->rel, rel) == 0)
+            return w->dirs[i];
+    return NULL;
+}
+
+static struct dir *add_dir(struct watch *w, enum dir_kind kind,
+                           enum store_root root, const char *rel,
+                           const char *path)
+{
+    struct dir *d = find_dir(w, root, rel);
+    if (d != NULL)
+        return d;
+    if (w->n_dirs == w->cap_dirs) {
+        size_t ncap = w->cap_dirs ? w->cap_dirs * 2 : 16;
+        struct dir **p = realloc(w->dirs, ncap * sizeof(*p));
+        if (p == NULL)
+            return NULL;
+        w->dirs = p;
+        w->cap_dirs = ncap;
+    }
+    d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return NULL;
+    d->kind = kind;
+    d->root = root;
+    d->wd = -1;
+    d->rel = strdup(rel);
+    d->path = strdup(path);
+    if (d->rel == NULL || d->path == NULL) {
+        dir_free(d);
+        return NULL;
+    }
+    w->dirs[w->n_dirs++] = d;
+    return d;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const struct entry *)a)->name,
+                  ((const struct entry *)b)->name);
+}
+
+static struct entry *find_entry(struct dir *d, const char *name)
+{
+    struct entry key = {.name = (char *)name};
+    return d->n > 0 ? bsearch(&key, d->e, d->n, sizeof(*d->e), cmp_entry)
+                    : NULL;
+}
+
+static int keep_all(const struct dirent *de)
+{
+    return strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+}
+
+/* join builds d->rel + "/" + name (or name for a root) into out. */
+static int join_rel(const struct dir *d, const char *name, char *out,
+                    size_t outlen)
+{
+    int n = d->rel[0] != '\0'
+                ? snprintf(out, outlen, "%s/%s", d->rel, name)
+                : snprintf(out, outlen, "%s", name);
+    return n > 0 && (size_t)n < outlen ? 0 : -1;
 }
 
 /*
- * hash_dir folds the names, types and contents of the entries of dir (and,
- * to depth levels, of its subdirectories) into h. stat follows symlinks, so
- * a swapped `..data` link or a replaced certbot target changes the hash.
- * Contents are hashed, not only mtimes: coarse or frozen timestamps on some
- * mounts would hide a same-size edit.
+ * list_dir lists d again: the relevant files become entries (a new one
+ * with "not present" as what was seen, so that polling hands it over once
+ * it settles; with baseline, as it is now), vanished ones stay as not
+ * present until that is handed over, and subdirectories of the
+ * certificate directory and of live/ become directories of their own.
  */
-static uint64_t hash_dir(uint64_t h, const char *dir, int depth)
+static void list_dir(struct watch *w, struct dir *d, bool baseline)
 {
-    DIR *dp = opendir(dir);
-    char **names = NULL;
-    size_t n = 0;
-    if (dp == NULL)
-        return fnv(h, "missing", 7);
-    struct dirent *de;
-    while ((de = readdir(dp)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        char **p = realloc(names, (n + 1) * sizeof(*p));
-        if (p == NULL)
-            break;
-        names = p;
-        if ((names[n] = strdup(de->d_name)) == NULL)
-            break;
-        n++;
-    }
-    closedir(dp);
-    if (n > 0)
-        qsort(names, n, sizeof(*names), cmp_names);
-    for (size_t i = 0; i < n; i++) {
-        char path[PATH_MAX];
-        struct stat sb;
-        h = fnv(h, names[i], strlen(names[i]) + 1);
-        if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >=
-                (int)sizeof(path) ||
-            stat(path, &sb) < 0)
-            continue;
-        h = fnv(h, &sb.st_mode, sizeof(sb.st_mode));
-        if (S_ISDIR(sb.st_mode) && depth > 0) {
-            h = hash_dir(h, path, depth - 1);
-        } else if (S_ISREG(sb.st_mode) && sb.st_size <= HASH_FILE_MAX) {
-            char *data = NULL, err[64];
-            size_t len = 0;
-            if (readfile(path, HASH_FILE_MAX, &data, &len, err, sizeof(err)) ==
-                0)
-                h = fnv(h, data, len);
-            free(data);
+    struct dirent **ents = NULL;
+    int n = scandir(d->path, &ents, keep_all, alphasort);
+    int dfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (n < 0 || dfd < 0) {
+        /* Gone or unreadable: every entry is now "not present". */
+        for (size_t i = 0; i < d->n; i++)
+            if (baseline)
+                d->e[i].seen.present = false;
+        if (n >= 0) {
+            for (int i = 0; i < n; i++)
+                free(ents[i]);
+            free(ents);
         }
-    }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    return h;
-}
-
-static uint64_t signature(const struct watch *w)
-{
-    uint64_t h = 14695981039346656037ULL;
-    /* Kubernetes keeps the real files one level down (..data/), certbot
-     * two (live/<name>/). */
-    h = hash_dir(h, w->cfg->policy_dir, 1);
-    return hash_dir(h, w->cfg->cert_dir, 2);
-}
-
-/* note_unwatched records that path cannot be watched (err: errno, or 0
- * when the watch cap is reached). */
-static void note_unwatched(struct watch *w, const char *path, int err)
-{
-    size_t used = strlen(w->unwatched);
-    const char *why = err == ENOSPC
-                          ? "the inotify watch limit is reached; raise "
-                            "fs.inotify.max_user_watches"
-                      : err == 0 ? "more than " STR(MAX_WATCHES) " directories"
-                                 : strerror(err);
-    /* Truncation only shortens the message. */
-    snprintf(w->unwatched + used, sizeof(w->unwatched) - used, "%s%s (%s)",
-             used > 0 ? ", " : "", path, why);
-}
-
-static int add_watch(struct watch *w, const char *path)
-{
-    int wd = -1;
-    if (w->n_watched < MAX_WATCHES &&
-        (wd = inotify_add_watch(w->ifd, path, EVENTS)) >= 0)
-        w->n_watched++;
-    else
-        note_unwatched(w, path, w->n_watched < MAX_WATCHES ? errno : 0);
-    return wd;
-}
-
-/* rewatch adds watches for both directories and the immediate
- * subdirectories of the certificate directory (certbot's <name>/). Adding
- * a watch that exists only refreshes it; the kernel drops the watches of
- * directories that are gone. */
-static void rewatch_dirs(struct watch *w)
-{
-    w->n_watched = 0;
-    w->policy_wd = add_watch(w, w->cfg->policy_dir);
-    w->cert_wd = add_watch(w, w->cfg->cert_dir);
-    DIR *dp = opendir(w->cfg->cert_dir);
-    if (dp == NULL)
+        if (dfd >= 0)
+            close(dfd);
         return;
-    struct dirent *de;
-    while ((de = readdir(dp)) != NULL) {
-        char path[PATH_MAX];
-        struct stat sb;
-        if (de->d_name[0] == '.' ||
-            snprintf(path, sizeof(path), "%s/%s", w->cfg->cert_dir,
-                     de->d_name) >= (int)sizeof(path))
-            continue;
-        if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-            add_watch(w, path);
     }
-    closedir(dp);
+    for (int i = 0; i < n; i++) {
+        const char *name = ents[i]->d_name;
+        if ((d->kind == DIR_CERT_ROOT || d->kind == DIR_LIVE) &&
+            name[0] != '.') {
+            struct fmeta m = stat_at(dfd, name);
+            if (m.present && S_ISDIR(m.mode)) {
+                char rel[PATH_MAX], path[PATH_MAX];
+                bool live = d->kind == DIR_CERT_ROOT &&
+                            strcmp(name, "live") == 0;
+                if (join_rel(d, name, rel, sizeof(rel)) == 0 &&
+                    snprintf(path, sizeof(path), "%s/%s", d->path, name) <
+                        (int)sizeof(path)) {
+                    struct dir *sub = find_dir(w, d->root, rel);
+                    if (sub == NULL) {
+                        sub = add_dir(w, live ? DIR_LIVE : DIR_PAIR, d->root,
+                                      rel, path);
+                        if (sub != NULL) {
+                            sub->gone = false;
+                            if (!baseline)
+                                note(w, d->root, rel, false, now_ms());
+                        }
+                    }
+                    if (sub != NULL)
+                        sub->gone = false;
+                }
+                continue;
+            }
+        }
+        if (!relevant(d->kind, name) || find_entry(d, name) != NULL)
+            continue;
+        if (d->n == d->cap) {
+            size_t ncap = d->cap ? d->cap * 2 : 16;
+            struct entry *p = realloc(d->e, ncap * sizeof(*p));
+            if (p == NULL)
+                break;
+            d->e = p;
+            d->cap = ncap;
+        }
+        struct entry *e = &d->e[d->n];
+        memset(e, 0, sizeof(*e));
+        if ((e->name = strdup(name)) == NULL)
+            break;
+        if (baseline)
+            e->seen = stat_at(dfd, name);
+        d->n++;
+        qsort(d->e, d->n, sizeof(*d->e), cmp_entry);
+    }
+    for (int i = 0; i < n; i++)
+        free(ents[i]);
+    free(ents);
+    close(dfd);
 }
 
-/* rewatch refreshes the watches and says when the set of directories that
+/* ---- inotify ------------------------------------------------------------ */
+
+/* watch_dir adds an inotify watch for d; the kernel refreshes an existing
+ * one. Symlinked directories are followed: a configured root that is a
+ * symlink is watched like any other. */
+static void watch_dir(struct watch *w, struct dir *d, char *first,
+                      size_t firstlen, int *first_err)
+{
+    if (w->ifd < 0)
+        return;
+    d->wd = inotify_add_watch(w->ifd, d->path, EVENTS);
+    if (d->wd >= 0)
+        return;
+    int err = errno;
+    if (w->n_unwatched++ < UNWATCHED_NAMED) {
+        size_t used = strlen(first);
+        snprintf(first + used, firstlen - used, "%s%s", used ? ", " : "",
+                 d->path);
+    }
+    if (*first_err == 0)
+        *first_err = err;
+    for (const char *p = d->path; *p != '\0'; p++)
+        w->unwatched_digest = (w->unwatched_digest ^ (unsigned char)*p) *
+                              1099511628211ULL;
+}
+
+/* rewatch refreshes every watch and says when the set of directories that
  * inotify cannot watch changes: those are then only seen by polling. */
 static void rewatch(struct watch *w)
 {
-    w->unwatched[0] = '\0';
-    rewatch_dirs(w);
-    if (strcmp(w->unwatched, w->unwatched_before) == 0)
+    char first[1024] = "";
+    int err = 0;
+    size_t before = w->n_unwatched;
+    uint64_t digest = w->unwatched_digest;
+    w->n_unwatched = 0;
+    w->unwatched_digest = 14695981039346656037ULL;
+    for (size_t i = 0; i < w->n_dirs; i++)
+        watch_dir(w, w->dirs[i], first, sizeof(first), &err);
+    if (w->ifd < 0 ||
+        (w->n_unwatched == before && w->unwatched_digest == digest))
         return;
-    if (w->unwatched[0] != '\0')
+    if (w->n_unwatched > 0) {
+        char more[64] = "";
+        if (w->n_unwatched > UNWATCHED_NAMED)
+            snprintf(more, sizeof(more), " and %zu more",
+                     w->n_unwatched - UNWATCHED_NAMED);
         log_msg(w->lg, LOG_LEVEL_WARN,
-                "watch: cannot watch %s with inotify; polling for changes "
-                "there every %u ms instead",
-                w->unwatched, w->cfg->poll_interval_ms);
-    else
+                "watch: cannot watch %s%s with inotify (%s); polling for "
+                "changes there every %u ms instead",
+                first, more,
+                err == ENOSPC ? "the inotify watch limit is reached; raise "
+                                "fs.inotify.max_user_watches"
+                              : strerror(err),
+                w->cfg->poll_interval_ms);
+    } else if (before > 0) {
         log_msg(w->lg, LOG_LEVEL_INFO,
                 "watch: inotify watches every directory again");
-    memcpy(w->unwatched_before, w->unwatched, sizeof(w->unwatched));
+    }
 }
 
-/* What a batch of inotify events asks for. */
-struct events {
-    bool rebuild;      /* a directory vanished, was replaced, or events lost */
-    bool policy_saved; /* a policy file was written and closed, or renamed in */
-    bool other;        /* anything else: certificates, subdirectories */
-};
-
-/* policy_saved tells whether ev finishes the save of a policy file: a
- * writer closed a *.txt it wrote, or one was renamed into place, including
- * Kubernetes' atomic `..data` link swap. Editors' backups and swap files
- * (mta-sts.txt~, .mta-sts.txt.swp, 4913) do not end in .txt. */
-static bool policy_saved(const struct watch *w, const struct inotify_event *ev)
+/* drop_gone forgets directories that vanished (after their change was
+ * noted), so that a renamed certbot directory is not polled forever. */
+static void drop_gone(struct watch *w)
 {
-    if (ev->wd != w->policy_wd || ev->len == 0 ||
-        !(ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)))
-        return false;
-    size_t n = strlen(ev->name);
-    return strcmp(ev->name, "..data") == 0 ||
-           (n > 4 && strcmp(ev->name + n - 4, ".txt") == 0);
+    size_t k = 0;
+    for (size_t i = 0; i < w->n_dirs; i++) {
+        struct dir *d = w->dirs[i];
+        if (d->gone && d->rel[0] != '\0') {
+            if (d->wd >= 0 && w->ifd >= 0)
+                inotify_rm_watch(w->ifd, d->wd);
+            dir_free(d);
+            continue;
+        }
+        w->dirs[k++] = d;
+    }
+    w->n_dirs = k;
+    if (w->sweep_dir >= w->n_dirs)
+        w->sweep_dir = 0;
 }
 
-/* drain reads all pending inotify events and adds what they ask for to
- * out. */
-static void drain(struct watch *w, struct events *out)
+/* relist lists d again after a change of its entries, adding the watches
+ * of new subdirectories. */
+static void relist(struct watch *w, struct dir *d)
+{
+    size_t before = w->n_dirs;
+    list_dir(w, d, false);
+    if (w->n_dirs != before)
+        rewatch(w);
+}
+
+/* on_event turns one inotify event into a pending change. */
+static void on_event(struct watch *w, const struct inotify_event *ev,
+                     int64_t now)
+{
+    if (ev->mask & IN_Q_OVERFLOW) {
+        w->full = true;
+        return;
+    }
+    struct dir *d = find_dir_wd(w, ev->wd);
+    if (d == NULL)
+        return;
+    if (ev->len == 0 || (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF))) {
+        if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+            /* The directory itself went: a root is read again whole, a
+             * pair directory is its unit's change. */
+            d->wd = -1;
+            note(w, d->root, d->rel[0] ? d->rel : NULL, false, now);
+            if (d->rel[0] != '\0')
+                d->gone = true;
+        }
+        return;
+    }
+    char rel[PATH_MAX];
+    if (join_rel(d, ev->name, rel, sizeof(rel)) < 0)
+        return;
+    if (ev->mask & IN_ISDIR) {
+        if (d->kind == DIR_CERT_ROOT || d->kind == DIR_LIVE) {
+            note(w, d->root, rel, false, now);
+            if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
+                struct dir *sub = find_dir(w, d->root, rel);
+                if (sub != NULL)
+                    sub->gone = true;
+            } else {
+                relist(w, d);
+            }
+        }
+        return;
+    }
+    if (!relevant(d->kind, ev->name))
+        return;
+    if (d->kind == DIR_POLICY && strcmp(ev->name, "..data") == 0) {
+        /* Kubernetes swapped its link: every file may be new. */
+        if (ev->mask & (IN_MOVED_TO | IN_CREATE | IN_DELETE))
+            note(w, d->root, NULL, false, now);
+        return;
+    }
+    struct pending *p = pending_for(w, d->root, rel);
+    if (p == NULL) {
+        w->full = true;
+        return;
+    }
+    if (ev->mask & (IN_MODIFY | IN_CREATE)) {
+        /* Being written: taken only once its writer closes it. */
+        p->writing = true;
+        p->finished = 0;
+    } else if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
+                           IN_DELETE)) {
+        p->writing = false;
+        p->finished = now;
+    } else if ((ev->mask & IN_ATTRIB) && !p->writing) {
+        p->finished = now; /* a key made readable, say */
+    }
+    if (p->finished != 0) {
+        if (w->first_event < 0)
+            w->first_event = now;
+        w->last_event = now;
+    }
+}
+
+static void drain(struct watch *w)
 {
     char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+    int64_t now = now_ms();
     for (;;) {
         ssize_t n = read(w->ifd, buf, sizeof(buf));
         if (n < 0 && errno == EINTR)
@@ -245,64 +561,226 @@ static void drain(struct watch *w, struct events *out)
             break;
         for (char *p = buf; p < buf + n;) {
             const struct inotify_event *ev = (const struct inotify_event *)p;
-            if ((ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF |
-                             IN_Q_OVERFLOW)) ||
-                ((ev->mask & IN_CREATE) && (ev->mask & IN_ISDIR)))
-                out->rebuild = true;
-            /* One directory for both: any event may be a certificate. */
-            if (ev->wd != w->policy_wd || w->cert_wd == w->policy_wd)
-                out->other = true;
-            else if (policy_saved(w, ev))
-                out->policy_saved = true;
+            on_event(w, ev, now);
             p += sizeof(*ev) + ev->len;
         }
     }
 }
 
-/* reload reloads the store. The caller passes the signature of the trees
- * taken *before* the reload reads them: an edit that lands during the
- * reload then still differs from it, and the next poll catches it. */
-static void reload(struct watch *w, const char *why, uint64_t sig,
-                   bool policies_only)
+/* ---- polling ------------------------------------------------------------ */
+
+/*
+ * poll_entry compares one file with what was last handed over. A change
+ * is a candidate until its metadata stayed the same for POLL_SETTLE_MS,
+ * and then becomes a finished change, unless inotify says it is still
+ * being written. Returns whether a change is still settling.
+ */
+static bool poll_entry(struct watch *w, struct dir *d, int dfd,
+                       struct entry *e, int64_t now)
 {
-    log_msg(w->lg, LOG_LEVEL_DEBUG, "reloading: %s", why);
-    /* A directory that was replaced needs its watch again. */
-    if (w->ifd >= 0)
-        rewatch(w);
-    w->signature = sig;
-    int rc = policies_only ? store_reload_policies(w->st) : store_reload(w->st);
-    if (rc == 1) {
+    struct fmeta m = stat_at(dfd, e->name);
+    if (same_meta(&m, &e->seen)) {
+        e->cand_since = 0;
+        return false;
+    }
+    if (e->cand_since == 0 || !same_meta(&m, &e->cand)) {
+        e->cand = m;
+        e->cand_since = now;
+        return true;
+    }
+    if (now - e->cand_since < POLL_SETTLE_MS)
+        return true;
+    char rel[PATH_MAX];
+    if (join_rel(d, e->name, rel, sizeof(rel)) == 0) {
+        struct pending *p = pending_for(w, d->root, rel);
+        if (p == NULL) {
+            w->full = true;
+        } else if (p->writing) {
+            return true; /* inotify will tell when it is closed */
+        } else {
+            p->finished = now - POLL_SETTLE_MS; /* due now */
+            if (d->kind == DIR_POLICY && strcmp(e->name, "..data") == 0)
+                note(w, d->root, NULL, false, now - POLL_SETTLE_MS);
+        }
+    }
+    e->seen = m;
+    e->cand_since = 0;
+    return false;
+}
+
+/*
+ * poll_dir looks at d: its own metadata (listed again when it changed)
+ * and up to *budget of its files from *from on (all of them with a NULL
+ * budget). Returns whether a change is still settling; *from is where the
+ * next look starts (0 once the end was reached).
+ */
+static bool poll_dir(struct watch *w, struct dir *d, size_t *from,
+                     size_t *budget, int64_t now)
+{
+    struct fmeta self = {0};
+    struct stat sb;
+    bool settling = false;
+    if (stat(d->path, &sb) == 0) {
+        self.present = true;
+        self.ino = sb.st_ino;
+        self.dev = sb.st_dev;
+        self.mtime_ns = ns(&sb.st_mtim);
+        self.ctime_ns = ns(&sb.st_ctim);
+        self.mode = sb.st_mode;
+    }
+    if (!same_meta(&self, &d->self)) {
+        if (!self.present && d->rel[0] != '\0') {
+            d->gone = true;
+            note(w, d->root, d->rel, false, now);
+        } else if (!self.present || !d->self.present) {
+            note(w, d->root, d->rel[0] ? d->rel : NULL, false, now);
+        }
+        d->self = self;
+        relist(w, d);
+    }
+    int dfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    size_t i = *from;
+    for (; i < d->n && (budget == NULL || *budget > 0); i++) {
+        if (budget != NULL)
+            (*budget)--;
+        settling |= poll_entry(w, d, dfd, &d->e[i], now);
+    }
+    *from = i < d->n ? i : 0;
+    if (dfd >= 0)
+        close(dfd);
+    return settling;
+}
+
+/*
+ * poll_all is one polling round: every directory inotify does not watch,
+ * whole; the watched ones for at most POLL_BUDGET files, carrying on where
+ * the last round stopped; and every change that is settling. Returns
+ * whether a change is still settling (look again soon).
+ */
+static bool poll_all(struct watch *w, int64_t now, bool recheck_only)
+{
+    bool settling = false;
+    size_t budget = POLL_BUDGET;
+    for (size_t i = 0; i < w->n_dirs; i++) {
+        struct dir *d = w->dirs[i];
+        bool settles = false;
+        for (size_t j = 0; j < d->n && !settles; j++)
+            settles = d->e[j].cand_since != 0;
+        if (d->wd < 0 && !recheck_only) {
+            size_t from = 0;
+            settling |= poll_dir(w, d, &from, NULL, now);
+        } else if (settles) {
+            size_t from = 0;
+            settling |= poll_dir(w, d, &from, NULL, now);
+        }
+    }
+    /* The safety net over the watched directories. */
+    for (size_t k = 0; !recheck_only && k < w->n_dirs && budget > 0; k++) {
+        if (w->sweep_dir >= w->n_dirs)
+            w->sweep_dir = 0;
+        struct dir *d = w->dirs[w->sweep_dir];
+        if (d->wd >= 0) {
+            settling |= poll_dir(w, d, &w->sweep_entry, &budget, now);
+            if (w->sweep_entry != 0)
+                break; /* out of budget in the middle of d */
+        }
+        w->sweep_dir++;
+    }
+    drop_gone(w);
+    return settling;
+}
+
+/* ---- handing over ------------------------------------------------------- */
+
+/* due tells whether the finished changes should go to the store now. */
+static int64_t due_at(const struct watch *w)
+{
+    if (w->first_event < 0)
+        return -1;
+    bool only_policy = true;
+    for (size_t i = 0; i < w->n_pend; i++)
+        if (w->pend[i].finished != 0 && w->pend[i].root != STORE_POLICY_DIR)
+            only_policy = false;
+    const int64_t debounce = w->cfg->reload_debounce_ms;
+    const int64_t settle = debounce < SETTLE_MS ? debounce : SETTLE_MS;
+    int64_t quiet = w->last_event + (only_policy ? settle : debounce);
+    int64_t cap = w->first_event + debounce * DEBOUNCE_CAP;
+    return quiet < cap ? quiet : cap;
+}
+
+/* hand_over gives the store every finished change (the ones still being
+ * written wait) and reloads. */
+static void hand_over(struct watch *w, const char *why)
+{
+    struct store_change *ch = calloc(w->n_pend + 1, sizeof(*ch));
+    size_t n = 0;
+    int rc;
+    if (w->full || w->retry || ch == NULL) {
+        log_msg(w->lg, LOG_LEVEL_DEBUG, "reloading everything: %s",
+                w->full ? "events were lost" : why);
+        if (w->ifd >= 0)
+            rewatch(w);
+        rc = store_reload(w->st);
+        w->full = false;
+        for (size_t i = 0; i < w->n_pend; i++)
+            if (w->pend[i].finished != 0)
+                w->pend[i].finished = -1; /* handed over */
+    } else {
+        for (size_t i = 0; i < w->n_pend; i++)
+            if (w->pend[i].finished > 0)
+                ch[n++] = (struct store_change){w->pend[i].root,
+                                                w->pend[i].rel};
+        log_msg(w->lg, LOG_LEVEL_DEBUG, "reloading %zu changed path%s: %s", n,
+                n == 1 ? "" : "s", why);
+        rc = n > 0 ? store_update(w->st, ch, n) : 0;
+        for (size_t i = 0; i < w->n_pend; i++)
+            if (w->pend[i].finished > 0)
+                w->pend[i].finished = -1;
+    }
+    free(ch);
+    /* Forget what was handed over; what is being written stays. */
+    size_t k = 0;
+    for (size_t i = 0; i < w->n_pend; i++) {
+        if (w->pend[i].finished == -1) {
+            free(w->pend[i].rel);
+            continue;
+        }
+        w->pend[k++] = w->pend[i];
+    }
+    w->n_pend = k;
+    w->first_event = w->last_event = -1;
+    w->retry = rc == 1;
+    if (w->retry)
         /* The reload failed without looking wrong on disk (out of memory,
-         * say): forget the signature, so that the next poll tries again. */
-        w->signature = 0;
+         * say): the next poll reloads everything again. */
         log_msg(w->lg, LOG_LEVEL_WARN, "watch: retrying the reload in %u ms",
                 w->cfg->poll_interval_ms);
-    }
+}
+
+/* polled_finished tells whether polling found changes that are due. */
+static bool polled_finished(const struct watch *w)
+{
+    for (size_t i = 0; i < w->n_pend; i++)
+        if (w->pend[i].finished > 0 && w->first_event < 0)
+            return true;
+    return w->full;
 }
 
 static void *run(void *arg)
 {
     struct watch *w = arg;
-    const int64_t debounce = w->cfg->reload_debounce_ms;
-    const int64_t settle = debounce < SETTLE_MS ? debounce : SETTLE_MS;
     const int64_t interval = w->cfg->poll_interval_ms;
-    int64_t first_event = -1, last_event = -1;
     int64_t next_poll = now_ms() + interval;
-    /* The events since the last reload. A burst that only touched the
-     * policy directory and finished a policy file's save is reloaded after
-     * `settle`; anything else (certificate renewals write two or more files
-     * that only make sense together) waits the full debounce. */
-    struct events burst = {0};
+    int64_t next_recheck = -1;
 
     for (;;) {
         int64_t now = now_ms();
         int64_t wake = next_poll;
-        int64_t quiet = burst.policy_saved && !burst.other ? settle : debounce;
-        if (last_event >= 0) {
-            int64_t due = last_event + quiet;
-            int64_t cap = first_event + debounce * DEBOUNCE_CAP;
-            wake = due < cap ? due : cap;
-        }
+        int64_t due = due_at(w);
+        if (due >= 0 && due < wake)
+            wake = due;
+        if (next_recheck >= 0 && next_recheck < wake)
+            wake = next_recheck;
         int timeout = wake > now ? (int)(wake - now) : 0;
         struct pollfd pfd[2] = {{.fd = w->stop_pipe[0], .events = POLLIN},
                                 {.fd = w->ifd, .events = POLLIN}};
@@ -312,40 +790,31 @@ static void *run(void *arg)
         if (pfd[0].revents != 0)
             break;
         now = now_ms();
-        if (w->ifd >= 0 && (pfd[1].revents & POLLIN)) {
-            burst.rebuild = false;
-            drain(w, &burst);
-            if (burst.rebuild)
-                rewatch(w);
-            quiet = burst.policy_saved && !burst.other ? settle : debounce;
-            if (first_event < 0)
-                first_event = now;
-            last_event = now;
-            /* Fall through: a steady stream of events must not hold a
-             * reload off past the cap. */
-        }
-        if (last_event >= 0 && (now >= last_event + quiet ||
-                                now >= first_event + debounce * DEBOUNCE_CAP)) {
-            first_event = last_event = -1;
-            bool policies_only = !burst.other;
-            burst = (struct events){0};
-            reload(w, policies_only ? "policy files changed" : "files changed",
-                   signature(w), policies_only);
-            next_poll = now_ms() + interval;
+        if (w->ifd >= 0 && (pfd[1].revents & POLLIN))
+            drain(w);
+        due = due_at(w);
+        if (w->full || (due >= 0 && now >= due)) {
+            hand_over(w, "files changed");
             continue;
         }
+        bool polled = false;
         if (now >= next_poll) {
-            uint64_t sig = signature(w);
-            if (sig != w->signature)
-                reload(w, "poll found a change", sig, false);
+            store_tick(w->st, time(NULL));
+            next_recheck = poll_all(w, now, false) ? now + POLL_RECHECK_MS : -1;
             next_poll = now_ms() + interval;
+            polled = true;
+        } else if (next_recheck >= 0 && now >= next_recheck) {
+            next_recheck = poll_all(w, now, true) ? now + POLL_RECHECK_MS : -1;
+            polled = true;
         }
+        if (polled && (polled_finished(w) || w->retry))
+            hand_over(w, "poll found a change");
     }
     return NULL;
 }
 
-struct watch *watch_start(const struct config *cfg, const struct logger *lg,
-                          struct store *st)
+struct watch *watch_new(const struct config *cfg, const struct logger *lg,
+                        struct store *st)
 {
     struct watch *w = calloc(1, sizeof(*w));
     if (w == NULL)
@@ -354,6 +823,7 @@ struct watch *watch_start(const struct config *cfg, const struct logger *lg,
     w->lg = lg;
     w->st = st;
     w->ifd = -1;
+    w->first_event = w->last_event = -1;
     if (pipe(w->stop_pipe) < 0) {
         log_msg(lg, LOG_LEVEL_ERROR, "watch: pipe: %s; files are not watched",
                 strerror(errno));
@@ -366,40 +836,71 @@ struct watch *watch_start(const struct config *cfg, const struct logger *lg,
             log_msg(lg, LOG_LEVEL_WARN,
                     "watch: inotify unavailable (%s); polling every %u ms",
                     strerror(errno), cfg->poll_interval_ms);
-        else
-            rewatch(w); /* says what it cannot watch */
     }
-    w->signature = signature(w);
+    struct dir *pd =
+        add_dir(w, DIR_POLICY, STORE_POLICY_DIR, "", cfg->policy_dir);
+    struct dir *cd =
+        add_dir(w, DIR_CERT_ROOT, STORE_CERT_DIR, "", cfg->cert_dir);
+    if (pd == NULL || cd == NULL) {
+        log_msg(lg, LOG_LEVEL_ERROR, "watch: out of memory");
+        watch_stop(w);
+        return NULL;
+    }
+    /* The baseline: what the directories look like before the store reads
+     * them. Listing a directory may add subdirectories to the list. */
+    for (size_t i = 0; i < w->n_dirs; i++) {
+        struct dir *d = w->dirs[i];
+        struct stat sb;
+        if (stat(d->path, &sb) == 0)
+            d->self = (struct fmeta){.present = true,
+                                     .mode = sb.st_mode,
+                                     .dev = sb.st_dev,
+                                     .ino = sb.st_ino,
+                                     .mtime_ns = ns(&sb.st_mtim),
+                                     .ctime_ns = ns(&sb.st_ctim)};
+        list_dir(w, d, true);
+    }
+    if (w->ifd >= 0)
+        rewatch(w); /* says what it cannot watch */
     log_msg(lg, LOG_LEVEL_INFO,
             "watching %s and %s (%s, polling every %u ms as a safety net)",
             cfg->policy_dir, cfg->cert_dir,
             w->ifd >= 0 ? "inotify" : "polling only", cfg->poll_interval_ms);
+    return w;
+}
+
+int watch_run(struct watch *w)
+{
     int rc = pthread_create(&w->thread, NULL, run, w);
     if (rc != 0) {
-        log_msg(lg, LOG_LEVEL_ERROR, "watch: cannot start thread: %s",
+        log_msg(w->lg, LOG_LEVEL_ERROR, "watch: cannot start thread: %s",
                 strerror(rc));
-        close(w->stop_pipe[0]);
-        close(w->stop_pipe[1]);
-        if (w->ifd >= 0)
-            close(w->ifd);
-        free(w);
-        return NULL;
+        return -1;
     }
-    return w;
+    w->running = true;
+    return 0;
 }
 
 void watch_stop(struct watch *w)
 {
     if (w == NULL)
         return;
-    ssize_t n;
-    do
-        n = write(w->stop_pipe[1], "x", 1);
-    while (n < 0 && errno == EINTR);
-    pthread_join(w->thread, NULL);
+    if (w->running) {
+        ssize_t n;
+        do
+            n = write(w->stop_pipe[1], "x", 1);
+        while (n < 0 && errno == EINTR);
+        pthread_join(w->thread, NULL);
+    }
     close(w->stop_pipe[0]);
     close(w->stop_pipe[1]);
     if (w->ifd >= 0)
         close(w->ifd);
+    for (size_t i = 0; i < w->n_dirs; i++)
+        dir_free(w->dirs[i]);
+    free(w->dirs);
+    for (size_t i = 0; i < w->n_pend; i++)
+        free(w->pend[i].rel);
+    free(w->pend);
     free(w);
 }

@@ -16,6 +16,8 @@
 #include "request.h"
 #include "snapshot.h"
 
+#include "../common/fixture.h"
+
 static const char policy_com[] = "version: STSv1\nmode: enforce\n"
                                  "mx: mx.example.com\nmax_age: 604800\n";
 static const char policy_net[] = "version: STSv1\nmode: testing\n"
@@ -24,29 +26,12 @@ static const char policy_net[] = "version: STSv1\nmode: testing\n"
 
 static struct snapshot *make_snapshot(void)
 {
-    const char *hosts[] = {"mta-sts.example.com", "mta-sts.example.net"};
-    struct diag d;
-    diag_init(&d, "test");
-    struct certs *c = certs_generate_dev(hosts, 2, &d);
-    assert_non_null(c);
-    struct snapshot_certs *sc = snapshot_certs_new(c);
-    struct snapshot *s = snapshot_new(2, sc, 7);
-    snapshot_certs_unref(sc);
+    static const char *const hosts[] = {"mta-sts.example.com",
+                                        "mta-sts.example.net"};
+    static const struct fixture_domain v[] = {{"example.com", policy_com},
+                                              {"example.net", policy_net}};
+    struct snapshot *s = fixture_snapshot(v, 2, hosts, 2);
     assert_non_null(s);
-    struct policy *pn = policy_parse(policy_net, strlen(policy_net), &d);
-    struct policy *pc = policy_parse(policy_com, strlen(policy_com), &d);
-    assert_non_null(pn);
-    assert_non_null(pc);
-    /* Added out of order: snapshot_finish must sort for lookup. */
-    assert_int_equal(snapshot_set_domain(s, 0, "example.net", pn,
-                                         "policy/example.net.txt", NULL),
-                     0);
-    assert_int_equal(snapshot_set_domain(s, 1, "example.com", pc,
-                                         "policy/mta-sts.txt", NULL),
-                     0);
-    char err[256];
-    assert_int_equal(snapshot_finish(s, NULL, err, sizeof(err)), 0);
-    diag_free(&d);
     return s;
 }
 
@@ -128,20 +113,32 @@ static const struct route_case route_cases[] = {
      NULL, NULL, REQUEST_REDIRECT, 0, "example.com"},
     {"http unknown host", HTTP, "GET", P, "example.org", NULL, NULL,
      REQUEST_REPLY, 404, NULL},
+    {"percent-encoded path is another resource", HTTPS, "GET",
+     "/.well-known/mta%2Dsts.txt", "mta-sts.example.com", NULL, NULL,
+     REQUEST_REPLY, 404, NULL},
+    {"encoded NUL and junk after the path", HTTPS, "GET", P "%00junk",
+     "mta-sts.example.com", NULL, NULL, REQUEST_REPLY, 404, NULL},
+    {"no status on https", HTTPS, "GET", "/status", "mta-sts.example.com", NULL,
+     NULL, REQUEST_REPLY, 404, NULL},
+    {"http status", HTTP, "GET", "/status", NULL, NULL, NULL, REQUEST_STATUS, 0,
+     NULL},
+    {"http status post", HTTP, "POST", "/status", NULL, NULL, NULL,
+     REQUEST_REPLY, 405, NULL},
 };
 
 static char *expand(const char *tmpl, const struct snapshot *s, char *out,
                     size_t outlen)
 {
-    const struct snapshot_domain *com = snapshot_find(s, "mta-sts.example.com");
-    const struct snapshot_domain *net = snapshot_find(s, "mta-sts.example.net");
+    const struct plan_domain *com = snapshot_find(s, "mta-sts.example.com");
+    const struct plan_domain *net = snapshot_find(s, "mta-sts.example.net");
     const char *at = strchr(tmpl, '@');
     if (at == NULL) {
         snprintf(out, outlen, "%s", tmpl);
         return out;
     }
     const char *tag =
-        strncmp(at, "@ETAG_COM@", 10) == 0 ? com->etag : net->etag;
+        strncmp(at, "@ETAG_COM@", 10) == 0 ? com->policy->etag
+                                           : net->policy->etag;
     snprintf(out, outlen, "%.*s%s%s", (int)(at - tmpl), tmpl, tag, at + 10);
     return out;
 }
@@ -162,7 +159,6 @@ static void test_route_table(void **state)
             .sni = c->sni,
             .if_none_match =
                 c->inm ? expand(c->inm, s, inm, sizeof(inm)) : NULL,
-            .now = time(NULL),
         };
         struct request_result res = request_route(s, &r);
         print_message("case: %s\n", c->name);
@@ -171,7 +167,7 @@ static void test_route_table(void **state)
             assert_int_equal(res.reply->status, c->status);
         if (c->domain != NULL) {
             assert_non_null(res.domain);
-            assert_string_equal(res.domain->domain, c->domain);
+            assert_string_equal(res.domain->name, c->domain);
         }
     }
     snapshot_release(s);
@@ -181,87 +177,61 @@ static void test_replies(void **state)
 {
     (void)state;
     struct snapshot *s = make_snapshot();
-    const struct snapshot_domain *com = snapshot_find(s, "mta-sts.example.com");
-    const struct snapshot_domain *net = snapshot_find(s, "mta-sts.example.net");
+    const struct plan_domain *com = snapshot_find(s, "mta-sts.example.com");
+    const struct plan_domain *net = snapshot_find(s, "mta-sts.example.net");
     assert_non_null(com);
     assert_non_null(net);
+    const struct reply *ok = &com->policy->ok;
     /* The body is the served form: CRLF lines. */
     const char served[] = "version: STSv1\r\nmode: enforce\r\n"
                           "mx: mx.example.com\r\nmax_age: 604800\r\n";
-    assert_int_equal(com->ok.body_len, strlen(served));
-    assert_memory_equal(com->ok.body, served, strlen(served));
-    assert_string_equal(com->ok.content_type, "text/plain");
-    assert_string_equal(net->ok.content_type, "text/plain; charset=utf-8");
+    assert_int_equal(ok->body_len, strlen(served));
+    assert_memory_equal(ok->body, served, strlen(served));
+    assert_string_equal(ok->content_type, "text/plain");
+    assert_string_equal(net->policy->ok.content_type,
+                        "text/plain; charset=utf-8");
     char etag[64];
-    snprintf(etag, sizeof(etag), "\"%s\"", com->policy->id);
-    assert_string_equal(com->ok.etag, etag);
-    assert_string_equal(com->not_modified.etag, etag);
-    assert_int_equal(com->not_modified.body_len, 0);
-    assert_string_equal(s->method_not_allowed.allow, "GET, HEAD");
-    /* Health names each domain with its id and mode. */
-    assert_non_null(strstr(s->health_ok.body, "\"status\":\"ok\""));
-    assert_non_null(strstr(s->health_ok.body, com->policy->id));
-    assert_non_null(strstr(s->health_ok.body, "\"mode\":\"testing\""));
-    assert_int_equal(s->health_expired.status, 503);
-    assert_true(s->valid_until > time(NULL));
+    snprintf(etag, sizeof(etag), "\"%s\"", com->policy->policy->id);
+    assert_string_equal(ok->etag, etag);
+    assert_string_equal(com->policy->not_modified.etag, etag);
+    assert_int_equal(com->policy->not_modified.body_len, 0);
+    assert_string_equal(snapshot_reply(s, SNAPSHOT_METHOD_NOT_ALLOWED)->allow,
+                        "GET, HEAD");
+    /* Health is small and names no domain: counts only. */
+    const struct reply *h = snapshot_reply(s, SNAPSHOT_HEALTH);
+    assert_int_equal(h->status, 200);
+    assert_string_equal(h->body, "{\"status\":\"ok\",\"domains\":2,"
+                                 "\"servable\":2,\"unwell\":0,"
+                                 "\"problems\":0,\"generation\":7}\n");
+    assert_null(strstr(h->body, "example"));
     snapshot_release(s);
 }
 
-static void test_expired_health(void **state)
+/* One covered and one uncovered domain: the instance is degraded, not
+ * failed; with only the uncovered one it cannot serve at all. */
+static void test_health_states(void **state)
 {
     (void)state;
-    struct snapshot *s = make_snapshot();
-    struct request r = {.listener = HTTPS,
-                        .method = "GET",
-                        .path = "/healthz",
-                        .now = s->valid_until + 1};
-    assert_int_equal(request_route(s, &r).reply->status, 503);
-    r.now = s->valid_until;
-    assert_int_equal(request_route(s, &r).reply->status, 200);
+    static const char *const hosts[] = {"mta-sts.example.com"};
+    static const struct fixture_domain two[] = {{"example.com", policy_com},
+                                                {"example.org", policy_com}};
+    struct snapshot *s = fixture_snapshot(two, 2, hosts, 1);
+    assert_non_null(s);
+    const struct reply *h = snapshot_reply(s, SNAPSHOT_HEALTH);
+    assert_int_equal(h->status, 200);
+    assert_non_null(strstr(h->body, "\"status\":\"degraded\""));
+    assert_non_null(strstr(h->body, "\"unwell\":1"));
+    const struct plan_domain *org = snapshot_find(s, "mta-sts.example.org");
+    assert_non_null(org);
+    assert_false(org->servable);
+    assert_non_null(strstr(org->cert_problem, "mta-sts.example.org"));
     snapshot_release(s);
-}
 
-/* finish_one builds a one-domain snapshot whose certificate covers only
- * mta-sts.example.com, and returns snapshot_finish's verdict. */
-static int finish_one(const char *domain, const char *problem,
-                      struct snapshot **out, char *err, size_t errlen)
-{
-    const char *hosts[] = {"mta-sts.example.com"};
-    struct diag d;
-    diag_init(&d, "test");
-    struct snapshot_certs *sc =
-        snapshot_certs_new(certs_generate_dev(hosts, 1, &d));
-    struct snapshot *s = snapshot_new(1, sc, 1);
-    snapshot_certs_unref(sc);
-    struct policy *p = policy_parse(policy_com, strlen(policy_com), &d);
-    assert_int_equal(
-        snapshot_set_domain(s, 0, domain, p, "policy/mta-sts.txt", problem), 0);
-    diag_free(&d);
-    *out = s;
-    return snapshot_finish(s, NULL, err, errlen);
-}
-
-static void test_degraded_health(void **state)
-{
-    (void)state;
-    struct snapshot *s;
-    char err[256];
-    assert_int_equal(finish_one("example.com", "policy/mta-sts.txt:2:7: bad",
-                                &s, err, sizeof(err)),
-                     0);
-    assert_int_equal(s->health_ok.status, 200);
-    assert_non_null(strstr(s->health_ok.body, "\"status\":\"degraded\""));
-    assert_non_null(strstr(s->health_ok.body, "mta-sts.txt:2:7: bad"));
-    snapshot_release(s);
-}
-
-static void test_uncovered_domain(void **state)
-{
-    (void)state;
-    struct snapshot *s;
-    char err[256];
-    assert_int_equal(finish_one("example.org", NULL, &s, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "mta-sts.example.org"));
+    s = fixture_snapshot(two + 1, 1, hosts, 1);
+    assert_non_null(s);
+    h = snapshot_reply(s, SNAPSHOT_HEALTH);
+    assert_int_equal(h->status, 503);
+    assert_non_null(strstr(h->body, "\"status\":\"fail\""));
     snapshot_release(s);
 }
 
@@ -317,9 +287,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_route_table),
         cmocka_unit_test(test_replies),
-        cmocka_unit_test(test_expired_health),
-        cmocka_unit_test(test_degraded_health),
-        cmocka_unit_test(test_uncovered_domain),
+        cmocka_unit_test(test_health_states),
         cmocka_unit_test(test_normalize_host),
         cmocka_unit_test(test_etag_matches),
     };
