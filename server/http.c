@@ -294,8 +294,7 @@ static char *render_metrics(struct http *h, const struct snapshot *s,
             continue;
         buf_puts(&b, "mta_sts_policy_info{domain=\"");
         label_value(&b, d->name);
-        buf_printf(&b, "\",id=\"%s\",mode=\"%s\"} 1\n",
-                   d->policy->policy->id,
+        buf_printf(&b, "\",id=\"%s\",mode=\"%s\"} 1\n", d->policy->policy->id,
                    policy_mode_name(d->policy->policy->mode));
     }
     metric_head(&b, "mta_sts_policy_max_age_seconds", "gauge",
@@ -317,8 +316,8 @@ static char *render_metrics(struct http *h, const struct snapshot *s,
     for (size_t i = 0; i < n; i++) {
         const struct plan_domain *d = snapshot_at(s, i);
         if (d->not_after != 0)
-            domain_metric(&b, "mta_sts_certificate_expiry_timestamp_seconds",
-                          d, (long long)d->not_after);
+            domain_metric(&b, "mta_sts_certificate_expiry_timestamp_seconds", d,
+                          (long long)d->not_after);
     }
     metric_head(&b, "mta_sts_certificate_trusted", "gauge",
                 "1 when the domain's certificate chains to the system trust "
@@ -408,8 +407,9 @@ static char *render_status(const struct snapshot *s, size_t *len)
             buf_puts(&b, "null");
         } else {
             const struct policy *p = d->policy->policy;
-            buf_printf(&b, "{\"id\":\"%s\",\"mode\":\"%s\",\"max_age\":%lu,"
-                           "\"source\":",
+            buf_printf(&b,
+                       "{\"id\":\"%s\",\"mode\":\"%s\",\"max_age\":%lu,"
+                       "\"source\":",
                        p->id, policy_mode_name(p->mode), p->max_age);
             json_str_or_null(&b, d->policy->source);
             buf_puts(&b, "}");

@@ -185,9 +185,9 @@ static struct pending *pending_for(struct watch *w, enum store_root root,
 {
     for (size_t i = 0; i < w->n_pend; i++) {
         struct pending *p = &w->pend[i];
-        if (p->root == root && ((p->rel == NULL && rel == NULL) ||
-                                (p->rel != NULL && rel != NULL &&
-                                 strcmp(p->rel, rel) == 0)))
+        if (p->root == root &&
+            ((p->rel == NULL && rel == NULL) ||
+             (p->rel != NULL && rel != NULL && strcmp(p->rel, rel) == 0)))
             return p;
     }
     if (w->n_pend == w->cap_pend) {
@@ -305,9 +305,8 @@ static int keep_all(const struct dirent *de)
 static int join_rel(const struct dir *d, const char *name, char *out,
                     size_t outlen)
 {
-    int n = d->rel[0] != '\0'
-                ? snprintf(out, outlen, "%s/%s", d->rel, name)
-                : snprintf(out, outlen, "%s", name);
+    int n = d->rel[0] != '\0' ? snprintf(out, outlen, "%s/%s", d->rel, name)
+                              : snprintf(out, outlen, "%s", name);
     return n > 0 && (size_t)n < outlen ? 0 : -1;
 }
 
@@ -344,8 +343,8 @@ static void list_dir(struct watch *w, struct dir *d, bool baseline)
             struct fmeta m = stat_at(dfd, name);
             if (m.present && S_ISDIR(m.mode)) {
                 char rel[PATH_MAX], path[PATH_MAX];
-                bool live = d->kind == DIR_CERT_ROOT &&
-                            strcmp(name, "live") == 0;
+                bool live =
+                    d->kind == DIR_CERT_ROOT && strcmp(name, "live") == 0;
                 if (join_rel(d, name, rel, sizeof(rel)) == 0 &&
                     snprintf(path, sizeof(path), "%s/%s", d->path, name) <
                         (int)sizeof(path)) {
@@ -412,8 +411,8 @@ static void watch_dir(struct watch *w, struct dir *d, char *first,
     if (*first_err == 0)
         *first_err = err;
     for (const char *p = d->path; *p != '\0'; p++)
-        w->unwatched_digest = (w->unwatched_digest ^ (unsigned char)*p) *
-                              1099511628211ULL;
+        w->unwatched_digest =
+            (w->unwatched_digest ^ (unsigned char)*p) * 1099511628211ULL;
 }
 
 /* rewatch refreshes every watch and says when the set of directories that
@@ -535,8 +534,8 @@ static void on_event(struct watch *w, const struct inotify_event *ev,
         /* Being written: taken only once its writer closes it. */
         p->writing = true;
         p->finished = 0;
-    } else if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
-                           IN_DELETE)) {
+    } else if (ev->mask &
+               (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE)) {
         p->writing = false;
         p->finished = now;
     } else if ((ev->mask & IN_ATTRIB) && !p->writing) {
@@ -575,8 +574,8 @@ static void drain(struct watch *w)
  * and then becomes a finished change, unless inotify says it is still
  * being written. Returns whether a change is still settling.
  */
-static bool poll_entry(struct watch *w, struct dir *d, int dfd,
-                       struct entry *e, int64_t now)
+static bool poll_entry(struct watch *w, struct dir *d, int dfd, struct entry *e,
+                       int64_t now)
 {
     struct fmeta m = stat_at(dfd, e->name);
     if (same_meta(&m, &e->seen)) {
@@ -728,8 +727,8 @@ static void hand_over(struct watch *w, const char *why)
     } else {
         for (size_t i = 0; i < w->n_pend; i++)
             if (w->pend[i].finished > 0)
-                ch[n++] = (struct store_change){w->pend[i].root,
-                                                w->pend[i].rel};
+                ch[n++] =
+                    (struct store_change){w->pend[i].root, w->pend[i].rel};
         log_msg(w->lg, LOG_LEVEL_DEBUG, "reloading %zu changed path%s: %s", n,
                 n == 1 ? "" : "s", why);
         rc = n > 0 ? store_update(w->st, ch, n) : 0;
