@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdatomic.h>
@@ -82,7 +83,10 @@ struct certs {
     size_t n_exact, n_wild;
 };
 
+/* Shared by the threads that load pairs at once: the trust store is read
+ * once, under the lock, and only read after that. */
 struct certs_checker {
+    pthread_mutex_t lock;
     gnutls_x509_trust_list_t trust;
     int trust_state; /* 0 not tried yet, 1 loaded, -1 unavailable */
 };
@@ -577,6 +581,7 @@ static int check_validity(struct loader *L, gnutls_x509_crt_t *crts, unsigned n,
 static void check_chain(struct loader *L, gnutls_x509_crt_t *crts, unsigned n,
                         const char *path)
 {
+    pthread_mutex_lock(&L->chk->lock);
     if (L->chk->trust_state == 0) {
         int rc = gnutls_x509_trust_list_init(&L->chk->trust, 0);
         if (rc == 0)
@@ -593,7 +598,9 @@ static void check_chain(struct loader *L, gnutls_x509_crt_t *crts, unsigned n,
                              : gnutls_strerror(rc));
         }
     }
-    if (L->chk->trust_state < 0)
+    int state = L->chk->trust_state;
+    pthread_mutex_unlock(&L->chk->lock);
+    if (state < 0)
         return;
 
     gnutls_typed_vdata_st purpose = {GNUTLS_DT_KEY_PURPOSE_OID,
@@ -1138,7 +1145,12 @@ void certs_change_free(struct certs_change *c)
 
 struct certs_checker *certs_checker_new(void)
 {
-    return calloc(1, sizeof(struct certs_checker));
+    struct certs_checker *chk = calloc(1, sizeof(*chk));
+    if (chk != NULL && pthread_mutex_init(&chk->lock, NULL) != 0) {
+        free(chk);
+        return NULL;
+    }
+    return chk;
 }
 
 void certs_checker_free(struct certs_checker *chk)
@@ -1147,6 +1159,7 @@ void certs_checker_free(struct certs_checker *chk)
         return;
     if (chk->trust_state != 0 && chk->trust != NULL)
         gnutls_x509_trust_list_deinit(chk->trust, 1);
+    pthread_mutex_destroy(&chk->lock);
     free(chk);
 }
 

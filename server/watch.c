@@ -289,11 +289,11 @@ static int cmp_entry(const void *a, const void *b)
                   ((const struct entry *)b)->name);
 }
 
-static struct entry *find_entry(struct dir *d, const char *name)
+/* find_entry looks name up among the first n (sorted) entries of d. */
+static struct entry *find_entry(struct dir *d, size_t n, const char *name)
 {
     struct entry key = {.name = (char *)name};
-    return d->n > 0 ? bsearch(&key, d->e, d->n, sizeof(*d->e), cmp_entry)
-                    : NULL;
+    return n > 0 ? bsearch(&key, d->e, n, sizeof(*d->e), cmp_entry) : NULL;
 }
 
 static int keep_all(const struct dirent *de)
@@ -336,6 +336,8 @@ static void list_dir(struct watch *w, struct dir *d, bool baseline)
             close(dfd);
         return;
     }
+    /* New entries go at the end, sorted in once. */
+    const size_t sorted = d->n;
     for (int i = 0; i < n; i++) {
         const char *name = ents[i]->d_name;
         if ((d->kind == DIR_CERT_ROOT || d->kind == DIR_LIVE) &&
@@ -364,7 +366,7 @@ static void list_dir(struct watch *w, struct dir *d, bool baseline)
                 continue;
             }
         }
-        if (!relevant(d->kind, name) || find_entry(d, name) != NULL)
+        if (!relevant(d->kind, name) || find_entry(d, sorted, name) != NULL)
             continue;
         if (d->n == d->cap) {
             size_t ncap = d->cap ? d->cap * 2 : 16;
@@ -381,8 +383,9 @@ static void list_dir(struct watch *w, struct dir *d, bool baseline)
         if (baseline)
             e->seen = stat_at(dfd, name);
         d->n++;
-        qsort(d->e, d->n, sizeof(*d->e), cmp_entry);
     }
+    if (d->n > sorted)
+        qsort(d->e, d->n, sizeof(*d->e), cmp_entry);
     for (int i = 0; i < n; i++)
         free(ents[i]);
     free(ents);
