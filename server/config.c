@@ -444,47 +444,29 @@ out:
     return ret;
 }
 
-/* ---- names: edit distance for "did you mean" --------------------------- */
-
-static size_t edit_distance(const char *a, size_t al, const char *b)
-{
-    size_t bl = strlen(b);
-    size_t row[65], prev[65];
-    if (al > 64 || bl > 64)
-        return SIZE_MAX;
-    for (size_t j = 0; j <= bl; j++)
-        prev[j] = j;
-    for (size_t i = 1; i <= al; i++) {
-        row[0] = i;
-        for (size_t j = 1; j <= bl; j++) {
-            char ca = a[i - 1], cb = b[j - 1];
-            if (ca >= 'A' && ca <= 'Z')
-                ca = (char)(ca - 'A' + 'a');
-            if (ca == '-')
-                ca = '_';
-            size_t cost = ca == cb ? 0 : 1;
-            size_t best = prev[j - 1] + cost;
-            if (prev[j] + 1 < best)
-                best = prev[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-        }
-        memcpy(prev, row, (bl + 1) * sizeof(row[0]));
-    }
-    return prev[bl];
-}
+/* ---- names: "did you mean" ---------------------------------------------- */
 
 /* closest returns the name in names[] nearest to s, or NULL when none is
- * close enough to be a plausible typo. */
+ * close enough to be a plausible typo. Case does not count, and '-' stands
+ * for '_', the way people misremember key names. */
 static const char *closest(const char *s, size_t len, const char *const *names,
                            size_t n)
 {
+    char folded[DIAG_EDIT_MAX];
     const char *best = NULL;
     size_t best_d = SIZE_MAX;
+    if (len > sizeof(folded))
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        folded[i] = c == '-' ? '_' : c;
+    }
     for (size_t i = 0; i < n; i++) {
-        size_t dist = edit_distance(s, len, names[i]);
-        size_t limit = strlen(names[i]) >= 5 ? 2 : 1;
+        size_t kl = strlen(names[i]);
+        size_t dist = diag_edit_distance(folded, len, names[i], kl);
+        size_t limit = kl >= 5 ? 2 : 1;
         if (dist <= limit && dist < best_d) {
             best = names[i];
             best_d = dist;

@@ -233,38 +233,6 @@ static const char *quote(const char *s, size_t n, char *out, size_t outlen)
 }
 
 /*
- * osa_distance is the optimal string alignment distance (Levenshtein plus
- * adjacent transpositions) between two short lowercase strings. Typos like
- * "mdoe" and "verison" are one transposition, which plain Levenshtein would
- * count as two.
- */
-static size_t osa_distance(const char *a, size_t na, const char *b, size_t nb)
-{
-    size_t dp[EXT_NAME_MAX + 2][EXT_NAME_MAX + 2];
-    if (na > EXT_NAME_MAX || nb > EXT_NAME_MAX)
-        return SIZE_MAX;
-    for (size_t i = 0; i <= na; i++)
-        dp[i][0] = i;
-    for (size_t j = 0; j <= nb; j++)
-        dp[0][j] = j;
-    for (size_t i = 1; i <= na; i++) {
-        for (size_t j = 1; j <= nb; j++) {
-            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            size_t best = dp[i - 1][j] + 1;
-            if (dp[i][j - 1] + 1 < best)
-                best = dp[i][j - 1] + 1;
-            if (dp[i - 1][j - 1] + cost < best)
-                best = dp[i - 1][j - 1] + cost;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
-                a[i - 2] == b[j - 1] && dp[i - 2][j - 2] + 1 < best)
-                best = dp[i - 2][j - 2] + 1;
-            dp[i][j] = best;
-        }
-    }
-    return dp[na][nb];
-}
-
-/*
  * near_known returns the known field an unknown name probably meant, or -1.
  * A case-insensitive match always counts (field names are case-sensitive,
  * so "Mode" is an ignored extension). Otherwise the allowed distance
@@ -288,7 +256,7 @@ static int near_known(const char *name, size_t n, bool *case_only)
             return k;
         }
         size_t allowed = kl >= 5 ? 2 : kl >= 3 ? 1 : 0;
-        size_t dist = osa_distance(lc, n, known_names[k], kl);
+        size_t dist = diag_edit_distance(lc, n, known_names[k], kl);
         if (dist <= allowed && dist < best_d) {
             best_d = dist;
             best = k;
