@@ -969,16 +969,15 @@ const char *policy_mode_name(enum policy_mode mode)
  */
 int policy_id(const char *served, size_t len, char out[POLICY_ID_MAX + 1])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char digest[32];
+    gnutls_datum_t head = {digest, POLICY_ID_MAX / 2};
+    size_t outlen = POLICY_ID_MAX + 1;
     int rc = -1;
     if (gnutls_hash_fast(GNUTLS_DIG_SHA256, served, len, digest) < 0)
         goto out;
-    for (size_t i = 0; i < POLICY_ID_MAX / 2; i++) {
-        out[2 * i] = hex[digest[i] >> 4];
-        out[2 * i + 1] = hex[digest[i] & 15];
-    }
-    out[POLICY_ID_MAX] = '\0';
+    /* GnuTLS writes lower-case digits and the NUL. */
+    if (gnutls_hex_encode(&head, out, &outlen) < 0)
+        goto out;
     rc = 0;
 out:
     return rc;
