@@ -139,9 +139,10 @@ static bool relevant(enum dir_kind k, const char *name)
         return strcmp(name, "..data") == 0 ||
                (name[0] != '.' && has_suffix(name, ".txt"));
     case DIR_CERT_ROOT:
-        return name[0] != '.' &&
-               (has_suffix(name, ".crt") || has_suffix(name, ".key") ||
-                has_suffix(name, ".pem"));
+        return strcmp(name, "..data") == 0 ||
+               (name[0] != '.' &&
+                (has_suffix(name, ".crt") || has_suffix(name, ".key") ||
+                 has_suffix(name, ".pem")));
     case DIR_PAIR:
         return strcmp(name, "fullchain.pem") == 0 ||
                strcmp(name, "privkey.pem") == 0;
@@ -340,10 +341,16 @@ static void list_dir(struct watch *w, struct dir *d, bool baseline)
     const size_t sorted = d->n;
     for (int i = 0; i < n; i++) {
         const char *name = ents[i]->d_name;
+        unsigned char type = ents[i]->d_type;
         if ((d->kind == DIR_CERT_ROOT || d->kind == DIR_LIVE) &&
-            name[0] != '.') {
-            struct fmeta m = stat_at(dfd, name);
-            if (m.present && S_ISDIR(m.mode)) {
+            name[0] != '.' && type != DT_REG) {
+            /* A symlink or an unknown type is looked at, never walked. */
+            bool is_dir = type == DT_DIR;
+            if (type != DT_DIR) {
+                struct fmeta m = stat_at(dfd, name);
+                is_dir = m.present && S_ISDIR(m.mode);
+            }
+            if (is_dir) {
                 char rel[PATH_MAX], path[PATH_MAX];
                 bool live =
                     d->kind == DIR_CERT_ROOT && strcmp(name, "live") == 0;
@@ -522,8 +529,9 @@ static void on_event(struct watch *w, const struct inotify_event *ev,
     }
     if (!relevant(d->kind, ev->name))
         return;
-    if (d->kind == DIR_POLICY && strcmp(ev->name, "..data") == 0) {
-        /* Kubernetes swapped its link: every file may be new. */
+    if (strcmp(ev->name, "..data") == 0) {
+        /* Kubernetes swapped its link (a ConfigMap or Secret volume):
+         * every file may be new. */
         if (ev->mask & (IN_MOVED_TO | IN_CREATE | IN_DELETE))
             note(w, d->root, NULL, false, now);
         return;
@@ -601,7 +609,7 @@ static bool poll_entry(struct watch *w, struct dir *d, int dfd, struct entry *e,
             return true; /* inotify will tell when it is closed */
         } else {
             p->finished = now - POLL_SETTLE_MS; /* due now */
-            if (d->kind == DIR_POLICY && strcmp(e->name, "..data") == 0)
+            if (strcmp(e->name, "..data") == 0)
                 note(w, d->root, NULL, false, now - POLL_SETTLE_MS);
         }
     }
