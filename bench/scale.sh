@@ -99,7 +99,8 @@ usage: bash bench/scale.sh [options]
   --quick               smoke run: N = 1 and 100, 1 repetition, 5 s idle
   --100k                add N = 100000 (each server only if memory allows)
   -n, --domains "N..."  the domain counts (default "$NS")
-  -r, --reps N          repetitions of edit, swap and reload (default $REPS)
+  -r, --reps N          repetitions of edit, swap and reload (default $REPS;
+                        at most 3 from N = 10000 on, 1 at N = 100000)
   --idle S              seconds of idle-CPU measurement (default $IDLE)
   --sample K            domains verified for "all served" (default $SAMPLE)
   --servers "S..."      host and/or nginx (default "$SERVERS")
@@ -512,8 +513,9 @@ why() {
     fi
 }
 
-# timeouts grow with N: nginx needs about a second per 1,000 certificates
-# to start or reload on this kind of machine.
+# limit BASE PER_1000: a time limit in seconds that grows with N: nginx
+# needs 2 to 6 s per 1,000 certificates to start or reload on this
+# machine (2 ms of CPU each), twice that for `nginx -s reload` + reload.
 limit() { echo $(($1 + $2 * N / 1000)); }
 
 healthz() { curl -s --noproxy '*' --max-time 10 "http://127.0.0.1:$HTTP_PORT/healthz"; }
@@ -544,17 +546,20 @@ generation() {
 # nginx_workers: the pids of the master's current workers that are not
 # shutting down.
 nginx_workers() {
-    local c
+    local c line
     for c in $(children "$SRV_PID"); do
-        tr -d '\0' 2>/dev/null <"/proc/$c/cmdline" | grep -q 'worker process$' &&
-            echo "$c"
+        # Up to the first NUL: the title nginx gave the process.
+        line=
+        { read -r -d '' line <"/proc/$c/cmdline"; } 2>/dev/null
+        [ "$line" = "nginx: worker process" ] && echo "$c"
     done
 }
 
 # nginx_reload_done OLD_PIDS... : wait until the master runs WORKERS
 # workers of which none is in OLD_PIDS; bounded.
 nginx_reload_done() {
-    local deadline=$((SECONDS + $(limit 30 3))) cur w ok
+    local deadline=$((SECONDS + $(limit 60 20))) cur w ok t0 wait_us
+    t0=${EPOCHREALTIME/./}
     while [ $SECONDS -lt $deadline ]; do
         alive "$SRV_PID" || return 1
         mapfile -t cur < <(nginx_workers)
@@ -565,7 +570,11 @@ nginx_reload_done() {
             done
             [ -n "$ok" ] && return 0
         fi
-        sleep 0.002
+        # Like scaletool: 2 ms, or a fiftieth of the time waited so far.
+        wait_us=$(((${EPOCHREALTIME/./} - t0) / 50))
+        [ "$wait_us" -gt 2000 ] || wait_us=2000
+        [ "$wait_us" -lt 50000 ] || wait_us=50000
+        sleep "0.$(printf '%06d' "$wait_us")"
     done
     return 1
 }
@@ -581,6 +590,13 @@ nginx_settle() {
     done
 }
 
+# stat_busy: "BUSY TOTAL" clock ticks of the whole machine from /proc/stat.
+stat_busy() {
+    local us ni sy id io irq sirq st
+    read -r _ us ni sy id io irq sirq st _ </proc/stat
+    echo "$((us + ni + sy + irq + sirq + st)) $((us + ni + sy + irq + sirq + st + id + io))"
+}
+
 median() {
     [ -s "$1" ] || return 0
     sort -g "$1" | awk '{ v[NR] = $1 } END {
@@ -591,8 +607,11 @@ median() {
 
 measure() {
     local name=$1 n=$2 c=$2 e=$(($2 / 2 + 1)) out=$T/logs/$1-$2 rc t1 k i
-    local t_first t_all m c0 c1 reload=() failed
+    local t_first t_all m c0 c1 reload=() failed b0 b1 reps=$REPS
     N=$n
+    # nginx takes seconds per reload from 10,000 domains on.
+    [ "$n" -ge 10000 ] && [ "$reps" -gt 3 ] && reps=3
+    [ "$n" -ge 100000 ] && reps=1
     say "$name N=$n"
     start_server "$name" "$n"
     local set=$RUN
@@ -602,7 +621,7 @@ measure() {
         awk -v d="$set/policy" '{ printf "mta-sts.d%d.example %s/d%d.example.txt\n", $1, d, $1 }' \
             >"$RUN/sample"
     probe "$out.sample" "$TOOL" sample -p "$PORT" -a "$BUILD_DIR/scale-$n/ca.pem" \
-        -l "$RUN/sample" -d "$(limit 40 15)" -i 2000
+        -l "$RUN/sample" -d "$(limit 60 15)" -i 2000
     rc=$?
     if [ "$rc" != 0 ]; then
         if grep -q "not served" "$out.sample.err" && ! grep -q "mta-sts.d$c.example" "$out.sample.err"; then
@@ -658,9 +677,16 @@ measure() {
     record rss "$name" "$n" "$(awk -v k="${m% *}" 'BEGIN { printf "%.1f", k / 1024 }')"
     record pss "$name" "$n" "$(awk -v k="${m#* }" 'BEGIN { printf "%.1f", k / 1024 }')"
     c0=$(cpu_ticks "${SRV_PIDS[@]}")
+    b0=$(stat_busy)
     sleep "$IDLE"
+    b1=$(stat_busy)
     refresh_pids
     c1=$(cpu_ticks "${SRV_PIDS[@]}")
+    # How busy the machine was meanwhile, without the server: other work
+    # makes every time figure noisy.
+    record busy "$name" "$n" "$(awk -v b0="${b0% *}" -v t0="${b0#* }" -v b1="${b1% *}" \
+        -v t1="${b1#* }" -v d=$((c1 - c0)) 'BEGIN {
+            if (t1 > t0) printf "%.0f", 100 * (b1 - b0 - d) / (t1 - t0) }')"
     record idle "$name" "$n" "$(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v s="$IDLE" \
         'BEGIN { printf "%.2f", 100 * d / hz / s }')"
     say "  RSS $((${m% *} / 1024)) MiB, PSS $((${m#* } / 1024)) MiB, idle CPU $(cat "$R/idle.$name.$n") %"
@@ -669,11 +695,11 @@ measure() {
     local ca=$BUILD_DIR/scale-$n/ca.pem host=mta-sts.d$e.example
     [ "$name" = nginx ] && reload=(-x "$(printf '%q ' "${NGINX_CMD[@]}") -s reload")
     # Edit to served.
-    for ((i = 1; i <= REPS; i++)); do
+    for ((i = 1; i <= reps; i++)); do
         policy_body "$e" $((86400 + i)) >"$RUN/tmp/edit.txt"
         probe "$out.edit$i" "$TOOL" get -p "$PORT" -s "$host" -f "$RUN/tmp/edit.txt" \
             -a "$ca" -r "$RUN/tmp/edit.txt" "$RUN/policy/d$e.example.txt" "${reload[@]}" \
-            -d "$(limit 10 3)" -i 1000
+            -d "$(limit 30 10)" -i 1000
         rc=$?
         if [ "$rc" != 0 ]; then
             fail "$name" "$n" "$(why "$name" "$n" "$out.edit$i" "$rc" "edit $i of d$e not served")"
@@ -684,15 +710,15 @@ measure() {
         [ "$name" = nginx ] && nginx_settle
         sleep 0.3
     done
-    say "  edit-to-served: $(median "$R/edit.$name.$n") ms (median of $REPS)"
+    say "  edit-to-served: $(median "$R/edit.$name.$n") ms (median of $reps)"
     # Certificate swap to served.
-    for ((i = 1; i <= REPS; i++)); do
+    for ((i = 1; i <= reps; i++)); do
         "$TOOL" one "$BUILD_DIR/scale-$n" "$host" "$RUN/tmp/new.crt" "$RUN/tmp/new.key" ||
             die "cannot make a certificate"
         probe "$out.swap$i" "$TOOL" cert -p "$PORT" -s "$host" -c "$RUN/tmp/new.crt" \
             -a "$ca" -r "$RUN/tmp/new.key" "$RUN/certs/$host.key" \
             -r "$RUN/tmp/new.crt" "$RUN/certs/$host.crt" "${reload[@]}" \
-            -d "$(limit 20 5)" -i 1000
+            -d "$(limit 60 20)" -i 1000
         rc=$?
         if [ "$rc" != 0 ]; then
             fail "$name" "$n" "$(why "$name" "$n" "$out.swap$i" "$rc" "certificate swap $i of $host not served")"
@@ -703,9 +729,9 @@ measure() {
         [ "$name" = nginx ] && nginx_settle
         sleep 0.3
     done
-    say "  certificate swap to served: $(median "$R/swap.$name.$n") ms (median of $REPS)"
+    say "  certificate swap to served: $(median "$R/swap.$name.$n") ms (median of $reps)"
     # Full reload.
-    for ((i = 1; i <= REPS; i++)); do
+    for ((i = 1; i <= reps; i++)); do
         if [ "$name" = host ]; then
             local g path key
             if ! g=$(generation); then
@@ -715,7 +741,7 @@ measure() {
             path=${g%% *} g=${g#* } key=${g% *} g=${g##* }
             [ "$i" = 1 ] && note "$name" "$n" "reload done = $path $key moves on"
             probe "$out.reload$i" "$TOOL" gen -p "$HTTP_PORT" -u "$path" -k "$key" \
-                -g "$g" -K "$SRV_PID" -d "$(limit 20 5)" -i 2000
+                -g "$g" -K "$SRV_PID" -d "$(limit 60 20)" -i 2000
             rc=$?
         else
             local old t0
@@ -743,7 +769,7 @@ measure() {
         sleep 0.3
     done
     [ -s "$R/reload.$name.$n" ] &&
-        say "  full reload: $(median "$R/reload.$name.$n") ms (median of $REPS)"
+        say "  full reload: $(median "$R/reload.$name.$n") ms (median of $reps)"
     # Still serving everything after all that?
     if ! probe "$out.after" "$TOOL" sample -p "$PORT" -a "$ca" -l "$RUN/sample" -d 30; then
         fail "$name" "$n" "$(why "$name" "$n" "$out.after" 1 "after the reloads, not all of the sample served")"
@@ -801,8 +827,8 @@ report() {
 - mta-sts-host $("$HOST_BIN" --version 2>/dev/null | awk '{ print $2 }') ($(git -C "$SRC" rev-parse --short HEAD 2>/dev/null)$([ -n "$(git -C "$SRC" status --porcelain -- server CMakeLists.txt 2>/dev/null)" ] && echo " + uncommitted changes in server/")), Release, libmicrohttpd $(pkg-config --modversion libmicrohttpd 2>/dev/null), GnuTLS $(pkg-config --modversion gnutls 2>/dev/null)$([ ${#HOST_ARGS[@]} -gt 0 ] && printf ', `%s`' "${HOST_ARGS[*]}")
 - nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') (OpenSSL $(openssl version 2>/dev/null | cut -d' ' -f2)), $WORKERS workers, one server block per domain
 - one ECDSA P-256 certificate per domain (shared key), one policy file per
-  domain; medians of $REPS repetition(s); idle CPU over $IDLE s; "all served"
-  from a sample of $SAMPLE domains
+  domain; medians of $REPS repetition(s) (at most 3 from N = 10000 on, 1 at
+  100000); idle CPU over $IDLE s; "all served" from a sample of $SAMPLE domains
 
 | N | server | first 200, ms | all served, ms | RSS, MiB | PSS, MiB | idle CPU, % | edit-to-served, ms | cert swap, ms | full reload, ms | status |
 |---|---|---|---|---|---|---|---|---|---|---|
@@ -839,6 +865,12 @@ Full reload = host: SIGHUP until the published generation moves on; nginx:
 verified 200.
 EOF
     printf '\nNotes:\n\n'
+    local busy
+    busy=$(cat "$R"/busy.* 2>/dev/null | sort -g | tail -n 1)
+    if [ -n "$busy" ] && [ "$busy" -ge 10 ]; then
+        printf -- '- **the machine was busy with other work** (up to %s %% of all CPU during\n' "$busy"
+        printf '  the idle windows, `busy` below): the times are noisy and too high\n'
+    fi
     for n in $NS; do
         for name in $SERVERS; do
             [ -s "$R/note.$name.$n" ] || continue
@@ -847,7 +879,7 @@ EOF
     done
     printf '\nRaw samples (ms unless noted), in run order:\n\n'
     local f line
-    for f in first all rss pss idle edit swap reload reload_cmd; do
+    for f in first all rss pss idle edit swap reload reload_cmd busy; do
         line=
         for n in $NS; do
             for name in $SERVERS; do

@@ -520,10 +520,19 @@ static int presents(const char *sni, const gnutls_datum_t *want)
     return ok;
 }
 
-static void pause_probe(void)
+/* pause_probe sleeps between probes: -i, or a fiftieth of the time waited
+ * so far if that is longer (at most 50 ms), so that the resolution stays
+ * within 2 % while a long wait does not take CPU from the server that is
+ * busy reloading (every probe is a full handshake). */
+static void pause_probe(double since)
 {
-    struct timespec ts = {.tv_sec = o.interval_us / 1000000,
-                          .tv_nsec = (o.interval_us % 1000000) * 1000};
+    long us = (long)((mono() - since) * 1e6 / 50);
+    if (us < o.interval_us)
+        us = o.interval_us;
+    if (us > 50000 && o.interval_us <= 50000)
+        us = 50000;
+    struct timespec ts = {.tv_sec = us / 1000000,
+                          .tv_nsec = (us % 1000000) * 1000};
     nanosleep(&ts, NULL);
 }
 
@@ -555,14 +564,14 @@ static int cmd_get(void)
         usage();
     if ((want = read_all(o.file, &want_len)) == NULL)
         return 1;
-    double t0 = act(), deadline = mono() + o.secs;
+    double t0 = act(), since = mono(), deadline = since + o.secs;
     while (mono() < deadline) {
         probes++;
         if (served(o.sni, want, want_len)) {
             printf("%.6f %.6f %ld\n", t0, now_real(), probes);
             return 0;
         }
-        pause_probe();
+        pause_probe(since);
     }
     fprintf(stderr, "scaletool: %s: not served within %.0f s (%ld probes)\n",
             o.sni, o.secs, probes);
@@ -585,14 +594,14 @@ static int cmd_cert(void)
         (rc = gnutls_x509_crt_import(crt, &pem, GNUTLS_X509_FMT_PEM)) < 0 ||
         (rc = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der)) < 0)
         return fail_gnutls(o.crt, rc);
-    double t0 = act(), deadline = mono() + o.secs;
+    double t0 = act(), since = mono(), deadline = since + o.secs;
     while (mono() < deadline) {
         probes++;
         if (presents(o.sni, &der)) {
             printf("%.6f %.6f %ld\n", t0, now_real(), probes);
             return 0;
         }
-        pause_probe();
+        pause_probe(since);
     }
     fprintf(stderr,
             "scaletool: %s: new certificate not presented within %.0f s "
@@ -628,7 +637,8 @@ static int cmd_sample(void)
         items[n].want_len = len;
         n++;
     }
-    double t0 = now_real(), t_first = 0, deadline = mono() + o.secs;
+    double t0 = now_real(), t_first = 0, since = mono();
+    double deadline = since + o.secs;
     left = n;
     /* The first domain alone first: its time is the first 200. */
     while (n > 0 && mono() < deadline) {
@@ -639,7 +649,7 @@ static int cmd_sample(void)
             left--;
             break;
         }
-        pause_probe();
+        pause_probe(since);
     }
     while (left > 0 && t_first > 0 && mono() < deadline) {
         for (size_t i = 0; i < n && mono() < deadline; i++) {
@@ -652,7 +662,7 @@ static int cmd_sample(void)
             }
         }
         if (left > 0)
-            pause_probe();
+            pause_probe(since);
     }
     if (left == 0) {
         printf("%.6f %.6f %ld %.6f\n", t0, now_real(), probes, t_first);
@@ -730,14 +740,14 @@ static int cmd_gen(void)
         printf("%ld\n", v);
         return v < 0;
     }
-    double t0 = act(), deadline = mono() + o.secs;
+    double t0 = act(), since = mono(), deadline = since + o.secs;
     while (mono() < deadline) {
         probes++;
         if ((v = http_number()) > o.old_gen) {
             printf("%.6f %.6f %ld\n", t0, now_real(), probes);
             return 0;
         }
-        pause_probe();
+        pause_probe(since);
     }
     fprintf(stderr, "scaletool: %s did not pass %ld within %.0f s\n", o.key,
             o.old_gen, o.secs);
