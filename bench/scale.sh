@@ -57,15 +57,30 @@
 #                   it signals the master: its own duration is in the raw
 #                   numbers (reload_cmd)
 #
+# Probes back off while they wait (a pause of 1-2 ms, or a fiftieth of the
+# time waited so far, at most 50 ms): the resolution stays within 2 % and
+# a server busy reloading is not starved by handshakes. nginx keeps its old
+# workers accepting for 100 ms after the new ones start (ngx_msleep(100) in
+# its master), which is part of its swap and reload figures. The host's
+# /healthz count: the number after "served", "domains_served",
+# "domains_ok", "ok_domains", "serving" or "domains" if /healthz has one
+# (a constant-size /healthz), else its number of "domain" entries; see
+# health_count. The machine's CPU use by other work during the idle
+# windows is reported (`busy`); above 10 % the report says the times are
+# noisy.
+#
 # A server that does not start, exits, or does not serve what it should
 # within the time limit (which grows with N) is reported in the table with
 # the reason; the run goes on with the next server or N. Every wait is
 # bounded; every process it starts is stopped by PID on exit.
 #
 # It prints the table and the raw numbers as markdown and writes them to
-# OUT. Takes about 1 minute with --quick, about 3 minutes for N <= 1000
-# and about 15 minutes for the default set (mostly nginx at N = 10000:
-# each reload there takes seconds).
+# OUT. Takes about 1 minute with --quick; about 7 minutes for N <= 1000 on
+# a machine busy with other work (nginx at N = 1000: 5 s per start, 7 to
+# 16 s per edit/swap/reload); the default set about 10 minutes on an idle
+# 2-core machine and up to 25 under load (nginx at N = 10000: about 20 s
+# of CPU per configuration load, three repetitions). --100k adds about an
+# hour and some 15 GiB for nginx.
 #
 # Usage: bash bench/scale.sh [--quick] [--100k] [-n "N1 N2 ..."] [-r REPS]
 #            [--idle SECONDS] [--sample K] [--servers "host nginx"]
@@ -777,10 +792,16 @@ measure() {
     stop_server
 }
 
-# fits NAME N: whether NAME at N fits in memory, estimated from the
-# largest N measured so far (nginx's reload holds two configurations).
+# fits NAME N: whether NAME at N is worth trying: it has not failed at a
+# smaller N and fits in memory, estimated from the largest N measured so
+# far (nginx's reload holds two configurations).
 fits() {
     local name=$1 n=$2 best=0 kb f avail need
+    for f in "$R"/fail."$name".*; do
+        [ -s "$f" ] || continue
+        fail "$name" "$n" "skipped: failed at N=${f##*.}"
+        return 1
+    done
     for f in "$R"/rss."$name".*; do
         [ -s "$f" ] || continue
         f=${f##*.}
