@@ -539,13 +539,11 @@ healthz() { curl -s --noproxy '*' --max-time 10 "http://127.0.0.1:$HTTP_PORT/hea
 # after one of the count keys a constant-size /healthz may carry, else the
 # number of per-domain entries.
 health_count() {
-    local body v k
+    local body
     body=$(healthz) || return 1
-    for k in served domains_served domains_ok ok_domains serving domains; do
-        v=$(printf '%s' "$body" | grep -o "\"$k\":[0-9]*" | head -n 1 | cut -d: -f2)
-        [ -n "$v" ] && { echo "$v"; return 0; }
-    done
-    printf '%s' "$body" | grep -o '"domain":"' | wc -l
+    # The servable count: domains with a valid policy and a valid
+    # certificate (/healthz names no domain).
+    printf '%s' "$body" | grep -o '"servable":[0-9]*' | head -n 1 | cut -d: -f2
 }
 
 # generation: "PATH KEY VALUE" of the host's reload generation.
