@@ -796,34 +796,58 @@ static void scan_certs(struct store *st, time_t now, struct dirty *dirty)
     certs_units_free(cu, n);
 }
 
-/* cert_changed handles one changed path in the certificate directory. */
-static void cert_changed(struct store *st, const char *rel, time_t now,
-                         struct dirty *dirty)
+/* certs_changed handles changed paths in the certificate directory: the
+ * units they involve (a pair is two files, often changed together) are
+ * looked at once each. */
+static void certs_changed(struct store *st, const char *const *rels, size_t n,
+                          time_t now, struct dirty *dirty)
 {
-    struct certs_change c;
-    struct diag d;
-    diag_init(&d, st->cfg->cert_dir);
-    int rc = certs_units_at(st->cfg->cert_dir, rel, &c, &d);
-    log_diag(st->lg, &d);
-    diag_free(&d);
-    if (rc < 0) {
+    struct certs_change *c = calloc(n + 1, sizeof(*c));
+    struct certs_unit *todo = calloc(2 * n + 1, sizeof(*todo));
+    size_t k = 0;
+    bool all = false;
+    if (c == NULL || todo == NULL) {
         dirty->nomem = true;
-    } else if (c.all) {
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct diag d;
+        diag_init(&d, st->cfg->cert_dir);
+        int rc = certs_units_at(st->cfg->cert_dir, rels[i], &c[i], &d);
+        log_diag(st->lg, &d);
+        diag_free(&d);
+        dirty->nomem = dirty->nomem || rc < 0;
+        all = all || c[i].all;
+    }
+    if (all) {
         scan_certs(st, now, dirty);
-    } else {
-        for (size_t s = 0; s < c.n_scope; s++) {
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t s = 0; s < c[i].n_scope; s++) {
             bool found, there = false;
-            size_t at = unit_slot(st, c.scope[s], &found);
-            for (size_t i = 0; i < c.n && !there; i++)
-                there = strcmp(c.units[i].id, c.scope[s]) == 0;
+            size_t at = unit_slot(st, c[i].scope[s], &found);
+            for (size_t j = 0; j < c[i].n && !there; j++)
+                there = strcmp(c[i].units[j].id, c[i].scope[s]) == 0;
             if (found && !there)
                 unit_remove(st, at, dirty);
         }
-        /* The event says the files changed: load them even when their
-         * bytes look the same (a key made readable, say). */
-        load_units(st, c.units, c.n, now, true, dirty);
+        for (size_t j = 0; j < c[i].n; j++) {
+            bool seen = false;
+            for (size_t m = 0; m < k && !seen; m++)
+                seen = strcmp(todo[m].id, c[i].units[j].id) == 0;
+            if (!seen)
+                todo[k++] = c[i].units[j]; /* borrowed from c[i] */
+        }
     }
-    certs_change_free(&c);
+    /* The event says the files changed: load them even when their bytes
+     * look the same (a key made readable, say). */
+    load_units(st, todo, k, now, true, dirty);
+out:
+    for (size_t i = 0; c != NULL && i < n; i++)
+        certs_change_free(&c[i]);
+    free(c);
+    free(todo);
 }
 
 /* rebuild_index indexes the pairs of every unit. */
@@ -1120,7 +1144,10 @@ static int run(struct store *st, const struct store_change *changes, size_t n,
         scan_policies(st, &dirty);
     if (certs)
         scan_certs(st, now, &dirty);
-    for (size_t i = 0; i < n; i++) {
+    const char **cert_rels = calloc(n + 1, sizeof(*cert_rels));
+    size_t n_cert = 0;
+    dirty.nomem = cert_rels == NULL;
+    for (size_t i = 0; i < n && cert_rels != NULL; i++) {
         const struct store_change *c = &changes[i];
         if (c->rel == NULL || (c->root == STORE_POLICY_DIR && policies) ||
             (c->root == STORE_CERT_DIR && certs))
@@ -1128,8 +1155,11 @@ static int run(struct store *st, const struct store_change *changes, size_t n,
         if (c->root == STORE_POLICY_DIR)
             policy_changed(st, c->rel, &dirty);
         else
-            cert_changed(st, c->rel, now, &dirty);
+            cert_rels[n_cert++] = c->rel;
     }
+    if (n_cert > 0)
+        certs_changed(st, cert_rels, n_cert, now, &dirty);
+    free(cert_rels);
     dirty.all = dirty.all || full;
     int rc = apply(st, &dirty, now);
     pthread_mutex_unlock(&st->reload_lock);
