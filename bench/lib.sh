@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh: helpers the benchmarks share (sourced by compare.sh and
 # scale.sh): logging, the processes they start, CPU and memory of a set of
 # processes, free loopback ports, installing Debian packages. Each caller
