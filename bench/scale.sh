@@ -265,7 +265,7 @@ CLK_TCK=$(getconf CLK_TCK)
 
 # ---- the domain sets ----------------------------------------------------------
 
-GEN_VERSION="scale-v1 $(sha256sum <"$SRC/bench/scaletool.c" | cut -c1-16)"
+GEN_VERSION="scale-v1 $(cat "$SRC/bench/scaletool.c" "$SRC/bench/benchutil.h" | sha256sum | cut -c1-16)"
 
 # policy_body I [MAX_AGE]: d<I>'s policy, CRLF (the host serves CRLF; the
 # same bytes on disk make nginx serve what the host serves).

@@ -51,6 +51,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
+
 #define MAX_RENAMES 4
 #define RESP_CAP (256u * 1024 * 1024)
 #define VALID_DAYS 30
@@ -93,27 +95,10 @@ static _Noreturn void usage(void)
     exit(2);
 }
 
-static long num(const char *s, long lo, long hi)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-        usage();
-    return v;
-}
-
 static double now_real(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -382,26 +367,6 @@ static int cmd_one(const char *dir, const char *name, const char *crtp,
 }
 
 /* ---- probes ------------------------------------------------------------ */
-
-static int tcp_connect(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 /* tls_open connects and does a full, verified handshake for sni. */
 static gnutls_session_t tls_open(const char *sni, int *fdp)
@@ -764,7 +729,7 @@ int main(int argc, char **argv)
     if (strcmp(mode, "ca") == 0 && argc == 3)
         return cmd_ca(argv[2]);
     if (strcmp(mode, "leaves") == 0 && argc == 5)
-        return cmd_leaves(argv[2], argv[3], num(argv[4], 1, 10000000));
+        return cmd_leaves(argv[2], argv[3], num(argv[4], 1, 10000000, usage));
     if (strcmp(mode, "one") == 0 && argc == 6)
         return cmd_one(argv[2], argv[3], argv[4], argv[5]);
     optind = 2;
@@ -772,7 +737,7 @@ int main(int argc, char **argv)
                             NULL)) != -1) {
         switch (c) {
         case 'p':
-            o.port = (int)num(optarg, 1, 65535);
+            o.port = (int)num(optarg, 1, 65535, usage);
             break;
         case 's':
             o.sni = optarg;
@@ -796,10 +761,10 @@ int main(int argc, char **argv)
             o.key = optarg;
             break;
         case 'g':
-            o.old_gen = num(optarg, -1, 1L << 60);
+            o.old_gen = num(optarg, -1, 1L << 60, usage);
             break;
         case 'K':
-            o.pid = num(optarg, 1, 1L << 30);
+            o.pid = num(optarg, 1, 1L << 30, usage);
             break;
         case 'r':
             if (o.n_ren == MAX_RENAMES || optind >= argc)
@@ -811,10 +776,10 @@ int main(int argc, char **argv)
             o.cmd = optarg;
             break;
         case 'd':
-            o.secs = (double)num(optarg, 1, 3600);
+            o.secs = (double)num(optarg, 1, 3600, usage);
             break;
         case 'i':
-            o.interval_us = num(optarg, 0, 10000000);
+            o.interval_us = num(optarg, 0, 10000000, usage);
             break;
         default:
             usage();
