@@ -1117,10 +1117,11 @@ out:
     return rc;
 }
 
-/* run does one reload under the reload lock, then hands the memory it
- * freed back to the system: checking a certificate chain parses the whole
- * system trust store once, and replaced pairs leave holes between the
- * long-lived data. */
+/* run does one reload under the reload lock. After a full one it hands
+ * the memory it freed back to the system: checking every certificate
+ * chain parses the whole system trust store, and the replaced pairs leave
+ * holes between the long-lived data. An incremental reload frees little,
+ * and trimming walks the whole heap, which grows with the domains. */
 static int run(struct store *st, const struct store_change *changes, size_t n,
                bool full)
 {
@@ -1159,7 +1160,8 @@ static int run(struct store *st, const struct store_change *changes, size_t n,
     int rc = apply(st, &dirty, now);
     pthread_mutex_unlock(&st->reload_lock);
     dirty_free(&dirty);
-    malloc_trim(0);
+    if (full || policies || certs)
+        malloc_trim(0);
     return rc;
 }
 
