@@ -193,7 +193,10 @@ static void test_quote(void **state)
     for (size_t outlen = 1; outlen < 24; outlen++) {
         char guarded[32];
         memset(guarded, '#', sizeof(guarded));
-        diag_quote("a\x01b\x02c\\d\x7f", 9, guarded, outlen);
+        diag_quote("a\x01"
+                   "b\x02"
+                   "c\\d\x7f",
+                   8, guarded, outlen);
         assert_true(strlen(guarded) < outlen);
         for (size_t k = outlen; k < sizeof(guarded); k++)
             assert_int_equal(guarded[k], '#');
