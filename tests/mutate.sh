@@ -108,6 +108,10 @@ mkdir -p "$src"
 
 # The copy: what `git ls-files` knows plus new files not yet added, so a
 # test written a minute ago counts.
+if ! git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
+    echo "mutate: $root is not a git checkout" >&2
+    exit 2
+fi
 (cd "$root" && git ls-files -z --cached --others --exclude-standard) |
     (cd "$root" && tar --null --ignore-failed-read -T - -cf - 2>/dev/null) |
     tar -xf - -C "$src"
@@ -122,29 +126,6 @@ run_tests() {
     (cd "$build" && ctest -R "$tests" -j "$jobs" --timeout 60 \
         --output-on-failure) >"$1" 2>&1
 }
-
-gen=()
-command -v ninja >/dev/null && gen=(-G Ninja)
-# No optimisation and no debug info: the fastest rebuild. Warnings stay
-# warnings, so a mutant that leaves a variable unused still builds.
-if ! cmake -S "$src" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=None \
-    -DWERROR=OFF >"$work/configure.log" 2>&1; then
-    cat "$work/configure.log" >&2
-    echo "mutate: configuring the copy failed" >&2
-    exit 2
-fi
-if ! cmake --build "$build" -j "$jobs" >"$work/build.log" 2>&1; then
-    tail -n 40 "$work/build.log" >&2
-    echo "mutate: the unmutated tree does not build" >&2
-    exit 2
-fi
-if ! run_tests "$work/baseline.log"; then
-    tail -n 40 "$work/baseline.log" >&2
-    echo "mutate: the unmutated tree fails its tests; fix that first" >&2
-    exit 2
-fi
-echo "mutate: baseline built and passed in $((SECONDS - start))s;" \
-    "limit ${max_seconds}s"
 
 # One entry per mutant: module, list line number, file, pattern,
 # replacement, comment.
@@ -167,6 +148,11 @@ for m in "${modules[@]}"; do
         if [ ${#fields[@]} -ne 4 ]; then
             echo "mutate: tests/mutants/$m.txt:$n: expected" \
                 "'FILE @@ PATTERN @@ REPLACEMENT @@ WHY'" >&2
+            exit 2
+        fi
+        if [ "${fields[1]}" = "${fields[2]}" ]; then
+            echo "mutate: tests/mutants/$m.txt:$n: the replacement is the" \
+                "pattern itself" >&2
             exit 2
         fi
         m_mod+=("$m")
@@ -227,6 +213,29 @@ for ((i = 0; i < total; i++)); do
         failed+=("${m_at[$i]}")
     fi
 done
+
+gen=()
+command -v ninja >/dev/null && gen=(-G Ninja)
+# No optimisation and no debug info: the fastest rebuild. Warnings stay
+# warnings, so a mutant that leaves a variable unused still builds.
+if ! cmake -S "$src" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=None \
+    -DWERROR=OFF >"$work/configure.log" 2>&1; then
+    cat "$work/configure.log" >&2
+    echo "mutate: configuring the copy failed" >&2
+    exit 2
+fi
+if ! cmake --build "$build" -j "$jobs" >"$work/build.log" 2>&1; then
+    tail -n 40 "$work/build.log" >&2
+    echo "mutate: the unmutated tree does not build" >&2
+    exit 2
+fi
+if ! run_tests "$work/baseline.log"; then
+    tail -n 40 "$work/baseline.log" >&2
+    echo "mutate: the unmutated tree fails its tests; fix that first" >&2
+    exit 2
+fi
+echo "mutate: baseline built and passed in $((SECONDS - start))s;" \
+    "limit ${max_seconds}s"
 
 for ((i = 0; i < total; i++)); do
     [ "${stale[$i]}" -eq 0 ] || continue
