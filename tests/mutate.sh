@@ -194,7 +194,7 @@ stale=()
 for ((i = 0; i < total; i++)); do
     m=${m_mod[$i]}
     n_total[$m]=$((n_total[$m] + 1))
-    stale[$i]=0
+    stale[i]=0
     f=$src/${m_file[$i]}
     why=
     if [ ! -f "$f" ]; then
@@ -207,7 +207,7 @@ for ((i = 0; i < total; i++)); do
         esac
     fi
     if [ -n "$why" ]; then
-        stale[$i]=1
+        stale[i]=1
         n_stale[$m]=$((n_stale[$m] + 1))
         report STALE "$i" " ($why)"
         failed+=("${m_at[$i]}")
@@ -255,7 +255,7 @@ for ((i = 0; i < total; i++)); do
     # and running it alone takes a fraction of the whole set.
     own=test_$m
     [ -f "$src/tests/unit/$own.c" ] || own=
-    status= by= t0=$EPOCHREALTIME
+    status="" by="" t0=$EPOCHREALTIME
     if [ -n "$own" ]; then
         if ! cmake --build "$build" -j "$jobs" --target "$own" >"$log" 2>&1
         then
@@ -309,7 +309,7 @@ for m in "${modules[@]}"; do
     r=("${n_total[$m]}" "${n_killed[$m]}" "${n_survived[$m]}"
         "${n_nocompile[$m]}" "${n_stale[$m]}" "${n_notrun[$m]}")
     row "$m" "${r[@]}"
-    for k in 0 1 2 3 4 5; do sum[$k]=$((sum[k] + r[k])); done
+    for k in 0 1 2 3 4 5; do sum[k]=$((sum[k] + r[k])); done
 done
 [ ${#modules[@]} -gt 1 ] && row total "${sum[@]}"
 all=${sum[0]} notrun=${sum[5]}
