@@ -260,8 +260,7 @@ static void test_long_host(void **state)
                                 .method = "GET",
                                 .path = P,
                                 .host = host,
-                                .sni = "mta-sts.example.com",
-                                .now = time(NULL)};
+                                .sni = "mta-sts.example.com"};
             /* A Host that fits is compared with the SNI (and differs); a
              * longer one is no served host. */
             struct request_result res = request_route(s, &r);
