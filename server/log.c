@@ -144,7 +144,8 @@ void log_access(const struct logger *lg, const struct log_access *a)
     } else {
         /* Quote what the client sent so a crafted method, Host or path
          * cannot forge a log line or drive the terminal showing it. */
-        char method[128], host[128], path[128];
+        char method[DIAG_QUOTE_SIZE], host[DIAG_QUOTE_SIZE],
+            path[DIAG_QUOTE_SIZE];
         diag_quote(a->method, strlen(a->method), method, sizeof(method));
         diag_quote(a->host, strlen(a->host), host, sizeof(host));
         diag_quote(a->path, strlen(a->path), path, sizeof(path));

@@ -118,7 +118,7 @@ check_eq "dns prints no record for an invalid policy" "" "$(cat "$t/out")"
 printf 'domains: [example.com]\nlisten:\n  htps: "[::]:8443"\n' >"$t/bad.yaml"
 check_eq "bad config exits 1" 1 "$(rc "$bin" dns -c "$t/bad.yaml")"
 check_file_contains "config error is file:line:col" "^$t/bad.yaml:3:3: error: " "$t/err"
-check_eq "dns without domains exits 1" 1 "$(rc "$bin" dns --policy-dir "$t/pol" --cert-dir "$t/empty")"
+check_eq "dns without domains exits 1" 1 "$(rc "$bin" dns --policy-dir "$t/empty" --cert-dir "$t/empty")"
 check_file_contains "dns without domains explains" "no domains" "$t/err"
 check_eq "bad --domain exits 1" 1 "$(rc "$bin" dns --domain 'exa mple.com')"
 

@@ -117,6 +117,11 @@ static const struct pcase cases[] = {
     BAD("control character in mode", V "mode: enf\x01orce\n" MX MA, 2, 10,
         "control character"),
     BAD("DEL in extension value", BASE "x: a\x7f\n", 5, 5, "DEL"),
+    BAD("0x1f in extension value",
+        BASE "x: a\x1f"
+             "b\n",
+        5, 5, "control character"),
+    OK("0x20 and 0x7e in extension value", BASE "x: a ~\n", 0, NULL),
     BAD("form feed in a name", V ME MX MA "fo\fo: 1\n", 5, 3,
         "control character"),
     BAD("vertical tab after colon", V "mode:\v enforce\n" MX MA, 2, 6,
@@ -136,6 +141,10 @@ static const struct pcase cases[] = {
     BAD("code point above U+10FFFF", BASE "x: \xf4\x90\x80\x80\n", 5, 4,
         "UTF-8"),
     BAD("stray continuation byte", BASE "x: \x80\n", 5, 4, "UTF-8"),
+    BAD("lead byte above F4", BASE "x: \xf5\x80\x80\x80\n", 5, 4, "UTF-8"),
+    BAD("continuation byte above BF", BASE "x: \xe2\x82\xc0\n", 5, 4, "UTF-8"),
+    BAD("second byte above BF", BASE "x: \xc3\xc3\n", 5, 4, "UTF-8"),
+    OK("highest code point", BASE "x: \xf4\x8f\xbf\xbf\n", 1, "non-ASCII"),
     BAD("U-label in mx",
         V ME "mx: mx.b\xc3\xbc"
              "cher.example\n" MA,
