@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <gnutls/crypto.h>
 
@@ -543,35 +544,105 @@ static void log_loaded(const struct store *st, const struct certs_entry *e)
             certs_entry_source(e), certs_entry_subject(e), when);
 }
 
-/*
- * load_unit (re)loads u from the files of cu unless their bytes are
- * unchanged. Returns 1 when what it gives changed, 0 when not, -1 when
- * memory ran out.
- */
-static int load_unit(struct store *st, struct unit *u,
-                     const struct certs_unit *cu, time_t now, bool force)
-{
+/* One unit to (re)load: the slow part (reading, parsing, checking) runs
+ * on worker threads, what it means for the store on the reloading one. */
+struct load_job {
+    const struct certs_unit *cu;
+    size_t unit; /* index in st->units */
+    bool force;  /* load even when the bytes look unchanged */
+    bool skip;   /* the bytes are unchanged: nothing to do */
+    bool readable, nomem;
     unsigned char hash[HASH_LEN];
-    const char *files[2];
-    size_t nf = certs_unit_files(cu, files);
-    bool readable = hash_files(files, nf, 1u << 20, hash) == 0;
-    if (!force && readable && u->hashed && memcmp(hash, u->hash, HASH_LEN) == 0)
-        return 0;
+    struct certs_entry *entry;
     struct diag d;
-    bool nomem = false;
-    diag_init(&d, cu->id);
-    struct certs_entry *e = certs_load_unit(st->chk, cu, now, &d, &nomem);
+};
+
+/* job_run reads and checks one unit; safe on any thread (the checker's
+ * trust store is shared read-only). */
+static void job_run(struct certs_checker *chk, const struct unit *u,
+                    struct load_job *j, time_t now)
+{
+    const char *files[2];
+    size_t nf = certs_unit_files(j->cu, files);
+    j->readable = hash_files(files, nf, 1u << 20, j->hash) == 0;
+    diag_init(&j->d, j->cu->id);
+    if (!j->force && j->readable && u->hashed &&
+        memcmp(j->hash, u->hash, HASH_LEN) == 0) {
+        j->skip = true;
+        return;
+    }
+    j->entry = certs_load_unit(chk, j->cu, now, &j->d, &j->nomem);
+}
+
+struct job_pool {
+    struct certs_checker *chk;
+    const struct unit *units;
+    struct load_job *jobs;
+    size_t n;
+    atomic_size_t next;
+    time_t now;
+};
+
+static void *job_worker(void *arg)
+{
+    struct job_pool *p = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&p->next, 1);
+        if (i >= p->n)
+            return NULL;
+        job_run(p->chk, &p->units[p->jobs[i].unit], &p->jobs[i], p->now);
+    }
+}
+
+/* At most this many threads load certificates at once; checking a pair
+ * (parse, key check, chain) is pure computation, so a start-up with
+ * thousands of them takes every core. */
+#define LOAD_THREADS_MAX 8
+
+/* run_jobs runs the jobs on up to one thread per core (the caller's
+ * included). */
+static void run_jobs(struct store *st, struct load_job *jobs, size_t n,
+                     time_t now)
+{
+    pthread_t th[LOAD_THREADS_MAX];
+    struct job_pool p = {st->chk, st->units, jobs, n, 0, now};
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t want = cores > 1 ? (size_t)cores : 1, started = 0;
+    if (want > LOAD_THREADS_MAX)
+        want = LOAD_THREADS_MAX;
+    /* A few pairs are not worth a thread. */
+    while (want > 1 && n / want < 16)
+        want--;
+    for (size_t i = 1; i < want; i++)
+        if (pthread_create(&th[started], NULL, job_worker, &p) == 0)
+            started++;
+    job_worker(&p);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+}
+
+/*
+ * job_apply records what a job found in its unit and logs it. Returns 1
+ * when what the unit gives changed, 0 when not, -1 when memory ran out
+ * (the unit stays as it was).
+ */
+static int job_apply(struct store *st, struct load_job *j)
+{
+    struct unit *u = &st->units[j->unit];
+    struct certs_entry *e = j->entry;
+    j->entry = NULL;
+    if (j->skip)
+        return 0;
     char problem[PROBLEM_MAX] = "";
-    for (size_t i = 0; i < d.n && problem[0] == '\0'; i++)
-        if (d.entries[i].severity == DIAG_ERROR)
+    for (size_t i = 0; i < j->d.n && problem[0] == '\0'; i++)
+        if (j->d.entries[i].severity == DIAG_ERROR)
             /* The messages of the certificate module name the file. */
-            snprintf(problem, sizeof(problem), "%s", d.entries[i].msg);
+            snprintf(problem, sizeof(problem), "%s", j->d.entries[i].msg);
     bool same = e == NULL && u->entry == NULL &&
                 same_str(problem[0] ? problem : NULL, u->error);
     if (!same)
-        log_diag(st->lg, &d);
-    diag_free(&d);
-    if (nomem) {
+        log_diag(st->lg, &j->d);
+    if (j->nomem) {
         certs_entry_unref(e);
         return -1;
     }
@@ -587,8 +658,8 @@ static int load_unit(struct store *st, struct unit *u,
         st->served_real = true;
     }
     set_str(&u->error, problem[0] ? problem : NULL);
-    u->hashed = readable && e != NULL;
-    memcpy(u->hash, hash, HASH_LEN);
+    u->hashed = j->readable && e != NULL;
+    memcpy(u->hash, j->hash, HASH_LEN);
     return 1;
 }
 
@@ -605,54 +676,91 @@ static void unit_remove(struct store *st, size_t i, struct dirty *dirty)
     dirty->certs = true;
 }
 
-/* unit_upsert loads cu into its unit (added when new). */
-static void unit_upsert(struct store *st, const struct certs_unit *cu,
-                        time_t now, bool force, struct dirty *dirty)
+/* unit_ensure finds cu's unit, adding it when new (or when its key file
+ * changed: another pair). Returns whether it was there before, or -1. */
+static int unit_ensure(struct store *st, const struct certs_unit *cu,
+                       struct dirty *dirty)
 {
     bool found;
     size_t at = unit_slot(st, cu->id, &found);
     if (found && (strcmp(st->units[at].u.crt, cu->crt) != 0 ||
                   strcmp(st->units[at].u.key, cu->key) != 0)) {
-        /* The same certificate with another key file: a new unit. */
         unit_remove(st, at, dirty);
         found = false;
     }
-    if (!found) {
-        if (st->n_units == st->cap_units) {
-            size_t ncap = st->cap_units ? st->cap_units * 2 : 64;
-            struct unit *p = realloc(st->units, ncap * sizeof(*p));
-            if (p == NULL) {
-                dirty->nomem = true;
-                return;
-            }
-            st->units = p;
-            st->cap_units = ncap;
-        }
-        struct unit fresh = {0};
-        fresh.u.id = strdup(cu->id);
-        fresh.u.crt = strdup(cu->crt);
-        fresh.u.key = strdup(cu->key);
-        if (fresh.u.id == NULL || fresh.u.crt == NULL || fresh.u.key == NULL) {
-            unit_clear(&fresh);
-            dirty->nomem = true;
-            return;
-        }
-        memmove(&st->units[at + 1], &st->units[at],
-                (st->n_units - at) * sizeof(*st->units));
-        st->units[at] = fresh;
-        st->n_units++;
+    if (found)
+        return 1;
+    if (st->n_units == st->cap_units) {
+        size_t ncap = st->cap_units ? st->cap_units * 2 : 64;
+        struct unit *p = realloc(st->units, ncap * sizeof(*p));
+        if (p == NULL)
+            return -1;
+        st->units = p;
+        st->cap_units = ncap;
     }
-    struct unit *u = &st->units[at];
-    struct certs_entry *before = certs_entry_ref(u->last);
-    int r = load_unit(st, u, cu, now, force);
-    if (r < 0)
+    struct unit fresh = {0};
+    fresh.u.id = strdup(cu->id);
+    fresh.u.crt = strdup(cu->crt);
+    fresh.u.key = strdup(cu->key);
+    if (fresh.u.id == NULL || fresh.u.crt == NULL || fresh.u.key == NULL) {
+        unit_clear(&fresh);
+        return -1;
+    }
+    memmove(&st->units[at + 1], &st->units[at],
+            (st->n_units - at) * sizeof(*st->units));
+    st->units[at] = fresh;
+    st->n_units++;
+    return 0;
+}
+
+/* load_units (re)loads the units cu[0..n) into the store, in parallel,
+ * and marks the domains of every unit that changed. */
+static void load_units(struct store *st, const struct certs_unit *cu, size_t n,
+                       time_t now, bool force, struct dirty *dirty)
+{
+    bool *fresh = calloc(n + 1, sizeof(*fresh));
+    struct load_job *jobs = calloc(n + 1, sizeof(*jobs));
+    if (fresh == NULL || jobs == NULL) {
         dirty->nomem = true;
-    if (r > 0 || !found) {
-        dirty_entry(dirty, before);
-        dirty_entry(dirty, u->entry);
-        dirty->certs = true;
+        goto out;
     }
-    certs_entry_unref(before);
+    /* Every unit is in place first: adding one moves the others. */
+    for (size_t i = 0; i < n; i++) {
+        int r = unit_ensure(st, &cu[i], dirty);
+        if (r < 0) {
+            dirty->nomem = true;
+            goto out;
+        }
+        fresh[i] = r == 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool found;
+        jobs[i].cu = &cu[i];
+        jobs[i].unit = unit_slot(st, cu[i].id, &found);
+        jobs[i].force = force || fresh[i];
+    }
+    run_jobs(st, jobs, n, now);
+    for (size_t i = 0; i < n; i++) {
+        struct unit *u = &st->units[jobs[i].unit];
+        struct certs_entry *before = certs_entry_ref(u->last);
+        int r = job_apply(st, &jobs[i]);
+        if (r < 0)
+            dirty->nomem = true;
+        if (r > 0 || fresh[i]) {
+            dirty_entry(dirty, before);
+            dirty_entry(dirty, u->entry);
+            dirty->certs = true;
+        }
+        certs_entry_unref(before);
+    }
+out:
+    for (size_t i = 0; jobs != NULL && i < n; i++) {
+        certs_entry_unref(jobs[i].entry);
+        if (jobs[i].cu != NULL)
+            diag_free(&jobs[i].d);
+    }
+    free(jobs);
+    free(fresh);
 }
 
 /* scan_certs reloads the whole certificate directory (units whose bytes
@@ -684,8 +792,7 @@ static void scan_certs(struct store *st, time_t now, struct dirty *dirty)
         if (j == 0 || strcmp(cu[j - 1].id, st->units[i].u.id) != 0)
             unit_remove(st, i, dirty);
     }
-    for (size_t i = 0; i < n; i++)
-        unit_upsert(st, &cu[i], now, false, dirty);
+    load_units(st, cu, n, now, false, dirty);
     certs_units_free(cu, n);
 }
 
@@ -714,8 +821,7 @@ static void cert_changed(struct store *st, const char *rel, time_t now,
         }
         /* The event says the files changed: load them even when their
          * bytes look the same (a key made readable, say). */
-        for (size_t i = 0; i < c.n; i++)
-            unit_upsert(st, &c.units[i], now, true, dirty);
+        load_units(st, c.units, c.n, now, true, dirty);
     }
     certs_change_free(&c);
 }
