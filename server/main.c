@@ -740,7 +740,10 @@ static int cmd_serve(const struct cli *cli)
             continue;
         if (sig == SIGHUP) {
             log_msg(&lg, LOG_LEVEL_INFO, "SIGHUP: reloading");
-            store_reload(st);
+            /* Through the watcher, which knows which saves are not
+             * finished yet. */
+            if (watch_reload(w) < 0)
+                store_reload(st);
             continue;
         }
         log_msg(&lg, LOG_LEVEL_INFO,

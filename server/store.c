@@ -456,10 +456,18 @@ static int only_txt(const struct dirent *de)
            strcmp(de->d_name + n - 4, ".txt") == 0;
 }
 
+/* busy_has tells whether name is in busy (sorted, n entries). */
+static bool busy_has(const char *const *busy, size_t n, const char *name)
+{
+    return n > 0 && bsearch(&name, busy, n, sizeof(*busy), cmp_strp) != NULL;
+}
+
 /* scan_policies reads the whole policy directory: every file again (cheap
- * when unchanged), new ones added, vanished ones dropped. An unreadable
- * directory changes nothing and is a problem of the instance. */
-static void scan_policies(struct store *st, struct dirty *dirty)
+ * when unchanged), new ones added, vanished ones dropped; the files in busy
+ * (sorted names, still being written) are left as they were last read. An
+ * unreadable directory changes nothing and is a problem of the instance. */
+static void scan_policies(struct store *st, struct dirty *dirty,
+                          const char *const *busy, size_t n_busy)
 {
     struct dirent **ents = NULL;
     const char *dir = st->cfg->policy_dir;
@@ -496,10 +504,12 @@ static void scan_policies(struct store *st, struct dirty *dirty)
             policy_changed(st, name, dirty);
     }
     free(listed);
-    policy_changed(st, STORE_DEFAULT_POLICY, dirty);
+    if (!busy_has(busy, n_busy, STORE_DEFAULT_POLICY))
+        policy_changed(st, STORE_DEFAULT_POLICY, dirty);
     for (int i = 0; i < n; i++) {
         char domain[256];
-        if (strcmp(ents[i]->d_name, STORE_DEFAULT_POLICY) == 0)
+        if (strcmp(ents[i]->d_name, STORE_DEFAULT_POLICY) == 0 ||
+            busy_has(busy, n_busy, ents[i]->d_name))
             continue;
         if (policy_domain(ents[i]->d_name, domain, sizeof(domain)))
             policy_changed(st, ents[i]->d_name, dirty);
@@ -1123,7 +1133,7 @@ out:
  * holes between the long-lived data. An incremental reload frees little,
  * and trimming walks the whole heap, which grows with the domains. */
 static int run(struct store *st, const struct store_change *changes, size_t n,
-               bool full)
+               bool full, const char *const *busy, size_t n_busy)
 {
     struct dirty dirty = {0};
     time_t now = time(NULL);
@@ -1137,7 +1147,7 @@ static int run(struct store *st, const struct store_change *changes, size_t n,
         certs = certs || changes[i].root == STORE_CERT_DIR;
     }
     if (policies)
-        scan_policies(st, &dirty);
+        scan_policies(st, &dirty, busy, n_busy);
     if (certs)
         scan_certs(st, now, &dirty);
     const char **cert_rels = calloc(n + 1, sizeof(*cert_rels));
@@ -1167,12 +1177,26 @@ static int run(struct store *st, const struct store_change *changes, size_t n,
 
 int store_reload(struct store *st)
 {
-    return run(st, NULL, 0, true);
+    return run(st, NULL, 0, true, NULL, 0);
+}
+
+int store_reload_except(struct store *st, const char *const *busy,
+                        size_t n_busy)
+{
+    const char **sorted = calloc(n_busy + 1, sizeof(*sorted));
+    if (sorted == NULL)
+        return 1; /* worth retrying, as any reload out of memory */
+    if (n_busy > 0)
+        memcpy(sorted, busy, n_busy * sizeof(*sorted));
+    qsort(sorted, n_busy, sizeof(*sorted), cmp_strp);
+    int rc = run(st, NULL, 0, true, sorted, n_busy);
+    free(sorted);
+    return rc;
 }
 
 int store_update(struct store *st, const struct store_change *changes, size_t n)
 {
-    return run(st, changes, n, false);
+    return run(st, changes, n, false, NULL, 0);
 }
 
 void store_tick(struct store *st, time_t now)

@@ -1,6 +1,6 @@
 /*
  * watch: inotify + polling file watcher (see watch.h). One thread; the only
- * state shared with other threads is the stop pipe.
+ * state shared with other threads is the control pipe (stop, reload).
  *
  * What it tracks: the policy directory (its *.txt files and `..data`), the
  * certificate directory (its .crt/.key/.pem files and subdirectories),
@@ -104,6 +104,7 @@ struct watch {
     struct pending *pend;
     size_t n_pend, cap_pend;
     bool full;  /* events were lost: reload everything */
+    bool hup;   /* a full reload was asked for (SIGHUP) */
     bool retry; /* the last reload failed outright */
     int64_t first_event, last_event;
     /* What the last rewatch could not watch, as a count and a digest, so
@@ -718,6 +719,54 @@ static int64_t due_at(const struct watch *w)
     return quiet < cap ? quiet : cap;
 }
 
+/*
+ * reload_asked does the full reload SIGHUP asks for, leaving out the
+ * policy files whose save is not finished: being written (inotify saw no
+ * close yet) or, where only polling watches, changed and not yet settled.
+ * Reading one of them now could serve a half-written policy; each is read
+ * once its save is finished, as any edit is. Returns as store_reload
+ * does.
+ */
+static int reload_asked(struct watch *w)
+{
+    const char **busy = calloc(w->n_pend + 1, sizeof(*busy));
+    size_t n = 0, cap = w->n_pend;
+    if (busy == NULL)
+        return store_reload(w->st);
+    for (size_t i = 0; i < w->n_pend; i++)
+        if (w->pend[i].root == STORE_POLICY_DIR && w->pend[i].rel != NULL &&
+            w->pend[i].writing)
+            busy[n++] = w->pend[i].rel;
+    for (size_t i = 0; i < w->n_dirs; i++) {
+        const struct dir *d = w->dirs[i];
+        /* Where inotify watches, it tells who is writing. */
+        if (d->kind != DIR_POLICY || d->wd >= 0)
+            continue;
+        for (size_t j = 0; j < d->n; j++) {
+            if (d->e[j].cand_since == 0)
+                continue;
+            if (n == cap) {
+                size_t ncap = cap * 2 + 16;
+                const char **p = realloc(busy, (ncap + 1) * sizeof(*p));
+                if (p == NULL)
+                    break;
+                busy = p;
+                cap = ncap;
+            }
+            busy[n++] = d->e[j].name;
+        }
+    }
+    if (n > 0)
+        log_msg(w->lg, LOG_LEVEL_INFO,
+                "reloading everything but %zu policy file%s still being "
+                "written (%s%s); %s read once finished",
+                n, n == 1 ? "" : "s", busy[0], n > 1 ? ", ..." : "",
+                n == 1 ? "it is" : "each is");
+    int rc = store_reload_except(w->st, busy, n);
+    free(busy);
+    return rc;
+}
+
 /* hand_over gives the store every finished change (the ones still being
  * written wait) and reloads. */
 static void hand_over(struct watch *w, const char *why)
@@ -725,13 +774,14 @@ static void hand_over(struct watch *w, const char *why)
     struct store_change *ch = calloc(w->n_pend + 1, sizeof(*ch));
     size_t n = 0;
     int rc;
-    if (w->full || w->retry || ch == NULL) {
+    if (w->full || w->retry || w->hup || ch == NULL) {
         log_msg(w->lg, LOG_LEVEL_DEBUG, "reloading everything: %s",
                 w->full ? "events were lost" : why);
         if (w->ifd >= 0)
             rewatch(w);
-        rc = store_reload(w->st);
-        w->full = false;
+        /* After lost events nothing is known about who is writing. */
+        rc = w->hup && !w->full ? reload_asked(w) : store_reload(w->st);
+        w->full = w->hup = false;
         for (size_t i = 0; i < w->n_pend; i++)
             if (w->pend[i].finished != 0)
                 w->pend[i].finished = -1; /* handed over */
@@ -797,12 +847,25 @@ static void *run(void *arg)
         int rc = poll(pfd, w->ifd >= 0 ? 2 : 1, timeout);
         if (rc < 0 && errno != EINTR)
             break;
-        if (pfd[0].revents != 0)
-            break;
+        if (pfd[0].revents != 0) {
+            /* 'r' asks for a reload; anything else (or none) is stop. */
+            char cmd[16];
+            ssize_t got = read(w->stop_pipe[0], cmd, sizeof(cmd));
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0 || memchr(cmd, 'r', (size_t)got) == NULL ||
+                memchr(cmd, 'x', (size_t)got) != NULL)
+                break;
+            w->hup = true;
+        }
         now = now_ms();
         if (w->ifd >= 0 && (pfd[1].revents & POLLIN))
             drain(w);
         due = due_at(w);
+        if (w->hup) {
+            hand_over(w, "SIGHUP");
+            continue;
+        }
         if (w->full || (due >= 0 && now >= due)) {
             hand_over(w, "files changed");
             continue;
@@ -889,6 +952,17 @@ int watch_run(struct watch *w)
     }
     w->running = true;
     return 0;
+}
+
+int watch_reload(struct watch *w)
+{
+    if (w == NULL || !w->running)
+        return -1;
+    ssize_t n;
+    do
+        n = write(w->stop_pipe[1], "r", 1);
+    while (n < 0 && errno == EINTR);
+    return n == 1 ? 0 : -1;
 }
 
 void watch_stop(struct watch *w)
