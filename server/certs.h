@@ -83,16 +83,28 @@ size_t certs_unit_files(const struct certs_unit *u, const char *out[2]);
 struct certs_checker *certs_checker_new(void);
 void certs_checker_free(struct certs_checker *chk);
 
+/* What certs_load_unit says beyond the pair. */
+struct certs_refused {
+    bool nomem;   /* a NULL pair came from a lack of memory */
+    char **names; /* a refused certificate's DNS names, when it could be
+                     read (free with certs_names_free) */
+    size_t n_names;
+};
+
 /*
  * certs_load_unit loads and checks one pair (key matches certificate,
  * validity period at now, chain order, chain to the system trust store).
- * A pair that fails a check is an error in d naming its file, and NULL;
- * warnings (expires soon, not trusted) keep it. *nomem tells a NULL that
- * came from a lack of memory. The pair is returned with one reference.
+ * A pair that fails a check is an error in d naming its file, and NULL,
+ * with the names of its certificate in r when it could be read; warnings
+ * (expires soon, not trusted) keep it. The pair is returned with one
+ * reference.
  */
 struct certs_entry *certs_load_unit(struct certs_checker *chk,
                                     const struct certs_unit *u, time_t now,
-                                    struct diag *d, bool *nomem);
+                                    struct diag *d, struct certs_refused *r);
+
+/* certs_names_free releases a list of names. */
+void certs_names_free(char **names, size_t n);
 
 /* certs_entry_ref takes a reference; certs_entry_unref drops one and frees
  * the pair with the last (any thread; NULL is a no-op). */

@@ -44,6 +44,8 @@ struct unit {
     struct certs_entry *entry; /* NULL: refused, or not a pair */
     struct certs_entry *last;  /* the last pair it gave: whose it was */
     char *error;
+    char **refused; /* the names of its certificate when it was refused */
+    size_t n_refused;
     unsigned char hash[HASH_LEN];
     bool hashed;
 };
@@ -123,18 +125,24 @@ static void dirty_add(struct dirty *d, const char *name)
         d->n++;
 }
 
-/* dirty_entry adds the domains whose policy host a pair's names cover: an
- * exact mta-sts.<d>, or a wildcard *.<d>. */
-static void dirty_entry(struct dirty *d, const struct certs_entry *e)
+/* dirty_names adds the domains whose policy host certificate names cover:
+ * an exact mta-sts.<d>, or a wildcard *.<d>. */
+static void dirty_names(struct dirty *d, const char *const *names, size_t n)
 {
-    size_t n;
-    const char *const *names = e != NULL ? certs_entry_names(e, &n) : NULL;
     for (size_t i = 0; names != NULL && i < n; i++) {
         if (strncmp(names[i], "mta-sts.", 8) == 0)
             dirty_add(d, names[i] + 8);
         else if (strncmp(names[i], "*.", 2) == 0)
             dirty_add(d, names[i] + 2);
     }
+}
+
+/* dirty_entry adds the domains of a pair's names. */
+static void dirty_entry(struct dirty *d, const struct certs_entry *e)
+{
+    size_t n = 0;
+    const char *const *names = e != NULL ? certs_entry_names(e, &n) : NULL;
+    dirty_names(d, names, n);
 }
 
 static void dirty_free(struct dirty *d)
@@ -224,6 +232,7 @@ static void unit_clear(struct unit *u)
     certs_entry_unref(u->entry);
     certs_entry_unref(u->last);
     free(u->error);
+    certs_names_free(u->refused, u->n_refused);
     memset(u, 0, sizeof(*u));
 }
 
@@ -556,9 +565,10 @@ struct load_job {
     size_t unit; /* index in st->units */
     bool force;  /* load even when the bytes look unchanged */
     bool skip;   /* the bytes are unchanged: nothing to do */
-    bool readable, nomem;
+    bool readable;
     unsigned char hash[HASH_LEN];
     struct certs_entry *entry;
+    struct certs_refused r;
     struct diag d;
 };
 
@@ -576,7 +586,7 @@ static void job_run(struct certs_checker *chk, const struct unit *u,
         j->skip = true;
         return;
     }
-    j->entry = certs_load_unit(chk, j->cu, now, &j->d, &j->nomem);
+    j->entry = certs_load_unit(chk, j->cu, now, &j->d, &j->r);
 }
 
 struct job_pool {
@@ -647,7 +657,7 @@ static int job_apply(struct store *st, struct load_job *j)
                 same_str(problem[0] ? problem : NULL, u->error);
     if (!same)
         log_diag(st->lg, &j->d);
-    if (j->nomem) {
+    if (j->r.nomem) {
         certs_entry_unref(e);
         return -1;
     }
@@ -663,6 +673,11 @@ static int job_apply(struct store *st, struct load_job *j)
         st->served_real = true;
     }
     set_str(&u->error, problem[0] ? problem : NULL);
+    certs_names_free(u->refused, u->n_refused);
+    u->refused = j->r.names;
+    u->n_refused = j->r.n_names;
+    j->r.names = NULL;
+    j->r.n_names = 0;
     u->hashed = j->readable && e != NULL;
     memcpy(u->hash, j->hash, HASH_LEN);
     return 1;
@@ -672,6 +687,8 @@ static int job_apply(struct store *st, struct load_job *j)
 static void unit_remove(struct store *st, size_t i, struct dirty *dirty)
 {
     dirty_entry(dirty, st->units[i].last);
+    dirty_names(dirty, (const char *const *)st->units[i].refused,
+                st->units[i].n_refused);
     log_msg(st->lg, LOG_LEVEL_INFO, "certificate %s removed",
             st->units[i].u.id);
     unit_clear(&st->units[i]);
@@ -748,12 +765,16 @@ static void load_units(struct store *st, const struct certs_unit *cu, size_t n,
     for (size_t i = 0; i < n; i++) {
         struct unit *u = &st->units[jobs[i].unit];
         struct certs_entry *before = certs_entry_ref(u->last);
+        /* The domains a refused certificate named are told again. */
+        if (!jobs[i].skip)
+            dirty_names(dirty, (const char *const *)u->refused, u->n_refused);
         int r = job_apply(st, &jobs[i]);
         if (r < 0)
             dirty->nomem = true;
         if (r > 0 || fresh[i]) {
             dirty_entry(dirty, before);
             dirty_entry(dirty, u->entry);
+            dirty_names(dirty, (const char *const *)u->refused, u->n_refused);
             dirty->certs = true;
         }
         certs_entry_unref(before);
@@ -761,6 +782,7 @@ static void load_units(struct store *st, const struct certs_unit *cu, size_t n,
 out:
     for (size_t i = 0; jobs != NULL && i < n; i++) {
         certs_entry_unref(jobs[i].entry);
+        certs_names_free(jobs[i].r.names, jobs[i].r.n_names);
         if (jobs[i].cu != NULL)
             diag_free(&jobs[i].d);
     }
@@ -1019,31 +1041,54 @@ static int prepare_policies(struct store *st, const struct plan_result *r)
     return 0;
 }
 
-/* world fills w from the store. The files array is new (borrowed
- * records). */
-static int world(const struct store *st, struct plan_world *w, time_t now,
-                 struct plan_file **files, struct plan_cert_error **errs)
+/* The arrays a world is made of, owned by the reload that plans. */
+struct world_parts {
+    struct plan_file *files;
+    struct plan_cert_error *errs;
+    struct plan_refusal *refused;
+};
+
+static int cmp_refusal(const void *a, const void *b)
 {
-    *files = calloc(st->n_files + 1, sizeof(**files));
-    *errs = calloc(st->n_units + 1, sizeof(**errs));
-    if (*files == NULL || *errs == NULL)
+    return strcmp(((const struct plan_refusal *)a)->name,
+                  ((const struct plan_refusal *)b)->name);
+}
+
+/* world fills w from the store, with new arrays of borrowed records. */
+static int world(const struct store *st, struct plan_world *w, time_t now,
+                 struct world_parts *p)
+{
+    size_t n_refused = 0, k = 0, m = 0;
+    for (size_t i = 0; i < st->n_units; i++)
+        n_refused += st->units[i].entry == NULL ? st->units[i].n_refused : 0;
+    p->files = calloc(st->n_files + 1, sizeof(*p->files));
+    p->errs = calloc(st->n_units + 1, sizeof(*p->errs));
+    p->refused = calloc(n_refused + 1, sizeof(*p->refused));
+    if (p->files == NULL || p->errs == NULL || p->refused == NULL)
         return -1;
     for (size_t i = 0; i < st->n_files; i++)
-        (*files)[i] = st->files[i].f;
-    size_t k = 0;
-    for (size_t i = 0; i < st->n_units; i++)
-        if (st->units[i].error != NULL)
-            (*errs)[k++] =
-                (struct plan_cert_error){st->units[i].u.id, st->units[i].error};
+        p->files[i] = st->files[i].f;
+    for (size_t i = 0; i < st->n_units; i++) {
+        const struct unit *u = &st->units[i];
+        if (u->error == NULL)
+            continue;
+        p->errs[k++] = (struct plan_cert_error){u->u.id, u->error};
+        for (size_t j = 0; u->entry == NULL && j < u->n_refused; j++)
+            p->refused[m++] = (struct plan_refusal){u->refused[j], u->error};
+    }
+    if (m > 1)
+        qsort(p->refused, m, sizeof(*p->refused), cmp_refusal);
     *w = (struct plan_world){
         .config = st->config,
         .n_config = st->n_config,
-        .files = *files,
+        .files = p->files,
         .n_files = st->n_files,
         .default_file = &st->deflt.f,
         .certs = snapshot_certs_get(st->certs),
-        .cert_errors = *errs,
+        .cert_errors = p->errs,
         .n_cert_errors = k,
+        .refused = p->refused,
+        .n_refused = m,
         .dev = st->dev,
         .now = now,
     };
@@ -1058,8 +1103,7 @@ static int world(const struct store *st, struct plan_world *w, time_t now,
 static int apply(struct store *st, struct dirty *dirty, time_t now)
 {
     struct plan_result r = {0};
-    struct plan_file *files = NULL;
-    struct plan_cert_error *errs = NULL;
+    struct world_parts parts = {0};
     struct plan_world w;
     bool refused = false;
     int rc = 1;
@@ -1069,7 +1113,7 @@ static int apply(struct store *st, struct dirty *dirty, time_t now)
         dirty->nomem = true;
     if (!dirty->nomem)
         update_dev(st, dirty);
-    if (dirty->nomem || world(st, &w, now, &files, &errs) < 0)
+    if (dirty->nomem || world(st, &w, now, &parts) < 0)
         goto fail;
     struct snapshot *old = st->cur; /* only this thread replaces it */
     bool all = dirty->all || old == NULL;
@@ -1122,8 +1166,9 @@ out:
     if (rc != 0 || refused)
         atomic_fetch_add(&st->failures, 1);
     plan_result_free(&r);
-    free(files);
-    free(errs);
+    free(parts.files);
+    free(parts.errs);
+    free(parts.refused);
     return rc;
 }
 

@@ -86,9 +86,9 @@ static int setup(void **state)
         snprintf(key, sizeof(key), "%s/p%d.key", tmp, i);
         struct certs_unit u = {crt, crt, key};
         struct diag d;
-        bool nomem;
+        struct certs_refused r;
         diag_init(&d, crt);
-        pairs[i] = certs_load_unit(chk, &u, time(NULL), &d, &nomem);
+        pairs[i] = certs_load_unit(chk, &u, time(NULL), &d, &r);
         diag_free(&d);
         assert_non_null(pairs[i]);
     }
@@ -131,6 +131,7 @@ struct world_spec {
     long days;              /* the world's clock, in days from now */
     long hours;             /* and hours */
     const char *cert_error; /* an error for the source of pairs[P_A] */
+    const char *refused;    /* a name of a refused certificate */
 };
 
 /* A world built from its spec, with everything it owns. */
@@ -141,6 +142,7 @@ struct built {
     const char *config[3];
     struct certs *certs;
     struct plan_cert_error err;
+    struct plan_refusal refusal;
 };
 
 static struct plan_policy *parse(const char *text, const char *source)
@@ -182,6 +184,8 @@ static void build(const struct world_spec *s, struct built *b)
         b->err.source = certs_entry_source(pairs[P_A]);
         b->err.error = s->cert_error;
     }
+    b->refusal.name = s->refused;
+    b->refusal.error = "bad.crt: the certificate expired on 2020-01-01";
     b->w = (struct plan_world){
         .config = b->config,
         .n_config = nc,
@@ -191,6 +195,8 @@ static void build(const struct world_spec *s, struct built *b)
         .certs = b->certs,
         .cert_errors = &b->err,
         .n_cert_errors = s->cert_error != NULL,
+        .refused = &b->refusal,
+        .n_refused = s->refused != NULL,
         .dev = s->dev ? dev_ab : NULL,
         .now = time(NULL) + s->days * 86400 + s->hours * 3600,
     };
@@ -457,6 +463,38 @@ static const struct rule_case rules[] = {
      NULL,
      -1,
      NULL,
+     NULL,
+     NULL},
+    {"a refused certificate says why its domain is not served",
+     false,
+     {.deflt = NULL},
+     {.config = {"a.test"},
+      .deflt = good_def,
+      .pairs = NONE,
+      .refused = "mta-sts.a.test"},
+     "a.test",
+     true,
+     false,
+     "mx.default.test",
+     NULL,
+     -1,
+     "expired on 2020-01-01; mta-sts.a.test is not served",
+     NULL,
+     NULL},
+    {"a refused wildcard certificate too",
+     false,
+     {.deflt = NULL},
+     {.config = {"a.test"},
+      .deflt = good_def,
+      .pairs = NONE,
+      .refused = "*.a.test"},
+     "a.test",
+     true,
+     false,
+     "mx.default.test",
+     NULL,
+     -1,
+     "bad.crt",
      NULL,
      NULL},
     {"a certificate that expires while served: listed, unservable",
