@@ -344,7 +344,7 @@ static void parse_cli(int argc, char **argv, struct cli *cli)
             optind < argc ? find_cmd(argv[optind]) : NULL;
         if (optind < argc && cd == NULL)
             die_usage("unknown command '%s'", argv[optind]);
-        if (cd != NULL && cd->bit != CMD_HELP)
+        if (cd != NULL)
             print_cmd_help(cd, stdout);
         else
             print_usage(stdout);
@@ -1155,10 +1155,7 @@ static int cmd_help(const struct cli *cli)
     const struct cmd_doc *cd = find_cmd(cli->args[0]);
     if (cd == NULL)
         die_usage("help: unknown command '%s'", cli->args[0]);
-    if (cd->bit == CMD_HELP)
-        print_usage(stdout);
-    else
-        print_cmd_help(cd, stdout);
+    print_cmd_help(cd, stdout);
     return 0;
 }
 
