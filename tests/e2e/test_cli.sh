@@ -217,14 +217,7 @@ if host_start "$fh/serve.log" "http://127.0.0.1:$hp/healthz" serve -c "$fh/two.y
     --https "127.0.0.1:$(free_port)" --http "127.0.0.1:$hp"; then
     pass "serve starts with the config validate found one problem in"
     check_file_contains "serve names the same problem" "no certificate covers mta-sts.example.net" "$fh/serve.log"
-    check "serve binds before it publishes" python3 -c '
-import sys
-lines = open(sys.argv[1]).read().splitlines()
-pub = [i for i, l in enumerate(lines) if "publish:" in l]
-bound = [i for i, l in enumerate(lines) if "starting" in l]
-assert pub and bound and bound[0] < pub[0], lines
-' "$fh/serve.log"
-    MTA_STS_PUBLIC_HTTPS_PORT=8443 host_stop "$HOST_PID"
+    host_stop "$HOST_PID"
 else
     fail "serve did not start with one servable domain"
 fi
