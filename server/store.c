@@ -797,6 +797,10 @@ static void scan_certs(struct store *st, time_t now, struct dirty *dirty)
     struct certs_unit *cu = NULL;
     size_t n = 0;
     struct diag d;
+    /* `validate --no-certs` checks policies only: the directory is not
+     * read, and the development pair stands in for every domain. */
+    if (st->cfg->certs_unchecked)
+        return;
     diag_init(&d, st->cfg->cert_dir);
     int rc = certs_list_units(st->cfg->cert_dir, &cu, &n, &d);
     char why[PROBLEM_MAX] = "";
@@ -951,13 +955,14 @@ static void update_dev(struct store *st, struct dirty *dirty)
         dirty->nomem = true;
         goto out;
     }
-    log_msg(st->lg, LOG_LEVEL_WARN,
-            "NO CERTIFICATE in %s: serving a generated SELF-SIGNED "
-            "development certificate. Sending MTAs validate the "
-            "certificate and WILL REFUSE this policy; put a real "
-            "certificate for mta-sts.<domain> in %s before publishing "
-            "the _mta-sts record",
-            st->cfg->cert_dir, st->cfg->cert_dir);
+    if (!st->cfg->certs_unchecked)
+        log_msg(st->lg, LOG_LEVEL_WARN,
+                "NO CERTIFICATE in %s: serving a generated SELF-SIGNED "
+                "development certificate. Sending MTAs validate the "
+                "certificate and WILL REFUSE this policy; put a real "
+                "certificate for mta-sts.<domain> in %s before publishing "
+                "the _mta-sts record",
+                st->cfg->cert_dir, st->cfg->cert_dir);
     certs_entry_unref(st->dev);
     st->dev = dev;
     dirty->all = true;
