@@ -80,6 +80,7 @@ struct dir {
     struct entry *e; /* sorted by name */
     size_t n, cap;
     bool gone;
+    bool unreadable; /* there, but it cannot be opened (permissions) */
 };
 
 /* A change on its way to the store. */
@@ -638,6 +639,18 @@ static bool poll_dir(struct watch *w, struct dir *d, size_t *from,
         relist(w, d);
     }
     int dfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if ((dfd < 0 && self.present) != d->unreadable) {
+        /* A directory that is there but cannot be opened (chmod 000) makes
+         * its files look gone; they are not. Its root is read again whole
+         * instead, which keeps what was loaded and reports the directory,
+         * once when it becomes unreadable and once when it is back. */
+        d->unreadable = !d->unreadable;
+        note(w, d->root, NULL, false, now);
+    }
+    if (d->unreadable) {
+        *from = 0;
+        return settling;
+    }
     size_t i = *from;
     for (; i < d->n && (budget == NULL || *budget > 0); i++) {
         if (budget != NULL)
