@@ -272,12 +272,11 @@ void store_stats(const struct store *st, struct store_stats *out)
 
 /* ---- policy files ------------------------------------------------------- */
 
-struct policy *store_read_policy(const char *path, struct diag *d)
+/* policy_of validates what readfile gave for path (rc, and data or err). */
+static struct policy *policy_of(const char *path, int rc, const char *data,
+                                size_t len, const char *err, struct diag *d)
 {
-    char *data = NULL;
-    size_t len = 0;
-    char err[PROBLEM_MAX];
-    if (readfile(path, POLICY_MAX_SIZE, &data, &len, err, sizeof(err)) < 0) {
+    if (rc < 0) {
         /* The diagnostic names the file already. */
         size_t plen = strlen(path);
         const char *msg = strncmp(err, path, plen) == 0 && err[plen] == ':'
@@ -286,7 +285,16 @@ struct policy *store_read_policy(const char *path, struct diag *d)
         diag_add(d, DIAG_ERROR, 0, 0, "%s", msg);
         return NULL;
     }
-    struct policy *p = policy_parse(data, len, d);
+    return policy_parse(data, len, d);
+}
+
+struct policy *store_read_policy(const char *path, struct diag *d)
+{
+    char *data = NULL;
+    size_t len = 0;
+    char err[PROBLEM_MAX];
+    int rc = readfile(path, POLICY_MAX_SIZE, &data, &len, err, sizeof(err));
+    struct policy *p = policy_of(path, rc, data, len, err, d);
     free(data);
     return p;
 }
@@ -300,13 +308,22 @@ static int read_policy(struct store *st, struct pfile *pf)
 {
     unsigned char hash[HASH_LEN];
     const char *path = pf->f.path;
-    bool readable = hash_files(&path, 1, POLICY_MAX_SIZE, hash) == 0;
-    if (readable && pf->hashed && memcmp(hash, pf->hash, HASH_LEN) == 0)
+    char *data = NULL, why[PROBLEM_MAX];
+    size_t len = 0;
+    /* Read once: the bytes hashed are the bytes validated, even when the
+     * file changes again meanwhile. */
+    int rc = readfile(path, POLICY_MAX_SIZE, &data, &len, why, sizeof(why));
+    bool readable =
+        rc == 0 && gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, hash) == 0;
+    if (readable && pf->hashed && memcmp(hash, pf->hash, HASH_LEN) == 0) {
+        free(data);
         return 0;
+    }
     struct diag d;
     char problem[PROBLEM_MAX];
     diag_init(&d, path);
-    struct policy *p = store_read_policy(path, &d);
+    struct policy *p = policy_of(path, rc, data, len, why, &d);
+    free(data);
     if (p == NULL)
         first_error(&d, problem, sizeof(problem));
     if (p == NULL && pf->f.policy == NULL && same_str(problem, pf->f.error)) {
