@@ -54,6 +54,7 @@ struct dirty {
     bool all;
     bool certs; /* the certificate index must be rebuilt */
     bool nomem;
+    bool kept; /* a directory could not be read: what it gave stays */
 };
 
 struct store {
@@ -481,6 +482,7 @@ static void scan_policies(struct store *st, struct dirty *dirty)
         if (!same_str(why, st->dir_problem[STORE_POLICY_DIR]))
             log_msg(st->lg, LOG_LEVEL_ERROR, "%s", why);
         set_str(&st->dir_problem[STORE_POLICY_DIR], why);
+        dirty->kept = true;
         return;
     }
     set_str(&st->dir_problem[STORE_POLICY_DIR], NULL);
@@ -682,16 +684,24 @@ static void scan_certs(struct store *st, time_t now, struct dirty *dirty)
     diag_init(&d, st->cfg->cert_dir);
     int rc = certs_list_units(st->cfg->cert_dir, &cu, &n, &d);
     char why[PROBLEM_MAX] = "";
-    if (rc < 0 && d.errors > 0)
-        snprintf(why, sizeof(why), "%s; the certificates already loaded stay",
-                 d.entries[0].msg);
-    if (!same_str(why[0] ? why : NULL, st->dir_problem[STORE_CERT_DIR]) ||
-        rc == 0)
+    if (rc < 0 && d.errors > 0) {
+        /* Named by the directory, as the policy directory's problem is. */
+        const char *dir = st->cfg->cert_dir, *msg = d.entries[0].msg;
+        bool named = strncmp(msg, dir, strlen(dir)) == 0;
+        snprintf(why, sizeof(why),
+                 "%s%s%s; the certificates already loaded stay",
+                 named ? "" : dir, named ? "" : ": ", msg);
+    }
+    if (rc == 0)
         log_diag(st->lg, &d);
+    else if (why[0] != '\0' && !same_str(why, st->dir_problem[STORE_CERT_DIR]))
+        /* Say that nothing was dropped, as for the policy directory. */
+        log_msg(st->lg, LOG_LEVEL_ERROR, "%s", why);
     diag_free(&d);
     set_str(&st->dir_problem[STORE_CERT_DIR], why[0] ? why : NULL);
     if (rc < 0) {
         dirty->nomem = dirty->nomem || why[0] == '\0';
+        dirty->kept = true;
         return;
     }
     /* Units that are gone, then the ones there now (both lists sorted). */
@@ -1001,7 +1011,7 @@ fail:
      * When even that cannot be built, the log line is the report. */
     build_snapshot(st, snapshot_domains(st->cur), snapshot_count(st->cur));
 out:
-    if (rc != 0 || refused)
+    if (rc != 0 || refused || dirty->kept)
         atomic_fetch_add(&st->failures, 1);
     plan_result_free(&r);
     free(files);
