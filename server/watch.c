@@ -480,6 +480,14 @@ static void relist(struct watch *w, struct dir *d)
         rewatch(w);
 }
 
+/* event_at starts or extends the burst of events that due_at times. */
+static void event_at(struct watch *w, int64_t now)
+{
+    if (w->first_event < 0)
+        w->first_event = now;
+    w->last_event = now;
+}
+
 /* on_event turns one inotify event into a pending change. */
 static void on_event(struct watch *w, const struct inotify_event *ev,
                      int64_t now)
@@ -497,6 +505,7 @@ static void on_event(struct watch *w, const struct inotify_event *ev,
              * pair directory is its unit's change. */
             d->wd = -1;
             note(w, d->root, d->rel[0] ? d->rel : NULL, false, now);
+            event_at(w, now);
             if (d->rel[0] != '\0')
                 d->gone = true;
         }
@@ -508,6 +517,7 @@ static void on_event(struct watch *w, const struct inotify_event *ev,
     if (ev->mask & IN_ISDIR) {
         if (d->kind == DIR_CERT_ROOT || d->kind == DIR_LIVE) {
             note(w, d->root, rel, false, now);
+            event_at(w, now);
             if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
                 struct dir *sub = find_dir(w, d->root, rel);
                 if (sub != NULL)
@@ -522,8 +532,10 @@ static void on_event(struct watch *w, const struct inotify_event *ev,
         return;
     if (d->kind == DIR_POLICY && strcmp(ev->name, "..data") == 0) {
         /* Kubernetes swapped its link: every file may be new. */
-        if (ev->mask & (IN_MOVED_TO | IN_CREATE | IN_DELETE))
+        if (ev->mask & (IN_MOVED_TO | IN_CREATE | IN_DELETE)) {
             note(w, d->root, NULL, false, now);
+            event_at(w, now);
+        }
         return;
     }
     struct pending *p = pending_for(w, d->root, rel);
@@ -542,11 +554,8 @@ static void on_event(struct watch *w, const struct inotify_event *ev,
     } else if ((ev->mask & IN_ATTRIB) && !p->writing) {
         p->finished = now; /* a key made readable, say */
     }
-    if (p->finished != 0) {
-        if (w->first_event < 0)
-            w->first_event = now;
-        w->last_event = now;
-    }
+    if (p->finished != 0)
+        event_at(w, now);
 }
 
 static void drain(struct watch *w)
