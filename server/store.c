@@ -14,6 +14,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@ struct unit {
     char *error;
     unsigned char hash[HASH_LEN];
     bool hashed;
+    uint64_t forced_in; /* the reload that last loaded it regardless */
 };
 
 /* Domain names that a change concerns (owned copies). */
@@ -662,6 +664,13 @@ static void unit_upsert(struct store *st, const struct certs_unit *cu,
         st->n_units++;
     }
     struct unit *u = &st->units[at];
+    /* A renewal changes the .crt and the .key of one unit: the second path
+     * finds the bytes the first one just loaded, so it loads nothing. */
+    uint64_t reload = atomic_load(&st->reloads);
+    if (force && found && u->forced_in == reload)
+        force = false;
+    else if (force)
+        u->forced_in = reload;
     struct certs_entry *before = certs_entry_ref(u->last);
     int r = load_unit(st, u, cu, now, force);
     if (r < 0)
