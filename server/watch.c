@@ -525,6 +525,12 @@ static void on_event(struct watch *w, const struct inotify_event *ev,
             } else {
                 relist(w, d);
             }
+        } else if (d->kind == DIR_POLICY && relevant(d->kind, ev->name)) {
+            /* A directory where a policy file belongs (or was): a change
+             * of that file, which the store reports as not a regular
+             * file. No IN_CLOSE_WRITE comes for it. */
+            note(w, d->root, rel, false, now);
+            event_at(w, now);
         }
         return;
     }
