@@ -10,13 +10,14 @@
  * lookups are safe from any thread, including libmicrohttpd's TLS threads.
  */
 #include "certs.h"
+#include "dnsname.h"
 #include "priv.h"
 #include "readfile.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdatomic.h>
@@ -47,7 +48,6 @@ const char *const certs_tls_priority =
 /* At most this many certificates in one chain. */
 #define CERTS_CHAIN_MAX 16
 /* The longest DNS name, without a trailing dot. */
-#define CERTS_HOST_MAX 253
 #define CERTS_PATH_MAX 4096
 #define CERTS_DEV_DAYS 90
 
@@ -82,7 +82,10 @@ struct certs {
     size_t n_exact, n_wild;
 };
 
+/* Shared by the threads that load pairs at once: the trust store is read
+ * once, under the lock, and only read after that. */
 struct certs_checker {
+    pthread_mutex_t lock;
     gnutls_x509_trust_list_t trust;
     int trust_state; /* 0 not tried yet, 1 loaded, -1 unavailable */
 };
@@ -202,22 +205,14 @@ static const char *format_time(time_t t, char *out, size_t outlen)
 }
 
 /*
- * lower_name copies a DNS name in lower case without a trailing dot, or
- * returns NULL for an empty or over-long name.
+ * lower_name copies a DNS name in normal form (lower case, no trailing
+ * dot), or returns NULL for an empty or over-long name.
  */
 static char *lower_name(const char *s, size_t n)
 {
-    if (n > 0 && s[n - 1] == '.')
-        n--;
-    if (n == 0 || n > CERTS_HOST_MAX || memchr(s, '\0', n) != NULL)
-        return NULL;
-    char *p = malloc(n + 1);
-    if (p == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        p[i] = (char)tolower((unsigned char)s[i]);
-    p[n] = '\0';
-    return p;
+    char name[DNSNAME_MAX + 1];
+    return dnsname_normalize(s, n, name, sizeof(name)) == 0 ? strdup(name)
+                                                            : NULL;
 }
 
 static void entry_free(struct certs_entry *e)
@@ -274,7 +269,7 @@ static int entry_add_name(struct certs_entry *e, const char *s, size_t n)
  */
 static int entry_collect_names(struct certs_entry *e, gnutls_x509_crt_t leaf)
 {
-    char buf[CERTS_HOST_MAX + 8];
+    char buf[DNSNAME_MAX + 8];
     for (unsigned i = 0;; i++) {
         size_t size = sizeof(buf) - 1;
         unsigned critical = 0;
@@ -577,6 +572,7 @@ static int check_validity(struct loader *L, gnutls_x509_crt_t *crts, unsigned n,
 static void check_chain(struct loader *L, gnutls_x509_crt_t *crts, unsigned n,
                         const char *path)
 {
+    pthread_mutex_lock(&L->chk->lock);
     if (L->chk->trust_state == 0) {
         int rc = gnutls_x509_trust_list_init(&L->chk->trust, 0);
         if (rc == 0)
@@ -593,7 +589,9 @@ static void check_chain(struct loader *L, gnutls_x509_crt_t *crts, unsigned n,
                              : gnutls_strerror(rc));
         }
     }
-    if (L->chk->trust_state < 0)
+    int state = L->chk->trust_state;
+    pthread_mutex_unlock(&L->chk->lock);
+    if (state < 0)
         return;
 
     gnutls_typed_vdata_st purpose = {GNUTLS_DT_KEY_PURPOSE_OID,
@@ -1138,7 +1136,12 @@ void certs_change_free(struct certs_change *c)
 
 struct certs_checker *certs_checker_new(void)
 {
-    return calloc(1, sizeof(struct certs_checker));
+    struct certs_checker *chk = calloc(1, sizeof(*chk));
+    if (chk != NULL && pthread_mutex_init(&chk->lock, NULL) != 0) {
+        free(chk);
+        return NULL;
+    }
+    return chk;
 }
 
 void certs_checker_free(struct certs_checker *chk)
@@ -1147,6 +1150,7 @@ void certs_checker_free(struct certs_checker *chk)
         return;
     if (chk->trust_state != 0 && chk->trust != NULL)
         gnutls_x509_trust_list_deinit(chk->trust, 1);
+    pthread_mutex_destroy(&chk->lock);
     free(chk);
 }
 
@@ -1222,9 +1226,9 @@ static int build_index(struct certs *c, struct diag *d)
         const struct certs_entry *e = c->entries[i];
         for (size_t j = 0; j < e->n_names; j++) {
             const char *name = e->names[j];
-            if (strncmp(name, "*.", 2) == 0 && name[2] != '\0' &&
-                strchr(name + 2, '*') == NULL) {
-                c->wild[c->n_wild++] = (struct certs_name){name + 2, e, i};
+            const char *base = dnsname_wildcard_base(name);
+            if (base != NULL) {
+                c->wild[c->n_wild++] = (struct certs_name){base, e, i};
             } else if (strchr(name, '*') == NULL) {
                 c->exact[c->n_exact++] = (struct certs_name){name, e, i};
             } else if (d != NULL) {
@@ -1401,7 +1405,7 @@ struct certs_entry *certs_generate_dev(const char *const *hosts, size_t n_hosts,
     }
     for (size_t i = 0; i < n_hosts; i++) {
         if (hosts[i] == NULL || hosts[i][0] == '\0' ||
-            strlen(hosts[i]) > CERTS_HOST_MAX) {
+            strlen(hosts[i]) > DNSNAME_MAX) {
             diag_add(d, DIAG_ERROR, 0, 0,
                      "generating the development certificate: host name %zu "
                      "is empty or too long",
@@ -1511,27 +1515,18 @@ const struct certs_entry *certs_at(const struct certs *c, size_t i)
 static const struct certs_entry *find(const struct certs *c, const char *host,
                                       bool ecdsa, bool any)
 {
-    char name[CERTS_HOST_MAX + 1];
-    if (c == NULL || host == NULL)
+    char name[DNSNAME_MAX + 1];
+    if (c == NULL || host == NULL ||
+        dnsname_normalize(host, strlen(host), name, sizeof(name)) < 0)
         return NULL;
-    size_t n = strlen(host);
-    if (n > 0 && host[n - 1] == '.')
-        n--;
-    if (n == 0 || n > CERTS_HOST_MAX)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        name[i] = (char)tolower((unsigned char)host[i]);
-    name[n] = '\0';
     const struct certs_entry *e =
         index_find(c->exact, c->n_exact, name, ecdsa, any);
     if (e != NULL)
         return e;
     /* A wildcard covers exactly one non-empty left-most label. */
-    const char *dot = strchr(name, '.');
-    if (dot == NULL || dot == name || dot[1] == '\0' ||
-        memchr(name, '*', (size_t)(dot - name)) != NULL)
-        return NULL;
-    return index_find(c->wild, c->n_wild, dot + 1, ecdsa, any);
+    const char *parent = dnsname_parent(name);
+    return parent != NULL ? index_find(c->wild, c->n_wild, parent, ecdsa, any)
+                          : NULL;
 }
 
 const struct certs_entry *certs_find(const struct certs *c, const char *host)

@@ -20,6 +20,8 @@
 
 #include <yaml.h>
 
+#include "dnsname.h"
+
 /* Inputs larger than this are refused before libyaml sees them. */
 #define CONFIG_MAX_BYTES (1024u * 1024u)
 /* The schema is three levels deep; anything much deeper is a mistake, and
@@ -442,47 +444,29 @@ out:
     return ret;
 }
 
-/* ---- names: edit distance for "did you mean" --------------------------- */
-
-static size_t edit_distance(const char *a, size_t al, const char *b)
-{
-    size_t bl = strlen(b);
-    size_t row[65], prev[65];
-    if (al > 64 || bl > 64)
-        return SIZE_MAX;
-    for (size_t j = 0; j <= bl; j++)
-        prev[j] = j;
-    for (size_t i = 1; i <= al; i++) {
-        row[0] = i;
-        for (size_t j = 1; j <= bl; j++) {
-            char ca = a[i - 1], cb = b[j - 1];
-            if (ca >= 'A' && ca <= 'Z')
-                ca = (char)(ca - 'A' + 'a');
-            if (ca == '-')
-                ca = '_';
-            size_t cost = ca == cb ? 0 : 1;
-            size_t best = prev[j - 1] + cost;
-            if (prev[j] + 1 < best)
-                best = prev[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-        }
-        memcpy(prev, row, (bl + 1) * sizeof(row[0]));
-    }
-    return prev[bl];
-}
+/* ---- names: "did you mean" ---------------------------------------------- */
 
 /* closest returns the name in names[] nearest to s, or NULL when none is
- * close enough to be a plausible typo. */
+ * close enough to be a plausible typo. Case does not count, and '-' stands
+ * for '_', the way people misremember key names. */
 static const char *closest(const char *s, size_t len, const char *const *names,
                            size_t n)
 {
+    char folded[DIAG_EDIT_MAX];
     const char *best = NULL;
     size_t best_d = SIZE_MAX;
+    if (len > sizeof(folded))
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        folded[i] = c == '-' ? '_' : c;
+    }
     for (size_t i = 0; i < n; i++) {
-        size_t dist = edit_distance(s, len, names[i]);
-        size_t limit = strlen(names[i]) >= 5 ? 2 : 1;
+        size_t kl = strlen(names[i]);
+        size_t dist = diag_edit_distance(folded, len, names[i], kl);
+        size_t limit = kl >= 5 ? 2 : 1;
         if (dist <= limit && dist < best_d) {
             best = names[i];
             best_d = dist;
@@ -637,12 +621,6 @@ static int parse_choice(struct ctx *x, const struct keydef *kd,
 
 /* ---- host names, listen addresses, rua URIs ---------------------------- */
 
-static bool is_ldh(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || c == '-';
-}
-
 static const char *show_char(unsigned char c, char *out, size_t outlen)
 {
     if (c > 0x20 && c < 0x7f)
@@ -652,94 +630,14 @@ static const char *show_char(unsigned char c, char *out, size_t outlen)
     return out;
 }
 
-/*
- * check_hostname checks name[0..len) (no trailing dot) as an LDH host name
- * of at least two labels whose last label is not numeric.
- */
-static int check_hostname(const char *name, size_t len, char *err,
-                          size_t errlen)
-{
-    char q[200], ch[8];
-    size_t labels = 0, i = 0;
-    bool last_numeric = false;
-    if (len == 0) {
-        seterr(err, errlen, "the name is empty");
-        return -1;
-    }
-    if (len > 253) {
-        seterr(err, errlen, "the name is %zu characters long; the limit is 253",
-               len);
-        return -1;
-    }
-    while (i <= len) {
-        size_t start = i;
-        bool numeric = true;
-        while (i < len && name[i] != '.') {
-            unsigned char c = (unsigned char)name[i];
-            if (c >= 0x80) {
-                seterr(err, errlen,
-                       "non-ASCII characters; write internationalised names "
-                       "in their A-label form (xn--...)");
-                return -1;
-            }
-            if (!is_ldh(c)) {
-                seterr(err, errlen,
-                       "character %s is not allowed; host names use letters, "
-                       "digits, hyphens and dots",
-                       show_char(c, ch, sizeof(ch)));
-                return -1;
-            }
-            if (c < '0' || c > '9')
-                numeric = false;
-            i++;
-        }
-        size_t llen = i - start;
-        if (llen == 0) {
-            seterr(err, errlen,
-                   "empty label (a leading dot or two dots in a "
-                   "row)");
-            return -1;
-        }
-        if (llen > 63) {
-            seterr(err, errlen,
-                   "label \"%s\" is %zu characters long; the limit is 63",
-                   diag_quote(name + start, llen, q, sizeof(q)), llen);
-            return -1;
-        }
-        if (name[start] == '-' || name[i - 1] == '-') {
-            seterr(err, errlen, "label \"%s\" %s with a hyphen",
-                   diag_quote(name + start, llen, q, sizeof(q)),
-                   name[start] == '-' ? "starts" : "ends");
-            return -1;
-        }
-        labels++;
-        last_numeric = numeric;
-        i++; /* past the dot, or past the end */
-    }
-    if (labels < 2) {
-        seterr(err, errlen,
-               "a single label; expected a domain such as "
-               "example.com");
-        return -1;
-    }
-    if (last_numeric) {
-        seterr(err, errlen,
-               "the last label is numeric; an IP address is not "
-               "a domain name");
-        return -1;
-    }
-    return 0;
-}
-
 int config_check_domain(char *name, char *err, size_t errlen)
 {
     size_t len = strlen(name);
-    for (size_t i = 0; i < len; i++)
-        if (name[i] >= 'A' && name[i] <= 'Z')
-            name[i] = (char)(name[i] - 'A' + 'a');
-    if (len > 0 && name[len - 1] == '.')
-        name[--len] = '\0';
-    if (check_hostname(name, len, err, errlen) < 0)
+    /* When normalising fails ("", ".", "a.."), checking the name as given
+     * says why. */
+    if (dnsname_normalize(name, len, name, len + 1) == 0)
+        len = strlen(name);
+    if (dnsname_check(name, len, DNSNAME_DOMAIN, NULL, err, errlen) < 0)
         return -1;
     /* Operators often paste the policy host; the host serves mta-sts.<d>
      * itself, so the domain to list is the one below it. */
@@ -932,7 +830,8 @@ static int check_https_authority(const char *a, size_t len, char *err,
         memcpy(tmp, host, hlen);
         tmp[hlen] = '\0';
         if (inet_pton(AF_INET, tmp, bin) != 1 &&
-            check_hostname(tmp, hlen, herr, sizeof(herr)) < 0) {
+            dnsname_check(tmp, hlen, DNSNAME_DOMAIN, NULL, herr, sizeof herr) <
+                0) {
             seterr(err, errlen, "invalid host \"%s\": %s",
                    diag_quote(tmp, hlen, q, sizeof(q)), herr);
             return -1;
@@ -981,7 +880,7 @@ static int check_mailto(const char *m, size_t len, char *err, size_t errlen)
     size_t dlen = alen - (size_t)(dom - m);
     if (dlen > 0 && dom[0] == '[' && dom[dlen - 1] == ']')
         return 0; /* an address literal; rare, and left to the MTA */
-    if (check_hostname(dom, dlen, herr, sizeof(herr)) < 0) {
+    if (dnsname_check(dom, dlen, DNSNAME_DOMAIN, NULL, herr, sizeof herr) < 0) {
         seterr(err, errlen, "invalid mail domain \"%s\": %s",
                diag_quote(dom, dlen, q, sizeof(q)), herr);
         return -1;

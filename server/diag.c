@@ -4,6 +4,7 @@
  */
 #include "diag.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,4 +136,32 @@ const char *diag_quote(const char *s, size_t n, char *out, size_t outlen)
     }
     out[o] = '\0';
     return out;
+}
+
+size_t diag_edit_distance(const char *a, size_t na, const char *b, size_t nb)
+{
+    /* Three rows of the table: a swap looks two rows back. */
+    size_t rows[3][DIAG_EDIT_MAX + 1];
+    if (na > DIAG_EDIT_MAX || nb > DIAG_EDIT_MAX)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= nb; j++)
+        rows[0][j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        size_t *cur = rows[i % 3];
+        const size_t *up = rows[(i - 1) % 3], *up2 = rows[(i + 1) % 3];
+        cur[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t best = up[j] + 1;
+            if (cur[j - 1] + 1 < best)
+                best = cur[j - 1] + 1;
+            if (up[j - 1] + cost < best)
+                best = up[j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+                a[i - 2] == b[j - 1] && up2[j - 2] + 1 < best)
+                best = up2[j - 2] + 1;
+            cur[j] = best;
+        }
+    }
+    return rows[na % 3][nb];
 }

@@ -2,8 +2,10 @@
  * diag: a list of diagnostics, each `file:line:col: error|warning: message`.
  * Parsers report into a struct diag instead of printing or logging, so that
  * the same findings can be shown by `validate` (text or JSON), logged by the
- * daemon on reload, or asserted by unit tests. Pure: no I/O except the
- * explicit print functions, no globals; one list belongs to one thread.
+ * daemon on reload, or asserted by unit tests. It also holds what messages
+ * are built with: quoting of what was found, and the edit distance behind
+ * "did you mean" hints. Pure: no I/O except the explicit print functions,
+ * no globals; one list belongs to one thread.
  */
 #ifndef MTA_STS_DIAG_H
 #define MTA_STS_DIAG_H
@@ -73,5 +75,18 @@ int diag_json(const struct diag *d, struct buf *b);
  * messages show "what was found" without putting raw bytes in a log line.
  */
 const char *diag_quote(const char *s, size_t n, char *out, size_t outlen);
+
+/* Strings longer than this have no edit distance (see below). */
+#define DIAG_EDIT_MAX 64
+
+/*
+ * diag_edit_distance is the optimal string alignment distance between
+ * a[0..na) and b[0..nb): insertions, deletions, substitutions and swaps of
+ * two adjacent bytes, each counting one, so "mdoe" is one edit from "mode".
+ * Bytes compare exactly; callers fold case first where it does not count.
+ * It returns SIZE_MAX when either is longer than DIAG_EDIT_MAX. It is for
+ * "did you mean" hints.
+ */
+size_t diag_edit_distance(const char *a, size_t na, const char *b, size_t nb);
 
 #endif

@@ -142,15 +142,16 @@ void log_access(const struct logger *lg, const struct log_access *a)
         buf_printf(&b, ",\"status\":%d,\"bytes\":%llu,\"ms\":%.3f}", a->status,
                    a->bytes, a->duration_ms);
     } else {
-        /* Quote what the client sent so a crafted Host or path cannot
-         * forge a log line. */
-        char host[128], path[128];
+        /* Quote what the client sent so a crafted method, Host or path
+         * cannot forge a log line or drive the terminal showing it. */
+        char method[128], host[128], path[128];
+        diag_quote(a->method, strlen(a->method), method, sizeof(method));
         diag_quote(a->host, strlen(a->host), host, sizeof(host));
         diag_quote(a->path, strlen(a->path), path, sizeof(path));
         buf_printf(&b,
                    "access %s %s %s host=%s path=%s status=%d bytes=%llu "
                    "ms=%.3f",
-                   a->remote, a->listener, a->method, host, path, a->status,
+                   a->remote, a->listener, method, host, path, a->status,
                    a->bytes, a->duration_ms);
     }
     write_line(lg->out_fd, &b);

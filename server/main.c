@@ -330,45 +330,37 @@ out:
 
 /* ---- validate ---------------------------------------------------------- */
 
-static int cmp_str(const void *a, const void *b)
+static int only_txt(const struct dirent *de)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    size_t len = strlen(de->d_name);
+    return de->d_name[0] != '.' && len >= 5 &&
+           strcmp(de->d_name + len - 4, ".txt") == 0;
 }
 
 /* policy_files lists every *.txt in dir, sorted; returns the count or -1. */
 static int policy_files(const char *dir, char ***out)
 {
-    DIR *dp = opendir(dir);
-    char **files = NULL;
-    int n = 0;
-    if (dp == NULL) {
+    struct dirent **ents = NULL;
+    int n = scandir(dir, &ents, only_txt, alphasort);
+    if (n < 0) {
         fprintf(stderr, "mta-sts-host: %s: cannot open directory: %s\n", dir,
                 strerror(errno));
         return -1;
     }
-    struct dirent *de;
-    while ((de = readdir(dp)) != NULL) {
-        size_t len = strlen(de->d_name);
-        if (de->d_name[0] == '.' || len < 5 ||
-            strcmp(de->d_name + len - 4, ".txt") != 0)
-            continue;
-        char **p = realloc(files, (size_t)(n + 1) * sizeof(*p));
-        size_t plen = strlen(dir) + len + 2;
-        char *path = malloc(plen);
-        if (p == NULL || path == NULL) {
-            free(path);
-            files = p != NULL ? p : files;
-            break;
+    char **files = calloc((size_t)n + 1, sizeof(*files));
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        size_t plen = strlen(dir) + strlen(ents[i]->d_name) + 2;
+        char *path = files != NULL ? malloc(plen) : NULL;
+        if (path != NULL) {
+            snprintf(path, plen, "%s/%s", dir, ents[i]->d_name);
+            files[k++] = path;
         }
-        files = p;
-        snprintf(path, plen, "%s/%s", dir, de->d_name);
-        files[n++] = path;
+        free(ents[i]);
     }
-    closedir(dp);
-    if (n > 0)
-        qsort(files, (size_t)n, sizeof(*files), cmp_str);
+    free(ents);
     *out = files;
-    return n;
+    return files != NULL ? k : -1;
 }
 
 static int cmd_validate(const struct cli *cli)

@@ -411,10 +411,14 @@ static int decide(const struct plan_world *w, const char *name,
     char host[HOST_MAX + 1];
     struct decision dc;
     *next = NULL;
+    char copy[HOST_MAX + 1], why[128];
     int len = snprintf(host, sizeof(host), "mta-sts.%s", name);
-    if (len < 0 || (size_t)len >= sizeof(host)) {
-        /* Names are checked before they get here; this one cannot have a
-         * policy host. */
+    /* A name from a certificate becomes a file name and a log field: it is
+     * held to the rules a configured domain meets. */
+    if (len < 0 || (size_t)len >= sizeof(host) ||
+        snprintf(copy, sizeof(copy), "%s", name) >= (int)sizeof(copy) ||
+        config_check_domain(copy, why, sizeof(why)) < 0 ||
+        strcmp(copy, name) != 0) {
         if (old != NULL)
             find_add(f, LOG_LEVEL_WARN, "%s: no longer served", name);
         return 0;

@@ -39,6 +39,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "dnsname.h"
 
 enum field { F_VERSION, F_MODE, F_MAX_AGE, F_MX, F_EXT };
 #define N_KNOWN 4
@@ -47,8 +48,6 @@ static const char *const known_names[N_KNOWN] = {"version", "mode", "max_age",
                                                  "mx"};
 
 #define EXT_NAME_MAX 32 /* sts-policy-ext-name: 1 + *31 */
-#define LABEL_MAX 63    /* RFC 1035 */
-#define HOST_MAX 253    /* RFC 1035, without the root dot */
 #define MAX_AGE_DIGITS 10
 #define QUOTE_BUF 192 /* enough for diag_quote's 40-byte cut, escaped */
 
@@ -234,38 +233,6 @@ static const char *quote(const char *s, size_t n, char *out, size_t outlen)
 }
 
 /*
- * osa_distance is the optimal string alignment distance (Levenshtein plus
- * adjacent transpositions) between two short lowercase strings. Typos like
- * "mdoe" and "verison" are one transposition, which plain Levenshtein would
- * count as two.
- */
-static size_t osa_distance(const char *a, size_t na, const char *b, size_t nb)
-{
-    size_t dp[EXT_NAME_MAX + 2][EXT_NAME_MAX + 2];
-    if (na > EXT_NAME_MAX || nb > EXT_NAME_MAX)
-        return SIZE_MAX;
-    for (size_t i = 0; i <= na; i++)
-        dp[i][0] = i;
-    for (size_t j = 0; j <= nb; j++)
-        dp[0][j] = j;
-    for (size_t i = 1; i <= na; i++) {
-        for (size_t j = 1; j <= nb; j++) {
-            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            size_t best = dp[i - 1][j] + 1;
-            if (dp[i][j - 1] + 1 < best)
-                best = dp[i][j - 1] + 1;
-            if (dp[i - 1][j - 1] + cost < best)
-                best = dp[i - 1][j - 1] + cost;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
-                a[i - 2] == b[j - 1] && dp[i - 2][j - 2] + 1 < best)
-                best = dp[i - 2][j - 2] + 1;
-            dp[i][j] = best;
-        }
-    }
-    return dp[na][nb];
-}
-
-/*
  * near_known returns the known field an unknown name probably meant, or -1.
  * A case-insensitive match always counts (field names are case-sensitive,
  * so "Mode" is an ignored extension). Otherwise the allowed distance
@@ -289,7 +256,7 @@ static int near_known(const char *name, size_t n, bool *case_only)
             return k;
         }
         size_t allowed = kl >= 5 ? 2 : kl >= 3 ? 1 : 0;
-        size_t dist = osa_distance(lc, n, known_names[k], kl);
+        size_t dist = diag_edit_distance(lc, n, known_names[k], kl);
         if (dist <= allowed && dist < best_d) {
             best_d = dist;
             best = k;
@@ -342,12 +309,13 @@ static bool is_public_suffix(const char *p, size_t n)
 static bool mx_check(struct pctx *c, unsigned ln, unsigned col0, const char *p,
                      size_t n)
 {
-    char q[QUOTE_BUF], f[QUOTE_BUF];
-    size_t off = 0, ls, labels = 0, last_start = 0;
-    bool wild = false;
+    char q[QUOTE_BUF], why[DIAG_MSG_MAX];
+    size_t where = 0;
     const char *colon = memchr(p, ':', n);
 
     quote(p, n, q, sizeof(q));
+    /* Address literals and ports are what people paste from other
+     * configs; say what mx takes instead of naming the odd character. */
     if (p[0] == '[') {
         perr(c, ln, col0,
              "expected a host name, found the address literal '%s'; mx takes "
@@ -363,119 +331,12 @@ static bool mx_check(struct pctx *c, unsigned ln, unsigned col0, const char *p,
              q);
         return false;
     }
-    if (p[0] == '*') {
-        if (n == 1) {
-            perr(c, ln, col0,
-                 "expected '*.' followed by a domain, found '*' alone; a "
-                 "wildcard covers one label, as in '*.example.com'");
-            return false;
-        }
-        if (p[1] != '.') {
-            perr(c, ln, col0 + 1,
-                 "expected '.' after the wildcard '*' (it must be the whole "
-                 "left-most label, as in '*.example.com'), found %s",
-                 found_at(p + 1, n - 1, f, sizeof(f)));
-            return false;
-        }
-        if (n == 2) {
-            perr(c, ln, col0 + 2,
-                 "expected a domain after '*.', found end of value");
-            return false;
-        }
-        off = 2;
-        wild = true;
-    }
-    if (p[n - 1] == '.') {
-        perr(c, ln, col0 + (unsigned)(n - 1),
-             "expected a host name without a trailing dot, found '.' at the "
-             "end of '%s'; write 'mx.example.com', not 'mx.example.com.'",
-             q);
+    if (dnsname_check(p, n, DNSNAME_WILDCARD | DNSNAME_DOMAIN, &where, why,
+                      sizeof(why)) < 0) {
+        perr(c, ln, col0 + (unsigned)where, "%s", why);
         return false;
     }
-    ls = off;
-    for (size_t i = off; i <= n; i++) {
-        if (i == n || p[i] == '.') {
-            if (i == ls) {
-                perr(c, ln, col0 + (unsigned)i,
-                     "expected a label (letters, digits, '-'), found an "
-                     "empty label in '%s'",
-                     q);
-                return false;
-            }
-            if (p[i - 1] == '-') {
-                perr(c, ln, col0 + (unsigned)(i - 1),
-                     "expected a label to end with a letter or digit, found "
-                     "'-' in '%s'",
-                     q);
-                return false;
-            }
-            labels++;
-            last_start = ls;
-            ls = i + 1;
-            continue;
-        }
-        unsigned char ch = (unsigned char)p[i];
-        if (ch == '*') {
-            perr(c, ln, col0 + (unsigned)i,
-                 "expected a letter, digit or '-', found '*'; a wildcard is "
-                 "only allowed as the whole left-most label "
-                 "('*.example.com') and covers exactly one label");
-            return false;
-        }
-        if (ch == '_') {
-            perr(c, ln, col0 + (unsigned)i,
-                 "expected a letter, digit, '-' or '.', found '_'; "
-                 "underscores are not allowed in MX host names");
-            return false;
-        }
-        if (!is_alnum(ch) && ch != '-') {
-            perr(c, ln, col0 + (unsigned)i,
-                 "expected a letter, digit, '-' or '.' in a host name, found "
-                 "%s",
-                 found_at(p + i, n - i, f, sizeof(f)));
-            return false;
-        }
-        if (ch == '-' && i == ls) {
-            perr(c, ln, col0 + (unsigned)i,
-                 "expected a label to start with a letter or digit, found "
-                 "'-' in '%s'",
-                 q);
-            return false;
-        }
-        if (i - ls == LABEL_MAX) {
-            perr(c, ln, col0 + (unsigned)i,
-                 "expected a label of at most 63 characters, found a longer "
-                 "one in '%s'",
-                 q);
-            return false;
-        }
-    }
-    if (n > HOST_MAX) {
-        perr(c, ln, col0 + HOST_MAX,
-             "expected a host name of at most 253 characters, found %zu", n);
-        return false;
-    }
-    bool numeric = true;
-    for (size_t i = last_start; i < n; i++)
-        if (!is_digit((unsigned char)p[i]))
-            numeric = false;
-    if (numeric) {
-        /* No top-level domain is all digits (RFC 3696 §2), so this is an
-         * IPv4 address; senders never match an mx against addresses. */
-        perr(c, ln, col0,
-             "expected a host name, found the IP address '%s'; mx takes the "
-             "host names of the MX records",
-             q);
-        return false;
-    }
-    if (!wild && labels < 2) {
-        perr(c, ln, col0,
-             "expected a fully qualified host name such as 'mx.example.com', "
-             "found the single label '%s'",
-             q);
-        return false;
-    }
-    if (wild && is_public_suffix(p + 2, n - 2))
+    if (p[0] == '*' && is_public_suffix(p + 2, n - 2))
         pwarn(c, ln, col0,
               "the wildcard '%s' sits directly under the public suffix '%s' "
               "and would match hosts of every domain registered there; list "
@@ -1108,16 +969,15 @@ const char *policy_mode_name(enum policy_mode mode)
  */
 int policy_id(const char *served, size_t len, char out[POLICY_ID_MAX + 1])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char digest[32];
+    gnutls_datum_t head = {digest, POLICY_ID_MAX / 2};
+    size_t outlen = POLICY_ID_MAX + 1;
     int rc = -1;
     if (gnutls_hash_fast(GNUTLS_DIG_SHA256, served, len, digest) < 0)
         goto out;
-    for (size_t i = 0; i < POLICY_ID_MAX / 2; i++) {
-        out[2 * i] = hex[digest[i] >> 4];
-        out[2 * i + 1] = hex[digest[i] & 15];
-    }
-    out[POLICY_ID_MAX] = '\0';
+    /* GnuTLS writes lower-case digits and the NUL. */
+    if (gnutls_hex_encode(&head, out, &outlen) < 0)
+        goto out;
     rc = 0;
 out:
     return rc;

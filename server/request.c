@@ -6,43 +6,11 @@
 
 #include <string.h>
 
-#define HOST_MAX 256
+#include "dnsname.h"
 
-int request_normalize_host(const char *in, char *out, size_t outlen)
-{
-    size_t n = 0;
-    if (in == NULL || outlen == 0)
-        return -1;
-    const char *p = in;
-    if (*p == '[')
-        return -1; /* an IP literal is never a served mta-sts host */
-    for (; *p != '\0' && *p != ':'; p++) {
-        char c = *p;
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c - 'A' + 'a');
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '.' || c == '_'))
-            return -1;
-        if (n + 1 >= outlen)
-            return -1;
-        out[n++] = c;
-    }
-    if (*p == ':') {
-        /* Only a port may follow the colon. */
-        const char *q = p + 1;
-        if (*q == '\0')
-            return -1;
-        for (; *q != '\0'; q++)
-            if (*q < '0' || *q > '9')
-                return -1;
-    }
-    if (n > 0 && out[n - 1] == '.')
-        n--;
-    if (n == 0)
-        return -1;
-    out[n] = '\0';
-    return 0;
-}
+/* Room for any name a snapshot serves (at most 253 characters) and then
+ * some: a longer Host header is refused, never cut to fit. */
+#define HOST_BUF 256
 
 /* next_tag finds the next entity tag in an If-None-Match list; returns a
  * pointer past it, or NULL at the end. */
@@ -102,7 +70,7 @@ struct request_result request_route(const struct snapshot *s,
 {
     struct request_result res = {REQUEST_REPLY,
                                  snapshot_reply(s, SNAPSHOT_NOT_FOUND), NULL};
-    char host[HOST_MAX], sni[HOST_MAX];
+    char host[HOST_BUF], sni[HOST_BUF];
     bool health = strcmp(r->path, REQUEST_HEALTH_PATH) == 0;
     bool metrics =
         r->metrics_here && strcmp(r->path, REQUEST_METRICS_PATH) == 0;
@@ -123,7 +91,7 @@ struct request_result request_route(const struct snapshot *s,
     }
 
     const struct plan_domain *d = NULL;
-    bool host_ok = request_normalize_host(r->host, host, sizeof(host)) == 0;
+    bool host_ok = dnsname_normalize_host(r->host, host, sizeof(host)) == 0;
     if (host_ok)
         d = snapshot_find(s, host);
 
@@ -148,7 +116,7 @@ struct request_result request_route(const struct snapshot *s,
     /* RFC 9110 §15.5.20: a request for a host this connection's TLS name
      * does not cover is misdirected. */
     if (host_ok && r->sni != NULL &&
-        (request_normalize_host(r->sni, sni, sizeof(sni)) != 0 ||
+        (dnsname_normalize_host(r->sni, sni, sizeof(sni)) != 0 ||
          strcmp(sni, host) != 0)) {
         res.reply = snapshot_reply(s, SNAPSHOT_MISDIRECTED);
         return res;

@@ -41,13 +41,6 @@ struct request_result {
     const struct plan_domain *domain; /* policy or redirect, else NULL */
 };
 
-/*
- * request_normalize_host copies a Host header or TLS server name into out
- * in canonical form: lower case, port and one trailing dot removed. Returns
- * 0, or -1 when it is empty, too long or not a plausible host name.
- */
-int request_normalize_host(const char *in, char *out, size_t outlen);
-
 /* request_route decides the answer to r from snapshot s. */
 struct request_result request_route(const struct snapshot *s,
                                     const struct request *r);

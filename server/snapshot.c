@@ -6,12 +6,11 @@
  */
 #include "snapshot.h"
 
-#include <ctype.h>
+#include "dnsname.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define HOST_MAX 253
 
 struct snapshot_certs {
     atomic_uint refs;
@@ -209,21 +208,17 @@ const struct certs_entry *snapshot_cert_for(const struct snapshot *s,
                                             const char *sni,
                                             gnutls_session_t session)
 {
-    char host[HOST_MAX + 1];
+    char host[DNSNAME_MAX + 1];
     const struct certs *index = snapshot_certs_get(s->certs);
-    size_t n = sni != NULL ? strlen(sni) : 0;
-    if (n > 0 && sni[n - 1] == '.')
-        n--;
-    if (n > 0 && n <= HOST_MAX) {
-        for (size_t i = 0; i < n; i++)
-            host[i] = (char)tolower((unsigned char)sni[i]);
-        host[n] = '\0';
+    bool named = sni != NULL &&
+                 dnsname_normalize(sni, strlen(sni), host, sizeof(host)) == 0;
+    if (named) {
         const struct plan_domain *d = snapshot_find(s, host);
         if (d != NULL && (d->cert[0] != NULL || d->cert[1] != NULL))
             return certs_pick(d->cert, session);
     }
     if (certs_count(index) > 0)
-        return certs_select(index, n > 0 ? host : NULL, session);
+        return certs_select(index, named ? host : NULL, session);
     /* No file loaded (a development set, or only last good pairs kept):
      * any domain's pair is as good a default as another. */
     for (size_t i = 0; i < s->n; i++)

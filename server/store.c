@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <gnutls/crypto.h>
 
@@ -46,7 +47,6 @@ struct unit {
     char *error;
     unsigned char hash[HASH_LEN];
     bool hashed;
-    uint64_t forced_in; /* the reload that last loaded it regardless */
 };
 
 /* Domain names that a change concerns (owned copies). */
@@ -373,13 +373,15 @@ static int cmp_pfile(const void *key, const void *elem)
     return strcmp(key, ((const struct pfile *)elem)->f.domain);
 }
 
-/* file_slot finds domain's file, or where it would go. */
-static size_t file_slot(const struct store *st, const char *domain, bool *found)
+/* slot finds key in the sorted array base[0..n) of size-byte records, or
+ * where it would go. */
+static size_t slot(const void *base, size_t n, size_t size, const char *key,
+                   int (*cmp)(const void *, const void *), bool *found)
 {
-    size_t lo = 0, hi = st->n_files;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = cmp_pfile(domain, &st->files[mid]);
+        int c = cmp(key, (const char *)base + mid * size);
         if (c == 0) {
             *found = true;
             return mid;
@@ -391,6 +393,12 @@ static size_t file_slot(const struct store *st, const char *domain, bool *found)
     }
     *found = false;
     return lo;
+}
+
+static size_t file_slot(const struct store *st, const char *domain, bool *found)
+{
+    return slot(st->files, st->n_files, sizeof(*st->files), domain, cmp_pfile,
+                found);
 }
 
 /*
@@ -535,21 +543,8 @@ static int cmp_unit_key(const void *key, const void *elem)
 
 static size_t unit_slot(const struct store *st, const char *id, bool *found)
 {
-    size_t lo = 0, hi = st->n_units;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = cmp_unit_key(id, &st->units[mid]);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    *found = false;
-    return lo;
+    return slot(st->units, st->n_units, sizeof(*st->units), id, cmp_unit_key,
+                found);
 }
 
 static void log_loaded(const struct store *st, const struct certs_entry *e)
@@ -564,35 +559,105 @@ static void log_loaded(const struct store *st, const struct certs_entry *e)
             certs_entry_source(e), certs_entry_subject(e), when);
 }
 
-/*
- * load_unit (re)loads u from the files of cu unless their bytes are
- * unchanged. Returns 1 when what it gives changed, 0 when not, -1 when
- * memory ran out.
- */
-static int load_unit(struct store *st, struct unit *u,
-                     const struct certs_unit *cu, time_t now, bool force)
-{
+/* One unit to (re)load: the slow part (reading, parsing, checking) runs
+ * on worker threads, what it means for the store on the reloading one. */
+struct load_job {
+    const struct certs_unit *cu;
+    size_t unit; /* index in st->units */
+    bool force;  /* load even when the bytes look unchanged */
+    bool skip;   /* the bytes are unchanged: nothing to do */
+    bool readable, nomem;
     unsigned char hash[HASH_LEN];
-    const char *files[2];
-    size_t nf = certs_unit_files(cu, files);
-    bool readable = hash_files(files, nf, 1u << 20, hash) == 0;
-    if (!force && readable && u->hashed && memcmp(hash, u->hash, HASH_LEN) == 0)
-        return 0;
+    struct certs_entry *entry;
     struct diag d;
-    bool nomem = false;
-    diag_init(&d, cu->id);
-    struct certs_entry *e = certs_load_unit(st->chk, cu, now, &d, &nomem);
+};
+
+/* job_run reads and checks one unit; safe on any thread (the checker's
+ * trust store is shared read-only). */
+static void job_run(struct certs_checker *chk, const struct unit *u,
+                    struct load_job *j, time_t now)
+{
+    const char *files[2];
+    size_t nf = certs_unit_files(j->cu, files);
+    j->readable = hash_files(files, nf, 1u << 20, j->hash) == 0;
+    diag_init(&j->d, j->cu->id);
+    if (!j->force && j->readable && u->hashed &&
+        memcmp(j->hash, u->hash, HASH_LEN) == 0) {
+        j->skip = true;
+        return;
+    }
+    j->entry = certs_load_unit(chk, j->cu, now, &j->d, &j->nomem);
+}
+
+struct job_pool {
+    struct certs_checker *chk;
+    const struct unit *units;
+    struct load_job *jobs;
+    size_t n;
+    atomic_size_t next;
+    time_t now;
+};
+
+static void *job_worker(void *arg)
+{
+    struct job_pool *p = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&p->next, 1);
+        if (i >= p->n)
+            return NULL;
+        job_run(p->chk, &p->units[p->jobs[i].unit], &p->jobs[i], p->now);
+    }
+}
+
+/* At most this many threads load certificates at once; checking a pair
+ * (parse, key check, chain) is pure computation, so a start-up with
+ * thousands of them takes every core. */
+#define LOAD_THREADS_MAX 8
+
+/* run_jobs runs the jobs on up to one thread per core (the caller's
+ * included). */
+static void run_jobs(struct store *st, struct load_job *jobs, size_t n,
+                     time_t now)
+{
+    pthread_t th[LOAD_THREADS_MAX];
+    struct job_pool p = {st->chk, st->units, jobs, n, 0, now};
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t want = cores > 1 ? (size_t)cores : 1, started = 0;
+    if (want > LOAD_THREADS_MAX)
+        want = LOAD_THREADS_MAX;
+    /* A few pairs are not worth a thread. */
+    while (want > 1 && n / want < 16)
+        want--;
+    for (size_t i = 1; i < want; i++)
+        if (pthread_create(&th[started], NULL, job_worker, &p) == 0)
+            started++;
+    job_worker(&p);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+}
+
+/*
+ * job_apply records what a job found in its unit and logs it. Returns 1
+ * when what the unit gives changed, 0 when not, -1 when memory ran out
+ * (the unit stays as it was).
+ */
+static int job_apply(struct store *st, struct load_job *j)
+{
+    struct unit *u = &st->units[j->unit];
+    struct certs_entry *e = j->entry;
+    j->entry = NULL;
+    if (j->skip)
+        return 0;
     char problem[PROBLEM_MAX] = "";
-    for (size_t i = 0; i < d.n && problem[0] == '\0'; i++)
-        if (d.entries[i].severity == DIAG_ERROR)
+    for (size_t i = 0; i < j->d.n && problem[0] == '\0'; i++)
+        if (j->d.entries[i].severity == DIAG_ERROR)
             /* The messages of the certificate module name the file. */
-            snprintf(problem, sizeof(problem), "%s", d.entries[i].msg);
+            snprintf(problem, sizeof(problem), "%s", j->d.entries[i].msg);
     bool same = e == NULL && u->entry == NULL &&
                 same_str(problem[0] ? problem : NULL, u->error);
     if (!same)
-        log_diag(st->lg, &d);
-    diag_free(&d);
-    if (nomem) {
+        log_diag(st->lg, &j->d);
+    if (j->nomem) {
         certs_entry_unref(e);
         return -1;
     }
@@ -608,8 +673,8 @@ static int load_unit(struct store *st, struct unit *u,
         st->served_real = true;
     }
     set_str(&u->error, problem[0] ? problem : NULL);
-    u->hashed = readable && e != NULL;
-    memcpy(u->hash, hash, HASH_LEN);
+    u->hashed = j->readable && e != NULL;
+    memcpy(u->hash, j->hash, HASH_LEN);
     return 1;
 }
 
@@ -626,61 +691,91 @@ static void unit_remove(struct store *st, size_t i, struct dirty *dirty)
     dirty->certs = true;
 }
 
-/* unit_upsert loads cu into its unit (added when new). */
-static void unit_upsert(struct store *st, const struct certs_unit *cu,
-                        time_t now, bool force, struct dirty *dirty)
+/* unit_ensure finds cu's unit, adding it when new (or when its key file
+ * changed: another pair). Returns whether it was there before, or -1. */
+static int unit_ensure(struct store *st, const struct certs_unit *cu,
+                       struct dirty *dirty)
 {
     bool found;
     size_t at = unit_slot(st, cu->id, &found);
     if (found && (strcmp(st->units[at].u.crt, cu->crt) != 0 ||
                   strcmp(st->units[at].u.key, cu->key) != 0)) {
-        /* The same certificate with another key file: a new unit. */
         unit_remove(st, at, dirty);
         found = false;
     }
-    if (!found) {
-        if (st->n_units == st->cap_units) {
-            size_t ncap = st->cap_units ? st->cap_units * 2 : 64;
-            struct unit *p = realloc(st->units, ncap * sizeof(*p));
-            if (p == NULL) {
-                dirty->nomem = true;
-                return;
-            }
-            st->units = p;
-            st->cap_units = ncap;
-        }
-        struct unit fresh = {0};
-        fresh.u.id = strdup(cu->id);
-        fresh.u.crt = strdup(cu->crt);
-        fresh.u.key = strdup(cu->key);
-        if (fresh.u.id == NULL || fresh.u.crt == NULL || fresh.u.key == NULL) {
-            unit_clear(&fresh);
-            dirty->nomem = true;
-            return;
-        }
-        memmove(&st->units[at + 1], &st->units[at],
-                (st->n_units - at) * sizeof(*st->units));
-        st->units[at] = fresh;
-        st->n_units++;
+    if (found)
+        return 1;
+    if (st->n_units == st->cap_units) {
+        size_t ncap = st->cap_units ? st->cap_units * 2 : 64;
+        struct unit *p = realloc(st->units, ncap * sizeof(*p));
+        if (p == NULL)
+            return -1;
+        st->units = p;
+        st->cap_units = ncap;
     }
-    struct unit *u = &st->units[at];
-    /* A renewal changes the .crt and the .key of one unit: the second path
-     * finds the bytes the first one just loaded, so it loads nothing. */
-    uint64_t reload = atomic_load(&st->reloads);
-    if (force && found && u->forced_in == reload)
-        force = false;
-    else if (force)
-        u->forced_in = reload;
-    struct certs_entry *before = certs_entry_ref(u->last);
-    int r = load_unit(st, u, cu, now, force);
-    if (r < 0)
+    struct unit fresh = {0};
+    fresh.u.id = strdup(cu->id);
+    fresh.u.crt = strdup(cu->crt);
+    fresh.u.key = strdup(cu->key);
+    if (fresh.u.id == NULL || fresh.u.crt == NULL || fresh.u.key == NULL) {
+        unit_clear(&fresh);
+        return -1;
+    }
+    memmove(&st->units[at + 1], &st->units[at],
+            (st->n_units - at) * sizeof(*st->units));
+    st->units[at] = fresh;
+    st->n_units++;
+    return 0;
+}
+
+/* load_units (re)loads the units cu[0..n) into the store, in parallel,
+ * and marks the domains of every unit that changed. */
+static void load_units(struct store *st, const struct certs_unit *cu, size_t n,
+                       time_t now, bool force, struct dirty *dirty)
+{
+    bool *fresh = calloc(n + 1, sizeof(*fresh));
+    struct load_job *jobs = calloc(n + 1, sizeof(*jobs));
+    if (fresh == NULL || jobs == NULL) {
         dirty->nomem = true;
-    if (r > 0 || !found) {
-        dirty_entry(dirty, before);
-        dirty_entry(dirty, u->entry);
-        dirty->certs = true;
+        goto out;
     }
-    certs_entry_unref(before);
+    /* Every unit is in place first: adding one moves the others. */
+    for (size_t i = 0; i < n; i++) {
+        int r = unit_ensure(st, &cu[i], dirty);
+        if (r < 0) {
+            dirty->nomem = true;
+            goto out;
+        }
+        fresh[i] = r == 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool found;
+        jobs[i].cu = &cu[i];
+        jobs[i].unit = unit_slot(st, cu[i].id, &found);
+        jobs[i].force = force || fresh[i];
+    }
+    run_jobs(st, jobs, n, now);
+    for (size_t i = 0; i < n; i++) {
+        struct unit *u = &st->units[jobs[i].unit];
+        struct certs_entry *before = certs_entry_ref(u->last);
+        int r = job_apply(st, &jobs[i]);
+        if (r < 0)
+            dirty->nomem = true;
+        if (r > 0 || fresh[i]) {
+            dirty_entry(dirty, before);
+            dirty_entry(dirty, u->entry);
+            dirty->certs = true;
+        }
+        certs_entry_unref(before);
+    }
+out:
+    for (size_t i = 0; jobs != NULL && i < n; i++) {
+        certs_entry_unref(jobs[i].entry);
+        if (jobs[i].cu != NULL)
+            diag_free(&jobs[i].d);
+    }
+    free(jobs);
+    free(fresh);
 }
 
 /* scan_certs reloads the whole certificate directory (units whose bytes
@@ -720,40 +815,62 @@ static void scan_certs(struct store *st, time_t now, struct dirty *dirty)
         if (j == 0 || strcmp(cu[j - 1].id, st->units[i].u.id) != 0)
             unit_remove(st, i, dirty);
     }
-    for (size_t i = 0; i < n; i++)
-        unit_upsert(st, &cu[i], now, false, dirty);
+    load_units(st, cu, n, now, false, dirty);
     certs_units_free(cu, n);
 }
 
-/* cert_changed handles one changed path in the certificate directory. */
-static void cert_changed(struct store *st, const char *rel, time_t now,
-                         struct dirty *dirty)
+/* certs_changed handles changed paths in the certificate directory: the
+ * units they involve (a pair is two files, often changed together) are
+ * looked at once each. */
+static void certs_changed(struct store *st, const char *const *rels, size_t n,
+                          time_t now, struct dirty *dirty)
 {
-    struct certs_change c;
-    struct diag d;
-    diag_init(&d, st->cfg->cert_dir);
-    int rc = certs_units_at(st->cfg->cert_dir, rel, &c, &d);
-    log_diag(st->lg, &d);
-    diag_free(&d);
-    if (rc < 0) {
+    struct certs_change *c = calloc(n + 1, sizeof(*c));
+    struct certs_unit *todo = calloc(2 * n + 1, sizeof(*todo));
+    size_t k = 0;
+    bool all = false;
+    if (c == NULL || todo == NULL) {
         dirty->nomem = true;
-    } else if (c.all) {
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct diag d;
+        diag_init(&d, st->cfg->cert_dir);
+        int rc = certs_units_at(st->cfg->cert_dir, rels[i], &c[i], &d);
+        log_diag(st->lg, &d);
+        diag_free(&d);
+        dirty->nomem = dirty->nomem || rc < 0;
+        all = all || c[i].all;
+    }
+    if (all) {
         scan_certs(st, now, dirty);
-    } else {
-        for (size_t s = 0; s < c.n_scope; s++) {
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t s = 0; s < c[i].n_scope; s++) {
             bool found, there = false;
-            size_t at = unit_slot(st, c.scope[s], &found);
-            for (size_t i = 0; i < c.n && !there; i++)
-                there = strcmp(c.units[i].id, c.scope[s]) == 0;
+            size_t at = unit_slot(st, c[i].scope[s], &found);
+            for (size_t j = 0; j < c[i].n && !there; j++)
+                there = strcmp(c[i].units[j].id, c[i].scope[s]) == 0;
             if (found && !there)
                 unit_remove(st, at, dirty);
         }
-        /* The event says the files changed: load them even when their
-         * bytes look the same (a key made readable, say). */
-        for (size_t i = 0; i < c.n; i++)
-            unit_upsert(st, &c.units[i], now, true, dirty);
+        for (size_t j = 0; j < c[i].n; j++) {
+            bool seen = false;
+            for (size_t m = 0; m < k && !seen; m++)
+                seen = strcmp(todo[m].id, c[i].units[j].id) == 0;
+            if (!seen)
+                todo[k++] = c[i].units[j]; /* borrowed from c[i] */
+        }
     }
-    certs_change_free(&c);
+    /* The event says the files changed: load them even when their bytes
+     * look the same (a key made readable, say). */
+    load_units(st, todo, k, now, true, dirty);
+out:
+    for (size_t i = 0; c != NULL && i < n; i++)
+        certs_change_free(&c[i]);
+    free(c);
+    free(todo);
 }
 
 /* rebuild_index indexes the pairs of every unit. */
@@ -1028,10 +1145,11 @@ out:
     return rc;
 }
 
-/* run does one reload under the reload lock, then hands the memory it
- * freed back to the system: checking a certificate chain parses the whole
- * system trust store once, and replaced pairs leave holes between the
- * long-lived data. */
+/* run does one reload under the reload lock. After a full one it hands
+ * the memory it freed back to the system: checking every certificate
+ * chain parses the whole system trust store, and the replaced pairs leave
+ * holes between the long-lived data. An incremental reload frees little,
+ * and trimming walks the whole heap, which grows with the domains. */
 static int run(struct store *st, const struct store_change *changes, size_t n,
                bool full)
 {
@@ -1050,7 +1168,10 @@ static int run(struct store *st, const struct store_change *changes, size_t n,
         scan_policies(st, &dirty);
     if (certs)
         scan_certs(st, now, &dirty);
-    for (size_t i = 0; i < n; i++) {
+    const char **cert_rels = calloc(n + 1, sizeof(*cert_rels));
+    size_t n_cert = 0;
+    dirty.nomem = cert_rels == NULL;
+    for (size_t i = 0; i < n && cert_rels != NULL; i++) {
         const struct store_change *c = &changes[i];
         if (c->rel == NULL || (c->root == STORE_POLICY_DIR && policies) ||
             (c->root == STORE_CERT_DIR && certs))
@@ -1058,13 +1179,17 @@ static int run(struct store *st, const struct store_change *changes, size_t n,
         if (c->root == STORE_POLICY_DIR)
             policy_changed(st, c->rel, &dirty);
         else
-            cert_changed(st, c->rel, now, &dirty);
+            cert_rels[n_cert++] = c->rel;
     }
+    if (n_cert > 0)
+        certs_changed(st, cert_rels, n_cert, now, &dirty);
+    free(cert_rels);
     dirty.all = dirty.all || full;
     int rc = apply(st, &dirty, now);
     pthread_mutex_unlock(&st->reload_lock);
     dirty_free(&dirty);
-    malloc_trim(0);
+    if (full || policies || certs)
+        malloc_trim(0);
     return rc;
 }
 

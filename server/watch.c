@@ -140,9 +140,10 @@ static bool relevant(enum dir_kind k, const char *name)
         return strcmp(name, "..data") == 0 ||
                (name[0] != '.' && has_suffix(name, ".txt"));
     case DIR_CERT_ROOT:
-        return name[0] != '.' &&
-               (has_suffix(name, ".crt") || has_suffix(name, ".key") ||
-                has_suffix(name, ".pem"));
+        return strcmp(name, "..data") == 0 ||
+               (name[0] != '.' &&
+                (has_suffix(name, ".crt") || has_suffix(name, ".key") ||
+                 has_suffix(name, ".pem")));
     case DIR_PAIR:
         return strcmp(name, "fullchain.pem") == 0 ||
                strcmp(name, "privkey.pem") == 0;
@@ -290,11 +291,11 @@ static int cmp_entry(const void *a, const void *b)
                   ((const struct entry *)b)->name);
 }
 
-static struct entry *find_entry(struct dir *d, const char *name)
+/* find_entry looks name up among the first n (sorted) entries of d. */
+static struct entry *find_entry(struct dir *d, size_t n, const char *name)
 {
     struct entry key = {.name = (char *)name};
-    return d->n > 0 ? bsearch(&key, d->e, d->n, sizeof(*d->e), cmp_entry)
-                    : NULL;
+    return n > 0 ? bsearch(&key, d->e, n, sizeof(*d->e), cmp_entry) : NULL;
 }
 
 static int keep_all(const struct dirent *de)
@@ -337,12 +338,20 @@ static void list_dir(struct watch *w, struct dir *d, bool baseline)
             close(dfd);
         return;
     }
+    /* New entries go at the end, sorted in once. */
+    const size_t sorted = d->n;
     for (int i = 0; i < n; i++) {
         const char *name = ents[i]->d_name;
+        unsigned char type = ents[i]->d_type;
         if ((d->kind == DIR_CERT_ROOT || d->kind == DIR_LIVE) &&
-            name[0] != '.') {
-            struct fmeta m = stat_at(dfd, name);
-            if (m.present && S_ISDIR(m.mode)) {
+            name[0] != '.' && type != DT_REG) {
+            /* A symlink or an unknown type is looked at, never walked. */
+            bool is_dir = type == DT_DIR;
+            if (type != DT_DIR) {
+                struct fmeta m = stat_at(dfd, name);
+                is_dir = m.present && S_ISDIR(m.mode);
+            }
+            if (is_dir) {
                 char rel[PATH_MAX], path[PATH_MAX];
                 bool live =
                     d->kind == DIR_CERT_ROOT && strcmp(name, "live") == 0;
@@ -365,7 +374,7 @@ static void list_dir(struct watch *w, struct dir *d, bool baseline)
                 continue;
             }
         }
-        if (!relevant(d->kind, name) || find_entry(d, name) != NULL)
+        if (!relevant(d->kind, name) || find_entry(d, sorted, name) != NULL)
             continue;
         if (d->n == d->cap) {
             size_t ncap = d->cap ? d->cap * 2 : 16;
@@ -382,8 +391,9 @@ static void list_dir(struct watch *w, struct dir *d, bool baseline)
         if (baseline)
             e->seen = stat_at(dfd, name);
         d->n++;
-        qsort(d->e, d->n, sizeof(*d->e), cmp_entry);
     }
+    if (d->n > sorted)
+        qsort(d->e, d->n, sizeof(*d->e), cmp_entry);
     for (int i = 0; i < n; i++)
         free(ents[i]);
     free(ents);
@@ -536,8 +546,9 @@ static void on_event(struct watch *w, const struct inotify_event *ev,
     }
     if (!relevant(d->kind, ev->name))
         return;
-    if (d->kind == DIR_POLICY && strcmp(ev->name, "..data") == 0) {
-        /* Kubernetes swapped its link: every file may be new. */
+    if (strcmp(ev->name, "..data") == 0) {
+        /* Kubernetes swapped its link (a ConfigMap or Secret volume):
+         * every file may be new. */
         if (ev->mask & (IN_MOVED_TO | IN_CREATE | IN_DELETE)) {
             note(w, d->root, NULL, false, now);
             event_at(w, now);
@@ -614,7 +625,7 @@ static bool poll_entry(struct watch *w, struct dir *d, int dfd, struct entry *e,
             return true; /* inotify will tell when it is closed */
         } else {
             p->finished = now - POLL_SETTLE_MS; /* due now */
-            if (d->kind == DIR_POLICY && strcmp(e->name, "..data") == 0)
+            if (strcmp(e->name, "..data") == 0)
                 note(w, d->root, NULL, false, now - POLL_SETTLE_MS);
         }
     }

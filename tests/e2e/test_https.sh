@@ -485,6 +485,19 @@ for c in 200:3 304:1 404:1 405:1; do
         "$(( ${a:-0} - ${b:-0} ))"
 done
 
+# A method is client text like the Host and path: the text log escapes it,
+# so a terminal escape sequence in it cannot recolour or forge a line.
+a0=$(access_count)
+hs esc mta-sts.example.com "$PP" -X $'G\x1b[31mET' >/dev/null
+wait_until 5 eval '[ "$(access_count)" -gt $a0 ]'
+check_file_contains "access line escapes a control byte in the method" \
+    'access 127\.0\.0\.1 https G\\x1b\[31mET host=' "$LOG"
+if grep -q $'\x1b' "$LOG"; then
+    fail "no raw ESC byte in the text log"
+else
+    pass "no raw ESC byte in the text log"
+fi
+
 promtool check metrics <"$OUT/m.after" >"$OUT/promtool.txt" 2>&1
 rc=$?
 if [ "$rc" -eq 0 ]; then

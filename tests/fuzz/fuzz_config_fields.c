@@ -11,11 +11,12 @@
  * literal of that family that fits its buffer), and splitting with or
  * without a host buffer agrees. An accepted domain is in normal form
  * (lower case LDH labels of 1-63 characters, at least two, at most 253
- * characters, no trailing dot), checking it again changes nothing, and the
- * request router's host normalisation maps mta-sts.<domain> to itself, so
- * that a configured domain can always be served. An accepted rua starts
- * with mailto: or https:, holds only printable ASCII other than ',', '!'
- * and ';', and every '%' starts a %HH escape.
+ * characters, no trailing dot), checking it again changes nothing, and
+ * the Host header normalisation (dnsname_normalize_host) maps
+ * mta-sts.<domain> to itself, so that a configured domain can always be
+ * served. An accepted rua starts with mailto: or https:, holds only
+ * printable ASCII other than ',', '!' and ';', and every '%' starts a %HH
+ * escape.
  */
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -26,7 +27,7 @@
 #include <strings.h>
 
 #include "config.h"
-#include "request.h"
+#include "dnsname.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -113,7 +114,7 @@ static void check_domain(const char *in)
         abort();
     snprintf(host, sizeof(host), "mta-sts.%s", name);
     if (strlen(host) < 256 &&
-        (request_normalize_host(host, norm, sizeof(norm)) != 0 ||
+        (dnsname_normalize_host(host, norm, sizeof(norm)) != 0 ||
          strcmp(norm, host) != 0))
         abort();
 }

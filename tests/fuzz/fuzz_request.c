@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "certs.h"
+#include "dnsname.h"
 #include "policy.h"
 #include "request.h"
 #include "snapshot.h"
@@ -79,18 +80,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     char out[256], again[256];
-    if (request_normalize_host(parts[0], out, sizeof(out)) == 0) {
-        /* Normal form: non-empty, lower case, no port; normalising it
-         * again changes nothing unless it still ends in a dot. */
+    if (dnsname_normalize_host(parts[0], out, sizeof(out)) == 0) {
+        /* Normal form: non-empty, lower case, no port, no trailing dot;
+         * normalising it again changes nothing. */
         size_t n = strlen(out);
-        if (n == 0 || strchr(out, ':') != NULL)
+        if (n == 0 || strchr(out, ':') != NULL || out[n - 1] == '.')
             abort();
         for (size_t i = 0; i < n; i++)
             if (out[i] >= 'A' && out[i] <= 'Z')
                 abort();
-        if (out[n - 1] != '.' &&
-            (request_normalize_host(out, again, sizeof(again)) != 0 ||
-             strcmp(out, again) != 0))
+        if (dnsname_normalize_host(out, again, sizeof(again)) != 0 ||
+            strcmp(out, again) != 0)
             abort();
     }
     check_etag(parts[2], snapshot_at(s, 0)->policy->etag);

@@ -1,6 +1,7 @@
 /*
  * Unit tests for diag: formatting of entries, counting past the stored
- * cap, JSON output and quoting of found bytes.
+ * cap, JSON output, quoting of found bytes and the edit distance behind
+ * "did you mean" hints.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -87,6 +88,44 @@ static void test_quote(void **state)
     assert_true(strlen(tiny) < sizeof(tiny));
 }
 
+static void test_edit_distance(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *a, *b;
+        size_t d;
+    } cases[] = {
+        {"", "", 0},
+        {"mode", "mode", 0},
+        {"", "mode", 4},
+        {"mode", "", 4},
+        {"mdoe", "mode", 1},       /* one swap, not two substitutions */
+        {"verison", "version", 1}, /* likewise */
+        {"mod", "mode", 1},
+        {"modes", "mode", 1},
+        {"node", "mode", 1},
+        {"Mode", "mode", 1}, /* bytes compare exactly */
+        {"max-age", "max_age", 1},
+        {"amx", "mx", 1},
+        {"ca", "abc", 3}, /* OSA edits no substring twice */
+        {"kitten", "sitting", 3},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t d = diag_edit_distance(cases[i].a, strlen(cases[i].a),
+                                      cases[i].b, strlen(cases[i].b));
+        if (d != cases[i].d)
+            print_message("\"%s\" \"%s\" -> %zu\n", cases[i].a, cases[i].b, d);
+        assert_int_equal(d, cases[i].d);
+    }
+    char a[DIAG_EDIT_MAX + 1], b[DIAG_EDIT_MAX + 1];
+    memset(a, 'a', sizeof(a));
+    memset(b, 'b', sizeof(b));
+    assert_int_equal(diag_edit_distance(a, DIAG_EDIT_MAX, b, DIAG_EDIT_MAX),
+                     DIAG_EDIT_MAX);
+    assert_int_equal(diag_edit_distance(a, DIAG_EDIT_MAX + 1, b, 1), SIZE_MAX);
+    assert_int_equal(diag_edit_distance(a, 1, b, DIAG_EDIT_MAX + 1), SIZE_MAX);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -94,6 +133,7 @@ int main(void)
         cmocka_unit_test(test_cap_and_truncation),
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_quote),
+        cmocka_unit_test(test_edit_distance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

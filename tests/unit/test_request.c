@@ -246,40 +246,6 @@ static void test_health_states(void **state)
     snapshot_release(s);
 }
 
-static void test_normalize_host(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *in, *out;
-    } cases[] = {
-        {"Example.COM", "example.com"},
-        {"example.com.", "example.com"},
-        {"example.com:443", "example.com"},
-        {"example.com.:1", "example.com"},
-        {"", NULL},
-        {".", NULL},
-        {"a b", NULL},
-        {"example.com:", NULL},
-        {"example.com:44x", NULL},
-        {"[::1]", NULL},
-        {"ex\xc3\xa9.com", NULL},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char out[64];
-        int rc = request_normalize_host(cases[i].in, out, sizeof(out));
-        if (cases[i].out == NULL) {
-            assert_int_equal(rc, -1);
-        } else {
-            assert_int_equal(rc, 0);
-            assert_string_equal(out, cases[i].out);
-        }
-    }
-    char tiny[4];
-    assert_int_equal(request_normalize_host("example.com", tiny, sizeof(tiny)),
-                     -1);
-    assert_int_equal(request_normalize_host(NULL, tiny, sizeof(tiny)), -1);
-}
-
 static void test_etag_matches(void **state)
 {
     (void)state;
@@ -299,7 +265,6 @@ int main(void)
         cmocka_unit_test(test_route_table),
         cmocka_unit_test(test_replies),
         cmocka_unit_test(test_health_states),
-        cmocka_unit_test(test_normalize_host),
         cmocka_unit_test(test_etag_matches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
