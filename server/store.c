@@ -1170,7 +1170,7 @@ static int run(struct store *st, const struct store_change *changes, size_t n,
         scan_certs(st, now, &dirty);
     const char **cert_rels = calloc(n + 1, sizeof(*cert_rels));
     size_t n_cert = 0;
-    dirty.nomem = cert_rels == NULL;
+    dirty.nomem = dirty.nomem || cert_rels == NULL;
     for (size_t i = 0; i < n && cert_rels != NULL; i++) {
         const struct store_change *c = &changes[i];
         if (c->rel == NULL || (c->root == STORE_POLICY_DIR && policies) ||
