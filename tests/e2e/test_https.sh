@@ -531,6 +531,17 @@ done
 check_eq "metrics: mta_sts_problems is 0" 0 \
     "$(file_metric mta_sts_problems "$OUT/m.after")"
 
+# The policy is served for the exact path only: a percent-encoded variant
+# is another resource, and the access log shows the path as received.
+raw_tls mta-sts.example.com \
+    "GET /.well-known/mta%2Dsts.txt HTTP/1.1\\r\\nHost: mta-sts.example.com\\r\\nConnection: close\\r\\n\\r\\n" \
+    >"$OUT/pct.raw"
+check_eq "percent-encoded policy path (mta%2Dsts.txt) -> 404" "HTTP/1.1 404" \
+    "$(head -c 12 "$OUT/pct.raw")"
+wait_until 5 grep -q 'mta%2Dsts' "$LOG"
+check_file_contains "access log shows the percent-encoded path as received" \
+    'access .* path="?/\.well-known/mta%2Dsts\.txt"? status=404' "$LOG"
+
 # A client that leaves in the middle of its request body is no server error.
 k500='mta_sts_http_requests_total{listener="http",code="500"}'
 kab='mta_sts_http_requests_aborted_total{listener="http"}'
