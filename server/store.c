@@ -14,6 +14,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,7 @@ struct dirty {
     bool all;
     bool certs; /* the certificate index must be rebuilt */
     bool nomem;
+    bool kept; /* a directory could not be read: what it gave stays */
 };
 
 struct store {
@@ -282,12 +284,11 @@ void store_stats(const struct store *st, struct store_stats *out)
 
 /* ---- policy files ------------------------------------------------------- */
 
-struct policy *store_read_policy(const char *path, struct diag *d)
+/* policy_of validates what readfile gave for path (rc, and data or err). */
+static struct policy *policy_of(const char *path, int rc, const char *data,
+                                size_t len, const char *err, struct diag *d)
 {
-    char *data = NULL;
-    size_t len = 0;
-    char err[PROBLEM_MAX];
-    if (readfile(path, POLICY_MAX_SIZE, &data, &len, err, sizeof(err)) < 0) {
+    if (rc < 0) {
         /* The diagnostic names the file already. */
         size_t plen = strlen(path);
         const char *msg = strncmp(err, path, plen) == 0 && err[plen] == ':'
@@ -296,7 +297,16 @@ struct policy *store_read_policy(const char *path, struct diag *d)
         diag_add(d, DIAG_ERROR, 0, 0, "%s", msg);
         return NULL;
     }
-    struct policy *p = policy_parse(data, len, d);
+    return policy_parse(data, len, d);
+}
+
+struct policy *store_read_policy(const char *path, struct diag *d)
+{
+    char *data = NULL;
+    size_t len = 0;
+    char err[PROBLEM_MAX];
+    int rc = readfile(path, POLICY_MAX_SIZE, &data, &len, err, sizeof(err));
+    struct policy *p = policy_of(path, rc, data, len, err, d);
     free(data);
     return p;
 }
@@ -310,13 +320,22 @@ static int read_policy(struct store *st, struct pfile *pf)
 {
     unsigned char hash[HASH_LEN];
     const char *path = pf->f.path;
-    bool readable = hash_files(&path, 1, POLICY_MAX_SIZE, hash) == 0;
-    if (readable && pf->hashed && memcmp(hash, pf->hash, HASH_LEN) == 0)
+    char *data = NULL, why[PROBLEM_MAX];
+    size_t len = 0;
+    /* Read once: the bytes hashed are the bytes validated, even when the
+     * file changes again meanwhile. */
+    int rc = readfile(path, POLICY_MAX_SIZE, &data, &len, why, sizeof(why));
+    bool readable =
+        rc == 0 && gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, hash) == 0;
+    if (readable && pf->hashed && memcmp(hash, pf->hash, HASH_LEN) == 0) {
+        free(data);
         return 0;
+    }
     struct diag d;
     char problem[PROBLEM_MAX];
     diag_init(&d, path);
-    struct policy *p = store_read_policy(path, &d);
+    struct policy *p = policy_of(path, rc, data, len, why, &d);
+    free(data);
     if (p == NULL)
         first_error(&d, problem, sizeof(problem));
     if (p == NULL && pf->f.policy == NULL && same_str(problem, pf->f.error)) {
@@ -490,6 +509,7 @@ static void scan_policies(struct store *st, struct dirty *dirty,
         if (!same_str(why, st->dir_problem[STORE_POLICY_DIR]))
             log_msg(st->lg, LOG_LEVEL_ERROR, "%s", why);
         set_str(&st->dir_problem[STORE_POLICY_DIR], why);
+        dirty->kept = true;
         return;
     }
     set_str(&st->dir_problem[STORE_POLICY_DIR], NULL);
@@ -804,16 +824,24 @@ static void scan_certs(struct store *st, time_t now, struct dirty *dirty)
     diag_init(&d, st->cfg->cert_dir);
     int rc = certs_list_units(st->cfg->cert_dir, &cu, &n, &d);
     char why[PROBLEM_MAX] = "";
-    if (rc < 0 && d.errors > 0)
-        snprintf(why, sizeof(why), "%s; the certificates already loaded stay",
-                 d.entries[0].msg);
-    if (!same_str(why[0] ? why : NULL, st->dir_problem[STORE_CERT_DIR]) ||
-        rc == 0)
+    if (rc < 0 && d.errors > 0) {
+        /* Named by the directory, as the policy directory's problem is. */
+        const char *dir = st->cfg->cert_dir, *msg = d.entries[0].msg;
+        bool named = strncmp(msg, dir, strlen(dir)) == 0;
+        snprintf(why, sizeof(why),
+                 "%s%s%s; the certificates already loaded stay",
+                 named ? "" : dir, named ? "" : ": ", msg);
+    }
+    if (rc == 0)
         log_diag(st->lg, &d);
+    else if (why[0] != '\0' && !same_str(why, st->dir_problem[STORE_CERT_DIR]))
+        /* Say that nothing was dropped, as for the policy directory. */
+        log_msg(st->lg, LOG_LEVEL_ERROR, "%s", why);
     diag_free(&d);
     set_str(&st->dir_problem[STORE_CERT_DIR], why[0] ? why : NULL);
     if (rc < 0) {
         dirty->nomem = dirty->nomem || why[0] == '\0';
+        dirty->kept = true;
         return;
     }
     /* Units that are gone, then the ones there now (both lists sorted). */
@@ -1168,7 +1196,7 @@ fail:
      * When even that cannot be built, the log line is the report. */
     build_snapshot(st, snapshot_domains(st->cur), snapshot_count(st->cur));
 out:
-    if (rc != 0 || refused)
+    if (rc != 0 || refused || dirty->kept)
         atomic_fetch_add(&st->failures, 1);
     plan_result_free(&r);
     free(parts.files);
@@ -1202,7 +1230,7 @@ static int run(struct store *st, const struct store_change *changes, size_t n,
         scan_certs(st, now, &dirty);
     const char **cert_rels = calloc(n + 1, sizeof(*cert_rels));
     size_t n_cert = 0;
-    dirty.nomem = cert_rels == NULL;
+    dirty.nomem = dirty.nomem || cert_rels == NULL;
     for (size_t i = 0; i < n && cert_rels != NULL; i++) {
         const struct store_change *c = &changes[i];
         if (c->rel == NULL || (c->root == STORE_POLICY_DIR && policies) ||

@@ -80,6 +80,7 @@ struct dir {
     struct entry *e; /* sorted by name */
     size_t n, cap;
     bool gone;
+    bool unreadable; /* there, but it cannot be opened (permissions) */
 };
 
 /* A change on its way to the store. */
@@ -490,6 +491,14 @@ static void relist(struct watch *w, struct dir *d)
         rewatch(w);
 }
 
+/* event_at starts or extends the burst of events that due_at times. */
+static void event_at(struct watch *w, int64_t now)
+{
+    if (w->first_event < 0)
+        w->first_event = now;
+    w->last_event = now;
+}
+
 /* on_event turns one inotify event into a pending change. */
 static void on_event(struct watch *w, const struct inotify_event *ev,
                      int64_t now)
@@ -507,6 +516,7 @@ static void on_event(struct watch *w, const struct inotify_event *ev,
              * pair directory is its unit's change. */
             d->wd = -1;
             note(w, d->root, d->rel[0] ? d->rel : NULL, false, now);
+            event_at(w, now);
             if (d->rel[0] != '\0')
                 d->gone = true;
         }
@@ -518,6 +528,7 @@ static void on_event(struct watch *w, const struct inotify_event *ev,
     if (ev->mask & IN_ISDIR) {
         if (d->kind == DIR_CERT_ROOT || d->kind == DIR_LIVE) {
             note(w, d->root, rel, false, now);
+            event_at(w, now);
             if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
                 struct dir *sub = find_dir(w, d->root, rel);
                 if (sub != NULL)
@@ -525,6 +536,12 @@ static void on_event(struct watch *w, const struct inotify_event *ev,
             } else {
                 relist(w, d);
             }
+        } else if (d->kind == DIR_POLICY && relevant(d->kind, ev->name)) {
+            /* A directory where a policy file belongs (or was): a change
+             * of that file, which the store reports as not a regular
+             * file. No IN_CLOSE_WRITE comes for it. */
+            note(w, d->root, rel, false, now);
+            event_at(w, now);
         }
         return;
     }
@@ -533,8 +550,10 @@ static void on_event(struct watch *w, const struct inotify_event *ev,
     if (strcmp(ev->name, "..data") == 0) {
         /* Kubernetes swapped its link (a ConfigMap or Secret volume):
          * every file may be new. */
-        if (ev->mask & (IN_MOVED_TO | IN_CREATE | IN_DELETE))
+        if (ev->mask & (IN_MOVED_TO | IN_CREATE | IN_DELETE)) {
             note(w, d->root, NULL, false, now);
+            event_at(w, now);
+        }
         return;
     }
     struct pending *p = pending_for(w, d->root, rel);
@@ -553,11 +572,8 @@ static void on_event(struct watch *w, const struct inotify_event *ev,
     } else if ((ev->mask & IN_ATTRIB) && !p->writing) {
         p->finished = now; /* a key made readable, say */
     }
-    if (p->finished != 0) {
-        if (w->first_event < 0)
-            w->first_event = now;
-        w->last_event = now;
-    }
+    if (p->finished != 0)
+        event_at(w, now);
 }
 
 static void drain(struct watch *w)
@@ -650,6 +666,18 @@ static bool poll_dir(struct watch *w, struct dir *d, size_t *from,
         relist(w, d);
     }
     int dfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if ((dfd < 0 && self.present) != d->unreadable) {
+        /* A directory that is there but cannot be opened (chmod 000) makes
+         * its files look gone; they are not. Its root is read again whole
+         * instead, which keeps what was loaded and reports the directory,
+         * once when it becomes unreadable and once when it is back. */
+        d->unreadable = !d->unreadable;
+        note(w, d->root, NULL, false, now);
+    }
+    if (d->unreadable) {
+        *from = 0;
+        return settling;
+    }
     size_t i = *from;
     for (; i < d->n && (budget == NULL || *budget > 0); i++) {
         if (budget != NULL)

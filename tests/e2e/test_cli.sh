@@ -118,8 +118,22 @@ check_eq "dns prints no record for an invalid policy" "" "$(cat "$t/out")"
 printf 'domains: [example.com]\nlisten:\n  htps: "[::]:8443"\n' >"$t/bad.yaml"
 check_eq "bad config exits 1" 1 "$(rc "$bin" dns -c "$t/bad.yaml")"
 check_file_contains "config error is file:line:col" "^$t/bad.yaml:3:3: error: " "$t/err"
-check_eq "dns without domains exits 1" 1 "$(rc "$bin" dns --policy-dir "$t/empty" --cert-dir "$t/empty")"
+# Every policy/<domain>.txt names a served domain, so "no domains" needs a
+# policy directory with only the default policy (and no --domain).
+mkdir -p "$t/pol-default"
+cp "$t/good.txt" "$t/pol-default/mta-sts.txt"
+check_eq "dns without domains exits 1" 1 "$(rc "$bin" dns --policy-dir "$t/pol-default" --cert-dir "$t/empty")"
 check_file_contains "dns without domains explains" "no domains" "$t/err"
+cp "$t/warn.txt" "$t/pol-default/example.org.txt"
+check_eq "dns: a policy/<domain>.txt alone names a domain (exits 0)" 0 \
+    "$(rc "$bin" dns --policy-dir "$t/pol-default" --cert-dir "$t/empty")"
+check_contains "dns: the record for the domain of example.org.txt" \
+    "_mta-sts.example.org. IN TXT \"v=STSv1; id=$id_warn\"" "$(cat "$t/out")"
+if grep -q '_mta-sts\.example\.com\.' "$t/out"; then
+    fail "dns: no record for a domain that is neither configured nor named by a file"
+else
+    pass "dns: no record for a domain that is neither configured nor named by a file"
+fi
 check_eq "bad --domain exits 1" 1 "$(rc "$bin" dns --domain 'exa mple.com')"
 
 # --- health against a closed port fails fast and clearly

@@ -347,7 +347,7 @@ else
 fi
 check "Content-Type: text/plain" \
     grep -iq '^content-type: text/plain' "$TMP/hdr.1"
-hc=$(hurl -S --max-time 5 -o /dev/null -w '%{http_code}' \
+hc=$(hurl -S --max-time 5 -o "$TMP/hz.1" -w '%{http_code}' \
     "http://127.0.0.1:$HTTP_PORT/healthz" 2>/dev/null)
 check "GET http://127.0.0.1:$HTTP_PORT/healthz (published port 80 mapping): 200" \
     [ "$hc" = 200 ]
@@ -359,6 +359,10 @@ try_hint_ok() {
         ! dclogs | grep -q "try: curl.*:8443"
 }
 check "the try: hint names the published port $HTTPS_PORT, not 8443" try_hint_ok
+# example.org (from the config, no certificate) is listed and unwell.
+check_contains "/healthz: degraded by the uncovered example.org, counts only" \
+    '{"status":"degraded","domains":2,"servable":1,"unwell":1,"problems":0,' \
+    "$(cat "$TMP/hz.1" 2>/dev/null)"
 
 # --------------------------------------------------------- in-place edit --
 # `cat >` truncates and rewrites the same inode, as `echo >` does.
@@ -403,6 +407,17 @@ only_good_ids() {
 }
 check "no TXT record is logged for the bad policy" only_good_ids
 check "container still running and healthy after the bad edit" is_healthy
+# The refused edit degrades the instance (still 200, so no probe restarts
+# it); the reason is on /status, on the plain-HTTP listener.
+hc=$(hurl -S --max-time 5 -o "$TMP/hz.2" -w '%{http_code}' \
+    "http://127.0.0.1:$HTTP_PORT/healthz" 2>/dev/null)
+check "/healthz after the bad edit: 200" [ "$hc" = 200 ]
+check_contains "/healthz after the bad edit: degraded, $DOMAIN now unwell too" \
+    '"status":"degraded","domains":2,"servable":2,"unwell":2,' \
+    "$(cat "$TMP/hz.2" 2>/dev/null)"
+check_contains "/status after the bad edit: $DOMAIN keeps $ID2 and says why" \
+    "\"policy_problem\":\"edit refused, still serving policy id $ID2: " \
+    "$(hurl -S --max-time 5 "http://127.0.0.1:$HTTP_PORT/status" 2>/dev/null)"
 
 no_trust_error() { ! dclogs | grep -q "no trusted certificates found"; }
 check "the image's CA bundle loads as the system trust store" no_trust_error

@@ -230,6 +230,18 @@ static void test_health_states(void **state)
     assert_non_null(org);
     assert_false(org->servable);
     assert_non_null(strstr(org->cert_problem, "mta-sts.example.org"));
+    /* Listed, with a policy, but not served. */
+    assert_non_null(org->policy);
+    struct request r = {.listener = REQUEST_LISTENER_HTTPS,
+                        .method = "GET",
+                        .path = REQUEST_POLICY_PATH,
+                        .host = "mta-sts.example.org"};
+    struct request_result res = request_route(s, &r);
+    assert_int_equal(res.action, REQUEST_REPLY);
+    assert_int_equal(res.reply->status, 404);
+    r.host = "mta-sts.example.com";
+    res = request_route(s, &r);
+    assert_int_equal(res.reply->status, 200);
     snapshot_release(s);
 
     s = fixture_snapshot(two + 1, 1, hosts, 1);
