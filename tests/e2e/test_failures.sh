@@ -161,9 +161,10 @@ sweep() {
         f0=$(metric mta_sts_reload_failures_total)
         kill -HUP "$HOST_PID"
         # The reload ends with a publish line (the new policy is live), a
-        # refusal, or a failed reload.
+        # refusal (of the edit, of the renewed pair, of a directory), or a
+        # failed reload.
         if ! wait_until 10 eval "tail -n +$((mark + 1)) '$HLOG' |
-                grep -Eq 'publish: |edit refused|reload failed|keeping the certificates'"; then
+                grep -Eq 'publish: |edit refused|reload failed|still serving the last good certificate|the certificates already loaded stay'"; then
             timeouts=$((timeouts + 1))
             log "$what K=$k: no reload outcome logged"
         fi
