@@ -1113,7 +1113,9 @@ static void *run(void *arg)
             w->hup = true;
         }
         now = now_ms();
-        if (w->ifd >= 0 && (pfd[1].revents & POLLIN))
+        /* Read every event there is, also ones that came after poll()
+         * returned: a reload must know every save that is under way. */
+        if (w->ifd >= 0)
             drain(w);
         due = due_at(w);
         if (w->hup) {
