@@ -100,6 +100,7 @@ struct loader {
     /* The names of a certificate that was read but refused. */
     char **refused;
     size_t n_refused;
+    time_t valid_from; /* refused as not valid yet: from when it is */
 };
 
 struct file_data {
@@ -544,6 +545,7 @@ static int check_validity(struct loader *L, gnutls_x509_crt_t *crts, unsigned n,
         diag_add(L->d, DIAG_ERROR, 0, 0,
                  "%s: the certificate is not valid before %s", path,
                  format_time(nb, when, sizeof(when)));
+        L->valid_from = nb;
         return -1;
     }
     if (na - L->now < (time_t)CERTS_EXPIRY_WARN_DAYS * 86400) {
@@ -1180,6 +1182,7 @@ struct certs_entry *certs_load_unit(struct certs_checker *chk,
     r->nomem = rc < 0;
     r->names = L.refused;
     r->n_names = L.n_refused;
+    r->valid_from = L.valid_from;
     return L.out;
 }
 

@@ -89,6 +89,7 @@ struct certs_refused {
     char **names; /* a refused certificate's DNS names, when it could be
                      read (free with certs_names_free) */
     size_t n_names;
+    time_t valid_from; /* refused as not valid yet: when it will be, else 0 */
 };
 
 /*

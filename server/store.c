@@ -47,6 +47,7 @@ struct unit {
     char *error;
     char **refused; /* the names of its certificate when it was refused */
     size_t n_refused;
+    time_t retry_at; /* refused as not valid yet: load it again then */
     unsigned char hash[HASH_LEN];
     bool hashed;
 };
@@ -411,6 +412,34 @@ static size_t file_slot(const struct store *st, const char *domain, bool *found)
 }
 
 /*
+ * odd_name says why a *.txt in the policy directory is not a domain's
+ * policy: a name that is one once written in lower case (A.Example.txt)
+ * would otherwise be ignored in silence while the default policy is
+ * served for that domain.
+ */
+static void odd_name(const struct store *st, const char *name)
+{
+    char domain[256], lower[256];
+    size_t n = strlen(name);
+    if (n <= 4 || strcmp(name + n - 4, ".txt") != 0 || name[0] == '.' ||
+        n >= sizeof(lower))
+        return;
+    for (size_t i = 0; i < n; i++)
+        lower[i] =
+            (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    lower[n] = '\0';
+    if (policy_domain(lower, domain, sizeof(domain)))
+        log_msg(st->lg, LOG_LEVEL_WARN,
+                "%s/%s: policy file names are lower case: rename it to %s "
+                "(until then it is ignored and %s gets the default policy)",
+                st->cfg->policy_dir, name, lower, domain);
+    else
+        log_msg(st->lg, LOG_LEVEL_DEBUG,
+                "%s/%s: not policy/<domain>.txt; ignored", st->cfg->policy_dir,
+                name);
+}
+
+/*
  * policy_changed handles one name in the policy directory: the default
  * file, or a policy/<domain>.txt that was written, renamed in or removed.
  * Anything else there is not a policy.
@@ -425,8 +454,10 @@ static void policy_changed(struct store *st, const char *name,
         dirty->all = dirty->all || r > 0;
         return;
     }
-    if (!policy_domain(name, domain, sizeof(domain)))
+    if (!policy_domain(name, domain, sizeof(domain))) {
+        odd_name(st, name);
         return;
+    }
     int len = snprintf(path, sizeof(path), "%s/%s", st->cfg->policy_dir, name);
     if (len < 0 || (size_t)len >= sizeof(path))
         return;
@@ -543,9 +574,7 @@ static void scan_policies(struct store *st, struct dirty *dirty,
         if (policy_domain(ents[i]->d_name, domain, sizeof(domain)))
             policy_changed(st, ents[i]->d_name, dirty);
         else
-            log_msg(st->lg, LOG_LEVEL_DEBUG,
-                    "%s/%s: not policy/<domain>.txt; ignored", dir,
-                    ents[i]->d_name);
+            odd_name(st, ents[i]->d_name);
     }
 out:
     for (int i = 0; i < n; i++)
@@ -694,6 +723,7 @@ static int job_apply(struct store *st, struct load_job *j)
     }
     set_str(&u->error, problem[0] ? problem : NULL);
     certs_names_free(u->refused, u->n_refused);
+    u->retry_at = j->r.valid_from;
     u->refused = j->r.names;
     u->n_refused = j->r.n_names;
     j->r.names = NULL;
@@ -1064,10 +1094,13 @@ static int prepare_policies(struct store *st, const struct plan_result *r)
 {
     for (size_t i = 0; st->prepare != NULL && i < r->n; i++) {
         struct plan_policy *p = r->domains[i]->policy;
-        if (p == NULL || p->ok.native != NULL)
+        if (p == NULL)
             continue;
-        st->prepare(&p->ok, st->prepare_ctx);
-        st->prepare(&p->not_modified, st->prepare_ctx);
+        /* Each on its own: a retry after a failed one must not skip it. */
+        if (p->ok.native == NULL)
+            st->prepare(&p->ok, st->prepare_ctx);
+        if (p->not_modified.native == NULL)
+            st->prepare(&p->not_modified, st->prepare_ctx);
         if (p->ok.native == NULL || p->not_modified.native == NULL)
             return -1;
     }
@@ -1277,9 +1310,34 @@ int store_update(struct store *st, const struct store_change *changes, size_t n)
     return run(st, changes, n, false, NULL, 0);
 }
 
+/* retry_due reloads the units refused as "not valid yet" whose time has
+ * come (a CA or a clock a little ahead of this one), so that a renewal is
+ * not lost until the next edit. */
+static void retry_due(struct store *st, time_t now)
+{
+    struct certs_unit *todo = calloc(st->n_units + 1, sizeof(*todo));
+    size_t k = 0;
+    for (size_t i = 0; todo != NULL && i < st->n_units; i++)
+        if (st->units[i].retry_at != 0 && now >= st->units[i].retry_at)
+            todo[k++] = st->units[i].u; /* borrowed */
+    if (k > 0) {
+        struct dirty dirty = {0};
+        log_msg(st->lg, LOG_LEVEL_INFO,
+                "%zu certificate%s refused as not yet valid %s valid now; "
+                "loading again",
+                k, k == 1 ? "" : "s", k == 1 ? "is" : "are");
+        load_units(st, todo, k, now, true, &dirty);
+        apply(st, &dirty, now);
+        dirty_free(&dirty);
+    }
+    free(todo);
+}
+
 void store_tick(struct store *st, time_t now)
 {
     pthread_mutex_lock(&st->reload_lock);
+    if (st->cur != NULL)
+        retry_due(st, now);
     bool due =
         st->cur != NULL && st->next_expiry != 0 && now >= st->next_expiry;
     if (due) {
