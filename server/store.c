@@ -1162,6 +1162,28 @@ static int world(const struct store *st, struct plan_world *w, time_t now,
 }
 
 /*
+ * reload_failed reports a reload that failed outright (memory) and keeps
+ * the previous state, saying so on /status and /healthz (the same domains,
+ * the new problem; when even that cannot be built, the log line is the
+ * report). Returns what apply returns then: 1 (retry), or -1 before the
+ * first load.
+ */
+static int reload_failed(struct store *st)
+{
+    if (st->cur == NULL) {
+        log_msg(st->lg, LOG_LEVEL_ERROR, "loading failed: out of memory");
+        return -1;
+    }
+    log_msg(st->lg, LOG_LEVEL_ERROR,
+            "reload failed (out of memory); still serving the previous "
+            "state");
+    set_str(&st->failure, "reload failed (out of memory); still serving the "
+                          "previous state");
+    build_snapshot(st, snapshot_domains(st->cur), snapshot_count(st->cur));
+    return 1;
+}
+
+/*
  * apply plans the dirty domains and publishes the result. Returns 0, 1
  * when it failed and the previous state stays (retry), -1 when nothing can
  * be served at start.
@@ -1179,15 +1201,19 @@ static int apply(struct store *st, struct dirty *dirty, time_t now)
         dirty->nomem = true;
     if (!dirty->nomem)
         update_dev(st, dirty);
-    if (dirty->nomem || world(st, &w, now, &parts) < 0)
-        goto fail;
+    if (dirty->nomem || world(st, &w, now, &parts) < 0) {
+        rc = reload_failed(st);
+        goto out;
+    }
     struct snapshot *old = st->cur; /* only this thread replaces it */
     bool all = dirty->all || old == NULL;
     if (plan_step(old != NULL ? snapshot_domains(old) : NULL,
                   old != NULL ? snapshot_count(old) : 0, &w,
                   (const char *const *)dirty->v, dirty->n, all, &r) < 0 ||
-        prepare_policies(st, &r) < 0)
-        goto fail;
+        prepare_policies(st, &r) < 0) {
+        rc = reload_failed(st);
+        goto out;
+    }
     log_findings(st, &r);
     for (size_t i = 0; i < r.n_findings; i++)
         refused = refused || r.findings[i].level == LOG_LEVEL_ERROR;
@@ -1210,24 +1236,7 @@ static int apply(struct store *st, struct dirty *dirty, time_t now)
         goto out;
     }
     set_str(&st->failure, NULL);
-    if (build_snapshot(st, r.domains, r.n) < 0)
-        goto fail;
-    rc = 0;
-    goto out;
-fail:
-    if (st->cur == NULL) {
-        log_msg(st->lg, LOG_LEVEL_ERROR, "loading failed: out of memory");
-        rc = -1;
-        goto out;
-    }
-    log_msg(st->lg, LOG_LEVEL_ERROR,
-            "reload failed (out of memory); still serving the previous "
-            "state");
-    set_str(&st->failure, "reload failed (out of memory); still serving the "
-                          "previous state");
-    /* Say so on /status and /healthz: the same domains, the new problem.
-     * When even that cannot be built, the log line is the report. */
-    build_snapshot(st, snapshot_domains(st->cur), snapshot_count(st->cur));
+    rc = build_snapshot(st, r.domains, r.n) < 0 ? reload_failed(st) : 0;
 out:
     if (rc != 0 || refused || dirty->kept)
         atomic_fetch_add(&st->failures, 1);
