@@ -369,7 +369,7 @@ for l in https http; do
         "d['closed'] == 5 and d['sent']['min'] > 16384 and d['sent']['max'] <= 16384 + 4 * 1033 and d['seconds']['max'] < $RT - 5"
     jcheck "a chunked body over 16 KiB ($l) gets no answer but the close (or a 413)" \
         "$OUT/chunked_$l.json" \
-        "all(k.startswith('HTTP/1.1 413 ') for k in d['status'])"
+        "all(k == '' or k.startswith('HTTP/1.1 413 ') for k in d['status'])"
 done
 out=$(get "$HTTPS_PORT" 127.0.0.1)
 check_eq "oversized: a verified fetch right after is served" 200 "${out%% *}"
