@@ -701,15 +701,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         *upload_data_size = 0;
         if (rq->body_bytes <= BODY_MAX || rq->status != 0)
             return MHD_YES;
-        struct snapshot *snap = store_acquire(h->store);
-        if (snap == NULL)
-            return MHD_NO;
-        const struct reply *tl = snapshot_reply(snap, SNAPSHOT_TOO_LARGE);
+        /* libmicrohttpd 0.9.75 cannot queue an answer before the body has
+         * ended: the connection is closed, and the log says why. */
         deadline_stop(conn_of(c));
         rq->status = 413;
-        rq->bytes = tl->body_len;
-        rq->snap = snap;
-        return queue_native(c, tl);
+        return MHD_NO;
     }
     if (rq->status != 0)
         return MHD_NO; /* already answered */

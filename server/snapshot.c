@@ -139,7 +139,6 @@ struct snapshot *snapshot_new(struct plan_domain *const *domains, size_t n,
               "Misdirected Request: the TLS server name does not match "
               "the Host header\n");
     set_fixed(&s->replies[SNAPSHOT_BAD_REQUEST], 400, "Bad Request\n");
-    set_fixed(&s->replies[SNAPSHOT_TOO_LARGE], 413, "Request body too large\n");
     build_health(s);
     for (size_t i = 0; prepare != NULL && i < SNAPSHOT_N_REPLIES; i++) {
         prepare(&s->replies[i], ctx);
