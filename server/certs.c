@@ -974,6 +974,7 @@ static int list_dir(const char *dir, char ***out, size_t *n_out, struct diag *d)
         diag_add(d, DIAG_ERROR, 0, 0, "%s: reading the directory: %s%s%s%s",
                  dir, strerror(e), who[0] ? " (running as " : "", who,
                  who[0] ? ")" : "");
+        errno = e; /* the caller tells a lack of memory from the rest */
         return -1;
     }
     char **names = calloc((size_t)n + 1, sizeof(*names));
@@ -990,6 +991,7 @@ static int list_dir(const char *dir, char ***out, size_t *n_out, struct diag *d)
         free(names);
         diag_add(d, DIAG_ERROR, 0, 0, "%s: reading the directory: %s", dir,
                  strerror(ENOMEM));
+        errno = ENOMEM;
         return -1;
     }
     /* strcmp order, which `has` searches by (alphasort follows the
@@ -1054,10 +1056,12 @@ static int finish_units(struct unit_list *l, int rc, struct certs_unit **out,
                         size_t *n, struct diag *d)
 {
     if (rc < 0) {
+        int e = d->errors == 0 ? ENOMEM : errno;
         if (d->errors == 0)
             diag_add(d, DIAG_ERROR, 0, 0, "listing certificates: %s",
                      strerror(ENOMEM));
         certs_units_free(l->u, l->n);
+        errno = e;
         *out = NULL;
         *n = 0;
         return -1;

@@ -45,7 +45,7 @@ struct certs_unit {
  * certs_list_units lists every unit of dir (sorted by id). Findings about
  * the layout (a .crt without a .key, say) go into d. A missing directory
  * has no units. Returns 0, or -1 when the directory cannot be read (the
- * reason in d) or memory runs out.
+ * reason in d, errno set) or memory runs out (errno ENOMEM).
  */
 int certs_list_units(const char *dir, struct certs_unit **out, size_t *n,
                      struct diag *d);

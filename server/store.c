@@ -155,25 +155,29 @@ static void dirty_free(struct dirty *d)
     free(d->v);
 }
 
-/* hash_files hashes the bytes of the files (in order) into out; -1 when
+/* hash_files hashes the bytes of the files (in order) into out: each file
+ * on its own, then the digests together (one-shot hashes: GnuTLS 3.7's
+ * gnutls_hash_init leaks its context when it runs out of memory). -1 when
  * one cannot be read (its load then says why). */
 static int hash_files(const char *const *paths, size_t n, size_t max,
                       unsigned char out[HASH_LEN])
 {
-    gnutls_hash_hd_t h;
-    int rc = 0;
-    if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+    unsigned char each[2 * HASH_LEN];
+    if (n > 2)
         return -1;
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    for (size_t i = 0; i < n; i++) {
         char *data = NULL, err[64];
         size_t len = 0;
-        if (readfile(paths[i], max, &data, &len, err, sizeof(err)) < 0 ||
-            gnutls_hash(h, data, len) < 0)
-            rc = -1;
+        int rc = readfile(paths[i], max, &data, &len, err, sizeof(err));
+        if (rc == 0)
+            rc = gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len,
+                                  each + i * HASH_LEN);
         free(data);
+        if (rc < 0)
+            return -1;
     }
-    gnutls_hash_deinit(h, out);
-    return rc;
+    return gnutls_hash_fast(GNUTLS_DIG_SHA256, each, n * HASH_LEN, out) < 0 ? -1
+                                                                            : 0;
 }
 
 static int first_error(const struct diag *d, char *out, size_t outlen)
@@ -531,6 +535,11 @@ static void scan_policies(struct store *st, struct dirty *dirty,
     struct dirent **ents = NULL;
     const char *dir = st->cfg->policy_dir;
     int n = scandir(dir, &ents, only_txt, alphasort);
+    if (n < 0 && errno == ENOMEM) {
+        /* A reload that failed, not a directory that cannot be read. */
+        dirty->nomem = true;
+        return;
+    }
     if (n < 0 && errno != ENOENT) {
         char why[PROBLEM_MAX];
         snprintf(why, sizeof(why),
@@ -853,6 +862,12 @@ static void scan_certs(struct store *st, time_t now, struct dirty *dirty)
         return;
     diag_init(&d, st->cfg->cert_dir);
     int rc = certs_list_units(st->cfg->cert_dir, &cu, &n, &d);
+    if (rc < 0 && errno == ENOMEM) {
+        /* A reload that failed, not a directory that cannot be read. */
+        diag_free(&d);
+        dirty->nomem = true;
+        return;
+    }
     char why[PROBLEM_MAX] = "";
     if (rc < 0 && d.errors > 0) {
         /* Named by the directory, as the policy directory's problem is. */
