@@ -8,7 +8,10 @@
  */
 #include "check_parse.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -456,4 +459,59 @@ size_t check_mx_cover(const char *const *mx, size_t n_mx,
     for (size_t j = 0; j < n_pat; j++)
         problems += !pat_used[j] && dnsname_wildcard_base(pat[j]) == NULL;
     return problems;
+}
+
+/* ---- --resolver ---------------------------------------------------------- */
+
+int check_resolver_addr(const char *in, char *out, size_t outlen, char *err,
+                        size_t errlen)
+{
+    char addr[INET6_ADDRSTRLEN + 1];
+    const char *port = NULL, *a = in;
+    size_t alen = strlen(in);
+    unsigned char bin[16];
+    if (in[0] == '[') {
+        const char *close = strchr(in, ']');
+        if (close == NULL || (close[1] != '\0' && close[1] != ':')) {
+            say(err, errlen, "expected [IPv6]:PORT, found '%s'", in);
+            return -1;
+        }
+        a = in + 1;
+        alen = (size_t)(close - a);
+        port = close[1] == ':' ? close + 2 : NULL;
+    } else {
+        const char *colon = strchr(in, ':');
+        if (colon != NULL && strchr(colon + 1, ':') == NULL) {
+            alen = (size_t)(colon - in); /* IPv4:PORT; else a bare IPv6 */
+            port = colon + 1;
+        }
+    }
+    if (alen == 0 || alen >= sizeof(addr)) {
+        say(err, errlen, "expected an IP address, found '%s'", in);
+        return -1;
+    }
+    memcpy(addr, a, alen);
+    addr[alen] = '\0';
+    if (inet_pton(AF_INET, addr, bin) != 1 &&
+        inet_pton(AF_INET6, addr, bin) != 1) {
+        say(err, errlen, "expected a numeric IP address, found '%s'", addr);
+        return -1;
+    }
+    unsigned long p = 53;
+    if (port != NULL) {
+        char *end = NULL;
+        errno = 0;
+        p = strtoul(port, &end, 10);
+        if (port[0] < '0' || port[0] > '9' || errno != 0 || *end != '\0' ||
+            p < 1 || p > 65535) {
+            say(err, errlen, "expected a port of 1 to 65535, found '%s'", port);
+            return -1;
+        }
+    }
+    int n = snprintf(out, outlen, "%s@%lu", addr, p);
+    if (n < 0 || (size_t)n >= outlen) {
+        say(err, errlen, "%s", "resolver address too long");
+        return -1;
+    }
+    return 0;
 }

@@ -106,4 +106,13 @@ size_t check_mx_cover(const char *const *mx, size_t n_mx,
                       const char *const *pat, size_t n_pat, bool *mx_covered,
                       bool *pat_used);
 
+/*
+ * check_resolver_addr turns a `--resolver` value (an IPv4 address, an
+ * IPv6 address, "ADDR:PORT" or "[IPv6]:PORT") into libunbound's
+ * "ADDR@PORT" form in out. The address must be a numeric IP address and
+ * the port 1 to 65535. Returns 0, or -1 with the reason in err.
+ */
+int check_resolver_addr(const char *in, char *out, size_t outlen, char *err,
+                        size_t errlen);
+
 #endif

@@ -334,12 +334,52 @@ static void test_mx_cover(void **state)
     }
 }
 
+/* ---- --resolver ---------------------------------------------------------- */
+
+struct res_case {
+    const char *in, *want, *err;
+};
+
+static const struct res_case res_cases[] = {
+    {"127.0.0.1", "127.0.0.1@53", NULL},
+    {"127.0.0.1:5353", "127.0.0.1@5353", NULL},
+    {"::1", "::1@53", NULL},
+    {"[::1]:5300", "::1@5300", NULL},
+    {"[2001:db8::1]", "2001:db8::1@53", NULL},
+    {"127.0.0.1:0", NULL, "port of 1 to 65535, found '0'"},
+    {"127.0.0.1:65536", NULL, "found '65536'"},
+    {"127.0.0.1:+53", NULL, "found '+53'"},
+    {"127.0.0.1:", NULL, "found ''"},
+    {"ns.example.com", NULL, "numeric IP address, found 'ns.example.com'"},
+    {"ns.example.com:53", NULL, "found 'ns.example.com'"},
+    {"[::1", NULL, "expected [IPv6]:PORT"},
+    {"[::1]x", NULL, "expected [IPv6]:PORT"},
+    {"", NULL, "expected an IP address"},
+};
+
+static void test_resolver_addr(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(res_cases) / sizeof(*res_cases); i++) {
+        const struct res_case *c = &res_cases[i];
+        char out[64] = "", err[CHECK_ERR_MAX] = "";
+        int rc = check_resolver_addr(c->in, out, sizeof(out), err, sizeof(err));
+        if (c->want != NULL) {
+            assert_int_equal(rc, 0);
+            assert_string_equal(out, c->want);
+        } else if (rc != -1 || strstr(err, c->err) == NULL) {
+            fail_msg("case '%s': rc %d, error '%s', want '%s'", c->in, rc, err,
+                     c->err);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_txt_join), cmocka_unit_test(test_wire_name),
         cmocka_unit_test(test_sts),      cmocka_unit_test(test_tlsrpt),
-        cmocka_unit_test(test_mx_cover),
+        cmocka_unit_test(test_mx_cover), cmocka_unit_test(test_resolver_addr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
