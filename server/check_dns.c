@@ -10,7 +10,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,15 +22,6 @@
 struct check_dns {
     struct ub_ctx *ctx;
 };
-
-__attribute__((format(printf, 3, 4))) static void say(char *err, size_t errlen,
-                                                      const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 const char *check_dnssec_name(enum check_dnssec s)
 {
@@ -54,7 +44,7 @@ struct check_dns *check_dns_new(const char *resolver, const char *trust_anchor,
     int rc = 0;
     const char *what = "ub_ctx_create";
     if (dns == NULL || (dns->ctx = ub_ctx_create()) == NULL) {
-        say(err, errlen, "%s", "cannot create a libunbound context");
+        snprintf(err, errlen, "%s", "cannot create a libunbound context");
         goto fail;
     }
     if (resolver != NULL) {
@@ -75,18 +65,22 @@ struct check_dns *check_dns_new(const char *resolver, const char *trust_anchor,
     if (rc == 0 && trust_anchor == NULL &&
         access(CHECK_DNS_ROOT_KEY, R_OK) == 0)
         trust_anchor = CHECK_DNS_ROOT_KEY;
+    /* "none": no validation (an authoritative test server cannot give
+     * the root's keys); every answer is then insecure. */
+    if (trust_anchor != NULL && strcmp(trust_anchor, "none") == 0)
+        trust_anchor = NULL;
     if (rc == 0 && trust_anchor != NULL) {
         /* libunbound reads the file only at the first lookup; say now. */
         if (access(trust_anchor, R_OK) != 0) {
-            say(err, errlen, "trust anchor %s: %s", trust_anchor,
-                strerror(errno));
+            snprintf(err, errlen, "trust anchor %s: %s", trust_anchor,
+                     strerror(errno));
             goto fail;
         }
         what = trust_anchor;
         rc = ub_ctx_add_ta_file(dns->ctx, trust_anchor);
     }
     if (rc != 0) {
-        say(err, errlen, "resolver setup (%s): %s", what, ub_strerror(rc));
+        snprintf(err, errlen, "resolver setup (%s): %s", what, ub_strerror(rc));
         goto fail;
     }
     return dns;
@@ -141,7 +135,7 @@ static int decode(enum check_rrtype type, const unsigned char *rd, size_t len,
             check_wire_name(rd + 2, len - 2, name, &used, err, errlen) < 0 ||
             used != len - 2) {
             if (len < 3 || used != len - 2)
-                say(err, errlen, "%s", "MX record of the wrong length");
+                snprintf(err, errlen, "%s", "MX record of the wrong length");
             return -1;
         }
         out->pref = (unsigned)rd[0] << 8 | rd[1];
@@ -151,7 +145,7 @@ static int decode(enum check_rrtype type, const unsigned char *rd, size_t len,
         if (len != (type == CHECK_RR_A ? 4u : 16u) ||
             inet_ntop(type == CHECK_RR_A ? AF_INET : AF_INET6, rd, addr,
                       sizeof(addr)) == NULL) {
-            say(err, errlen, "address record of %zu bytes", len);
+            snprintf(err, errlen, "address record of %zu bytes", len);
             return -1;
         }
         snprintf(name, sizeof(name), "%s", addr);
@@ -162,7 +156,7 @@ static int decode(enum check_rrtype type, const unsigned char *rd, size_t len,
         goto oom;
     return 0;
 oom:
-    say(err, errlen, "%s", "out of memory");
+    snprintf(err, errlen, "%s", "out of memory");
     return -1;
 }
 
@@ -175,7 +169,7 @@ int check_dns_lookup(struct check_dns *dns, const char *name,
     memset(out, 0, sizeof(*out));
     int ub = ub_resolve(dns->ctx, name, (int)type, 1 /* IN */, &res);
     if (ub != 0) {
-        say(err, errlen, "%s: %s", name, ub_strerror(ub));
+        snprintf(err, errlen, "%s: %s", name, ub_strerror(ub));
         goto out;
     }
     out->nxdomain = res->nxdomain != 0;
@@ -189,8 +183,8 @@ int check_dns_lookup(struct check_dns *dns, const char *name,
         goto out;
     }
     if (res->rcode != 0 && res->rcode != 3) {
-        say(err, errlen, "%s: the resolver answered %s", name,
-            rcode_name(res->rcode));
+        snprintf(err, errlen, "%s: the resolver answered %s", name,
+                 rcode_name(res->rcode));
         goto out;
     }
     /* canonname is the name after CNAMEs; kept only when it differs. */
@@ -203,7 +197,7 @@ int check_dns_lookup(struct check_dns *dns, const char *name,
     while (res->havedata && res->data[n] != NULL)
         n++;
     if (n > 0 && (out->rr = calloc(n, sizeof(*out->rr))) == NULL) {
-        say(err, errlen, "%s", "out of memory");
+        snprintf(err, errlen, "%s", "out of memory");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -211,8 +205,8 @@ int check_dns_lookup(struct check_dns *dns, const char *name,
         out->n = i + 1;
         if (decode(type, (const unsigned char *)res->data[i],
                    (size_t)res->len[i], &out->rr[i], why, sizeof(why)) < 0) {
-            say(err, errlen, "%s: record %zu does not decode: %s", name, i + 1,
-                why);
+            snprintf(err, errlen, "%s: record %zu does not decode: %s", name,
+                     i + 1, why);
             goto out;
         }
     }

@@ -6,9 +6,10 @@
  * It asks the system's resolvers (/etc/resolv.conf), or the one server
  * given (`--resolver ADDR[:PORT]`, a forwarder, loopback allowed), and
  * validates with a trust anchor file (the given one, else Debian's
- * /usr/share/dns/root.key when it exists; without one every answer is
- * insecure). It does not judge the records (check_parse does) and prints
- * nothing. Blocking; one context belongs to one thread (main, `check`).
+ * /usr/share/dns/root.key when it exists; with "none" or without one
+ * every answer is insecure). It does not judge the records (check_parse does)
+ * and prints nothing. Blocking; one context belongs to one thread (main,
+ * `check`).
  */
 #ifndef MTA_STS_CHECK_DNS_H
 #define MTA_STS_CHECK_DNS_H
@@ -58,7 +59,8 @@ struct check_dns;
 /*
  * check_dns_new makes a resolver context. resolver (may be NULL: the
  * system's) is ADDR, ADDR:PORT or [IPv6]:PORT; trust_anchor (may be NULL)
- * a file of DS or DNSKEY records. Returns NULL with the reason in err.
+ * a file of DS or DNSKEY records, or "none" for no validation (NULL:
+ * CHECK_DNS_ROOT_KEY when readable). Returns NULL with the reason in err.
  */
 struct check_dns *check_dns_new(const char *resolver, const char *trust_anchor,
                                 char *err, size_t errlen);

@@ -1,0 +1,447 @@
+/*
+ * check_run: the per-domain checks of `check` and their report. Every
+ * check looks up what a sender would (check_dns), judges it with
+ * check_parse, and adds one result that says what was found and, for a
+ * problem, the exact record to publish or the edit to make. Nothing is
+ * printed here; main renders the report. Main thread (`check`).
+ */
+#include "check_run.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnsname.h"
+
+#define MAX_RECORDS 64
+
+static const char *const level_names[] = {"ok", "warn", "fail"};
+
+/* put formats into a result field, ending a cut text with "...". */
+__attribute__((format(printf, 2, 3))) static void put(char *field,
+                                                      const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(field, CHECK_TEXT_MAX, fmt, ap);
+    va_end(ap);
+    if (n >= CHECK_TEXT_MAX)
+        memcpy(field + CHECK_TEXT_MAX - 4, "...", 4);
+}
+
+/* add appends an empty result of level for check; NULL when out of
+ * memory. */
+static struct check_result *add(struct check_report *rep,
+                                enum check_level level, const char *check,
+                                const char *domain)
+{
+    if (rep->n == rep->cap) {
+        size_t cap = rep->cap ? rep->cap * 2 : 16;
+        struct check_result *r = realloc(rep->r, cap * sizeof(*r));
+        if (r == NULL)
+            return NULL;
+        rep->r = r;
+        rep->cap = cap;
+    }
+    struct check_result *r = &rep->r[rep->n++];
+    memset(r, 0, sizeof(*r));
+    r->level = level;
+    r->check = check;
+    snprintf(r->domain, sizeof(r->domain), "%s", domain);
+    rep->counts[level]++;
+    return r;
+}
+
+/* texts collects the joined TXT texts of an answer for check_parse. */
+static size_t texts(const struct check_answer *a, const char **recs,
+                    size_t *lens)
+{
+    size_t n = a->n < MAX_RECORDS ? a->n : MAX_RECORDS;
+    for (size_t i = 0; i < n; i++) {
+        recs[i] = a->rr[i].text;
+        lens[i] = a->rr[i].len;
+    }
+    return n;
+}
+
+/* failed_lookup adds the result for a lookup that gave no usable answer
+ * (err, or a bogus one); returns 0, or -1 when out of memory. */
+static int failed_lookup(struct check_report *rep, const char *check,
+                         const char *domain, const struct check_answer *a,
+                         int rc, const char *err)
+{
+    struct check_result *r = add(rep, CHECK_FAIL, check, domain);
+    if (r == NULL)
+        return -1;
+    if (rc < 0) {
+        put(r->what, "cannot look up: %s", err);
+        return 0;
+    }
+    r->dnssec = check_dnssec_name(a->dnssec);
+    put(r->what, "DNSSEC validation failed: %s", a->why_bogus);
+    put(r->fix, "%s",
+        "re-sign the zone, or correct the DS record at the "
+        "parent, so that the answer validates");
+    return 0;
+}
+
+/*
+ * lookup_txt asks for the TXT records at name. Returns 0 with a usable
+ * answer in a; 1 when the lookup failed or was bogus (that result is
+ * added for check); -1 when memory ran out.
+ */
+static int lookup_txt(struct check_dns *dns, const char *name,
+                      const char *check, const char *domain,
+                      struct check_answer *a, struct check_report *rep)
+{
+    char err[CHECK_ERR_MAX] = "";
+    int lrc = check_dns_lookup(dns, name, CHECK_RR_TXT, a, err, sizeof(err));
+    if (lrc == 0 && a->dnssec != CHECK_DNSSEC_BOGUS)
+        return 0;
+    return failed_lookup(rep, check, domain, a, lrc, err) < 0 ? -1 : 1;
+}
+
+/* The _mta-sts record this host wants published at name. */
+static void sts_record(char *field, const char *name, const char *id)
+{
+    put(field, "publish `%s. IN TXT \"v=STSv1; id=%s\"`", name, id);
+}
+
+static int check_sts(struct check_dns *dns, const struct check_served *sv,
+                     struct check_report *rep)
+{
+    char name[CHECK_NAME_MAX + 16];
+    const char *recs[MAX_RECORDS];
+    size_t lens[MAX_RECORDS];
+    struct check_answer a;
+    struct check_sts sts;
+    struct check_result *r;
+    int rc = -1;
+    snprintf(name, sizeof(name), "_mta-sts.%s", sv->domain);
+    int lrc = lookup_txt(dns, name, "sts-txt", sv->domain, &a, rep);
+    if (lrc != 0) {
+        rc = lrc > 0 ? 0 : -1;
+        goto out;
+    }
+    check_sts_select(recs, lens, texts(&a, recs, lens), &sts);
+    /* Behind a CNAME (RFC 8461 §8.2) the record lives at its target. */
+    const char *at = a.canon[0] != '\0' ? a.canon : name;
+    char via[CHECK_NAME_MAX + 16] = "";
+    if (a.canon[0] != '\0')
+        snprintf(via, sizeof(via), " via CNAME %s", a.canon);
+    const char *id = sv->id != NULL ? sv->id : "<id>";
+    r = add(rep, sts.status == CHECK_REC_OK ? CHECK_OK : CHECK_FAIL, "sts-txt",
+            sv->domain);
+    if (r == NULL)
+        goto out;
+    r->dnssec = check_dnssec_name(a.dnssec);
+    switch (sts.status) {
+    case CHECK_REC_OK:
+        put(r->what, "one v=STSv1 record at %s%s, id=%s (dnssec: %s)", name,
+            via, sts.id, r->dnssec);
+        break;
+    case CHECK_REC_NONE:
+        put(r->what, "%s%s: %s", name, via, sts.err);
+        sts_record(r->fix, at, id);
+        break;
+    case CHECK_REC_MANY:
+        put(r->what, "%s%s: %s", name, via, sts.err);
+        put(r->fix,
+            "delete all but one, keeping `%s. IN TXT \"v=STSv1; id=%s\"`", at,
+            id);
+        break;
+    case CHECK_REC_INVALID:
+        put(r->what, "%s%s: %s", name, via, sts.err);
+        put(r->fix, "replace it: publish `%s. IN TXT \"v=STSv1; id=%s\"`", at,
+            id);
+        break;
+    }
+    if (sts.status == CHECK_REC_OK && sv->id != NULL) {
+        bool same = strcmp(sts.id, sv->id) == 0;
+        r = add(rep, same ? CHECK_OK : CHECK_FAIL, "sts-id", sv->domain);
+        if (r == NULL)
+            goto out;
+        r->dnssec = check_dnssec_name(a.dnssec);
+        put(r->what, "DNS says id=%s, this host serves %s%s", sts.id, sv->id,
+            same ? "" : " (senders keep the policy they cached)");
+        if (!same)
+            sts_record(r->fix, at, sv->id);
+    }
+    rc = 0;
+out:
+    check_answer_free(&a);
+    return rc;
+}
+
+/* rua_list renders the configured rua URIs (or a placeholder) for a fix. */
+static void rua_list(const struct check_served *sv, char *out, size_t outlen)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < sv->n_rua; i++) {
+        int n = snprintf(out + o, outlen - o, "%s%s", i ? "," : "", sv->rua[i]);
+        if (n < 0 || (size_t)n >= outlen - o)
+            break;
+        o += (size_t)n;
+    }
+    if (o == 0)
+        snprintf(out, outlen, "mailto:tlsrpt@%s", sv->domain);
+}
+
+static int check_tlsrpt(struct check_dns *dns, const struct check_served *sv,
+                        struct check_report *rep)
+{
+    char name[CHECK_NAME_MAX + 16], rua[512];
+    const char *recs[MAX_RECORDS];
+    size_t lens[MAX_RECORDS];
+    struct check_answer a;
+    struct check_tlsrpt t;
+    int rc = -1;
+    snprintf(name, sizeof(name), "_smtp._tls.%s", sv->domain);
+    int lrc = lookup_txt(dns, name, "tlsrpt", sv->domain, &a, rep);
+    if (lrc != 0) {
+        rc = lrc > 0 ? 0 : -1;
+        goto out;
+    }
+    check_tlsrpt_select(recs, lens, texts(&a, recs, lens), &t);
+    rua_list(sv, rua, sizeof(rua));
+    /* No record is allowed (TLS-RPT is optional): a warning. */
+    enum check_level level = t.status == CHECK_REC_OK     ? CHECK_OK
+                             : t.status == CHECK_REC_NONE ? CHECK_WARN
+                                                          : CHECK_FAIL;
+    struct check_result *r = add(rep, level, "tlsrpt", sv->domain);
+    if (r == NULL)
+        goto out;
+    r->dnssec = check_dnssec_name(a.dnssec);
+    if (t.status == CHECK_REC_OK) {
+        put(r->what, "one v=TLSRPTv1 record at %s, %zu rua URI%s (dnssec: %s)",
+            name, t.n_rua, t.n_rua == 1 ? "" : "s", r->dnssec);
+    } else {
+        put(r->what, "%s: %s%s", name, t.err,
+            t.status == CHECK_REC_NONE ? " (failure reports reach nobody)"
+                                       : "");
+        put(r->fix, "%spublish `%s. IN TXT \"v=TLSRPTv1; rua=%s\"`",
+            t.status == CHECK_REC_MANY ? "delete all but one; " : "", name,
+            rua);
+    }
+    rc = 0;
+out:
+    check_answer_free(&a);
+    return rc;
+}
+
+/* check_addrs adds one mx-addr result for host: its A and AAAA records. */
+static int check_addrs(struct check_dns *dns, const char *domain,
+                       const char *host, struct check_report *rep)
+{
+    static const enum check_rrtype types[] = {CHECK_RR_A, CHECK_RR_AAAA};
+    char err[CHECK_ERR_MAX] = "", list[CHECK_TEXT_MAX] = "";
+    size_t o = 0, found = 0;
+    enum check_dnssec sec = CHECK_DNSSEC_SECURE;
+    for (int t = 0; t < 2; t++) {
+        struct check_answer a;
+        int lrc = check_dns_lookup(dns, host, types[t], &a, err, sizeof(err));
+        if (lrc < 0 || a.dnssec == CHECK_DNSSEC_BOGUS) {
+            int rc = failed_lookup(rep, "mx-addr", domain, &a, lrc, err);
+            check_answer_free(&a);
+            return rc;
+        }
+        if (a.dnssec < sec)
+            sec = a.dnssec; /* insecure if either is */
+        for (size_t i = 0; i < a.n && o < sizeof(list); i++, found++) {
+            int n = snprintf(list + o, sizeof(list) - o, "%s%s",
+                             found ? " " : "", a.rr[i].text);
+            o = n < 0 ? sizeof(list) : o + (size_t)n;
+        }
+        check_answer_free(&a);
+    }
+    struct check_result *r =
+        add(rep, found ? CHECK_OK : CHECK_FAIL, "mx-addr", domain);
+    if (r == NULL)
+        return -1;
+    r->dnssec = check_dnssec_name(sec);
+    if (found) {
+        put(r->what, "%s has %s (dnssec: %s)", host, list, r->dnssec);
+    } else {
+        put(r->what, "MX %s has no A or AAAA record", host);
+        put(r->fix, "publish `%s. IN A <address>` (or AAAA)", host);
+    }
+    return 0;
+}
+
+/* report_cover adds the results of comparing MX hosts with patterns. */
+static int report_cover(const struct check_served *sv,
+                        const struct check_answer *a, const char *dnssec,
+                        struct check_report *rep)
+{
+    const char *hosts[MAX_RECORDS];
+    size_t n = a->n < MAX_RECORDS ? a->n : MAX_RECORDS;
+    bool *cov = calloc(n + 1, sizeof(*cov));
+    bool *used = calloc(sv->n_mx + 1, sizeof(*used));
+    int rc = -1;
+    struct check_result *r;
+    if (cov == NULL || used == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        hosts[i] = a->rr[i].text;
+    size_t problems = check_mx_cover(hosts, n, sv->mx, sv->n_mx, cov, used);
+    for (size_t i = 0; i < n; i++) {
+        if (cov[i])
+            continue;
+        if ((r = add(rep, CHECK_FAIL, "mx", sv->domain)) == NULL)
+            goto out;
+        r->dnssec = dnssec;
+        put(r->what,
+            "MX %s is not covered by any mx pattern of the policy (senders "
+            "in enforce mode refuse to deliver to it)",
+            hosts[i]);
+        put(r->fix, "add `mx: %s` to %s (its id changes: publish the new one)",
+            hosts[i], sv->source);
+    }
+    for (size_t j = 0; j < sv->n_mx; j++) {
+        if (used[j])
+            continue;
+        bool wild = dnsname_wildcard_base(sv->mx[j]) != NULL;
+        r = add(rep, wild ? CHECK_WARN : CHECK_FAIL, "mx", sv->domain);
+        if (r == NULL)
+            goto out;
+        r->dnssec = dnssec;
+        put(r->what, "policy pattern `mx: %s` %s no MX of %s", sv->mx[j],
+            wild ? "matches" : "names", sv->domain);
+        if (!wild)
+            put(r->fix,
+                "remove `mx: %s` from %s, or publish `%s. IN MX 10 %s.`",
+                sv->mx[j], sv->source, sv->domain, sv->mx[j]);
+    }
+    if (problems == 0) {
+        if ((r = add(rep, CHECK_OK, "mx", sv->domain)) == NULL)
+            goto out;
+        r->dnssec = dnssec;
+        put(r->what,
+            "%zu MX host%s, each covered by the policy's mx patterns "
+            "(dnssec: %s)",
+            n, n == 1 ? "" : "s", dnssec);
+    }
+    rc = 0;
+out:
+    free(cov);
+    free(used);
+    return rc;
+}
+
+/* by_pref orders MX records as senders try them: preference, then name
+ * (servers rotate equal records; the report stays the same). */
+static int by_pref(const void *a, const void *b)
+{
+    const struct check_rr *x = a, *y = b;
+    if (x->pref != y->pref)
+        return x->pref < y->pref ? -1 : 1;
+    return strcmp(x->text, y->text);
+}
+
+static int check_mx(struct check_dns *dns, const struct check_served *sv,
+                    struct check_report *rep)
+{
+    char err[CHECK_ERR_MAX] = "";
+    struct check_answer a;
+    struct check_result *r;
+    int rc = -1;
+    int lrc =
+        check_dns_lookup(dns, sv->domain, CHECK_RR_MX, &a, err, sizeof(err));
+    if (lrc < 0 || a.dnssec == CHECK_DNSSEC_BOGUS) {
+        rc = failed_lookup(rep, "mx", sv->domain, &a, lrc, err);
+        goto out;
+    }
+    if (a.n > 1)
+        qsort(a.rr, a.n, sizeof(*a.rr), by_pref);
+    const char *dnssec = check_dnssec_name(a.dnssec);
+    if (a.n == 0 || (a.n == 1 && strcmp(a.rr[0].text, ".") == 0)) {
+        if ((r = add(rep, CHECK_FAIL, "mx", sv->domain)) == NULL)
+            goto out;
+        r->dnssec = dnssec;
+        put(r->what,
+            "%s has %s: it receives no mail, so MTA-STS protects "
+            "nothing",
+            sv->domain, a.n == 0 ? "no MX record" : "a null MX (RFC 7505)");
+        if (sv->n_mx > 0 && dnsname_wildcard_base(sv->mx[0]) == NULL)
+            put(r->fix, "publish `%s. IN MX 10 %s.`", sv->domain, sv->mx[0]);
+        rc = 0;
+        goto out;
+    }
+    if (sv->id != NULL && report_cover(sv, &a, dnssec, rep) < 0)
+        goto out;
+    for (size_t i = 0; i < a.n && i < MAX_RECORDS; i++)
+        if (check_addrs(dns, sv->domain, a.rr[i].text, rep) < 0)
+            goto out;
+    rc = 0;
+out:
+    check_answer_free(&a);
+    return rc;
+}
+
+int check_domain(struct check_dns *dns, const struct check_served *sv,
+                 struct check_report *rep)
+{
+    if (sv->id == NULL) {
+        struct check_result *r = add(rep, CHECK_FAIL, "served", sv->domain);
+        if (r == NULL)
+            return -1;
+        put(r->what, "this host serves no valid policy for %s", sv->domain);
+        put(r->fix, "add policy/%s.txt (or fix it: `mta-sts-host validate`)",
+            sv->domain);
+    }
+    if (check_sts(dns, sv, rep) < 0 || check_tlsrpt(dns, sv, rep) < 0 ||
+        check_mx(dns, sv, rep) < 0)
+        return -1;
+    return 0;
+}
+
+int check_report_text(const struct check_report *rep, struct buf *b)
+{
+    for (size_t i = 0; i < rep->n; i++) {
+        const struct check_result *r = &rep->r[i];
+        buf_printf(b, "%s %s %s: %s", level_names[r->level], r->check,
+                   r->domain, r->what);
+        if (r->fix[0] != '\0')
+            buf_printf(b, " fix: %s", r->fix);
+        buf_puts(b, "\n");
+    }
+    return b->failed ? -1 : 0;
+}
+
+static void json_field(struct buf *b, const char *key, const char *value)
+{
+    buf_printf(b, ",\"%s\":", key);
+    if (value == NULL || value[0] == '\0')
+        buf_puts(b, "null");
+    else
+        buf_json_string(b, value, strlen(value));
+}
+
+int check_report_json(const struct check_report *rep, struct buf *b)
+{
+    buf_puts(b, "{\"results\":[");
+    for (size_t i = 0; i < rep->n; i++) {
+        const struct check_result *r = &rep->r[i];
+        buf_puts(b, i ? ",{\"domain\":" : "{\"domain\":");
+        buf_json_string(b, r->domain, strlen(r->domain));
+        json_field(b, "check", r->check);
+        json_field(b, "status", level_names[r->level]);
+        json_field(b, "message", r->what);
+        json_field(b, "fix", r->fix);
+        json_field(b, "dnssec", r->dnssec);
+        buf_puts(b, "}");
+    }
+    buf_printf(b, "],\"ok\":%zu,\"warn\":%zu,\"fail\":%zu}\n",
+               rep->counts[CHECK_OK], rep->counts[CHECK_WARN],
+               rep->counts[CHECK_FAIL]);
+    return b->failed ? -1 : 0;
+}
+
+void check_report_free(struct check_report *rep)
+{
+    free(rep->r);
+    memset(rep, 0, sizeof(*rep));
+}

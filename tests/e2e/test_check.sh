@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# End-to-end test of `mta-sts-host check` against a real authoritative DNS
+# server (NSD from Debian) on a free loopback port, serving real zone files:
+# one correct domain and one domain per mistake (the _mta-sts id behind the
+# served one, two v=STSv1 records, no record, a record behind a CNAME with
+# the right and with a stale id, an MX not covered by the policy, a policy
+# pattern naming no MX, a bad _smtp._tls record, an MX without an address).
+# Each broken domain must give its own fail line with its fix and nothing
+# else failing; the correct one passes with exit 0; --json is checked
+# field by field; usage errors exit 2. Only loopback; no recursion (check
+# forwards to NSD with --resolver and validates nothing: --trust-anchor
+# none, as an authoritative server cannot give the root's keys).
+set -uo pipefail
+. "$SRCDIR/tests/e2e/lib.sh"
+e2e_init
+need_tools python3:python3 nsd:nsd
+bin=$MTA_STS_HOST
+t=$E2E_TMP
+mkdir -p "$t/pol" "$t/nsd"
+
+# --- the policies this host serves, and their ids as served
+policy() { # DOMAIN MX-PATTERN...
+    local d=$1
+    shift
+    {
+        printf 'version: STSv1\nmode: enforce\n'
+        for m in "$@"; do printf 'mx: %s\n' "$m"; done
+        printf 'max_age: 604800\n'
+    } >"$t/pol/$d.txt"
+}
+policy example.com mx1.example.com '*.mx.example.com'
+for d in idmismatch twotxt notxt cname cnamestale badrpt; do
+    policy "$d.example.net" "mx.$d.example.net"
+done
+policy uncovered.example.net mx.uncovered.example.net
+policy stale.example.net mx.stale.example.net old.stale.example.net
+policy noaddr.example.net mx.noaddr.example.net
+
+declare -A id=()
+while read -r d i; do id[$d]=$i; done < <(
+    "$bin" dns --policy-dir "$t/pol" --cert-dir "$t/none" --json 2>/dev/null |
+        python3 -c '
+import json, sys
+for d in json.load(sys.stdin)["domains"]:
+    print(d["domain"], d["mta_sts"]["value"].split("id=")[1])')
+check_eq "the ids of the 10 policies are known" 10 "${#id[@]}"
+
+# --- the zones
+soa='@ IN SOA ns admin 1 3600 600 86400 60
+@ IN NS ns
+ns IN A 127.0.0.1'
+cat >"$t/nsd/example.com.zone" <<Z
+\$ORIGIN example.com.
+\$TTL 60
+$soa
+@ IN MX 10 mx1
+@ IN MX 20 a.mx
+mx1 IN A 127.0.0.1
+a.mx IN AAAA ::1
+_mta-sts IN TXT "v=STSv1; " "id=${id[example.com]}"
+_mta-sts IN TXT "v=spf1 -all"
+_smtp._tls IN TXT "v=TLSRPTv1; rua=mailto:tls@example.com,https://r.example.com/v1"
+Z
+net() { # NAME [TXT lines...]: MX mx.NAME with an address, TLSRPT ok
+    local n=$1
+    shift
+    printf '%s IN MX 10 mx.%s\nmx.%s IN A 127.0.0.1\n' "$n" "$n" "$n"
+    [ "$n" = badrpt ] ||
+        printf '_smtp._tls.%s IN TXT "v=TLSRPTv1; rua=mailto:tls@example.net"\n' "$n"
+    for l in "$@"; do printf '%s\n' "$l"; done
+}
+{
+    printf '$ORIGIN example.net.\n$TTL 60\n%s\n' "$soa"
+    net idmismatch '_mta-sts.idmismatch IN TXT "v=STSv1; id=old1"'
+    net twotxt "_mta-sts.twotxt IN TXT \"v=STSv1; id=${id[twotxt.example.net]}\"" \
+        '_mta-sts.twotxt IN TXT "v=STSv1; id=other2"'
+    net notxt '_mta-sts.notxt IN TXT "v=spf1 -all"'
+    net cname '_mta-sts.cname IN CNAME _mta-sts.cname.example.net.sts.example.org.'
+    net cnamestale '_mta-sts.cnamestale IN CNAME _mta-sts.cnamestale.example.net.sts.example.org.'
+    net badrpt "_mta-sts.badrpt IN TXT \"v=STSv1; id=${id[badrpt.example.net]}\"" \
+        '_smtp._tls.badrpt IN TXT "v=TLSRPTv1; rua=http://r.example.net"'
+    net uncovered "_mta-sts.uncovered IN TXT \"v=STSv1; id=${id[uncovered.example.net]}\"" \
+        'uncovered IN MX 20 mx9.example.org.'
+    net stale "_mta-sts.stale IN TXT \"v=STSv1; id=${id[stale.example.net]}\""
+    printf 'noaddr IN MX 10 mx.noaddr\n'
+    printf '_smtp._tls.noaddr IN TXT "v=TLSRPTv1; rua=mailto:tls@example.net"\n'
+    printf '_mta-sts.noaddr IN TXT "v=STSv1; id=%s"\n' "${id[noaddr.example.net]}"
+} >"$t/nsd/example.net.zone"
+# The provider's zone (RFC 8461 §8.2 delegation) and a host outside both.
+cat >"$t/nsd/example.org.zone" <<Z
+\$ORIGIN example.org.
+\$TTL 60
+$soa
+_mta-sts.cname.example.net.sts IN TXT "v=STSv1; id=${id[cname.example.net]}"
+_mta-sts.cnamestale.example.net.sts IN TXT "v=STSv1; id=stale7"
+mx9 IN A 127.0.0.2
+Z
+
+port=$(free_port)
+cat >"$t/nsd/nsd.conf" <<C
+server:
+    ip-address: 127.0.0.1@$port
+    port: $port
+    username: ""
+    chroot: ""
+    zonesdir: "$t/nsd"
+    database: ""
+    pidfile: "$t/nsd/nsd.pid"
+    xfrdfile: "$t/nsd/xfrd.state"
+    zonelistfile: "$t/nsd/zone.list"
+    server-count: 1
+    verbosity: 1
+remote-control:
+    control-enable: no
+zone:
+    name: example.com
+    zonefile: example.com.zone
+zone:
+    name: example.net
+    zonefile: example.net.zone
+zone:
+    name: example.org
+    zonefile: example.org.zone
+C
+nsd -d -c "$t/nsd/nsd.conf" >"$t/nsd/log" 2>&1 &
+nsd_pid=$!
+E2E_PIDS+=("$nsd_pid")
+e2e_on_exit "kill \$(cat '$t/nsd/nsd.pid' 2>/dev/null) 2>/dev/null"
+if ! wait_until 10 grep -q "nsd started" "$t/nsd/log"; then
+    fail "nsd starts"
+    cat "$t/nsd/log"
+    e2e_finish
+fi
+pass "nsd serves the test zones on 127.0.0.1:$port"
+
+args=(--policy-dir "$t/pol" --cert-dir "$t/none" --resolver "127.0.0.1:$port"
+    --trust-anchor none)
+# run_check OUT [ARG...]: check with the test's resolver; prints the status.
+run_check() {
+    local out=$1
+    shift
+    "$bin" check "${args[@]}" "$@" >"$out" 2>"$out.err"
+    echo $?
+}
+
+# --- the correct domain passes
+check_eq "the correct domain: exit 0" 0 "$(run_check "$t/good" example.com)"
+check_eq "the correct domain: no fail or warn line" "" "$(grep -v '^ok ' "$t/good")"
+check_contains "sts-txt ok, the other TXT record ignored" \
+    "ok sts-txt example.com: one v=STSv1 record at _mta-sts.example.com, id=${id[example.com]} (dnssec: insecure)" "$(cat "$t/good")"
+check_contains "sts-id ok" \
+    "ok sts-id example.com: DNS says id=${id[example.com]}, this host serves ${id[example.com]}" "$(cat "$t/good")"
+check_contains "tlsrpt ok" \
+    "ok tlsrpt example.com: one v=TLSRPTv1 record at _smtp._tls.example.com, 2 rua URIs (dnssec: insecure)" "$(cat "$t/good")"
+check_contains "mx ok: exact and wildcard pattern" \
+    "ok mx example.com: 2 MX hosts, each covered by the policy's mx patterns (dnssec: insecure)" "$(cat "$t/good")"
+check_contains "mx-addr: IPv4" "ok mx-addr example.com: mx1.example.com has 127.0.0.1" "$(cat "$t/good")"
+check_contains "mx-addr: IPv6" "ok mx-addr example.com: a.mx.example.com has ::1" "$(cat "$t/good")"
+
+# --- every served domain, each broken one with its own failure
+check_eq "all domains: exit 1" 1 "$(run_check "$t/all")"
+# expect NAME LINE: the report has exactly LINE (a whole line).
+expect() {
+    if grep -qxF -- "$2" "$t/all"; then
+        pass "$1"
+    else
+        fail "$1"
+        printf '  want: %s\n  got:\n' "$2"
+        grep -F " ${3:-}" "$t/all" | sed 's/^/    /'
+    fi
+}
+# fails DOMAIN N: DOMAIN has exactly N fail lines (its own mistake only).
+fails() {
+    check_eq "$1: $2 fail line(s)" "$2" "$(grep -c "^fail [a-z-]* $1: " "$t/all")"
+}
+d=idmismatch.example.net
+expect "id behind the served one: fail and the record to publish" \
+    "fail sts-id $d: DNS says id=old1, this host serves ${id[$d]} (senders keep the policy they cached) fix: publish \`_mta-sts.$d. IN TXT \"v=STSv1; id=${id[$d]}\"\`" $d
+fails $d 1
+d=twotxt.example.net
+expect "two v=STSv1 records: fail, keep one" \
+    "fail sts-txt $d: _mta-sts.$d: expected exactly one record starting \"v=STSv1\", found 2 (senders then ignore them all) fix: delete all but one, keeping \`_mta-sts.$d. IN TXT \"v=STSv1; id=${id[$d]}\"\`" $d
+fails $d 1
+d=notxt.example.net
+expect "no v=STSv1 record: fail, publish it" \
+    "fail sts-txt $d: _mta-sts.$d: expected a record starting \"v=STSv1\", found only other TXT records fix: publish \`_mta-sts.$d. IN TXT \"v=STSv1; id=${id[$d]}\"\`" $d
+fails $d 1
+d=cname.example.net
+expect "CNAMEd record followed" \
+    "ok sts-txt $d: one v=STSv1 record at _mta-sts.$d via CNAME _mta-sts.$d.sts.example.org, id=${id[$d]} (dnssec: insecure)" $d
+expect "CNAMEd record: its id is the served one" \
+    "ok sts-id $d: DNS says id=${id[$d]}, this host serves ${id[$d]}" $d
+fails $d 0
+d=cnamestale.example.net
+expect "CNAMEd record with a stale id: the fix is at the CNAME target" \
+    "fail sts-id $d: DNS says id=stale7, this host serves ${id[$d]} (senders keep the policy they cached) fix: publish \`_mta-sts.$d.sts.example.org. IN TXT \"v=STSv1; id=${id[$d]}\"\`" $d
+fails $d 1
+d=badrpt.example.net
+expect "bad _smtp._tls record: fail with the URI and the record" \
+    "fail tlsrpt $d: _smtp._tls.$d: rua URI 'http://r.example.net': plain http: is not allowed; TLS-RPT takes mailto: or https: URIs (RFC 8460 §3) fix: publish \`_smtp._tls.$d. IN TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@$d\"\`" $d
+fails $d 1
+d=uncovered.example.net
+expect "MX not covered: fail, add the pattern" \
+    "fail mx $d: MX mx9.example.org is not covered by any mx pattern of the policy (senders in enforce mode refuse to deliver to it) fix: add \`mx: mx9.example.org\` to $t/pol/$d.txt (its id changes: publish the new one)" $d
+fails $d 1
+d=stale.example.net
+expect "pattern naming no MX: fail, remove it or publish the MX" \
+    "fail mx $d: policy pattern \`mx: old.stale.example.net\` names no MX of $d fix: remove \`mx: old.stale.example.net\` from $t/pol/$d.txt, or publish \`$d. IN MX 10 old.stale.example.net.\`" $d
+fails $d 1
+d=noaddr.example.net
+expect "MX without an address: fail" \
+    "fail mx-addr $d: MX mx.noaddr.example.net has no A or AAAA record fix: publish \`mx.noaddr.example.net. IN A <address>\` (or AAAA)" $d
+fails $d 1
+check_eq "all: 8 fail lines in all, one per broken domain" 8 "$(grep -c '^fail ' "$t/all")"
+check_eq "all: one line per check per domain, nothing else" "" \
+    "$(grep -vE '^(ok|warn|fail) (sts-txt|sts-id|tlsrpt|mx|mx-addr) [a-z.]+: ' "$t/all")"
+
+# --- --json, field by field
+check_eq "json: exit 1 as the text" 1 "$(run_check "$t/json" --json)"
+check "json: the same findings as the text, field by field" python3 - "$t/json" "$t/all" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+lines = open(sys.argv[2]).read().splitlines()
+res = doc["results"]
+assert len(res) == len(lines), (len(res), len(lines))
+for r, line in zip(res, lines):
+    assert set(r) == {"domain", "check", "status", "message", "fix", "dnssec"}, r
+    want = "%s %s %s: %s" % (r["status"], r["check"], r["domain"], r["message"])
+    if r["fix"] is not None:
+        want += " fix: " + r["fix"]
+    assert want == line, (want, line)
+    assert r["dnssec"] == "insecure", r
+    assert (r["fix"] is None) == (r["status"] == "ok"), r
+counts = {s: sum(1 for r in res if r["status"] == s) for s in ("ok", "warn", "fail")}
+assert counts == {k: doc[k] for k in counts}, (counts, doc)
+assert doc["fail"] == 8, doc
+PY
+check "json: the id mismatch, field by field" python3 - "$t/json" "${id[idmismatch.example.net]}" <<'PY'
+import json, sys
+res = json.load(open(sys.argv[1]))["results"]
+r = [r for r in res if r["domain"] == "idmismatch.example.net" and r["check"] == "sts-id"]
+assert len(r) == 1, r
+r = r[0]
+assert r["status"] == "fail", r
+assert r["message"] == "DNS says id=old1, this host serves %s (senders keep the policy they cached)" % sys.argv[2], r
+assert r["fix"] == 'publish `_mta-sts.idmismatch.example.net. IN TXT "v=STSv1; id=%s"`' % sys.argv[2], r
+assert r["dnssec"] == "insecure", r
+PY
+
+# --- a domain this host does not serve, and usage errors
+check_eq "an unserved domain: exit 1" 1 "$(run_check "$t/unserved" example.org)"
+check_contains "an unserved domain: said so" \
+    "fail served example.org: this host serves no valid policy for example.org" "$(cat "$t/unserved")"
+check_eq "not a domain name: exit 2" 2 "$(run_check "$t/usage" 'bad name')"
+check_eq "a resolver that is not an address: exit 2" 2 \
+    "$("$bin" check --policy-dir "$t/pol" --resolver ns.example.com >/dev/null 2>"$t/res.err"; echo $?)"
+check_file_contains "the resolver error says what was found" "expected a numeric IP address, found 'ns.example.com'" "$t/res.err"
+check_eq "a missing trust anchor file: exit 1" 1 \
+    "$("$bin" check --policy-dir "$t/pol" --resolver "127.0.0.1:$port" --trust-anchor "$t/nope.key" >/dev/null 2>"$t/ta.err"; echo $?)"
+check_file_contains "the trust anchor error names the file" "trust anchor $t/nope.key: No such file" "$t/ta.err"
+
+e2e_finish
