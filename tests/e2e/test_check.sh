@@ -4,16 +4,20 @@
 # one correct domain and one domain per mistake (the _mta-sts id behind the
 # served one, two v=STSv1 records, no record, a record behind a CNAME with
 # the right and with a stale id, an MX not covered by the policy, a policy
-# pattern naming no MX, a bad _smtp._tls record, an MX without an address).
+# pattern naming no MX, a bad _smtp._tls record, an MX without an address),
+# and two DNSSEC-signed zones (ldns-signzone) checked with their keys as
+# trust anchors: one that validates (every answer secure) and one whose
+# _mta-sts record was altered after signing (bogus: a fail line).
 # Each broken domain must give its own fail line with its fix and nothing
 # else failing; the correct one passes with exit 0; --json is checked
 # field by field; usage errors exit 2. Only loopback; no recursion (check
-# forwards to NSD with --resolver and validates nothing: --trust-anchor
-# none, as an authoritative server cannot give the root's keys).
+# forwards to NSD with --resolver; without the test's own anchors it
+# validates nothing, --trust-anchor none, as an authoritative server
+# cannot give the root's keys).
 set -uo pipefail
 . "$SRCDIR/tests/e2e/lib.sh"
 e2e_init
-need_tools python3:python3 nsd:nsd
+need_tools python3:python3 nsd:nsd ldns-signzone:ldnsutils
 bin=$MTA_STS_HOST
 t=$E2E_TMP
 mkdir -p "$t/pol" "$t/nsd"
@@ -96,6 +100,35 @@ _mta-sts.cnamestale.example.net.sts IN TXT "v=STSv1; id=stale7"
 mx9 IN A 127.0.0.2
 Z
 
+# Signed: example.com as it is, example.info with its _mta-sts record
+# altered after signing (its signature no longer matches).
+mkdir -p "$t/pol2"
+cp "$t/pol/example.com.txt" "$t/pol2/"
+policy example.info mx.example.info
+mv "$t/pol/example.info.txt" "$t/pol2/"
+info_id=$("$bin" dns --policy-dir "$t/pol2" --cert-dir "$t/none" 2>/dev/null |
+    sed -n 's/^_mta-sts\.example\.info\. IN TXT "v=STSv1; id=\(.*\)"$/\1/p')
+check "the id of example.info is known" test -n "$info_id"
+cat >"$t/nsd/example.info.zone" <<Z
+\$ORIGIN example.info.
+\$TTL 60
+$soa
+@ IN MX 10 mx
+mx IN A 127.0.0.1
+_mta-sts IN TXT "v=STSv1; id=$info_id"
+_smtp._tls IN TXT "v=TLSRPTv1; rua=mailto:tls@example.info"
+Z
+: >"$t/anchors"
+for z in example.com example.info; do
+    k=$(cd "$t/nsd" && ldns-keygen -a ECDSAP256SHA256 -k "$z") &&
+        (cd "$t/nsd" && ldns-signzone -n -f "$z.zone.signed" "$z.zone" "$k") &&
+        cat "$t/nsd/$k.key" >>"$t/anchors" ||
+        fail "$z is signed"
+done
+sed -i "s/id=$info_id/id=altered1/" "$t/nsd/example.info.zone.signed"
+check "the example.info record is altered after signing" \
+    grep -q 'id=altered1' "$t/nsd/example.info.zone.signed"
+
 port=$(free_port)
 cat >"$t/nsd/nsd.conf" <<C
 server:
@@ -114,7 +147,10 @@ remote-control:
     control-enable: no
 zone:
     name: example.com
-    zonefile: example.com.zone
+    zonefile: example.com.zone.signed
+zone:
+    name: example.info
+    zonefile: example.info.zone.signed
 zone:
     name: example.net
     zonefile: example.net.zone
@@ -214,6 +250,27 @@ fails $d 1
 check_eq "all: 8 fail lines in all, one per broken domain" 8 "$(grep -c '^fail ' "$t/all")"
 check_eq "all: one line per check per domain, nothing else" "" \
     "$(grep -vE '^(ok|warn|fail) (sts-txt|sts-id|tlsrpt|mx|mx-addr) [a-z.]+: ' "$t/all")"
+
+# --- DNSSEC: with the zones' keys as trust anchors
+args2=(--policy-dir "$t/pol2" --cert-dir "$t/none" --resolver "127.0.0.1:$port"
+    --trust-anchor "$t/anchors")
+check_eq "signed zone: exit 0" 0 \
+    "$("$bin" check "${args2[@]}" example.com >"$t/sec" 2>"$t/sec.err"; echo $?)"
+check_eq "signed zone: every answer secure" "" "$(grep -v '(dnssec: secure)$' "$t/sec" | grep -v '^ok sts-id ')"
+check_eq "signed zone: all 6 checks ok" 6 "$(grep -c '^ok ' "$t/sec")"
+check_eq "altered zone: exit 1" 1 \
+    "$("$bin" check "${args2[@]}" example.info >"$t/bogus" 2>"$t/bogus.err"; echo $?)"
+check_file_contains "altered zone: bogus, with the validator's reason and a fix" \
+    "^fail sts-txt example.info: DNSSEC validation failed: validation failure <_mta-sts.example.info. TXT IN>: .* fix: re-sign the zone, or correct the DS record at the parent, so that the answer validates$" "$t/bogus"
+check_eq "altered zone: only that answer fails" 1 "$(grep -c '^fail ' "$t/bogus")"
+check_file_contains "altered zone: the others are secure" "^ok tlsrpt example.info: .*\(dnssec: secure\)$" "$t/bogus"
+check "altered zone, --json: dnssec bogus" python3 -c '
+import json, subprocess, sys
+out = subprocess.run(sys.argv[1:], capture_output=True, text=True).stdout
+r = [r for r in json.loads(out)["results"] if r["check"] == "sts-txt"][0]
+assert r["status"] == "fail" and r["dnssec"] == "bogus", r
+assert r["message"].startswith("DNSSEC validation failed: "), r
+' "$bin" check "${args2[@]}" --json example.info
 
 # --- --json, field by field
 check_eq "json: exit 1 as the text" 1 "$(run_check "$t/json" --json)"
