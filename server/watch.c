@@ -1239,6 +1239,7 @@ void watch_stop(struct watch *w)
     for (size_t i = 0; i < w->n_dirs; i++)
         dir_free(w->dirs[i]);
     free(w->dirs);
+    free(w->wds);
     for (size_t i = 0; i < w->n_pend; i++)
         free(w->pend[i].rel);
     free(w->pend);
