@@ -12,8 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "check_fetch.h"
+#include "diag.h"
 #include "dnsname.h"
+#include "policy.h"
 
 #define MAX_RECORDS 64
 
@@ -381,8 +385,175 @@ out:
     return rc;
 }
 
-int check_domain(struct check_dns *dns, const struct check_served *sv,
-                 struct check_report *rep)
+/* first_addr puts the first A (else AAAA) record of host into addr;
+ * returns 1 when there is one, 0 when none, or -1 when a result about
+ * the lookup was added (failed or bogus; -2 when out of memory). */
+static int first_addr(struct check_dns *dns, const char *domain,
+                      const char *host, char *addr, size_t addrlen,
+                      const char **dnssec, struct check_report *rep)
+{
+    static const enum check_rrtype types[] = {CHECK_RR_A, CHECK_RR_AAAA};
+    char err[CHECK_ERR_MAX] = "";
+    for (int t = 0; t < 2; t++) {
+        struct check_answer a;
+        int lrc = check_dns_lookup(dns, host, types[t], &a, err, sizeof(err));
+        if (lrc < 0 || a.dnssec == CHECK_DNSSEC_BOGUS) {
+            int rc = failed_lookup(rep, "policy-fetch", domain, &a, lrc, err);
+            check_answer_free(&a);
+            return rc < 0 ? -2 : -1;
+        }
+        bool found = a.n > 0;
+        *dnssec = check_dnssec_name(a.dnssec);
+        if (found)
+            snprintf(addr, addrlen, "%s", a.rr[0].text);
+        check_answer_free(&a);
+        if (found)
+            return 1;
+    }
+    return 0;
+}
+
+/* media_is tells whether a Content-Type has the media type want. */
+static bool media_is(const char *ct, const char *want)
+{
+    size_t n = strlen(want);
+    return strncasecmp(ct, want, n) == 0 &&
+           (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* judge_fetched adds the results for a policy that was fetched. */
+static int judge_fetched(const struct check_served *sv, const char *url,
+                         const char *addr, const struct check_fetched *f,
+                         struct check_report *rep)
+{
+    struct diag d;
+    struct policy *p = NULL;
+    struct check_result *r;
+    int rc = -1;
+    diag_init(&d, url);
+    if (f->status != 200 || !media_is(f->content_type, "text/plain")) {
+        if ((r = add(rep, CHECK_FAIL, "policy-fetch", sv->domain)) == NULL)
+            goto out;
+        if (f->status != 200)
+            put(r->what,
+                "%s (from %s): HTTP %ld; senders take only 200 and "
+                "follow no redirect",
+                url, addr, f->status);
+        else
+            put(r->what,
+                "%s (from %s): Content-Type '%s', senders expect "
+                "text/plain",
+                url, addr, f->content_type);
+        put(r->fix,
+            "point mta-sts.%s at this host (it serves %s with 200 "
+            "and text/plain)",
+            sv->domain, sv->source[0] != '\0' ? sv->source : "the policy");
+        rc = 0;
+        goto out;
+    }
+    p = policy_parse(f->body != NULL ? f->body : "", f->len, &d);
+    if (p == NULL) {
+        if ((r = add(rep, CHECK_FAIL, "policy-fetch", sv->domain)) == NULL)
+            goto out;
+        char line[DIAG_MSG_MAX + 400] = "no details";
+        if (d.n > 0)
+            diag_format_entry(&d, &d.entries[0], line, sizeof(line));
+        put(r->what, "the policy at %s does not validate: %s", url, line);
+        put(r->fix,
+            "point mta-sts.%s at this host, or fix the policy served "
+            "there",
+            sv->domain);
+        rc = 0;
+        goto out;
+    }
+    if ((r = add(rep, CHECK_OK, "policy-fetch", sv->domain)) == NULL)
+        goto out;
+    put(r->what, "%s (from %s): 200 text/plain, %zu bytes, id %s", url, addr,
+        f->len, p->id);
+    if (sv->served != NULL) {
+        bool same = p->served_len == sv->served_len &&
+                    memcmp(p->served, sv->served, sv->served_len) == 0;
+        r = add(rep, same ? CHECK_OK : CHECK_FAIL, "policy-match", sv->domain);
+        if (r == NULL)
+            goto out;
+        put(r->what, "the policy at %s has id %s, this host serves %s%s", url,
+            p->id, sv->id,
+            same ? ""
+                 : " (another server answers for mta-sts, or it serves "
+                   "an older file)");
+        if (!same)
+            put(r->fix, "point mta-sts.%s at this host, or deploy %s there",
+                sv->domain, sv->source);
+    }
+    rc = 0;
+out:
+    policy_free(p);
+    diag_free(&d);
+    return rc;
+}
+
+/* fetch_policy fetches the policy as a sender does and judges it. */
+static int fetch_policy(struct check_dns *dns, const struct check_opts *o,
+                        const struct check_served *sv, const char **dnssec,
+                        struct check_report *rep)
+{
+    char host[CHECK_NAME_MAX + 16], url[CHECK_NAME_MAX + 64], addr[64];
+    char err[CHECK_ERR_MAX + 400] = "";
+    struct check_fetched f = {0};
+    struct check_result *r;
+    snprintf(host, sizeof(host), "mta-sts.%s", sv->domain);
+    snprintf(url, sizeof(url), "https://%s/.well-known/mta-sts.txt", host);
+    int fa = first_addr(dns, sv->domain, host, addr, sizeof(addr), dnssec, rep);
+    if (fa < 0)
+        return fa == -1 ? 0 : -1;
+    if (fa == 0) {
+        if ((r = add(rep, CHECK_FAIL, "policy-fetch", sv->domain)) == NULL)
+            return -1;
+        put(r->what,
+            "%s has no A or AAAA record: senders cannot fetch the "
+            "policy",
+            host);
+        put(r->fix,
+            "publish `%s. IN CNAME <this host>.` (`mta-sts-host dns "
+            "--target HOST` prints it)",
+            host);
+        return 0;
+    }
+    int rc = 0;
+    if (check_fetch_policy(sv->domain, addr, o->https_port, o->ca_file, &f, err,
+                           sizeof(err)) < 0) {
+        if ((r = add(rep, CHECK_FAIL, "policy-fetch", sv->domain)) == NULL)
+            rc = -1;
+        else {
+            put(r->what, "%s (from %s): %s", url, addr, err);
+            put(r->fix,
+                "serve %s with a certificate valid for %s from a CA "
+                "senders trust, answering within %ld s",
+                url, host, CHECK_FETCH_TIMEOUT_MS / 1000);
+        }
+    } else {
+        rc = judge_fetched(sv, url, addr, &f, rep);
+    }
+    check_fetched_free(&f);
+    return rc;
+}
+
+/* check_policy is fetch_policy, its results marked with the DNSSEC status
+ * of the address lookup of mta-sts.<domain>. */
+static int check_policy(struct check_dns *dns, const struct check_opts *o,
+                        const struct check_served *sv, struct check_report *rep)
+{
+    const char *dnssec = NULL;
+    size_t first = rep->n;
+    int rc = fetch_policy(dns, o, sv, &dnssec, rep);
+    for (size_t i = first; i < rep->n; i++)
+        if (rep->r[i].dnssec == NULL)
+            rep->r[i].dnssec = dnssec;
+    return rc;
+}
+
+int check_domain(struct check_dns *dns, const struct check_opts *o,
+                 const struct check_served *sv, struct check_report *rep)
 {
     if (sv->id == NULL) {
         struct check_result *r = add(rep, CHECK_FAIL, "served", sv->domain);
@@ -392,8 +563,8 @@ int check_domain(struct check_dns *dns, const struct check_served *sv,
         put(r->fix, "add policy/%s.txt (or fix it: `mta-sts-host validate`)",
             sv->domain);
     }
-    if (check_sts(dns, sv, rep) < 0 || check_tlsrpt(dns, sv, rep) < 0 ||
-        check_mx(dns, sv, rep) < 0)
+    if (check_sts(dns, sv, rep) < 0 || check_policy(dns, o, sv, rep) < 0 ||
+        check_tlsrpt(dns, sv, rep) < 0 || check_mx(dns, sv, rep) < 0)
         return -1;
     return 0;
 }

@@ -2,10 +2,11 @@
  * check_run: the checks of `mta-sts-host check` for one domain, doing what
  * a sending MTA does against live DNS and comparing it with what this host
  * serves: the `_mta-sts` TXT record set and its id against the served id,
- * the `_smtp._tls` record, the MX hosts against the policy's mx patterns,
- * and an address for each MX host. Each check gives one result (ok, warn
- * or fail), with the exact record or edit that fixes a problem; the report
- * renders as lines or JSON. It asks check_dns, judges with check_parse
+ * the policy fetched over HTTPS as a sender fetches it (and whether it is
+ * the served one), the `_smtp._tls` record, the MX hosts against the policy's
+ * mx patterns, and an address for each MX host. Each check gives one result
+ * (ok, warn or fail), with the exact record or edit that fixes a problem; the
+ * report renders as lines or JSON. It asks check_dns, judges with check_parse
  * and prints nothing itself. Main thread (`check`).
  */
 #ifndef MTA_STS_CHECK_RUN_H
@@ -44,14 +45,23 @@ struct check_served {
     const char *source;     /* the policy file, for the fixes */
     const char *const *rua; /* configured TLS-RPT URIs, for the fixes */
     size_t n_rua;
+    const char *served; /* the policy bytes as served (with id) */
+    size_t served_len;
+};
+
+/* How to reach the policy host: the HTTPS port (443 for senders) and a CA
+ * file trusted besides the system store (NULL: none). */
+struct check_opts {
+    unsigned https_port;
+    const char *ca_file;
 };
 
 /*
  * check_domain runs every check for sv->domain and appends the results to
  * rep. Returns 0, or -1 when memory runs out.
  */
-int check_domain(struct check_dns *dns, const struct check_served *sv,
-                 struct check_report *rep);
+int check_domain(struct check_dns *dns, const struct check_opts *o,
+                 const struct check_served *sv, struct check_report *rep);
 
 /* check_report_text appends one line per result:
  * `ok|warn|fail <check> <domain>: <what>[ fix: <fix>]`. */

@@ -117,11 +117,13 @@ static const struct cmd_doc cmd_docs[] = {
      "Look up what a sending MTA looks up for each DOMAIN (default: every\n"
      "served domain) and compare it with what this host serves: exactly one\n"
      "_mta-sts TXT record (CNAMEs followed) whose id is the served id, the\n"
-     "_smtp._tls record, every MX host covered by the policy's mx patterns\n"
-     "and every exact pattern naming an MX, and an address for each MX. One\n"
-     "line per check, `ok|warn|fail CHECK DOMAIN: WHAT`, with `fix:` and the\n"
-     "exact record or edit for each problem, and the DNSSEC status of the\n"
-     "answers. Exit status: 0 nothing failed, 1 something failed, 2 usage.",
+     "policy fetched over HTTPS as senders fetch it and equal to the served\n"
+     "one, the _smtp._tls record, every MX host covered by the policy's mx\n"
+     "patterns and every exact pattern naming an MX, and an address for\n"
+     "each MX. One line per check, `ok|warn|fail CHECK DOMAIN: WHAT`, with\n"
+     "`fix:` and the exact record or edit for each problem, and the DNSSEC\n"
+     "status of the answers. Exit status: 0 nothing failed, 1 something\n"
+     "failed, 2 usage.",
      "mta-sts-host check -c config.yaml example.com"},
     {"health", CMD_HEALTH, "health [URL]",
      "exit 0 when URL (default\n"
@@ -171,6 +173,14 @@ static const struct opt_doc opt_docs[] = {
     {"--trust-anchor FILE",
      "check: DNSSEC trust anchors, or none (default:\n"
      "                       " CHECK_DNS_ROOT_KEY ")",
+     CMD_CHECK},
+    {"--https-port PORT",
+     "check: fetch the policy from this port of\n"
+     "                       mta-sts.<domain> (default: 443)",
+     CMD_CHECK},
+    {"--ca-file FILE",
+     "check: trust FILE's CAs for the policy fetch,\n"
+     "                       besides the system's",
      CMD_CHECK},
     {"-h, --help", "this help", CMD_ALL},
     {"-V, --version", "the version", 0},
@@ -247,6 +257,8 @@ enum opt_id {
     OPT_NO_CERTS,
     OPT_RESOLVER,
     OPT_TRUST_ANCHOR,
+    OPT_HTTPS_PORT,
+    OPT_CA_FILE,
 };
 
 struct cli {
@@ -256,7 +268,7 @@ struct cli {
     size_t n_domains;
     const char *policy_dir, *cert_dir, *https, *http, *metrics;
     const char *log_format, *log_level, *target, *user;
-    const char *resolver, *trust_anchor;
+    const char *resolver, *trust_anchor, *https_port, *ca_file;
     bool poll, json, allow_root, no_certs, help;
     char **args;
     int n_args;
@@ -331,6 +343,12 @@ static bool set_option(struct cli *cli, int c, const char *arg)
     case OPT_TRUST_ANCHOR:
         cli->trust_anchor = arg;
         return true;
+    case OPT_HTTPS_PORT:
+        cli->https_port = arg;
+        return true;
+    case OPT_CA_FILE:
+        cli->ca_file = arg;
+        return true;
     default:
         return false;
     }
@@ -358,6 +376,8 @@ static void parse_cli(int argc, char **argv, struct cli *cli)
         {"no-certs", no_argument, NULL, OPT_NO_CERTS},
         {"resolver", required_argument, NULL, OPT_RESOLVER},
         {"trust-anchor", required_argument, NULL, OPT_TRUST_ANCHOR},
+        {"https-port", required_argument, NULL, OPT_HTTPS_PORT},
+        {"ca-file", required_argument, NULL, OPT_CA_FILE},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -891,9 +911,9 @@ out:
 
 /* check_one runs the checks of one domain with what this host serves for
  * it (d may be NULL: it serves nothing there). */
-static int check_one(struct check_dns *dns, const struct config *cfg,
-                     const char *name, const struct plan_domain *d,
-                     struct check_report *rep)
+static int check_one(struct check_dns *dns, const struct check_opts *o,
+                     const struct config *cfg, const char *name,
+                     const struct plan_domain *d, struct check_report *rep)
 {
     const struct policy *p =
         d != NULL && d->policy != NULL ? d->policy->policy : NULL;
@@ -905,8 +925,10 @@ static int check_one(struct check_dns *dns, const struct config *cfg,
         .source = p != NULL ? d->policy->source : "",
         .rua = (const char *const *)cfg->tlsrpt_rua,
         .n_rua = cfg->n_tlsrpt_rua,
+        .served = p != NULL ? p->served : NULL,
+        .served_len = p != NULL ? p->served_len : 0,
     };
-    return check_domain(dns, &sv, rep);
+    return check_domain(dns, o, &sv, rep);
 }
 
 /*
@@ -939,6 +961,17 @@ static int cmd_check(const struct cli *cli)
         check_resolver_addr(cli->resolver, fwd, sizeof(fwd), err, sizeof(err)) <
             0)
         die_usage("--resolver %s: %s", cli->resolver, err);
+    struct check_opts opts = {.https_port = 443, .ca_file = cli->ca_file};
+    if (cli->https_port != NULL) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long p = strtoul(cli->https_port, &end, 10);
+        if (cli->https_port[0] < '0' || cli->https_port[0] > '9' ||
+            errno != 0 || *end != '\0' || p < 1 || p > 65535)
+            die_usage("--https-port: expected 1 to 65535, found '%s'",
+                      cli->https_port);
+        opts.https_port = (unsigned)p;
+    }
     cfg->certs_unchecked = true; /* the policies are what is compared */
     log_init(&lg, LOG_FORMAT_TEXT, LOG_LEVEL_ERROR, false);
     lg.out_fd = 2;
@@ -972,7 +1005,7 @@ static int cmd_check(const struct cli *cli)
             d = snapshot_at(s, i);
             snprintf(name, sizeof(name), "%s", d->name);
         }
-        if (check_one(dns, cfg, name, d, &rep) < 0) {
+        if (check_one(dns, &opts, cfg, name, d, &rep) < 0) {
             fprintf(stderr, "mta-sts-host: check: out of memory\n");
             goto out;
         }

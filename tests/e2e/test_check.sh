@@ -4,7 +4,10 @@
 # one correct domain and one domain per mistake (the _mta-sts id behind the
 # served one, two v=STSv1 records, no record, a record behind a CNAME with
 # the right and with a stale id, an MX not covered by the policy, a policy
-# pattern naming no MX, a bad _smtp._tls record, an MX without an address),
+# pattern naming no MX, a bad _smtp._tls record, an MX without an address,
+# mta-sts.<domain> without an address, another policy served there than
+# the one this host serves, and a certificate the fetch does not trust:
+# the host itself serves the policies over HTTPS with a test CA),
 # and two DNSSEC-signed zones (ldns-signzone) checked with their keys as
 # trust anchors: one that validates (every answer secure) and one whose
 # _mta-sts record was altered after signing (bogus: a fail line).
@@ -39,6 +42,8 @@ done
 policy uncovered.example.net mx.uncovered.example.net
 policy stale.example.net mx.stale.example.net old.stale.example.net
 policy noaddr.example.net mx.noaddr.example.net
+policy nohost.example.net mx.nohost.example.net
+policy otherpol.example.net mx.otherpol.example.net
 
 declare -A id=()
 while read -r d i; do id[$d]=$i; done < <(
@@ -47,7 +52,7 @@ while read -r d i; do id[$d]=$i; done < <(
 import json, sys
 for d in json.load(sys.stdin)["domains"]:
     print(d["domain"], d["mta_sts"]["value"].split("id=")[1])')
-check_eq "the ids of the 10 policies are known" 10 "${#id[@]}"
+check_eq "the ids of the 12 policies are known" 12 "${#id[@]}"
 
 # --- the zones
 soa='@ IN SOA ns admin 1 3600 600 86400 60
@@ -61,14 +66,17 @@ $soa
 @ IN MX 20 a.mx
 mx1 IN A 127.0.0.1
 a.mx IN AAAA ::1
+mta-sts IN A 127.0.0.1
 _mta-sts IN TXT "v=STSv1; " "id=${id[example.com]}"
 _mta-sts IN TXT "v=spf1 -all"
 _smtp._tls IN TXT "v=TLSRPTv1; rua=mailto:tls@example.com,https://r.example.com/v1"
 Z
-net() { # NAME [TXT lines...]: MX mx.NAME with an address, TLSRPT ok
+net() { # NAME [TXT lines...]: MX mx.NAME with an address, TLSRPT ok,
+    # mta-sts.NAME on this host
     local n=$1
     shift
     printf '%s IN MX 10 mx.%s\nmx.%s IN A 127.0.0.1\n' "$n" "$n" "$n"
+    [ "$n" = nohost ] || printf 'mta-sts.%s IN A 127.0.0.1\n' "$n"
     [ "$n" = badrpt ] ||
         printf '_smtp._tls.%s IN TXT "v=TLSRPTv1; rua=mailto:tls@example.net"\n' "$n"
     for l in "$@"; do printf '%s\n' "$l"; done
@@ -86,6 +94,9 @@ net() { # NAME [TXT lines...]: MX mx.NAME with an address, TLSRPT ok
     net uncovered "_mta-sts.uncovered IN TXT \"v=STSv1; id=${id[uncovered.example.net]}\"" \
         'uncovered IN MX 20 mx9.example.org.'
     net stale "_mta-sts.stale IN TXT \"v=STSv1; id=${id[stale.example.net]}\""
+    net nohost "_mta-sts.nohost IN TXT \"v=STSv1; id=${id[nohost.example.net]}\""
+    net otherpol "_mta-sts.otherpol IN TXT \"v=STSv1; id=${id[otherpol.example.net]}\""
+    printf 'mta-sts.noaddr IN A 127.0.0.1\n'
     printf 'noaddr IN MX 10 mx.noaddr\n'
     printf '_smtp._tls.noaddr IN TXT "v=TLSRPTv1; rua=mailto:tls@example.net"\n'
     printf '_mta-sts.noaddr IN TXT "v=STSv1; id=%s"\n' "${id[noaddr.example.net]}"
@@ -115,6 +126,7 @@ cat >"$t/nsd/example.info.zone" <<Z
 $soa
 @ IN MX 10 mx
 mx IN A 127.0.0.1
+mta-sts IN A 127.0.0.1
 _mta-sts IN TXT "v=STSv1; id=$info_id"
 _smtp._tls IN TXT "v=TLSRPTv1; rua=mailto:tls@example.info"
 Z
@@ -162,15 +174,41 @@ nsd -d -c "$t/nsd/nsd.conf" >"$t/nsd/log" 2>&1 &
 nsd_pid=$!
 E2E_PIDS+=("$nsd_pid")
 e2e_on_exit "kill \$(cat '$t/nsd/nsd.pid' 2>/dev/null) 2>/dev/null"
-if ! wait_until 10 grep -q "nsd started" "$t/nsd/log"; then
+if ! wait_until 10 grep -q "nsd started" "$t/nsd/log" ||
+    ! wait_until 10 port_in_use "$port"; then
     fail "nsd starts"
     cat "$t/nsd/log"
     e2e_finish
 fi
 pass "nsd serves the test zones on 127.0.0.1:$port"
 
+# --- the host serving the policies over HTTPS (a test CA), except that its
+# policy for otherpol.example.net is not the one `check` is told about
+# (another server, or an older file)
+mkdir -p "$t/served" "$t/certs" "$t/ca"
+cp "$t/pol/"*.txt "$t/pol2/example.info.txt" "$t/served/"
+sed -i 's/^max_age: .*/max_age: 86400/' "$t/served/otherpol.example.net.txt"
+names=()
+for f in "$t/served/"*.txt; do
+    f=${f##*/}
+    names+=("mta-sts.${f%.txt}")
+done
+make_ca "$t/ca" && make_cert "$t/ca" "$t/certs/all" ecdsa "${names[@]}" &&
+    rm -f "$t/certs/all.pem" || fail "the test certificate is made"
+hp=$(free_port)
+hh=$(free_port)
+if host_start "$t/host.log" "http://127.0.0.1:$hh/healthz" serve \
+    --policy-dir "$t/served" --cert-dir "$t/certs" --https "127.0.0.1:$hp" \
+    --http "127.0.0.1:$hh"; then
+    pass "the host serves the policies on 127.0.0.1:$hp"
+else
+    fail "the host starts"
+    cat "$t/host.log"
+    e2e_finish
+fi
+
 args=(--policy-dir "$t/pol" --cert-dir "$t/none" --resolver "127.0.0.1:$port"
-    --trust-anchor none)
+    --trust-anchor none --https-port "$hp" --ca-file "$t/ca/ca.pem")
 # run_check OUT [ARG...]: check with the test's resolver; prints the status.
 run_check() {
     local out=$1
@@ -186,6 +224,10 @@ check_contains "sts-txt ok, the other TXT record ignored" \
     "ok sts-txt example.com: one v=STSv1 record at _mta-sts.example.com, id=${id[example.com]} (dnssec: insecure)" "$(cat "$t/good")"
 check_contains "sts-id ok" \
     "ok sts-id example.com: DNS says id=${id[example.com]}, this host serves ${id[example.com]}" "$(cat "$t/good")"
+check_contains "policy fetched as a sender does" \
+    "ok policy-fetch example.com: https://mta-sts.example.com/.well-known/mta-sts.txt (from 127.0.0.1): 200 text/plain, " "$(cat "$t/good")"
+check_contains "the fetched policy is the served one" \
+    "ok policy-match example.com: the policy at https://mta-sts.example.com/.well-known/mta-sts.txt has id ${id[example.com]}, this host serves ${id[example.com]}" "$(cat "$t/good")"
 check_contains "tlsrpt ok" \
     "ok tlsrpt example.com: one v=TLSRPTv1 record at _smtp._tls.example.com, 2 rua URIs (dnssec: insecure)" "$(cat "$t/good")"
 check_contains "mx ok: exact and wildcard pattern" \
@@ -247,17 +289,26 @@ d=noaddr.example.net
 expect "MX without an address: fail" \
     "fail mx-addr $d: MX mx.noaddr.example.net has no A or AAAA record fix: publish \`mx.noaddr.example.net. IN A <address>\` (or AAAA)" $d
 fails $d 1
-check_eq "all: 8 fail lines in all, one per broken domain" 8 "$(grep -c '^fail ' "$t/all")"
+d=nohost.example.net
+expect "mta-sts.<d> without an address: fail, publish the CNAME" \
+    "fail policy-fetch $d: mta-sts.$d has no A or AAAA record: senders cannot fetch the policy fix: publish \`mta-sts.$d. IN CNAME <this host>.\` (\`mta-sts-host dns --target HOST\` prints it)" $d
+fails $d 1
+d=otherpol.example.net
+served_other=$("$bin" validate "$t/served/$d.txt" | sed -n 's/.*valid (id \([A-Za-z0-9]*\),.*/\1/p')
+expect "another policy at mta-sts.<d>: fail, with both ids" \
+    "fail policy-match $d: the policy at https://mta-sts.$d/.well-known/mta-sts.txt has id $served_other, this host serves ${id[$d]} (another server answers for mta-sts, or it serves an older file) fix: point mta-sts.$d at this host, or deploy $t/pol/$d.txt there" $d
+fails $d 1
+check_eq "all: 10 fail lines in all, one per broken domain" 10 "$(grep -c '^fail ' "$t/all")"
 check_eq "all: one line per check per domain, nothing else" "" \
-    "$(grep -vE '^(ok|warn|fail) (sts-txt|sts-id|tlsrpt|mx|mx-addr) [a-z.]+: ' "$t/all")"
+    "$(grep -vE '^(ok|warn|fail) (sts-txt|sts-id|policy-fetch|policy-match|tlsrpt|mx|mx-addr) [a-z.]+: ' "$t/all")"
 
 # --- DNSSEC: with the zones' keys as trust anchors
 args2=(--policy-dir "$t/pol2" --cert-dir "$t/none" --resolver "127.0.0.1:$port"
-    --trust-anchor "$t/anchors")
+    --trust-anchor "$t/anchors" --https-port "$hp" --ca-file "$t/ca/ca.pem")
 check_eq "signed zone: exit 0" 0 \
     "$("$bin" check "${args2[@]}" example.com >"$t/sec" 2>"$t/sec.err"; echo $?)"
-check_eq "signed zone: every answer secure" "" "$(grep -v '(dnssec: secure)$' "$t/sec" | grep -v '^ok sts-id ')"
-check_eq "signed zone: all 6 checks ok" 6 "$(grep -c '^ok ' "$t/sec")"
+check_eq "signed zone: every answer secure" "" "$(grep -v '(dnssec: secure)$' "$t/sec" | grep -vE '^ok (sts-id|policy-fetch|policy-match) ')"
+check_eq "signed zone: all 8 checks ok" 8 "$(grep -c '^ok ' "$t/sec")"
 check_eq "altered zone: exit 1" 1 \
     "$("$bin" check "${args2[@]}" example.info >"$t/bogus" 2>"$t/bogus.err"; echo $?)"
 check_file_contains "altered zone: bogus, with the validator's reason and a fix" \
@@ -290,7 +341,7 @@ for r, line in zip(res, lines):
     assert (r["fix"] is None) == (r["status"] == "ok"), r
 counts = {s: sum(1 for r in res if r["status"] == s) for s in ("ok", "warn", "fail")}
 assert counts == {k: doc[k] for k in counts}, (counts, doc)
-assert doc["fail"] == 8, doc
+assert doc["fail"] == 10, doc
 PY
 check "json: the id mismatch, field by field" python3 - "$t/json" "${id[idmismatch.example.net]}" <<'PY'
 import json, sys
@@ -304,6 +355,12 @@ assert r["fix"] == 'publish `_mta-sts.idmismatch.example.net. IN TXT "v=STSv1; i
 assert r["dnssec"] == "insecure", r
 PY
 
+# --- the fetch verifies the certificate: without the test CA it fails
+check_eq "untrusted certificate: exit 1" 1 \
+    "$("$bin" check "${args[@]:0:10}" example.com >"$t/untrusted" 2>/dev/null; echo $?)"
+check_file_contains "untrusted certificate: fail policy-fetch with the reason and a fix" \
+    "^fail policy-fetch example.com: https://mta-sts.example.com/.well-known/mta-sts.txt \(from 127.0.0.1\): .*certificate.* fix: serve https://mta-sts.example.com/.well-known/mta-sts.txt with a certificate valid for mta-sts.example.com from a CA senders trust, answering within 10 s$" "$t/untrusted"
+
 # --- a domain this host does not serve, and usage errors
 check_eq "an unserved domain: exit 1" 1 "$(run_check "$t/unserved" example.org)"
 check_contains "an unserved domain: said so" \
@@ -312,6 +369,8 @@ check_eq "not a domain name: exit 2" 2 "$(run_check "$t/usage" 'bad name')"
 check_eq "a resolver that is not an address: exit 2" 2 \
     "$("$bin" check --policy-dir "$t/pol" --resolver ns.example.com >/dev/null 2>"$t/res.err"; echo $?)"
 check_file_contains "the resolver error says what was found" "expected a numeric IP address, found 'ns.example.com'" "$t/res.err"
+check_eq "a bad --https-port: exit 2" 2 \
+    "$("$bin" check --policy-dir "$t/pol" --https-port 0 >/dev/null 2>&1; echo $?)"
 check_eq "a missing trust anchor file: exit 1" 1 \
     "$("$bin" check --policy-dir "$t/pol" --resolver "127.0.0.1:$port" --trust-anchor "$t/nope.key" >/dev/null 2>"$t/ta.err"; echo $?)"
 check_file_contains "the trust anchor error names the file" "trust anchor $t/nope.key: No such file" "$t/ta.err"
