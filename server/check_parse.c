@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "diag.h"
@@ -459,6 +460,55 @@ size_t check_mx_cover(const char *const *mx, size_t n_mx,
     for (size_t j = 0; j < n_pat; j++)
         problems += !pat_used[j] && dnsname_wildcard_base(pat[j]) == NULL;
     return problems;
+}
+
+/* ---- SMTP replies -------------------------------------------------------- */
+
+int check_smtp_reply(const char *buf, size_t len, struct check_smtp_reply *out,
+                     char *err, size_t errlen)
+{
+    char q[DIAG_QUOTE_SIZE];
+    size_t i = 0;
+    int code = -1;
+    bool starttls = false;
+    for (;;) {
+        const char *line = buf + i;
+        const char *nl = memchr(line, '\n', len - i);
+        if (nl == NULL)
+            return 0;
+        size_t n = (size_t)(nl - line);
+        if (n > 0 && line[n - 1] == '\r')
+            n--;
+        bool digits = n >= 3;
+        for (size_t k = 0; digits && k < 3; k++)
+            digits = line[k] >= '0' && line[k] <= '9';
+        if (!digits || line[0] < '2' || line[0] > '5' ||
+            (n > 3 && line[3] != '-' && line[3] != ' ')) {
+            say(err, errlen,
+                "expected a reply line (3 digits, then '-' or ' '), found "
+                "'%s'",
+                quoted(line, n, q, sizeof(q)));
+            return -1;
+        }
+        int c = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+        if (code >= 0 && c != code) {
+            say(err, errlen, "expected code %d on every line, found %d", code,
+                c);
+            return -1;
+        }
+        code = c;
+        /* An EHLO keyword is the line's first word (RFC 5321 §4.1.1.1). */
+        if (n >= 12 && strncasecmp(line + 4, "STARTTLS", 8) == 0 &&
+            (n == 12 || line[12] == ' '))
+            starttls = true;
+        i = (size_t)(nl - buf) + 1;
+        if (n <= 3 || line[3] == ' ')
+            break;
+    }
+    out->code = code;
+    out->starttls = starttls;
+    out->used = i;
+    return 1;
 }
 
 /* ---- --resolver ---------------------------------------------------------- */

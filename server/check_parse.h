@@ -5,7 +5,8 @@
  * record set (RFC 8461 §3.1: exactly one record starting "v=STSv1", its id
  * and extension fields), the `_smtp._tls` record set (RFC 8460 §3:
  * "v=TLSRPTv1" and its rua URIs) and whether a policy's mx patterns cover
- * the MX hosts of a domain (RFC 8461 §4.1). Messages say what was expected
+ * the MX hosts of a domain (RFC 8461 §4.1), and SMTP replies (RFC 5321
+ * §4.2, the STARTTLS keyword of RFC 3207). Messages say what was expected
  * and what was found. It does not resolve anything and prints nothing.
  * Pure: no I/O, no logging, no globals; any thread may call it.
  */
@@ -105,6 +106,23 @@ void check_tlsrpt_select(const char *const *recs, const size_t *lens, size_t n,
 size_t check_mx_cover(const char *const *mx, size_t n_mx,
                       const char *const *pat, size_t n_pat, bool *mx_covered,
                       bool *pat_used);
+
+/* What an SMTP reply said (RFC 5321 §4.2). */
+struct check_smtp_reply {
+    int code;      /* 200..599 */
+    bool starttls; /* an EHLO reply line announcing STARTTLS */
+    size_t used;   /* bytes of the whole reply, its last CRLF included */
+};
+
+/*
+ * check_smtp_reply reads one reply from buf[0..len): lines of a 3-digit
+ * code, '-' (more lines follow) or ' ' (the last) or nothing, and text,
+ * each ending in CRLF (a bare LF is taken too), the same code on every
+ * line. Returns 1 when a whole reply is there (out set), 0 when more bytes
+ * are needed, or -1 with the reason in err when it is not an SMTP reply.
+ */
+int check_smtp_reply(const char *buf, size_t len, struct check_smtp_reply *out,
+                     char *err, size_t errlen);
 
 /*
  * check_resolver_addr turns a `--resolver` value (an IPv4 address, an

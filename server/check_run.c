@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "check_fetch.h"
+#include "check_smtp.h"
 #include "diag.h"
 #include "dnsname.h"
 #include "policy.h"
@@ -236,10 +238,74 @@ out:
     return rc;
 }
 
-/* check_addrs adds one mx-addr result for host: its A and AAAA records. */
-static int check_addrs(struct check_dns *dns, const char *domain,
-                       const char *host, struct check_report *rep)
+#define MAX_PROBES 8
+#define EXPIRY_WARN_DAYS 14
+
+/* probe_tls adds the mx-tls result of one MX address. */
+static int probe_tls(const struct check_opts *o, const char *domain,
+                     const char *host, const char *addr, const char *dnssec,
+                     struct check_report *rep)
 {
+    char err[CHECK_ERR_MAX + 200] = "", until[32] = "?";
+    struct check_smtp sm;
+    int prc = check_smtp_probe(host, addr, o->smtp_port, o->ca_file, &sm, err,
+                               sizeof(err));
+    time_t now = time(NULL);
+    long days = sm.not_after > now ? (long)((sm.not_after - now) / 86400) : 0;
+    enum check_level level = CHECK_OK;
+    if (prc < 0 || !sm.starttls || sm.cert_error[0] != '\0')
+        level = CHECK_FAIL;
+    else if (days < EXPIRY_WARN_DAYS)
+        level = CHECK_WARN;
+    struct check_result *r = add(rep, level, "mx-tls", domain);
+    if (r == NULL)
+        return -1;
+    r->dnssec = dnssec;
+    struct tm tm;
+    if (sm.not_after > 0 && gmtime_r(&sm.not_after, &tm) != NULL)
+        strftime(until, sizeof(until), "%Y-%m-%d", &tm);
+    if (prc < 0) {
+        put(r->what, "MX %s (%s) port %u: %s", host, addr, o->smtp_port, err);
+        put(r->fix, "make %s accept SMTP with STARTTLS and TLS 1.2 or later",
+            host);
+    } else if (!sm.starttls) {
+        put(r->what, "MX %s (%s) does not offer STARTTLS", host, addr);
+        put(r->fix,
+            "enable STARTTLS on %s with a certificate for %s (Postfix: "
+            "smtpd_tls_security_level = may)",
+            host, host);
+    } else if (sm.cert_error[0] != '\0') {
+        put(r->what,
+            "MX %s (%s): %s, but the certificate is refused for %s: "
+            "%s (senders in enforce mode do not deliver)",
+            host, addr, sm.tls_version, host, sm.cert_error);
+        put(r->fix,
+            "install a certificate valid for %s from a CA senders "
+            "trust (RFC 8461 §4.2)",
+            host);
+    } else if (level == CHECK_WARN) {
+        put(r->what,
+            "MX %s (%s): %s, certificate valid for %s but expires "
+            "in %ld days (%s)",
+            host, addr, sm.tls_version, host, days, until);
+        put(r->fix, "renew the certificate of %s", host);
+    } else {
+        put(r->what,
+            "MX %s (%s): STARTTLS, %s, certificate valid for %s "
+            "until %s",
+            host, addr, sm.tls_version, host, until);
+    }
+    return 0;
+}
+
+/* check_addrs adds one mx-addr result for host (its A and AAAA records)
+ * and, with an SMTP port, one mx-tls result per address. */
+static int check_addrs(struct check_dns *dns, const struct check_opts *opt,
+                       const char *domain, const char *host,
+                       struct check_report *rep)
+{
+    char addrs[MAX_PROBES][CHECK_NAME_MAX];
+    size_t n_addrs = 0;
     static const enum check_rrtype types[] = {CHECK_RR_A, CHECK_RR_AAAA};
     char err[CHECK_ERR_MAX] = "", list[CHECK_TEXT_MAX] = "";
     size_t o = 0, found = 0;
@@ -258,6 +324,9 @@ static int check_addrs(struct check_dns *dns, const char *domain,
             int n = snprintf(list + o, sizeof(list) - o, "%s%s",
                              found ? " " : "", a.rr[i].text);
             o = n < 0 ? sizeof(list) : o + (size_t)n;
+            if (n_addrs < MAX_PROBES)
+                snprintf(addrs[n_addrs++], sizeof(addrs[0]), "%s",
+                         a.rr[i].text);
         }
         check_answer_free(&a);
     }
@@ -272,6 +341,10 @@ static int check_addrs(struct check_dns *dns, const char *domain,
         put(r->what, "MX %s has no A or AAAA record", host);
         put(r->fix, "publish `%s. IN A <address>` (or AAAA)", host);
     }
+    const char *dnssec = r->dnssec; /* r moves when the report grows */
+    for (size_t i = 0; opt->smtp_port != 0 && i < n_addrs; i++)
+        if (probe_tls(opt, domain, host, addrs[i], dnssec, rep) < 0)
+            return -1;
     return 0;
 }
 
@@ -345,8 +418,8 @@ static int by_pref(const void *a, const void *b)
     return strcmp(x->text, y->text);
 }
 
-static int check_mx(struct check_dns *dns, const struct check_served *sv,
-                    struct check_report *rep)
+static int check_mx(struct check_dns *dns, const struct check_opts *o,
+                    const struct check_served *sv, struct check_report *rep)
 {
     char err[CHECK_ERR_MAX] = "";
     struct check_answer a;
@@ -377,7 +450,7 @@ static int check_mx(struct check_dns *dns, const struct check_served *sv,
     if (sv->id != NULL && report_cover(sv, &a, dnssec, rep) < 0)
         goto out;
     for (size_t i = 0; i < a.n && i < MAX_RECORDS; i++)
-        if (check_addrs(dns, sv->domain, a.rr[i].text, rep) < 0)
+        if (check_addrs(dns, o, sv->domain, a.rr[i].text, rep) < 0)
             goto out;
     rc = 0;
 out:
@@ -564,7 +637,7 @@ int check_domain(struct check_dns *dns, const struct check_opts *o,
             sv->domain);
     }
     if (check_sts(dns, sv, rep) < 0 || check_policy(dns, o, sv, rep) < 0 ||
-        check_tlsrpt(dns, sv, rep) < 0 || check_mx(dns, sv, rep) < 0)
+        check_tlsrpt(dns, sv, rep) < 0 || check_mx(dns, o, sv, rep) < 0)
         return -1;
     return 0;
 }

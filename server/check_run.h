@@ -4,7 +4,8 @@
  * serves: the `_mta-sts` TXT record set and its id against the served id,
  * the policy fetched over HTTPS as a sender fetches it (and whether it is
  * the served one), the `_smtp._tls` record, the MX hosts against the policy's
- * mx patterns, and an address for each MX host. Each check gives one result
+ * mx patterns, an address for each MX host, and STARTTLS with a valid
+ * certificate on each MX address. Each check gives one result
  * (ok, warn or fail), with the exact record or edit that fixes a problem; the
  * report renders as lines or JSON. It asks check_dns, judges with check_parse
  * and prints nothing itself. Main thread (`check`).
@@ -53,7 +54,8 @@ struct check_served {
  * file trusted besides the system store (NULL: none). */
 struct check_opts {
     unsigned https_port;
-    const char *ca_file;
+    unsigned smtp_port;  /* 25 for senders; 0: no SMTP probe */
+    const char *ca_file; /* also trusted for the MX certificates */
 };
 
 /*

@@ -119,11 +119,12 @@ static const struct cmd_doc cmd_docs[] = {
      "_mta-sts TXT record (CNAMEs followed) whose id is the served id, the\n"
      "policy fetched over HTTPS as senders fetch it and equal to the served\n"
      "one, the _smtp._tls record, every MX host covered by the policy's mx\n"
-     "patterns and every exact pattern naming an MX, and an address for\n"
-     "each MX. One line per check, `ok|warn|fail CHECK DOMAIN: WHAT`, with\n"
-     "`fix:` and the exact record or edit for each problem, and the DNSSEC\n"
-     "status of the answers. Exit status: 0 nothing failed, 1 something\n"
-     "failed, 2 usage.",
+     "patterns and every exact pattern naming an MX, an address for each\n"
+     "MX, and on each MX address STARTTLS with TLS 1.2 or later and a\n"
+     "certificate valid for the MX name. One line per check,\n"
+     "`ok|warn|fail CHECK DOMAIN: WHAT`, with `fix:` and the exact record\n"
+     "or edit for each problem, and the DNSSEC status of the answers.\n"
+     "Exit status: 0 nothing failed, 1 something failed, 2 usage.",
      "mta-sts-host check -c config.yaml example.com"},
     {"health", CMD_HEALTH, "health [URL]",
      "exit 0 when URL (default\n"
@@ -178,9 +179,13 @@ static const struct opt_doc opt_docs[] = {
      "check: fetch the policy from this port of\n"
      "                       mta-sts.<domain> (default: 443)",
      CMD_CHECK},
+    {"--smtp-port PORT",
+     "check: probe STARTTLS on this port of each MX\n"
+     "                       address (default: 25; 0: no probe)",
+     CMD_CHECK},
     {"--ca-file FILE",
-     "check: trust FILE's CAs for the policy fetch,\n"
-     "                       besides the system's",
+     "check: trust FILE's CAs for the policy fetch and\n"
+     "                       the MX certificates, besides the system's",
      CMD_CHECK},
     {"-h, --help", "this help", CMD_ALL},
     {"-V, --version", "the version", 0},
@@ -258,6 +263,7 @@ enum opt_id {
     OPT_RESOLVER,
     OPT_TRUST_ANCHOR,
     OPT_HTTPS_PORT,
+    OPT_SMTP_PORT,
     OPT_CA_FILE,
 };
 
@@ -268,7 +274,7 @@ struct cli {
     size_t n_domains;
     const char *policy_dir, *cert_dir, *https, *http, *metrics;
     const char *log_format, *log_level, *target, *user;
-    const char *resolver, *trust_anchor, *https_port, *ca_file;
+    const char *resolver, *trust_anchor, *https_port, *smtp_port, *ca_file;
     bool poll, json, allow_root, no_certs, help;
     char **args;
     int n_args;
@@ -346,6 +352,9 @@ static bool set_option(struct cli *cli, int c, const char *arg)
     case OPT_HTTPS_PORT:
         cli->https_port = arg;
         return true;
+    case OPT_SMTP_PORT:
+        cli->smtp_port = arg;
+        return true;
     case OPT_CA_FILE:
         cli->ca_file = arg;
         return true;
@@ -378,6 +387,7 @@ static void parse_cli(int argc, char **argv, struct cli *cli)
         {"trust-anchor", required_argument, NULL, OPT_TRUST_ANCHOR},
         {"https-port", required_argument, NULL, OPT_HTTPS_PORT},
         {"ca-file", required_argument, NULL, OPT_CA_FILE},
+        {"smtp-port", required_argument, NULL, OPT_SMTP_PORT},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -909,6 +919,22 @@ out:
 
 /* ---- check ------------------------------------------------------------- */
 
+/* port_option reads a port option (1 to 65535; for --smtp-port also 0,
+ * no probe), or def when it was not given. */
+static unsigned port_option(const char *name, const char *value, unsigned def)
+{
+    if (value == NULL)
+        return def;
+    char *end = NULL;
+    errno = 0;
+    unsigned long p = strtoul(value, &end, 10);
+    unsigned long min = strcmp(name, "--smtp-port") == 0 ? 0 : 1;
+    if (value[0] < '0' || value[0] > '9' || errno != 0 || *end != '\0' ||
+        p < min || p > 65535)
+        die_usage("%s: expected %lu to 65535, found '%s'", name, min, value);
+    return (unsigned)p;
+}
+
 /* check_one runs the checks of one domain with what this host serves for
  * it (d may be NULL: it serves nothing there). */
 static int check_one(struct check_dns *dns, const struct check_opts *o,
@@ -961,17 +987,11 @@ static int cmd_check(const struct cli *cli)
         check_resolver_addr(cli->resolver, fwd, sizeof(fwd), err, sizeof(err)) <
             0)
         die_usage("--resolver %s: %s", cli->resolver, err);
-    struct check_opts opts = {.https_port = 443, .ca_file = cli->ca_file};
-    if (cli->https_port != NULL) {
-        char *end = NULL;
-        errno = 0;
-        unsigned long p = strtoul(cli->https_port, &end, 10);
-        if (cli->https_port[0] < '0' || cli->https_port[0] > '9' ||
-            errno != 0 || *end != '\0' || p < 1 || p > 65535)
-            die_usage("--https-port: expected 1 to 65535, found '%s'",
-                      cli->https_port);
-        opts.https_port = (unsigned)p;
-    }
+    struct check_opts opts = {
+        .https_port = port_option("--https-port", cli->https_port, 443),
+        .smtp_port = port_option("--smtp-port", cli->smtp_port, 25),
+        .ca_file = cli->ca_file,
+    };
     cfg->certs_unchecked = true; /* the policies are what is compared */
     log_init(&lg, LOG_FORMAT_TEXT, LOG_LEVEL_ERROR, false);
     lg.out_fd = 2;

@@ -7,7 +7,9 @@
 # pattern naming no MX, a bad _smtp._tls record, an MX without an address,
 # mta-sts.<domain> without an address, another policy served there than
 # the one this host serves, and a certificate the fetch does not trust:
-# the host itself serves the policies over HTTPS with a test CA),
+# the host itself serves the policies over HTTPS with a test CA; an MX
+# without STARTTLS, with a certificate for another name, with an expired
+# one: a scripted SMTP server, tests/e2e/smtpd.py, on loopback addresses),
 # and two DNSSEC-signed zones (ldns-signzone) checked with their keys as
 # trust anchors: one that validates (every answer secure) and one whose
 # _mta-sts record was altered after signing (bogus: a fail line).
@@ -44,6 +46,9 @@ policy stale.example.net mx.stale.example.net old.stale.example.net
 policy noaddr.example.net mx.noaddr.example.net
 policy nohost.example.net mx.nohost.example.net
 policy otherpol.example.net mx.otherpol.example.net
+for d in nostls wrongcert expired; do
+    policy "$d.example.net" "mx.$d.example.net"
+done
 
 declare -A id=()
 while read -r d i; do id[$d]=$i; done < <(
@@ -52,7 +57,7 @@ while read -r d i; do id[$d]=$i; done < <(
 import json, sys
 for d in json.load(sys.stdin)["domains"]:
     print(d["domain"], d["mta_sts"]["value"].split("id=")[1])')
-check_eq "the ids of the 12 policies are known" 12 "${#id[@]}"
+check_eq "the ids of the 15 policies are known" 15 "${#id[@]}"
 
 # --- the zones
 soa='@ IN SOA ns admin 1 3600 600 86400 60
@@ -71,11 +76,14 @@ _mta-sts IN TXT "v=STSv1; " "id=${id[example.com]}"
 _mta-sts IN TXT "v=spf1 -all"
 _smtp._tls IN TXT "v=TLSRPTv1; rua=mailto:tls@example.com,https://r.example.com/v1"
 Z
+# The MX of these domains is on an address of the scripted SMTP server
+# that misbehaves in their way; every other MX is on a well-behaved one.
+declare -A mxaddr=([nostls]=127.0.0.11 [wrongcert]=127.0.0.12 [expired]=127.0.0.13)
 net() { # NAME [TXT lines...]: MX mx.NAME with an address, TLSRPT ok,
     # mta-sts.NAME on this host
     local n=$1
     shift
-    printf '%s IN MX 10 mx.%s\nmx.%s IN A 127.0.0.1\n' "$n" "$n" "$n"
+    printf '%s IN MX 10 mx.%s\nmx.%s IN A %s\n' "$n" "$n" "$n" "${mxaddr[$n]:-127.0.0.1}"
     [ "$n" = nohost ] || printf 'mta-sts.%s IN A 127.0.0.1\n' "$n"
     [ "$n" = badrpt ] ||
         printf '_smtp._tls.%s IN TXT "v=TLSRPTv1; rua=mailto:tls@example.net"\n' "$n"
@@ -96,6 +104,9 @@ net() { # NAME [TXT lines...]: MX mx.NAME with an address, TLSRPT ok,
     net stale "_mta-sts.stale IN TXT \"v=STSv1; id=${id[stale.example.net]}\""
     net nohost "_mta-sts.nohost IN TXT \"v=STSv1; id=${id[nohost.example.net]}\""
     net otherpol "_mta-sts.otherpol IN TXT \"v=STSv1; id=${id[otherpol.example.net]}\""
+    for n in nostls wrongcert expired; do
+        net $n "_mta-sts.$n IN TXT \"v=STSv1; id=${id[$n.example.net]}\""
+    done
     printf 'mta-sts.noaddr IN A 127.0.0.1\n'
     printf 'noaddr IN MX 10 mx.noaddr\n'
     printf '_smtp._tls.noaddr IN TXT "v=TLSRPTv1; rua=mailto:tls@example.net"\n'
@@ -195,6 +206,32 @@ for f in "$t/served/"*.txt; do
 done
 make_ca "$t/ca" && make_cert "$t/ca" "$t/certs/all" ecdsa "${names[@]}" &&
     rm -f "$t/certs/all.pem" || fail "the test certificate is made"
+# The MX certificates: one for every MX name, one for another name, and
+# one for the right name that has expired.
+mxnames=(mx1.example.com a.mx.example.com mx9.example.org mx.example.info)
+for f in "$t/pol/"*.example.net.txt; do
+    f=${f##*/}
+    mxnames+=("mx.${f%.txt}")
+done
+make_cert "$t/ca" "$t/mx" ecdsa "${mxnames[@]}" &&
+    make_cert "$t/ca" "$t/wrong" ecdsa other.example.com &&
+    CERT_VALIDITY=$'activation_date = "2020-01-01 00:00:00 UTC"\nexpiration_date = "2020-02-01 00:00:00 UTC"' \
+        make_cert "$t/ca" "$t/expired" ecdsa mx.expired.example.net ||
+    fail "the MX certificates are made"
+sp=$(free_port)
+python3 "$SRCDIR/tests/e2e/smtpd.py" "$sp" \
+    "127.0.0.1=tls:$t/mx.crt:$t/mx.key" "127.0.0.2=tls:$t/mx.crt:$t/mx.key" \
+    "::1=tls:$t/mx.crt:$t/mx.key" 127.0.0.11=nostarttls \
+    "127.0.0.12=tls:$t/wrong.crt:$t/wrong.key" \
+    "127.0.0.13=tls:$t/expired.crt:$t/expired.key" >"$t/smtpd.log" 2>&1 &
+E2E_PIDS+=("$!")
+if wait_until 10 grep -q '^ready' "$t/smtpd.log"; then
+    pass "the scripted SMTP server listens on port $sp"
+else
+    fail "the scripted SMTP server starts"
+    cat "$t/smtpd.log"
+fi
+
 hp=$(free_port)
 hh=$(free_port)
 if host_start "$t/host.log" "http://127.0.0.1:$hh/healthz" serve \
@@ -208,7 +245,8 @@ else
 fi
 
 args=(--policy-dir "$t/pol" --cert-dir "$t/none" --resolver "127.0.0.1:$port"
-    --trust-anchor none --https-port "$hp" --ca-file "$t/ca/ca.pem")
+    --trust-anchor none --https-port "$hp" --smtp-port "$sp"
+    --ca-file "$t/ca/ca.pem")
 # run_check OUT [ARG...]: check with the test's resolver; prints the status.
 run_check() {
     local out=$1
@@ -234,6 +272,10 @@ check_contains "mx ok: exact and wildcard pattern" \
     "ok mx example.com: 2 MX hosts, each covered by the policy's mx patterns (dnssec: insecure)" "$(cat "$t/good")"
 check_contains "mx-addr: IPv4" "ok mx-addr example.com: mx1.example.com has 127.0.0.1" "$(cat "$t/good")"
 check_contains "mx-addr: IPv6" "ok mx-addr example.com: a.mx.example.com has ::1" "$(cat "$t/good")"
+check_file_contains "mx-tls: STARTTLS, TLS 1.3, a valid certificate (IPv4)" \
+    "^ok mx-tls example.com: MX mx1.example.com \(127.0.0.1\): STARTTLS, TLS1.3, certificate valid for mx1.example.com until 20[0-9-]+$" "$t/good"
+check_file_contains "mx-tls: the same over IPv6" \
+    "^ok mx-tls example.com: MX a.mx.example.com \(::1\): STARTTLS, TLS1.3, certificate valid for a.mx.example.com until " "$t/good"
 
 # --- every served domain, each broken one with its own failure
 check_eq "all domains: exit 1" 1 "$(run_check "$t/all")"
@@ -298,17 +340,30 @@ served_other=$("$bin" validate "$t/served/$d.txt" | sed -n 's/.*valid (id \([A-Z
 expect "another policy at mta-sts.<d>: fail, with both ids" \
     "fail policy-match $d: the policy at https://mta-sts.$d/.well-known/mta-sts.txt has id $served_other, this host serves ${id[$d]} (another server answers for mta-sts, or it serves an older file) fix: point mta-sts.$d at this host, or deploy $t/pol/$d.txt there" $d
 fails $d 1
-check_eq "all: 10 fail lines in all, one per broken domain" 10 "$(grep -c '^fail ' "$t/all")"
+d=nostls.example.net
+expect "an MX without STARTTLS: fail, enable it" \
+    "fail mx-tls $d: MX mx.$d (127.0.0.11) does not offer STARTTLS fix: enable STARTTLS on mx.$d with a certificate for mx.$d (Postfix: smtpd_tls_security_level = may)" $d
+fails $d 1
+d=wrongcert.example.net
+check_file_contains "an MX certificate for another name: fail, with GnuTLS's reason" \
+    "^fail mx-tls $d: MX mx.$d \(127.0.0.12\): TLS1.3, but the certificate is refused for mx.$d: .*(hostname|name).* \(senders in enforce mode do not deliver\) fix: install a certificate valid for mx.$d from a CA senders trust \(RFC 8461 §4.2\)$" "$t/all"
+fails $d 1
+d=expired.example.net
+check_file_contains "an expired MX certificate: fail, said expired" \
+    "^fail mx-tls $d: MX mx.$d \(127.0.0.13\): TLS1.3, but the certificate is refused for mx.$d: .*expired.* fix: install a certificate valid for mx.$d " "$t/all"
+fails $d 1
+check_eq "all: 13 fail lines in all, one per broken domain" 13 "$(grep -c '^fail ' "$t/all")"
 check_eq "all: one line per check per domain, nothing else" "" \
-    "$(grep -vE '^(ok|warn|fail) (sts-txt|sts-id|policy-fetch|policy-match|tlsrpt|mx|mx-addr) [a-z.]+: ' "$t/all")"
+    "$(grep -vE '^(ok|warn|fail) (sts-txt|sts-id|policy-fetch|policy-match|tlsrpt|mx|mx-addr|mx-tls) [a-z.]+: ' "$t/all")"
 
 # --- DNSSEC: with the zones' keys as trust anchors
 args2=(--policy-dir "$t/pol2" --cert-dir "$t/none" --resolver "127.0.0.1:$port"
-    --trust-anchor "$t/anchors" --https-port "$hp" --ca-file "$t/ca/ca.pem")
+    --trust-anchor "$t/anchors" --https-port "$hp" --smtp-port "$sp"
+    --ca-file "$t/ca/ca.pem")
 check_eq "signed zone: exit 0" 0 \
     "$("$bin" check "${args2[@]}" example.com >"$t/sec" 2>"$t/sec.err"; echo $?)"
-check_eq "signed zone: every answer secure" "" "$(grep -v '(dnssec: secure)$' "$t/sec" | grep -vE '^ok (sts-id|policy-fetch|policy-match) ')"
-check_eq "signed zone: all 8 checks ok" 8 "$(grep -c '^ok ' "$t/sec")"
+check_eq "signed zone: every answer secure" "" "$(grep -v '(dnssec: secure)$' "$t/sec" | grep -vE '^ok (sts-id|policy-fetch|policy-match|mx-tls) ')"
+check_eq "signed zone: all 10 checks ok" 10 "$(grep -c '^ok ' "$t/sec")"
 check_eq "altered zone: exit 1" 1 \
     "$("$bin" check "${args2[@]}" example.info >"$t/bogus" 2>"$t/bogus.err"; echo $?)"
 check_file_contains "altered zone: bogus, with the validator's reason and a fix" \
@@ -341,7 +396,7 @@ for r, line in zip(res, lines):
     assert (r["fix"] is None) == (r["status"] == "ok"), r
 counts = {s: sum(1 for r in res if r["status"] == s) for s in ("ok", "warn", "fail")}
 assert counts == {k: doc[k] for k in counts}, (counts, doc)
-assert doc["fail"] == 10, doc
+assert doc["fail"] == 13, doc
 PY
 check "json: the id mismatch, field by field" python3 - "$t/json" "${id[idmismatch.example.net]}" <<'PY'
 import json, sys
@@ -357,9 +412,11 @@ PY
 
 # --- the fetch verifies the certificate: without the test CA it fails
 check_eq "untrusted certificate: exit 1" 1 \
-    "$("$bin" check "${args[@]:0:10}" example.com >"$t/untrusted" 2>/dev/null; echo $?)"
+    "$("$bin" check "${args[@]:0:12}" example.com >"$t/untrusted" 2>/dev/null; echo $?)"
 check_file_contains "untrusted certificate: fail policy-fetch with the reason and a fix" \
     "^fail policy-fetch example.com: https://mta-sts.example.com/.well-known/mta-sts.txt \(from 127.0.0.1\): .*certificate.* fix: serve https://mta-sts.example.com/.well-known/mta-sts.txt with a certificate valid for mta-sts.example.com from a CA senders trust, answering within 10 s$" "$t/untrusted"
+check_file_contains "untrusted certificate: the MX certificate is refused too" \
+    "^fail mx-tls example.com: MX mx1.example.com \(127.0.0.1\): TLS1.3, but the certificate is refused for mx1.example.com: The certificate is NOT trusted. The certificate issuer is unknown. \(senders" "$t/untrusted"
 
 # --- a domain this host does not serve, and usage errors
 check_eq "an unserved domain: exit 1" 1 "$(run_check "$t/unserved" example.org)"
@@ -369,6 +426,8 @@ check_eq "not a domain name: exit 2" 2 "$(run_check "$t/usage" 'bad name')"
 check_eq "a resolver that is not an address: exit 2" 2 \
     "$("$bin" check --policy-dir "$t/pol" --resolver ns.example.com >/dev/null 2>"$t/res.err"; echo $?)"
 check_file_contains "the resolver error says what was found" "expected a numeric IP address, found 'ns.example.com'" "$t/res.err"
+check_eq "a bad --smtp-port: exit 2" 2 \
+    "$("$bin" check --policy-dir "$t/pol" --smtp-port 65536 >/dev/null 2>&1; echo $?)"
 check_eq "a bad --https-port: exit 2" 2 \
     "$("$bin" check --policy-dir "$t/pol" --https-port 0 >/dev/null 2>&1; echo $?)"
 check_eq "a missing trust anchor file: exit 1" 1 \

@@ -11,7 +11,9 @@
  * has an id of 1 to 32 letters and digits that occurs in the record, and
  * "v=STSv1; id=<id>" reads back with the same id; a verdict other than ok
  * always carries a message; an accepted `_smtp._tls` record has 1 to 16
- * URIs; the coverage count equals what the flags say.
+ * URIs; the coverage count equals what the flags say; a whole SMTP reply
+ * ends in '\n' within the input, has a code of 200 to 599, and reads the
+ * same from exactly its own bytes.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -138,9 +140,29 @@ static void check_cover(const char *const *recs, size_t n)
         abort();
 }
 
+static void check_reply(const uint8_t *data, size_t size)
+{
+    struct check_smtp_reply r, again;
+    char err[CHECK_ERR_MAX] = "";
+    int rc = check_smtp_reply((const char *)data, size, &r, err, sizeof(err));
+    if (rc < 0 && err[0] == '\0')
+        abort();
+    if (rc != 1)
+        return;
+    if (r.used == 0 || r.used > size || r.code < 200 || r.code > 599 ||
+        data[r.used - 1] != '\n')
+        abort();
+    if (check_smtp_reply((const char *)data, r.used, &again, err,
+                         sizeof(err)) != 1 ||
+        again.code != r.code || again.starttls != r.starttls ||
+        again.used != r.used)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     check_join(data, size);
+    check_reply(data, size);
     check_name(data, size);
     char *copy = malloc(size + 1);
     if (copy == NULL)

@@ -334,6 +334,54 @@ static void test_mx_cover(void **state)
     }
 }
 
+/* ---- SMTP replies -------------------------------------------------------- */
+
+struct reply_case {
+    const char *in;
+    int rc, code;
+    bool starttls;
+    size_t used;
+    const char *err;
+};
+
+static const struct reply_case reply_cases[] = {
+    {"220 mx.example.com ESMTP\r\n", 1, 220, false, 26, NULL},
+    {"250-mx.example.com\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n",
+     1, 250, true, 64, NULL},
+    {"250-mx\r\n250 starttls\r\n", 1, 250, true, 22, NULL},
+    {"250-mx\r\n250 STARTTLSX\r\n", 1, 250, false, 23, NULL},
+    {"250-mx\r\n250-XSTARTTLS\r\n250 OK\r\n", 1, 250, false, 31, NULL},
+    {"250\r\nextra", 1, 250, false, 5, NULL},
+    {"220 ok\n", 1, 220, false, 7, NULL},
+    {"250-mx\r\n250-STARTTLS\r\n", 0, 0, false, 0, NULL},
+    {"220 partial", 0, 0, false, 0, NULL},
+    {"", 0, 0, false, 0, NULL},
+    {"HTTP/1.1 400 Bad Request\r\n", -1, 0, false, 0, "found 'HTTP/1.1"},
+    {"250-mx\r\n251 OK\r\n", -1, 0, false, 0, "expected code 250 on every"},
+    {"2500 x\r\n", -1, 0, false, 0, "3 digits, then '-' or ' '"},
+    {"199 x\r\n", -1, 0, false, 0, "found '199 x'"},
+};
+
+static void test_smtp_reply(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(reply_cases) / sizeof(*reply_cases); i++) {
+        const struct reply_case *c = &reply_cases[i];
+        struct check_smtp_reply r = {0};
+        char err[CHECK_ERR_MAX] = "";
+        int rc = check_smtp_reply(c->in, strlen(c->in), &r, err, sizeof(err));
+        if (rc != c->rc)
+            fail_msg("case %zu: rc %d, want %d (%s)", i, rc, c->rc, err);
+        if (rc == 1) {
+            assert_int_equal(r.code, c->code);
+            assert_int_equal(r.starttls, c->starttls);
+            assert_int_equal(r.used, c->used);
+        }
+        if (c->err != NULL && strstr(err, c->err) == NULL)
+            fail_msg("case %zu: '%s' lacks '%s'", i, err, c->err);
+    }
+}
+
 /* ---- --resolver ---------------------------------------------------------- */
 
 struct res_case {
@@ -377,9 +425,10 @@ static void test_resolver_addr(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_txt_join), cmocka_unit_test(test_wire_name),
-        cmocka_unit_test(test_sts),      cmocka_unit_test(test_tlsrpt),
-        cmocka_unit_test(test_mx_cover), cmocka_unit_test(test_resolver_addr),
+        cmocka_unit_test(test_txt_join),   cmocka_unit_test(test_wire_name),
+        cmocka_unit_test(test_sts),        cmocka_unit_test(test_tlsrpt),
+        cmocka_unit_test(test_mx_cover),   cmocka_unit_test(test_resolver_addr),
+        cmocka_unit_test(test_smtp_reply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
