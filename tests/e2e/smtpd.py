@@ -4,6 +4,7 @@
 #   smtpd.py PORT ADDR=MODE[:CERT:KEY]...
 # listens on PORT of every ADDR (loopback addresses) with its MODE:
 #   tls         STARTTLS offered, TLS 1.2+ with CERT/KEY (PEM)
+#   tls11       the same, but TLS 1.1 only (what senders must refuse)
 #   nostarttls  EHLO answered without STARTTLS
 # It answers EHLO, STARTTLS, QUIT (and NOOP) and nothing else, one thread
 # per connection, and prints "ready" once every socket listens.
@@ -11,6 +12,7 @@ import socket
 import ssl
 import sys
 import threading
+import warnings
 
 
 def session(conn, mode, ctx):
@@ -74,9 +76,15 @@ def main():
         parts = rest.split(":")
         mode = parts[0]
         ctx = None
-        if mode == "tls":
+        if mode in ("tls", "tls11"):
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            if mode == "tls11":
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+                ctx.minimum_version = ssl.TLSVersion.TLSv1_1
+                ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+                mode = "tls"
             ctx.load_cert_chain(parts[1], parts[2])
         fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
         s = socket.socket(fam, socket.SOCK_STREAM)

@@ -9,7 +9,8 @@
 # the one this host serves, and a certificate the fetch does not trust:
 # the host itself serves the policies over HTTPS with a test CA; an MX
 # without STARTTLS, with a certificate for another name, with an expired
-# one: a scripted SMTP server, tests/e2e/smtpd.py, on loopback addresses),
+# one, speaking only TLS 1.1, and one with a wildcard certificate that is
+# fine: a scripted SMTP server, tests/e2e/smtpd.py, on loopback addresses),
 # and two DNSSEC-signed zones (ldns-signzone) checked with their keys as
 # trust anchors: one that validates (every answer secure) and one whose
 # _mta-sts record was altered after signing (bogus: a fail line).
@@ -46,9 +47,10 @@ policy stale.example.net mx.stale.example.net old.stale.example.net
 policy noaddr.example.net mx.noaddr.example.net
 policy nohost.example.net mx.nohost.example.net
 policy otherpol.example.net mx.otherpol.example.net
-for d in nostls wrongcert expired; do
+for d in nostls wrongcert expired tls11; do
     policy "$d.example.net" "mx.$d.example.net"
 done
+policy wild.example.net '*.wild.example.net'
 
 declare -A id=()
 while read -r d i; do id[$d]=$i; done < <(
@@ -57,7 +59,7 @@ while read -r d i; do id[$d]=$i; done < <(
 import json, sys
 for d in json.load(sys.stdin)["domains"]:
     print(d["domain"], d["mta_sts"]["value"].split("id=")[1])')
-check_eq "the ids of the 15 policies are known" 15 "${#id[@]}"
+check_eq "the ids of the 17 policies are known" 17 "${#id[@]}"
 
 # --- the zones
 soa='@ IN SOA ns admin 1 3600 600 86400 60
@@ -78,7 +80,8 @@ _smtp._tls IN TXT "v=TLSRPTv1; rua=mailto:tls@example.com,https://r.example.com/
 Z
 # The MX of these domains is on an address of the scripted SMTP server
 # that misbehaves in their way; every other MX is on a well-behaved one.
-declare -A mxaddr=([nostls]=127.0.0.11 [wrongcert]=127.0.0.12 [expired]=127.0.0.13)
+declare -A mxaddr=([nostls]=127.0.0.11 [wrongcert]=127.0.0.12
+    [expired]=127.0.0.13 [wild]=127.0.0.14 [tls11]=127.0.0.15)
 net() { # NAME [TXT lines...]: MX mx.NAME with an address, TLSRPT ok,
     # mta-sts.NAME on this host
     local n=$1
@@ -104,7 +107,7 @@ net() { # NAME [TXT lines...]: MX mx.NAME with an address, TLSRPT ok,
     net stale "_mta-sts.stale IN TXT \"v=STSv1; id=${id[stale.example.net]}\""
     net nohost "_mta-sts.nohost IN TXT \"v=STSv1; id=${id[nohost.example.net]}\""
     net otherpol "_mta-sts.otherpol IN TXT \"v=STSv1; id=${id[otherpol.example.net]}\""
-    for n in nostls wrongcert expired; do
+    for n in nostls wrongcert expired wild tls11; do
         net $n "_mta-sts.$n IN TXT \"v=STSv1; id=${id[$n.example.net]}\""
     done
     printf 'mta-sts.noaddr IN A 127.0.0.1\n'
@@ -211,19 +214,22 @@ make_ca "$t/ca" && make_cert "$t/ca" "$t/certs/all" ecdsa "${names[@]}" &&
 mxnames=(mx1.example.com a.mx.example.com mx9.example.org mx.example.info)
 for f in "$t/pol/"*.example.net.txt; do
     f=${f##*/}
-    mxnames+=("mx.${f%.txt}")
+    [ "$f" = wild.example.net.txt ] || mxnames+=("mx.${f%.txt}")
 done
 make_cert "$t/ca" "$t/mx" ecdsa "${mxnames[@]}" &&
     make_cert "$t/ca" "$t/wrong" ecdsa other.example.com &&
     CERT_VALIDITY=$'activation_date = "2020-01-01 00:00:00 UTC"\nexpiration_date = "2020-02-01 00:00:00 UTC"' \
-        make_cert "$t/ca" "$t/expired" ecdsa mx.expired.example.net ||
+        make_cert "$t/ca" "$t/expired" ecdsa mx.expired.example.net &&
+    make_cert "$t/ca" "$t/wild" ecdsa '*.wild.example.net' ||
     fail "the MX certificates are made"
 sp=$(free_port)
 python3 "$SRCDIR/tests/e2e/smtpd.py" "$sp" \
     "127.0.0.1=tls:$t/mx.crt:$t/mx.key" "127.0.0.2=tls:$t/mx.crt:$t/mx.key" \
     "::1=tls:$t/mx.crt:$t/mx.key" 127.0.0.11=nostarttls \
     "127.0.0.12=tls:$t/wrong.crt:$t/wrong.key" \
-    "127.0.0.13=tls:$t/expired.crt:$t/expired.key" >"$t/smtpd.log" 2>&1 &
+    "127.0.0.13=tls:$t/expired.crt:$t/expired.key" \
+    "127.0.0.14=tls:$t/wild.crt:$t/wild.key" \
+    "127.0.0.15=tls11:$t/mx.crt:$t/mx.key" >"$t/smtpd.log" 2>&1 &
 E2E_PIDS+=("$!")
 if wait_until 10 grep -q '^ready' "$t/smtpd.log"; then
     pass "the scripted SMTP server listens on port $sp"
@@ -352,9 +358,18 @@ d=expired.example.net
 check_file_contains "an expired MX certificate: fail, said expired" \
     "^fail mx-tls $d: MX mx.$d \(127.0.0.13\): TLS1.3, but the certificate is refused for mx.$d: .*expired.* fix: install a certificate valid for mx.$d " "$t/all"
 fails $d 1
-check_eq "all: 13 fail lines in all, one per broken domain" 13 "$(grep -c '^fail ' "$t/all")"
+d=tls11.example.net
+check_file_contains "an MX speaking only TLS 1.1: fail, the handshake refused" \
+    "^fail mx-tls $d: MX mx.$d \(127.0.0.15\) port $sp: TLS handshake \(TLS 1.2 or later\): .* fix: make mx.$d accept SMTP with STARTTLS and TLS 1.2 or later$" "$t/all"
+fails $d 1
+d=wild.example.net
+check_file_contains "an MX with a wildcard certificate: ok" \
+    "^ok mx-tls $d: MX mx.$d \(127.0.0.14\): STARTTLS, TLS1.3, certificate valid for mx.$d until " "$t/all"
+check_file_contains "a wildcard policy pattern covers the MX" "^ok mx $d: 1 MX host, each covered" "$t/all"
+fails $d 0
+check_eq "all: 14 fail lines in all, one per broken domain" 14 "$(grep -c '^fail ' "$t/all")"
 check_eq "all: one line per check per domain, nothing else" "" \
-    "$(grep -vE '^(ok|warn|fail) (sts-txt|sts-id|policy-fetch|policy-match|tlsrpt|mx|mx-addr|mx-tls) [a-z.]+: ' "$t/all")"
+    "$(grep -vE '^(ok|warn|fail) (sts-txt|sts-id|policy-fetch|policy-match|tlsrpt|mx|mx-addr|mx-tls) [a-z0-9.]+: ' "$t/all")"
 
 # --- DNSSEC: with the zones' keys as trust anchors
 args2=(--policy-dir "$t/pol2" --cert-dir "$t/none" --resolver "127.0.0.1:$port"
@@ -396,7 +411,7 @@ for r, line in zip(res, lines):
     assert (r["fix"] is None) == (r["status"] == "ok"), r
 counts = {s: sum(1 for r in res if r["status"] == s) for s in ("ok", "warn", "fail")}
 assert counts == {k: doc[k] for k in counts}, (counts, doc)
-assert doc["fail"] == 13, doc
+assert doc["fail"] == 14, doc
 PY
 check "json: the id mismatch, field by field" python3 - "$t/json" "${id[idmismatch.example.net]}" <<'PY'
 import json, sys
