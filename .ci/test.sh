@@ -5,7 +5,7 @@
 # tests again under AddressSanitizer + UndefinedBehaviorSanitizer, run each
 # libFuzzer target for a bounded time, and check formatting and banned
 # functions.
-# Usage: bash .ci/test.sh      (FUZZ_SECONDS=45 by default: 7 targets;
+# Usage: bash .ci/test.sh      (FUZZ_SECONDS=45 by default: 9 targets;
 #                               MUTATE_SECONDS=300 bounds the mutation check)
 set -euo pipefail
 cd "$(dirname "$0")/.."

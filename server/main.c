@@ -1,7 +1,8 @@
 /*
  * main: the mta-sts-host command line: `serve` (the daemon), `validate`
  * (check policy files, or a config and the very load `serve` runs, with
- * the daemon's own code), `dns` (the records to publish), `health` (probe
+ * the daemon's own code), `dns` (the records to publish), `check` (live
+ * DNS as a sender sees it, against what this host serves), `health` (probe
  * /healthz for container health checks) and `help`. It owns
  * the one configuration and logger, handles signals on the main thread and
  * is the only place that exits. Everything else runs in the modules.
@@ -23,8 +24,11 @@
 
 #include "buf.h"
 #include "certs.h"
+#include "check_dns.h"
+#include "check_run.h"
 #include "config.h"
 #include "diag.h"
+#include "dnsname.h"
 #include "dnsrec.h"
 #include "http.h"
 #include "log.h"
@@ -53,7 +57,8 @@ enum cmd_bit {
     CMD_DNS = 1u << 2,
     CMD_HEALTH = 1u << 3,
     CMD_HELP = 1u << 4,
-    CMD_ALL = 0x1fu,
+    CMD_CHECK = 1u << 5,
+    CMD_ALL = 0x3fu,
 };
 
 struct cmd_doc {
@@ -105,6 +110,22 @@ static const struct cmd_doc cmd_docs[] = {
      "mta-sts CNAME when --target is given. It runs the load `serve` runs\n"
      "and prints nothing for an invalid policy (exit 1).",
      "mta-sts-host dns -c config.yaml --target mta-sts-host.example.net"},
+    {"check", CMD_CHECK, "check [options] [DOMAIN...]",
+     "check live DNS against what this host serves\n"
+     "                     (_mta-sts id, _smtp._tls, MX coverage); exit 0\n"
+     "                     all pass, 1 something fails, 2 usage error",
+     "Look up what a sending MTA looks up for each DOMAIN (default: every\n"
+     "served domain) and compare it with what this host serves: exactly one\n"
+     "_mta-sts TXT record (CNAMEs followed) whose id is the served id, the\n"
+     "policy fetched over HTTPS as senders fetch it and equal to the served\n"
+     "one, the _smtp._tls record, every MX host covered by the policy's mx\n"
+     "patterns and every exact pattern naming an MX, an address for each\n"
+     "MX, and on each MX address STARTTLS with TLS 1.2 or later and a\n"
+     "certificate valid for the MX name. One line per check,\n"
+     "`ok|warn|fail CHECK DOMAIN: WHAT`, with `fix:` and the exact record\n"
+     "or edit for each problem, and the DNSSEC status of the answers.\n"
+     "Exit status: 0 nothing failed, 1 something failed, 2 usage.",
+     "mta-sts-host check -c config.yaml example.com"},
     {"health", CMD_HEALTH, "health [URL]",
      "exit 0 when URL (default\n"
      "                     http://127.0.0.1:8080/healthz) answers 200",
@@ -117,7 +138,7 @@ static const struct cmd_doc cmd_docs[] = {
      "mta-sts-host help validate"},
 };
 
-#define CMD_CFG (CMD_SERVE | CMD_VALIDATE | CMD_DNS)
+#define CMD_CFG (CMD_SERVE | CMD_VALIDATE | CMD_DNS | CMD_CHECK)
 
 static const struct opt_doc opt_docs[] = {
     {"-c, --config FILE", "YAML configuration (default: built-in defaults)",
@@ -144,8 +165,28 @@ static const struct opt_doc opt_docs[] = {
      "validate -c: check the policies only, not the\n"
      "                       certificates",
      CMD_VALIDATE},
-    {"--json", "machine-readable output", CMD_VALIDATE | CMD_DNS},
+    {"--json", "machine-readable output", CMD_VALIDATE | CMD_DNS | CMD_CHECK},
     {"--target HOST", "the host mta-sts.<domain> should CNAME to", CMD_DNS},
+    {"--resolver ADDR",
+     "check: ask the DNS server at ADDR[:PORT]\n"
+     "                       (default: /etc/resolv.conf)",
+     CMD_CHECK},
+    {"--trust-anchor FILE",
+     "check: DNSSEC trust anchors, or none (default:\n"
+     "                       " CHECK_DNS_ROOT_KEY ")",
+     CMD_CHECK},
+    {"--https-port PORT",
+     "check: fetch the policy from this port of\n"
+     "                       mta-sts.<domain> (default: 443)",
+     CMD_CHECK},
+    {"--smtp-port PORT",
+     "check: probe STARTTLS on this port of each MX\n"
+     "                       address (default: 25; 0: no probe)",
+     CMD_CHECK},
+    {"--ca-file FILE",
+     "check: trust FILE's CAs for the policy fetch and\n"
+     "                       the MX certificates, besides the system's",
+     CMD_CHECK},
     {"-h, --help", "this help", CMD_ALL},
     {"-V, --version", "the version", 0},
 };
@@ -219,6 +260,11 @@ enum opt_id {
     OPT_USER,
     OPT_ALLOW_ROOT,
     OPT_NO_CERTS,
+    OPT_RESOLVER,
+    OPT_TRUST_ANCHOR,
+    OPT_HTTPS_PORT,
+    OPT_SMTP_PORT,
+    OPT_CA_FILE,
 };
 
 struct cli {
@@ -228,6 +274,7 @@ struct cli {
     size_t n_domains;
     const char *policy_dir, *cert_dir, *https, *http, *metrics;
     const char *log_format, *log_level, *target, *user;
+    const char *resolver, *trust_anchor, *https_port, *smtp_port, *ca_file;
     bool poll, json, allow_root, no_certs, help;
     char **args;
     int n_args;
@@ -296,6 +343,21 @@ static bool set_option(struct cli *cli, int c, const char *arg)
     case OPT_NO_CERTS:
         cli->no_certs = true;
         return true;
+    case OPT_RESOLVER:
+        cli->resolver = arg;
+        return true;
+    case OPT_TRUST_ANCHOR:
+        cli->trust_anchor = arg;
+        return true;
+    case OPT_HTTPS_PORT:
+        cli->https_port = arg;
+        return true;
+    case OPT_SMTP_PORT:
+        cli->smtp_port = arg;
+        return true;
+    case OPT_CA_FILE:
+        cli->ca_file = arg;
+        return true;
     default:
         return false;
     }
@@ -321,6 +383,11 @@ static void parse_cli(int argc, char **argv, struct cli *cli)
         {"user", required_argument, NULL, OPT_USER},
         {"allow-root", no_argument, NULL, OPT_ALLOW_ROOT},
         {"no-certs", no_argument, NULL, OPT_NO_CERTS},
+        {"resolver", required_argument, NULL, OPT_RESOLVER},
+        {"trust-anchor", required_argument, NULL, OPT_TRUST_ANCHOR},
+        {"https-port", required_argument, NULL, OPT_HTTPS_PORT},
+        {"ca-file", required_argument, NULL, OPT_CA_FILE},
+        {"smtp-port", required_argument, NULL, OPT_SMTP_PORT},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -850,6 +917,137 @@ out:
     return rc;
 }
 
+/* ---- check ------------------------------------------------------------- */
+
+/* port_option reads a port option (1 to 65535; for --smtp-port also 0,
+ * no probe), or def when it was not given. */
+static unsigned port_option(const char *name, const char *value, unsigned def)
+{
+    if (value == NULL)
+        return def;
+    char *end = NULL;
+    errno = 0;
+    unsigned long p = strtoul(value, &end, 10);
+    unsigned long min = strcmp(name, "--smtp-port") == 0 ? 0 : 1;
+    if (value[0] < '0' || value[0] > '9' || errno != 0 || *end != '\0' ||
+        p < min || p > 65535)
+        die_usage("%s: expected %lu to 65535, found '%s'", name, min, value);
+    return (unsigned)p;
+}
+
+/* check_one runs the checks of one domain with what this host serves for
+ * it (d may be NULL: it serves nothing there). */
+static int check_one(struct check_dns *dns, const struct check_opts *o,
+                     const struct config *cfg, const char *name,
+                     const struct plan_domain *d, struct check_report *rep)
+{
+    const struct policy *p =
+        d != NULL && d->policy != NULL ? d->policy->policy : NULL;
+    struct check_served sv = {
+        .domain = name,
+        .id = p != NULL ? p->id : NULL,
+        .mx = p != NULL ? (const char *const *)p->mx : NULL,
+        .n_mx = p != NULL ? p->n_mx : 0,
+        .source = p != NULL ? d->policy->source : "",
+        .rua = (const char *const *)cfg->tlsrpt_rua,
+        .n_rua = cfg->n_tlsrpt_rua,
+        .served = p != NULL ? p->served : NULL,
+        .served_len = p != NULL ? p->served_len : 0,
+    };
+    return check_domain(dns, o, &sv, rep);
+}
+
+/*
+ * cmd_check runs the load `serve` runs (policies only) to learn what this
+ * host serves, then checks each domain (the arguments, else every served
+ * one) against live DNS and prints the report.
+ */
+static int cmd_check(const struct cli *cli)
+{
+    int rc = EXIT_INVALID;
+    struct config *cfg = load_config(cli);
+    struct store *st = NULL;
+    struct snapshot *s = NULL;
+    struct check_dns *dns = NULL;
+    struct check_report rep = {0};
+    struct logger lg;
+    char err[CHECK_ERR_MAX], name[CHECK_NAME_MAX];
+    struct buf out;
+    buf_init(&out, 64u << 20);
+    if (cfg == NULL)
+        goto out;
+    for (int i = 0; i < cli->n_args; i++)
+        if (dnsname_normalize(cli->args[i], strlen(cli->args[i]), name,
+                              sizeof(name)) < 0 ||
+            dnsname_check(name, strlen(name), DNSNAME_DOMAIN, NULL, err,
+                          sizeof(err)) < 0)
+            die_usage("check: '%s' is not a domain name", cli->args[i]);
+    char fwd[80];
+    if (cli->resolver != NULL &&
+        check_resolver_addr(cli->resolver, fwd, sizeof(fwd), err, sizeof(err)) <
+            0)
+        die_usage("--resolver %s: %s", cli->resolver, err);
+    struct check_opts opts = {
+        .https_port = port_option("--https-port", cli->https_port, 443),
+        .smtp_port = port_option("--smtp-port", cli->smtp_port, 25),
+        .ca_file = cli->ca_file,
+    };
+    cfg->certs_unchecked = true; /* the policies are what is compared */
+    log_init(&lg, LOG_FORMAT_TEXT, LOG_LEVEL_ERROR, false);
+    lg.out_fd = 2;
+    st = store_new(cfg, &lg);
+    if (st == NULL)
+        goto out;
+    /* No servable domain is no reason not to look at DNS. */
+    if (store_reload(st) >= 0)
+        s = store_acquire(st);
+    dns = check_dns_new(cli->resolver, cli->trust_anchor, err, sizeof(err));
+    if (dns == NULL) {
+        fprintf(stderr, "mta-sts-host: check: %s\n", err);
+        goto out;
+    }
+    size_t n = cli->n_args > 0 ? (size_t)cli->n_args
+                               : (s != NULL ? snapshot_count(s) : 0);
+    if (n == 0) {
+        fprintf(stderr, "mta-sts-host: check: no domain to check (this host "
+                        "serves none; name one)\n");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct plan_domain *d;
+        if (cli->n_args > 0) {
+            dnsname_normalize(cli->args[i], strlen(cli->args[i]), name,
+                              sizeof(name));
+            d = s != NULL
+                    ? plan_find(snapshot_domains(s), snapshot_count(s), name)
+                    : NULL;
+        } else {
+            d = snapshot_at(s, i);
+            snprintf(name, sizeof(name), "%s", d->name);
+        }
+        if (check_one(dns, &opts, cfg, name, d, &rep) < 0) {
+            fprintf(stderr, "mta-sts-host: check: out of memory\n");
+            goto out;
+        }
+    }
+    if ((cli->json ? check_report_json(&rep, &out)
+                   : check_report_text(&rep, &out)) < 0 ||
+        out.data == NULL) {
+        fprintf(stderr, "mta-sts-host: check: cannot render the report\n");
+        goto out;
+    }
+    fputs(out.data, stdout);
+    rc = rep.counts[CHECK_FAIL] > 0 ? EXIT_INVALID : 0;
+out:
+    check_report_free(&rep);
+    check_dns_free(dns);
+    snapshot_release(s);
+    store_free(st);
+    config_free(cfg);
+    buf_free(&out);
+    return rc;
+}
+
 /* ---- health ------------------------------------------------------------ */
 
 static int cmd_health(const struct cli *cli)
@@ -1175,6 +1373,8 @@ int main(int argc, char **argv)
         rc = cmd_validate(&cli);
     else if (strcmp(cli.command, "dns") == 0)
         rc = cmd_dns(&cli);
+    else if (strcmp(cli.command, "check") == 0)
+        rc = cmd_check(&cli);
     else if (strcmp(cli.command, "health") == 0)
         rc = cmd_health(&cli);
     else

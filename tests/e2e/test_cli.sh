@@ -248,7 +248,7 @@ fi
 # 4. help per command, and the man page says the same.
 check_eq "help exits 0" 0 "$(rc "$bin" help)"
 check_contains "help is the overview" "commands:" "$(cat "$t/out")"
-for cmd in serve validate dns health help; do
+for cmd in serve validate dns check health help; do
     check_eq "help $cmd exits 0" 0 "$(rc "$bin" help "$cmd")"
     cp "$t/out" "$fh/help-$cmd"
     check_contains "help $cmd: its usage" "usage: mta-sts-host $cmd" "$(cat "$t/out")"
@@ -264,7 +264,7 @@ check "the man page renders without warnings" bash -c \
     'out=$(groff -man -Tutf8 -ww "$1" 2>&1 >/dev/null); [ -z "$out" ] || { echo "$out"; exit 1; }' _ "$man"
 check "the man page has its sections" bash -c \
     'groff -man -Tutf8 "$1" 2>/dev/null | sed "s/.\x08//g" | grep -q "^EXIT STATUS"' _ "$man"
-for cmd in serve validate dns health help; do
+for cmd in serve validate dns check health help; do
     # The options a command's help lists, as long names, and the ones its
     # man page section lists on its "Options:" line.
     from_help=$(sed -n '/^options:/,/^$/p' "$fh/help-$cmd" | grep -oE -- '--[a-z-]+' | sort -u | tr '\n' ' ')

@@ -1,0 +1,217 @@
+/*
+ * check_dns: `check`'s DNS lookups through libunbound. A context is set up
+ * once (resolver, trust anchor) and then asked for TXT, MX, A and AAAA
+ * records; each answer is decoded into text (TXT strings joined and MX
+ * targets read by check_parse, addresses by inet_ntop) with the name
+ * after CNAMEs and the DNSSEC verdict of the library. It judges nothing
+ * and prints nothing. Blocking; one context per thread (main, `check`).
+ */
+#include "check_dns.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <unbound.h>
+
+#include "dnsname.h"
+
+struct check_dns {
+    struct ub_ctx *ctx;
+};
+
+const char *check_dnssec_name(enum check_dnssec s)
+{
+    switch (s) {
+    case CHECK_DNSSEC_SECURE:
+        return "secure";
+    case CHECK_DNSSEC_BOGUS:
+        return "bogus";
+    case CHECK_DNSSEC_INSECURE:
+        break;
+    }
+    return "insecure";
+}
+
+struct check_dns *check_dns_new(const char *resolver, const char *trust_anchor,
+                                char *err, size_t errlen)
+{
+    struct check_dns *dns = calloc(1, sizeof(*dns));
+    char fwd[80];
+    int rc = 0;
+    const char *what = "ub_ctx_create";
+    if (dns == NULL || (dns->ctx = ub_ctx_create()) == NULL) {
+        snprintf(err, errlen, "%s", "cannot create a libunbound context");
+        goto fail;
+    }
+    if (resolver != NULL) {
+        if (check_resolver_addr(resolver, fwd, sizeof(fwd), err, errlen) < 0)
+            goto fail;
+        /* A test server or a local cache listens on loopback, which
+         * libunbound refuses to ask unless told otherwise. */
+        what = "do-not-query-localhost";
+        rc = ub_ctx_set_option(dns->ctx, "do-not-query-localhost:", "no");
+        if (rc == 0) {
+            what = "forwarder";
+            rc = ub_ctx_set_fwd(dns->ctx, fwd);
+        }
+    } else {
+        what = "/etc/resolv.conf";
+        rc = ub_ctx_resolvconf(dns->ctx, NULL);
+    }
+    if (rc == 0 && trust_anchor == NULL &&
+        access(CHECK_DNS_ROOT_KEY, R_OK) == 0)
+        trust_anchor = CHECK_DNS_ROOT_KEY;
+    /* "none": no validation (an authoritative test server cannot give
+     * the root's keys); every answer is then insecure. */
+    if (trust_anchor != NULL && strcmp(trust_anchor, "none") == 0)
+        trust_anchor = NULL;
+    if (rc == 0 && trust_anchor != NULL) {
+        /* libunbound reads the file only at the first lookup; say now. */
+        if (access(trust_anchor, R_OK) != 0) {
+            snprintf(err, errlen, "trust anchor %s: %s", trust_anchor,
+                     strerror(errno));
+            goto fail;
+        }
+        what = trust_anchor;
+        rc = ub_ctx_add_ta_file(dns->ctx, trust_anchor);
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "resolver setup (%s): %s", what, ub_strerror(rc));
+        goto fail;
+    }
+    return dns;
+fail:
+    check_dns_free(dns);
+    return NULL;
+}
+
+void check_dns_free(struct check_dns *dns)
+{
+    if (dns == NULL)
+        return;
+    if (dns->ctx != NULL)
+        ub_ctx_delete(dns->ctx);
+    free(dns);
+}
+
+void check_answer_free(struct check_answer *a)
+{
+    for (size_t i = 0; a->rr != NULL && i < a->n; i++)
+        free(a->rr[i].text);
+    free(a->rr);
+    a->rr = NULL;
+    a->n = 0;
+}
+
+static const char *rcode_name(int rcode)
+{
+    static const char *const names[] = {"NOERROR",  "FORMERR", "SERVFAIL",
+                                        "NXDOMAIN", "NOTIMP",  "REFUSED"};
+    return rcode >= 0 && rcode < 6 ? names[rcode] : "an unknown rcode";
+}
+
+/* decode turns one rdata into out's text form. */
+static int decode(enum check_rrtype type, const unsigned char *rd, size_t len,
+                  struct check_rr *out, char *err, size_t errlen)
+{
+    char name[CHECK_NAME_MAX], addr[INET6_ADDRSTRLEN];
+    size_t used = 0;
+    long n;
+    switch (type) {
+    case CHECK_RR_TXT:
+        if ((out->text = malloc(len + 1)) == NULL)
+            goto oom;
+        n = check_txt_join(rd, len, out->text, len + 1, err, errlen);
+        if (n < 0)
+            return -1;
+        out->len = (size_t)n;
+        return 0;
+    case CHECK_RR_MX:
+        if (len < 3 ||
+            check_wire_name(rd + 2, len - 2, name, &used, err, errlen) < 0 ||
+            used != len - 2) {
+            if (len < 3 || used != len - 2)
+                snprintf(err, errlen, "%s", "MX record of the wrong length");
+            return -1;
+        }
+        out->pref = (unsigned)rd[0] << 8 | rd[1];
+        break;
+    case CHECK_RR_A:
+    case CHECK_RR_AAAA:
+        if (len != (type == CHECK_RR_A ? 4u : 16u) ||
+            inet_ntop(type == CHECK_RR_A ? AF_INET : AF_INET6, rd, addr,
+                      sizeof(addr)) == NULL) {
+            snprintf(err, errlen, "address record of %zu bytes", len);
+            return -1;
+        }
+        snprintf(name, sizeof(name), "%s", addr);
+        break;
+    }
+    out->len = strlen(name);
+    if ((out->text = strdup(name)) == NULL)
+        goto oom;
+    return 0;
+oom:
+    snprintf(err, errlen, "%s", "out of memory");
+    return -1;
+}
+
+int check_dns_lookup(struct check_dns *dns, const char *name,
+                     enum check_rrtype type, struct check_answer *out,
+                     char *err, size_t errlen)
+{
+    struct ub_result *res = NULL;
+    int rc = -1;
+    memset(out, 0, sizeof(*out));
+    int ub = ub_resolve(dns->ctx, name, (int)type, 1 /* IN */, &res);
+    if (ub != 0) {
+        snprintf(err, errlen, "%s: %s", name, ub_strerror(ub));
+        goto out;
+    }
+    out->nxdomain = res->nxdomain != 0;
+    out->dnssec = res->bogus    ? CHECK_DNSSEC_BOGUS
+                  : res->secure ? CHECK_DNSSEC_SECURE
+                                : CHECK_DNSSEC_INSECURE;
+    if (res->bogus) {
+        snprintf(out->why_bogus, sizeof(out->why_bogus), "%s",
+                 res->why_bogus != NULL ? res->why_bogus : "validation failed");
+        rc = 0;
+        goto out;
+    }
+    if (res->rcode != 0 && res->rcode != 3) {
+        snprintf(err, errlen, "%s: the resolver answered %s", name,
+                 rcode_name(res->rcode));
+        goto out;
+    }
+    /* canonname is the name after CNAMEs; kept only when it differs. */
+    if (res->canonname == NULL ||
+        dnsname_normalize(res->canonname, strlen(res->canonname), out->canon,
+                          sizeof(out->canon)) < 0 ||
+        dnsname_match(out->canon, name))
+        out->canon[0] = '\0';
+    size_t n = 0;
+    while (res->havedata && res->data[n] != NULL)
+        n++;
+    if (n > 0 && (out->rr = calloc(n, sizeof(*out->rr))) == NULL) {
+        snprintf(err, errlen, "%s", "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char why[CHECK_ERR_MAX];
+        out->n = i + 1;
+        if (decode(type, (const unsigned char *)res->data[i],
+                   (size_t)res->len[i], &out->rr[i], why, sizeof(why)) < 0) {
+            snprintf(err, errlen, "%s: record %zu does not decode: %s", name,
+                     i + 1, why);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    ub_resolve_free(res);
+    return rc;
+}

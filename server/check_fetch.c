@@ -1,0 +1,104 @@
+/*
+ * check_fetch: the policy fetch of `check`, as a sender does it, through
+ * libcurl: one GET over HTTPS with verification, SNI, no redirects, a
+ * capped body and a timeout, connected to the address the caller chose
+ * (CURLOPT_CONNECT_TO keeps the URL, the SNI and the Host header those of
+ * mta-sts.<domain>). Prints nothing. Blocking; main thread (`check`).
+ */
+#include "check_fetch.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "buf.h"
+#include "policy.h"
+
+#define SYSTEM_CA_DIR "/etc/ssl/certs"
+
+/* on_body collects the body into a capped buffer; a refused append stops
+ * the transfer (libcurl reports CURLE_WRITE_ERROR). */
+static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+{
+    struct buf *b = ctx;
+    return buf_append(b, p, size * n) < 0 ? 0 : size * n;
+}
+
+int check_fetch_policy(const char *domain, const char *addr, unsigned port,
+                       const char *ca_file, struct check_fetched *out,
+                       char *err, size_t errlen)
+{
+    char url[320], connect_to[400], why[CURL_ERROR_SIZE] = "";
+    struct curl_slist *to = NULL;
+    struct buf body;
+    int rc = -1;
+    memset(out, 0, sizeof(*out));
+    buf_init(&body, POLICY_MAX_SIZE);
+    CURL *c = curl_easy_init();
+    bool v6 = strchr(addr, ':') != NULL;
+    int n1 = snprintf(url, sizeof(url),
+                      "https://mta-sts.%s/.well-known/mta-sts.txt", domain);
+    int n2 =
+        snprintf(connect_to, sizeof(connect_to), "mta-sts.%s:443:%s%s%s:%u",
+                 domain, v6 ? "[" : "", addr, v6 ? "]" : "", port);
+    if (c == NULL || n1 < 0 || (size_t)n1 >= sizeof(url) || n2 < 0 ||
+        (size_t)n2 >= sizeof(connect_to) ||
+        (to = curl_slist_append(NULL, connect_to)) == NULL) {
+        snprintf(err, errlen, "%s", "cannot set up the fetch");
+        goto out;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CONNECT_TO, to);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    curl_easy_setopt(c, CURLOPT_CAPATH, SYSTEM_CA_DIR);
+    if (ca_file != NULL)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, CHECK_FETCH_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "mta-sts-host-check");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, why);
+    CURLcode cc = curl_easy_perform(c);
+    if (cc != CURLE_OK) {
+        if (cc == CURLE_WRITE_ERROR && body.failed)
+            snprintf(err, errlen, "%s: the body is over %d bytes", url,
+                     POLICY_MAX_SIZE);
+        else
+            snprintf(err, errlen, "%s: %s", url,
+                     why[0] != '\0' ? why : curl_easy_strerror(cc));
+        goto out;
+    }
+    char *ct = NULL;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    snprintf(out->content_type, sizeof(out->content_type), "%s",
+             ct != NULL ? ct : "");
+    if (buf_append(&body, "", 0) < 0) {
+        snprintf(err, errlen, "%s", "out of memory");
+        goto out;
+    }
+    out->body = buf_take(&body, &out->len);
+    rc = 0;
+out:
+    curl_slist_free_all(to);
+    if (c != NULL)
+        curl_easy_cleanup(c);
+    buf_free(&body);
+    return rc;
+}
+
+void check_fetched_free(struct check_fetched *f)
+{
+    free(f->body);
+    f->body = NULL;
+    f->len = 0;
+}

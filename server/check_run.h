@@ -1,0 +1,79 @@
+/*
+ * check_run: the checks of `mta-sts-host check` for one domain, doing what
+ * a sending MTA does against live DNS and comparing it with what this host
+ * serves: the `_mta-sts` TXT record set and its id against the served id,
+ * the policy fetched over HTTPS as a sender fetches it (and whether it is
+ * the served one), the `_smtp._tls` record, the MX hosts against the policy's
+ * mx patterns, an address for each MX host, and STARTTLS with a valid
+ * certificate on each MX address. Each check gives one result
+ * (ok, warn or fail), with the exact record or edit that fixes a problem; the
+ * report renders as lines or JSON. It asks check_dns, judges with check_parse
+ * and prints nothing itself. Main thread (`check`).
+ */
+#ifndef MTA_STS_CHECK_RUN_H
+#define MTA_STS_CHECK_RUN_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "check_dns.h"
+
+enum check_level { CHECK_OK, CHECK_WARN, CHECK_FAIL };
+
+#define CHECK_TEXT_MAX 1024
+
+struct check_result {
+    enum check_level level;
+    const char *check; /* "sts-txt", "sts-id", "tlsrpt", "mx", ... */
+    char domain[CHECK_NAME_MAX];
+    char what[CHECK_TEXT_MAX];
+    char fix[CHECK_TEXT_MAX]; /* "" when there is nothing to fix */
+    const char *dnssec;       /* NULL when no answer was judged */
+};
+
+struct check_report {
+    struct check_result *r;
+    size_t n, cap;
+    size_t counts[3]; /* per enum check_level */
+};
+
+/* What this host serves for a domain; id NULL when it serves nothing. */
+struct check_served {
+    const char *domain;
+    const char *id;
+    const char *const *mx; /* the policy's mx patterns */
+    size_t n_mx;
+    const char *source;     /* the policy file, for the fixes */
+    const char *const *rua; /* configured TLS-RPT URIs, for the fixes */
+    size_t n_rua;
+    const char *served; /* the policy bytes as served (with id) */
+    size_t served_len;
+};
+
+/* How to reach the policy host: the HTTPS port (443 for senders) and a CA
+ * file trusted besides the system store (NULL: none). */
+struct check_opts {
+    unsigned https_port;
+    unsigned smtp_port;  /* 25 for senders; 0: no SMTP probe */
+    const char *ca_file; /* also trusted for the MX certificates */
+};
+
+/*
+ * check_domain runs every check for sv->domain and appends the results to
+ * rep. Returns 0, or -1 when memory runs out.
+ */
+int check_domain(struct check_dns *dns, const struct check_opts *o,
+                 const struct check_served *sv, struct check_report *rep);
+
+/* check_report_text appends one line per result:
+ * `ok|warn|fail <check> <domain>: <what>[ fix: <fix>]`. */
+int check_report_text(const struct check_report *rep, struct buf *b);
+
+/* check_report_json appends {"results":[{"domain","check","status",
+ * "message","fix","dnssec"}...],"ok":N,"warn":N,"fail":N}. */
+int check_report_json(const struct check_report *rep, struct buf *b);
+
+/* check_report_free releases the results; a zeroed report is a no-op. */
+void check_report_free(struct check_report *rep);
+
+#endif

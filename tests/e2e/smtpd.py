@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+# smtpd.py: a small scripted SMTP server for tests/e2e/test_check.sh, for
+# the cases a real MTA is awkward to configure for. Usage:
+#   smtpd.py PORT ADDR=MODE[:CERT:KEY]...
+# listens on PORT of every ADDR (loopback addresses) with its MODE:
+#   tls         STARTTLS offered, TLS 1.2+ with CERT/KEY (PEM)
+#   tls11       the same, but TLS 1.1 only (what senders must refuse)
+#   nostarttls  EHLO answered without STARTTLS
+# It answers EHLO, STARTTLS, QUIT (and NOOP) and nothing else, one thread
+# per connection, and prints "ready" once every socket listens.
+import socket
+import ssl
+import sys
+import threading
+import warnings
+
+
+def session(conn, mode, ctx):
+    f = conn.makefile("rwb", buffering=0)
+
+    def say(text):
+        f.write(text.encode() + b"\r\n")
+
+    say("220 mx.test ESMTP scripted")
+    tls = False
+    while True:
+        line = f.readline()
+        if not line:
+            return
+        verb = line.strip().split(b" ")[0].upper()
+        if verb == b"EHLO":
+            lines = ["mx.test", "PIPELINING"]
+            if mode == "tls" and not tls:
+                lines.append("STARTTLS")
+            lines.append("8BITMIME")
+            for i, l in enumerate(lines):
+                say("250%s%s" % ("-" if i < len(lines) - 1 else " ", l))
+        elif verb == b"STARTTLS" and mode == "tls" and not tls:
+            say("220 go ahead")
+            try:
+                conn = ctx.wrap_socket(conn, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
+            f = conn.makefile("rwb", buffering=0)
+            tls = True
+        elif verb == b"QUIT":
+            say("221 bye")
+            return
+        elif verb == b"NOOP":
+            say("250 ok")
+        else:
+            say("502 not here")
+
+
+def serve(sock, mode, ctx):
+    while True:
+        conn, _ = sock.accept()
+        conn.settimeout(20)
+
+        def run(c=conn):
+            try:
+                session(c, mode, ctx)
+            except OSError:
+                pass
+            finally:
+                c.close()
+
+        threading.Thread(target=run, daemon=True).start()
+
+
+def main():
+    port = int(sys.argv[1])
+    threads = []
+    for spec in sys.argv[2:]:
+        addr, rest = spec.split("=", 1)
+        parts = rest.split(":")
+        mode = parts[0]
+        ctx = None
+        if mode in ("tls", "tls11"):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            if mode == "tls11":
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+                ctx.minimum_version = ssl.TLSVersion.TLSv1_1
+                ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+                mode = "tls"
+            ctx.load_cert_chain(parts[1], parts[2])
+        fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((addr.strip("[]"), port))
+        s.listen(16)
+        t = threading.Thread(target=serve, args=(s, mode, ctx), daemon=True)
+        t.start()
+        threads.append(t)
+    print("ready", flush=True)
+    for t in threads:
+        t.join()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+/*
+ * Unit tests for check_smtp's failures before any SMTP: an address that is
+ * not numeric, and a loopback port nobody listens on (refused at once),
+ * each reported with what was tried. The dialogue itself (STARTTLS, TLS,
+ * certificates) is covered by tests/e2e/test_check.sh. One thread; the only
+ * socket is on 127.0.0.1.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "check_smtp.h"
+
+/* closed_port returns a loopback port that was free a moment ago. */
+static unsigned closed_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t sl = sizeof(sa);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static void test_failures(void **state)
+{
+    (void)state;
+    struct check_smtp out;
+    char err[512] = "";
+    assert_int_equal(check_smtp_probe("mx.example.com", "mx.example.com", 25,
+                                      NULL, &out, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "'mx.example.com' is not an IP address"));
+    unsigned port = closed_port();
+    char want[64];
+    snprintf(want, sizeof(want), "connect to 127.0.0.1 port %u: ", port);
+    assert_int_equal(check_smtp_probe("mx.example.com", "127.0.0.1", port, NULL,
+                                      &out, err, sizeof(err)),
+                     -1);
+    if (strstr(err, want) == NULL || strstr(err, "refused") == NULL)
+        fail_msg("'%s' lacks '%s' and 'refused'", err, want);
+    assert_false(out.starttls);
+    assert_string_equal(out.tls_version, "");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_failures),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
