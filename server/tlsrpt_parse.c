@@ -35,6 +35,19 @@ bool tlsrpt_is_gzip(const void *data, size_t len)
     return len >= 2 && p[0] == 0x1f && p[1] == 0x8b;
 }
 
+/* feed hands zlib the next piece of input once it used up the last one:
+ * avail_in is a uInt, and a buffer may in theory be longer. */
+static void feed(z_stream *zs, const unsigned char **in, size_t *left)
+{
+    if (zs->avail_in > 0 || *left == 0)
+        return;
+    uInt n = *left > UINT32_MAX ? UINT32_MAX : (uInt)*left;
+    zs->next_in = (unsigned char *)*in;
+    zs->avail_in = n;
+    *in += n;
+    *left -= n;
+}
+
 /* inflate_cap is the most bytes len compressed bytes may inflate to. */
 static size_t inflate_cap(size_t len, const struct tlsrpt_limits *lim)
 {
@@ -67,14 +80,7 @@ int tlsrpt_inflate(const void *data, size_t len,
     }
     started = true;
     for (;;) {
-        if (zs.avail_in == 0 && left > 0) {
-            /* avail_in is a uInt; a body may in theory be longer. */
-            uInt n = left > UINT32_MAX ? UINT32_MAX : (uInt)left;
-            zs.next_in = (unsigned char *)in;
-            zs.avail_in = n;
-            in += n;
-            left -= n;
-        }
+        feed(&zs, &in, &left);
         zs.next_out = chunk;
         zs.avail_out = sizeof(chunk);
         int zrc = inflate(&zs, Z_NO_FLUSH);
@@ -124,6 +130,35 @@ int tlsrpt_inflate(const void *data, size_t len,
 out:
     if (started)
         inflateEnd(&zs);
+    if (rc != 0)
+        buf_free(out);
+    return rc;
+}
+
+int tlsrpt_deflate(const void *data, size_t len, size_t max, struct buf *out)
+{
+    unsigned char chunk[CHUNK];
+    z_stream zs;
+    int rc = -1, zrc;
+    buf_init(out, max);
+    memset(&zs, 0, sizeof(zs));
+    if (deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8,
+                     Z_DEFAULT_STRATEGY) != Z_OK)
+        return -1;
+    const unsigned char *in = data;
+    size_t left = len;
+    do {
+        feed(&zs, &in, &left);
+        zs.next_out = chunk;
+        zs.avail_out = sizeof(chunk);
+        zrc = deflate(&zs, left == 0 ? Z_FINISH : Z_NO_FLUSH);
+        if (zrc == Z_STREAM_ERROR ||
+            buf_append(out, chunk, sizeof(chunk) - zs.avail_out) < 0)
+            goto out;
+    } while (zrc != Z_STREAM_END);
+    rc = 0;
+out:
+    deflateEnd(&zs);
     if (rc != 0)
         buf_free(out);
     return rc;

@@ -92,6 +92,13 @@ int tlsrpt_inflate(const void *data, size_t len,
                    struct diag *d);
 
 /*
+ * tlsrpt_deflate compresses data[0..len) as one gzip member into out, which
+ * it initialises with a cap of max bytes: how a report that came as JSON is
+ * kept. Returns 0, or -1 (out freed) when zlib fails or out would pass max.
+ */
+int tlsrpt_deflate(const void *data, size_t len, size_t max, struct buf *out);
+
+/*
  * tlsrpt_parse takes a report as received: gzip (by its magic bytes) or
  * JSON. Returns a new report, or NULL with errors in d. Warnings (a
  * timestamp without a time zone, an unknown policy-type) do not fail it.
