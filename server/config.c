@@ -1008,9 +1008,10 @@ int config_check_tlsrpt_path(const char *path, char *err, size_t errlen)
     }
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)path[i];
-        if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#' || c == '%') {
+        if (c <= 0x20 || c >= 0x7f || strchr("?#%,!;", c) != NULL) {
             seterr(err, errlen,
-                   "expected visible ASCII without '?', '#' or '%%', found "
+                   "expected visible ASCII without '?', '#', '%%', ',', '!' "
+                   "or ';', found "
                    "\"%s\" at byte %zu",
                    diag_quote(path + i, 1, q, sizeof(q)), i + 1);
             return -1;

@@ -101,9 +101,9 @@ int config_check_rua(const char *uri, char *err, size_t errlen);
 
 /*
  * config_check_tlsrpt_path returns 0 when path can be the report path: it
- * starts with '/', is at most 128 bytes of visible ASCII without '?', '#'
- * or '%', and is neither the policy path nor /healthz, /status or /metrics;
- * else -1 with the reason in err.
+ * starts with '/', is at most 128 bytes of visible ASCII without '?', '#',
+ * '%' or what a rua URI must escape (',', '!', ';'), and is neither the policy
+ * path nor /healthz, /status or /metrics; else -1 with the reason in err.
  */
 int config_check_tlsrpt_path(const char *path, char *err, size_t errlen);
 

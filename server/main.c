@@ -31,6 +31,7 @@
 #include "probe.h"
 #include "readfile.h"
 #include "store.h"
+#include "tlsrpt_recv.h"
 #include "watch.h"
 
 #define EXIT_INVALID 1
@@ -476,6 +477,7 @@ static int cmd_dns(const struct cli *cli)
         .rua = (const char *const *)cfg->tlsrpt_rua,
         .n_rua = cfg->n_tlsrpt_rua,
         .cname_target = cli->target,
+        .report_path = cfg->tlsrpt_receive ? cfg->tlsrpt_path : NULL,
     };
     if ((cli->json ? dnsrec_json(&out, &in) : dnsrec_zone(&out, &in)) < 0 ||
         out.data == NULL) {
@@ -660,6 +662,29 @@ out:
     snapshot_release(s);
 }
 
+/* open_tlsrpt opens TLS report reception; NULL (logged, naming the state
+ * directory) when it cannot. */
+static struct tlsrpt_recv *open_tlsrpt(const struct logger *lg,
+                                       const struct config *cfg)
+{
+    struct diag d;
+    diag_init(&d, "tlsrpt");
+    struct tlsrpt_recv *rx = tlsrpt_recv_new(cfg, &d);
+    for (size_t i = 0; i < d.n; i++)
+        log_msg(lg, LOG_LEVEL_ERROR, "TLS reports: %s", d.entries[i].msg);
+    if (rx != NULL)
+        log_msg(lg, LOG_LEVEL_INFO,
+                "TLS reports: receiving on https://mta-sts.<domain>%s, "
+                "stored in %s",
+                cfg->tlsrpt_path, cfg->state_dir);
+    else
+        log_msg(lg, LOG_LEVEL_ERROR,
+                "TLS reports: not starting (set tlsrpt.receive: false to run "
+                "without them)");
+    diag_free(&d);
+    return rx;
+}
+
 static int cmd_serve(const struct cli *cli)
 {
     int rc = EXIT_INVALID;
@@ -667,6 +692,7 @@ static int cmd_serve(const struct cli *cli)
     struct store *st = NULL;
     struct http *h = NULL;
     struct watch *w = NULL;
+    struct tlsrpt_recv *rx = NULL;
     struct logger lg;
     char err[512];
     sigset_t sigs;
@@ -729,6 +755,12 @@ static int cmd_serve(const struct cli *cli)
          * certificate renewal. What is served stays the same. */
         store_reload(st);
     }
+    /* The report database is opened as the user that writes it. */
+    if (cfg->tlsrpt_receive) {
+        if ((rx = open_tlsrpt(&lg, cfg)) == NULL)
+            goto out;
+        http_set_tlsrpt(h, rx);
+    }
     if (w != NULL && watch_run(w) < 0) {
         watch_stop(w);
         w = NULL;
@@ -756,6 +788,7 @@ static int cmd_serve(const struct cli *cli)
 out:
     watch_stop(w);
     http_free(h);
+    tlsrpt_recv_free(rx);
     store_free(st);
     config_free(cfg);
     return rc;

@@ -86,14 +86,16 @@ int tlsrpt_inflate(const void *data, size_t len,
         int zrc = inflate(&zs, Z_NO_FLUSH);
         size_t produced = sizeof(chunk) - zs.avail_out;
         if (produced > 0 && buf_append(out, chunk, produced) < 0) {
-            if (out->len + produced > out->max)
+            if (out->len + produced > out->max) {
+                rc = -2;
                 diag_add(d, DIAG_ERROR, 0, 0,
                          "gzip: expected at most %zu bytes inflated from "
                          "%zu compressed (size cap %zu, ratio cap %u), "
                          "found more",
                          cap, len, lim->max_json, lim->max_ratio);
-            else
+            } else {
                 diag_add(d, DIAG_ERROR, 0, 0, "gzip: out of memory inflating");
+            }
             goto out;
         }
         if (zrc == Z_STREAM_END) {

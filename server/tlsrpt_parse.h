@@ -84,8 +84,10 @@ bool tlsrpt_is_gzip(const void *data, size_t len);
  * tlsrpt_inflate decompresses the gzip stream data[0..len) (several members
  * in a row are one stream, as gzip(1) makes them) into out, which it
  * initialises. It stops as soon as the output would pass lim's size or ratio
- * cap, so memory never grows beyond the cap. Returns 0, or -1 with the
- * reason in d (out is freed then).
+ * cap, so memory never grows beyond the cap. Returns 0; -2 when the
+ * output would pass a cap (a gzip bomb, or a report too large) and -1 when
+ * the data is not a good gzip stream, both with the reason in d (out is
+ * freed then).
  */
 int tlsrpt_inflate(const void *data, size_t len,
                    const struct tlsrpt_limits *lim, struct buf *out,

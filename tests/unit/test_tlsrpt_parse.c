@@ -543,7 +543,14 @@ static void test_gzip(void **state)
     assert_true(has_error(&d, "another gzip member after byte"));
     diag_free(&d);
 
-    /* Truncated, and corrupt. */
+    /* Truncated, and corrupt: not a cap (-2) but bad data (-1). */
+    struct tlsrpt_limits lim;
+    struct buf out;
+    tlsrpt_limits_default(&lim);
+    diag_init(&d, "gz");
+    assert_int_equal(tlsrpt_inflate(z, n - 9, &lim, &out, &d), -1);
+    assert_null(out.data);
+    diag_free(&d);
     diag_init(&d, "gz");
     assert_null(tlsrpt_parse(z, n - 9, NULL, &d));
     assert_true(has_error(&d, "truncated"));
@@ -587,7 +594,7 @@ static void test_caps(void **state)
     tlsrpt_limits_default(&lim);
     lim.max_ratio = 0; /* no ratio cap: the size cap must hold alone */
     diag_init(&d, "bomb");
-    assert_int_equal(tlsrpt_inflate(z, n, &lim, &out, &d), -1);
+    assert_int_equal(tlsrpt_inflate(z, n, &lim, &out, &d), -2);
     assert_null(out.data);
     assert_true(has_error(&d, "inflated from"));
     diag_free(&d);
@@ -602,7 +609,7 @@ static void test_caps(void **state)
     z = bomb(4u * 1024 * 1024, &n);
     tlsrpt_limits_default(&lim);
     diag_init(&d, "ratio");
-    assert_int_equal(tlsrpt_inflate(z, n, &lim, &out, &d), -1);
+    assert_int_equal(tlsrpt_inflate(z, n, &lim, &out, &d), -2);
     assert_true(has_error(&d, "ratio cap 100"));
     diag_free(&d);
     lim.max_ratio = 10000;
