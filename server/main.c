@@ -31,7 +31,10 @@
 #include "probe.h"
 #include "readfile.h"
 #include "store.h"
+#include "tlsrpt_mail.h"
+#include "tlsrpt_parse.h"
 #include "tlsrpt_recv.h"
+#include "tlsrpt_store.h"
 #include "watch.h"
 
 #define EXIT_INVALID 1
@@ -56,6 +59,9 @@ static const char usage_text[] =
     "  dns                print the _mta-sts / _smtp._tls / CNAME records\n"
     "  health [URL]       exit 0 when URL (default\n"
     "                     http://127.0.0.1:8080/healthz) answers 200\n"
+    "  reports import [FILE...|-]\n"
+    "                     store TLS reports (JSON, gzip, an email message or\n"
+    "                     an mbox; default: standard input) in state_dir\n"
     "\n"
     "options:\n"
     "  -c, --config FILE  YAML configuration (default: built-in defaults)\n"
@@ -794,6 +800,169 @@ out:
     return rc;
 }
 
+/* What `reports import` reads from one file or standard input at most. */
+#define IMPORT_MAX ((size_t)256 << 20)
+
+struct import_ctx {
+    const struct config *cfg;
+    struct tlsrpt_store *store;
+    const char *file;
+    unsigned stored, duplicate, refused;
+};
+
+/* configured tells whether domain is one of the configured domains (any
+ * domain when none is configured: the certificates are not read here). */
+static bool configured(const struct config *cfg, const char *domain)
+{
+    for (size_t i = 0; i < cfg->n_domains; i++)
+        if (strcmp(cfg->domains[i], domain) == 0)
+            return true;
+    return cfg->n_domains == 0;
+}
+
+/* import_one parses and stores one report found by tlsrpt_mail_each. */
+static int import_one(const void *report, size_t len, const char *where,
+                      void *arg)
+{
+    struct import_ctx *x = arg;
+    struct diag d;
+    diag_init(&d, x->file);
+    struct tlsrpt_report *r = tlsrpt_parse(report, len, NULL, &d);
+    const char *verdict = NULL;
+    if (r == NULL) {
+        x->refused++;
+        printf("%s: %s: refused: not a TLS report: %s\n", x->file, where,
+               d.n > 0 ? d.entries[0].msg : "?");
+        goto out;
+    }
+    for (size_t i = 0; i < r->n_policies; i++)
+        if (!configured(x->cfg, r->policies[i].policy_domain)) {
+            x->refused++;
+            printf("%s: %s: refused: policy-domain %s is not configured\n",
+                   x->file, where, r->policies[i].policy_domain);
+            goto out;
+        }
+    switch (
+        tlsrpt_store_add(x->store, r, report, len, (int64_t)time(NULL), &d)) {
+    case TLSRPT_STORE_ADDED:
+        x->stored++;
+        verdict = "stored";
+        break;
+    case TLSRPT_STORE_DUPLICATE:
+        x->duplicate++;
+        verdict = "already stored";
+        break;
+    default:
+        x->refused++;
+        printf("%s: %s: not stored: %s\n", x->file, where,
+               d.n > 0 ? d.entries[d.n - 1].msg : "?");
+        goto out;
+    }
+    printf("%s: %s: %s (%s, %s)\n", x->file, where, verdict,
+           r->organization_name, r->report_id);
+out:
+    tlsrpt_report_free(r);
+    diag_free(&d);
+    return 0;
+}
+
+/* read_stdin reads standard input whole, up to max bytes. */
+static char *read_stdin(size_t max, size_t *len)
+{
+    struct buf b;
+    char chunk[65536];
+    size_t n;
+    buf_init(&b, max);
+    while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+        if (buf_append(&b, chunk, n) < 0)
+            break;
+    if (ferror(stdin))
+        b.failed = 1;
+    char *p = buf_take(&b, len);
+    if (p == NULL && !b.failed) {
+        p = strdup("");
+        *len = 0;
+    }
+    return p;
+}
+
+/* import_file imports every report in one file ("-" = standard input). */
+static void import_file(struct import_ctx *x, const char *path)
+{
+    char err[512];
+    char *data = NULL;
+    size_t len = 0;
+    struct diag d;
+    x->file = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    diag_init(&d, x->file);
+    if (strcmp(path, "-") == 0) {
+        data = read_stdin(IMPORT_MAX, &len);
+        if (data == NULL) {
+            fprintf(stderr, "mta-sts-host: <stdin>: cannot read it whole "
+                            "(at most 256 MiB)\n");
+            x->refused++;
+            goto out;
+        }
+    } else if (readfile(path, IMPORT_MAX, &data, &len, err, sizeof(err)) < 0 ||
+               len > IMPORT_MAX) {
+        fprintf(stderr, "mta-sts-host: %s\n",
+                data == NULL ? err : "larger than 256 MiB");
+        x->refused++;
+        goto out;
+    }
+    if (tlsrpt_mail_each(data, len, x->cfg->tlsrpt_max_body, import_one, x,
+                         &d) < 0 ||
+        diag_errors(&d) > 0)
+        x->refused++;
+    diag_print(&d, stderr);
+out:
+    free(data);
+    diag_free(&d);
+}
+
+/*
+ * cmd_reports runs `reports import`: reports from files or standard input
+ * into the database of this host's mail imports in state_dir
+ * (tlsrpt-<instance>-mail.sqlite3, or tlsrpt-mail.sqlite3), a file of its
+ * own so that an import never writes to a running server's database.
+ */
+static int cmd_reports(const struct cli *cli)
+{
+    int rc = EXIT_INVALID;
+    char inst[96];
+    struct diag d;
+    struct import_ctx x = {0};
+    if (cli->n_args == 0 || strcmp(cli->args[0], "import") != 0)
+        die_usage("%s", "reports takes a subcommand: reports import "
+                        "[FILE...|-]");
+    struct config *cfg = load_config(cli);
+    if (cfg == NULL)
+        return EXIT_INVALID;
+    snprintf(inst, sizeof(inst), "%s%smail",
+             cfg->tlsrpt_instance != NULL ? cfg->tlsrpt_instance : "",
+             cfg->tlsrpt_instance != NULL ? "-" : "");
+    diag_init(&d, "tlsrpt");
+    x.cfg = cfg;
+    x.store = tlsrpt_store_open(cfg->state_dir, inst, cfg->tlsrpt_max_disk, &d);
+    diag_print(&d, stderr);
+    diag_free(&d);
+    if (x.store == NULL)
+        goto out;
+    tlsrpt_mail_init();
+    if (cli->n_args == 1)
+        import_file(&x, "-");
+    for (int i = 1; i < cli->n_args; i++)
+        import_file(&x, cli->args[i]);
+    tlsrpt_mail_shutdown();
+    printf("%u stored, %u already stored, %u refused\n", x.stored, x.duplicate,
+           x.refused);
+    rc = x.refused > 0 || x.stored + x.duplicate == 0 ? EXIT_INVALID : 0;
+out:
+    tlsrpt_store_free(x.store);
+    config_free(cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct cli cli = {0};
@@ -807,6 +976,8 @@ int main(int argc, char **argv)
         rc = cmd_dns(&cli);
     else if (strcmp(cli.command, "health") == 0)
         rc = cmd_health(&cli);
+    else if (strcmp(cli.command, "reports") == 0)
+        rc = cmd_reports(&cli);
     else
         die_usage("unknown command '%s'", cli.command);
     return rc;

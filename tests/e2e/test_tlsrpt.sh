@@ -8,7 +8,8 @@
 # garbage, a gzip bomb, an oversized body announced (refused before it is
 # sent) and chunked (cut at the cap), other methods, a flood from one
 # address (429, another address and policy fetches still served), the
-# metrics (promtool), start-up with an unusable state directory, and a host
+# metrics (promtool), `reports import` of a message and an mbox built by
+# Python's email package, start-up with an unusable state directory, and a host
 # killed with SIGKILL during a burst: every report that got a 200 is in the
 # database afterwards and none is half-stored. The database is read with
 # Python's sqlite3.
@@ -158,7 +159,7 @@ GZ=(-H 'Content-Type: application/tlsrpt+gzip')
 sql() {
     python3 -c 'import sqlite3, sys
 db = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
-print(db.execute(sys.argv[2]).fetchone()[0])' "$DB" "$1"
+print(db.execute(sys.argv[2]).fetchone()[0])' "${DB}" "$1"
 }
 reports() { sql 'SELECT count(*) FROM report'; }
 
@@ -322,6 +323,64 @@ check_file_contains "metrics count rate limiting" \
 
 host_stop "$HOST_PID"
 check_eq "host stops cleanly" 0 "$HOST_RC"
+
+# ---- reports import: mail -------------------------------------------------------
+
+# A real message built by Python's email package (RFC 8460 §5.3: a
+# multipart/report with the gzip report as a base64 attachment) and an mbox
+# of three such messages (one a duplicate of the first).
+python3 - "$T" "$S" <<'EOF'
+import gzip, json, mailbox, sys
+from email.message import EmailMessage
+t, s = sys.argv[1], sys.argv[2]
+def msg(rid, body_file=None, gz=True):
+    m = EmailMessage()
+    m["From"] = "tlsrpt@sender.example"
+    m["To"] = "tls@example.com"
+    m["Subject"] = "Report Domain: example.com Submitter: sender.example Report-ID: <%s>" % rid
+    m["TLS-Report-Domain"] = "example.com"
+    m["TLS-Report-Submitter"] = "sender.example"
+    m.set_content("This is an aggregate TLS report from sender.example.")
+    r = json.loads(open(s + "/rfc.json").read())
+    r["report-id"] = rid
+    data = json.dumps(r).encode()
+    if gz:
+        m.add_attachment(gzip.compress(data), maintype="application", subtype="tlsrpt+gzip",
+                         filename="sender.example!example.com!1459468800!1459555199!%s.json.gz" % rid)
+    else:
+        m.add_attachment(data, maintype="application", subtype="tlsrpt+json",
+                         filename="%s.json" % rid)
+    m.replace_header("Content-Type", m["Content-Type"].replace("multipart/mixed", "multipart/report"))
+    return m
+open(t + "/one.eml", "wb").write(bytes(msg("mail-1")))
+box = mailbox.mbox(t + "/reports.mbox")
+for m in (msg("mail-2"), msg("mail-3", gz=False), msg("mail-1")):
+    box.add(m)
+box.flush()
+plain = EmailMessage()
+plain["Subject"] = "hello"
+plain.set_content("no report here")
+open(t + "/plain.eml", "wb").write(bytes(plain))
+EOF
+MAILDB=$STATE/tlsrpt-e2e-mail.sqlite3
+"$MTA_STS_HOST" reports import -c "$T/config.yaml" "$T/one.eml" >"$OUT/imp1.txt" 2>&1
+check "import of a message exits 0" test $? -eq 0
+check_file_contains "import names what it stored" \
+    "one.eml: message 1, part 2: stored \(Company-X, mail-1\)" "$OUT/imp1.txt"
+"$MTA_STS_HOST" reports import -c "$T/config.yaml" - <"$T/reports.mbox" >"$OUT/imp2.txt" 2>&1
+check "import of an mbox from standard input exits 0" test $? -eq 0
+check_file_contains "mbox: two stored, one already stored" \
+    "^2 stored, 1 already stored, 0 refused$" "$OUT/imp2.txt"
+check_eq "the import database holds three reports" 3 \
+    "$(DB=$MAILDB sql 'SELECT count(*) FROM report')"
+check_eq "the server's database was not written by the import" 0 \
+    "$(DB=$STATE/tlsrpt-e2e.sqlite3 sql "SELECT count(*) FROM report WHERE report_id LIKE 'mail-%'")"
+"$MTA_STS_HOST" reports import -c "$T/config.yaml" "$T/plain.eml" "$S/unserved.gz" \
+    >"$OUT/imp3.txt" 2>&1
+check "a message without a report and an unserved domain: exit 1" test $? -eq 1
+check_file_contains "without a report: says so" "without a TLS report" "$OUT/imp3.txt"
+check_file_contains "unserved domain: refused" \
+    "unserved.gz: the input: refused: policy-domain example.org is not configured" "$OUT/imp3.txt"
 
 # ---- start-up with an unusable state directory --------------------------------
 
