@@ -35,6 +35,7 @@
 #include "tlsrpt_parse.h"
 #include "tlsrpt_recv.h"
 #include "tlsrpt_store.h"
+#include "tlsrpt_summary.h"
 #include "watch.h"
 
 #define EXIT_INVALID 1
@@ -59,6 +60,10 @@ static const char usage_text[] =
     "  dns                print the _mta-sts / _smtp._tls / CNAME records\n"
     "  health [URL]       exit 0 when URL (default\n"
     "                     http://127.0.0.1:8080/healthz) answers 200\n"
+    "  reports [--domain D] [--since DATE] [--json]\n"
+    "                     summarise the stored TLS reports: per domain and\n"
+    "                     day, by sender and failure type, and whether the\n"
+    "                     policy is ready for enforce\n"
     "  reports import [FILE...|-]\n"
     "                     store TLS reports (JSON, gzip, an email message or\n"
     "                     an mbox; default: standard input) in state_dir\n"
@@ -79,6 +84,8 @@ static const char usage_text[] =
     "  --log-level L      error, warn, info or debug\n"
     "  --json             validate, dns: machine-readable output\n"
     "  --target HOST      dns: the host mta-sts.<domain> should CNAME to\n"
+    "  --since DATE       reports: only reports ending at or after DATE\n"
+    "                     (YYYY-MM-DD or an RFC 3339 date-time)\n"
     "  -h, --help         this help\n"
     "  -V, --version      the version\n";
 
@@ -96,6 +103,7 @@ enum opt_id {
     OPT_TARGET,
     OPT_USER,
     OPT_ALLOW_ROOT,
+    OPT_SINCE,
 };
 
 struct cli {
@@ -105,6 +113,7 @@ struct cli {
     size_t n_domains;
     const char *policy_dir, *cert_dir, *https, *http, *metrics;
     const char *log_format, *log_level, *target, *user;
+    const char *since;
     bool poll, json, allow_root;
     char **args;
     int n_args;
@@ -170,6 +179,9 @@ static bool set_option(struct cli *cli, int c, const char *arg)
     case OPT_ALLOW_ROOT:
         cli->allow_root = true;
         return true;
+    case OPT_SINCE:
+        cli->since = arg;
+        return true;
     default:
         return false;
     }
@@ -194,6 +206,7 @@ static void parse_cli(int argc, char **argv, struct cli *cli)
         {"target", required_argument, NULL, OPT_TARGET},
         {"user", required_argument, NULL, OPT_USER},
         {"allow-root", no_argument, NULL, OPT_ALLOW_ROOT},
+        {"since", required_argument, NULL, OPT_SINCE},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -749,6 +762,11 @@ static int cmd_serve(const struct cli *cli)
                 "above)");
         goto out;
     }
+    if (cfg->tlsrpt_receive && !drop) {
+        if ((rx = open_tlsrpt(&lg, cfg)) == NULL)
+            goto out;
+        http_set_tlsrpt(h, rx);
+    }
     if (http_start(h, err, sizeof(err)) < 0) {
         log_msg(&lg, LOG_LEVEL_ERROR, "%s", err);
         goto out;
@@ -761,8 +779,9 @@ static int cmd_serve(const struct cli *cli)
          * certificate renewal. What is served stays the same. */
         store_reload(st);
     }
-    /* The report database is opened as the user that writes it. */
-    if (cfg->tlsrpt_receive) {
+    /* The report database is opened as the user that writes it: after the
+     * privilege drop (reports get 503 until then), else before serving. */
+    if (cfg->tlsrpt_receive && rx == NULL) {
         if ((rx = open_tlsrpt(&lg, cfg)) == NULL)
             goto out;
         http_set_tlsrpt(h, rx);
@@ -920,6 +939,41 @@ out:
     diag_free(&d);
 }
 
+/* cmd_summary runs `reports`: the summary of the stored reports. */
+static int cmd_summary(const struct cli *cli, const struct config *cfg)
+{
+    struct tlsrpt_summary_opts o = {NULL, 0, cli->json, 0};
+    char when[40];
+    bool no_tz;
+    struct diag d;
+    struct buf out;
+    int rc = EXIT_INVALID;
+    if (cli->n_domains > 1)
+        die_usage("%s", "reports takes one --domain");
+    if (cli->n_domains == 1)
+        o.domain = cfg->domains[0]; /* normalised by the config */
+    if (cli->since != NULL) {
+        int n = snprintf(when, sizeof(when),
+                         strlen(cli->since) == 10 ? "%sT00:00:00Z" : "%s",
+                         cli->since);
+        if (n < 0 || (size_t)n >= sizeof(when) ||
+            tlsrpt_parse_time(when, &o.since, &no_tz) < 0)
+            die_usage("--since: expected YYYY-MM-DD or an RFC 3339 "
+                      "date-time, found '%s'",
+                      cli->since);
+    }
+    diag_init(&d, "reports");
+    buf_init(&out, SIZE_MAX);
+    if (tlsrpt_summary(cfg->state_dir, &o, &out, &d) >= 0) {
+        fputs(out.data != NULL ? out.data : "", stdout);
+        rc = 0;
+    }
+    diag_print(&d, stderr);
+    diag_free(&d);
+    buf_free(&out);
+    return rc;
+}
+
 /*
  * cmd_reports runs `reports import`: reports from files or standard input
  * into the database of this host's mail imports in state_dir
@@ -932,12 +986,17 @@ static int cmd_reports(const struct cli *cli)
     char inst[96];
     struct diag d;
     struct import_ctx x = {0};
-    if (cli->n_args == 0 || strcmp(cli->args[0], "import") != 0)
-        die_usage("%s", "reports takes a subcommand: reports import "
-                        "[FILE...|-]");
+    if (cli->n_args > 0 && strcmp(cli->args[0], "import") != 0)
+        die_usage("reports: unknown subcommand '%s' (reports import "
+                  "[FILE...|-], or reports alone for the summary)",
+                  cli->args[0]);
     struct config *cfg = load_config(cli);
     if (cfg == NULL)
         return EXIT_INVALID;
+    if (cli->n_args == 0) {
+        rc = cmd_summary(cli, cfg);
+        goto out;
+    }
     snprintf(inst, sizeof(inst), "%s%smail",
              cfg->tlsrpt_instance != NULL ? cfg->tlsrpt_instance : "",
              cfg->tlsrpt_instance != NULL ? "-" : "");

@@ -132,8 +132,9 @@ else
     e2e_finish
 fi
 DB=$STATE/tlsrpt-e2e.sqlite3
-check_file_contains "start-up names where reports go" \
-    "TLS reports: receiving on https://mta-sts.<domain>/tlsrpt, stored in $STATE" "$LOG"
+# The database opens once the listeners run (after any privilege drop).
+check "start-up names where reports go" wait_log "$LOG" \
+    "TLS reports: receiving on https://mta-sts.<domain>/tlsrpt, stored in $STATE" 10
 check "the database is in the state directory" test -f "$DB"
 "$MTA_STS_HOST" dns -c "$T/config.yaml" >"$OUT/dns.txt" 2>&1
 check_file_contains "dns prints this host as a report address" \
@@ -381,6 +382,31 @@ check "a message without a report and an unserved domain: exit 1" test $? -eq 1
 check_file_contains "without a report: says so" "without a TLS report" "$OUT/imp3.txt"
 check_file_contains "unserved domain: refused" \
     "unserved.gz: the input: refused: policy-domain example.org is not configured" "$OUT/imp3.txt"
+
+# ---- reports: the summary ---------------------------------------------------------
+
+"$MTA_STS_HOST" reports -c "$T/config.yaml" >"$OUT/summary.txt" 2>&1
+check "reports exits 0" test $? -eq 0
+check_file_contains "summary per domain, with both databases" \
+    '^example.com: [0-9]+ reports over [0-9]+ days?, [0-9]+ sessions succeeded, [0-9]+ failed$' \
+    "$OUT/summary.txt"
+check_file_contains "summary names the MX that fails, with its senders" \
+    'mx2.example.com fails starttls-not-supported for 1 sender' "$OUT/summary.txt"
+check_file_contains "summary: example.net has no failures" \
+    'verdict: no failures in 1 day of reports: ready for enforce' "$OUT/summary.txt"
+"$MTA_STS_HOST" reports -c "$T/config.yaml" --json --domain example.com \
+    --since 2016-04-01 >"$OUT/summary.json" 2>&1
+check "reports --json --domain --since: one domain, as stored" python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert [d["domain"] for d in j["domains"]] == ["example.com"], j
+d = j["domains"][0]
+# rfc-1 (over HTTPS) and mail-1..3 (imported) fail 300 sessions each,
+# noip-1 five; the other reports none.
+assert d["failed"] == 300 * 4 + 5, d
+assert d["reports"] == 9, d
+assert {"result_type": "starttls-not-supported", "sessions": 800} in d["failure_types"], d
+' "$OUT/summary.json"
 
 # ---- start-up with an unusable state directory --------------------------------
 
