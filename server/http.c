@@ -351,6 +351,7 @@ static char *render_metrics(struct http *h, const struct snapshot *s,
                        tlsrpt_outcome_name((enum tlsrpt_outcome)o),
                        (unsigned long long)tlsrpt_recv_count(
                            rx, (enum tlsrpt_outcome)o));
+        tlsrpt_recv_metrics(rx, &b);
     }
     metric_head(&b, "mta_sts_start_time_seconds", "gauge",
                 "Start time of the process (Unix time).");

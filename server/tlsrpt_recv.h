@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "config.h"
 #include "diag.h"
 #include "snapshot.h"
@@ -86,6 +87,16 @@ void tlsrpt_recv_release(struct tlsrpt_recv *rx, size_t *held);
 void tlsrpt_recv_submit(struct tlsrpt_recv *rx, const struct snapshot *snap,
                         const void *body, size_t len, int64_t now,
                         struct tlsrpt_answer *a);
+
+/*
+ * tlsrpt_recv_metrics appends the per-domain counters of the reports
+ * stored since start, in Prometheus text format, with bounded labels:
+ * mta_sts_tlsrpt_reports_total{domain}, mta_sts_tlsrpt_sessions_total
+ * {domain,result} and mta_sts_tlsrpt_failures_total{domain,type}, type
+ * being one of RFC 8460's result types or "other" (organisations are no
+ * label). Domains are only those a stored report named, so served ones.
+ */
+void tlsrpt_recv_metrics(struct tlsrpt_recv *rx, struct buf *b);
 
 /* tlsrpt_recv_count is how many submissions had outcome o. */
 uint64_t tlsrpt_recv_count(const struct tlsrpt_recv *rx, enum tlsrpt_outcome o);
