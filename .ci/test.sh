@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: install dependencies, build with
-# -Werror, run every unit and end-to-end test, run them again under
-# AddressSanitizer + UndefinedBehaviorSanitizer, run each libFuzzer target
-# for a bounded time, and check formatting and banned functions.
-# Usage: bash .ci/test.sh      (FUZZ_SECONDS=45 by default: 7 targets)
+# -Werror, run every unit and end-to-end test, check that the unit tests
+# kill every listed mutant of the pure modules (tests/mutate.sh), run the
+# tests again under AddressSanitizer + UndefinedBehaviorSanitizer, run each
+# libFuzzer target for a bounded time, and check formatting and banned
+# functions.
+# Usage: bash .ci/test.sh      (FUZZ_SECONDS=45 by default: 7 targets;
+#                               MUTATE_SECONDS=300 bounds the mutation check)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 fuzz_seconds=${FUZZ_SECONDS:-45}
+mutate_seconds=${MUTATE_SECONDS:-300}
 jobs=$(nproc)
 
 step() { printf '\n==== %s\n' "$*"; }
@@ -16,7 +20,7 @@ step "dependencies"
 bash .ci/deps.sh --test
 
 step "style: clang-format and banned functions"
-files=$(git ls-files 'server/*.[ch]' 'tests/*.[ch]' 'bench/*.c' 2>/dev/null ||
+files=$(git ls-files 'server/*.[ch]' 'tests/*.[ch]' 'bench/*.[ch]' 2>/dev/null ||
         find server tests bench -name '*.[ch]')
 clang-format --dry-run --Werror $files
 if grep -nE '\b(sprintf|strcpy|strcat|strncpy|strtok|atoi|gets)[[:space:]]*\(' \
@@ -29,6 +33,12 @@ step "build (-Werror) and test"
 cmake -S . -B build/ci -DWERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build/ci -j "$jobs"
 (cd build/ci && ctest --output-on-failure --timeout 1200)
+
+step "mutation check (tests/mutate.sh, at most ${mutate_seconds}s)"
+# Each mutant in tests/mutants/*.txt is applied to a copy of the tree and
+# must make a unit test or test_cli fail; a survivor, a mutant that no
+# longer matches the code, or one left unrun by the time bound fails CI.
+bash tests/mutate.sh --max-seconds "$mutate_seconds" -j "$jobs"
 
 step "sanitizer build (address, undefined) and test"
 cmake -S . -B build/asan -DWERROR=ON -DSANITIZE=ON -DCMAKE_BUILD_TYPE=Debug \

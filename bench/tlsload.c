@@ -45,6 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
+
 #define RESP_MAX (128 * 1024)
 #define MAX_THREADS 256
 
@@ -79,13 +81,6 @@ static atomic_long n_conns, n_resumed, n_errors;
 static char negotiated[256];
 static pthread_mutex_t neg_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: tlsload full|resume|wait|edits -p PORT "
@@ -94,42 +89,12 @@ static _Noreturn void usage(void)
     exit(2);
 }
 
-static long num(const char *s, long lo, long hi)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-        usage();
-    return v;
-}
-
-static int tcp_connect(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)o.port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* tls_open connects and handshakes; with resume data it offers that
  * session. Returns the session (fd in *fdp) or NULL. */
 static gnutls_session_t tls_open(const gnutls_datum_t *resume, int *fdp)
 {
     gnutls_session_t s = NULL;
-    int fd = tcp_connect();
+    int fd = tcp_connect(o.port);
     if (fd < 0)
         return NULL;
     if (gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL) < 0)
@@ -443,22 +408,22 @@ int main(int argc, char **argv)
     while ((c = getopt(argc, argv, "p:t:d:f:n:j:s:u:P:")) != -1) {
         switch (c) {
         case 'p':
-            o.port = (int)num(optarg, 1, 65535);
+            o.port = (int)num(optarg, 1, 65535, usage);
             break;
         case 't':
-            o.threads = (int)num(optarg, 1, MAX_THREADS);
+            o.threads = (int)num(optarg, 1, MAX_THREADS, usage);
             break;
         case 'd':
-            o.secs = (double)num(optarg, 1, 3600);
+            o.secs = (double)num(optarg, 1, 3600, usage);
             break;
         case 'f':
             o.file = optarg;
             break;
         case 'n':
-            o.edits = (int)num(optarg, 1, 100000);
+            o.edits = (int)num(optarg, 1, 100000, usage);
             break;
         case 'j':
-            o.pause_ms = (int)num(optarg, 1, 60000);
+            o.pause_ms = (int)num(optarg, 1, 60000, usage);
             break;
         case 's':
             o.sni = optarg;

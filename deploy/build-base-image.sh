@@ -2,10 +2,15 @@
 # build-base-image.sh: make the Dockerfile's base image available on a
 # machine that cannot pull from a container registry (air-gapped builds, CI
 # behind a firewall). If IMAGE (default debian:bookworm-slim) is already in
-# the local Docker engine, or `docker pull` can fetch it, nothing is built.
-# Otherwise a minimal Debian 12 root file system is made with debootstrap
-# from the Debian mirror this machine's apt already uses, trimmed the way the
-# official "-slim" images are, and imported under IMAGE with `docker import`.
+# the local Docker engine it is checked, not trusted: it must be Debian 12
+# (bookworm) inside, and the script says what it found (built by this
+# script, per its label, or some other image: its size, its creation date)
+# and warns when it is far larger than a slim image. Otherwise, if `docker
+# pull` can fetch it, that is used. Else a minimal Debian 12 root file
+# system is made with debootstrap from the Debian mirror this machine's apt
+# already uses, trimmed the way the official "-slim" images are, and
+# imported under IMAGE with `docker import`, labelled
+# io.mta-sts-host.base-image.
 #
 # Usage: deploy/build-base-image.sh [IMAGE]
 #   env MIRROR=URL          Debian mirror (default: the one in /etc/apt)
@@ -20,16 +25,48 @@ SUITE=bookworm
 log() { printf 'build-base-image: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+LABEL_KEY=io.mta-sts-host.base-image
+# A slim Debian 12 image is about 75 MB; one far larger is likely something
+# else that happens to carry the name.
+SLIM_MAX_MB=${SLIM_MAX_MB:-150}
+
+# describe IMAGE HOW: check what IMAGE is and say so; fails when it is not
+# Debian $SUITE inside.
+describe() {
+    local image=$1 how=$2 id size created label codename mb
+    id=$(docker image inspect -f '{{.Id}}' "$image") || return 1
+    size=$(docker image inspect -f '{{.Size}}' "$image")
+    created=$(docker image inspect -f '{{.Created}}' "$image")
+    label=$(docker image inspect -f "{{index .Config.Labels \"$LABEL_KEY\"}}" \
+        "$image" 2>/dev/null || true)
+    [ "$label" = "<no value>" ] && label=
+    codename=$(docker run --rm --network none --entrypoint /bin/sh "$image" \
+        -c '. /etc/os-release && echo "$VERSION_CODENAME"' 2>/dev/null || true)
+    mb=$((size / 1000000))
+    if [ "$codename" != "$SUITE" ]; then
+        log "error: $image ($how, ${id:7:12}, $mb MB) is not Debian $SUITE inside (found: ${codename:-no /etc/os-release}); remove it (docker rmi $image) or run with FORCE=1 to replace it"
+        return 1
+    fi
+    if [ -n "$label" ]; then
+        log "using $image ($how): built by this script ($label), ${id:7:12}, $mb MB, created $created"
+    else
+        log "using $image ($how): Debian $SUITE, not built by this script (no $LABEL_KEY label), ${id:7:12}, $mb MB, created $created"
+    fi
+    if [ "$mb" -gt "$SLIM_MAX_MB" ]; then
+        log "warning: $image is $mb MB, far more than a slim image (~75 MB): it may be another import under the same name; FORCE=1 rebuilds it"
+    fi
+}
+
 if [ "${FORCE:-0}" != 1 ]; then
     if docker image inspect "$IMAGE" >/dev/null 2>&1; then
-        log "$IMAGE is already present"
-        exit 0
+        describe "$IMAGE" "already present"
+        exit $?
     fi
     # A registry that is unreachable usually fails at once (DNS); bound it
     # anyway so a black-holed network cannot hang the build.
     if timeout 120 docker pull "$IMAGE" >/dev/null 2>&1; then
-        log "pulled $IMAGE"
-        exit 0
+        describe "$IMAGE" "pulled"
+        exit $?
     fi
     log "$IMAGE is not present and cannot be pulled: building it with debootstrap"
 fi
@@ -149,7 +186,8 @@ rm -f "$ROOT/etc/machine-id" && : >"$ROOT/etc/machine-id"
 log "importing as $IMAGE"
 tar --numeric-owner --xattrs -C "$ROOT" -c . |
     docker import --change 'CMD ["bash"]' \
+        --change "LABEL $LABEL_KEY=\"debootstrap --variant=minbase $SUITE $(date -u +%Y-%m-%d)\"" \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --message "debootstrap --variant=minbase $SUITE $MIRROR" \
         - "$IMAGE" >/dev/null
-log "built $IMAGE: $(docker image inspect -f '{{.Size}}' "$IMAGE") bytes"
+describe "$IMAGE" "built now from $MIRROR"

@@ -97,6 +97,10 @@ struct loader {
     time_t now;
     bool trusted;            /* set by check_chain */
     struct certs_entry *out; /* the loaded pair */
+    /* The names of a certificate that was read but refused. */
+    char **refused;
+    size_t n_refused;
+    time_t valid_from; /* refused as not valid yet: from when it is */
 };
 
 struct file_data {
@@ -248,28 +252,36 @@ void certs_entry_unref(const struct certs_entry *e)
         entry_free(m);
 }
 
-static int entry_add_name(struct certs_entry *e, const char *s, size_t n)
+static int add_name(char ***names, size_t *n_names, const char *s, size_t n)
 {
     char *name = lower_name(s, n);
     if (name == NULL)
         return 0; /* empty or too long for DNS: never matches a host */
-    char **p = realloc(e->names, (e->n_names + 1) * sizeof(*p));
+    char **p = realloc(*names, (*n_names + 1) * sizeof(*p));
     if (p == NULL) {
         free(name);
         return -1;
     }
-    e->names = p;
-    e->names[e->n_names++] = name;
+    *names = p;
+    (*names)[(*n_names)++] = name;
     return 0;
 }
 
+void certs_names_free(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
 /*
- * entry_collect_names fills e->names with the leaf's DNS SANs, or with its
- * CN when it has no DNS SAN at all (as clients used to do).
+ * collect_names adds the leaf's DNS SANs to names, or its CN when it has
+ * no DNS SAN at all (as clients used to do).
  */
-static int entry_collect_names(struct certs_entry *e, gnutls_x509_crt_t leaf)
+static int collect_names(gnutls_x509_crt_t leaf, char ***names, size_t *n)
 {
     char buf[DNSNAME_MAX + 8];
+    size_t before = *n;
     for (unsigned i = 0;; i++) {
         size_t size = sizeof(buf) - 1;
         unsigned critical = 0;
@@ -283,14 +295,14 @@ static int entry_collect_names(struct certs_entry *e, gnutls_x509_crt_t leaf)
             break;
         if (type != GNUTLS_SAN_DNSNAME)
             continue;
-        if (entry_add_name(e, buf, size) < 0)
+        if (add_name(names, n, buf, size) < 0)
             return -1;
     }
-    if (e->n_names == 0) {
+    if (*n == before) {
         size_t size = sizeof(buf) - 1;
         if (gnutls_x509_crt_get_dn_by_oid(leaf, GNUTLS_OID_X520_COMMON_NAME, 0,
                                           0, buf, &size) == 0 &&
-            entry_add_name(e, buf, size) < 0)
+            add_name(names, n, buf, size) < 0)
             return -1;
     }
     return 0;
@@ -359,7 +371,7 @@ static struct certs_entry *entry_new(const char *source,
         goto out;
     }
     e->not_after = gnutls_x509_crt_get_expiration_time(crts[0]);
-    if (entry_collect_names(e, crts[0]) < 0)
+    if (collect_names(crts[0], &e->names, &e->n_names) < 0)
         goto nomem;
     if (e->n_names > 0) {
         e->subject = strdup(e->names[0]);
@@ -533,6 +545,7 @@ static int check_validity(struct loader *L, gnutls_x509_crt_t *crts, unsigned n,
         diag_add(L->d, DIAG_ERROR, 0, 0,
                  "%s: the certificate is not valid before %s", path,
                  format_time(nb, when, sizeof(when)));
+        L->valid_from = nb;
         return -1;
     }
     if (na - L->now < (time_t)CERTS_EXPIRY_WARN_DAYS * 86400) {
@@ -712,6 +725,11 @@ static int load_pair(struct loader *L, const struct file_data *crt,
     L->out = e;
     e = NULL;
 out:
+    /* A refused pair whose certificate could be read still says whose it
+     * was, so that those domains can be told why. */
+    if (L->out == NULL && n > 0 && L->n_refused == 0 &&
+        collect_names(crts[0], &L->refused, &L->n_refused) < 0)
+        ret = -1;
     entry_free(e);
     if (pk != NULL)
         gnutls_privkey_deinit(pk);
@@ -956,6 +974,7 @@ static int list_dir(const char *dir, char ***out, size_t *n_out, struct diag *d)
         diag_add(d, DIAG_ERROR, 0, 0, "%s: reading the directory: %s%s%s%s",
                  dir, strerror(e), who[0] ? " (running as " : "", who,
                  who[0] ? ")" : "");
+        errno = e; /* the caller tells a lack of memory from the rest */
         return -1;
     }
     char **names = calloc((size_t)n + 1, sizeof(*names));
@@ -972,6 +991,7 @@ static int list_dir(const char *dir, char ***out, size_t *n_out, struct diag *d)
         free(names);
         diag_add(d, DIAG_ERROR, 0, 0, "%s: reading the directory: %s", dir,
                  strerror(ENOMEM));
+        errno = ENOMEM;
         return -1;
     }
     /* strcmp order, which `has` searches by (alphasort follows the
@@ -1036,10 +1056,12 @@ static int finish_units(struct unit_list *l, int rc, struct certs_unit **out,
                         size_t *n, struct diag *d)
 {
     if (rc < 0) {
+        int e = d->errors == 0 ? ENOMEM : errno;
         if (d->errors == 0)
             diag_add(d, DIAG_ERROR, 0, 0, "listing certificates: %s",
                      strerror(ENOMEM));
         certs_units_free(l->u, l->n);
+        errno = e;
         *out = NULL;
         *n = 0;
         return -1;
@@ -1156,12 +1178,15 @@ void certs_checker_free(struct certs_checker *chk)
 
 struct certs_entry *certs_load_unit(struct certs_checker *chk,
                                     const struct certs_unit *u, time_t now,
-                                    struct diag *d, bool *nomem)
+                                    struct diag *d, struct certs_refused *r)
 {
     struct loader L = {.chk = chk, .d = d, .now = now};
     int rc = strcmp(u->crt, u->key) == 0 ? load_combined(&L, u->crt)
                                          : load_files(&L, u->crt, u->key);
-    *nomem = rc < 0;
+    r->nomem = rc < 0;
+    r->names = L.refused;
+    r->n_names = L.n_refused;
+    r->valid_from = L.valid_from;
     return L.out;
 }
 
@@ -1302,10 +1327,13 @@ struct certs *certs_load_dir(const char *dir, time_t now, struct diag *d)
         goto out;
     loaded = calloc(n ? n : 1, sizeof(*loaded));
     nomem = nomem || loaded == NULL;
-    for (size_t i = 0; i < n && !nomem; i++)
-        if ((loaded[k] = certs_load_unit(chk, &units[i], now, d, &nomem)) !=
-            NULL)
+    for (size_t i = 0; i < n && !nomem; i++) {
+        struct certs_refused r;
+        if ((loaded[k] = certs_load_unit(chk, &units[i], now, d, &r)) != NULL)
             k++;
+        certs_names_free(r.names, r.n_names);
+        nomem = r.nomem;
+    }
     if (!nomem)
         c = certs_new(loaded, k, d);
     nomem = nomem || c == NULL;

@@ -45,7 +45,7 @@ struct certs_unit {
  * certs_list_units lists every unit of dir (sorted by id). Findings about
  * the layout (a .crt without a .key, say) go into d. A missing directory
  * has no units. Returns 0, or -1 when the directory cannot be read (the
- * reason in d) or memory runs out.
+ * reason in d, errno set) or memory runs out (errno ENOMEM).
  */
 int certs_list_units(const char *dir, struct certs_unit **out, size_t *n,
                      struct diag *d);
@@ -83,16 +83,29 @@ size_t certs_unit_files(const struct certs_unit *u, const char *out[2]);
 struct certs_checker *certs_checker_new(void);
 void certs_checker_free(struct certs_checker *chk);
 
+/* What certs_load_unit says beyond the pair. */
+struct certs_refused {
+    bool nomem;   /* a NULL pair came from a lack of memory */
+    char **names; /* a refused certificate's DNS names, when it could be
+                     read (free with certs_names_free) */
+    size_t n_names;
+    time_t valid_from; /* refused as not valid yet: when it will be, else 0 */
+};
+
 /*
  * certs_load_unit loads and checks one pair (key matches certificate,
  * validity period at now, chain order, chain to the system trust store).
- * A pair that fails a check is an error in d naming its file, and NULL;
- * warnings (expires soon, not trusted) keep it. *nomem tells a NULL that
- * came from a lack of memory. The pair is returned with one reference.
+ * A pair that fails a check is an error in d naming its file, and NULL,
+ * with the names of its certificate in r when it could be read; warnings
+ * (expires soon, not trusted) keep it. The pair is returned with one
+ * reference.
  */
 struct certs_entry *certs_load_unit(struct certs_checker *chk,
                                     const struct certs_unit *u, time_t now,
-                                    struct diag *d, bool *nomem);
+                                    struct diag *d, struct certs_refused *r);
+
+/* certs_names_free releases a list of names. */
+void certs_names_free(char **names, size_t n);
 
 /* certs_entry_ref takes a reference; certs_entry_unref drops one and frees
  * the pair with the last (any thread; NULL is a no-op). */

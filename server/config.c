@@ -1658,6 +1658,37 @@ static void cross_checks(struct ctx *x)
     }
 }
 
+int config_check_listen(const struct config *c, char *err, size_t errlen)
+{
+    static const char *const names[3] = {"listen.https (--https)",
+                                         "listen.http (--http)",
+                                         "listen.metrics (--metrics)"};
+    const char *addrs[3] = {c->https_listen, c->http_listen, c->metrics_listen};
+    char why[256];
+    unsigned short port;
+    for (size_t i = 0; i < 3; i++) {
+        if (addrs[i] == NULL)
+            continue;
+        if (config_split_listen(addrs[i], NULL, 0, &port, why, sizeof(why)) <
+            0) {
+            seterr(err, errlen, "%s: %s", names[i], why);
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++) {
+            unsigned char a[18], b[18];
+            if (addrs[j] == NULL || listen_key(addrs[i], a) < 0 ||
+                listen_key(addrs[j], b) < 0 || !listen_overlap(a, b))
+                continue;
+            seterr(err, errlen,
+                   "%s %s and %s %s would share one socket; give them "
+                   "different ports",
+                   names[j], addrs[j], names[i], addrs[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* ---- public API -------------------------------------------------------- */
 
 struct config *config_new_default(void)

@@ -63,6 +63,9 @@ struct config {
      * binding the listeners and loading the keys; NULL = not configured. */
     char *user;
     bool allow_root; /* run as root without a user: default false */
+    /* `validate --no-certs` (not a config key): policies only; the store
+     * reads no certificate and the development pair stands in, quietly. */
+    bool certs_unchecked;
 };
 
 /* config_new_default returns a config holding only the defaults. */
@@ -91,6 +94,14 @@ int config_check_domain(char *name, char *err, size_t errlen);
  */
 int config_split_listen(const char *addr, char *host, size_t hostlen,
                         unsigned short *port, char *err, size_t errlen);
+
+/*
+ * config_check_listen checks the listen addresses of c as `serve` will use
+ * them (after command-line overrides): each one an IP literal and a port
+ * 1-65535, no two sharing a socket. Returns 0, or -1 with the reason in
+ * err.
+ */
+int config_check_listen(const struct config *c, char *err, size_t errlen);
 
 /*
  * config_check_rua returns 0 when uri is a TLS-RPT rua URI (RFC 8460 §3:

@@ -4,6 +4,7 @@
  */
 #include "diag.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,18 +111,32 @@ int diag_json(const struct diag *d, struct buf *b)
     return buf_puts(b, "]");
 }
 
+/* quote_plain says whether diag_quote shows byte c as it is. */
+static bool quote_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '\\';
+}
+
 const char *diag_quote(const char *s, size_t n, char *out, size_t outlen)
 {
     static const char hex[] = "0123456789abcdef";
-    const size_t limit = 40;
-    size_t o = 0;
+    size_t shown = n < DIAG_QUOTE_LIMIT ? n : DIAG_QUOTE_LIMIT;
+    size_t whole = 0, room, o = 0;
+    bool cut = n > shown;
     if (outlen == 0)
         return out;
-    for (size_t i = 0; i < n && i < limit; i++) {
+    for (size_t i = 0; i < shown; i++)
+        whole += quote_plain((unsigned char)s[i]) ? 1 : 4;
+    /* A value that does not fit out is cut there and marked as cut too,
+     * never shown as if it were whole: keep room for the "...". */
+    if (whole + 1 > outlen)
+        cut = true;
+    room = cut ? (outlen > 4 ? outlen - 4 : 0) : outlen - 1;
+    for (size_t i = 0; i < shown; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (o + 5 >= outlen)
+        if (o + (quote_plain(c) ? 1 : 4) > room)
             break;
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
+        if (quote_plain(c)) {
             out[o++] = (char)c;
         } else {
             out[o++] = '\\';
@@ -130,7 +145,7 @@ const char *diag_quote(const char *s, size_t n, char *out, size_t outlen)
             out[o++] = hex[c & 15];
         }
     }
-    if (n > limit && o + 4 < outlen) {
+    if (cut && o + 4 <= outlen) {
         memcpy(out + o, "...", 3);
         o += 3;
     }

@@ -71,9 +71,13 @@ int diag_json(const struct diag *d, struct buf *b);
 
 /*
  * diag_quote renders up to n bytes of s for a message: printable ASCII as
- * is, anything else as \xHH, cut with "..." past a short limit. It is how
- * messages show "what was found" without putting raw bytes in a log line.
+ * is, anything else (the backslash and DEL too) as \xHH, cut with "..."
+ * after DIAG_QUOTE_LIMIT bytes or when out is full. It is how messages show
+ * "what was found" without putting raw bytes in a log line. An out of
+ * DIAG_QUOTE_SIZE bytes always holds the whole limit, escaped, and "...".
  */
+#define DIAG_QUOTE_LIMIT 40
+#define DIAG_QUOTE_SIZE (DIAG_QUOTE_LIMIT * 4 + 4)
 const char *diag_quote(const char *s, size_t n, char *out, size_t outlen);
 
 /* Strings longer than this have no edit distance (see below). */

@@ -51,6 +51,7 @@ struct listener {
     enum listener_kind kind;
     struct MHD_Daemon *daemon;
     const char *addr;
+    int fd; /* bound and listening, not yet handed to a daemon; -1 = none */
 };
 
 struct http {
@@ -840,15 +841,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         *upload_data_size = 0;
         if (rq->body_bytes <= BODY_MAX || rq->status != 0)
             return MHD_YES;
-        struct snapshot *snap = store_acquire(h->store);
-        if (snap == NULL)
-            return MHD_NO;
-        const struct reply *tl = snapshot_reply(snap, SNAPSHOT_TOO_LARGE);
+        /* libmicrohttpd 0.9.75 cannot queue an answer before the body has
+         * ended: the connection is closed, and the log says why. */
         deadline_stop(conn_of(c));
         rq->status = 413;
-        rq->bytes = tl->body_len;
-        rq->snap = snap;
-        return queue_native(c, tl);
+        return MHD_NO;
     }
     if (rq->status != 0)
         return MHD_NO; /* already answered */
@@ -1222,6 +1219,8 @@ struct http *http_new(const struct config *cfg, const struct logger *lg,
     h->listeners[LISTENER_HTTPS].addr = cfg->https_listen;
     h->listeners[LISTENER_HTTP].addr = cfg->http_listen;
     h->listeners[LISTENER_METRICS].addr = cfg->metrics_listen;
+    for (size_t l = 0; l < N_LISTENERS; l++)
+        h->listeners[l].fd = -1;
     atomic_init(&h->tls_failures, 0);
     atomic_init(&h->handshakes[0], 0);
     atomic_init(&h->handshakes[1], 0);
@@ -1252,16 +1251,44 @@ static unsigned thread_count(const struct config *cfg)
     return n > 0 && n <= 256 ? (unsigned)n : 1;
 }
 
-static int start_listener(struct http *h, struct listener *l, char *err,
-                          size_t errlen)
+static const char *listener_title(enum listener_kind kind)
+{
+    return kind == LISTENER_HTTPS  ? "HTTPS"
+           : kind == LISTENER_HTTP ? "plain HTTP"
+                                   : "metrics";
+}
+
+/* bind_hint says what usually causes a bind error, or "". */
+static const char *bind_hint(int err)
+{
+    switch (err) {
+    case EACCES:
+        return " (ports below 1024 need root or CAP_NET_BIND_SERVICE)";
+    case EADDRINUSE:
+        return " (another process or listener has this port)";
+    case EADDRNOTAVAIL:
+        return " (no interface of this host has that address)";
+    default:
+        return "";
+    }
+}
+
+/*
+ * bind_listener opens, binds and listens on l's address, so that a port
+ * that cannot be had is known, with the system's reason, before anything
+ * is loaded or announced. The descriptor is handed to libmicrohttpd by
+ * start_listener. Returns 0, or -1 with the reason in err.
+ */
+static int bind_listener(struct listener *l, char *err, size_t errlen)
 {
     char host[INET6_ADDRSTRLEN + 1];
     unsigned short port;
     char why[256];
     struct sockaddr_storage ss;
+    socklen_t sslen;
+    int one = 1, v6only = 1;
+    const char *step = "socket";
     memset(&ss, 0, sizeof(ss));
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
 
     if (config_split_listen(l->addr, host, sizeof(host), &port, why,
                             sizeof(why)) < 0) {
@@ -1273,16 +1300,64 @@ static int start_listener(struct http *h, struct listener *l, char *err,
     if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
         sin->sin_family = AF_INET;
         sin->sin_port = htons(port);
+        sslen = sizeof(*sin);
     } else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
         sin6->sin6_family = AF_INET6;
         sin6->sin6_port = htons(port);
+        sslen = sizeof(*sin6);
         /* The unspecified address takes IPv4 too (dual stack). */
-        flags |= IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr) ? MHD_USE_DUAL_STACK
-                                                           : MHD_USE_IPv6;
+        v6only = IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr) ? 0 : 1;
     } else {
         snprintf(err, errlen, "listen address %s: not an IP address", l->addr);
         return -1;
     }
+    int fd =
+        socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    step = "setsockopt";
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+        goto fail;
+    if (ss.ss_family == AF_INET6 &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0)
+        goto fail;
+    step = "bind";
+    if (bind(fd, (struct sockaddr *)&ss, sslen) < 0)
+        goto fail;
+    step = "listen";
+    if (listen(fd, SOMAXCONN) < 0)
+        goto fail;
+    l->fd = fd;
+    return 0;
+fail:;
+    int e = errno;
+    snprintf(err, errlen, "cannot listen for %s on %s: %s: %s%s",
+             listener_title(l->kind), l->addr, step, strerror(e), bind_hint(e));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+int http_bind(struct http *h, char *err, size_t errlen)
+{
+    for (size_t l = 0; l < N_LISTENERS; l++) {
+        struct listener *li = &h->listeners[l];
+        if (li->addr == NULL || li->addr[0] == '\0' || li->fd >= 0 ||
+            li->daemon != NULL)
+            continue;
+        if (bind_listener(li, err, errlen) < 0) {
+            http_stop(h, 0);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int start_listener(struct http *h, struct listener *l, char *err,
+                          size_t errlen)
+{
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (l->kind == LISTENER_HTTPS)
         flags |= MHD_USE_TLS;
 
@@ -1298,37 +1373,43 @@ static int start_listener(struct http *h, struct listener *l, char *err,
         {MHD_OPTION_END, 0, NULL},
     };
     struct MHD_OptionItem plain[] = {{MHD_OPTION_END, 0, NULL}};
-    /* The logger comes first so that every message goes through it. */
+    /* The logger comes first so that every message goes through it. The
+     * socket is the one bind_listener bound; the daemon owns it from now
+     * on (MHD_stop_daemon closes it). */
     l->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, handle, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-        MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_CONNECTION_LIMIT,
-        cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-        cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        cfg->connection_memory_limit, MHD_OPTION_UNESCAPE_CALLBACK,
-        keep_escaped, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, l,
-        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, l, MHD_OPTION_ARRAY,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory_limit,
+        MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, l, MHD_OPTION_NOTIFY_CONNECTION,
+        notify_connection, l, MHD_OPTION_ARRAY,
         l->kind == LISTENER_HTTPS ? tls : plain, MHD_OPTION_END);
     if (l->daemon == NULL) {
+        /* The port is already ours, so this is memory, threads or TLS
+         * set-up; libmicrohttpd said which at debug level. */
         snprintf(err, errlen,
-                 "cannot start the %s listener on %s (address in use, no "
-                 "permission for the port, or no such address?)",
+                 "cannot start the %s listener on %s (out of memory or "
+                 "threads; run with --log-level debug for libmicrohttpd's "
+                 "reason)",
                  listener_names[l->kind], l->addr);
         return -1;
     }
+    l->fd = -1;
     log_msg(h->lg, LOG_LEVEL_INFO, "listening for %s on %s",
-            l->kind == LISTENER_HTTPS  ? "HTTPS"
-            : l->kind == LISTENER_HTTP ? "plain HTTP"
-                                       : "metrics",
-            l->addr);
+            listener_title(l->kind), l->addr);
     return 0;
 }
 
 int http_start(struct http *h, char *err, size_t errlen)
 {
+    if (http_bind(h, err, errlen) < 0)
+        return -1;
     for (size_t l = 0; l < N_LISTENERS; l++) {
         struct listener *li = &h->listeners[l];
-        if (li->addr == NULL || li->addr[0] == '\0')
+        if (li->fd < 0)
             continue;
         if (start_listener(h, li, err, errlen) < 0) {
             http_stop(h, 0);
@@ -1359,6 +1440,10 @@ void http_stop(struct http *h, unsigned drain_seconds)
         nanosleep(&ts, NULL);
     }
     for (size_t l = 0; l < N_LISTENERS; l++) {
+        if (h->listeners[l].fd >= 0) {
+            close(h->listeners[l].fd); /* bound, never started */
+            h->listeners[l].fd = -1;
+        }
         if (h->listeners[l].daemon == NULL)
             continue;
         MHD_stop_daemon(h->listeners[l].daemon);

@@ -24,8 +24,14 @@ struct http;
 struct http *http_new(const struct config *cfg, const struct logger *lg,
                       struct store *st);
 
-/* http_start binds and starts every configured listener. Returns 0, or -1
- * with the reason in err. */
+/* http_bind binds every configured listener (no daemon runs yet), so that
+ * a port that cannot be had is known before anything is loaded or
+ * announced. Returns 0, or -1 with the address and the system's reason in
+ * err (nothing stays bound then). */
+int http_bind(struct http *h, char *err, size_t errlen);
+
+/* http_start starts the daemons on the bound listeners (binding first
+ * whatever http_bind did not). Returns 0, or -1 with the reason in err. */
 int http_start(struct http *h, char *err, size_t errlen);
 
 /*

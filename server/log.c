@@ -52,19 +52,26 @@ static void timestamp(char *out, size_t len)
 
 /* write_line writes b plus a newline in one write(2), retrying on EINTR and
  * short writes, so concurrent lines stay whole. */
-static void write_line(int fd, struct buf *b)
+/* write_all writes all of data to fd (a log line is one write where the
+ * system allows, so concurrent lines do not interleave). */
+static void write_all(int fd, const char *data, size_t len)
 {
-    if (b->failed || buf_append(b, "\n", 1) < 0)
-        return;
     size_t off = 0;
-    while (off < b->len) {
-        ssize_t n = write(fd, b->data + off, b->len - off);
+    while (off < len) {
+        ssize_t n = write(fd, data + off, len - off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             return;
         off += (size_t)n;
     }
+}
+
+static void write_line(int fd, struct buf *b)
+{
+    if (b->failed || buf_append(b, "\n", 1) < 0)
+        return;
+    write_all(fd, b->data, b->len);
 }
 
 static void start_line(const struct logger *lg, struct buf *b,
@@ -90,7 +97,18 @@ static void emit(const struct logger *lg, enum log_level level, const char *msg)
     } else {
         buf_puts(&b, msg);
     }
-    write_line(level <= LOG_LEVEL_WARN ? lg->err_fd : lg->out_fd, &b);
+    int fd = level <= LOG_LEVEL_WARN ? lg->err_fd : lg->out_fd;
+    if (b.failed) {
+        /* Out of memory, when a log line matters most: the message still
+         * goes out, bare. */
+        char line[LOG_LINE_MAX];
+        int n = snprintf(line, sizeof(line), "%s %s\n", level_name(level), msg);
+        if (n > 0)
+            write_all(fd, line,
+                      (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    } else {
+        write_line(fd, &b);
+    }
     buf_free(&b);
 }
 
@@ -144,7 +162,8 @@ void log_access(const struct logger *lg, const struct log_access *a)
     } else {
         /* Quote what the client sent so a crafted method, Host or path
          * cannot forge a log line or drive the terminal showing it. */
-        char method[128], host[128], path[128];
+        char method[DIAG_QUOTE_SIZE], host[DIAG_QUOTE_SIZE],
+            path[DIAG_QUOTE_SIZE];
         diag_quote(a->method, strlen(a->method), method, sizeof(method));
         diag_quote(a->host, strlen(a->host), host, sizeof(host));
         diag_quote(a->path, strlen(a->path), path, sizeof(path));

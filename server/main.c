@@ -1,9 +1,12 @@
 /*
  * main: the mta-sts-host command line: `serve` (the daemon), `validate`
- * (check policy files with the daemon's own code), `dns` (the records to
- * publish), `health` (probe /healthz for container health checks). It owns
- * the one configuration and logger, handles signals on the main thread and
- * is the only place that exits. Everything else runs in the modules.
+ * (check policy files, or a config and the very load `serve` runs, with
+ * the daemon's own code), `dns` (the records to publish), `health` (probe
+ * /healthz for container health checks), `reports` (the summary of the
+ * stored TLS reports; `reports import` stores reports that came by mail)
+ * and `help`. It owns the one configuration and logger, handles signals on the
+ * main thread and is the only place that exits. Everything else runs in the
+ * modules.
  */
 #include <errno.h>
 #include <dirent.h>
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,50 +48,210 @@
 #define DRAIN_SECONDS 10
 #define MAX_CLI_DOMAINS 256
 
-static const char usage_text[] =
-    "usage: mta-sts-host <command> [options]\n"
-    "\n"
-    "Serve MTA-STS policies (RFC 8461) over HTTPS, validate them, and print\n"
-    "the DNS records to publish.\n"
-    "\n"
-    "commands:\n"
-    "  serve              run the HTTPS host; reloads policies and\n"
-    "                     certificates on change or SIGHUP (the config file\n"
-    "                     is read at start)\n"
-    "  validate [FILE...] check policy files (default: every *.txt in the\n"
-    "                     policy directory); exit 0 valid, 1 invalid,\n"
-    "                     2 usage error\n"
-    "  dns                print the _mta-sts / _smtp._tls / CNAME records\n"
-    "  health [URL]       exit 0 when URL (default\n"
-    "                     http://127.0.0.1:8080/healthz) answers 200\n"
-    "  reports [--domain D] [--since DATE] [--json]\n"
-    "                     summarise the stored TLS reports: per domain and\n"
-    "                     day, by sender and failure type, and whether the\n"
-    "                     policy is ready for enforce\n"
-    "  reports import [FILE...|-]\n"
-    "                     store TLS reports (JSON, gzip, an email message or\n"
-    "                     an mbox; default: standard input) in state_dir\n"
-    "\n"
-    "options:\n"
-    "  -c, --config FILE  YAML configuration (default: built-in defaults)\n"
-    "  --domain D         serve domain D (repeatable; overrides the config)\n"
-    "  --policy-dir DIR   policy directory (default: policy)\n"
-    "  --cert-dir DIR     certificate directory (default: certs)\n"
-    "  --https ADDR       HTTPS listen address (default: [::]:8443)\n"
-    "  --http ADDR|off    plain-HTTP listen address (default: [::]:8080)\n"
-    "  --metrics ADDR     separate /metrics listener (default: on --http)\n"
-    "  --poll             watch files by polling instead of inotify\n"
-    "  --user NAME        serve: started as root, run as NAME once the\n"
-    "                     ports are bound and the keys loaded\n"
-    "  --allow-root       serve: keep running as root (not recommended)\n"
-    "  --log-format F     text or json\n"
-    "  --log-level L      error, warn, info or debug\n"
-    "  --json             validate, dns: machine-readable output\n"
-    "  --target HOST      dns: the host mta-sts.<domain> should CNAME to\n"
-    "  --since DATE       reports: only reports ending at or after DATE\n"
-    "                     (YYYY-MM-DD or an RFC 3339 date-time)\n"
-    "  -h, --help         this help\n"
-    "  -V, --version      the version\n";
+/*
+ * The help: one table of commands and one of options, so that the global
+ * help, `help COMMAND` and `COMMAND --help` cannot disagree. The man page
+ * (docs/mta-sts-host.1) says the same in prose; tests/e2e/test_cli.sh
+ * checks that it lists the same options per command.
+ */
+enum cmd_bit {
+    CMD_SERVE = 1u << 0,
+    CMD_VALIDATE = 1u << 1,
+    CMD_DNS = 1u << 2,
+    CMD_HEALTH = 1u << 3,
+    CMD_HELP = 1u << 4,
+    CMD_REPORTS = 1u << 5,
+    CMD_IMPORT = 1u << 6, /* reports import */
+    CMD_ALL = 0x7fu,
+};
+
+struct cmd_doc {
+    const char *name;
+    unsigned bit;
+    const char *synopsis; /* after "mta-sts-host " */
+    const char *summary;  /* the global help's line(s) */
+    const char *description;
+    const char *example;
+};
+
+struct opt_doc {
+    const char *flags;
+    const char *help;
+    unsigned cmds; /* 0: the global help only */
+};
+
+static const struct cmd_doc cmd_docs[] = {
+    {"serve", CMD_SERVE, "serve [options]",
+     "run the HTTPS host; reloads policies and\n"
+     "                     certificates on change or SIGHUP (the config file\n"
+     "                     is read at start)",
+     "Run the HTTPS host. It checks the config and binds every listener\n"
+     "first, then loads the policies and certificates and prints the DNS\n"
+     "records to publish; it reloads on change or SIGHUP (the config file\n"
+     "is read at start). It exits non-zero only for a bad config, a port it\n"
+     "cannot bind, or when not a single domain can be served; a domain with\n"
+     "a problem is listed on /status and the others are served.",
+     "mta-sts-host serve -c /etc/mta-sts-host/config.yaml"},
+    {"validate", CMD_VALIDATE,
+     "validate [options] [-c CONFIG | CONFIG.yaml | POLICY.txt...]",
+     "check policy files (default: every *.txt in the\n"
+     "                     policy directory), or with -c FILE (or a "
+     "FILE.yaml)\n"
+     "                     the config and the very load `serve` runs; exit 0\n"
+     "                     valid, 1 invalid, 2 usage error",
+     "With -c CONFIG, or a single file named *.yaml or *.yml (or one whose\n"
+     "content is a config and not a policy): check the config, then run the\n"
+     "load `serve` runs, certificates included, and report each domain as\n"
+     "ok or with its problems (--no-certs: policies only). With POLICY\n"
+     "files, or nothing: check those files, or every *.txt in the policy\n"
+     "directory. Exit status: 0 all valid, 1 something invalid, 2 usage.",
+     "mta-sts-host validate -c /etc/mta-sts-host/config.yaml"},
+    {"dns", CMD_DNS, "dns [options]",
+     "print the _mta-sts / _smtp._tls / CNAME records",
+     "Print the DNS records to publish for every served domain: the\n"
+     "_mta-sts TXT record with the id of the policy as served, the\n"
+     "_smtp._tls TXT record when TLS-RPT addresses are configured, and the\n"
+     "mta-sts CNAME when --target is given. It runs the load `serve` runs\n"
+     "and prints nothing for an invalid policy (exit 1).",
+     "mta-sts-host dns -c config.yaml --target mta-sts-host.example.net"},
+    {"health", CMD_HEALTH, "health [URL]",
+     "exit 0 when URL (default\n"
+     "                     http://127.0.0.1:8080/healthz) answers 200",
+     "Fetch URL (default http://127.0.0.1:8080/healthz) and exit 0 when it\n"
+     "answers 200, else 1; for container health checks.",
+     "mta-sts-host health http://127.0.0.1:8080/healthz"},
+    {"reports", CMD_REPORTS, "reports [options]",
+     "summarise the stored TLS reports: per domain and\n"
+     "                     day, by sender and failure type, and whether the\n"
+     "                     policy is ready for enforce",
+     "Summarise the SMTP TLS reports (RFC 8460) stored in state_dir (every\n"
+     "tlsrpt-*.sqlite3 there; a report held by several files counts once):\n"
+     "per domain and day, by sender and failure type, the MX hosts and\n"
+     "sending addresses that failed most, and whether the policy looks ready\n"
+     "for enforce. Exit status: 0 printed, 1 the reports cannot be read,\n"
+     "2 usage.",
+     "mta-sts-host reports -c config.yaml --domain example.com --since "
+     "2026-01-01"},
+    {"reports import", CMD_IMPORT, "reports import [options] [FILE...|-]",
+     "store TLS reports (JSON, gzip, an email message or\n"
+     "                     an mbox; default: standard input) in state_dir",
+     "Store the TLS reports found in each FILE (default, or -: standard\n"
+     "input): a report as is (JSON or gzip), one email message or an mbox,\n"
+     "so that a Postfix pipe transport, procmail or fetchmail can feed it.\n"
+     "They go into state_dir's tlsrpt-<instance>-mail.sqlite3, never a\n"
+     "running server's database; a report for a domain that is not\n"
+     "configured is refused. Exit status: 0 something stored (or already\n"
+     "stored) and nothing refused, 1 otherwise, 2 usage.",
+     "mta-sts-host reports import -c config.yaml < report.eml"},
+    {"help", CMD_HELP, "help [COMMAND]", "this help, or the help of COMMAND",
+     "Print the usage, options and an example of COMMAND (the same as\n"
+     "`mta-sts-host COMMAND --help`), or the overview without one.",
+     "mta-sts-host help validate"},
+};
+
+#define CMD_CFG (CMD_SERVE | CMD_VALIDATE | CMD_DNS)
+
+static const struct opt_doc opt_docs[] = {
+    {"-c, --config FILE", "YAML configuration (default: built-in defaults)",
+     CMD_CFG | CMD_REPORTS | CMD_IMPORT},
+    {"--domain D",
+     "serve domain D (repeatable; overrides the config;\n"
+     "                       reports: the one domain to summarise)",
+     CMD_CFG | CMD_REPORTS | CMD_IMPORT},
+    {"--policy-dir DIR", "policy directory (default: policy)", CMD_CFG},
+    {"--cert-dir DIR", "certificate directory (default: certs)", CMD_CFG},
+    {"--https ADDR", "HTTPS listen address (default: [::]:8443)",
+     CMD_SERVE | CMD_VALIDATE},
+    {"--http ADDR|off", "plain-HTTP listen address (default: [::]:8080)",
+     CMD_SERVE | CMD_VALIDATE},
+    {"--metrics ADDR", "separate /metrics listener (default: on --http)",
+     CMD_SERVE | CMD_VALIDATE},
+    {"--poll", "watch files by polling instead of inotify", CMD_SERVE},
+    {"--user NAME",
+     "started as root, run as NAME once the ports are\n"
+     "                       bound and the keys loaded",
+     CMD_SERVE},
+    {"--allow-root", "keep running as root (not recommended)", CMD_SERVE},
+    {"--log-format F", "text or json", CMD_SERVE},
+    {"--log-level L", "error, warn, info or debug", CMD_SERVE},
+    {"--no-certs",
+     "validate -c: check the policies only, not the\n"
+     "                       certificates",
+     CMD_VALIDATE},
+    {"--json", "machine-readable output", CMD_VALIDATE | CMD_DNS | CMD_REPORTS},
+    {"--target HOST", "the host mta-sts.<domain> should CNAME to", CMD_DNS},
+    {"--since DATE",
+     "reports: only reports ending at or after DATE\n"
+     "                       (YYYY-MM-DD or an RFC 3339 date-time)",
+     CMD_REPORTS},
+    {"-h, --help", "this help", CMD_ALL},
+    {"-V, --version", "the version", 0},
+};
+
+#define N_CMDS (sizeof(cmd_docs) / sizeof(*cmd_docs))
+#define N_OPTS (sizeof(opt_docs) / sizeof(*opt_docs))
+
+static const struct cmd_doc *find_cmd(const char *name)
+{
+    for (size_t i = 0; name != NULL && i < N_CMDS; i++)
+        if (strcmp(cmd_docs[i].name, name) == 0)
+            return &cmd_docs[i];
+    return NULL;
+}
+
+/* find_subcmd looks up a command given as one word or, for `reports
+ * import` (the one command of two words), two. */
+static const struct cmd_doc *find_subcmd(const char *name, const char *sub)
+{
+    if (name != NULL && sub != NULL && strcmp(name, "reports") == 0 &&
+        strcmp(sub, "import") == 0)
+        return find_cmd("reports import");
+    return find_cmd(name);
+}
+
+static void print_usage(FILE *f)
+{
+    fputs("usage: mta-sts-host <command> [-c FILE] [options]\n"
+          "\n"
+          "Serve MTA-STS policies (RFC 8461) over HTTPS, validate them, and "
+          "print\n"
+          "the DNS records to publish.\n"
+          "\n"
+          "commands:\n",
+          f);
+    for (size_t i = 0; i < N_CMDS; i++) {
+        /* The overview shows the short form of each synopsis. */
+        const char *shortform = strcmp(cmd_docs[i].name, "validate") == 0
+                                    ? "validate [FILE...]"
+                                    : cmd_docs[i].synopsis;
+        if (strcmp(cmd_docs[i].name, "serve") == 0 ||
+            strcmp(cmd_docs[i].name, "dns") == 0 ||
+            strncmp(cmd_docs[i].name, "reports", 7) == 0)
+            shortform = cmd_docs[i].name;
+        fprintf(f, "  %-18s %s\n", shortform, cmd_docs[i].summary);
+    }
+    fputs("\noptions:\n", f);
+    for (size_t i = 0; i < N_OPTS; i++)
+        fprintf(f, "  %-20s %s\n", opt_docs[i].flags, opt_docs[i].help);
+    fputs("\n'mta-sts-host help COMMAND' (or COMMAND --help) tells more; man "
+          "mta-sts-host.\n",
+          f);
+}
+
+static void print_cmd_help(const struct cmd_doc *c, FILE *f)
+{
+    fprintf(f, "usage: mta-sts-host %s\n\n%s\n", c->synopsis, c->description);
+    bool any = false;
+    for (size_t i = 0; i < N_OPTS; i++) {
+        if ((opt_docs[i].cmds & c->bit) == 0)
+            continue;
+        if (!any)
+            fputs("\noptions:\n", f);
+        any = true;
+        fprintf(f, "  %-20s %s\n", opt_docs[i].flags, opt_docs[i].help);
+    }
+    fprintf(f, "\nexample:\n  %s\n", c->example);
+}
 
 enum opt_id {
     OPT_DOMAIN = 256,
@@ -104,6 +268,7 @@ enum opt_id {
     OPT_USER,
     OPT_ALLOW_ROOT,
     OPT_SINCE,
+    OPT_NO_CERTS,
 };
 
 struct cli {
@@ -114,7 +279,7 @@ struct cli {
     const char *policy_dir, *cert_dir, *https, *http, *metrics;
     const char *log_format, *log_level, *target, *user;
     const char *since;
-    bool poll, json, allow_root;
+    bool poll, json, allow_root, no_certs, help;
     char **args;
     int n_args;
 };
@@ -126,7 +291,7 @@ die_usage(const char *fmt, ...)
     va_start(ap, fmt);
     fprintf(stderr, "mta-sts-host: ");
     vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nTry 'mta-sts-host --help'.\n");
+    fprintf(stderr, "\nTry 'mta-sts-host help'.\n");
     va_end(ap);
     exit(EXIT_USAGE);
 }
@@ -182,6 +347,9 @@ static bool set_option(struct cli *cli, int c, const char *arg)
     case OPT_SINCE:
         cli->since = arg;
         return true;
+    case OPT_NO_CERTS:
+        cli->no_certs = true;
+        return true;
     default:
         return false;
     }
@@ -207,6 +375,7 @@ static void parse_cli(int argc, char **argv, struct cli *cli)
         {"user", required_argument, NULL, OPT_USER},
         {"allow-root", no_argument, NULL, OPT_ALLOW_ROOT},
         {"since", required_argument, NULL, OPT_SINCE},
+        {"no-certs", no_argument, NULL, OPT_NO_CERTS},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -214,8 +383,8 @@ static void parse_cli(int argc, char **argv, struct cli *cli)
     /* GNU getopt moves the command and file names behind the options. */
     while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
         if (c == 'h') {
-            fputs(usage_text, stdout);
-            exit(0);
+            cli->help = true; /* for the command, which may come later */
+            continue;
         }
         if (c == 'V') {
             puts("mta-sts-host " MTA_STS_HOST_VERSION);
@@ -224,6 +393,20 @@ static void parse_cli(int argc, char **argv, struct cli *cli)
         if (!set_option(cli, c, optarg))
             die_usage("unknown option or missing argument: '%s'",
                       argv[optind - 1]);
+    }
+    if (cli->help) {
+        const struct cmd_doc *cd =
+            optind < argc
+                ? find_subcmd(argv[optind],
+                              optind + 1 < argc ? argv[optind + 1] : NULL)
+                : NULL;
+        if (optind < argc && cd == NULL)
+            die_usage("unknown command '%s'", argv[optind]);
+        if (cd != NULL)
+            print_cmd_help(cd, stdout);
+        else
+            print_usage(stdout);
+        exit(0);
     }
     if (optind >= argc)
         die_usage("%s", "no command given");
@@ -339,6 +522,12 @@ static struct config *load_config(const struct cli *cli)
                       "found '%s'",
                       cli->log_level);
     }
+    /* The listen addresses as `serve` will use them, overrides included,
+     * so that a bad one stops everything before anything starts. */
+    if (ok && config_check_listen(cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "mta-sts-host: %s\n", err);
+        ok = false;
+    }
     if (!ok) {
         config_free(cfg);
         cfg = NULL;
@@ -383,6 +572,192 @@ static int policy_files(const char *dir, char ***out)
     return files != NULL ? k : -1;
 }
 
+static bool has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+/*
+ * is_config_file says whether `validate FILE` means a config file: by its
+ * name (*.yaml, *.yml), else, for a name that is not *.txt, by its
+ * content (it parses as a config and not as a policy).
+ */
+static bool is_config_file(const char *path)
+{
+    if (has_suffix(path, ".yaml") || has_suffix(path, ".yml"))
+        return true;
+    if (has_suffix(path, ".txt"))
+        return false;
+    char *data = NULL, err[256];
+    size_t len = 0;
+    if (readfile(path, CONFIG_MAX, &data, &len, err, sizeof(err)) < 0)
+        return false;
+    struct diag dp, dc;
+    diag_init(&dp, path);
+    diag_init(&dc, path);
+    struct policy *p = policy_parse(data, len, &dp);
+    struct config *c = p == NULL ? config_parse(data, len, &dc) : NULL;
+    bool yes = p == NULL && c != NULL;
+    policy_free(p);
+    config_free(c);
+    diag_free(&dp);
+    diag_free(&dc);
+    free(data);
+    return yes;
+}
+
+/* domain_cert returns the pair a domain serves (ECDSA first), or NULL. */
+static const struct certs_entry *domain_cert(const struct plan_domain *d)
+{
+    return d->cert[0] != NULL ? d->cert[0] : d->cert[1];
+}
+
+/*
+ * domain_verdict says what is wrong with d as `validate` judges it: the
+ * store's problems, plus, when certificates are checked, serving only the
+ * generated development pair (senders reject it). Returns NULL when ok.
+ */
+static const char *domain_verdict(const struct plan_domain *d, bool certs,
+                                  const char **what)
+{
+    const struct certs_entry *e = domain_cert(d);
+    *what = "policy";
+    if (d->policy_problem != NULL)
+        return d->policy_problem;
+    if (d->policy == NULL)
+        return "no valid policy";
+    *what = "certificate";
+    if (!certs)
+        return NULL;
+    if (d->cert_problem != NULL)
+        return d->cert_problem;
+    if (e == NULL)
+        return "no certificate";
+    if (certs_entry_dev(e))
+        return "only the generated self-signed development certificate; "
+               "senders reject it: add a certificate for this host";
+    if (!d->servable)
+        return "the certificate has expired";
+    return NULL;
+}
+
+/*
+ * validate_config checks a config file, then runs the very load `serve`
+ * runs (store_new + store_reload, certificates included unless
+ * --no-certs) with its findings on stderr, and reports each domain from
+ * the snapshot that load would serve.
+ */
+static int validate_config(const struct cli *cli, const char *path)
+{
+    struct cli with = *cli;
+    with.config_path = path;
+    struct config *cfg = load_config(&with);
+    struct store *st = NULL;
+    struct snapshot *s = NULL;
+    struct logger lg;
+    int rc = EXIT_INVALID;
+    struct buf out;
+    buf_init(&out, 64u << 20);
+    if (cfg == NULL) {
+        if (cli->json) {
+            buf_puts(&out, "{\"config\":{\"file\":");
+            buf_json_string(&out, path, strlen(path));
+            buf_puts(&out, ",\"valid\":false},\"valid\":false}\n");
+            if (out.data != NULL)
+                fputs(out.data, stdout);
+        } else
+            printf("config %s: INVALID (see the errors above)\n", path);
+        goto out;
+    }
+    bool certs = !cli->no_certs;
+    cfg->certs_unchecked = !certs;
+    /* The store's findings (warnings and errors) say what is wrong and
+     * where; its info lines are what `serve` would announce. */
+    log_init(&lg, LOG_FORMAT_TEXT, LOG_LEVEL_WARN, false);
+    lg.out_fd = 2;
+    st = store_new(cfg, &lg);
+    if (st == NULL) {
+        fprintf(stderr, "mta-sts-host: out of memory\n");
+        goto out;
+    }
+    int loaded = store_reload(st);
+    s = store_acquire(st);
+    size_t n = s != NULL ? snapshot_count(s) : 0, ok = 0;
+    buf_puts(&out, "{\"config\":{\"file\":");
+    buf_json_string(&out, path, strlen(path));
+    buf_printf(&out,
+               ",\"valid\":true},\"certificates_checked\":%s,"
+               "\"domains\":[",
+               certs ? "true" : "false");
+    for (size_t i = 0; i < n; i++) {
+        const struct plan_domain *d = snapshot_at(s, i);
+        const char *what;
+        const char *why = domain_verdict(d, certs, &what);
+        const struct certs_entry *e = domain_cert(d);
+        ok += why == NULL;
+        buf_puts(&out, i ? ",{\"domain\":" : "{\"domain\":");
+        buf_json_string(&out, d->name, strlen(d->name));
+        buf_printf(&out, ",\"ok\":%s,\"policy_id\":", why ? "false" : "true");
+        if (d->policy != NULL)
+            buf_json_string(&out, d->policy->policy->id,
+                            strlen(d->policy->policy->id));
+        else
+            buf_puts(&out, "null");
+        buf_puts(&out, ",\"problem\":");
+        if (why != NULL) {
+            buf_printf(&out, "{\"of\":\"%s\",\"message\":", what);
+            buf_json_string(&out, why, strlen(why));
+            buf_puts(&out, "}");
+        } else {
+            buf_puts(&out, "null");
+        }
+        buf_puts(&out, "}");
+        if (cli->json)
+            continue;
+        if (why != NULL) {
+            printf("%s: PROBLEM: %s: %s\n", d->name, what, why);
+        } else if (!certs || e == NULL) {
+            printf("%s: ok (policy id %s from %s)\n", d->name,
+                   d->policy->policy->id, d->policy->source);
+        } else {
+            char when[32];
+            time_t na = certs_entry_not_after(e);
+            struct tm tm;
+            gmtime_r(&na, &tm);
+            strftime(when, sizeof(when), "%Y-%m-%d", &tm);
+            printf("%s: ok (policy id %s from %s; certificate %s, valid "
+                   "until %s)\n",
+                   d->name, d->policy->policy->id, d->policy->source,
+                   certs_entry_source(e), when);
+        }
+    }
+    size_t np = s != NULL ? snapshot_counts(s).problems : 0;
+    for (size_t i = 0; !cli->json && i < np; i++)
+        printf("PROBLEM: %s\n", snapshot_problem(s, i));
+    bool valid = loaded == 0 && n > 0 && ok == n && np == 0;
+    buf_printf(&out, "],\"valid\":%s}\n", valid ? "true" : "false");
+    if (cli->json && out.data != NULL)
+        fputs(out.data, stdout);
+    else if (loaded < 0 || s == NULL)
+        printf("config %s: valid; nothing can be served (see the errors "
+               "above)\n",
+               path);
+    else
+        printf("config %s: valid; %zu domain%s: %zu ok, %zu with "
+               "problems%s%s\n",
+               path, n, n == 1 ? "" : "s", ok, n - ok,
+               np > 0 ? "; the instance has problems too" : "",
+               certs ? "" : " (certificates not checked: --no-certs)");
+    rc = valid ? 0 : EXIT_INVALID;
+out:
+    snapshot_release(s);
+    store_free(st);
+    config_free(cfg);
+    buf_free(&out);
+    return rc;
+}
+
 static int cmd_validate(const struct cli *cli)
 {
     struct config *cfg = NULL;
@@ -393,13 +768,31 @@ static int cmd_validate(const struct cli *cli)
     struct buf out;
     buf_init(&out, 64u << 20);
 
+    if (cli->config_path != NULL) {
+        if (n_files > 0)
+            die_usage("validate takes -c CONFIG or policy files, not both "
+                      "(found '%s')",
+                      files[0]);
+        return validate_config(cli, cli->config_path);
+    }
+    if (n_files == 1 && is_config_file(files[0]))
+        return validate_config(cli, files[0]);
+    for (int i = 0; n_files > 1 && i < n_files; i++)
+        if (has_suffix(files[i], ".yaml") || has_suffix(files[i], ".yml"))
+            die_usage("%s is a config file: check it alone, with "
+                      "'validate -c %s'",
+                      files[i], files[i]);
     if (n_files == 0) {
         cfg = load_config(cli);
-        if (cfg == NULL)
+        if (cfg == NULL) {
+            rc = EXIT_INVALID;
             goto out;
+        }
         n_files = policy_files(cfg->policy_dir, &owned);
-        if (n_files < 0)
+        if (n_files < 0) {
+            rc = EXIT_INVALID;
             goto out;
+        }
         if (n_files == 0) {
             fprintf(stderr, "mta-sts-host: %s: no *.txt policy files\n",
                     cfg->policy_dir);
@@ -644,7 +1037,9 @@ static void raise_fd_limit(const struct logger *lg, const struct config *cfg)
 
 #define HINTS_MAX 10
 
-/* print_hints tells a first-time user how to reach what is being served. */
+/* print_hints tells a first-time user how to reach what is being served:
+ * on the listener's port, or on MTA_STS_PUBLIC_HTTPS_PORT when set (the
+ * port published outside a container). */
 static void print_hints(const struct logger *lg, const struct config *cfg,
                         struct store *st)
 {
@@ -655,6 +1050,21 @@ static void print_hints(const struct logger *lg, const struct config *cfg,
     if (s == NULL || config_split_listen(cfg->https_listen, host, sizeof(host),
                                          &port, err, sizeof(err)) < 0)
         goto out;
+    /* Behind a port mapping (a container) the listener's port is not the
+     * one a user reaches; the deployment says which one is. */
+    const char *pub = getenv("MTA_STS_PUBLIC_HTTPS_PORT");
+    if (pub != NULL && pub[0] != '\0') {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(pub, &end, 10);
+        if (errno == 0 && *end == '\0' && v >= 1 && v <= 65535)
+            port = (unsigned short)v;
+        else
+            log_msg(lg, LOG_LEVEL_WARN,
+                    "MTA_STS_PUBLIC_HTTPS_PORT=%s is not a port (1-65535); "
+                    "ignored",
+                    pub);
+    }
     const char *ip = strchr(host, ':') != NULL
                          ? (strcmp(host, "::") == 0 ? "127.0.0.1" : host)
                          : (strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host);
@@ -753,6 +1163,15 @@ static int cmd_serve(const struct cli *cli)
         log_msg(&lg, LOG_LEVEL_ERROR, "out of memory");
         goto out;
     }
+    /* Bind every listener before anything is loaded or announced: a port
+     * that cannot be had stops the start with the system's reason, and no
+     * `publish:` line is printed for a host that never serves. The
+     * daemons start on these sockets once the first load has published a
+     * snapshot, so no request is ever answered without one. */
+    if (http_bind(h, err, sizeof(err)) < 0) {
+        log_msg(&lg, LOG_LEVEL_ERROR, "%s; not starting", err);
+        goto out;
+    }
     /* The watcher records what the directories look like before the first
      * load reads them, so that nothing edited meanwhile is missed. */
     w = watch_new(cfg, &lg, st);
@@ -797,7 +1216,10 @@ static int cmd_serve(const struct cli *cli)
             continue;
         if (sig == SIGHUP) {
             log_msg(&lg, LOG_LEVEL_INFO, "SIGHUP: reloading");
-            store_reload(st);
+            /* Through the watcher, which knows which saves are not
+             * finished yet. */
+            if (watch_reload(w) < 0)
+                store_reload(st);
             continue;
         }
         log_msg(&lg, LOG_LEVEL_INFO,
@@ -1022,12 +1444,34 @@ out:
     return rc;
 }
 
+/* ---- help -------------------------------------------------------------- */
+
+static int cmd_help(const struct cli *cli)
+{
+    if (cli->n_args == 0) {
+        print_usage(stdout);
+        return 0;
+    }
+    const struct cmd_doc *cd =
+        find_subcmd(cli->args[0], cli->n_args > 1 ? cli->args[1] : NULL);
+    int words = cd != NULL && strchr(cd->name, ' ') != NULL ? 2 : 1;
+    if (cli->n_args > words)
+        die_usage("help takes at most one command, found '%s'",
+                  cli->args[words]);
+    if (cd == NULL)
+        die_usage("help: unknown command '%s'", cli->args[0]);
+    print_cmd_help(cd, stdout);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct cli cli = {0};
     parse_cli(argc, argv, &cli);
     int rc;
-    if (strcmp(cli.command, "serve") == 0)
+    if (strcmp(cli.command, "help") == 0)
+        rc = cmd_help(&cli);
+    else if (strcmp(cli.command, "serve") == 0)
         rc = cmd_serve(&cli);
     else if (strcmp(cli.command, "validate") == 0)
         rc = cmd_validate(&cli);

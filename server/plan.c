@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "dnsname.h"
 #include "dnsrec.h"
 
 #define HOST_MAX 253
@@ -147,6 +148,28 @@ static const char *cert_error(const struct plan_world *w, const char *source)
                                        sizeof(*w->cert_errors), cmp_error_key)
                              : NULL;
     return e != NULL ? e->error : NULL;
+}
+
+static int cmp_refusal_key(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct plan_refusal *)elem)->name);
+}
+
+/* refusal finds why a certificate for host was refused: one naming it
+ * exactly, else a wildcard for its parent. */
+static const char *refusal(const struct plan_world *w, const char *host)
+{
+    char wild[HOST_MAX + 3];
+    const char *parent = dnsname_parent(host);
+    const struct plan_refusal *r =
+        w->n_refused > 0 ? bsearch(host, w->refused, w->n_refused,
+                                   sizeof(*w->refused), cmp_refusal_key)
+                         : NULL;
+    if (r == NULL && parent != NULL && w->n_refused > 0 &&
+        snprintf(wild, sizeof(wild), "*.%s", parent) < (int)sizeof(wild))
+        r = bsearch(wild, w->refused, w->n_refused, sizeof(*w->refused),
+                    cmp_refusal_key);
+    return r != NULL ? r->error : NULL;
 }
 
 /* names_exactly tells whether e carries host as an exact name. */
@@ -337,10 +360,16 @@ static void decide_cert(const struct plan_world *w, const char *host,
         dc->cert[0] = w->dev;
         return;
     }
-    snprintf(dc->cert_problem, sizeof(dc->cert_problem),
-             "no certificate covers %s (looked for an exact or wildcard "
-             "name); it is not served until one does",
-             host);
+    const char *why = refusal(w, host);
+    if (why != NULL)
+        snprintf(dc->cert_problem, sizeof(dc->cert_problem),
+                 "%s; %s is not served until its certificate is fixed", why,
+                 host);
+    else
+        snprintf(dc->cert_problem, sizeof(dc->cert_problem),
+                 "no certificate covers %s (looked for an exact or wildcard "
+                 "name); it is not served until one does",
+                 host);
 }
 
 /* earliest not-after of the pairs in use, 0 without any */

@@ -86,6 +86,13 @@ struct plan_cert_error {
     const char *error;
 };
 
+/* A name carried by a certificate that was refused (expired, key
+ * mismatch...): the domains it would cover are told why. */
+struct plan_refusal {
+    const char *name; /* as in the certificate: exact, or "*.base" */
+    const char *error;
+};
+
 /* What the files say now. Every array is sorted by its first field. */
 struct plan_world {
     const char *const *config; /* configured domains */
@@ -96,6 +103,8 @@ struct plan_world {
     const struct certs *certs;            /* the loaded pairs */
     const struct plan_cert_error *cert_errors;
     size_t n_cert_errors;
+    const struct plan_refusal *refused;
+    size_t n_refused;
     const struct certs_entry *dev; /* the development pair, or NULL */
     time_t now;
 };
@@ -126,7 +135,8 @@ struct plan_result {
  *  - certificate: the loaded pairs covering mta-sts.<domain>; when none
  *    does, the last good pair stays while it is unexpired (its reason: the
  *    refusal of its file, or that nothing covers the name any more); else
- *    the development pair when there is one; else it is a problem;
+ *    the development pair when there is one; else it is a problem, with
+ *    the refusal of a certificate that carries the name as its reason;
  *  - an expired certificate makes the domain unservable (still listed).
  * Returns 0, or -1 when memory runs out (out is then empty).
  */

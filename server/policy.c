@@ -85,6 +85,9 @@ struct pctx {
     struct buf served;
     size_t served_len; /* counted separately so the cap can be reported */
     bool non_ascii;
+    /* A field line with a name of its own came before 'version' (lines
+     * refused at their first byte do not count: they have one error). */
+    bool field_before_version;
 };
 
 static void perr(struct pctx *c, unsigned line, unsigned col, const char *fmt,
@@ -555,6 +558,28 @@ static void note_duplicate(struct pctx *c, enum field kind, unsigned ln,
  * the first error on the line, so one broken line yields one error, and
  * the caller moves on to the next line.
  */
+/*
+ * note_refused_field looks past what made a line fail at its first byte (a
+ * byte order mark, leading whitespace) for the field name behind it, and
+ * counts that field as present: the line gets its one error, and the field
+ * is not reported missing as well. One root cause, one message.
+ */
+static void note_refused_field(struct pctx *c, const char *s, size_t n)
+{
+    size_t i = 0, start;
+    if (n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0)
+        i = 3;
+    while (i < n && is_wsp((unsigned char)s[i]))
+        i++;
+    start = i;
+    while (i < n && is_name_char((unsigned char)s[i]))
+        i++;
+    for (int k = 0; k < N_KNOWN; k++)
+        if (i - start == strlen(known_names[k]) &&
+            memcmp(s + start, known_names[k], i - start) == 0)
+            c->present[k] = true;
+}
+
 static void parse_line(struct pctx *c, unsigned ln, const char *s, size_t n)
 {
     char f[QUOTE_BUF];
@@ -572,6 +597,7 @@ static void parse_line(struct pctx *c, unsigned ln, const char *s, size_t n)
         i++;
     if (i == 0) {
         unsigned char ch = (unsigned char)s[0];
+        note_refused_field(c, s, n);
         if (ln == 1 && n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0)
             perr(c, ln, 1,
                  "expected a field name, found a UTF-8 byte order mark (EF "
@@ -610,6 +636,8 @@ static void parse_line(struct pctx *c, unsigned ln, const char *s, size_t n)
             kind = (enum field)k;
     if (kind != F_EXT)
         c->present[kind] = true; /* so a broken line is not also "missing" */
+    if (kind != F_VERSION && !c->present[F_VERSION])
+        c->field_before_version = true;
     if (i == n) {
         perr(c, ln, colof(i),
              "expected ':' after field name '%s', found end of line", name);
@@ -767,7 +795,7 @@ static void lint(struct pctx *c)
     const struct first_seen *a = &c->first[F_MAX_AGE];
     const struct first_seen *ver = &c->first[F_VERSION];
 
-    if (ver->line > 1)
+    if (ver->line > 1 && c->field_before_version)
         pwarn(c, ver->line, 1,
               "'version' is on line %u; put it on the first line, where "
               "RFC 8461's examples and many tools expect it",

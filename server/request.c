@@ -142,9 +142,9 @@ struct request_result request_route(const struct snapshot *s,
         res.reply = snapshot_reply(s, SNAPSHOT_MISDIRECTED);
         return res;
     }
-    /* A domain without a valid policy yet is listed (with its problem) but
-     * has nothing to serve. */
-    if (d == NULL || d->policy == NULL)
+    /* A domain without a valid policy yet, or without a certificate that
+     * covers its host, is listed (with its problem) but not served. */
+    if (d == NULL || d->policy == NULL || !d->servable)
         return res;
     res.domain = d;
     if (r->if_none_match != NULL &&

@@ -71,16 +71,19 @@ static void set_fixed(struct reply *r, int status, const char *body)
 
 /*
  * build_health renders /healthz: the same few fields whatever the number of
- * domains. It fails (503) only when not a single domain can be served: one
- * customer's expired certificate must never make an orchestrator restart
- * the instance that serves all the others.
+ * domains. It is degraded when a domain or the instance has a problem, and
+ * fails (503) only when not a single domain can be served: one customer's
+ * expired certificate must never make an orchestrator restart the instance
+ * that serves all the others.
  */
 static void build_health(struct snapshot *s)
 {
     const struct snapshot_counts *c = &s->counts;
-    const char *status = c->servable == 0      ? "fail"
-                         : c->ok == c->domains ? "ok"
-                                               : "degraded";
+    /* A problem of the instance (an unreadable directory, a failed
+     * reload, a refused file that serves no domain) degrades it too. */
+    const char *status = c->servable == 0                          ? "fail"
+                         : c->ok == c->domains && c->problems == 0 ? "ok"
+                                                                   : "degraded";
     snprintf(s->health, sizeof(s->health),
              "{\"status\":\"%s\",\"domains\":%zu,\"servable\":%zu,"
              "\"unwell\":%zu,\"problems\":%zu,\"generation\":%llu}\n",
@@ -136,7 +139,6 @@ struct snapshot *snapshot_new(struct plan_domain *const *domains, size_t n,
               "Misdirected Request: the TLS server name does not match "
               "the Host header\n");
     set_fixed(&s->replies[SNAPSHOT_BAD_REQUEST], 400, "Bad Request\n");
-    set_fixed(&s->replies[SNAPSHOT_TOO_LARGE], 413, "Request body too large\n");
     build_health(s);
     for (size_t i = 0; prepare != NULL && i < SNAPSHOT_N_REPLIES; i++) {
         prepare(&s->replies[i], ctx);

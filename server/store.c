@@ -14,6 +14,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,9 @@ struct unit {
     struct certs_entry *entry; /* NULL: refused, or not a pair */
     struct certs_entry *last;  /* the last pair it gave: whose it was */
     char *error;
+    char **refused; /* the names of its certificate when it was refused */
+    size_t n_refused;
+    time_t retry_at; /* refused as not valid yet: load it again then */
     unsigned char hash[HASH_LEN];
     bool hashed;
 };
@@ -55,6 +59,7 @@ struct dirty {
     bool all;
     bool certs; /* the certificate index must be rebuilt */
     bool nomem;
+    bool kept; /* a directory could not be read: what it gave stays */
 };
 
 struct store {
@@ -123,18 +128,24 @@ static void dirty_add(struct dirty *d, const char *name)
         d->n++;
 }
 
-/* dirty_entry adds the domains whose policy host a pair's names cover: an
- * exact mta-sts.<d>, or a wildcard *.<d>. */
-static void dirty_entry(struct dirty *d, const struct certs_entry *e)
+/* dirty_names adds the domains whose policy host certificate names cover:
+ * an exact mta-sts.<d>, or a wildcard *.<d>. */
+static void dirty_names(struct dirty *d, const char *const *names, size_t n)
 {
-    size_t n;
-    const char *const *names = e != NULL ? certs_entry_names(e, &n) : NULL;
     for (size_t i = 0; names != NULL && i < n; i++) {
         if (strncmp(names[i], "mta-sts.", 8) == 0)
             dirty_add(d, names[i] + 8);
         else if (strncmp(names[i], "*.", 2) == 0)
             dirty_add(d, names[i] + 2);
     }
+}
+
+/* dirty_entry adds the domains of a pair's names. */
+static void dirty_entry(struct dirty *d, const struct certs_entry *e)
+{
+    size_t n = 0;
+    const char *const *names = e != NULL ? certs_entry_names(e, &n) : NULL;
+    dirty_names(d, names, n);
 }
 
 static void dirty_free(struct dirty *d)
@@ -144,25 +155,29 @@ static void dirty_free(struct dirty *d)
     free(d->v);
 }
 
-/* hash_files hashes the bytes of the files (in order) into out; -1 when
+/* hash_files hashes the bytes of the files (in order) into out: each file
+ * on its own, then the digests together (one-shot hashes: GnuTLS 3.7's
+ * gnutls_hash_init leaks its context when it runs out of memory). -1 when
  * one cannot be read (its load then says why). */
 static int hash_files(const char *const *paths, size_t n, size_t max,
                       unsigned char out[HASH_LEN])
 {
-    gnutls_hash_hd_t h;
-    int rc = 0;
-    if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+    unsigned char each[2 * HASH_LEN];
+    if (n > 2)
         return -1;
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    for (size_t i = 0; i < n; i++) {
         char *data = NULL, err[64];
         size_t len = 0;
-        if (readfile(paths[i], max, &data, &len, err, sizeof(err)) < 0 ||
-            gnutls_hash(h, data, len) < 0)
-            rc = -1;
+        int rc = readfile(paths[i], max, &data, &len, err, sizeof(err));
+        if (rc == 0)
+            rc = gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len,
+                                  each + i * HASH_LEN);
         free(data);
+        if (rc < 0)
+            return -1;
     }
-    gnutls_hash_deinit(h, out);
-    return rc;
+    return gnutls_hash_fast(GNUTLS_DIG_SHA256, each, n * HASH_LEN, out) < 0 ? -1
+                                                                            : 0;
 }
 
 static int first_error(const struct diag *d, char *out, size_t outlen)
@@ -224,6 +239,7 @@ static void unit_clear(struct unit *u)
     certs_entry_unref(u->entry);
     certs_entry_unref(u->last);
     free(u->error);
+    certs_names_free(u->refused, u->n_refused);
     memset(u, 0, sizeof(*u));
 }
 
@@ -273,12 +289,11 @@ void store_stats(const struct store *st, struct store_stats *out)
 
 /* ---- policy files ------------------------------------------------------- */
 
-struct policy *store_read_policy(const char *path, struct diag *d)
+/* policy_of validates what readfile gave for path (rc, and data or err). */
+static struct policy *policy_of(const char *path, int rc, const char *data,
+                                size_t len, const char *err, struct diag *d)
 {
-    char *data = NULL;
-    size_t len = 0;
-    char err[PROBLEM_MAX];
-    if (readfile(path, POLICY_MAX_SIZE, &data, &len, err, sizeof(err)) < 0) {
+    if (rc < 0) {
         /* The diagnostic names the file already. */
         size_t plen = strlen(path);
         const char *msg = strncmp(err, path, plen) == 0 && err[plen] == ':'
@@ -287,7 +302,16 @@ struct policy *store_read_policy(const char *path, struct diag *d)
         diag_add(d, DIAG_ERROR, 0, 0, "%s", msg);
         return NULL;
     }
-    struct policy *p = policy_parse(data, len, d);
+    return policy_parse(data, len, d);
+}
+
+struct policy *store_read_policy(const char *path, struct diag *d)
+{
+    char *data = NULL;
+    size_t len = 0;
+    char err[PROBLEM_MAX];
+    int rc = readfile(path, POLICY_MAX_SIZE, &data, &len, err, sizeof(err));
+    struct policy *p = policy_of(path, rc, data, len, err, d);
     free(data);
     return p;
 }
@@ -301,13 +325,22 @@ static int read_policy(struct store *st, struct pfile *pf)
 {
     unsigned char hash[HASH_LEN];
     const char *path = pf->f.path;
-    bool readable = hash_files(&path, 1, POLICY_MAX_SIZE, hash) == 0;
-    if (readable && pf->hashed && memcmp(hash, pf->hash, HASH_LEN) == 0)
+    char *data = NULL, why[PROBLEM_MAX];
+    size_t len = 0;
+    /* Read once: the bytes hashed are the bytes validated, even when the
+     * file changes again meanwhile. */
+    int rc = readfile(path, POLICY_MAX_SIZE, &data, &len, why, sizeof(why));
+    bool readable =
+        rc == 0 && gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, hash) == 0;
+    if (readable && pf->hashed && memcmp(hash, pf->hash, HASH_LEN) == 0) {
+        free(data);
         return 0;
+    }
     struct diag d;
     char problem[PROBLEM_MAX];
     diag_init(&d, path);
-    struct policy *p = store_read_policy(path, &d);
+    struct policy *p = policy_of(path, rc, data, len, why, &d);
+    free(data);
     if (p == NULL)
         first_error(&d, problem, sizeof(problem));
     if (p == NULL && pf->f.policy == NULL && same_str(problem, pf->f.error)) {
@@ -354,13 +387,15 @@ static int cmp_pfile(const void *key, const void *elem)
     return strcmp(key, ((const struct pfile *)elem)->f.domain);
 }
 
-/* file_slot finds domain's file, or where it would go. */
-static size_t file_slot(const struct store *st, const char *domain, bool *found)
+/* slot finds key in the sorted array base[0..n) of size-byte records, or
+ * where it would go. */
+static size_t slot(const void *base, size_t n, size_t size, const char *key,
+                   int (*cmp)(const void *, const void *), bool *found)
 {
-    size_t lo = 0, hi = st->n_files;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = cmp_pfile(domain, &st->files[mid]);
+        int c = cmp(key, (const char *)base + mid * size);
         if (c == 0) {
             *found = true;
             return mid;
@@ -372,6 +407,40 @@ static size_t file_slot(const struct store *st, const char *domain, bool *found)
     }
     *found = false;
     return lo;
+}
+
+static size_t file_slot(const struct store *st, const char *domain, bool *found)
+{
+    return slot(st->files, st->n_files, sizeof(*st->files), domain, cmp_pfile,
+                found);
+}
+
+/*
+ * odd_name says why a *.txt in the policy directory is not a domain's
+ * policy: a name that is one once written in lower case (A.Example.txt)
+ * would otherwise be ignored in silence while the default policy is
+ * served for that domain.
+ */
+static void odd_name(const struct store *st, const char *name)
+{
+    char domain[256], lower[256];
+    size_t n = strlen(name);
+    if (n <= 4 || strcmp(name + n - 4, ".txt") != 0 || name[0] == '.' ||
+        n >= sizeof(lower))
+        return;
+    for (size_t i = 0; i < n; i++)
+        lower[i] =
+            (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    lower[n] = '\0';
+    if (policy_domain(lower, domain, sizeof(domain)))
+        log_msg(st->lg, LOG_LEVEL_WARN,
+                "%s/%s: policy file names are lower case: rename it to %s "
+                "(until then it is ignored and %s gets the default policy)",
+                st->cfg->policy_dir, name, lower, domain);
+    else
+        log_msg(st->lg, LOG_LEVEL_DEBUG,
+                "%s/%s: not policy/<domain>.txt; ignored", st->cfg->policy_dir,
+                name);
 }
 
 /*
@@ -389,8 +458,10 @@ static void policy_changed(struct store *st, const char *name,
         dirty->all = dirty->all || r > 0;
         return;
     }
-    if (!policy_domain(name, domain, sizeof(domain)))
+    if (!policy_domain(name, domain, sizeof(domain))) {
+        odd_name(st, name);
         return;
+    }
     int len = snprintf(path, sizeof(path), "%s/%s", st->cfg->policy_dir, name);
     if (len < 0 || (size_t)len >= sizeof(path))
         return;
@@ -448,14 +519,27 @@ static int only_txt(const struct dirent *de)
            strcmp(de->d_name + n - 4, ".txt") == 0;
 }
 
+/* busy_has tells whether name is in busy (sorted, n entries). */
+static bool busy_has(const char *const *busy, size_t n, const char *name)
+{
+    return n > 0 && bsearch(&name, busy, n, sizeof(*busy), cmp_strp) != NULL;
+}
+
 /* scan_policies reads the whole policy directory: every file again (cheap
- * when unchanged), new ones added, vanished ones dropped. An unreadable
- * directory changes nothing and is a problem of the instance. */
-static void scan_policies(struct store *st, struct dirty *dirty)
+ * when unchanged), new ones added, vanished ones dropped; the files in busy
+ * (sorted names, still being written) are left as they were last read. An
+ * unreadable directory changes nothing and is a problem of the instance. */
+static void scan_policies(struct store *st, struct dirty *dirty,
+                          const char *const *busy, size_t n_busy)
 {
     struct dirent **ents = NULL;
     const char *dir = st->cfg->policy_dir;
     int n = scandir(dir, &ents, only_txt, alphasort);
+    if (n < 0 && errno == ENOMEM) {
+        /* A reload that failed, not a directory that cannot be read. */
+        dirty->nomem = true;
+        return;
+    }
     if (n < 0 && errno != ENOENT) {
         char why[PROBLEM_MAX];
         snprintf(why, sizeof(why),
@@ -465,6 +549,7 @@ static void scan_policies(struct store *st, struct dirty *dirty)
         if (!same_str(why, st->dir_problem[STORE_POLICY_DIR]))
             log_msg(st->lg, LOG_LEVEL_ERROR, "%s", why);
         set_str(&st->dir_problem[STORE_POLICY_DIR], why);
+        dirty->kept = true;
         return;
     }
     set_str(&st->dir_problem[STORE_POLICY_DIR], NULL);
@@ -488,17 +573,17 @@ static void scan_policies(struct store *st, struct dirty *dirty)
             policy_changed(st, name, dirty);
     }
     free(listed);
-    policy_changed(st, STORE_DEFAULT_POLICY, dirty);
+    if (!busy_has(busy, n_busy, STORE_DEFAULT_POLICY))
+        policy_changed(st, STORE_DEFAULT_POLICY, dirty);
     for (int i = 0; i < n; i++) {
         char domain[256];
-        if (strcmp(ents[i]->d_name, STORE_DEFAULT_POLICY) == 0)
+        if (strcmp(ents[i]->d_name, STORE_DEFAULT_POLICY) == 0 ||
+            busy_has(busy, n_busy, ents[i]->d_name))
             continue;
         if (policy_domain(ents[i]->d_name, domain, sizeof(domain)))
             policy_changed(st, ents[i]->d_name, dirty);
         else
-            log_msg(st->lg, LOG_LEVEL_DEBUG,
-                    "%s/%s: not policy/<domain>.txt; ignored", dir,
-                    ents[i]->d_name);
+            odd_name(st, ents[i]->d_name);
     }
 out:
     for (int i = 0; i < n; i++)
@@ -515,21 +600,8 @@ static int cmp_unit_key(const void *key, const void *elem)
 
 static size_t unit_slot(const struct store *st, const char *id, bool *found)
 {
-    size_t lo = 0, hi = st->n_units;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = cmp_unit_key(id, &st->units[mid]);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    *found = false;
-    return lo;
+    return slot(st->units, st->n_units, sizeof(*st->units), id, cmp_unit_key,
+                found);
 }
 
 static void log_loaded(const struct store *st, const struct certs_entry *e)
@@ -551,9 +623,10 @@ struct load_job {
     size_t unit; /* index in st->units */
     bool force;  /* load even when the bytes look unchanged */
     bool skip;   /* the bytes are unchanged: nothing to do */
-    bool readable, nomem;
+    bool readable;
     unsigned char hash[HASH_LEN];
     struct certs_entry *entry;
+    struct certs_refused r;
     struct diag d;
 };
 
@@ -571,7 +644,7 @@ static void job_run(struct certs_checker *chk, const struct unit *u,
         j->skip = true;
         return;
     }
-    j->entry = certs_load_unit(chk, j->cu, now, &j->d, &j->nomem);
+    j->entry = certs_load_unit(chk, j->cu, now, &j->d, &j->r);
 }
 
 struct job_pool {
@@ -642,7 +715,7 @@ static int job_apply(struct store *st, struct load_job *j)
                 same_str(problem[0] ? problem : NULL, u->error);
     if (!same)
         log_diag(st->lg, &j->d);
-    if (j->nomem) {
+    if (j->r.nomem) {
         certs_entry_unref(e);
         return -1;
     }
@@ -658,6 +731,12 @@ static int job_apply(struct store *st, struct load_job *j)
         st->served_real = true;
     }
     set_str(&u->error, problem[0] ? problem : NULL);
+    certs_names_free(u->refused, u->n_refused);
+    u->retry_at = j->r.valid_from;
+    u->refused = j->r.names;
+    u->n_refused = j->r.n_names;
+    j->r.names = NULL;
+    j->r.n_names = 0;
     u->hashed = j->readable && e != NULL;
     memcpy(u->hash, j->hash, HASH_LEN);
     return 1;
@@ -667,6 +746,8 @@ static int job_apply(struct store *st, struct load_job *j)
 static void unit_remove(struct store *st, size_t i, struct dirty *dirty)
 {
     dirty_entry(dirty, st->units[i].last);
+    dirty_names(dirty, (const char *const *)st->units[i].refused,
+                st->units[i].n_refused);
     log_msg(st->lg, LOG_LEVEL_INFO, "certificate %s removed",
             st->units[i].u.id);
     unit_clear(&st->units[i]);
@@ -743,12 +824,16 @@ static void load_units(struct store *st, const struct certs_unit *cu, size_t n,
     for (size_t i = 0; i < n; i++) {
         struct unit *u = &st->units[jobs[i].unit];
         struct certs_entry *before = certs_entry_ref(u->last);
+        /* The domains a refused certificate named are told again. */
+        if (!jobs[i].skip)
+            dirty_names(dirty, (const char *const *)u->refused, u->n_refused);
         int r = job_apply(st, &jobs[i]);
         if (r < 0)
             dirty->nomem = true;
         if (r > 0 || fresh[i]) {
             dirty_entry(dirty, before);
             dirty_entry(dirty, u->entry);
+            dirty_names(dirty, (const char *const *)u->refused, u->n_refused);
             dirty->certs = true;
         }
         certs_entry_unref(before);
@@ -756,6 +841,7 @@ static void load_units(struct store *st, const struct certs_unit *cu, size_t n,
 out:
     for (size_t i = 0; jobs != NULL && i < n; i++) {
         certs_entry_unref(jobs[i].entry);
+        certs_names_free(jobs[i].r.names, jobs[i].r.n_names);
         if (jobs[i].cu != NULL)
             diag_free(&jobs[i].d);
     }
@@ -770,19 +856,37 @@ static void scan_certs(struct store *st, time_t now, struct dirty *dirty)
     struct certs_unit *cu = NULL;
     size_t n = 0;
     struct diag d;
+    /* `validate --no-certs` checks policies only: the directory is not
+     * read, and the development pair stands in for every domain. */
+    if (st->cfg->certs_unchecked)
+        return;
     diag_init(&d, st->cfg->cert_dir);
     int rc = certs_list_units(st->cfg->cert_dir, &cu, &n, &d);
+    if (rc < 0 && errno == ENOMEM) {
+        /* A reload that failed, not a directory that cannot be read. */
+        diag_free(&d);
+        dirty->nomem = true;
+        return;
+    }
     char why[PROBLEM_MAX] = "";
-    if (rc < 0 && d.errors > 0)
-        snprintf(why, sizeof(why), "%s; the certificates already loaded stay",
-                 d.entries[0].msg);
-    if (!same_str(why[0] ? why : NULL, st->dir_problem[STORE_CERT_DIR]) ||
-        rc == 0)
+    if (rc < 0 && d.errors > 0) {
+        /* Named by the directory, as the policy directory's problem is. */
+        const char *dir = st->cfg->cert_dir, *msg = d.entries[0].msg;
+        bool named = strncmp(msg, dir, strlen(dir)) == 0;
+        snprintf(why, sizeof(why),
+                 "%s%s%s; the certificates already loaded stay",
+                 named ? "" : dir, named ? "" : ": ", msg);
+    }
+    if (rc == 0)
         log_diag(st->lg, &d);
+    else if (why[0] != '\0' && !same_str(why, st->dir_problem[STORE_CERT_DIR]))
+        /* Say that nothing was dropped, as for the policy directory. */
+        log_msg(st->lg, LOG_LEVEL_ERROR, "%s", why);
     diag_free(&d);
     set_str(&st->dir_problem[STORE_CERT_DIR], why[0] ? why : NULL);
     if (rc < 0) {
         dirty->nomem = dirty->nomem || why[0] == '\0';
+        dirty->kept = true;
         return;
     }
     /* Units that are gone, then the ones there now (both lists sorted). */
@@ -796,34 +900,58 @@ static void scan_certs(struct store *st, time_t now, struct dirty *dirty)
     certs_units_free(cu, n);
 }
 
-/* cert_changed handles one changed path in the certificate directory. */
-static void cert_changed(struct store *st, const char *rel, time_t now,
-                         struct dirty *dirty)
+/* certs_changed handles changed paths in the certificate directory: the
+ * units they involve (a pair is two files, often changed together) are
+ * looked at once each. */
+static void certs_changed(struct store *st, const char *const *rels, size_t n,
+                          time_t now, struct dirty *dirty)
 {
-    struct certs_change c;
-    struct diag d;
-    diag_init(&d, st->cfg->cert_dir);
-    int rc = certs_units_at(st->cfg->cert_dir, rel, &c, &d);
-    log_diag(st->lg, &d);
-    diag_free(&d);
-    if (rc < 0) {
+    struct certs_change *c = calloc(n + 1, sizeof(*c));
+    struct certs_unit *todo = calloc(2 * n + 1, sizeof(*todo));
+    size_t k = 0;
+    bool all = false;
+    if (c == NULL || todo == NULL) {
         dirty->nomem = true;
-    } else if (c.all) {
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct diag d;
+        diag_init(&d, st->cfg->cert_dir);
+        int rc = certs_units_at(st->cfg->cert_dir, rels[i], &c[i], &d);
+        log_diag(st->lg, &d);
+        diag_free(&d);
+        dirty->nomem = dirty->nomem || rc < 0;
+        all = all || c[i].all;
+    }
+    if (all) {
         scan_certs(st, now, dirty);
-    } else {
-        for (size_t s = 0; s < c.n_scope; s++) {
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t s = 0; s < c[i].n_scope; s++) {
             bool found, there = false;
-            size_t at = unit_slot(st, c.scope[s], &found);
-            for (size_t i = 0; i < c.n && !there; i++)
-                there = strcmp(c.units[i].id, c.scope[s]) == 0;
+            size_t at = unit_slot(st, c[i].scope[s], &found);
+            for (size_t j = 0; j < c[i].n && !there; j++)
+                there = strcmp(c[i].units[j].id, c[i].scope[s]) == 0;
             if (found && !there)
                 unit_remove(st, at, dirty);
         }
-        /* The event says the files changed: load them even when their
-         * bytes look the same (a key made readable, say). */
-        load_units(st, c.units, c.n, now, true, dirty);
+        for (size_t j = 0; j < c[i].n; j++) {
+            bool seen = false;
+            for (size_t m = 0; m < k && !seen; m++)
+                seen = strcmp(todo[m].id, c[i].units[j].id) == 0;
+            if (!seen)
+                todo[k++] = c[i].units[j]; /* borrowed from c[i] */
+        }
     }
-    certs_change_free(&c);
+    /* The event says the files changed: load them even when their bytes
+     * look the same (a key made readable, say). */
+    load_units(st, todo, k, now, true, dirty);
+out:
+    for (size_t i = 0; c != NULL && i < n; i++)
+        certs_change_free(&c[i]);
+    free(c);
+    free(todo);
 }
 
 /* rebuild_index indexes the pairs of every unit. */
@@ -900,13 +1028,14 @@ static void update_dev(struct store *st, struct dirty *dirty)
         dirty->nomem = true;
         goto out;
     }
-    log_msg(st->lg, LOG_LEVEL_WARN,
-            "NO CERTIFICATE in %s: serving a generated SELF-SIGNED "
-            "development certificate. Sending MTAs validate the "
-            "certificate and WILL REFUSE this policy; put a real "
-            "certificate for mta-sts.<domain> in %s before publishing "
-            "the _mta-sts record",
-            st->cfg->cert_dir, st->cfg->cert_dir);
+    if (!st->cfg->certs_unchecked)
+        log_msg(st->lg, LOG_LEVEL_WARN,
+                "NO CERTIFICATE in %s: serving a generated SELF-SIGNED "
+                "development certificate. Sending MTAs validate the "
+                "certificate and WILL REFUSE this policy; put a real "
+                "certificate for mta-sts.<domain> in %s before publishing "
+                "the _mta-sts record",
+                st->cfg->cert_dir, st->cfg->cert_dir);
     certs_entry_unref(st->dev);
     st->dev = dev;
     dirty->all = true;
@@ -980,45 +1109,93 @@ static int prepare_policies(struct store *st, const struct plan_result *r)
 {
     for (size_t i = 0; st->prepare != NULL && i < r->n; i++) {
         struct plan_policy *p = r->domains[i]->policy;
-        if (p == NULL || p->ok.native != NULL)
+        if (p == NULL)
             continue;
-        st->prepare(&p->ok, st->prepare_ctx);
-        st->prepare(&p->not_modified, st->prepare_ctx);
+        /* Each on its own: a retry after a failed one must not skip it. */
+        if (p->ok.native == NULL)
+            st->prepare(&p->ok, st->prepare_ctx);
+        if (p->not_modified.native == NULL)
+            st->prepare(&p->not_modified, st->prepare_ctx);
         if (p->ok.native == NULL || p->not_modified.native == NULL)
             return -1;
     }
     return 0;
 }
 
-/* world fills w from the store. The files array is new (borrowed
- * records). */
-static int world(const struct store *st, struct plan_world *w, time_t now,
-                 struct plan_file **files, struct plan_cert_error **errs)
+/* The arrays a world is made of, owned by the reload that plans. */
+struct world_parts {
+    struct plan_file *files;
+    struct plan_cert_error *errs;
+    struct plan_refusal *refused;
+};
+
+static int cmp_refusal(const void *a, const void *b)
 {
-    *files = calloc(st->n_files + 1, sizeof(**files));
-    *errs = calloc(st->n_units + 1, sizeof(**errs));
-    if (*files == NULL || *errs == NULL)
+    return strcmp(((const struct plan_refusal *)a)->name,
+                  ((const struct plan_refusal *)b)->name);
+}
+
+/* world fills w from the store, with new arrays of borrowed records. */
+static int world(const struct store *st, struct plan_world *w, time_t now,
+                 struct world_parts *p)
+{
+    size_t n_refused = 0, k = 0, m = 0;
+    for (size_t i = 0; i < st->n_units; i++)
+        n_refused += st->units[i].entry == NULL ? st->units[i].n_refused : 0;
+    p->files = calloc(st->n_files + 1, sizeof(*p->files));
+    p->errs = calloc(st->n_units + 1, sizeof(*p->errs));
+    p->refused = calloc(n_refused + 1, sizeof(*p->refused));
+    if (p->files == NULL || p->errs == NULL || p->refused == NULL)
         return -1;
     for (size_t i = 0; i < st->n_files; i++)
-        (*files)[i] = st->files[i].f;
-    size_t k = 0;
-    for (size_t i = 0; i < st->n_units; i++)
-        if (st->units[i].error != NULL)
-            (*errs)[k++] =
-                (struct plan_cert_error){st->units[i].u.id, st->units[i].error};
+        p->files[i] = st->files[i].f;
+    for (size_t i = 0; i < st->n_units; i++) {
+        const struct unit *u = &st->units[i];
+        if (u->error == NULL)
+            continue;
+        p->errs[k++] = (struct plan_cert_error){u->u.id, u->error};
+        for (size_t j = 0; u->entry == NULL && j < u->n_refused; j++)
+            p->refused[m++] = (struct plan_refusal){u->refused[j], u->error};
+    }
+    if (m > 1)
+        qsort(p->refused, m, sizeof(*p->refused), cmp_refusal);
     *w = (struct plan_world){
         .config = st->config,
         .n_config = st->n_config,
-        .files = *files,
+        .files = p->files,
         .n_files = st->n_files,
         .default_file = &st->deflt.f,
         .certs = snapshot_certs_get(st->certs),
-        .cert_errors = *errs,
+        .cert_errors = p->errs,
         .n_cert_errors = k,
+        .refused = p->refused,
+        .n_refused = m,
         .dev = st->dev,
         .now = now,
     };
     return 0;
+}
+
+/*
+ * reload_failed reports a reload that failed outright (memory) and keeps
+ * the previous state, saying so on /status and /healthz (the same domains,
+ * the new problem; when even that cannot be built, the log line is the
+ * report). Returns what apply returns then: 1 (retry), or -1 before the
+ * first load.
+ */
+static int reload_failed(struct store *st)
+{
+    if (st->cur == NULL) {
+        log_msg(st->lg, LOG_LEVEL_ERROR, "loading failed: out of memory");
+        return -1;
+    }
+    log_msg(st->lg, LOG_LEVEL_ERROR,
+            "reload failed (out of memory); still serving the previous "
+            "state");
+    set_str(&st->failure, "reload failed (out of memory); still serving the "
+                          "previous state");
+    build_snapshot(st, snapshot_domains(st->cur), snapshot_count(st->cur));
+    return 1;
 }
 
 /*
@@ -1029,8 +1206,7 @@ static int world(const struct store *st, struct plan_world *w, time_t now,
 static int apply(struct store *st, struct dirty *dirty, time_t now)
 {
     struct plan_result r = {0};
-    struct plan_file *files = NULL;
-    struct plan_cert_error *errs = NULL;
+    struct world_parts parts = {0};
     struct plan_world w;
     bool refused = false;
     int rc = 1;
@@ -1040,15 +1216,19 @@ static int apply(struct store *st, struct dirty *dirty, time_t now)
         dirty->nomem = true;
     if (!dirty->nomem)
         update_dev(st, dirty);
-    if (dirty->nomem || world(st, &w, now, &files, &errs) < 0)
-        goto fail;
+    if (dirty->nomem || world(st, &w, now, &parts) < 0) {
+        rc = reload_failed(st);
+        goto out;
+    }
     struct snapshot *old = st->cur; /* only this thread replaces it */
     bool all = dirty->all || old == NULL;
     if (plan_step(old != NULL ? snapshot_domains(old) : NULL,
                   old != NULL ? snapshot_count(old) : 0, &w,
                   (const char *const *)dirty->v, dirty->n, all, &r) < 0 ||
-        prepare_policies(st, &r) < 0)
-        goto fail;
+        prepare_policies(st, &r) < 0) {
+        rc = reload_failed(st);
+        goto out;
+    }
     log_findings(st, &r);
     for (size_t i = 0; i < r.n_findings; i++)
         refused = refused || r.findings[i].level == LOG_LEVEL_ERROR;
@@ -1071,39 +1251,24 @@ static int apply(struct store *st, struct dirty *dirty, time_t now)
         goto out;
     }
     set_str(&st->failure, NULL);
-    if (build_snapshot(st, r.domains, r.n) < 0)
-        goto fail;
-    rc = 0;
-    goto out;
-fail:
-    if (st->cur == NULL) {
-        log_msg(st->lg, LOG_LEVEL_ERROR, "loading failed: out of memory");
-        rc = -1;
-        goto out;
-    }
-    log_msg(st->lg, LOG_LEVEL_ERROR,
-            "reload failed (out of memory); still serving the previous "
-            "state");
-    set_str(&st->failure, "reload failed (out of memory); still serving the "
-                          "previous state");
-    /* Say so on /status and /healthz: the same domains, the new problem.
-     * When even that cannot be built, the log line is the report. */
-    build_snapshot(st, snapshot_domains(st->cur), snapshot_count(st->cur));
+    rc = build_snapshot(st, r.domains, r.n) < 0 ? reload_failed(st) : 0;
 out:
-    if (rc != 0 || refused)
+    if (rc != 0 || refused || dirty->kept)
         atomic_fetch_add(&st->failures, 1);
     plan_result_free(&r);
-    free(files);
-    free(errs);
+    free(parts.files);
+    free(parts.errs);
+    free(parts.refused);
     return rc;
 }
 
-/* run does one reload under the reload lock, then hands the memory it
- * freed back to the system: checking a certificate chain parses the whole
- * system trust store once, and replaced pairs leave holes between the
- * long-lived data. */
+/* run does one reload under the reload lock. After a full one it hands
+ * the memory it freed back to the system: checking every certificate
+ * chain parses the whole system trust store, and the replaced pairs leave
+ * holes between the long-lived data. An incremental reload frees little,
+ * and trimming walks the whole heap, which grows with the domains. */
 static int run(struct store *st, const struct store_change *changes, size_t n,
-               bool full)
+               bool full, const char *const *busy, size_t n_busy)
 {
     struct dirty dirty = {0};
     time_t now = time(NULL);
@@ -1117,10 +1282,13 @@ static int run(struct store *st, const struct store_change *changes, size_t n,
         certs = certs || changes[i].root == STORE_CERT_DIR;
     }
     if (policies)
-        scan_policies(st, &dirty);
+        scan_policies(st, &dirty, busy, n_busy);
     if (certs)
         scan_certs(st, now, &dirty);
-    for (size_t i = 0; i < n; i++) {
+    const char **cert_rels = calloc(n + 1, sizeof(*cert_rels));
+    size_t n_cert = 0;
+    dirty.nomem = dirty.nomem || cert_rels == NULL;
+    for (size_t i = 0; i < n && cert_rels != NULL; i++) {
         const struct store_change *c = &changes[i];
         if (c->rel == NULL || (c->root == STORE_POLICY_DIR && policies) ||
             (c->root == STORE_CERT_DIR && certs))
@@ -1128,29 +1296,72 @@ static int run(struct store *st, const struct store_change *changes, size_t n,
         if (c->root == STORE_POLICY_DIR)
             policy_changed(st, c->rel, &dirty);
         else
-            cert_changed(st, c->rel, now, &dirty);
+            cert_rels[n_cert++] = c->rel;
     }
+    if (n_cert > 0)
+        certs_changed(st, cert_rels, n_cert, now, &dirty);
+    free(cert_rels);
     dirty.all = dirty.all || full;
     int rc = apply(st, &dirty, now);
     pthread_mutex_unlock(&st->reload_lock);
     dirty_free(&dirty);
-    malloc_trim(0);
+    if (full || policies || certs)
+        malloc_trim(0);
     return rc;
 }
 
 int store_reload(struct store *st)
 {
-    return run(st, NULL, 0, true);
+    return run(st, NULL, 0, true, NULL, 0);
+}
+
+int store_reload_except(struct store *st, const char *const *busy,
+                        size_t n_busy)
+{
+    const char **sorted = calloc(n_busy + 1, sizeof(*sorted));
+    if (sorted == NULL)
+        return 1; /* worth retrying, as any reload out of memory */
+    if (n_busy > 0)
+        memcpy(sorted, busy, n_busy * sizeof(*sorted));
+    qsort(sorted, n_busy, sizeof(*sorted), cmp_strp);
+    int rc = run(st, NULL, 0, true, sorted, n_busy);
+    free(sorted);
+    return rc;
 }
 
 int store_update(struct store *st, const struct store_change *changes, size_t n)
 {
-    return run(st, changes, n, false);
+    return run(st, changes, n, false, NULL, 0);
+}
+
+/* retry_due reloads the units refused as "not valid yet" whose time has
+ * come (a CA or a clock a little ahead of this one), so that a renewal is
+ * not lost until the next edit. */
+static void retry_due(struct store *st, time_t now)
+{
+    struct certs_unit *todo = calloc(st->n_units + 1, sizeof(*todo));
+    size_t k = 0;
+    for (size_t i = 0; todo != NULL && i < st->n_units; i++)
+        if (st->units[i].retry_at != 0 && now >= st->units[i].retry_at)
+            todo[k++] = st->units[i].u; /* borrowed */
+    if (k > 0) {
+        struct dirty dirty = {0};
+        log_msg(st->lg, LOG_LEVEL_INFO,
+                "%zu certificate%s refused as not yet valid %s valid now; "
+                "loading again",
+                k, k == 1 ? "" : "s", k == 1 ? "is" : "are");
+        load_units(st, todo, k, now, true, &dirty);
+        apply(st, &dirty, now);
+        dirty_free(&dirty);
+    }
+    free(todo);
 }
 
 void store_tick(struct store *st, time_t now)
 {
     pthread_mutex_lock(&st->reload_lock);
+    if (st->cur != NULL)
+        retry_due(st, now);
     bool due =
         st->cur != NULL && st->next_expiry != 0 && now >= st->next_expiry;
     if (due) {

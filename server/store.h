@@ -44,6 +44,16 @@ void store_set_prepare(struct store *st, snapshot_prepare_fn fn, void *ctx);
  */
 int store_reload(struct store *st);
 
+/*
+ * store_reload_except is store_reload, except that the policy files named
+ * in busy (file names in the policy directory, any order) are not read
+ * again: the watcher knows that their writers have not finished, and
+ * reading one now could serve a half-written policy. What was last read of
+ * them stays; their finished save comes later as a store_update.
+ */
+int store_reload_except(struct store *st, const char *const *busy,
+                        size_t n_busy);
+
 /* Which directory a change is in. */
 enum store_root { STORE_POLICY_DIR, STORE_CERT_DIR };
 

@@ -1,6 +1,6 @@
 /*
  * watch: inotify + polling file watcher (see watch.h). One thread; the only
- * state shared with other threads is the stop pipe.
+ * state shared with other threads is the control pipe (stop, reload).
  *
  * What it tracks: the policy directory (its *.txt files and `..data`), the
  * certificate directory (its .crt/.key/.pem files and subdirectories),
@@ -30,6 +30,10 @@
 #define EVENTS                                                                 \
     (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |    \
      IN_ATTRIB | IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+/* A file inotify saw being written and never closed (a writer that died
+ * holding it, a write through mmap) is looked at by polling again after
+ * this long without a write. */
+#define WRITING_STALE_MS 60000
 /* A burst of events never delays a reload by more than this many debounce
  * periods. */
 #define DEBOUNCE_CAP 5
@@ -80,6 +84,7 @@ struct dir {
     struct entry *e; /* sorted by name */
     size_t n, cap;
     bool gone;
+    bool unreadable; /* there, but it cannot be opened (permissions) */
 };
 
 /* A change on its way to the store. */
@@ -87,7 +92,15 @@ struct pending {
     enum store_root root;
     char *rel; /* NULL: the whole root */
     bool writing;
-    int64_t finished; /* ms, 0 while writing */
+    int64_t finished;    /* ms, 0 while writing */
+    int64_t last_modify; /* ms of the last write inotify reported */
+};
+
+/* A watch descriptor and its directory (two directories may share one:
+ * the same directory configured for policies and certificates). */
+struct wd_dir {
+    int wd;
+    struct dir *d;
 };
 
 struct watch {
@@ -97,13 +110,16 @@ struct watch {
     pthread_t thread;
     bool running;
     int stop_pipe[2];
-    int ifd; /* inotify, -1 when polling only */
-    struct dir **dirs;
+    int ifd;           /* inotify, -1 when polling only */
+    struct dir **dirs; /* sorted by (root, rel) */
     size_t n_dirs, cap_dirs;
+    struct wd_dir *wds; /* sorted by wd */
+    size_t n_wds, cap_wds;
     size_t sweep_dir, sweep_entry; /* the safety net's place */
     struct pending *pend;
     size_t n_pend, cap_pend;
     bool full;  /* events were lost: reload everything */
+    bool hup;   /* a full reload was asked for (SIGHUP) */
     bool retry; /* the last reload failed outright */
     int64_t first_event, last_event;
     /* What the last rewatch could not watch, as a count and a digest, so
@@ -145,7 +161,7 @@ static bool relevant(enum dir_kind k, const char *name)
                  has_suffix(name, ".pem")));
     case DIR_PAIR:
         return strcmp(name, "fullchain.pem") == 0 ||
-               strcmp(name, "privkey.pem") == 0;
+               strcmp(name, "privkey.pem") == 0 || strcmp(name, "..data") == 0;
     case DIR_LIVE:
         return false;
     }
@@ -236,30 +252,104 @@ static void dir_free(struct dir *d)
     free(d);
 }
 
-static struct dir *find_dir_wd(const struct watch *w, int wd)
+/* dir_cmp orders directories by root, then rel. */
+static int dir_cmp(enum store_root root, const char *rel, const struct dir *d)
 {
-    for (size_t i = 0; wd >= 0 && i < w->n_dirs; i++)
-        if (w->dirs[i]->wd == wd)
-            return w->dirs[i];
-    return NULL;
+    if (root != d->root)
+        return root < d->root ? -1 : 1;
+    return strcmp(rel, d->rel);
+}
+
+/* dir_slot finds (root, rel) among the sorted directories, or where it
+ * would go. */
+static size_t dir_slot(const struct watch *w, enum store_root root,
+                       const char *rel, bool *found)
+{
+    size_t lo = 0, hi = w->n_dirs;
+    *found = false;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = dir_cmp(root, rel, w->dirs[mid]);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
 }
 
 static struct dir *find_dir(const struct watch *w, enum store_root root,
                             const char *rel)
 {
-    for (size_t i = 0; i < w->n_dirs; i++)
-        if (w->dirs[i]->root == root && strcmp(w->dirs[i]->rel, rel) == 0)
-            return w->dirs[i];
-    return NULL;
+    bool found;
+    size_t at = dir_slot(w, root, rel, &found);
+    return found ? w->dirs[at] : NULL;
+}
+
+/* wd_first is the index of the first entry for wd (or where it would go). */
+static size_t wd_first(const struct watch *w, int wd)
+{
+    size_t lo = 0, hi = w->n_wds;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->wds[mid].wd < wd)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* wd_forget drops d's entry from the descriptor index. */
+static void wd_forget(struct watch *w, struct dir *d)
+{
+    if (d->wd < 0)
+        return;
+    for (size_t i = wd_first(w, d->wd); i < w->n_wds && w->wds[i].wd == d->wd;
+         i++) {
+        if (w->wds[i].d != d)
+            continue;
+        memmove(&w->wds[i], &w->wds[i + 1],
+                (w->n_wds - i - 1) * sizeof(*w->wds));
+        w->n_wds--;
+        break;
+    }
+    d->wd = -1;
+}
+
+/* wd_set gives d the descriptor wd (or none, -1) in the index. */
+static void wd_set(struct watch *w, struct dir *d, int wd)
+{
+    wd_forget(w, d);
+    if (wd < 0)
+        return;
+    if (w->n_wds == w->cap_wds) {
+        size_t ncap = w->cap_wds ? w->cap_wds * 2 : 16;
+        struct wd_dir *p = realloc(w->wds, ncap * sizeof(*p));
+        if (p == NULL)
+            return; /* not indexed: its events are lost, polling remains */
+        w->wds = p;
+        w->cap_wds = ncap;
+    }
+    size_t at = wd_first(w, wd);
+    memmove(&w->wds[at + 1], &w->wds[at], (w->n_wds - at) * sizeof(*w->wds));
+    w->wds[at] = (struct wd_dir){wd, d};
+    w->n_wds++;
+    d->wd = wd;
 }
 
 static struct dir *add_dir(struct watch *w, enum dir_kind kind,
                            enum store_root root, const char *rel,
                            const char *path)
 {
-    struct dir *d = find_dir(w, root, rel);
-    if (d != NULL)
-        return d;
+    bool found;
+    size_t at = dir_slot(w, root, rel, &found);
+    if (found)
+        return w->dirs[at];
     if (w->n_dirs == w->cap_dirs) {
         size_t ncap = w->cap_dirs ? w->cap_dirs * 2 : 16;
         struct dir **p = realloc(w->dirs, ncap * sizeof(*p));
@@ -268,7 +358,7 @@ static struct dir *add_dir(struct watch *w, enum dir_kind kind,
         w->dirs = p;
         w->cap_dirs = ncap;
     }
-    d = calloc(1, sizeof(*d));
+    struct dir *d = calloc(1, sizeof(*d));
     if (d == NULL)
         return NULL;
     d->kind = kind;
@@ -280,7 +370,10 @@ static struct dir *add_dir(struct watch *w, enum dir_kind kind,
         dir_free(d);
         return NULL;
     }
-    w->dirs[w->n_dirs++] = d;
+    memmove(&w->dirs[at + 1], &w->dirs[at],
+            (w->n_dirs - at) * sizeof(*w->dirs));
+    w->dirs[at] = d;
+    w->n_dirs++;
     return d;
 }
 
@@ -409,10 +502,12 @@ static void watch_dir(struct watch *w, struct dir *d, char *first,
 {
     if (w->ifd < 0)
         return;
-    d->wd = inotify_add_watch(w->ifd, d->path, EVENTS);
-    if (d->wd >= 0)
-        return;
+    int wd = inotify_add_watch(w->ifd, d->path, EVENTS);
     int err = errno;
+    if (wd != d->wd)
+        wd_set(w, d, wd);
+    if (wd >= 0)
+        return;
     if (w->n_unwatched++ < UNWATCHED_NAMED) {
         size_t used = strlen(first);
         snprintf(first + used, firstlen - used, "%s%s", used ? ", " : "",
@@ -469,6 +564,7 @@ static void drop_gone(struct watch *w)
         if (d->gone && d->rel[0] != '\0') {
             if (d->wd >= 0 && w->ifd >= 0)
                 inotify_rm_watch(w->ifd, d->wd);
+            wd_forget(w, d);
             dir_free(d);
             continue;
         }
@@ -479,33 +575,66 @@ static void drop_gone(struct watch *w)
         w->sweep_dir = 0;
 }
 
-/* relist lists d again after a change of its entries, adding the watches
- * of new subdirectories. */
+/* relist lists d again after a change of its entries and watches the
+ * subdirectories it found (only those: each watch is a system call, and a
+ * provider has tens of thousands). */
 static void relist(struct watch *w, struct dir *d)
 {
     size_t before = w->n_dirs;
     list_dir(w, d, false);
-    if (w->n_dirs != before)
-        rewatch(w);
+    if (w->n_dirs == before || w->ifd < 0)
+        return;
+    char first[1024] = "";
+    int err = 0;
+    size_t unwatched = w->n_unwatched;
+    for (size_t i = 0; i < w->n_dirs; i++)
+        if (w->dirs[i]->wd < 0 && !w->dirs[i]->gone)
+            watch_dir(w, w->dirs[i], first, sizeof(first), &err);
+    if (w->n_unwatched > unwatched)
+        log_msg(w->lg, LOG_LEVEL_WARN,
+                "watch: cannot watch %s with inotify (%s); polling for "
+                "changes there every %u ms instead",
+                first,
+                err == ENOSPC ? "the inotify watch limit is reached; raise "
+                                "fs.inotify.max_user_watches"
+                              : strerror(err),
+                w->cfg->poll_interval_ms);
 }
 
-/* on_event turns one inotify event into a pending change. */
-static void on_event(struct watch *w, const struct inotify_event *ev,
-                     int64_t now)
+/* event_at starts or extends the burst of events that due_at times. */
+static void event_at(struct watch *w, int64_t now)
 {
-    if (ev->mask & IN_Q_OVERFLOW) {
-        w->full = true;
-        return;
-    }
-    struct dir *d = find_dir_wd(w, ev->wd);
-    if (d == NULL)
-        return;
+    if (w->first_event < 0)
+        w->first_event = now;
+    w->last_event = now;
+}
+
+/* finished_on_create tells whether a name that was just created is whole
+ * already: a symlink (certbot's renewal swaps live/<name>/ links by unlink
+ * and symlink), a hard link or a directory never get an IN_CLOSE_WRITE. */
+static bool finished_on_create(const struct dir *d, const char *name)
+{
+    struct stat sb;
+    int dfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool whole = dfd >= 0 &&
+                 fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+                 (!S_ISREG(sb.st_mode) || sb.st_nlink > 1);
+    if (dfd >= 0)
+        close(dfd);
+    return whole;
+}
+
+/* on_dir_event turns one inotify event on d into a pending change. */
+static void on_dir_event(struct watch *w, struct dir *d,
+                         const struct inotify_event *ev, int64_t now)
+{
     if (ev->len == 0 || (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF))) {
         if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
             /* The directory itself went: a root is read again whole, a
              * pair directory is its unit's change. */
-            d->wd = -1;
+            wd_forget(w, d);
             note(w, d->root, d->rel[0] ? d->rel : NULL, false, now);
+            event_at(w, now);
             if (d->rel[0] != '\0')
                 d->gone = true;
         }
@@ -517,6 +646,7 @@ static void on_event(struct watch *w, const struct inotify_event *ev,
     if (ev->mask & IN_ISDIR) {
         if (d->kind == DIR_CERT_ROOT || d->kind == DIR_LIVE) {
             note(w, d->root, rel, false, now);
+            event_at(w, now);
             if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
                 struct dir *sub = find_dir(w, d->root, rel);
                 if (sub != NULL)
@@ -524,27 +654,52 @@ static void on_event(struct watch *w, const struct inotify_event *ev,
             } else {
                 relist(w, d);
             }
+        } else if (d->kind == DIR_POLICY && relevant(d->kind, ev->name)) {
+            /* A directory where a policy file belongs (or was): a change
+             * of that file, which the store reports as not a regular
+             * file. No IN_CLOSE_WRITE comes for it. */
+            note(w, d->root, rel, false, now);
+            event_at(w, now);
+        }
+        return;
+    }
+    if (d->kind != DIR_POLICY) {
+        /* A symlink to a directory we track was swapped (`ln -sfn` of a
+         * certbot live/<name>): its unit changed, and its watch must
+         * follow the new target. */
+        struct dir *sub = find_dir(w, d->root, rel);
+        if (sub != NULL) {
+            note(w, d->root, rel, false, now);
+            event_at(w, now);
+            sub->self = (struct fmeta){0};
+            watch_dir(w, sub, (char[64]){0}, 64, &(int){0});
+            return;
+        }
+    }
+    if (strcmp(ev->name, "..data") == 0) {
+        /* Kubernetes swapped its link (a ConfigMap or Secret volume):
+         * every file there may be new. */
+        if (ev->mask & (IN_MOVED_TO | IN_CREATE | IN_DELETE)) {
+            note(w, d->root, d->kind == DIR_PAIR ? d->rel : NULL, false, now);
+            event_at(w, now);
         }
         return;
     }
     if (!relevant(d->kind, ev->name))
         return;
-    if (strcmp(ev->name, "..data") == 0) {
-        /* Kubernetes swapped its link (a ConfigMap or Secret volume):
-         * every file may be new. */
-        if (ev->mask & (IN_MOVED_TO | IN_CREATE | IN_DELETE))
-            note(w, d->root, NULL, false, now);
-        return;
-    }
     struct pending *p = pending_for(w, d->root, rel);
     if (p == NULL) {
         w->full = true;
         return;
     }
-    if (ev->mask & (IN_MODIFY | IN_CREATE)) {
+    if ((ev->mask & IN_CREATE) && finished_on_create(d, ev->name)) {
+        p->writing = false;
+        p->finished = now;
+    } else if (ev->mask & (IN_MODIFY | IN_CREATE)) {
         /* Being written: taken only once its writer closes it. */
         p->writing = true;
         p->finished = 0;
+        p->last_modify = now;
     } else if (ev->mask &
                (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE)) {
         p->writing = false;
@@ -552,11 +707,26 @@ static void on_event(struct watch *w, const struct inotify_event *ev,
     } else if ((ev->mask & IN_ATTRIB) && !p->writing) {
         p->finished = now; /* a key made readable, say */
     }
-    if (p->finished != 0) {
-        if (w->first_event < 0)
-            w->first_event = now;
-        w->last_event = now;
+    if (p->finished != 0)
+        event_at(w, now);
+}
+
+/* on_event dispatches an event to every directory its descriptor is. */
+static void on_event(struct watch *w, const struct inotify_event *ev,
+                     int64_t now)
+{
+    if (ev->mask & IN_Q_OVERFLOW) {
+        w->full = true;
+        return;
     }
+    /* Collected first: handling one may change the index. */
+    struct dir *ds[4];
+    size_t n = 0;
+    for (size_t i = wd_first(w, ev->wd);
+         i < w->n_wds && w->wds[i].wd == ev->wd && n < 4; i++)
+        ds[n++] = w->wds[i].d;
+    for (size_t i = 0; i < n; i++)
+        on_dir_event(w, ds[i], ev, now);
 }
 
 static void drain(struct watch *w)
@@ -605,9 +775,10 @@ static bool poll_entry(struct watch *w, struct dir *d, int dfd, struct entry *e,
         struct pending *p = pending_for(w, d->root, rel);
         if (p == NULL) {
             w->full = true;
-        } else if (p->writing) {
+        } else if (p->writing && now - p->last_modify < WRITING_STALE_MS) {
             return true; /* inotify will tell when it is closed */
         } else {
+            p->writing = false;
             p->finished = now - POLL_SETTLE_MS; /* due now */
             if (strcmp(e->name, "..data") == 0)
                 note(w, d->root, NULL, false, now - POLL_SETTLE_MS);
@@ -638,7 +809,17 @@ static bool poll_dir(struct watch *w, struct dir *d, size_t *from,
         self.ctime_ns = ns(&sb.st_ctim);
         self.mode = sb.st_mode;
     }
+    if (budget != NULL && *budget > 0)
+        (*budget)--; /* a directory costs a look too */
     if (!same_meta(&self, &d->self)) {
+        bool moved = self.present && d->self.present &&
+                     (self.dev != d->self.dev || self.ino != d->self.ino);
+        if (moved) {
+            /* Another directory behind the same name (a swapped symlink):
+             * everything in it may be new, and the watch must follow. */
+            note(w, d->root, d->rel[0] ? d->rel : NULL, false, now);
+            watch_dir(w, d, (char[64]){0}, 64, &(int){0});
+        }
         if (!self.present && d->rel[0] != '\0') {
             d->gone = true;
             note(w, d->root, d->rel, false, now);
@@ -649,6 +830,18 @@ static bool poll_dir(struct watch *w, struct dir *d, size_t *from,
         relist(w, d);
     }
     int dfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if ((dfd < 0 && self.present) != d->unreadable) {
+        /* A directory that is there but cannot be opened (chmod 000) makes
+         * its files look gone; they are not. Its root is read again whole
+         * instead, which keeps what was loaded and reports the directory,
+         * once when it becomes unreadable and once when it is back. */
+        d->unreadable = !d->unreadable;
+        note(w, d->root, NULL, false, now);
+    }
+    if (d->unreadable) {
+        *from = 0;
+        return settling;
+    }
     size_t i = *from;
     for (; i < d->n && (budget == NULL || *budget > 0); i++) {
         if (budget != NULL)
@@ -718,28 +911,139 @@ static int64_t due_at(const struct watch *w)
     return quiet < cap ? quiet : cap;
 }
 
+/*
+ * reload_asked does the full reload SIGHUP asks for, leaving out the
+ * policy files whose save is not finished: being written (inotify saw no
+ * close yet) or, where only polling watches, changed and not yet settled.
+ * Reading one of them now could serve a half-written policy; each is read
+ * once its save is finished, as any edit is. Returns as store_reload
+ * does.
+ */
+static int reload_asked(struct watch *w)
+{
+    const char **busy = calloc(w->n_pend + 1, sizeof(*busy));
+    size_t n = 0, cap = w->n_pend;
+    if (busy == NULL)
+        return store_reload(w->st);
+    for (size_t i = 0; i < w->n_pend; i++)
+        if (w->pend[i].root == STORE_POLICY_DIR && w->pend[i].rel != NULL &&
+            w->pend[i].writing)
+            busy[n++] = w->pend[i].rel;
+    for (size_t i = 0; i < w->n_dirs; i++) {
+        const struct dir *d = w->dirs[i];
+        /* Where inotify watches, it tells who is writing. */
+        if (d->kind != DIR_POLICY || d->wd >= 0)
+            continue;
+        for (size_t j = 0; j < d->n; j++) {
+            if (d->e[j].cand_since == 0)
+                continue;
+            if (n == cap) {
+                size_t ncap = cap * 2 + 16;
+                const char **p = realloc(busy, (ncap + 1) * sizeof(*p));
+                if (p == NULL)
+                    break;
+                busy = p;
+                cap = ncap;
+            }
+            busy[n++] = d->e[j].name;
+        }
+    }
+    if (n > 0)
+        log_msg(w->lg, LOG_LEVEL_INFO,
+                "reloading everything but %zu policy file%s still being "
+                "written (%s%s); %s read once finished",
+                n, n == 1 ? "" : "s", busy[0], n > 1 ? ", ..." : "",
+                n == 1 ? "it is" : "each is");
+    int rc = store_reload_except(w->st, busy, n);
+    free(busy);
+    return rc;
+}
+
+/* unit_key writes what a certificate path's pair is known by: its
+ * directory (`live/a`, `a`), or its name without .crt, .key or .pem. */
+static void unit_key(const char *rel, char *out, size_t outlen)
+{
+    const char *slash = strrchr(rel, '/');
+    size_t n = slash != NULL ? (size_t)(slash - rel) : strlen(rel);
+    if (slash == NULL && n > 4 &&
+        (has_suffix(rel, ".crt") || has_suffix(rel, ".key") ||
+         has_suffix(rel, ".pem")))
+        n -= 4;
+    snprintf(out, outlen, "%.*s", (int)n, rel);
+}
+
+/* sibling_busy tells whether the pair of a finished certificate path has
+ * another file still being written: loading it now would pair a new key
+ * with half a certificate, or the other way round. */
+static bool sibling_busy(const struct watch *w, const struct pending *p)
+{
+    char key[PATH_MAX], other[PATH_MAX];
+    if (p->root != STORE_CERT_DIR || p->rel == NULL)
+        return false;
+    unit_key(p->rel, key, sizeof(key));
+    for (size_t i = 0; i < w->n_pend; i++) {
+        const struct pending *q = &w->pend[i];
+        if (q == p || q->root != STORE_CERT_DIR || q->rel == NULL ||
+            !q->writing)
+            continue;
+        unit_key(q->rel, other, sizeof(other));
+        if (strcmp(key, other) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* remember records what a path handed over by inotify looks like now, so
+ * that the safety-net poll does not hand it over again. */
+static void remember(struct watch *w, const struct pending *p)
+{
+    if (p->rel == NULL)
+        return;
+    const char *slash = strrchr(p->rel, '/');
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%.*s",
+             slash != NULL ? (int)(slash - p->rel) : 0, p->rel);
+    struct dir *d = find_dir(w, p->root, dir);
+    const char *name = slash != NULL ? slash + 1 : p->rel;
+    struct entry *e = d != NULL ? find_entry(d, d->n, name) : NULL;
+    if (e == NULL)
+        return;
+    int dfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    e->seen = stat_at(dfd, name);
+    e->cand_since = 0;
+    if (dfd >= 0)
+        close(dfd);
+}
+
 /* hand_over gives the store every finished change (the ones still being
- * written wait) and reloads. */
+ * written wait, and so do certificate files whose pair is still being
+ * written) and reloads. */
 static void hand_over(struct watch *w, const char *why)
 {
     struct store_change *ch = calloc(w->n_pend + 1, sizeof(*ch));
     size_t n = 0;
     int rc;
-    if (w->full || w->retry || ch == NULL) {
+    if (w->full || w->retry || w->hup || ch == NULL) {
         log_msg(w->lg, LOG_LEVEL_DEBUG, "reloading everything: %s",
                 w->full ? "events were lost" : why);
         if (w->ifd >= 0)
             rewatch(w);
-        rc = store_reload(w->st);
-        w->full = false;
+        /* After lost events nothing is known about who is writing. */
+        rc = w->hup && !w->full ? reload_asked(w) : store_reload(w->st);
+        w->full = w->hup = false;
         for (size_t i = 0; i < w->n_pend; i++)
             if (w->pend[i].finished != 0)
                 w->pend[i].finished = -1; /* handed over */
     } else {
-        for (size_t i = 0; i < w->n_pend; i++)
-            if (w->pend[i].finished > 0)
-                ch[n++] =
-                    (struct store_change){w->pend[i].root, w->pend[i].rel};
+        for (size_t i = 0; i < w->n_pend; i++) {
+            struct pending *p = &w->pend[i];
+            if (p->finished <= 0)
+                continue;
+            if (sibling_busy(w, p))
+                continue; /* again when the sibling is closed */
+            remember(w, p);
+            ch[n++] = (struct store_change){p->root, p->rel};
+        }
         log_msg(w->lg, LOG_LEVEL_DEBUG, "reloading %zu changed path%s: %s", n,
                 n == 1 ? "" : "s", why);
         rc = n > 0 ? store_update(w->st, ch, n) : 0;
@@ -797,12 +1101,27 @@ static void *run(void *arg)
         int rc = poll(pfd, w->ifd >= 0 ? 2 : 1, timeout);
         if (rc < 0 && errno != EINTR)
             break;
-        if (pfd[0].revents != 0)
-            break;
+        if (pfd[0].revents != 0) {
+            /* 'r' asks for a reload; anything else (or none) is stop. */
+            char cmd[16];
+            ssize_t got = read(w->stop_pipe[0], cmd, sizeof(cmd));
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0 || memchr(cmd, 'r', (size_t)got) == NULL ||
+                memchr(cmd, 'x', (size_t)got) != NULL)
+                break;
+            w->hup = true;
+        }
         now = now_ms();
-        if (w->ifd >= 0 && (pfd[1].revents & POLLIN))
+        /* Read every event there is, also ones that came after poll()
+         * returned: a reload must know every save that is under way. */
+        if (w->ifd >= 0)
             drain(w);
         due = due_at(w);
+        if (w->hup) {
+            hand_over(w, "SIGHUP");
+            continue;
+        }
         if (w->full || (due >= 0 && now >= due)) {
             hand_over(w, "files changed");
             continue;
@@ -891,6 +1210,17 @@ int watch_run(struct watch *w)
     return 0;
 }
 
+int watch_reload(struct watch *w)
+{
+    if (w == NULL || !w->running)
+        return -1;
+    ssize_t n;
+    do
+        n = write(w->stop_pipe[1], "r", 1);
+    while (n < 0 && errno == EINTR);
+    return n == 1 ? 0 : -1;
+}
+
 void watch_stop(struct watch *w)
 {
     if (w == NULL)
@@ -909,6 +1239,7 @@ void watch_stop(struct watch *w)
     for (size_t i = 0; i < w->n_dirs; i++)
         dir_free(w->dirs[i]);
     free(w->dirs);
+    free(w->wds);
     for (size_t i = 0; i < w->n_pend; i++)
         free(w->pend[i].rel);
     free(w->pend);

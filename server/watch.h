@@ -32,6 +32,12 @@ struct watch *watch_new(const struct config *cfg, const struct logger *lg,
 /* watch_run starts the watcher thread; -1 when it cannot (logged). */
 int watch_run(struct watch *w);
 
+/* watch_reload asks the watcher thread for a full reload (SIGHUP): every
+ * file is read again except the policy files whose save it knows is not
+ * finished, which are read once it is. -1 when the thread does not run
+ * (then call store_reload). */
+int watch_reload(struct watch *w);
+
 /* watch_stop stops the thread and frees the watcher; NULL is a no-op. */
 void watch_stop(struct watch *w);
 

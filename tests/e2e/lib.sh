@@ -350,6 +350,9 @@ need_cmd() {
 # Probes of the host under test, at $HTTP_PORT (plain HTTP) and $HTTPS_PORT
 # with the test CA $CA, as the tests name them.
 health() { hurl --max-time 5 "http://127.0.0.1:$HTTP_PORT/healthz"; }
+# status_json: the per-domain /status document (plain-HTTP listener; it is
+# never on the HTTPS one).
+status_json() { hurl --max-time 5 "http://127.0.0.1:$HTTP_PORT/status"; }
 # metric NAME: the value of the unlabelled metric NAME.
 metric() {
     hurl --max-time 5 "http://127.0.0.1:$HTTP_PORT/metrics" |

@@ -49,6 +49,7 @@ IMAGE="mta-sts-host-test:$ID"
 BUILD_IMAGE="mta-sts-host-test-build:$ID"
 PROJECT="mtasts$ID"
 COMPOSE_FILE="$SRCDIR/deploy/docker-compose.yml"
+ENV_FILE=/dev/null # the test's .env, written below
 DOMAIN=example.com
 HOST="mta-sts.$DOMAIN"
 SYSTEMD_IMAGE="mta-sts-host-test-systemd:$ID"
@@ -61,7 +62,8 @@ CID=
 # script started.
 docker_cleanup() {
     if [ -n "$COMPOSE" ]; then
-        $COMPOSE -f "$COMPOSE_FILE" -p "$PROJECT" down -t 5 --remove-orphans
+        $COMPOSE --env-file "$ENV_FILE" -f "$COMPOSE_FILE" -p "$PROJECT" \
+            down -t 5 --remove-orphans
     fi
     [ -n "$SYSTEMD_CID" ] && docker rm -f "$SYSTEMD_CID"
     [ "${KEEP:-0}" = 1 ] ||
@@ -156,10 +158,15 @@ check "docker-compose.yml is valid for $COMPOSE" \
 
 # ----------------------------------------------------------------- image --
 t=$SECONDS
-if ! bash "$SRCDIR/deploy/build-base-image.sh" debian:bookworm-slim; then
+if ! bash "$SRCDIR/deploy/build-base-image.sh" debian:bookworm-slim \
+        2>"$TMP/base.log"; then
+    cat "$TMP/base.log"
     fail "base image debian:bookworm-slim available"
     finish
 fi
+sed 's/^/#   /' "$TMP/base.log"
+check "build-base-image.sh says which image it used and what it is" \
+    grep -Eq '^build-base-image: using debian:bookworm-slim \((already present|pulled|built now)[^)]*\): .*[0-9]+ MB' "$TMP/base.log"
 log "  base image ready in $((SECONDS - t)) s"
 
 # Build from a snapshot of SRCDIR so that both builds below see the same
@@ -202,6 +209,12 @@ if ! make_ca "$TMP/ca" || ! make_cert "$TMP/ca" "$TMP/ca/leaf" ecdsa "$HOST"; th
     finish
 fi
 cp "$TMP/ca/leaf.crt" "$TMP/certs/mta-sts.crt"
+# A config file of its own, chosen through the .env file: it adds a
+# domain (without a certificate), which /status then lists.
+mkdir -p "$TMP/config"
+printf 'domains: [%s, example.org]\n' "$DOMAIN" >"$TMP/config/config.yaml"
+chmod 0755 "$TMP/config"
+chmod 0644 "$TMP/config/config.yaml"
 cp "$TMP/ca/leaf.key" "$TMP/certs/mta-sts.key"
 # The container's uid 10001 reads the bind mounts.
 chmod 0755 "$TMP/policy" "$TMP/certs"
@@ -230,12 +243,33 @@ crlf "$POLICY2" >"$TMP/expect2"
 # ------------------------------------------------------------------- up --
 HTTPS_PORT=$(free_port)
 HTTP_PORT=$(free_port)
-export MTA_STS_IMAGE="$IMAGE"
-export MTA_STS_HTTPS_PUBLISH="127.0.0.1:$HTTPS_PORT"
-export MTA_STS_HTTP_PUBLISH="127.0.0.1:$HTTP_PORT"
-export MTA_STS_POLICY_DIR="$TMP/policy"
-export MTA_STS_CERT_DIR="$TMP/certs"
-dc() { $COMPOSE -f "$COMPOSE_FILE" -p "$PROJECT" "$@"; }
+# Nothing from the environment: every variable of deploy/.env.example is
+# set here, to a value that differs from its default (the project name
+# too, so no -p below).
+unset COMPOSE_PROJECT_NAME MTA_STS_IMAGE MTA_STS_HTTPS_PUBLISH \
+    MTA_STS_HTTP_PUBLISH MTA_STS_PUBLIC_HTTPS_PORT MTA_STS_POLICY_DIR \
+    MTA_STS_CERT_DIR MTA_STS_CONFIG
+ENV_FILE=$TMP/test.env
+cat >"$ENV_FILE" <<ENV
+COMPOSE_PROJECT_NAME=$PROJECT
+MTA_STS_IMAGE=$IMAGE
+MTA_STS_HTTPS_PUBLISH=127.0.0.1:$HTTPS_PORT
+MTA_STS_HTTP_PUBLISH=127.0.0.1:$HTTP_PORT
+MTA_STS_PUBLIC_HTTPS_PORT=$HTTPS_PORT
+MTA_STS_POLICY_DIR=$TMP/policy
+MTA_STS_CERT_DIR=$TMP/certs
+MTA_STS_CONFIG=$TMP/config/config.yaml
+BASE_IMAGE=debian:bookworm-slim
+ENV
+# .env.example and the README's table name every variable the compose file
+# uses, and the test's file sets each of them.
+compose_vars=$(grep -oE '[$][{][A-Z_]+' "$COMPOSE_FILE" | cut -c3- | sort -u)
+for v in $compose_vars COMPOSE_PROJECT_NAME; do
+    check "deploy/.env.example sets $v" grep -q "^$v=" "$SRCDIR/deploy/.env.example"
+    check "README's table lists $v" grep -q "^| \`$v\`" "$SRCDIR/README.md"
+    check "the test's .env sets $v" grep -q "^$v=" "$ENV_FILE"
+done
+dc() { $COMPOSE --env-file "$ENV_FILE" -f "$COMPOSE_FILE" "$@"; }
 dclogs() { dc logs --no-color mta-sts 2>&1; }
 
 if ! dc up -d --no-build >"$TMP/up.log" 2>&1; then
@@ -246,6 +280,9 @@ fi
 pass "$COMPOSE up -d (https 127.0.0.1:$HTTPS_PORT, http 127.0.0.1:$HTTP_PORT)"
 CID=$(dc ps -q mta-sts)
 state() { docker inspect -f "$1" "$CID" 2>/dev/null; }
+check "the project is named by the .env file ($PROJECT)" \
+    [ "$(state '{{index .Config.Labels "com.docker.compose.project"}}')" = "$PROJECT" ]
+check "the image is the .env file's ($IMAGE)" [ "$(state '{{.Config.Image}}')" = "$IMAGE" ]
 
 is_healthy() {
     local s
@@ -310,10 +347,22 @@ else
 fi
 check "Content-Type: text/plain" \
     grep -iq '^content-type: text/plain' "$TMP/hdr.1"
-hc=$(hurl -S --max-time 5 -o /dev/null -w '%{http_code}' \
+hc=$(hurl -S --max-time 5 -o "$TMP/hz.1" -w '%{http_code}' \
     "http://127.0.0.1:$HTTP_PORT/healthz" 2>/dev/null)
 check "GET http://127.0.0.1:$HTTP_PORT/healthz (published port 80 mapping): 200" \
     [ "$hc" = 200 ]
+hurl -S --max-time 5 -o "$TMP/status.json" "http://127.0.0.1:$HTTP_PORT/status"
+check "the config file chosen in .env is the one served (/status lists example.org)" \
+    grep -q '"example.org"' "$TMP/status.json"
+try_hint_ok() {
+    dclogs | grep -q "try: curl.* https://$HOST:$HTTPS_PORT/" &&
+        ! dclogs | grep -q "try: curl.*:8443"
+}
+check "the try: hint names the published port $HTTPS_PORT, not 8443" try_hint_ok
+# example.org (from the config, no certificate) is listed and unwell.
+check_contains "/healthz: degraded by the uncovered example.org, counts only" \
+    '{"status":"degraded","domains":2,"servable":1,"unwell":1,"problems":0,' \
+    "$(cat "$TMP/hz.1" 2>/dev/null)"
 
 # --------------------------------------------------------- in-place edit --
 # `cat >` truncates and rewrites the same inode, as `echo >` does.
@@ -358,6 +407,17 @@ only_good_ids() {
 }
 check "no TXT record is logged for the bad policy" only_good_ids
 check "container still running and healthy after the bad edit" is_healthy
+# The refused edit degrades the instance (still 200, so no probe restarts
+# it); the reason is on /status, on the plain-HTTP listener.
+hc=$(hurl -S --max-time 5 -o "$TMP/hz.2" -w '%{http_code}' \
+    "http://127.0.0.1:$HTTP_PORT/healthz" 2>/dev/null)
+check "/healthz after the bad edit: 200" [ "$hc" = 200 ]
+check_contains "/healthz after the bad edit: degraded, $DOMAIN now unwell too" \
+    '"status":"degraded","domains":2,"servable":1,"unwell":2,' \
+    "$(cat "$TMP/hz.2" 2>/dev/null)"
+check_contains "/status after the bad edit: $DOMAIN keeps $ID2 and says why" \
+    "\"policy_problem\":\"edit refused, still serving policy id $ID2: " \
+    "$(hurl -S --max-time 5 "http://127.0.0.1:$HTTP_PORT/status" 2>/dev/null)"
 
 no_trust_error() { ! dclogs | grep -q "no trusted certificates found"; }
 check "the image's CA bundle loads as the system trust store" no_trust_error

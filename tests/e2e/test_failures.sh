@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # test_failures.sh: end-to-end test of graceful failure (issue 6 part 6).
 # Each failure must keep the last good state on the wire, byte for byte
-# with the same ETag, and say why in the log, in /healthz ("degraded" with
-# a reason) and in mta_sts_reload_failures_total; and once the cause is
-# gone the next change must be picked up.
+# with the same ETag, and say why in the log, in /healthz ("degraded"), in
+# /status (the reason) and in mta_sts_reload_failures_total; and once the
+# cause is gone the next change must be picked up.
 #
 #  1. Out of memory during a reload: the LD_PRELOAD shim libfaultinject.so
 #     (tests/e2e/faultinject.c) fails allocation number K after the reload
@@ -146,8 +146,8 @@ stop_clean() {
 
 # sweep WHAT SUBSTR WHY: for K = 1..SWEEP fail allocation K after the
 # reload opens a path containing SUBSTR; one SIGHUP reload per K. When
-# something is kept back, /healthz and an error line must match the
-# extended regex WHY.
+# something is kept back, /healthz says degraded and /status and an error
+# line must match the extended regex WHY.
 sweep() {
     local what=$1 sub=$2 why=$3 k cur=0 next mark nf0 nf1 r fired=0 kept=0
     local bad_serve=0 bad_report=0 bad_recover=0 dead=0 timeouts=0
@@ -161,9 +161,10 @@ sweep() {
         f0=$(metric mta_sts_reload_failures_total)
         kill -HUP "$HOST_PID"
         # The reload ends with a publish line (the new policy is live), a
-        # refusal, or a failed reload.
+        # refusal (of the edit, of the renewed pair, of a directory), or a
+        # failed reload.
         if ! wait_until 10 eval "tail -n +$((mark + 1)) '$HLOG' |
-                grep -Eq 'publish: |edit refused|reload failed|keeping the certificates'"; then
+                grep -Eq 'publish: |edit refused|reload failed|still serving the last good certificate|the certificates already loaded stay'"; then
             timeouts=$((timeouts + 1))
             log "$what K=$k: no reload outcome logged"
         fi
@@ -184,15 +185,17 @@ sweep() {
             log "$what K=$k: served neither policy $cur nor $next complete: $r"
         fi
         h=$(health)
+        sj=$(status_json)
         f1=$(metric mta_sts_reload_failures_total)
         if grep -q '"status":"degraded"' <<<"$h"; then
             # Something was kept back: the reason must be visible.
             kept=$((kept + 1))
-            if ! grep -Eqi "$why" <<<"$h" || [ "${f1:-0}" -le "${f0:-0}" ] ||
+            if ! grep -Eqi "$why" <<<"$sj" || [ "${f1:-0}" -le "${f0:-0}" ] ||
                 ! tail -n +$((mark + 1)) "$HLOG" | grep -Eqi "error.*($why)"; then
                 bad_report=$((bad_report + 1))
                 log "$what K=$k: degraded without saying why:"
                 log "  healthz: $h"
+                log "  status: $(head -c 600 <<<"$sj")"
                 log "  failures: $f0 -> $f1"
                 tail -n +$((mark + 1)) "$HLOG" | grep -v faultinject |
                     sed 's/^/#   /' | head -n 6
@@ -216,7 +219,7 @@ sweep() {
     check_eq "$what: every reload logged its outcome" 0 "$timeouts"
     check_eq "$what: always the old or the new policy, complete, right ETag" \
         0 "$bad_serve"
-    check_eq "$what: every kept policy came with log, healthz and metric" \
+    check_eq "$what: every kept policy came with log, healthz, status and metric" \
         0 "$bad_report"
     check_eq "$what: the next reload after the fault picks the edit up" \
         0 "$bad_recover"
@@ -254,7 +257,7 @@ if [ "$(id -u)" = 0 ]; then
         f0=$(metric mta_sts_reload_failures_total)
         mark=$(wc -l <"$HLOG")
         chmod 000 "$CRT"
-        want="$CRT: opening the directory: Permission denied (running as uid 65534 'nobody')"
+        want="$CRT: reading the directory: Permission denied (running as uid 65534 'nobody')"
         if wait_until 10 eval "tail -n +$((mark + 1)) '$HLOG' | grep -Fq \"\$want\""; then
             pass "cert dir 000: the log names the directory, the error and the user"
         else
@@ -262,14 +265,23 @@ if [ "$(id -u)" = 0 ]; then
             tail -n +$((mark + 1)) "$HLOG" | sed 's/^/#   /' | head
         fi
         check_file_contains "cert dir 000: keeps the certificates" \
-            "keeping the certificates already served" "$HLOG"
+            "the certificates already loaded stay" "$HLOG"
+        if grep -q "certificate .* removed" "$HLOG"; then
+            fail "cert dir 000: no certificate is taken as removed"
+        else
+            pass "cert dir 000: no certificate is taken as removed"
+        fi
         r1=$(fetch "$S/out/p1")
         check "cert dir 000: same policy, same ETag" \
             eval 'is_policy 0 "$S/out/p1" "$r1" && [ "$r0" = "$r1" ]'
         check_eq "cert dir 000: same certificate" "$FP_A" "$(served_fp)"
         h=$(health)
         check_contains "cert dir 000: healthz degraded" '"status":"degraded"' "$h"
-        check_contains "cert dir 000: healthz says why" "Permission denied" "$h"
+        check_contains "cert dir 000: healthz counts the instance problem" \
+            '"problems":1,' "$h"
+        sj=$(status_json)
+        check_contains "cert dir 000: /status says why" "Permission denied" "$sj"
+        check_contains "cert dir 000: /status names the directory" "$CRT: reading the directory" "$sj"
         f1=$(metric mta_sts_reload_failures_total)
         check "cert dir 000: failures counted ($f0 -> $f1)" \
             test "${f1:-0}" -gt "${f0:-0}"
@@ -325,7 +337,7 @@ prepare enospc_certs
 if start "ENOSPC for certs" 'reload: {debounce_ms: 50, poll_interval_ms: 3000}' \
     FAULT_INOTIFY_ENOSPC="$CRT" --; then
     check_file_contains "ENOSPC for certs: names only the certificate directory" \
-        "cannot watch $CRT \\(the inotify watch limit is reached" "$HLOG"
+        "cannot watch $CRT with inotify \\(the inotify watch limit is reached" "$HLOG"
     check "ENOSPC for certs: the policy directory is not reported" \
         eval "! grep -q 'cannot watch $POL' '$HLOG'"
     t0=$(date +%s%3N)

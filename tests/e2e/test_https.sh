@@ -265,8 +265,26 @@ code=$(hs hz1 mta-sts.example.com /healthz)
 check_eq "HTTPS /healthz with a served Host -> 200" 200 "$code"
 code=$(hs hz2 mta-sts.example.com /healthz -H 'Host: anything.invalid')
 check_eq "HTTPS /healthz with any Host -> 200" 200 "$code"
-check "HTTPS /healthz body is JSON" python3 -c \
-    'import json,sys; json.load(open(sys.argv[1]))' "$OUT/hz2.b"
+if python3 - "$OUT/hz2.b" <<'EOF'; then
+import json, sys
+raw = open(sys.argv[1]).read()
+h = json.loads(raw)
+assert list(h) == ["status", "domains", "servable", "unwell", "problems",
+                   "generation"], h
+assert h["status"] == "ok" and h["domains"] == 2 and h["servable"] == 2, h
+assert "example" not in raw and "/" not in raw, raw
+EOF
+    pass "HTTPS /healthz is the constant-size JSON: ok, 2 domains, no names or paths"
+else
+    fail "HTTPS /healthz is the constant-size JSON: ok, 2 domains, no names or paths ($(head -c 300 "$OUT/hz2.b"))"
+fi
+code=$(hs st1 mta-sts.example.com /status)
+check_eq "HTTPS /status (per-domain detail) -> 404" 404 "$code"
+if grep -q example "$OUT/st1.b"; then
+    fail "HTTPS /status answer names no domain"
+else
+    pass "HTTPS /status answer names no domain"
+fi
 
 # No 3xx anywhere on HTTPS, including the policy path on every host form.
 hs r1 mta-sts.example.com "$PP" -H 'Host: mta-sts.example.com:443' >/dev/null
@@ -284,19 +302,55 @@ fi
 
 code=$(hp hhz 127.0.0.1 /healthz)
 check_eq "HTTP /healthz -> 200" 200 "$code"
-if python3 - "$OUT/hhz.b" "$ID_COM" "$ID_NET" <<'EOF'; then
+if python3 - "$OUT/hhz.b" <<'EOF'; then
 import json, sys
 h = json.load(open(sys.argv[1]))
-ids = {d["domain"]: d["policy_id"] for d in h["domains"]}
 assert h["status"] == "ok", h
-assert ids == {"example.com": sys.argv[2], "example.net": sys.argv[3]}, ids
+assert (h["domains"], h["servable"], h["unwell"], h["problems"]) == \
+    (2, 2, 0, 0), h
+assert isinstance(h["generation"], int) and h["generation"] >= 1, h
 EOF
-    pass "HTTP /healthz is JSON: status ok, both domains with their ids"
+    pass "HTTP /healthz is JSON: status ok, 2 domains, both servable, none unwell"
 else
-    fail "HTTP /healthz is JSON: status ok, both domains with their ids"
+    fail "HTTP /healthz is JSON: status ok, 2 domains, both servable, none unwell ($(head -c 300 "$OUT/hhz.b"))"
 fi
+check "HTTP /healthz has the same counts as HTTPS /healthz" \
+    cmp -s "$OUT/hhz.b" "$OUT/hz2.b"
 check_eq "HTTP /healthz Content-Type" application/json \
     "$(hdr "$OUT/hhz.h" content-type)"
+code=$(hp hst 127.0.0.1 /status)
+check_eq "HTTP /status -> 200" 200 "$code"
+check_eq "HTTP /status Content-Type" application/json \
+    "$(hdr "$OUT/hst.h" content-type)"
+if python3 - "$OUT/hst.b" "$OUT/hhz.b" "$ID_COM" "$ID_NET" <<'EOF'; then
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["health"] == json.load(open(sys.argv[2])), s["health"]
+assert s["problems"] == [], s["problems"]
+doms = {d["domain"]: d for d in s["domains"]}
+ids = {k: d["policy"]["id"] for k, d in doms.items()}
+assert ids == {"example.com": sys.argv[3], "example.net": sys.argv[4]}, ids
+com, net = doms["example.com"], doms["example.net"]
+for d in (com, net):
+    assert d["ok"] is True and d["servable"] is True, d
+    assert d["policy_problem"] is None and d["certificate_problem"] is None, d
+    # The test CA is not in the system trust store.
+    assert d["certificate"]["trusted"] is False, d
+    assert d["certificate"]["dev"] is False, d
+    assert "certificate_rsa" not in d, d
+assert com["policy"]["mode"] == "enforce" and com["policy"]["max_age"] == 604800, com
+assert com["policy"]["source"].endswith("/mta-sts.txt"), com
+assert net["policy"]["mode"] == "testing" and net["policy"]["max_age"] == 1209600, net
+assert net["policy"]["source"].endswith("/example.net.txt"), net
+assert com["certificate"]["subject"] == "mta-sts.example.com", com
+assert com["certificate"]["source"].endswith("example.com.crt"), com
+assert net["certificate"]["subject"] == "*.example.net", net
+assert net["certificate"]["source"].endswith("example.net.pem"), net
+EOF
+    pass "HTTP /status: both domains ok with their policy ids, modes, sources and certificates"
+else
+    fail "HTTP /status: both domains ok with their policy ids, modes, sources and certificates ($(head -c 600 "$OUT/hst.b"))"
+fi
 code=$(hp hm 127.0.0.1 /metrics)
 check_eq "HTTP /metrics -> 200" 200 "$code"
 for d in example.com example.net; do
@@ -460,10 +514,33 @@ for d in example.com example.net; do
     na=$(certtool -i --infile "$cf" 2>/dev/null |
         sed -n 's/^[[:space:]]*Not After: //p' | head -n 1)
     want=$(date -u -d "$na" +%s 2>/dev/null)
-    got=$(file_metric "mta_sts_certificate_not_after_seconds{domain=\"$d\"}" "$OUT/m.after")
-    check_eq "metrics: certificate not-after for $d equals the certificate's" \
+    got=$(file_metric "mta_sts_certificate_expiry_timestamp_seconds{domain=\"$d\"}" "$OUT/m.after")
+    check_eq "metrics: certificate expiry for $d equals the certificate's not-after" \
         "${want:-none}" "${got:-missing}"
+    check_eq "metrics: mta_sts_domain_ok for $d is 1" 1 \
+        "$(file_metric "mta_sts_domain_ok{domain=\"$d\"}" "$OUT/m.after")"
+    check_eq "metrics: certificate of $d (test CA, not system-trusted) is untrusted" 0 \
+        "$(file_metric "mta_sts_certificate_trusted{domain=\"$d\"}" "$OUT/m.after")"
+    check_eq "metrics: mta_sts_policy_degraded for $d is 0" 0 \
+        "$(file_metric "mta_sts_policy_degraded{domain=\"$d\"}" "$OUT/m.after")"
 done
+for st in all:2 servable:2 ok:2; do
+    check_eq "metrics: mta_sts_domains{state=\"${st%%:*}\"} is ${st#*:}" "${st#*:}" \
+        "$(file_metric "mta_sts_domains{state=\"${st%%:*}\"}" "$OUT/m.after")"
+done
+check_eq "metrics: mta_sts_problems is 0" 0 \
+    "$(file_metric mta_sts_problems "$OUT/m.after")"
+
+# The policy is served for the exact path only: a percent-encoded variant
+# is another resource, and the access log shows the path as received.
+raw_tls mta-sts.example.com \
+    "GET /.well-known/mta%2Dsts.txt HTTP/1.1\\r\\nHost: mta-sts.example.com\\r\\nConnection: close\\r\\n\\r\\n" \
+    >"$OUT/pct.raw"
+check_eq "percent-encoded policy path (mta%2Dsts.txt) -> 404" "HTTP/1.1 404" \
+    "$(head -c 12 "$OUT/pct.raw")"
+wait_until 5 grep -q 'mta%2Dsts' "$LOG"
+check_file_contains "access log shows the percent-encoded path as received" \
+    'access .* path="?/\.well-known/mta%2Dsts\.txt"? status=404' "$LOG"
 
 # A client that leaves in the middle of its request body is no server error.
 k500='mta_sts_http_requests_total{listener="http",code="500"}'
@@ -508,10 +585,83 @@ startup_fails() {
     check_file_contains "... and says $pattern" "$pattern" "$out"
 }
 
-startup_fails "an uncovered domain" \
-    "no certificate covers mta-sts\.example\.org" \
+# A domain no certificate covers is that domain's problem only: the host
+# starts, serves the covered one, and reports the other.
+UNC_HTTPS=$(free_port)
+UNC_HTTP=$(free_port)
+UNCLOG=$T/uncovered.log
+if host_start "$UNCLOG" "http://127.0.0.1:$UNC_HTTP/healthz" serve \
     --domain example.com --domain example.org --policy-dir "$POL" \
-    --cert-dir "$CERTS"
+    --cert-dir "$CERTS" --https "127.0.0.1:$UNC_HTTPS" \
+    --http "127.0.0.1:$UNC_HTTP"; then
+    pass "start-up with an uncovered domain serves the covered one"
+    UNC_PID=$HOST_PID
+    code=$(hurl --cacert "$CA" -o "$OUT/unc.b" -w '%{http_code}' \
+        --resolve "mta-sts.example.com:$UNC_HTTPS:127.0.0.1" \
+        "https://mta-sts.example.com:$UNC_HTTPS$PP")
+    check_eq "uncovered example.org: example.com still gets its policy" 200 "$code"
+    check "uncovered example.org: example.com's policy byte-exact" \
+        cmp -s "$T/expect.example.com" "$OUT/unc.b"
+    code=$(hurl -k -o /dev/null -w '%{http_code}' \
+        --resolve "mta-sts.example.org:$UNC_HTTPS:127.0.0.1" \
+        "https://mta-sts.example.org:$UNC_HTTPS$PP")
+    check_eq "uncovered example.org is not served (404)" 404 "$code"
+    code=$(hurl --cacert "$CA" -o /dev/null -w '%{http_code}' \
+        --resolve "mta-sts.example.org:$UNC_HTTPS:127.0.0.1" \
+        "https://mta-sts.example.org:$UNC_HTTPS$PP")
+    check_eq "uncovered example.org: no certificate verifies for its name" \
+        000 "$code"
+    check_file_contains "log: error level, example.org: no certificate covers" \
+        "error.*example\.org: no certificate covers mta-sts\.example\.org" "$UNCLOG"
+    code=$(hurl -o "$OUT/unc.hz" -w '%{http_code}' \
+        "http://127.0.0.1:$UNC_HTTP/healthz")
+    check_eq "uncovered example.org: /healthz -> 200" 200 "$code"
+    if python3 - "$OUT/unc.hz" <<'EOF'; then
+import json, sys
+h = json.load(open(sys.argv[1]))
+assert h["status"] == "degraded", h
+# example.com, example.org and example.net (from example.net.txt).
+assert (h["domains"], h["servable"], h["unwell"]) == (3, 2, 1), h
+EOF
+        pass "uncovered example.org: /healthz degraded, 3 domains, 2 servable, 1 unwell"
+    else
+        fail "uncovered example.org: /healthz degraded, 3 domains, 2 servable, 1 unwell ($(cat "$OUT/unc.hz"))"
+    fi
+    hurl -o "$OUT/unc.st" "http://127.0.0.1:$UNC_HTTP/status"
+    if python3 - "$OUT/unc.st" <<'EOF'; then
+import json, sys
+doms = {d["domain"]: d for d in json.load(open(sys.argv[1]))["domains"]}
+org, com = doms["example.org"], doms["example.com"]
+assert org["servable"] is False and org["ok"] is False, org
+assert org["certificate"] is None, org
+assert org["certificate_problem"].startswith(
+    "no certificate covers mta-sts.example.org"), org
+assert com["ok"] is True and com["certificate_problem"] is None, com
+EOF
+        pass "uncovered example.org: /status shows its certificate problem, example.com ok"
+    else
+        fail "uncovered example.org: /status shows its certificate problem, example.com ok ($(head -c 600 "$OUT/unc.st"))"
+    fi
+    hurl -o "$OUT/unc.m" "http://127.0.0.1:$UNC_HTTP/metrics"
+    check_eq "uncovered example.org: mta_sts_domain_ok is 0" 0 \
+        "$(file_metric 'mta_sts_domain_ok{domain="example.org"}' "$OUT/unc.m")"
+    check_eq "uncovered example.org: example.com's mta_sts_domain_ok is 1" 1 \
+        "$(file_metric 'mta_sts_domain_ok{domain="example.com"}' "$OUT/unc.m")"
+    host_stop "$UNC_PID" >/dev/null
+else
+    fail "start-up with an uncovered domain serves the covered one"
+    sed 's/^/  | /' "$UNCLOG"
+fi
+
+# Not a single domain can be served: start-up fails. (No <domain>.txt
+# and no certificate naming an exact mta-sts.<domain>: example.org is the
+# only domain.)
+mkdir -p "$T/onlydefault" "$T/netcerts"
+cp "$POL/mta-sts.txt" "$T/onlydefault/"
+cp "$CERTS/example.net.pem" "$T/netcerts/"
+startup_fails "only an uncovered domain" \
+    "no certificate covers mta-sts\.example\.org" \
+    --domain example.org --policy-dir "$T/onlydefault" --cert-dir "$T/netcerts"
 
 mkdir -p "$T/badpol"
 printf 'version: STSv1\nmode: bogus\nmx: mail.example.com\nmax_age: 604800\n' \
@@ -603,6 +753,27 @@ if host_start "$DEVLOG" "http://127.0.0.1:$HTTP_PORT/healthz" serve \
     code=$(hurl -o /dev/null -w '%{http_code}' \
         "http://127.0.0.1:$HTTP_PORT/metrics")
     check_eq "dev run: /metrics is not on the HTTP listener when --metrics is set" \
+        404 "$code"
+    check_eq "dev run: the dev certificate counts as untrusted in the metrics" 0 \
+        "$(file_metric 'mta_sts_certificate_trusted{domain="example.com"}' "$OUT/devm.b")"
+    code=$(hurl -o "$OUT/devst.b" -w '%{http_code}' \
+        "http://127.0.0.1:$MPORT/status")
+    check_eq "dev run: /status on the separate metrics listener -> 200" \
+        200 "$code"
+    if python3 - "$OUT/devst.b" <<'EOF'; then
+import json, sys
+doms = {d["domain"]: d for d in json.load(open(sys.argv[1]))["domains"]}
+c = doms["example.com"]["certificate"]
+assert c["dev"] is True and c["trusted"] is False, c
+assert c["subject"] == "mta-sts.example.com", c
+EOF
+        pass "dev run: /status says example.com has the untrusted dev certificate"
+    else
+        fail "dev run: /status says example.com has the untrusted dev certificate ($(head -c 600 "$OUT/devst.b"))"
+    fi
+    code=$(hurl -o /dev/null -w '%{http_code}' \
+        "http://127.0.0.1:$HTTP_PORT/status")
+    check_eq "dev run: /status is not on the HTTP listener when --metrics is set" \
         404 "$code"
     wait_until 5 grep -q '"access"' "$DEVLOG"
     sleep 0.5

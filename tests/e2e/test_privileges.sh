@@ -197,8 +197,9 @@ else
     fail "root-only key after the drop: the error names the user and the fix"
     tail -n +$((mark + 1)) "$HLOG" | sed 's/^/#   /' | head -20
 fi
-check_file_contains "root-only key: keeps the certificates already served" \
-    "keeping the certificates already served" "$HLOG"
+check_file_contains "root-only key: example.com keeps its last good certificate" \
+    "error example\.com: .*mta-sts\.example\.com\.key: cannot open: Permission denied.*; still serving the last good certificate" \
+    "$HLOG"
 check_eq "root-only key: certificate A still served" "$FP_A" "$(served_fp)"
 code=$(hurl --cacert "$CA" --resolve "mta-sts.example.com:$HTTPS_PORT:127.0.0.1" \
     -o "$OUT/body2" -w '%{http_code}' \
@@ -207,8 +208,16 @@ check_eq "root-only key: policy still served (verified)" 200 "$code"
 check "root-only key: same bytes" cmp -s "$OUT/served" "$OUT/body2"
 h=$(health)
 check_contains "root-only key: healthz degraded" '"status":"degraded"' "$h"
-check_contains "root-only key: healthz says why" \
-    "Permission denied (running as uid 65534 'nobody')" "$h"
+check_contains "root-only key: healthz counts example.com as unwell" \
+    '"unwell":1,' "$h"
+cp_=$(status_json | python3 -c '
+import json, sys
+d = [x for x in json.load(sys.stdin)["domains"] if x["domain"] == "example.com"][0]
+print(d["certificate_problem"] or "")' 2>/dev/null)
+check_contains "root-only key: /status says why for example.com" \
+    "Permission denied (running as uid 65534 'nobody')" "$cp_"
+check_contains "root-only key: /status says the last good certificate stays" \
+    "still serving the last good certificate" "$cp_"
 f1=$(metric mta_sts_reload_failures_total)
 check "root-only key: reload failure counted ($f0 -> $f1)" \
     test "${f1:-0}" -gt "${f0:-0}"

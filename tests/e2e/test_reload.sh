@@ -4,8 +4,8 @@
 # real inotify: every way operators and tools edit a policy goes live
 # within a bounded wait with the right ETag and `publish:` line, every kind
 # of bad edit keeps the last good policy served byte for byte (and says
-# why, in the log, /healthz and /metrics), certificate renewals by file
-# replacement reach new handshakes and mismatched ones are refused, 200+
+# why, in the log, /healthz, /status and /metrics), certificate renewals by
+# file replacement reach new handshakes and mismatched ones are refused, 200+
 # reloads under concurrent clients never serve a torn or mixed response,
 # and the polling fallback works when forced on.
 #
@@ -174,10 +174,17 @@ health_code() {
     hurl --max-time 5 -o /dev/null -w '%{http_code}' \
         "http://127.0.0.1:$HTTP_PORT/healthz"
 }
-# hz PYEXPR: evaluate PYEXPR over the /healthz JSON (as j); dom(NAME) gives
-# one domain's entry.
+# hz PYEXPR: evaluate PYEXPR over the /healthz JSON (as j).
 hz() {
     health | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+print(eval(sys.argv[1]))' "$1" 2>/dev/null
+}
+# st PYEXPR: evaluate PYEXPR over the /status JSON (as j); dom(NAME) gives
+# one domain's entry.
+st() {
+    status_json | python3 -c '
 import json, sys
 j = json.load(sys.stdin)
 def dom(n):
@@ -327,7 +334,8 @@ srv_start override-del && {
 # renamed into place) goes live after a short settle, far below 4 s; a
 # certificate change still waits the whole debounce, because a renewal
 # writes a certificate and a key that only make sense together. The bounds
-# are a factor of 2 to 100 away from what is being told apart.
+# are a factor of 2 to 100 away from what is being told apart. Each reload
+# re-reads only what changed: the one policy file, or the one pair.
 
 log "settle: policy saves skip the debounce, certificates keep it"
 srv_prepare settle
@@ -354,8 +362,13 @@ if srv_run 'reload:
         else
             fail "settle: $edit save served within 2 s (debounce 4000)"
         fi
-        check "settle: $edit save reloads only the policies" \
-            log_has_fixed "$m" "reloading: policy files changed"
+        check "settle: $edit save re-reads only the changed policy file" \
+            log_has_fixed "$m" "reloading 1 changed path: "
+        if log_since "$m" | grep -Eq 'reloading everything|certificate .* loaded'; then
+            fail "settle: $edit save reloads no certificate"
+        else
+            pass "settle: $edit save reloads no certificate"
+        fi
     done
     m=$(log_mark)
     leaf_of "$CRT/mta-sts.example.com.crt" >"$S/out/settle.leaf0"
@@ -369,8 +382,15 @@ if srv_run 'reload:
         leaf_is example.com "$S/out/settle.leaf0"
     check "settle: the certificate change is loaded after the debounce" \
         wait_until 10 leaf_is example.com "$S/out/settle.leaf1"
-    check "settle: a certificate change reloads everything" \
-        log_has_fixed "$m" "reloading: files changed"
+    check "settle: the certificate change reloads that pair" \
+        log_has "$m" "certificate $CRT/mta-sts\.example\.com\.crt for mta-sts\.example\.com loaded"
+    if log_since "$m" | grep -Eq 'reloading everything|mta-sts\.example\.net\.crt .*loaded'; then
+        fail "settle: the certificate change reloads only that pair"
+    else
+        pass "settle: the certificate change reloads only that pair"
+    fi
+    check_eq "settle: the pair (new .crt and .key) is loaded once" 1 \
+        "$(log_since "$m" | grep -c 'certificate .*/mta-sts\.example\.com\.crt for .* loaded')"
     srv_stop
 else
     fail "settle: host starts"
@@ -402,9 +422,11 @@ bad_edit() {
         fail "$label: /healthz says degraded (got: $(health | head -c 300))"
     fi
     check_eq "$label: /healthz still answers 200" 200 "$(health_code)"
+    check_eq "$label: /healthz counts both domains unwell, both servable" \
+        "2 2" "$(hz '"%d %d" % (j["unwell"], j["servable"])')"
     for d in example.com example.net; do
-        ok=$(hz "dom('$d')['problem'] is not None and 'mta-sts.txt' in dom('$d')['problem']")
-        check_eq "$label: /healthz names the problem for $d" True "$ok"
+        ok=$(st "(dom('$d')['policy_problem'] or '').startswith('edit refused, still serving policy id ${old_etag[$d]}: ') and 'mta-sts.txt' in dom('$d')['policy_problem'] and dom('$d')['servable']")
+        check_eq "$label: /status names the problem for $d (edit refused, old id kept)" True "$ok"
         read -r code etag < <(fetch "$d" "$S/out/$d.now")
         if [ "$code" = 200 ] && [ "$etag" = "${old_etag[$d]}" ] &&
             cmp -s "$S/out/$d.now" "$S/out/$d.old"; then
@@ -522,8 +544,10 @@ srv_start certs && {
         fail "certs: mismatched key: /healthz says degraded (got:" \
             "$(health | head -c 300))"
     fi
-    check_eq "certs: mismatched key: /healthz names the certificate problem" \
-        True "$(hz '"mta-sts.example.com" in (j["certificates"]["problem"] or "")')"
+    check_eq "certs: mismatched key: /status names example.com's certificate problem" \
+        True "$(st '"mta-sts.example.com" in (dom("example.com")["certificate_problem"] or "") and "still serving the last good certificate" in dom("example.com")["certificate_problem"]')"
+    check_eq "certs: mismatched key: example.net has no certificate problem" \
+        None "$(st 'dom("example.net")["certificate_problem"]')"
     served_leaf example.com >"$S/out/served2"
     check "certs: mismatched key: the previous certificate stays served" \
         cmp -s "$S/out/served2" "$S/out/leaf1"
@@ -564,8 +588,10 @@ srv_start certs-stray && {
     else
         fail "stray: the refused file makes /healthz say degraded"
     fi
-    check_eq "stray: /healthz names the refused file" True \
-        "$(hz '"stray.crt" in (j["certificates"]["problem"] or "")')"
+    check_eq "stray: /status lists the refused file as an instance problem" True \
+        "$(st 'any("stray.crt" in p for p in j["problems"])')"
+    check_eq "stray: /healthz counts it, no domain unwell" "1 0" \
+        "$(hz '"%d %d" % (j["problems"], j["unwell"])')"
     check "stray: the log names the refused file" log_has "$m" "stray\.crt"
     # A renewal next to the refused file still goes live.
     make_cert "$T/ca" "$S/stage/renew" ecdsa mta-sts.example.net
@@ -608,8 +634,12 @@ srv_start certs-gone && {
     served_leaf example.com >"$S/out/served-after"
     check "certs-gone: the real certificate stays served (no dev certificate)" \
         cmp -s "$S/out/served-before" "$S/out/served-after"
-    check "certs-gone: the log says the directory holds no certificate" \
-        log_has "$m" "holds no certificate"
+    check "certs-gone: the log says the certificate was removed" \
+        log_has "$m" "certificate $CRT/mta-sts\.example\.com\.crt removed"
+    check "certs-gone: the log says example.com keeps its last good certificate" \
+        log_has "$m" "example\.com: no certificate covers mta-sts\.example\.com any more.*still serving the last good one"
+    check_eq "certs-gone: /status says example.net keeps its last good certificate" True \
+        "$(st '"still serving the last good one" in (dom("example.net")["certificate_problem"] or "")')"
     if log_since "$m" | grep -q "SELF-SIGNED"; then
         fail "certs-gone: no development certificate is generated"
     else
@@ -702,8 +732,8 @@ srv_start concurrency && {
         got=0
         tw=$(now_ms)
         for ((k = 0; k < 300; k++)); do
-            if hurl --max-time 2 "http://127.0.0.1:$HTTP_PORT/healthz" |
-                grep -q "\"policy_id\":\"$want\""; then
+            if hurl --max-time 2 "http://127.0.0.1:$HTTP_PORT/status" |
+                grep -q "\"id\":\"$want\""; then
                 got=1
                 break
             fi

@@ -125,7 +125,7 @@ import http.client, os, re, sys
 port = int(sys.argv[1]); dom = re.escape(sys.argv[2])
 pats = [r"^mta_sts_reloads_total (\d+)$", r"^mta_sts_reload_failures_total (\d+)$",
         r"^mta_sts_policy_info\{domain=\"" + dom + r"\",id=\"([A-Za-z0-9]+)\"",
-        r"^mta_sts_certificate_not_after_seconds\{domain=\"" + dom + r"\"\} (\d+)$"]
+        r"^mta_sts_certificate_expiry_timestamp_seconds\{domain=\"" + dom + r"\"\} (\d+)$"]
 for line in sys.stdin:
     cmd = line.split()
     out = "-"

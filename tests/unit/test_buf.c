@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,24 @@ static void test_cap(void **state)
     assert_int_equal(buf_puts(&b, "9"), -1);
     assert_true(b.failed);
     assert_int_equal(b.len, 8); /* unchanged by the refused append */
+    buf_free(&b);
+
+    /* Filling up to exactly the cap in steps is fine, one more is not. */
+    buf_init(&b, 8);
+    assert_int_equal(buf_puts(&b, "1234"), 0);
+    assert_int_equal(buf_printf(&b, "%s", "5678"), 0);
+    assert_int_equal(b.len, 8);
+    assert_string_equal(b.data, "12345678");
+    assert_int_equal(buf_append(&b, "9", 1), -1);
+    buf_free(&b);
+    buf_init(&b, 8);
+    assert_int_equal(buf_puts(&b, "1234"), 0);
+    assert_int_equal(buf_printf(&b, "%s", "56789"), -1);
+    assert_int_equal(b.len, 4);
+    buf_free(&b);
+    buf_init(&b, 8);
+    assert_int_equal(buf_puts(&b, "12345678"), 0);
+    assert_int_equal(buf_puts(&b, "9"), -1);
     /* Once failed, it stays failed and take refuses, releasing what the
      * buffer held: callers that only take must not leak (the sanitizer
      * build checks that nothing is left behind). */
@@ -86,12 +105,45 @@ static void test_json_string(void **state)
     }
 }
 
+/*
+ * test_json_all_bytes renders every byte value on its own and checks it
+ * against RFC 8259 §7: '"' and '\\' escaped with a backslash, the control
+ * characters U+0000..U+001F (and DEL, which we escape as well) as \u00XX,
+ * everything else as is, so bytes of UTF-8 pass through.
+ */
+static void test_json_all_bytes(void **state)
+{
+    (void)state;
+    for (unsigned c = 0; c < 256; c++) {
+        char in = (char)c, want[16];
+        if (c == '"' || c == '\\')
+            snprintf(want, sizeof(want), "\"\\%c\"", (char)c);
+        else if (c < 0x20 || c == 0x7f)
+            snprintf(want, sizeof(want), "\"\\u%04x\"", c);
+        else
+            snprintf(want, sizeof(want), "\"%c\"", (char)c);
+        struct buf b;
+        buf_init(&b, 64);
+        assert_int_equal(buf_json_string(&b, &in, 1), 0);
+        if (strcmp(b.data, want) != 0)
+            fail_msg("byte 0x%02x: got %s, want %s", c, b.data, want);
+        buf_free(&b);
+    }
+    /* 0x1f is the last control character: raw it is invalid JSON. */
+    struct buf b;
+    buf_init(&b, 64);
+    assert_int_equal(buf_json_string(&b, "a\x1f\x20", 3), 0);
+    assert_string_equal(b.data, "\"a\\u001f \"");
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_and_take),
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_json_string),
+        cmocka_unit_test(test_json_all_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

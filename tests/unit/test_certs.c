@@ -535,8 +535,7 @@ static bool is_lower_hex(const char *s, size_t n)
 }
 
 /* dev_set generates a development pair and indexes it. */
-static struct certs *dev_set(const char *const *hosts, size_t n,
-                             struct diag *d)
+static struct certs *dev_set(const char *const *hosts, size_t n, struct diag *d)
 {
     struct certs_entry *e = certs_generate_dev(hosts, n, d);
     struct certs *c = e != NULL ? certs_new(&e, 1, d) : NULL;

@@ -191,6 +191,9 @@ static const struct ok_case ok_cases[] = {
     {"http bare disables", "listen:\n  http:\n", "http=(null)\n"},
     {"metrics set", "listen: {metrics: \"127.0.0.1:9100\"}\n",
      "metrics=127.0.0.1:9100\n"},
+    {"listen same ip, next port",
+     "listen: {https: \"127.0.0.1:8443\", http: \"127.0.0.1:8444\"}\n",
+     "https=127.0.0.1:8443\nhttp=127.0.0.1:8444\n"},
     {"metrics same port other ip",
      "listen: {http: \"127.0.0.1:8080\", metrics: \"127.0.0.2:8080\"}\n",
      "http=127.0.0.1:8080\nmetrics=127.0.0.2:8080\n"},
@@ -372,6 +375,12 @@ static const struct err_case err_cases[] = {
     {"int space", "limits: {max_connections: \" 5\"}\n", 1, 27,
      "expected a whole number"},
     {"int octal", "limits: {max_connections: 010}\n", 1, 27, "leading zero"},
+    {"int two digits leading zero", "limits: {threads: 01}\n", 1, 19,
+     "leading zero"},
+    {"int sign alone", "limits: {threads: +}\n", 1, 19,
+     "expected a whole number in 0..256, found \"+\""},
+    {"nul in list entry", "domains: [\"ex\\0ample.com\"]\n", 1, 11,
+     "domains: the entry contains a NUL character"},
     {"int negative", "limits: {threads: -1}\n", 1, 19,
      "limits.threads: -1 is out of range; expected 0..256"},
     {"int huge", "limits: {threads: 99999999999999999999999}\n", 1, 19,
@@ -473,6 +482,9 @@ static const struct err_case err_cases[] = {
     {"listen conflict spelled apart",
      "listen: {https: \"[::0]:8443\", http: \"[0::]:8443\"}\n", 1, 37,
      "would share one socket"},
+    {"listen v6 wildcard over v4",
+     "listen: {https: \"127.0.0.1:8443\", http: \"[::]:8443\"}\n", 1, 41,
+     "listen.https (127.0.0.1:8443) and listen.http ([::]:8443) would share"},
     {"listen v4 under v6 wildcard", "listen: {http: \"127.0.0.1:8443\"}\n", 1,
      16, "listen.https ([::]:8443) and listen.http (127.0.0.1:8443)"},
     /* rua URIs. */
@@ -993,6 +1005,15 @@ static void test_split_listen(void **state)
     assert_int_equal(config_split_listen("127.0.0.1:80", small, sizeof(small),
                                          &port, err, sizeof(err)),
                      -1);
+    /* The address and its NUL must fit: 7 + 1 bytes. */
+    char exact[8];
+    assert_int_equal(
+        config_split_listen("1.2.3.4:80", exact, 7, &port, err, sizeof(err)),
+        -1);
+    assert_int_equal(config_split_listen("1.2.3.4:80", exact, sizeof(exact),
+                                         &port, err, sizeof(err)),
+                     0);
+    assert_string_equal(exact, "1.2.3.4");
 }
 
 struct rua_case {
@@ -1023,6 +1044,9 @@ static const struct rua_case rua_cases[] = {
     {"mailto:a@b.com%", "bad percent-escape at position 15"},
     {"mailto:a@b.com%4", "bad percent-escape"},
     {"mailto:a@b.com%g0", "bad percent-escape"},
+    {"https://r.example.com/%4g", "bad percent-escape at position 23"},
+    {"mailto:a@[192.0.2.1", "invalid mail domain"},
+    {"mailto:a@192.0.2.1]", "invalid mail domain"},
     {"mailto:a\tb@c.com", "\\x09 at position 9"},
     {"mailto:a@b.com\n", "\\x0a"},
     {"mailto:\xc3\xa4@b.com", "\\xc3"},

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -53,6 +54,74 @@ static void test_cap_and_truncation(void **state)
     assert_int_equal(len, DIAG_MSG_MAX - 1);
     assert_string_equal(d.entries[0].msg + len - 3, "...");
     diag_free(&d);
+
+    /* The longest message that fits is kept whole; one more byte and it is
+     * marked as cut, never silently one character short. */
+    diag_init(&d, "f");
+    diag_add(&d, DIAG_ERROR, 1, 1, "%.*s", DIAG_MSG_MAX - 1, big);
+    diag_add(&d, DIAG_ERROR, 1, 1, "%.*s", DIAG_MSG_MAX, big);
+    assert_int_equal(strlen(d.entries[0].msg), DIAG_MSG_MAX - 1);
+    assert_int_equal(d.entries[0].msg[DIAG_MSG_MAX - 2], 'a');
+    assert_int_equal(strlen(d.entries[1].msg), DIAG_MSG_MAX - 1);
+    assert_string_equal(d.entries[1].msg + DIAG_MSG_MAX - 4, "...");
+    diag_free(&d);
+}
+
+/* print_to_string runs diag_print into a memory stream; caller frees. */
+static char *print_to_string(const struct diag *d)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
+    assert_non_null(fp);
+    diag_print(d, fp);
+    assert_int_equal(fclose(fp), 0);
+    assert_non_null(text);
+    return text;
+}
+
+static void test_print(void **state)
+{
+    (void)state;
+    static const struct {
+        int errors, warnings;
+        const char *note; /* the last line, or NULL for none */
+    } cases[] = {
+        {3, 0, NULL},
+        {DIAG_MAX_ENTRIES, 0, NULL},
+        {DIAG_MAX_ENTRIES + 1, 0, "f: note: 1 more diagnostics not shown\n"},
+        {DIAG_MAX_ENTRIES - 50, 100,
+         "f: note: 50 more diagnostics not shown\n"},
+        {0, DIAG_MAX_ENTRIES + 2, "f: note: 2 more diagnostics not shown\n"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct diag d;
+        diag_init(&d, "f");
+        for (int k = 0; k < cases[i].errors; k++)
+            diag_add(&d, DIAG_ERROR, 1, 2, "e%d", k);
+        for (int k = 0; k < cases[i].warnings; k++)
+            diag_add(&d, DIAG_WARNING, 3, 0, "w%d", k);
+        char *text = print_to_string(&d);
+        size_t lines = 0;
+        for (const char *p = text; *p != '\0'; p++)
+            lines += *p == '\n';
+        const char *last = text;
+        for (const char *p = text; p[0] != '\0' && p[1] != '\0'; p++)
+            if (p[0] == '\n')
+                last = p + 1;
+        size_t shown = d.n;
+        assert_int_equal(lines, shown + (cases[i].note != NULL));
+        if (cases[i].note != NULL)
+            assert_string_equal(last, cases[i].note);
+        else
+            assert_null(strstr(text, "note:"));
+        if (cases[i].errors > 0)
+            assert_true(strncmp(text, "f:1:2: error: e0\n", 17) == 0);
+        else
+            assert_true(strncmp(text, "f:3: warning: w0\n", 17) == 0);
+        free(text);
+        diag_free(&d);
+    }
 }
 
 static void test_json(void **state)
@@ -67,6 +136,15 @@ static void test_json(void **state)
     assert_string_equal(
         b.data, "[{\"file\":\"a\\\"b.txt\",\"line\":1,\"column\":2,"
                 "\"severity\":\"error\",\"message\":\"bad \\\"x\\\"\"}]");
+    buf_free(&b);
+    diag_add(&d, DIAG_WARNING, 0, 0, "w");
+    buf_init(&b, 4096);
+    assert_int_equal(diag_json(&d, &b), 0);
+    assert_string_equal(b.data,
+                        "[{\"file\":\"a\\\"b.txt\",\"line\":1,\"column\":2,"
+                        "\"severity\":\"error\",\"message\":\"bad \\\"x\\\"\"},"
+                        "{\"file\":\"a\\\"b.txt\",\"line\":0,\"column\":0,"
+                        "\"severity\":\"warning\",\"message\":\"w\"}]");
     buf_free(&b);
     diag_free(&d);
 }
@@ -86,6 +164,63 @@ static void test_quote(void **state)
     char tiny[6];
     diag_quote("\x01\x02\x03", 3, tiny, sizeof(tiny));
     assert_true(strlen(tiny) < sizeof(tiny));
+
+    /* Exactly the limit is shown whole, one more byte is cut. */
+    assert_int_equal(strlen(diag_quote(long_in, 40, out, sizeof(out))), 40);
+    assert_null(strstr(out, "..."));
+    assert_int_equal(strlen(diag_quote(long_in, 41, out, sizeof(out))), 43);
+    assert_string_equal(out + 40, "...");
+
+    /* A value that fits exactly is whole; one that does not is marked. */
+    char eight[8];
+    assert_string_equal(diag_quote("abcdefg", 7, eight, sizeof(eight)),
+                        "abcdefg");
+    assert_string_equal(diag_quote("abcdefgh", 8, eight, sizeof(eight)),
+                        "abcd...");
+    assert_string_equal(diag_quote("abc\x01", 4, eight, sizeof(eight)),
+                        "abc\\x01");
+    assert_string_equal(diag_quote("abcd\x01", 5, eight, sizeof(eight)),
+                        "abcd...");
+    char big[DIAG_QUOTE_SIZE];
+    memset(long_in, 0x7f, sizeof(long_in));
+    diag_quote(long_in, DIAG_QUOTE_LIMIT, big, sizeof(big));
+    assert_int_equal(strlen(big), DIAG_QUOTE_LIMIT * 4);
+    diag_quote(long_in, DIAG_QUOTE_LIMIT + 1, big, sizeof(big));
+    assert_int_equal(strlen(big), DIAG_QUOTE_LIMIT * 4 + 3);
+    assert_string_equal(big + DIAG_QUOTE_LIMIT * 4, "...");
+
+    /* Whatever the input, nothing is written at or past outlen. */
+    for (size_t outlen = 1; outlen < 24; outlen++) {
+        char guarded[32];
+        memset(guarded, '#', sizeof(guarded));
+        diag_quote("a\x01"
+                   "b\x02"
+                   "c\\d\x7f",
+                   8, guarded, outlen);
+        assert_true(strlen(guarded) < outlen);
+        for (size_t k = outlen; k < sizeof(guarded); k++)
+            assert_int_equal(guarded[k], '#');
+    }
+}
+
+/*
+ * test_quote_all_bytes quotes every byte value on its own: printable ASCII
+ * (0x20..0x7e) as is except the backslash, anything else, DEL included, as
+ * \xHH, so a quoted value never carries a raw control byte into a log line.
+ */
+static void test_quote_all_bytes(void **state)
+{
+    (void)state;
+    for (unsigned c = 0; c < 256; c++) {
+        char in = (char)c, out[16], want[8];
+        if (c >= 0x20 && c < 0x7f && c != '\\')
+            snprintf(want, sizeof(want), "%c", (char)c);
+        else
+            snprintf(want, sizeof(want), "\\x%02x", c);
+        diag_quote(&in, 1, out, sizeof(out));
+        if (strcmp(out, want) != 0)
+            fail_msg("byte 0x%02x: got %s, want %s", c, out, want);
+    }
 }
 
 static void test_edit_distance(void **state)
@@ -132,8 +267,10 @@ int main(void)
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_cap_and_truncation),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_print),
         cmocka_unit_test(test_quote),
         cmocka_unit_test(test_edit_distance),
+        cmocka_unit_test(test_quote_all_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

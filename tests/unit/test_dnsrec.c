@@ -17,6 +17,7 @@
 #include "dnsrec.h"
 
 static const struct dnsrec_domain one[] = {{"example.com", "abc123"}};
+static const struct dnsrec_domain dot[] = {{"example.com.", "abc123"}};
 static const struct dnsrec_domain two[] = {{"example.com", "abc123"},
                                            {"example.net", "Zz9"}};
 static const char *const rua1[] = {"mailto:tls@example.com"};
@@ -46,6 +47,11 @@ static const struct zone_case zone_cases[] = {
      "_smtp._tls.example.com. IN TXT \"v=TLSRPTv1; "
      "rua=mailto:tls@example.com\"\n"
      "mta-sts.example.com. IN CNAME host.example.org.\n"},
+    {"domain with trailing dot",
+     {dot, 1, NULL, 0, NULL, NULL},
+     "; example.com\n"
+     "_mta-sts.example.com. IN TXT \"v=STSv1; id=abc123\"\n" NOTE(
+         "example.com")},
     {"target with trailing dot",
      {one, 1, NULL, 0, "host.example.org.", NULL},
      "; example.com\n"
@@ -237,6 +243,98 @@ static void test_zone_escapes(void **state)
     buf_free(&b);
 }
 
+/*
+ * txt_decode reads the character-strings after "IN TXT " on the
+ * _smtp._tls line of zone as a resolver would (RFC 1035 §5.1: \DDD is a
+ * byte in decimal, \X is X), checks that each holds at most 255 bytes and
+ * that only visible ASCII and the space appear raw, and returns their
+ * concatenation in out.
+ */
+static size_t txt_decode(const char *zone, char *out, size_t outlen)
+{
+    const char *p = strstr(zone, "_smtp._tls.");
+    assert_non_null(p);
+    p = strstr(p, " IN TXT ");
+    assert_non_null(p);
+    p += strlen(" IN TXT ");
+    size_t o = 0;
+    for (;;) {
+        assert_int_equal(*p, '"');
+        size_t start = o;
+        for (p++; *p != '"'; p++) {
+            unsigned char c = (unsigned char)*p;
+            assert_true(c >= 0x20 && c < 0x7f);
+            assert_true(o < outlen);
+            if (c != '\\') {
+                out[o++] = (char)c;
+            } else if (p[1] >= '0' && p[1] <= '9') {
+                assert_true(p[2] >= '0' && p[2] <= '9' && p[3] >= '0' &&
+                            p[3] <= '9');
+                unsigned v = (unsigned)(p[1] - '0') * 100 +
+                             (unsigned)(p[2] - '0') * 10 +
+                             (unsigned)(p[3] - '0');
+                assert_true(v < 256);
+                out[o++] = (char)v;
+                p += 3;
+            } else {
+                assert_true(p[1] != '\0');
+                out[o++] = *++p;
+            }
+        }
+        assert_true(o - start <= 255);
+        p++;
+        if (*p == '\n')
+            return o;
+        assert_int_equal(*p, ' ');
+        p++;
+    }
+}
+
+/*
+ * test_txt_all_bytes puts every byte value (but NUL, which a C string
+ * cannot hold) into a TLS-RPT value: '"' and '\\' come out as \" and \\,
+ * bytes below 0x20 and from 0x7f up as \DDD, the rest as is; and all of
+ * them in one value read back byte for byte.
+ */
+static void test_txt_all_bytes(void **state)
+{
+    (void)state;
+    char all[256];
+    for (unsigned c = 1; c < 256; c++) {
+        char uri[4] = {'a', (char)c, 'b', '\0'};
+        const char *rua[1] = {uri};
+        struct dnsrec_input in = {one, 1, rua, 1, NULL, NULL};
+        char enc[8], want[128];
+        if (c == '"' || c == '\\')
+            snprintf(enc, sizeof(enc), "\\%c", (char)c);
+        else if (c < 0x20 || c >= 0x7f)
+            snprintf(enc, sizeof(enc), "\\%03u", c);
+        else
+            snprintf(enc, sizeof(enc), "%c", (char)c);
+        snprintf(want, sizeof(want),
+                 "\n_smtp._tls.example.com. IN TXT \"v=TLSRPTv1; rua=a%sb\"\n",
+                 enc);
+        struct buf b;
+        buf_init(&b, 4096);
+        assert_int_equal(dnsrec_zone(&b, &in), 0);
+        if (strstr(b.data, want) == NULL)
+            fail_msg("byte 0x%02x: %s", c, b.data);
+        buf_free(&b);
+        all[c - 1] = (char)c;
+    }
+    all[255] = '\0';
+    const char *rua[1] = {all};
+    struct dnsrec_input in = {one, 1, rua, 1, NULL, NULL};
+    struct buf b;
+    buf_init(&b, 65536);
+    assert_int_equal(dnsrec_zone(&b, &in), 0);
+    char got[512];
+    assert_int_equal(txt_decode(b.data, got, sizeof(got)), 16 + 255);
+    assert_memory_equal(got, "v=TLSRPTv1; rua=", 16);
+    assert_memory_equal(got + 16, all, 255);
+    buf_free(&b);
+}
+
 static void test_zone_cap(void **state)
 {
     (void)state;
@@ -384,9 +482,13 @@ int main(void)
     enum { N_ZONE = sizeof(zone_cases) / sizeof(zone_cases[0]) };
     enum { N_JSON = sizeof(json_cases) / sizeof(json_cases[0]) };
     static const struct CMUnitTest fixed[] = {
-        cmocka_unit_test(test_sts_txt),   cmocka_unit_test(test_long_rua_split),
-        cmocka_unit_test(test_exact_255), cmocka_unit_test(test_zone_escapes),
-        cmocka_unit_test(test_zone_cap),  cmocka_unit_test(test_json_escapes),
+        cmocka_unit_test(test_sts_txt),
+        cmocka_unit_test(test_long_rua_split),
+        cmocka_unit_test(test_exact_255),
+        cmocka_unit_test(test_zone_escapes),
+        cmocka_unit_test(test_zone_cap),
+        cmocka_unit_test(test_json_escapes),
+        cmocka_unit_test(test_txt_all_bytes),
     };
     enum { N_FIXED = sizeof(fixed) / sizeof(fixed[0]) };
     struct CMUnitTest tests[N_FIXED + N_ZONE + N_JSON];

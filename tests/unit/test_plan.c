@@ -86,9 +86,9 @@ static int setup(void **state)
         snprintf(key, sizeof(key), "%s/p%d.key", tmp, i);
         struct certs_unit u = {crt, crt, key};
         struct diag d;
-        bool nomem;
+        struct certs_refused r;
         diag_init(&d, crt);
-        pairs[i] = certs_load_unit(chk, &u, time(NULL), &d, &nomem);
+        pairs[i] = certs_load_unit(chk, &u, time(NULL), &d, &r);
         diag_free(&d);
         assert_non_null(pairs[i]);
     }
@@ -129,7 +129,9 @@ struct world_spec {
     int pairs[3];              /* indexes into pairs[], -1 ends */
     bool dev;
     long days;              /* the world's clock, in days from now */
+    long hours;             /* and hours */
     const char *cert_error; /* an error for the source of pairs[P_A] */
+    const char *refused;    /* a name of a refused certificate */
 };
 
 /* A world built from its spec, with everything it owns. */
@@ -140,6 +142,7 @@ struct built {
     const char *config[3];
     struct certs *certs;
     struct plan_cert_error err;
+    struct plan_refusal refusal;
 };
 
 static struct plan_policy *parse(const char *text, const char *source)
@@ -181,6 +184,8 @@ static void build(const struct world_spec *s, struct built *b)
         b->err.source = certs_entry_source(pairs[P_A]);
         b->err.error = s->cert_error;
     }
+    b->refusal.name = s->refused;
+    b->refusal.error = "bad.crt: the certificate expired on 2020-01-01";
     b->w = (struct plan_world){
         .config = b->config,
         .n_config = nc,
@@ -190,8 +195,10 @@ static void build(const struct world_spec *s, struct built *b)
         .certs = b->certs,
         .cert_errors = &b->err,
         .n_cert_errors = s->cert_error != NULL,
+        .refused = &b->refusal,
+        .n_refused = s->refused != NULL,
         .dev = s->dev ? dev_ab : NULL,
-        .now = time(NULL) + s->days * 86400,
+        .now = time(NULL) + s->days * 86400 + s->hours * 3600,
     };
 }
 
@@ -234,6 +241,7 @@ struct rule_case {
     int cert;                   /* expected pairs[] index, -2 dev, -1 none */
     const char *cert_problem;   /* substring, or NULL for none */
     const char *finding;        /* substring of a finding, or NULL */
+    const char *not_finding;    /* substring no finding may have */
 };
 
 static const struct rule_case rules[] = {
@@ -248,7 +256,8 @@ static const struct rule_case rules[] = {
      NULL,
      P_A,
      NULL,
-     "a.test: serving policy id"},
+     "a.test: serving policy id",
+     NULL},
     {"no own file: the default policy",
      false,
      {.deflt = NULL},
@@ -260,7 +269,8 @@ static const struct rule_case rules[] = {
      NULL,
      P_A,
      NULL,
-     "publish: _mta-sts.a.test"},
+     "publish: _mta-sts.a.test",
+     NULL},
     {"invalid own file at start: listed, not servable",
      false,
      {.deflt = NULL},
@@ -272,7 +282,8 @@ static const struct rule_case rules[] = {
      "no valid policy to serve: own.txt:2:7",
      P_A,
      NULL,
-     "a.test: no valid policy to serve"},
+     "a.test: no valid policy to serve",
+     NULL},
     {"invalid edit keeps the last good policy",
      true,
      {.files = {{"a.test", good_a}}, .deflt = good_def, .pairs = ONLY(P_A)},
@@ -284,7 +295,8 @@ static const struct rule_case rules[] = {
      "edit refused, still serving policy id",
      P_A,
      NULL,
-     "a.test: edit refused"},
+     "a.test: edit refused",
+     NULL},
     {"invalid default keeps the last good policy",
      true,
      {.config = {"a.test"}, .deflt = good_def, .pairs = ONLY(P_A)},
@@ -295,6 +307,7 @@ static const struct rule_case rules[] = {
      "mx.default.test",
      "mta-sts.txt:1:1",
      P_A,
+     NULL,
      NULL,
      NULL},
     {"removed own file falls back to the default",
@@ -311,7 +324,8 @@ static const struct rule_case rules[] = {
      NULL,
      P_A,
      NULL,
-     "a.test: policy changed"},
+     "a.test: policy changed",
+     NULL},
     {"no certificate, no dev: a problem, not servable",
      false,
      {.deflt = NULL},
@@ -323,7 +337,8 @@ static const struct rule_case rules[] = {
      NULL,
      -1,
      "no certificate covers mta-sts.a.test",
-     "no certificate covers"},
+     "no certificate covers",
+     NULL},
     {"certificate gone: the last good one stays",
      true,
      {.config = {"a.test"}, .deflt = good_def, .pairs = ONLY(P_A)},
@@ -335,6 +350,7 @@ static const struct rule_case rules[] = {
      NULL,
      P_A,
      "any more",
+     NULL,
      NULL},
     {"certificate refused: the last good one stays, with the reason",
      true,
@@ -350,6 +366,7 @@ static const struct rule_case rules[] = {
      NULL,
      P_A,
      "expired on 2020-01-01; still serving the last good certificate",
+     NULL,
      NULL},
     {"an expired last good certificate is not kept",
      true,
@@ -362,6 +379,7 @@ static const struct rule_case rules[] = {
      NULL,
      -1,
      "no certificate covers",
+     NULL,
      NULL},
     {"a renewed certificate replaces the old one",
      true,
@@ -373,6 +391,110 @@ static const struct rule_case rules[] = {
      "mx.default.test",
      NULL,
      P_A_AGAIN,
+     NULL,
+     NULL,
+     "healthy again"},
+    {"expiry is judged at the world's clock, to the hour",
+     false,
+     {.deflt = NULL},
+     {.config = {"a.test"},
+      .deflt = good_def,
+      .pairs = ONLY(P_A),
+      .days = 30,
+      .hours = 1},
+     "a.test",
+     true,
+     false,
+     "mx.default.test",
+     NULL,
+     P_A,
+     "expired on",
+     NULL,
+     NULL},
+    {"the development pair stops when real certificates arrive",
+     true,
+     {.config = {"a.test"}, .deflt = good_def, .pairs = NONE, .dev = true},
+     {.config = {"a.test"}, .deflt = good_def, .pairs = ONLY(P_B)},
+     "a.test",
+     true,
+     false,
+     "mx.default.test",
+     NULL,
+     -1,
+     "no certificate covers",
+     NULL,
+     NULL},
+    {"the development pair covers only the names it carries",
+     false,
+     {.deflt = NULL},
+     {.config = {"c.test"}, .deflt = good_def, .pairs = NONE, .dev = true},
+     "c.test",
+     true,
+     false,
+     "mx.default.test",
+     NULL,
+     -1,
+     "no certificate covers mta-sts.c.test",
+     NULL,
+     NULL},
+    {"a wildcard does not keep a domain whose file went",
+     true,
+     {.files = {{"c.test", good_a}},
+      .deflt = good_def,
+      .pairs = ONLY(P_WILD_C)},
+     {.deflt = good_def, .pairs = ONLY(P_WILD_C)},
+     "c.test",
+     false,
+     false,
+     NULL,
+     NULL,
+     -1,
+     NULL,
+     "c.test: no longer served",
+     NULL},
+    {"a name not in normal form is no domain",
+     false,
+     {.deflt = NULL},
+     {.config = {"A.TEST"}, .deflt = good_def, .pairs = ONLY(P_A)},
+     "A.TEST",
+     false,
+     false,
+     NULL,
+     NULL,
+     -1,
+     NULL,
+     NULL,
+     NULL},
+    {"a refused certificate says why its domain is not served",
+     false,
+     {.deflt = NULL},
+     {.config = {"a.test"},
+      .deflt = good_def,
+      .pairs = NONE,
+      .refused = "mta-sts.a.test"},
+     "a.test",
+     true,
+     false,
+     "mx.default.test",
+     NULL,
+     -1,
+     "expired on 2020-01-01; mta-sts.a.test is not served",
+     NULL,
+     NULL},
+    {"a refused wildcard certificate too",
+     false,
+     {.deflt = NULL},
+     {.config = {"a.test"},
+      .deflt = good_def,
+      .pairs = NONE,
+      .refused = "*.a.test"},
+     "a.test",
+     true,
+     false,
+     "mx.default.test",
+     NULL,
+     -1,
+     "bad.crt",
      NULL,
      NULL},
     {"a certificate that expires while served: listed, unservable",
@@ -386,7 +508,8 @@ static const struct rule_case rules[] = {
      NULL,
      P_A,
      "expired on",
-     "expired on"},
+     "expired on",
+     NULL},
     {"the development pair when there is nothing else",
      false,
      {.deflt = NULL},
@@ -397,6 +520,7 @@ static const struct rule_case rules[] = {
      "mx.default.test",
      NULL,
      -2,
+     NULL,
      NULL,
      NULL},
     {"the development pair never replaces a real one",
@@ -410,6 +534,7 @@ static const struct rule_case rules[] = {
      NULL,
      P_A,
      "any more",
+     NULL,
      NULL},
     {"served because a certificate names it",
      false,
@@ -422,6 +547,7 @@ static const struct rule_case rules[] = {
      NULL,
      P_AB,
      NULL,
+     NULL,
      NULL},
     {"a wildcard alone does not make a domain",
      false,
@@ -433,6 +559,7 @@ static const struct rule_case rules[] = {
      NULL,
      NULL,
      -1,
+     NULL,
      NULL,
      NULL},
     {"a wildcard covers a domain with a policy file",
@@ -448,6 +575,7 @@ static const struct rule_case rules[] = {
      NULL,
      P_WILD_C,
      NULL,
+     NULL,
      NULL},
     {"a certificate name that is no domain is not served",
      false,
@@ -459,6 +587,7 @@ static const struct rule_case rules[] = {
      NULL,
      NULL,
      -1,
+     NULL,
      NULL,
      NULL},
     {"a domain named nowhere any more is dropped",
@@ -472,7 +601,8 @@ static const struct rule_case rules[] = {
      NULL,
      -1,
      NULL,
-     "a.test: no longer served"},
+     "a.test: no longer served",
+     NULL},
     {"a changed policy is announced with its new id",
      true,
      {.files = {{"a.test", good_a}}, .deflt = good_def, .pairs = ONLY(P_A)},
@@ -484,7 +614,8 @@ static const struct rule_case rules[] = {
      NULL,
      P_A,
      NULL,
-     "mode enforce -> testing"},
+     "mode enforce -> testing",
+     NULL},
     {"a fixed edit is healthy again",
      true,
      {.files = {{"a.test", NULL}}, .deflt = good_def, .pairs = ONLY(P_A)},
@@ -496,7 +627,8 @@ static const struct rule_case rules[] = {
      NULL,
      P_A,
      NULL,
-     "a.test: healthy again"},
+     "a.test: healthy again",
+     NULL},
 };
 
 static void check_rule(const struct rule_case *c)
@@ -539,6 +671,8 @@ static void check_rule(const struct rule_case *c)
                                                 c->policy_problem == NULL &&
                                                 c->cert_problem == NULL);
     }
+    if (c->not_finding != NULL && found(&r1, c->not_finding))
+        fail_msg("a finding with '%s'", c->not_finding);
     if (c->finding != NULL && !found(&r1, c->finding)) {
         for (size_t i = 0; i < r1.n_findings; i++)
             print_message("  finding: %s\n", r1.findings[i].text);

@@ -117,6 +117,11 @@ static const struct pcase cases[] = {
     BAD("control character in mode", V "mode: enf\x01orce\n" MX MA, 2, 10,
         "control character"),
     BAD("DEL in extension value", BASE "x: a\x7f\n", 5, 5, "DEL"),
+    BAD("0x1f in extension value",
+        BASE "x: a\x1f"
+             "b\n",
+        5, 5, "control character"),
+    OK("0x20 and 0x7e in extension value", BASE "x: a ~\n", 0, NULL),
     BAD("form feed in a name", V ME MX MA "fo\fo: 1\n", 5, 3,
         "control character"),
     BAD("vertical tab after colon", V "mode:\v enforce\n" MX MA, 2, 6,
@@ -136,6 +141,10 @@ static const struct pcase cases[] = {
     BAD("code point above U+10FFFF", BASE "x: \xf4\x90\x80\x80\n", 5, 4,
         "UTF-8"),
     BAD("stray continuation byte", BASE "x: \x80\n", 5, 4, "UTF-8"),
+    BAD("lead byte above F4", BASE "x: \xf5\x80\x80\x80\n", 5, 4, "UTF-8"),
+    BAD("continuation byte above BF", BASE "x: \xe2\x82\xc0\n", 5, 4, "UTF-8"),
+    BAD("second byte above BF", BASE "x: \xc3\xc3\n", 5, 4, "UTF-8"),
+    OK("highest code point", BASE "x: \xf4\x8f\xbf\xbf\n", 1, "non-ASCII"),
     BAD("U-label in mx",
         V ME "mx: mx.b\xc3\xbc"
              "cher.example\n" MA,
@@ -395,6 +404,55 @@ static void test_table(void **state)
     }
     /* All cases run before failing, so one run shows every broken case. */
     assert_int_equal(failed, 0);
+}
+
+/* One root cause gives one message: a line refused at its first byte does
+ * not also make its field "missing", and a refused first line does not make
+ * the version line "not the first". */
+static void test_one_cause_one_message(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name, *in, *msg;
+        unsigned line;
+    } cases1[] = {
+        {"BOM before version", "\xef\xbb\xbf" BASE, "byte order mark", 1},
+        {"leading tab before mode", V "\tmode: enforce\n" MX MA,
+         "leading whitespace", 2},
+        {"leading spaces before max_age", V ME MX "  max_age: 604800\n",
+         "leading whitespace", 4},
+        {"BOM and a space before version",
+         "\xef\xbb\xbf version: STSv1\n" ME MX MA, "byte order mark", 1},
+        {"comment on line 1", "# our policy\n" BASE, "no comments", 1},
+        {"two comments first", "# a\n# b\n" BASE, "no comments", 1},
+    };
+    size_t failed = 0;
+    for (size_t i = 0; i < sizeof(cases1) / sizeof(*cases1); i++) {
+        struct diag d;
+        diag_init(&d, "mta-sts.txt");
+        struct policy *p = policy_parse(cases1[i].in, strlen(cases1[i].in), &d);
+        const struct diag_entry *e = first_error(&d);
+        size_t want_errors = strncmp(cases1[i].name, "two", 3) == 0 ? 2 : 1;
+        if (p != NULL || diag_errors(&d) != want_errors || d.warnings != 0 ||
+            e == NULL || e->line != cases1[i].line ||
+            strstr(e->msg, cases1[i].msg) == NULL) {
+            fprintf(stderr, "case: %s\n", cases1[i].name);
+            diag_print(&d, stderr);
+            failed++;
+        }
+        policy_free(p);
+        diag_free(&d);
+    }
+    assert_int_equal(failed, 0);
+
+    /* A real field before version still earns the warning. */
+    struct diag d;
+    diag_init(&d, "mta-sts.txt");
+    struct policy *p = policy_parse(IN(ME V MX MA), &d);
+    assert_non_null(p);
+    assert_true(some_warning_has(&d, "'version' is on line 2"));
+    policy_free(p);
+    diag_free(&d);
 }
 
 static struct policy *parse_ok(const char *in, size_t len)
@@ -789,6 +847,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_one_cause_one_message),
         cmocka_unit_test(test_struct_values),
         cmocka_unit_test(test_duplicates_first_wins),
         cmocka_unit_test(test_served_exact),

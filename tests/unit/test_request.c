@@ -98,6 +98,10 @@ static const struct route_case route_cases[] = {
     {"host with bad port", HTTPS, "GET", P, "mta-sts.example.com:x", NULL, NULL,
      REQUEST_REPLY, 404, NULL},
     {"no host", HTTPS, "GET", P, NULL, NULL, NULL, REQUEST_REPLY, 400, NULL},
+    {"no host, with sni", HTTPS, "GET", P, NULL, "mta-sts.example.com", NULL,
+     REQUEST_REPLY, 400, NULL},
+    {"garbage host and sni", HTTPS, "GET", P, "mta sts/x", "x y", NULL,
+     REQUEST_REPLY, 404, NULL},
     {"other path", HTTPS, "GET", "/", "mta-sts.example.com", NULL, NULL,
      REQUEST_REPLY, 404, NULL},
     {"path with suffix", HTTPS, "GET", P "x", "mta-sts.example.com", NULL, NULL,
@@ -112,6 +116,8 @@ static const struct route_case route_cases[] = {
      "W/@ETAG_COM@", REQUEST_REPLY, 304, "example.com"},
     {"if-none-match list", HTTPS, "GET", P, "mta-sts.example.com", NULL,
      "\"a\", @ETAG_COM@", REQUEST_REPLY, 304, "example.com"},
+    {"if-none-match other tag", HTTPS, "GET", P, "mta-sts.example.com", NULL,
+     "\"a\"", REQUEST_REPLY, 200, "example.com"},
     {"if-none-match star", HTTPS, "GET", P, "mta-sts.example.com", NULL, "*",
      REQUEST_REPLY, 304, "example.com"},
     {"if-none-match other domain's tag", HTTPS, "GET", P, "mta-sts.example.com",
@@ -255,6 +261,18 @@ static void test_health_states(void **state)
     assert_non_null(org);
     assert_false(org->servable);
     assert_non_null(strstr(org->cert_problem, "mta-sts.example.org"));
+    /* Listed, with a policy, but not served. */
+    assert_non_null(org->policy);
+    struct request r = {.listener = REQUEST_LISTENER_HTTPS,
+                        .method = "GET",
+                        .path = REQUEST_POLICY_PATH,
+                        .host = "mta-sts.example.org"};
+    struct request_result res = request_route(s, &r);
+    assert_int_equal(res.action, REQUEST_REPLY);
+    assert_int_equal(res.reply->status, 404);
+    r.host = "mta-sts.example.com";
+    res = request_route(s, &r);
+    assert_int_equal(res.reply->status, 200);
     snapshot_release(s);
 
     s = fixture_snapshot(two + 1, 1, hosts, 1);
@@ -262,6 +280,37 @@ static void test_health_states(void **state)
     h = snapshot_reply(s, SNAPSHOT_HEALTH);
     assert_int_equal(h->status, 503);
     assert_non_null(strstr(h->body, "\"status\":\"fail\""));
+    snapshot_release(s);
+}
+
+/*
+ * test_long_host sends Host headers of 255, 256 and 257 bytes (and the same
+ * with a port), the sizes around request_route's 256-byte buffers: 255
+ * bytes and the NUL fit, a longer Host is refused rather than cut to fit,
+ * and nothing is written past the buffers (the sanitizer build runs this
+ * test under ASan).
+ */
+static void test_long_host(void **state)
+{
+    (void)state;
+    struct snapshot *s = make_snapshot();
+    for (size_t len = 255; len <= 257; len++) {
+        for (int port = 0; port <= 1; port++) {
+            char host[300];
+            memset(host, 'A', len);
+            memcpy(host + len, port ? ":443" : "", port ? 5 : 1);
+            struct request r = {.listener = HTTPS,
+                                .method = "GET",
+                                .path = P,
+                                .host = host,
+                                .sni = "mta-sts.example.com"};
+            /* A Host that fits is compared with the SNI (and differs); a
+             * longer one is no served host. */
+            struct request_result res = request_route(s, &r);
+            print_message("Host of %zu bytes%s\n", len, port ? ", port" : "");
+            assert_int_equal(res.reply->status, len == 255 ? 421 : 404);
+        }
+    }
     snapshot_release(s);
 }
 
@@ -276,14 +325,28 @@ static void test_etag_matches(void **state)
     assert_false(request_etag_matches("abc", "\"abc\""));
     assert_false(request_etag_matches("", "\"abc\""));
     assert_false(request_etag_matches("\"ab", "\"abc\""));
+    /* Only "W/" marks a weak tag; x/"abc" is some other token. */
+    assert_false(request_etag_matches("x/\"abc\"", "\"abc\""));
+    assert_false(request_etag_matches("W\"abc\"", "\"abc\""));
+    /* Tabs separate tags like spaces and commas do. */
+    assert_true(request_etag_matches("\"x\"\t\"abc\"", "\"abc\""));
+    assert_true(request_etag_matches("\t\"abc\"", "\"abc\""));
+    assert_false(request_etag_matches("\"x\"\t\"abc\"", "\"x\"\t"));
+    /* A quoted tag runs to its closing quote, commas included. */
+    assert_true(request_etag_matches("\"a,b\"", "\"a,b\""));
+    assert_false(request_etag_matches("\"a,b\"", "\"a"));
+    /* An unquoted token ends at a tab. */
+    assert_true(request_etag_matches("abc\t\"x\"", "abc"));
+    /* "*" matches anything; the weak form of it matches nothing. */
+    assert_false(request_etag_matches("W/*", "\"abc\""));
+    assert_false(request_etag_matches("**", "\"abc\""));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_route_table),
-        cmocka_unit_test(test_replies),
-        cmocka_unit_test(test_health_states),
+        cmocka_unit_test(test_route_table),   cmocka_unit_test(test_replies),
+        cmocka_unit_test(test_health_states), cmocka_unit_test(test_long_host),
         cmocka_unit_test(test_etag_matches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

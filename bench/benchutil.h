@@ -1,0 +1,62 @@
+/*
+ * benchutil: the small pieces the benchmark tools (tlsload.c, scaletool.c)
+ * share: clocks, strict number arguments, a loopback TCP connection with
+ * timeouts. Header-only (static functions): each tool is one compiled
+ * file, built by its script.
+ */
+#ifndef MTA_STS_BENCHUTIL_H
+#define MTA_STS_BENCHUTIL_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+/* mono is the monotonic clock in seconds. */
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* num parses s as a whole number in [lo, hi], or calls usage. */
+static long num(const char *s, long lo, long hi, void (*usage)(void))
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        usage();
+    return v;
+}
+
+/* tcp_connect connects to 127.0.0.1:port with Nagle off and 5 s send and
+ * receive timeouts; -1 on failure. */
+static int tcp_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+#endif

@@ -1,0 +1,88 @@
+# shellcheck shell=bash
+# lib.sh: helpers the benchmarks share (sourced by compare.sh and
+# scale.sh): logging, the processes they start, CPU and memory of a set of
+# processes, free loopback ports, installing Debian packages. Each caller
+# sets START, T (its temporary directory) and OURS (the pids to stop).
+
+say() { printf '[%4ds] %s\n' $((SECONDS - START)) "$*" >&2; }
+
+die() { say "ERROR: $*"; exit 1; }
+
+# alive PID: PID exists and is not a zombie.
+alive() {
+    local line
+    { read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
+    line=${line##*) }
+    [ "${line%% *}" != Z ]
+}
+
+forget() {
+    local keep=() p
+    for p in "${OURS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+    OURS=("${keep[@]}")
+}
+
+# cpu_ticks PID...: utime+stime (clock ticks) summed over PIDs.
+cpu_ticks() {
+    local p line sum=0 f
+    for p in "$@"; do
+        { read -r line <"/proc/$p/stat"; } 2>/dev/null || continue
+        read -r -a f <<<"${line##*) }"
+        sum=$((sum + f[11] + f[12]))
+    done
+    echo "$sum"
+}
+
+# mem_kb PID...: "RSS PSS" in KiB summed over PIDs.
+mem_kb() {
+    local p files=()
+    for p in "$@"; do files+=("/proc/$p/smaps_rollup"); done
+    awk '$1 == "Rss:" { r += $2 } $1 == "Pss:" { s += $2 }
+         END { printf "%d %d\n", r, s }' "${files[@]}" 2>/dev/null
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# free_port: an unused loopback port below the ephemeral range, never one
+# handed out before in this run.
+free_port() {
+    local p i lo=20000 hi
+    read -r hi _ </proc/sys/net/ipv4/ip_local_port_range || hi=32768
+    [ "$hi" -gt $((lo + 1000)) ] || lo=1024
+    for ((i = 0; i < 200; i++)); do
+        p=$((lo + RANDOM % (hi - lo)))
+        grep -qx "$p" "$T/ports" 2>/dev/null && continue
+        port_in_use "$p" && continue
+        echo "$p" >>"$T/ports"
+        echo "$p"
+        return 0
+    done
+    return 1
+}
+
+apt_install() {
+    local missing=("$@") rcd=/usr/sbin/policy-rc.d own_rcd='' rc=0
+    [ ${#missing[@]} -gt 0 ] || return 0
+    [ "$(id -u)" = 0 ] || die "need root to install ${missing[*]} (or install them and use --no-install)"
+    say "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # nginx and caddy ship services; a benchmark machine must not start
+    # them.
+    if [ ! -e "$rcd" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$rcd" && chmod 755 "$rcd" && own_rcd=1
+    fi
+    local opts=(-y -q --no-install-recommends -o DPkg::Lock::Timeout=300)
+    if ! timeout 900 apt-get install "${opts[@]}" "${missing[@]}" >"$T/apt.log" 2>&1; then
+        timeout 300 apt-get update -q >>"$T/apt.log" 2>&1
+        timeout 900 apt-get install "${opts[@]}" "${missing[@]}" >>"$T/apt.log" 2>&1 || rc=1
+    fi
+    [ -n "$own_rcd" ] && rm -f "$rcd"
+    [ "$rc" = 0 ] || { tail -n 20 "$T/apt.log" >&2; die "apt-get install failed"; }
+}
+
+# stat_busy: "BUSY TOTAL" clock ticks of the whole machine from /proc/stat.
+stat_busy() {
+    local us ni sy id io irq sirq st
+    read -r _ us ni sy id io irq sirq st _ </proc/stat
+    echo "$((us + ni + sy + irq + sirq + st)) $((us + ni + sy + irq + sirq + st + id + io))"
+}
