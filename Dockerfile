@@ -1,7 +1,7 @@
 # Container image of mta-sts-host: a build stage that compiles the binary
 # with the project's own CMake, and a small runtime stage holding only the
 # binary and the shared libraries it links (libmicrohttpd, GnuTLS, libyaml,
-# libunbound, libcurl).
+# libunbound, libcurl, jansson, zlib, SQLite, GMime).
 # The runtime runs as a fixed non-root uid, writes nothing to its root file
 # system (runs with --read-only) and listens on unprivileged ports; publish
 # them as 443 and 80 on the host.
@@ -24,7 +24,9 @@ FROM ${BASE_IMAGE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev make cmake pkg-config \
-      libmicrohttpd-dev libgnutls28-dev libyaml-dev libunbound-dev libcurl4-gnutls-dev ca-certificates \
+      libmicrohttpd-dev libgnutls28-dev libyaml-dev libunbound-dev libcurl4-gnutls-dev \
+      libjansson-dev zlib1g-dev libsqlite3-dev libgmime-3.0-dev \
+      ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -42,6 +44,7 @@ FROM ${BASE_IMAGE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libmicrohttpd12 libgnutls30 libyaml-0-2 libunbound8 libcurl3-gnutls dns-root-data \
+      libjansson4 zlib1g libsqlite3-0 libgmime-3.0-0 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
  && groupadd --system --gid 10001 mta-sts \
  && useradd --system --uid 10001 --gid 10001 --no-create-home \

@@ -6,6 +6,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libgnutls28-dev
       libyaml-dev libunbound-dev dns-root-data libcurl4-gnutls-dev
+      libjansson-dev zlib1g-dev libsqlite3-dev libgmime-3.0-dev
       ca-certificates curl)
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format gnutls-bin

@@ -36,6 +36,10 @@
 #define DEFAULT_CERT_DIR "certs"
 #define DEFAULT_HTTPS_LISTEN "[::]:8443"
 #define DEFAULT_HTTP_LISTEN "[::]:8080"
+#define DEFAULT_STATE_DIR "state"
+#define DEFAULT_TLSRPT_PATH "/tlsrpt"
+#define TLSRPT_PATH_MAX 128
+#define INSTANCE_MAX 64
 
 enum node_kind { N_SCALAR, N_SEQ, N_MAP, N_BAD };
 
@@ -65,6 +69,7 @@ struct ctx {
     /* Remembered for the checks that span several keys. */
     const struct node *per_ip_val;
     const struct node *listen_val[3];
+    bool receive_set; /* tlsrpt.receive was given */
 };
 
 struct keydef;
@@ -985,6 +990,65 @@ int config_check_user(const char *name, char *err, size_t errlen)
     return 0;
 }
 
+int config_check_tlsrpt_path(const char *path, char *err, size_t errlen)
+{
+    static const char *const taken[] = {"/.well-known/mta-sts.txt", "/healthz",
+                                        "/status", "/metrics"};
+    char q[200];
+    size_t len = strlen(path);
+    if (path[0] != '/') {
+        seterr(err, errlen, "expected a path starting with '/', found \"%s\"",
+               diag_quote(path, len, q, sizeof(q)));
+        return -1;
+    }
+    if (len > TLSRPT_PATH_MAX) {
+        seterr(err, errlen, "expected at most %d bytes, found %zu",
+               TLSRPT_PATH_MAX, len);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)path[i];
+        if (c <= 0x20 || c >= 0x7f || strchr("?#%,!;", c) != NULL) {
+            seterr(err, errlen,
+                   "expected visible ASCII without '?', '#', '%%', ',', '!' "
+                   "or ';', found "
+                   "\"%s\" at byte %zu",
+                   diag_quote(path + i, 1, q, sizeof(q)), i + 1);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++)
+        if (strcmp(path, taken[i]) == 0) {
+            seterr(err, errlen, "%s is already served by the host", path);
+            return -1;
+        }
+    return 0;
+}
+
+int config_check_instance(const char *name, char *err, size_t errlen)
+{
+    char q[200];
+    size_t len = strlen(name);
+    if (len == 0 || len > INSTANCE_MAX || name[0] == '.') {
+        seterr(err, errlen,
+               "expected 1 to %d characters not starting with '.', found "
+               "\"%s\"",
+               INSTANCE_MAX, diag_quote(name, len, q, sizeof(q)));
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) {
+            seterr(err, errlen,
+                   "expected letters, digits, '.', '_' or '-', found \"%s\"",
+                   diag_quote(name + i, 1, q, sizeof(q)));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* ---- lists: domains and rua -------------------------------------------- */
 
 struct ent {
@@ -1264,6 +1328,53 @@ static void apply_log_level(struct ctx *x, const struct keydef *kd,
         x->c->log_level = levels[i];
 }
 
+static void apply_state_dir(struct ctx *x, const struct keydef *kd,
+                            const struct node *key, const struct node *val)
+{
+    apply_dir(x, kd, key, val);
+    x->c->state_dir_set = true;
+}
+
+static void apply_receive(struct ctx *x, const struct keydef *kd,
+                          const struct node *key, const struct node *val)
+{
+    apply_bool(x, kd, key, val);
+    x->receive_set = true;
+}
+
+/* apply_checked_string sets a string field after check (min = 1: null
+ * leaves it NULL). */
+static void apply_checked_string(struct ctx *x, const struct keydef *kd,
+                                 const struct node *key, const struct node *val,
+                                 int (*check)(const char *, char *, size_t))
+{
+    char err[256];
+    if (kd->min == 1 && node_is_null(val)) {
+        replace_string(x, string_field(x, kd), NULL);
+        return;
+    }
+    const char *s = scalar_text(x, kd, key, val);
+    if (s == NULL)
+        return;
+    if (check(s, err, sizeof(err)) < 0) {
+        err_at(x, &val->mark, "%s: %s", kd->path, err);
+        return;
+    }
+    replace_string(x, string_field(x, kd), s);
+}
+
+static void apply_tlsrpt_path(struct ctx *x, const struct keydef *kd,
+                              const struct node *key, const struct node *val)
+{
+    apply_checked_string(x, kd, key, val, config_check_tlsrpt_path);
+}
+
+static void apply_instance(struct ctx *x, const struct keydef *kd,
+                           const struct node *key, const struct node *val)
+{
+    apply_checked_string(x, kd, key, val, config_check_instance);
+}
+
 static void apply_section(struct ctx *x, const struct keydef *kd,
                           const struct node *key, const struct node *val);
 
@@ -1285,6 +1396,22 @@ static const struct keydef listen_keys[] = {
 static const struct keydef tlsrpt_keys[] = {
     {"rua", "tlsrpt.rua", apply_rua, "a sequence of mailto: or https: URIs", 0,
      0, 0, NULL, 0},
+    {"receive", "tlsrpt.receive", apply_receive, "true or false",
+     OFF(tlsrpt_receive), 0, 0, NULL, 0},
+    {"path", "tlsrpt.path", apply_tlsrpt_path, "a path such as /tlsrpt",
+     OFF(tlsrpt_path), 0, 0, NULL, 0},
+    {"max_body", "tlsrpt.max_body", apply_size, "a number of bytes",
+     OFF(tlsrpt_max_body), 1024, 1073741824, NULL, 0},
+    {"retention_days", "tlsrpt.retention_days", apply_uint, "a number of days",
+     OFF(tlsrpt_retention_days), 1, 36500, NULL, 0},
+    {"rate_limit", "tlsrpt.rate_limit", apply_uint,
+     "reports per minute and client address", OFF(tlsrpt_rate_limit), 0,
+     1000000, NULL, 0},
+    {"max_disk", "tlsrpt.max_disk", apply_size, "a number of bytes",
+     OFF(tlsrpt_max_disk), 1048576, 1099511627776UL, NULL, 0},
+    {"instance", "tlsrpt.instance", apply_instance,
+     "letters, digits, '.', '_' or '-' (or null)", OFF(tlsrpt_instance), 1, 0,
+     NULL, 0},
 };
 
 static const struct keydef log_keys[] = {
@@ -1329,6 +1456,8 @@ static const struct keydef top_keys[] = {
      0, 0, NULL, 0},
     {"cert_dir", "cert_dir", apply_dir, "a directory path", OFF(cert_dir), 0, 0,
      NULL, 0},
+    {"state_dir", "state_dir", apply_state_dir, "a directory path",
+     OFF(state_dir), 0, 0, NULL, 0},
     {"listen", "listen", apply_section, "a mapping", 0, 0, 0, listen_keys,
      NKEYS(listen_keys)},
     {"tlsrpt", "tlsrpt", apply_section, "a mapping", 0, 0, 0, tlsrpt_keys,
@@ -1583,8 +1712,16 @@ struct config *config_new_default(void)
     c->reload_debounce_ms = 200;
     c->poll_interval_ms = 2000;
     c->force_poll = false;
+    c->state_dir = strdup(DEFAULT_STATE_DIR);
+    c->tlsrpt_receive = false;
+    c->tlsrpt_path = strdup(DEFAULT_TLSRPT_PATH);
+    c->tlsrpt_max_body = 10u * 1024 * 1024;
+    c->tlsrpt_retention_days = 400;
+    c->tlsrpt_rate_limit = 60;
+    c->tlsrpt_max_disk = (size_t)1 << 30;
     if (c->policy_dir == NULL || c->cert_dir == NULL ||
-        c->https_listen == NULL || c->http_listen == NULL) {
+        c->https_listen == NULL || c->http_listen == NULL ||
+        c->state_dir == NULL || c->tlsrpt_path == NULL) {
         config_free(c);
         return NULL;
     }
@@ -1603,6 +1740,9 @@ void config_free(struct config *c)
     free(c->metrics_listen);
     free(c->user);
     free_list(c->tlsrpt_rua, c->n_tlsrpt_rua);
+    free(c->state_dir);
+    free(c->tlsrpt_path);
+    free(c->tlsrpt_instance);
     free(c);
 }
 
@@ -1709,6 +1849,11 @@ struct config *config_parse(const char *buf, size_t len, struct diag *d)
         }
         apply_section(&x, &root_def, NULL, root);
     }
+    /* Reports are received where the operator named a state directory,
+     * or where they asked for it; a host never starts writing to a
+     * default directory on its own. */
+    if (!x.receive_set)
+        x.c->tlsrpt_receive = x.c->state_dir_set;
     cross_checks(&x);
     if (x.errors > 0)
         goto out;

@@ -32,6 +32,20 @@ struct config {
     char *metrics_listen; /* NULL = /metrics on the HTTP listener */
     char **tlsrpt_rua;    /* TLS-RPT rua URIs (validated), may be empty */
     size_t n_tlsrpt_rua;
+    /* The only directory the host writes to (DESIGN.md, "State
+     * directory"); default "state", relative to the working directory. */
+    char *state_dir;
+    bool state_dir_set; /* named in the config file */
+    /* TLS report reception (RFC 8460 §3, the tlsrpt: section). */
+    bool tlsrpt_receive;             /* default: state_dir_set */
+    char *tlsrpt_path;               /* default "/tlsrpt" */
+    size_t tlsrpt_max_body;          /* bytes as received, default 10 MiB */
+    unsigned tlsrpt_retention_days;  /* default 400 */
+    unsigned tlsrpt_rate_limit;      /* reports per minute and client
+                                        address, default 60; 0 = none */
+    size_t tlsrpt_max_disk;          /* bytes of stored reports, 1 GiB */
+    char *tlsrpt_instance;           /* names this replica's database;
+                                        NULL = the host name */
     enum log_format log_format;      /* default text */
     enum log_level log_level;        /* default info */
     bool access_log;                 /* default true */
@@ -95,6 +109,21 @@ int config_check_listen(const struct config *c, char *err, size_t errlen);
  * with the reason in err.
  */
 int config_check_rua(const char *uri, char *err, size_t errlen);
+
+/*
+ * config_check_tlsrpt_path returns 0 when path can be the report path: it
+ * starts with '/', is at most 128 bytes of visible ASCII without '?', '#',
+ * '%' or what a rua URI must escape (',', '!', ';'), and is neither the policy
+ * path nor /healthz, /status or /metrics; else -1 with the reason in err.
+ */
+int config_check_tlsrpt_path(const char *path, char *err, size_t errlen);
+
+/*
+ * config_check_instance returns 0 when name can name a database file: 1 to
+ * 64 letters, digits, '.', '_' or '-', not starting with '.'; else -1
+ * with the reason in err.
+ */
+int config_check_instance(const char *name, char *err, size_t errlen);
 
 /*
  * config_check_user returns 0 when name looks like a user name or a numeric

@@ -7,6 +7,8 @@
  */
 #include "dnsrec.h"
 
+#include <stdbool.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -61,15 +63,27 @@ static int has_target(const struct dnsrec_input *in)
     return in->cname_target != NULL && name_len(in->cname_target) > 0;
 }
 
-/* tlsrpt_value renders "v=TLSRPTv1; rua=<uri1>,<uri2>" into t. */
-static int tlsrpt_value(struct buf *t, const struct dnsrec_input *in)
+/* has_tlsrpt says whether a `_smtp._tls` record is printed. */
+static bool has_tlsrpt(const struct dnsrec_input *in)
 {
+    return in->n_rua > 0 || in->report_path != NULL;
+}
+
+/* tlsrpt_value renders "v=TLSRPTv1; rua=<uri1>,<uri2>" for domain d into t
+ * (emptied first): the configured URIs, then this host's own. */
+static int tlsrpt_value(struct buf *t, const struct dnsrec_input *in,
+                        const char *d, size_t dl)
+{
+    buf_free(t);
     buf_puts(t, DNSREC_TLSRPT_PREFIX);
     for (size_t i = 0; i < in->n_rua; i++) {
         if (i > 0)
             buf_puts(t, ",");
         buf_puts(t, in->rua[i]);
     }
+    if (in->report_path != NULL)
+        buf_printf(t, "%shttps://mta-sts.%.*s%s", in->n_rua > 0 ? "," : "",
+                   (int)dl, d, in->report_path);
     return t->failed ? -1 : 0;
 }
 
@@ -85,16 +99,16 @@ int dnsrec_zone(struct buf *b, const struct dnsrec_input *in)
     struct buf t;
     int rc = -1;
     buf_init(&t, 1024 * 1024);
-    if (in->n_rua > 0 && tlsrpt_value(&t, in) < 0)
-        goto out;
     for (size_t i = 0; i < in->n_domains; i++) {
         const char *d = in->domains[i].domain;
         int dl = (int)name_len(d);
+        if (has_tlsrpt(in) && tlsrpt_value(&t, in, d, (size_t)dl) < 0)
+            goto out;
         if (i > 0)
             buf_puts(b, "\n");
         buf_printf(b, "; %.*s\n", dl, d);
         dnsrec_sts_txt(b, d, in->domains[i].policy_id);
-        if (in->n_rua > 0) {
+        if (has_tlsrpt(in)) {
             buf_printf(b, "_smtp._tls.%.*s. IN TXT ", dl, d);
             put_txt(b, t.data, t.len);
             buf_puts(b, "\n");
@@ -150,21 +164,21 @@ int dnsrec_json(struct buf *b, const struct dnsrec_input *in)
     struct buf t;
     int rc = -1;
     buf_init(&t, 1024 * 1024);
-    if (in->n_rua > 0 && tlsrpt_value(&t, in) < 0)
-        goto out;
     buf_puts(b, "{\"domains\":[");
     for (size_t i = 0; i < in->n_domains; i++) {
         const char *d = in->domains[i].domain;
         const char *id = in->domains[i].policy_id;
         const char *tg = in->cname_target;
         size_t dl = name_len(d);
+        if (has_tlsrpt(in) && tlsrpt_value(&t, in, d, dl) < 0)
+            goto out;
         buf_puts(b, i > 0 ? ",{\"domain\":" : "{\"domain\":");
         buf_json_string(b, d, dl);
         buf_puts(b, ",\"mta_sts\":");
         json_record(b, "_mta-sts.", d, dl, "TXT", DNSREC_STS_PREFIX, id,
                     strlen(id), "");
         buf_puts(b, ",\"tlsrpt\":");
-        if (in->n_rua > 0)
+        if (has_tlsrpt(in))
             json_record(b, "_smtp._tls.", d, dl, "TXT", "", t.data, t.len, "");
         else
             buf_puts(b, "null");

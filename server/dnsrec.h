@@ -23,6 +23,9 @@ struct dnsrec_input {
     const char *const *rua; /* validated TLS-RPT URIs; may be empty */
     size_t n_rua;
     const char *cname_target; /* host to CNAME mta-sts.<d> to, or NULL */
+    /* Where this host receives TLS reports ("/tlsrpt"), or NULL: then
+     * https://mta-sts.<d><path> follows the rua URIs. */
+    const char *report_path;
 };
 
 /* dnsrec_sts_txt renders `_mta-sts.<d>. IN TXT "v=STSv1; id=<id>"`. */

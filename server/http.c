@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -26,6 +27,7 @@
 #include "buf.h"
 #include "certs.h"
 #include "request.h"
+#include "tlsrpt_recv.h"
 
 #define SNI_MAX 256
 /* No endpoint takes a request body; a few KiB forgive a client that sends
@@ -40,8 +42,8 @@ static const char *const listener_names[] = {"https", "http", "metrics"};
 #define N_LISTENERS 3
 
 /* Status codes counted individually; anything else counts as "other". */
-static const int counted_codes[] = {200, 301, 304, 400, 404,
-                                    405, 413, 421, 500, 503};
+static const int counted_codes[] = {200, 301, 304, 400, 403, 404, 405,
+                                    413, 421, 429, 500, 503, 507};
 #define N_CODES (sizeof(counted_codes) / sizeof(counted_codes[0]) + 1)
 
 struct listener {
@@ -77,6 +79,9 @@ struct http {
      * written anywhere, so a restart invalidates every ticket. GnuTLS
      * derives rotating ticket encryption keys from it. */
     gnutls_datum_t ticket_key;
+    /* TLS report reception, once the store is open (after the privilege
+     * drop); NULL before, or when reception is off. */
+    struct tlsrpt_recv *_Atomic tlsrpt;
 };
 
 /* Per-request state, for the access log and the snapshot reference. It
@@ -88,6 +93,11 @@ struct req_ctx {
     int status;
     size_t bytes;
     size_t body_bytes; /* of a body no endpoint takes */
+    /* A TLS report being received: its body so far (capped by the
+     * receiver, which also counts what all connections hold). */
+    struct tlsrpt_recv *tlsrpt;
+    struct buf report;
+    size_t report_held;
     char method[16];
     char path[256];
     char host[256];
@@ -330,6 +340,19 @@ static char *render_metrics(struct http *h, const struct snapshot *s,
         domain_metric(&b, "mta_sts_certificate_trusted", d,
                       e != NULL && certs_entry_trusted(e) &&
                           !certs_entry_dev(e));
+    }
+    struct tlsrpt_recv *rx = atomic_load(&h->tlsrpt);
+    if (rx != NULL) {
+        metric_head(&b, "mta_sts_tlsrpt_submissions_total", "counter",
+                    "TLS reports POSTed, by outcome.");
+        for (int o = 0; o < TLSRPT_N_OUTCOMES; o++)
+            buf_printf(&b,
+                       "mta_sts_tlsrpt_submissions_total{outcome=\"%s\"} "
+                       "%llu\n",
+                       tlsrpt_outcome_name((enum tlsrpt_outcome)o),
+                       (unsigned long long)tlsrpt_recv_count(
+                           rx, (enum tlsrpt_outcome)o));
+        tlsrpt_recv_metrics(rx, &b);
     }
     metric_head(&b, "mta_sts_start_time_seconds", "gauge",
                 "Start time of the process (Unix time).");
@@ -651,6 +674,112 @@ static bool body_too_large(const char *content_length)
     return end != content_length && (errno == ERANGE || n > BODY_MAX);
 }
 
+/* content_length reads a Content-Length header: -1 when there is none,
+ * LLONG_MAX when it is out of range (libmicrohttpd refuses one that is not
+ * a number). */
+static long long content_length(struct MHD_Connection *c)
+{
+    const char *v = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (v == NULL)
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (end == v)
+        return -1;
+    return errno == ERANGE || n > LLONG_MAX ? LLONG_MAX : (long long)n;
+}
+
+/* queue_report_answer sends a report submission's answer: one line of
+ * text, with Retry-After when the sender should come back later. */
+static enum MHD_Result queue_report_answer(struct MHD_Connection *c,
+                                           struct req_ctx *rq,
+                                           const struct tlsrpt_answer *a)
+{
+    char retry[16];
+    size_t len = strlen(a->msg);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, (void *)a->msg, MHD_RESPMEM_MUST_COPY);
+    if (r == NULL)
+        return MHD_NO;
+    add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
+    if (a->status == 405)
+        add_header(r, MHD_HTTP_HEADER_ALLOW, "POST");
+    if (a->retry_after > 0) {
+        snprintf(retry, sizeof(retry), "%u", a->retry_after);
+        add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+    }
+    rq->status = a->status;
+    rq->bytes = len;
+    return queue_owned(c, a->status, r);
+}
+
+/*
+ * report_start looks at the headers of a request for the report path: a
+ * POST for a served host is admitted (rate limit, announced size) and its
+ * body collected; anything else is answered by the router later. Returns
+ * true when it answered (the body is then not read).
+ */
+static bool report_start(struct http *h, struct listener *l,
+                         struct MHD_Connection *c, struct conn_ctx *cc,
+                         struct req_ctx *rq, const char *url,
+                         const char *method, enum MHD_Result *ret)
+{
+    struct tlsrpt_answer a;
+    if (l->kind != LISTENER_HTTPS || !h->cfg->tlsrpt_receive ||
+        strcmp(url, h->cfg->tlsrpt_path) != 0 || strcmp(method, "POST") != 0)
+        return false;
+    struct snapshot *snap = store_acquire(h->store);
+    if (snap == NULL)
+        return false;
+    struct request r = {
+        .listener = REQUEST_LISTENER_HTTPS,
+        .method = method,
+        .path = url,
+        .host = header(c, MHD_HTTP_HEADER_HOST),
+        .sni = cc->has_sni ? cc->sni : NULL,
+        .tlsrpt_path = h->cfg->tlsrpt_path,
+    };
+    bool report = request_route(snap, &r).action == REQUEST_TLSRPT;
+    snapshot_release(snap);
+    if (!report)
+        return false;
+    struct tlsrpt_recv *rx = atomic_load(&h->tlsrpt);
+    if (rx == NULL) {
+        a.status = 503;
+        a.retry_after = 60;
+        snprintf(a.msg, sizeof(a.msg), "not ready for reports yet\n");
+    } else if (tlsrpt_recv_admit(rx, cc->remote, content_length(c), &a)) {
+        rq->tlsrpt = rx;
+        buf_init(&rq->report, tlsrpt_recv_max_body(rx));
+        return false;
+    }
+    deadline_stop(cc);
+    *ret = queue_report_answer(c, rq, &a);
+    return true;
+}
+
+/* report_body collects a piece of a report's body; false (with the answer
+ * queued) when it passes a cap. */
+static bool report_body(struct MHD_Connection *c, struct req_ctx *rq,
+                        const char *data, size_t n, enum MHD_Result *ret)
+{
+    struct tlsrpt_answer a;
+    if (tlsrpt_recv_hold(rq->tlsrpt, &rq->report_held, n, &a) &&
+        buf_append(&rq->report, data, n) == 0)
+        return true;
+    if (rq->report.failed && a.status == 0) {
+        a.status = 503;
+        a.retry_after = 60;
+        snprintf(a.msg, sizeof(a.msg), "out of memory\n");
+    }
+    buf_free(&rq->report);
+    tlsrpt_recv_release(rq->tlsrpt, &rq->report_held);
+    deadline_stop(conn_of(c));
+    *ret = queue_report_answer(c, rq, &a);
+    return false;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
                               const char *url, const char *method,
                               const char *version, const char *upload_data,
@@ -679,7 +808,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
             snprintf(rq->path, sizeof(rq->path), "%s", url);
             snprintf(rq->host, sizeof(rq->host), "%s", host ? host : "-");
         }
-        if (body_too_large(header(c, MHD_HTTP_HEADER_CONTENT_LENGTH))) {
+        enum MHD_Result ret = MHD_YES;
+        if (report_start(h, l, c, owner, rq, url, method, &ret))
+            return ret;
+        if (rq->tlsrpt == NULL &&
+            body_too_large(header(c, MHD_HTTP_HEADER_CONTENT_LENGTH))) {
             /* Answering before the body makes libmicrohttpd skip reading
              * it and close the connection after the answer. */
             static const char msg[] = "Request body too large\n";
@@ -692,6 +825,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
                                                 MHD_RESPMEM_PERSISTENT));
         }
         return MHD_YES;
+    }
+    if (*upload_data_size != 0 && rq->tlsrpt != NULL && rq->status == 0) {
+        enum MHD_Result ret = MHD_YES;
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        report_body(c, rq, upload_data, n, &ret);
+        return ret;
     }
     if (*upload_data_size != 0) {
         /* No endpoint takes a body: discard it, but only up to the cap,
@@ -738,8 +878,27 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         rq->bytes = nf->body_len;
         return queue_native(c, nf);
     }
+    if (h->cfg->tlsrpt_receive)
+        r.tlsrpt_path = h->cfg->tlsrpt_path;
     struct request_result res = request_route(rq->snap, &r);
+    struct tlsrpt_answer a;
     switch (res.action) {
+    case REQUEST_TLSRPT:
+        if (rq->tlsrpt == NULL)
+            return MHD_NO; /* routed differently at the headers: a reload */
+        tlsrpt_recv_submit(rq->tlsrpt, rq->snap, rq->report.data,
+                           rq->report.len, (int64_t)time(NULL), &a);
+        if (a.status >= 500)
+            log_msg(h->lg, LOG_LEVEL_WARN, "TLS report from %s: %d %s",
+                    cc != NULL ? cc->remote : "-", a.status, a.msg);
+        buf_free(&rq->report);
+        tlsrpt_recv_release(rq->tlsrpt, &rq->report_held);
+        return queue_report_answer(c, rq, &a);
+    case REQUEST_TLSRPT_METHOD:
+        a.status = 405;
+        a.retry_after = 0;
+        snprintf(a.msg, sizeof(a.msg), "TLS reports are POSTed here\n");
+        return queue_report_answer(c, rq, &a);
     case REQUEST_REPLY:
         rq->status = res.reply->status;
         rq->bytes = res.reply->body_len;
@@ -821,6 +980,9 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
     if (rq == NULL)
         return;
     *req_cls = NULL;
+    buf_free(&rq->report);
+    tlsrpt_recv_release(rq->tlsrpt, &rq->report_held);
+    rq->tlsrpt = NULL;
     if (rq->status == 0) {
         /* The client left before its request was complete: nothing was
          * answered, so it is no HTTP status. */
@@ -1289,6 +1451,11 @@ void http_stop(struct http *h, unsigned drain_seconds)
     }
     /* Last, so that the drain above still closes stalled connections. */
     sweeper_stop(h);
+}
+
+void http_set_tlsrpt(struct http *h, struct tlsrpt_recv *rx)
+{
+    atomic_store(&h->tlsrpt, rx);
 }
 
 void http_free(struct http *h)

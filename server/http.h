@@ -40,6 +40,16 @@ int http_start(struct http *h, char *err, size_t errlen);
  */
 void http_stop(struct http *h, unsigned drain_seconds);
 
+struct tlsrpt_recv;
+
+/*
+ * http_set_tlsrpt hands TLS report reception over (NULL takes it back),
+ * once its store is open; until then reports are answered 503. The
+ * receiver stays the caller's and must outlive the server's use of it
+ * (set NULL and http_stop before freeing it).
+ */
+void http_set_tlsrpt(struct http *h, struct tlsrpt_recv *rx);
+
 /* http_free releases the server; NULL is a no-op. */
 void http_free(struct http *h);
 

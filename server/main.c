@@ -3,9 +3,11 @@
  * (check policy files, or a config and the very load `serve` runs, with
  * the daemon's own code), `dns` (the records to publish), `check` (live
  * DNS as a sender sees it, against what this host serves), `health` (probe
- * /healthz for container health checks) and `help`. It owns
- * the one configuration and logger, handles signals on the main thread and
- * is the only place that exits. Everything else runs in the modules.
+ * /healthz for container health checks), `reports` (the summary of the
+ * stored TLS reports; `reports import` stores reports that came by mail)
+ * and `help`. It owns the one configuration and logger, handles signals on
+ * the main thread and is the only place that exits. Everything else runs in
+ * the modules.
  */
 #include <errno.h>
 #include <dirent.h>
@@ -37,6 +39,11 @@
 #include "probe.h"
 #include "readfile.h"
 #include "store.h"
+#include "tlsrpt_mail.h"
+#include "tlsrpt_parse.h"
+#include "tlsrpt_recv.h"
+#include "tlsrpt_store.h"
+#include "tlsrpt_summary.h"
 #include "watch.h"
 
 #define EXIT_INVALID 1
@@ -58,7 +65,9 @@ enum cmd_bit {
     CMD_HEALTH = 1u << 3,
     CMD_HELP = 1u << 4,
     CMD_CHECK = 1u << 5,
-    CMD_ALL = 0x3fu,
+    CMD_REPORTS = 1u << 6,
+    CMD_IMPORT = 1u << 7, /* reports import */
+    CMD_ALL = 0xffu,
 };
 
 struct cmd_doc {
@@ -132,6 +141,29 @@ static const struct cmd_doc cmd_docs[] = {
      "Fetch URL (default http://127.0.0.1:8080/healthz) and exit 0 when it\n"
      "answers 200, else 1; for container health checks.",
      "mta-sts-host health http://127.0.0.1:8080/healthz"},
+    {"reports", CMD_REPORTS, "reports [options]",
+     "summarise the stored TLS reports: per domain and\n"
+     "                     day, by sender and failure type, and whether the\n"
+     "                     policy is ready for enforce",
+     "Summarise the SMTP TLS reports (RFC 8460) stored in state_dir (every\n"
+     "tlsrpt-*.sqlite3 there; a report held by several files counts once):\n"
+     "per domain and day, by sender and failure type, the MX hosts and\n"
+     "sending addresses that failed most, and whether the policy looks ready\n"
+     "for enforce. Exit status: 0 printed, 1 the reports cannot be read,\n"
+     "2 usage.",
+     "mta-sts-host reports -c config.yaml --domain example.com --since "
+     "2026-01-01"},
+    {"reports import", CMD_IMPORT, "reports import [options] [FILE...|-]",
+     "store TLS reports (JSON, gzip, an email message or\n"
+     "                     an mbox; default: standard input) in state_dir",
+     "Store the TLS reports found in each FILE (default, or -: standard\n"
+     "input): a report as is (JSON or gzip), one email message or an mbox,\n"
+     "so that a Postfix pipe transport, procmail or fetchmail can feed it.\n"
+     "They go into state_dir's tlsrpt-<instance>-mail.sqlite3, never a\n"
+     "running server's database; a report for a domain that is not\n"
+     "configured is refused. Exit status: 0 something stored (or already\n"
+     "stored) and nothing refused, 1 otherwise, 2 usage.",
+     "mta-sts-host reports import -c config.yaml < report.eml"},
     {"help", CMD_HELP, "help [COMMAND]", "this help, or the help of COMMAND",
      "Print the usage, options and an example of COMMAND (the same as\n"
      "`mta-sts-host COMMAND --help`), or the overview without one.",
@@ -142,9 +174,11 @@ static const struct cmd_doc cmd_docs[] = {
 
 static const struct opt_doc opt_docs[] = {
     {"-c, --config FILE", "YAML configuration (default: built-in defaults)",
-     CMD_CFG},
-    {"--domain D", "serve domain D (repeatable; overrides the config)",
-     CMD_CFG},
+     CMD_CFG | CMD_REPORTS | CMD_IMPORT},
+    {"--domain D",
+     "serve domain D (repeatable; overrides the config;\n"
+     "                       reports: the one domain to summarise)",
+     CMD_CFG | CMD_REPORTS | CMD_IMPORT},
     {"--policy-dir DIR", "policy directory (default: policy)", CMD_CFG},
     {"--cert-dir DIR", "certificate directory (default: certs)", CMD_CFG},
     {"--https ADDR", "HTTPS listen address (default: [::]:8443)",
@@ -165,7 +199,8 @@ static const struct opt_doc opt_docs[] = {
      "validate -c: check the policies only, not the\n"
      "                       certificates",
      CMD_VALIDATE},
-    {"--json", "machine-readable output", CMD_VALIDATE | CMD_DNS | CMD_CHECK},
+    {"--json", "machine-readable output",
+     CMD_VALIDATE | CMD_DNS | CMD_CHECK | CMD_REPORTS},
     {"--target HOST", "the host mta-sts.<domain> should CNAME to", CMD_DNS},
     {"--resolver ADDR",
      "check: ask the DNS server at ADDR[:PORT]\n"
@@ -187,6 +222,10 @@ static const struct opt_doc opt_docs[] = {
      "check: trust FILE's CAs for the policy fetch and\n"
      "                       the MX certificates, besides the system's",
      CMD_CHECK},
+    {"--since DATE",
+     "reports: only reports ending at or after DATE\n"
+     "                       (YYYY-MM-DD or an RFC 3339 date-time)",
+     CMD_REPORTS},
     {"-h, --help", "this help", CMD_ALL},
     {"-V, --version", "the version", 0},
 };
@@ -200,6 +239,16 @@ static const struct cmd_doc *find_cmd(const char *name)
         if (strcmp(cmd_docs[i].name, name) == 0)
             return &cmd_docs[i];
     return NULL;
+}
+
+/* find_subcmd looks up a command given as one word or, for `reports
+ * import` (the one command of two words), two. */
+static const struct cmd_doc *find_subcmd(const char *name, const char *sub)
+{
+    if (name != NULL && sub != NULL && strcmp(name, "reports") == 0 &&
+        strcmp(sub, "import") == 0)
+        return find_cmd("reports import");
+    return find_cmd(name);
 }
 
 static void print_usage(FILE *f)
@@ -218,7 +267,8 @@ static void print_usage(FILE *f)
                                     ? "validate [FILE...]"
                                     : cmd_docs[i].synopsis;
         if (strcmp(cmd_docs[i].name, "serve") == 0 ||
-            strcmp(cmd_docs[i].name, "dns") == 0)
+            strcmp(cmd_docs[i].name, "dns") == 0 ||
+            strncmp(cmd_docs[i].name, "reports", 7) == 0)
             shortform = cmd_docs[i].name;
         fprintf(f, "  %-18s %s\n", shortform, cmd_docs[i].summary);
     }
@@ -259,6 +309,7 @@ enum opt_id {
     OPT_TARGET,
     OPT_USER,
     OPT_ALLOW_ROOT,
+    OPT_SINCE,
     OPT_NO_CERTS,
     OPT_RESOLVER,
     OPT_TRUST_ANCHOR,
@@ -275,6 +326,7 @@ struct cli {
     const char *policy_dir, *cert_dir, *https, *http, *metrics;
     const char *log_format, *log_level, *target, *user;
     const char *resolver, *trust_anchor, *https_port, *smtp_port, *ca_file;
+    const char *since;
     bool poll, json, allow_root, no_certs, help;
     char **args;
     int n_args;
@@ -340,6 +392,9 @@ static bool set_option(struct cli *cli, int c, const char *arg)
     case OPT_ALLOW_ROOT:
         cli->allow_root = true;
         return true;
+    case OPT_SINCE:
+        cli->since = arg;
+        return true;
     case OPT_NO_CERTS:
         cli->no_certs = true;
         return true;
@@ -382,6 +437,7 @@ static void parse_cli(int argc, char **argv, struct cli *cli)
         {"target", required_argument, NULL, OPT_TARGET},
         {"user", required_argument, NULL, OPT_USER},
         {"allow-root", no_argument, NULL, OPT_ALLOW_ROOT},
+        {"since", required_argument, NULL, OPT_SINCE},
         {"no-certs", no_argument, NULL, OPT_NO_CERTS},
         {"resolver", required_argument, NULL, OPT_RESOLVER},
         {"trust-anchor", required_argument, NULL, OPT_TRUST_ANCHOR},
@@ -408,7 +464,10 @@ static void parse_cli(int argc, char **argv, struct cli *cli)
     }
     if (cli->help) {
         const struct cmd_doc *cd =
-            optind < argc ? find_cmd(argv[optind]) : NULL;
+            optind < argc
+                ? find_subcmd(argv[optind],
+                              optind + 1 < argc ? argv[optind + 1] : NULL)
+                : NULL;
         if (optind < argc && cd == NULL)
             die_usage("unknown command '%s'", argv[optind]);
         if (cd != NULL)
@@ -898,6 +957,7 @@ static int cmd_dns(const struct cli *cli)
         .rua = (const char *const *)cfg->tlsrpt_rua,
         .n_rua = cfg->n_tlsrpt_rua,
         .cname_target = cli->target,
+        .report_path = cfg->tlsrpt_receive ? cfg->tlsrpt_path : NULL,
     };
     if ((cli->json ? dnsrec_json(&out, &in) : dnsrec_zone(&out, &in)) < 0 ||
         out.data == NULL) {
@@ -1230,6 +1290,29 @@ out:
     snapshot_release(s);
 }
 
+/* open_tlsrpt opens TLS report reception; NULL (logged, naming the state
+ * directory) when it cannot. */
+static struct tlsrpt_recv *open_tlsrpt(const struct logger *lg,
+                                       const struct config *cfg)
+{
+    struct diag d;
+    diag_init(&d, "tlsrpt");
+    struct tlsrpt_recv *rx = tlsrpt_recv_new(cfg, &d);
+    for (size_t i = 0; i < d.n; i++)
+        log_msg(lg, LOG_LEVEL_ERROR, "TLS reports: %s", d.entries[i].msg);
+    if (rx != NULL)
+        log_msg(lg, LOG_LEVEL_INFO,
+                "TLS reports: receiving on https://mta-sts.<domain>%s, "
+                "stored in %s",
+                cfg->tlsrpt_path, cfg->state_dir);
+    else
+        log_msg(lg, LOG_LEVEL_ERROR,
+                "TLS reports: not starting (set tlsrpt.receive: false to run "
+                "without them)");
+    diag_free(&d);
+    return rx;
+}
+
 static int cmd_serve(const struct cli *cli)
 {
     int rc = EXIT_INVALID;
@@ -1237,6 +1320,7 @@ static int cmd_serve(const struct cli *cli)
     struct store *st = NULL;
     struct http *h = NULL;
     struct watch *w = NULL;
+    struct tlsrpt_recv *rx = NULL;
     struct logger lg;
     char err[512];
     sigset_t sigs;
@@ -1296,6 +1380,11 @@ static int cmd_serve(const struct cli *cli)
                 "above)");
         goto out;
     }
+    if (cfg->tlsrpt_receive && !drop) {
+        if ((rx = open_tlsrpt(&lg, cfg)) == NULL)
+            goto out;
+        http_set_tlsrpt(h, rx);
+    }
     if (http_start(h, err, sizeof(err)) < 0) {
         log_msg(&lg, LOG_LEVEL_ERROR, "%s", err);
         goto out;
@@ -1307,6 +1396,13 @@ static int cmd_serve(const struct cli *cli)
          * can read shows up now, with the fix, instead of at the next
          * certificate renewal. What is served stays the same. */
         store_reload(st);
+    }
+    /* The report database is opened as the user that writes it: after the
+     * privilege drop (reports get 503 until then), else before serving. */
+    if (cfg->tlsrpt_receive && rx == NULL) {
+        if ((rx = open_tlsrpt(&lg, cfg)) == NULL)
+            goto out;
+        http_set_tlsrpt(h, rx);
     }
     if (w != NULL && watch_run(w) < 0) {
         watch_stop(w);
@@ -1338,7 +1434,211 @@ static int cmd_serve(const struct cli *cli)
 out:
     watch_stop(w);
     http_free(h);
+    tlsrpt_recv_free(rx);
     store_free(st);
+    config_free(cfg);
+    return rc;
+}
+
+/* What `reports import` reads from one file or standard input at most. */
+#define IMPORT_MAX ((size_t)256 << 20)
+
+struct import_ctx {
+    const struct config *cfg;
+    struct tlsrpt_store *store;
+    const char *file;
+    unsigned stored, duplicate, refused;
+};
+
+/* configured tells whether domain is one of the configured domains (any
+ * domain when none is configured: the certificates are not read here). */
+static bool configured(const struct config *cfg, const char *domain)
+{
+    for (size_t i = 0; i < cfg->n_domains; i++)
+        if (strcmp(cfg->domains[i], domain) == 0)
+            return true;
+    return cfg->n_domains == 0;
+}
+
+/* import_one parses and stores one report found by tlsrpt_mail_each. */
+static int import_one(const void *report, size_t len, const char *where,
+                      void *arg)
+{
+    struct import_ctx *x = arg;
+    struct diag d;
+    diag_init(&d, x->file);
+    struct tlsrpt_report *r = tlsrpt_parse(report, len, NULL, &d);
+    const char *verdict = NULL;
+    if (r == NULL) {
+        x->refused++;
+        printf("%s: %s: refused: not a TLS report: %s\n", x->file, where,
+               d.n > 0 ? d.entries[0].msg : "?");
+        goto out;
+    }
+    for (size_t i = 0; i < r->n_policies; i++)
+        if (!configured(x->cfg, r->policies[i].policy_domain)) {
+            x->refused++;
+            printf("%s: %s: refused: policy-domain %s is not configured\n",
+                   x->file, where, r->policies[i].policy_domain);
+            goto out;
+        }
+    switch (
+        tlsrpt_store_add(x->store, r, report, len, (int64_t)time(NULL), &d)) {
+    case TLSRPT_STORE_ADDED:
+        x->stored++;
+        verdict = "stored";
+        break;
+    case TLSRPT_STORE_DUPLICATE:
+        x->duplicate++;
+        verdict = "already stored";
+        break;
+    default:
+        x->refused++;
+        printf("%s: %s: not stored: %s\n", x->file, where,
+               d.n > 0 ? d.entries[d.n - 1].msg : "?");
+        goto out;
+    }
+    printf("%s: %s: %s (%s, %s)\n", x->file, where, verdict,
+           r->organization_name, r->report_id);
+out:
+    tlsrpt_report_free(r);
+    diag_free(&d);
+    return 0;
+}
+
+/* read_stdin reads standard input whole, up to max bytes. */
+static char *read_stdin(size_t max, size_t *len)
+{
+    struct buf b;
+    char chunk[65536];
+    size_t n;
+    buf_init(&b, max);
+    while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+        if (buf_append(&b, chunk, n) < 0)
+            break;
+    if (ferror(stdin))
+        b.failed = 1;
+    char *p = buf_take(&b, len);
+    if (p == NULL && !b.failed) {
+        p = strdup("");
+        *len = 0;
+    }
+    return p;
+}
+
+/* import_file imports every report in one file ("-" = standard input). */
+static void import_file(struct import_ctx *x, const char *path)
+{
+    char err[512];
+    char *data = NULL;
+    size_t len = 0;
+    struct diag d;
+    x->file = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    diag_init(&d, x->file);
+    if (strcmp(path, "-") == 0) {
+        data = read_stdin(IMPORT_MAX, &len);
+        if (data == NULL) {
+            fprintf(stderr, "mta-sts-host: <stdin>: cannot read it whole "
+                            "(at most 256 MiB)\n");
+            x->refused++;
+            goto out;
+        }
+    } else if (readfile(path, IMPORT_MAX, &data, &len, err, sizeof(err)) < 0 ||
+               len > IMPORT_MAX) {
+        fprintf(stderr, "mta-sts-host: %s\n",
+                data == NULL ? err : "larger than 256 MiB");
+        x->refused++;
+        goto out;
+    }
+    if (tlsrpt_mail_each(data, len, x->cfg->tlsrpt_max_body, import_one, x,
+                         &d) < 0 ||
+        diag_errors(&d) > 0)
+        x->refused++;
+    diag_print(&d, stderr);
+out:
+    free(data);
+    diag_free(&d);
+}
+
+/* cmd_summary runs `reports`: the summary of the stored reports. */
+static int cmd_summary(const struct cli *cli, const struct config *cfg)
+{
+    struct tlsrpt_summary_opts o = {NULL, 0, cli->json, 0};
+    char when[40];
+    bool no_tz;
+    struct diag d;
+    struct buf out;
+    int rc = EXIT_INVALID;
+    if (cli->n_domains > 1)
+        die_usage("%s", "reports takes one --domain");
+    if (cli->n_domains == 1)
+        o.domain = cfg->domains[0]; /* normalised by the config */
+    if (cli->since != NULL) {
+        int n = snprintf(when, sizeof(when),
+                         strlen(cli->since) == 10 ? "%sT00:00:00Z" : "%s",
+                         cli->since);
+        if (n < 0 || (size_t)n >= sizeof(when) ||
+            tlsrpt_parse_time(when, &o.since, &no_tz) < 0)
+            die_usage("--since: expected YYYY-MM-DD or an RFC 3339 "
+                      "date-time, found '%s'",
+                      cli->since);
+    }
+    diag_init(&d, "reports");
+    buf_init(&out, SIZE_MAX);
+    if (tlsrpt_summary(cfg->state_dir, &o, &out, &d) >= 0) {
+        fputs(out.data != NULL ? out.data : "", stdout);
+        rc = 0;
+    }
+    diag_print(&d, stderr);
+    diag_free(&d);
+    buf_free(&out);
+    return rc;
+}
+
+/*
+ * cmd_reports runs `reports import`: reports from files or standard input
+ * into the database of this host's mail imports in state_dir
+ * (tlsrpt-<instance>-mail.sqlite3, or tlsrpt-mail.sqlite3), a file of its
+ * own so that an import never writes to a running server's database.
+ */
+static int cmd_reports(const struct cli *cli)
+{
+    int rc = EXIT_INVALID;
+    char inst[96];
+    struct diag d;
+    struct import_ctx x = {0};
+    if (cli->n_args > 0 && strcmp(cli->args[0], "import") != 0)
+        die_usage("reports: unknown subcommand '%s' (reports import "
+                  "[FILE...|-], or reports alone for the summary)",
+                  cli->args[0]);
+    struct config *cfg = load_config(cli);
+    if (cfg == NULL)
+        return EXIT_INVALID;
+    if (cli->n_args == 0) {
+        rc = cmd_summary(cli, cfg);
+        goto out;
+    }
+    snprintf(inst, sizeof(inst), "%s%smail",
+             cfg->tlsrpt_instance != NULL ? cfg->tlsrpt_instance : "",
+             cfg->tlsrpt_instance != NULL ? "-" : "");
+    diag_init(&d, "tlsrpt");
+    x.cfg = cfg;
+    x.store = tlsrpt_store_open(cfg->state_dir, inst, cfg->tlsrpt_max_disk, &d);
+    diag_print(&d, stderr);
+    diag_free(&d);
+    if (x.store == NULL)
+        goto out;
+    tlsrpt_mail_init();
+    if (cli->n_args == 1)
+        import_file(&x, "-");
+    for (int i = 1; i < cli->n_args; i++)
+        import_file(&x, cli->args[i]);
+    tlsrpt_mail_shutdown();
+    printf("%u stored, %u already stored, %u refused\n", x.stored, x.duplicate,
+           x.refused);
+    rc = x.refused > 0 || x.stored + x.duplicate == 0 ? EXIT_INVALID : 0;
+out:
+    tlsrpt_store_free(x.store);
     config_free(cfg);
     return rc;
 }
@@ -1347,13 +1647,16 @@ out:
 
 static int cmd_help(const struct cli *cli)
 {
-    if (cli->n_args > 1)
-        die_usage("help takes at most one command, found '%s'", cli->args[1]);
     if (cli->n_args == 0) {
         print_usage(stdout);
         return 0;
     }
-    const struct cmd_doc *cd = find_cmd(cli->args[0]);
+    const struct cmd_doc *cd =
+        find_subcmd(cli->args[0], cli->n_args > 1 ? cli->args[1] : NULL);
+    int words = cd != NULL && strchr(cd->name, ' ') != NULL ? 2 : 1;
+    if (cli->n_args > words)
+        die_usage("help takes at most one command, found '%s'",
+                  cli->args[words]);
     if (cd == NULL)
         die_usage("help: unknown command '%s'", cli->args[0]);
     print_cmd_help(cd, stdout);
@@ -1377,6 +1680,8 @@ int main(int argc, char **argv)
         rc = cmd_check(&cli);
     else if (strcmp(cli.command, "health") == 0)
         rc = cmd_health(&cli);
+    else if (strcmp(cli.command, "reports") == 0)
+        rc = cmd_reports(&cli);
     else
         die_usage("unknown command '%s'", cli.command);
     return rc;

@@ -65,18 +65,30 @@ static bool is_get_or_head(const char *method)
     return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 }
 
+/* misdirected tells whether a request for host came on a connection whose
+ * TLS server name does not cover it (RFC 9110 §15.5.20). */
+static bool misdirected(const struct request *r, bool host_ok, const char *host)
+{
+    char sni[HOST_BUF];
+    return host_ok && r->sni != NULL &&
+           (dnsname_normalize_host(r->sni, sni, sizeof(sni)) != 0 ||
+            strcmp(sni, host) != 0);
+}
+
 struct request_result request_route(const struct snapshot *s,
                                     const struct request *r)
 {
     struct request_result res = {REQUEST_REPLY,
                                  snapshot_reply(s, SNAPSHOT_NOT_FOUND), NULL};
-    char host[HOST_BUF], sni[HOST_BUF];
+    char host[HOST_BUF];
     bool health = strcmp(r->path, REQUEST_HEALTH_PATH) == 0;
     bool metrics =
         r->metrics_here && strcmp(r->path, REQUEST_METRICS_PATH) == 0;
     bool status = r->metrics_here && strcmp(r->path, REQUEST_STATUS_PATH) == 0;
     /* The exact path only: a percent-encoded variant is another resource. */
     bool policy = strcmp(r->path, REQUEST_POLICY_PATH) == 0;
+    bool tlsrpt =
+        r->tlsrpt_path != NULL && strcmp(r->path, r->tlsrpt_path) == 0;
 
     if (health || metrics || status) {
         if (!is_get_or_head(r->method))
@@ -103,6 +115,19 @@ struct request_result request_route(const struct snapshot *s,
         }
         return res;
     }
+    if (tlsrpt) {
+        /* RFC 8460 §3: reports are POSTed, to a served host only. */
+        if (r->host == NULL)
+            res.reply = snapshot_reply(s, SNAPSHOT_BAD_REQUEST);
+        else if (misdirected(r, host_ok, host))
+            res.reply = snapshot_reply(s, SNAPSHOT_MISDIRECTED);
+        else if (d != NULL && strcmp(r->method, "POST") != 0)
+            res.action = REQUEST_TLSRPT_METHOD;
+        else if (d != NULL)
+            res.action = REQUEST_TLSRPT;
+        res.domain = res.action == REQUEST_REPLY ? NULL : d;
+        return res;
+    }
     if (!policy)
         return res;
     if (!is_get_or_head(r->method)) {
@@ -113,11 +138,7 @@ struct request_result request_route(const struct snapshot *s,
         res.reply = snapshot_reply(s, SNAPSHOT_BAD_REQUEST);
         return res;
     }
-    /* RFC 9110 §15.5.20: a request for a host this connection's TLS name
-     * does not cover is misdirected. */
-    if (host_ok && r->sni != NULL &&
-        (dnsname_normalize_host(r->sni, sni, sizeof(sni)) != 0 ||
-         strcmp(sni, host) != 0)) {
+    if (misdirected(r, host_ok, host)) {
         res.reply = snapshot_reply(s, SNAPSHOT_MISDIRECTED);
         return res;
     }

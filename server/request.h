@@ -26,19 +26,23 @@ struct request {
     const char *host;          /* Host header, may be NULL */
     const char *sni;           /* TLS server name, NULL without one */
     const char *if_none_match; /* may be NULL */
+    const char *tlsrpt_path;   /* where reports are posted; NULL = off */
 };
 
 enum request_action {
-    REQUEST_REPLY,    /* send result.reply */
-    REQUEST_REDIRECT, /* plain HTTP: 301 to https://<host><path> */
-    REQUEST_METRICS,  /* render the metrics */
-    REQUEST_STATUS    /* render the per-domain status (JSON) */
+    REQUEST_REPLY,        /* send result.reply */
+    REQUEST_REDIRECT,     /* plain HTTP: 301 to https://<host><path> */
+    REQUEST_METRICS,      /* render the metrics */
+    REQUEST_STATUS,       /* render the per-domain status (JSON) */
+    REQUEST_TLSRPT,       /* a TLS report POSTed for result.domain's host */
+    REQUEST_TLSRPT_METHOD /* the report path with another method: 405,
+                             Allow: POST */
 };
 
 struct request_result {
     enum request_action action;
     const struct reply *reply;
-    const struct plan_domain *domain; /* policy or redirect, else NULL */
+    const struct plan_domain *domain; /* policy, redirect or report */
 };
 
 /* request_route decides the answer to r from snapshot s. */

@@ -248,26 +248,33 @@ fi
 # 4. help per command, and the man page says the same.
 check_eq "help exits 0" 0 "$(rc "$bin" help)"
 check_contains "help is the overview" "commands:" "$(cat "$t/out")"
-for cmd in serve validate dns check health help; do
-    check_eq "help $cmd exits 0" 0 "$(rc "$bin" help "$cmd")"
-    cp "$t/out" "$fh/help-$cmd"
+# "reports import" is one command of two words: $cmd is split on purpose.
+for cmd in serve validate dns check health reports "reports import" help; do
+    f=$fh/help-${cmd// /-}
+    # shellcheck disable=SC2086
+    check_eq "help $cmd exits 0" 0 "$(rc "$bin" help $cmd)"
+    cp "$t/out" "$f"
     check_contains "help $cmd: its usage" "usage: mta-sts-host $cmd" "$(cat "$t/out")"
     check_contains "help $cmd: an example" "example:" "$(cat "$t/out")"
-    check_eq "$cmd --help is help $cmd" "$(cat "$fh/help-$cmd")" "$("$bin" "$cmd" --help)"
+    # shellcheck disable=SC2086
+    check_eq "$cmd --help is help $cmd" "$(cat "$f")" "$("$bin" $cmd --help)"
 done
 check_contains "help serve lists --user" "--user NAME" "$(cat "$fh/help-serve")"
 check_contains "help validate lists --no-certs" "--no-certs" "$(cat "$fh/help-validate")"
 check "help serve does not list validate's --no-certs" bash -c '! grep -q -- --no-certs "$1"' _ "$fh/help-serve"
+check_contains "help reports lists --since" "--since DATE" "$(cat "$fh/help-reports")"
+check "help reports import does not list --since" bash -c '! grep -q -- --since "$1"' _ "$fh/help-reports-import"
+check_contains "--help lists reports import" "reports import" "$("$bin" --help)"
 check_eq "help of an unknown command exits 2" 2 "$(rc "$bin" help frobnicate)"
 man=$SRCDIR/docs/mta-sts-host.1
 check "the man page renders without warnings" bash -c \
     'out=$(groff -man -Tutf8 -ww "$1" 2>&1 >/dev/null); [ -z "$out" ] || { echo "$out"; exit 1; }' _ "$man"
 check "the man page has its sections" bash -c \
     'groff -man -Tutf8 "$1" 2>/dev/null | sed "s/.\x08//g" | grep -q "^EXIT STATUS"' _ "$man"
-for cmd in serve validate dns check health help; do
+for cmd in serve validate dns check health reports "reports import" help; do
     # The options a command's help lists, as long names, and the ones its
     # man page section lists on its "Options:" line.
-    from_help=$(sed -n '/^options:/,/^$/p' "$fh/help-$cmd" | grep -oE -- '--[a-z-]+' | sort -u | tr '\n' ' ')
+    from_help=$(sed -n '/^options:/,/^$/p' "$fh/help-${cmd// /-}" | grep -oE -- '--[a-z-]+' | sort -u | tr '\n' ' ')
     from_man=$(sed -n "/^\.SS $cmd\$/,/^\.SS\|^\.SH/p" "$man" | sed -n '/^Options:/,/\.$/p' |
         sed 's/\\-/-/g' | grep -oE -- '--[a-z-]+' | sort -u | tr '\n' ' ')
     check_eq "man page lists the options of help $cmd" "$from_help" "$from_man"

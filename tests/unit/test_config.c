@@ -34,6 +34,13 @@ static const char example_yaml[] =
     "tlsrpt:\n"
     "  rua: [\"mailto:tls-reports@example.com\", "
     "\"https://reports.example.com/v1/tlsrpt\"]\n"
+    "  # receive: true\n"
+    "  path: /tlsrpt\n"
+    "  max_body: 10485760\n"
+    "  retention_days: 400\n"
+    "  rate_limit: 60\n"
+    "  max_disk: 1073741824\n"
+    "  instance: null\n"
     "\n"
     "log:\n"
     "  format: text\n"
@@ -78,7 +85,14 @@ static char *dump(const struct config *c)
     PUT("rua=");
     for (size_t i = 0; i < c->n_tlsrpt_rua; i++)
         PUT("%s%s", i ? "," : "", c->tlsrpt_rua[i]);
-    PUT("\nformat=%s\nlevel=%s\naccess=%d\n", fmt[c->log_format],
+    PUT("\nstate_dir=%s\nstate_dir_set=%d\n", c->state_dir,
+        (int)c->state_dir_set);
+    PUT("receive=%d\npath=%s\nmax_body=%zu\nretention_days=%u\n",
+        (int)c->tlsrpt_receive, c->tlsrpt_path, c->tlsrpt_max_body,
+        c->tlsrpt_retention_days);
+    PUT("rate_limit=%u\nmax_disk=%zu\ninstance=%s\n", c->tlsrpt_rate_limit,
+        c->tlsrpt_max_disk, c->tlsrpt_instance ? c->tlsrpt_instance : "(null)");
+    PUT("format=%s\nlevel=%s\naccess=%d\n", fmt[c->log_format],
         lvl[c->log_level], (int)c->access_log);
     PUT("max_connections=%u\nmax_connections_per_ip=%u\n", c->max_connections,
         c->max_connections_per_ip);
@@ -99,6 +113,15 @@ static const char defaults_dump[] = "domains=\n"
                                     "http=[::]:8080\n"
                                     "metrics=(null)\n"
                                     "rua=\n"
+                                    "state_dir=state\n"
+                                    "state_dir_set=0\n"
+                                    "receive=0\n"
+                                    "path=/tlsrpt\n"
+                                    "max_body=10485760\n"
+                                    "retention_days=400\n"
+                                    "rate_limit=60\n"
+                                    "max_disk=1073741824\n"
+                                    "instance=(null)\n"
                                     "format=text\n"
                                     "level=info\n"
                                     "access=1\n"
@@ -182,6 +205,13 @@ static const struct ok_case ok_cases[] = {
     {"rua https ipv6 port", "tlsrpt: {rua: [\"https://[2001:db8::1]:8443/r\"]}",
      "rua=https://[2001:db8::1]:8443/r\n"},
     {"rua null", "tlsrpt: {rua: null}\n", "rua=\n"},
+    {"state_dir turns reception on", "state_dir: /s\n",
+     "state_dir=/s\nstate_dir_set=1\nreceive=1\n"},
+    {"reception without state_dir", "tlsrpt: {receive: true}\n",
+     "state_dir=state\nstate_dir_set=0\nreceive=1\n"},
+    {"state_dir with reception off", "state_dir: s\ntlsrpt: {receive: no}\n",
+     "state_dir_set=1\nreceive=0\n"},
+    {"instance null", "tlsrpt: {instance: null}\n", "instance=(null)\n"},
     {"log json debug", "log: {format: json, level: debug}\n",
      "format=json\nlevel=debug\n"},
     {"log level case", "log: {level: WARN, format: Text}\n",
@@ -255,7 +285,7 @@ static const struct err_case err_cases[] = {
      "unknown key \"max_conections\" under \"limits\"; did you mean "
      "\"max_connections\"?"},
     {"unknown no hint", "foo: 1\n", 1, 1,
-     "expected one of: domains, policy_dir, cert_dir, listen"},
+     "expected one of: domains, policy_dir, cert_dir, state_dir, listen"},
     {"misplaced to section", "log: {}\nmax_connections: 5\n", 2, 1,
      "it belongs under \"limits:\" (limits.max_connections)"},
     {"misplaced to top", "listen:\n  domains: []\n", 2, 3,
@@ -287,6 +317,26 @@ static const struct err_case err_cases[] = {
     {"listen scalar", "listen: 8443\n", 1, 9,
      "listen: expected a mapping, found \"8443\""},
     {"tlsrpt seq", "tlsrpt: [a]\n", 1, 9, "tlsrpt: expected a mapping"},
+    {"tlsrpt path relative", "tlsrpt:\n  path: tlsrpt\n", 2, 9,
+     "tlsrpt.path: expected a path starting with '/', found \"tlsrpt\""},
+    {"tlsrpt path query", "tlsrpt: {path: \"/r?x\"}\n", 1, 16,
+     "tlsrpt.path: expected visible ASCII without '?'"},
+    {"tlsrpt path taken", "tlsrpt: {path: /healthz}\n", 1, 16,
+     "tlsrpt.path: /healthz is already served by the host"},
+    {"tlsrpt max_body small", "tlsrpt: {max_body: 10}\n", 1, 20,
+     "tlsrpt.max_body: "},
+    {"tlsrpt retention 0", "tlsrpt: {retention_days: 0}\n", 1, 26,
+     "tlsrpt.retention_days: "},
+    {"tlsrpt receive word", "tlsrpt: {receive: maybe}\n", 1, 19,
+     "tlsrpt.receive: "},
+    {"tlsrpt instance slash", "tlsrpt: {instance: a/b}\n", 1, 20,
+     "tlsrpt.instance: expected letters, digits, '.', '_' or '-', found "
+     "\"/\""},
+    {"tlsrpt instance dot", "tlsrpt: {instance: .x}\n", 1, 20,
+     "tlsrpt.instance: expected 1 to 64 characters not starting with '.'"},
+    {"state_dir empty", "state_dir: \"\"\n", 1, 12,
+     "state_dir: expected a directory path, found an empty string"},
+    {"tlsrpt unknown key", "tlsrpt: {retention: 3}\n", 1, 10, "retention"},
     {"rua scalar", "tlsrpt:\n  rua: mailto:a@b.example\n", 2, 8,
      "tlsrpt.rua: expected a sequence of mailto: or https: URIs"},
     {"log seq", "log: [text]\n", 1, 6, "log: expected a mapping"},
@@ -611,6 +661,15 @@ static void test_full_example(void **state)
                            "metrics=(null)\n"
                            "rua=mailto:tls-reports@example.com,"
                            "https://reports.example.com/v1/tlsrpt\n"
+                           "state_dir=state\n"
+                           "state_dir_set=0\n"
+                           "receive=0\n"
+                           "path=/tlsrpt\n"
+                           "max_body=10485760\n"
+                           "retention_days=400\n"
+                           "rate_limit=60\n"
+                           "max_disk=1073741824\n"
+                           "instance=(null)\n"
                            "format=text\n"
                            "level=info\n"
                            "access=1\n"
@@ -635,7 +694,11 @@ static void test_everything_changed(void **state)
         "policy_dir: /srv/p\ncert_dir: /srv/c\n"
         "listen:\n  https: \"0.0.0.0:443\"\n  http: \"\"\n"
         "  metrics: \"[::1]:9100\"\n"
+        "state_dir: /var/lib/mta-sts\n"
         "tlsrpt:\n  rua: [\"https://r.example/x\"]\n"
+        "  receive: false\n  path: /reports/tls\n  max_body: 2048\n"
+        "  retention_days: 30\n  rate_limit: 0\n  max_disk: 1048576\n"
+        "  instance: replica-1\n"
         "log: {format: json, level: debug, access: off}\n"
         "limits:\n  max_connections: 500\n  max_connections_per_ip: 5\n"
         "  connection_timeout: 30\n  request_timeout: 20\n"
@@ -651,6 +714,15 @@ static void test_everything_changed(void **state)
                            "http=(null)\n"
                            "metrics=[::1]:9100\n"
                            "rua=https://r.example/x\n"
+                           "state_dir=/var/lib/mta-sts\n"
+                           "state_dir_set=1\n"
+                           "receive=0\n"
+                           "path=/reports/tls\n"
+                           "max_body=2048\n"
+                           "retention_days=30\n"
+                           "rate_limit=0\n"
+                           "max_disk=1048576\n"
+                           "instance=replica-1\n"
                            "format=json\n"
                            "level=debug\n"
                            "access=0\n"

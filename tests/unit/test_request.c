@@ -48,7 +48,29 @@ struct route_case {
 #define HTTPS REQUEST_LISTENER_HTTPS
 #define HTTP REQUEST_LISTENER_HTTP
 
+#define T "/tlsrpt"
+
 static const struct route_case route_cases[] = {
+    /* TLS reports (RFC 8460 §3): POST on the report path of a served
+     * host, over HTTPS. */
+    {"report com", HTTPS, "POST", T, "mta-sts.example.com", NULL, NULL,
+     REQUEST_TLSRPT, 0, "example.com"},
+    {"report net, sni", HTTPS, "POST", T, "mta-sts.example.net:443",
+     "mta-sts.example.net", NULL, REQUEST_TLSRPT, 0, "example.net"},
+    {"report GET", HTTPS, "GET", T, "mta-sts.example.com", NULL, NULL,
+     REQUEST_TLSRPT_METHOD, 0, "example.com"},
+    {"report unserved host", HTTPS, "POST", T, "mta-sts.example.org", NULL,
+     NULL, REQUEST_REPLY, 404, NULL},
+    {"report no host", HTTPS, "POST", T, NULL, NULL, NULL, REQUEST_REPLY, 400,
+     NULL},
+    {"report misdirected", HTTPS, "POST", T, "mta-sts.example.com",
+     "mta-sts.example.net", NULL, REQUEST_REPLY, 421, NULL},
+    {"report path prefix", HTTPS, "POST", T "/x", "mta-sts.example.com", NULL,
+     NULL, REQUEST_REPLY, 404, NULL},
+    {"report over http redirects", HTTP, "POST", T, "mta-sts.example.com", NULL,
+     NULL, REQUEST_REDIRECT, 0, "example.com"},
+    {"policy POST still 405", HTTPS, "POST", P, "mta-sts.example.com", NULL,
+     NULL, REQUEST_REPLY, 405, NULL},
     {"policy com", HTTPS, "GET", P, "mta-sts.example.com", NULL, NULL,
      REQUEST_REPLY, 200, "example.com"},
     {"policy net", HTTPS, "GET", P, "mta-sts.example.net", NULL, NULL,
@@ -165,6 +187,7 @@ static void test_route_table(void **state)
             .if_none_match =
                 c->inm ? expand(c->inm, s, inm, sizeof(inm)) : NULL,
         };
+        r.tlsrpt_path = T;
         struct request_result res = request_route(s, &r);
         print_message("case: %s\n", c->name);
         assert_int_equal(res.action, c->action);
@@ -175,6 +198,14 @@ static void test_route_table(void **state)
             assert_string_equal(res.domain->name, c->domain);
         }
     }
+    /* With reception off the path is nothing special. */
+    struct request off = {.listener = HTTPS,
+                          .method = "POST",
+                          .path = T,
+                          .host = "mta-sts.example.com"};
+    struct request_result res = request_route(s, &off);
+    assert_int_equal(res.action, REQUEST_REPLY);
+    assert_int_equal(res.reply->status, 404);
     snapshot_release(s);
 }
 

@@ -1,0 +1,417 @@
+/*
+ * tlsrpt_recv: TLS report reception (see tlsrpt_recv.h). The rate limiter
+ * has its own lock (it is asked before any body is read); parsing and
+ * storing share another, so one report at a time is inflated and parsed;
+ * the bytes held by all connections are an atomic counter. I/O through the
+ * store; HTTP worker threads call it.
+ */
+#include "tlsrpt_recv.h"
+
+#include <gnutls/crypto.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "dnsname.h"
+#include "tlsrpt_parse.h"
+#include "tlsrpt_rate.h"
+#include "tlsrpt_store.h"
+
+/* All connections together hold at most this many report bodies' worth. */
+#define HELD_BODIES 4
+/* How often retention runs, and how long a busy or full host asks a sender
+ * to wait. */
+#define EXPIRE_INTERVAL 3600
+#define RETRY_AFTER 300
+
+/* RFC 8460 §4.3's result types, the only values of the "type" label. */
+static const char *const result_types[] = {
+    "starttls-not-supported", "certificate-host-mismatch",
+    "certificate-expired",    "certificate-not-trusted",
+    "validation-failure",     "tlsa-invalid",
+    "dnssec-invalid",         "dane-required",
+    "sts-policy-fetch-error", "sts-policy-invalid",
+    "sts-webpki-invalid",     "other",
+};
+#define N_TYPES (sizeof(result_types) / sizeof(result_types[0]))
+
+/* What the stored reports said about one domain, since start. */
+struct dom_count {
+    char *domain;
+    uint64_t reports, successful, failed;
+    uint64_t types[N_TYPES];
+};
+
+static const char *const outcome_names[TLSRPT_N_OUTCOMES] = {
+    "stored",       "duplicate", "not_a_report", "not_served",  "too_large",
+    "rate_limited", "busy",      "no_room",      "store_error",
+};
+
+struct tlsrpt_recv {
+    struct tlsrpt_store *store;
+    struct tlsrpt_rate *rate;
+    pthread_mutex_t rate_lock;
+    pthread_mutex_t submit_lock; /* parse + store, and last_expire */
+    struct tlsrpt_limits lim;
+    size_t max_body;
+    size_t max_held;
+    unsigned retention_days;
+    int64_t last_expire;
+    atomic_size_t held;
+    atomic_uint_fast64_t counts[TLSRPT_N_OUTCOMES];
+    /* Per-domain counters, sorted by domain, under count_lock (a scrape
+     * must not wait for a commit). */
+    pthread_mutex_t count_lock;
+    struct dom_count *doms;
+    size_t n_doms, cap_doms;
+};
+
+const char *tlsrpt_outcome_name(enum tlsrpt_outcome o)
+{
+    return o < TLSRPT_N_OUTCOMES ? outcome_names[o] : "unknown";
+}
+
+static int monotonic_ms(int64_t *ms)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return -1;
+    *ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return 0;
+}
+
+struct tlsrpt_recv *tlsrpt_recv_new(const struct config *cfg, struct diag *d)
+{
+    uint64_t seed = 0;
+    struct tlsrpt_recv *rx = calloc(1, sizeof(*rx));
+    if (rx == NULL) {
+        diag_add(d, DIAG_ERROR, 0, 0, "TLS reports: out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&rx->rate_lock, NULL);
+    pthread_mutex_init(&rx->submit_lock, NULL);
+    pthread_mutex_init(&rx->count_lock, NULL);
+    tlsrpt_limits_default(&rx->lim);
+    rx->max_body = cfg->tlsrpt_max_body;
+    rx->max_held = HELD_BODIES * cfg->tlsrpt_max_body;
+    rx->retention_days = cfg->tlsrpt_retention_days;
+    /* The hash seed keeps clients from aiming at one another's bucket. */
+    gnutls_rnd(GNUTLS_RND_NONCE, &seed, sizeof(seed));
+    rx->rate = tlsrpt_rate_new(cfg->tlsrpt_rate_limit, seed);
+    if (rx->rate == NULL) {
+        diag_add(d, DIAG_ERROR, 0, 0, "TLS reports: out of memory");
+        goto fail;
+    }
+    rx->store = tlsrpt_store_open(cfg->state_dir, cfg->tlsrpt_instance,
+                                  cfg->tlsrpt_max_disk, d);
+    if (rx->store == NULL)
+        goto fail;
+    return rx;
+fail:
+    tlsrpt_recv_free(rx);
+    return NULL;
+}
+
+void tlsrpt_recv_free(struct tlsrpt_recv *rx)
+{
+    if (rx == NULL)
+        return;
+    tlsrpt_store_free(rx->store);
+    tlsrpt_rate_free(rx->rate);
+    pthread_mutex_destroy(&rx->rate_lock);
+    pthread_mutex_destroy(&rx->submit_lock);
+    pthread_mutex_destroy(&rx->count_lock);
+    for (size_t i = 0; i < rx->n_doms; i++)
+        free(rx->doms[i].domain);
+    free(rx->doms);
+    free(rx);
+}
+
+size_t tlsrpt_recv_max_body(const struct tlsrpt_recv *rx)
+{
+    return rx->max_body;
+}
+
+uint64_t tlsrpt_recv_count(const struct tlsrpt_recv *rx, enum tlsrpt_outcome o)
+{
+    return o < TLSRPT_N_OUTCOMES ? atomic_load(&rx->counts[o]) : 0;
+}
+
+static void answer(struct tlsrpt_recv *rx, struct tlsrpt_answer *a,
+                   enum tlsrpt_outcome o, int status, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* answer fills in a and counts the outcome. */
+static void answer(struct tlsrpt_recv *rx, struct tlsrpt_answer *a,
+                   enum tlsrpt_outcome o, int status, const char *fmt, ...)
+{
+    va_list ap;
+    a->status = status;
+    a->retry_after = status == 429 || status == 503 || status == 507
+                         ? (status == 429 ? 60 : RETRY_AFTER)
+                         : 0;
+    va_start(ap, fmt);
+    int n = vsnprintf(a->msg, sizeof(a->msg) - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        a->msg[0] = '\0';
+    else if ((size_t)n >= sizeof(a->msg) - 1)
+        memcpy(a->msg + sizeof(a->msg) - 5, "...", 4);
+    /* One line, for curl and for a sender's log. */
+    size_t len = strlen(a->msg);
+    a->msg[len] = '\n';
+    a->msg[len + 1] = '\0';
+    atomic_fetch_add(&rx->counts[o], 1);
+}
+
+bool tlsrpt_recv_admit(struct tlsrpt_recv *rx, const char *client,
+                       long long content_length, struct tlsrpt_answer *a)
+{
+    int64_t ms = 0;
+    bool ok;
+    if (content_length >= 0 &&
+        (unsigned long long)content_length > (unsigned long long)rx->max_body) {
+        answer(rx, a, TLSRPT_TOO_LARGE, 413,
+               "report too large: %lld bytes announced, at most %zu taken",
+               content_length, rx->max_body);
+        return false;
+    }
+    monotonic_ms(&ms);
+    pthread_mutex_lock(&rx->rate_lock);
+    ok = tlsrpt_rate_allow(rx->rate, client, ms);
+    pthread_mutex_unlock(&rx->rate_lock);
+    if (!ok)
+        answer(rx, a, TLSRPT_RATE_LIMITED, 429,
+               "too many reports from %s; try again later", client);
+    return ok;
+}
+
+bool tlsrpt_recv_hold(struct tlsrpt_recv *rx, size_t *held, size_t n,
+                      struct tlsrpt_answer *a)
+{
+    if (n > rx->max_body - *held) {
+        answer(rx, a, TLSRPT_TOO_LARGE, 413,
+               "report too large: more than %zu bytes", rx->max_body);
+        return false;
+    }
+    size_t before = atomic_fetch_add(&rx->held, n);
+    if (before + n > rx->max_held) {
+        atomic_fetch_sub(&rx->held, n);
+        answer(rx, a, TLSRPT_BUSY, 503,
+               "too many reports arriving at once; try again later");
+        return false;
+    }
+    *held += n;
+    return true;
+}
+
+void tlsrpt_recv_release(struct tlsrpt_recv *rx, size_t *held)
+{
+    if (rx != NULL && *held > 0)
+        atomic_fetch_sub(&rx->held, *held);
+    *held = 0;
+}
+
+/* first_error is the first error message in d. */
+static const char *first_error(const struct diag *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->entries[i].severity == DIAG_ERROR)
+            return d->entries[i].msg;
+    return "no reason recorded";
+}
+
+/* unserved returns the first policy-domain of r that snap does not serve,
+ * or NULL when it serves them all. */
+static const char *unserved(const struct tlsrpt_report *r,
+                            const struct snapshot *snap)
+{
+    char host[DNSNAME_MAX + 16];
+    for (size_t i = 0; i < r->n_policies; i++) {
+        const char *dom = r->policies[i].policy_domain;
+        int n = snprintf(host, sizeof(host), "mta-sts.%s", dom);
+        if (n < 0 || (size_t)n >= sizeof(host) ||
+            snapshot_find(snap, host) == NULL)
+            return dom;
+    }
+    return NULL;
+}
+
+/* dom_find returns the counters of domain, made when missing (NULL when
+ * out of memory). count_lock is held. */
+static struct dom_count *dom_find(struct tlsrpt_recv *rx, const char *domain)
+{
+    size_t lo = 0, hi = rx->n_doms;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(rx->doms[mid].domain, domain);
+        if (c == 0)
+            return &rx->doms[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (rx->n_doms == rx->cap_doms) {
+        size_t ncap = rx->cap_doms ? rx->cap_doms * 2 : 8;
+        struct dom_count *p = realloc(rx->doms, ncap * sizeof(*p));
+        if (p == NULL)
+            return NULL;
+        rx->doms = p;
+        rx->cap_doms = ncap;
+    }
+    char *copy = strdup(domain);
+    if (copy == NULL)
+        return NULL;
+    memmove(&rx->doms[lo + 1], &rx->doms[lo],
+            (rx->n_doms - lo) * sizeof(*rx->doms));
+    memset(&rx->doms[lo], 0, sizeof(*rx->doms));
+    rx->doms[lo].domain = copy;
+    rx->n_doms++;
+    return &rx->doms[lo];
+}
+
+static size_t type_index(const char *type)
+{
+    for (size_t i = 0; i + 1 < N_TYPES; i++)
+        if (strcmp(type, result_types[i]) == 0)
+            return i;
+    return N_TYPES - 1;
+}
+
+/* count_report adds a stored report to the per-domain counters. */
+static void count_report(struct tlsrpt_recv *rx, const struct tlsrpt_report *r)
+{
+    pthread_mutex_lock(&rx->count_lock);
+    for (size_t i = 0; i < r->n_policies; i++) {
+        const struct tlsrpt_policy *p = &r->policies[i];
+        struct dom_count *c = dom_find(rx, p->policy_domain);
+        if (c == NULL)
+            continue;
+        /* A report naming a domain twice counts once for it. */
+        bool again = false;
+        for (size_t j = 0; j < i && !again; j++)
+            again = strcmp(r->policies[j].policy_domain, p->policy_domain) == 0;
+        c->reports += again ? 0 : 1;
+        c->successful += (uint64_t)p->successful;
+        c->failed += (uint64_t)p->failed;
+        for (size_t j = 0; j < p->n_failures; j++)
+            c->types[type_index(p->failures[j].result_type)] +=
+                (uint64_t)p->failures[j].failed_session_count;
+    }
+    pthread_mutex_unlock(&rx->count_lock);
+}
+
+void tlsrpt_recv_metrics(struct tlsrpt_recv *rx, struct buf *b)
+{
+    pthread_mutex_lock(&rx->count_lock);
+    buf_puts(b, "# HELP mta_sts_tlsrpt_reports_total TLS reports stored "
+                "since start, by policy domain.\n"
+                "# TYPE mta_sts_tlsrpt_reports_total counter\n");
+    for (size_t i = 0; i < rx->n_doms; i++)
+        buf_printf(b, "mta_sts_tlsrpt_reports_total{domain=\"%s\"} %llu\n",
+                   rx->doms[i].domain, (unsigned long long)rx->doms[i].reports);
+    buf_puts(b, "# HELP mta_sts_tlsrpt_sessions_total SMTP sessions the "
+                "stored reports count, by policy domain and result.\n"
+                "# TYPE mta_sts_tlsrpt_sessions_total counter\n");
+    for (size_t i = 0; i < rx->n_doms; i++)
+        buf_printf(b,
+                   "mta_sts_tlsrpt_sessions_total{domain=\"%s\",result="
+                   "\"successful\"} %llu\n"
+                   "mta_sts_tlsrpt_sessions_total{domain=\"%s\",result="
+                   "\"failed\"} %llu\n",
+                   rx->doms[i].domain,
+                   (unsigned long long)rx->doms[i].successful,
+                   rx->doms[i].domain, (unsigned long long)rx->doms[i].failed);
+    buf_puts(b, "# HELP mta_sts_tlsrpt_failures_total Failed sessions the "
+                "stored reports count, by policy domain and result type.\n"
+                "# TYPE mta_sts_tlsrpt_failures_total counter\n");
+    for (size_t i = 0; i < rx->n_doms; i++)
+        for (size_t t = 0; t < N_TYPES; t++)
+            if (rx->doms[i].types[t] > 0)
+                buf_printf(b,
+                           "mta_sts_tlsrpt_failures_total{domain=\"%s\","
+                           "type=\"%s\"} %llu\n",
+                           rx->doms[i].domain, result_types[t],
+                           (unsigned long long)rx->doms[i].types[t]);
+    pthread_mutex_unlock(&rx->count_lock);
+}
+
+static void expire(struct tlsrpt_recv *rx, int64_t now)
+{
+    struct diag d;
+    if (now - rx->last_expire < EXPIRE_INTERVAL)
+        return;
+    rx->last_expire = now;
+    diag_init(&d, NULL);
+    tlsrpt_store_expire(rx->store, now, rx->retention_days, &d);
+    diag_free(&d);
+}
+
+void tlsrpt_recv_submit(struct tlsrpt_recv *rx, const struct snapshot *snap,
+                        const void *body, size_t len, int64_t now,
+                        struct tlsrpt_answer *a)
+{
+    struct diag d;
+    struct buf json;
+    struct tlsrpt_report *r = NULL;
+    const char *dom;
+    diag_init(&d, "report");
+    buf_init(&json, 0);
+    pthread_mutex_lock(&rx->submit_lock);
+    expire(rx, now);
+    if (tlsrpt_is_gzip(body, len)) {
+        int rc = tlsrpt_inflate(body, len, &rx->lim, &json, &d);
+        if (rc == -2) {
+            answer(rx, a, TLSRPT_TOO_LARGE, 413, "report too large: %s",
+                   first_error(&d));
+            goto out;
+        }
+        if (rc < 0) {
+            answer(rx, a, TLSRPT_NOT_A_REPORT, 400, "not a TLS report: %s",
+                   first_error(&d));
+            goto out;
+        }
+        r = tlsrpt_parse_json(json.data != NULL ? json.data : "", json.len, &d);
+    } else {
+        r = tlsrpt_parse(body, len, &rx->lim, &d);
+    }
+    if (r == NULL) {
+        answer(rx, a, TLSRPT_NOT_A_REPORT, 400, "not a TLS report: %s",
+               first_error(&d));
+        goto out;
+    }
+    if ((dom = unserved(r, snap)) != NULL) {
+        answer(rx, a, TLSRPT_NOT_SERVED, 403,
+               "policy-domain %s is not served here", dom);
+        goto out;
+    }
+    switch (tlsrpt_store_add(rx->store, r, body, len, now, &d)) {
+    case TLSRPT_STORE_ADDED:
+        count_report(rx, r);
+        answer(rx, a, TLSRPT_STORED, 200, "stored");
+        break;
+    case TLSRPT_STORE_DUPLICATE:
+        answer(rx, a, TLSRPT_DUPLICATE, 200, "already stored");
+        break;
+    case TLSRPT_STORE_FULL:
+        answer(rx, a, TLSRPT_NO_ROOM, 507,
+               "no room for more reports; try again later");
+        break;
+    default:
+        answer(rx, a, TLSRPT_STORE_ERROR, 503,
+               "the report could not be stored; try again later");
+        break;
+    }
+out:
+    pthread_mutex_unlock(&rx->submit_lock);
+    tlsrpt_report_free(r);
+    buf_free(&json);
+    diag_free(&d);
+}

@@ -1,0 +1,85 @@
+/*
+ * tlsrpt_store: the TLS report database of one replica, a SQLite file
+ * (WAL, synchronous=FULL) named tlsrpt-<instance>.sqlite3 in the state
+ * directory, so that replicas sharing the directory never share a writer.
+ * It keeps each report's raw bytes (gzip; JSON is compressed first) and its
+ * parsed rows (report, policies, failure details) in one transaction, so a
+ * report is stored whole or not at all, and an "added" answer means it is
+ * on disk. A report already stored (same organization-name and report-id)
+ * is stored once. It enforces a disk budget and deletes reports past their
+ * retention. It does not parse, summarise or speak HTTP. I/O; any thread
+ * may call it (one mutex per store serialises the writes, as SQLite would).
+ */
+#ifndef MTA_STS_TLSRPT_STORE_H
+#define MTA_STS_TLSRPT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "diag.h"
+#include "tlsrpt_parse.h"
+
+struct tlsrpt_store;
+
+enum tlsrpt_store_result {
+    TLSRPT_STORE_ADDED,     /* committed to disk */
+    TLSRPT_STORE_DUPLICATE, /* the same report was stored before */
+    TLSRPT_STORE_FULL,      /* the disk budget would be passed */
+    TLSRPT_STORE_FAILED,    /* an error, in the diagnostics */
+};
+
+struct tlsrpt_store_stats {
+    int64_t reports, policies, failures;
+    int64_t raw_bytes;  /* sum of the stored raw (gzip) reports */
+    int64_t used_bytes; /* database pages in use */
+};
+
+/*
+ * tlsrpt_store_open opens (creating when missing) the database of instance
+ * (NULL = this host's name) in state_dir, which it creates (0750) when
+ * missing. max_disk caps the bytes the database may use. Returns NULL with
+ * the reason in d, naming the directory or file, e.g. when state_dir is not
+ * a writable directory.
+ */
+struct tlsrpt_store *tlsrpt_store_open(const char *state_dir,
+                                       const char *instance, size_t max_disk,
+                                       struct diag *d);
+
+/* tlsrpt_store_free closes the database; NULL is a no-op. */
+void tlsrpt_store_free(struct tlsrpt_store *s);
+
+/* tlsrpt_store_path is the database file's path. */
+const char *tlsrpt_store_path(const struct tlsrpt_store *s);
+
+/*
+ * tlsrpt_store_add stores report r, parsed from raw[0..raw_len) (gzip or
+ * JSON as received), received at now (seconds since the epoch).
+ */
+enum tlsrpt_store_result tlsrpt_store_add(struct tlsrpt_store *s,
+                                          const struct tlsrpt_report *r,
+                                          const void *raw, size_t raw_len,
+                                          int64_t now, struct diag *d);
+
+/*
+ * tlsrpt_store_expire deletes the reports whose date range ended more than
+ * days days before now, with their rows. Returns the number deleted, or -1
+ * with the reason in d.
+ */
+int64_t tlsrpt_store_expire(struct tlsrpt_store *s, int64_t now, unsigned days,
+                            struct diag *d);
+
+/* tlsrpt_store_stats counts what is stored. Returns 0, or -1. */
+int tlsrpt_store_stats(struct tlsrpt_store *s, struct tlsrpt_store_stats *st,
+                       struct diag *d);
+
+/*
+ * tlsrpt_store_raw copies the raw (gzip) bytes of the report of
+ * organization org and id report_id into out (initialised here, capped at
+ * max). Returns 1 when found, 0 when not, -1 on error.
+ */
+int tlsrpt_store_raw(struct tlsrpt_store *s, const char *org,
+                     const char *report_id, size_t max, struct buf *out,
+                     struct diag *d);
+
+#endif

@@ -1,0 +1,213 @@
+/*
+ * test_tlsrpt_summary: the summary of stored TLS reports
+ * (server/tlsrpt_summary.c) over two real report databases in a temporary
+ * state directory, as two replicas would leave them: a report both hold
+ * counts once, sessions add up per domain and day, failures are grouped by
+ * type, MX host and sending address with the number of senders, the
+ * verdict names what fails, a domain without failures is ready for
+ * enforce, and --domain and --since narrow it. Text and JSON (read back
+ * with jansson).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "diag.h"
+#include "tlsrpt_parse.h"
+#include "tlsrpt_store.h"
+#include "tlsrpt_summary.h"
+
+static char dir[64];
+
+/* put stores a report of org/id for domain on day (YYYY-MM-DD) with
+ * successful sessions and, when n_fail > 0, that many failed sessions of
+ * type at mx from ip. */
+static void put(struct tlsrpt_store *s, const char *org, const char *id,
+                const char *domain, const char *day, int successful, int n_fail,
+                const char *type, const char *mx, const char *ip)
+{
+    struct buf b;
+    struct diag d;
+    buf_init(&b, 1 << 16);
+    buf_printf(&b,
+               "{\"organization-name\": \"%s\", \"contact-info\": \"c\", "
+               "\"report-id\": \"%s\", \"date-range\": {\"start-datetime\": "
+               "\"%sT00:00:00Z\", \"end-datetime\": \"%sT23:59:59Z\"}, "
+               "\"policies\": [{\"policy\": {\"policy-type\": \"sts\", "
+               "\"policy-domain\": \"%s\"}, \"summary\": "
+               "{\"total-successful-session-count\": %d, "
+               "\"total-failure-session-count\": %d}",
+               org, id, day, day, domain, successful, n_fail);
+    if (n_fail > 0)
+        buf_printf(&b,
+                   ", \"failure-details\": [{\"result-type\": \"%s\", "
+                   "\"receiving-mx-hostname\": \"%s\", \"sending-mta-ip\": "
+                   "\"%s\", \"failed-session-count\": %d}]",
+                   type, mx, ip, n_fail);
+    buf_puts(&b, "}]}");
+    diag_init(&d, "t");
+    struct tlsrpt_report *r = tlsrpt_parse(b.data, b.len, NULL, &d);
+    assert_non_null(r);
+    assert_int_equal(tlsrpt_store_add(s, r, b.data, b.len, 0, &d),
+                     TLSRPT_STORE_ADDED);
+    tlsrpt_report_free(r);
+    diag_free(&d);
+    buf_free(&b);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    struct diag d;
+    snprintf(dir, sizeof(dir), "/tmp/test_tlsrpt_summary.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    diag_init(&d, "t");
+    struct tlsrpt_store *a = tlsrpt_store_open(dir, "a", 1 << 30, &d);
+    struct tlsrpt_store *b = tlsrpt_store_open(dir, "b", 1 << 30, &d);
+    assert_non_null(a);
+    assert_non_null(b);
+    put(a, "Google", "g1", "example.com", "2024-02-16", 100, 5,
+        "certificate-expired", "mx2.example.com", "192.0.2.1");
+    put(b, "Google", "g1", "example.com", "2024-02-16", 100, 5,
+        "certificate-expired", "mx2.example.com", "192.0.2.1"); /* again */
+    put(b, "Microsoft", "m1", "example.com", "2024-02-16", 50, 3,
+        "certificate-expired", "mx2.example.com", "198.51.100.7");
+    put(a, "Microsoft", "m2", "example.com", "2024-02-17", 40, 1,
+        "starttls-not-supported", "mx1.example.com", "198.51.100.7");
+    put(a, "Google", "g2", "example.net", "2024-02-01", 10, 0, NULL, NULL,
+        NULL);
+    put(b, "Google", "g3", "example.net", "2024-02-21", 20, 0, NULL, NULL,
+        NULL);
+    tlsrpt_store_free(a);
+    tlsrpt_store_free(b);
+    diag_free(&d);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static char *summary(const char *domain, int64_t since, bool json, int64_t *n)
+{
+    struct tlsrpt_summary_opts o = {domain, since, json, 0};
+    struct buf out;
+    struct diag d;
+    buf_init(&out, 1 << 20);
+    diag_init(&d, "t");
+    *n = tlsrpt_summary(dir, &o, &out, &d);
+    if (*n < 0)
+        diag_print(&d, stderr);
+    diag_free(&d);
+    return buf_take(&out, NULL);
+}
+
+static void contains(const char *hay, const char *needle)
+{
+    if (strstr(hay, needle) == NULL) {
+        print_error("no \"%s\" in:\n%s\n", needle, hay);
+        fail();
+    }
+}
+
+static void test_text(void **state)
+{
+    (void)state;
+    int64_t n;
+    char *s = summary(NULL, 0, false, &n);
+    assert_int_equal(n, 5); /* g1 is in both files, counted once */
+    contains(s, "example.com: 3 reports over 2 days, 190 sessions "
+                "succeeded, 9 failed\n");
+    contains(s, "    2024-02-16  successful=150  failed=8\n");
+    contains(s, "    2024-02-17  successful=40  failed=1\n");
+    contains(s, "    Google  successful=100  failed=5\n");
+    contains(s, "    certificate-expired  sessions=8\n");
+    contains(s, "    mx2.example.com  result_type=certificate-expired  "
+                "sessions=8  senders=2\n");
+    contains(s, "    198.51.100.7  sessions=4  senders=1\n");
+    contains(s, "  verdict: 9 of 199 sessions failed: fix these before "
+                "enforce; mx2.example.com fails certificate-expired for 2 "
+                "senders; mx1.example.com fails starttls-not-supported for "
+                "1 sender\n");
+    contains(s, "example.net: 2 reports over 21 days, 30 sessions "
+                "succeeded, 0 failed\n");
+    contains(s, "  verdict: no failures in 21 days of reports: ready for "
+                "enforce\n");
+    free(s);
+}
+
+static void test_json_and_filters(void **state)
+{
+    (void)state;
+    int64_t n, since;
+    bool no_tz;
+    json_error_t err;
+    char *s = summary("example.com", 0, true, &n);
+    assert_int_equal(n, 3);
+    json_t *j = json_loads(s, JSON_REJECT_DUPLICATES, &err);
+    if (j == NULL)
+        print_error("%s: %s\n", err.text, s);
+    assert_non_null(j);
+    json_t *doms = json_object_get(j, "domains");
+    assert_int_equal(json_array_size(doms), 1);
+    json_t *com = json_array_get(doms, 0);
+    assert_string_equal(json_string_value(json_object_get(com, "domain")),
+                        "example.com");
+    assert_int_equal(json_integer_value(json_object_get(com, "failed")), 9);
+    json_t *mx = json_array_get(json_object_get(com, "failing_mx"), 0);
+    assert_int_equal(json_integer_value(json_object_get(mx, "senders")), 2);
+    json_decref(j);
+    free(s);
+
+    /* Reports that ended before 2024-02-17 are left out. */
+    assert_int_equal(tlsrpt_parse_time("2024-02-17T00:00:00Z", &since, &no_tz),
+                     0);
+    s = summary(NULL, since, false, &n);
+    assert_int_equal(n, 2);
+    contains(s, "example.com: 1 report over 1 day, 40 sessions succeeded, "
+                "1 failed\n");
+    contains(s, "example.net: 1 report over 1 day");
+    free(s);
+
+    s = summary("example.org", 0, false, &n);
+    assert_int_equal(n, 0);
+    assert_string_equal(s, "no reports\n");
+    free(s);
+}
+
+static void test_no_dir(void **state)
+{
+    (void)state;
+    struct tlsrpt_summary_opts o = {NULL, 0, false, 0};
+    struct buf out;
+    struct diag d;
+    buf_init(&out, 1 << 20);
+    diag_init(&d, "t");
+    assert_int_equal(tlsrpt_summary("/nonexistent/state", &o, &out, &d), -1);
+    assert_non_null(strstr(d.entries[0].msg, "/nonexistent/state"));
+    diag_free(&d);
+    buf_free(&out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_text),
+        cmocka_unit_test(test_json_and_filters),
+        cmocka_unit_test(test_no_dir),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
