@@ -27,6 +27,7 @@
 #include "certs.h"
 #include "plan.h"
 #include "readfile.h"
+#include "sorted.h"
 
 #define PROBLEM_MAX 1024
 #define PATH_MAX_LEN 4096
@@ -387,32 +388,10 @@ static int cmp_pfile(const void *key, const void *elem)
     return strcmp(key, ((const struct pfile *)elem)->f.domain);
 }
 
-/* slot finds key in the sorted array base[0..n) of size-byte records, or
- * where it would go. */
-static size_t slot(const void *base, size_t n, size_t size, const char *key,
-                   int (*cmp)(const void *, const void *), bool *found)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = cmp(key, (const char *)base + mid * size);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    *found = false;
-    return lo;
-}
-
 static size_t file_slot(const struct store *st, const char *domain, bool *found)
 {
-    return slot(st->files, st->n_files, sizeof(*st->files), domain, cmp_pfile,
-                found);
+    return sorted_slot(domain, st->files, st->n_files, sizeof(*st->files),
+                       cmp_pfile, found);
 }
 
 /*
@@ -600,8 +579,8 @@ static int cmp_unit_key(const void *key, const void *elem)
 
 static size_t unit_slot(const struct store *st, const char *id, bool *found)
 {
-    return slot(st->units, st->n_units, sizeof(*st->units), id, cmp_unit_key,
-                found);
+    return sorted_slot(id, st->units, st->n_units, sizeof(*st->units),
+                       cmp_unit_key, found);
 }
 
 static void log_loaded(const struct store *st, const struct certs_entry *e)

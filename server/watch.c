@@ -10,6 +10,7 @@
  * changed.
  */
 #include "watch.h"
+#include "sorted.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -260,26 +261,26 @@ static int dir_cmp(enum store_root root, const char *rel, const struct dir *d)
     return strcmp(rel, d->rel);
 }
 
+/* A directory's sort key. */
+struct dir_key {
+    enum store_root root;
+    const char *rel;
+};
+
+static int cmp_dir_key(const void *key, const void *record)
+{
+    const struct dir_key *k = key;
+    return dir_cmp(k->root, k->rel, *(struct dir *const *)record);
+}
+
 /* dir_slot finds (root, rel) among the sorted directories, or where it
  * would go. */
 static size_t dir_slot(const struct watch *w, enum store_root root,
                        const char *rel, bool *found)
 {
-    size_t lo = 0, hi = w->n_dirs;
-    *found = false;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = dir_cmp(root, rel, w->dirs[mid]);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return lo;
+    struct dir_key k = {root, rel};
+    return sorted_slot(&k, w->dirs, w->n_dirs, sizeof(*w->dirs), cmp_dir_key,
+                       found);
 }
 
 static struct dir *find_dir(const struct watch *w, enum store_root root,
