@@ -1624,6 +1624,15 @@ static bool listen_overlap(const unsigned char a[18], const unsigned char b[18])
            (memcmp(b, any6, 16) == 0 && memcmp(a, v4mapped, 12) == 0);
 }
 
+/* listens_clash tells whether two listen addresses would share a socket
+ * (a NULL one is no listener). */
+static bool listens_clash(const char *x, const char *y)
+{
+    unsigned char a[18], b[18];
+    return x != NULL && y != NULL && listen_key(x, a) == 0 &&
+           listen_key(y, b) == 0 && listen_overlap(a, b);
+}
+
 static void cross_checks(struct ctx *x)
 {
     struct config *c = x->c;
@@ -1641,12 +1650,7 @@ static void cross_checks(struct ctx *x)
     }
     for (size_t i = 0; i < 3; i++) {
         for (size_t j = 0; j < i; j++) {
-            unsigned char a[18], b[18];
-            if (addrs[i] == NULL || addrs[j] == NULL)
-                continue;
-            if (listen_key(addrs[i], a) < 0 || listen_key(addrs[j], b) < 0)
-                continue;
-            if (!listen_overlap(a, b))
+            if (!listens_clash(addrs[i], addrs[j]))
                 continue;
             const struct node *at =
                 x->listen_val[i] != NULL ? x->listen_val[i] : x->listen_val[j];
@@ -1674,10 +1678,8 @@ int config_check_listen(const struct config *c, char *err, size_t errlen)
             seterr(err, errlen, "%s: %s", names[i], why);
             return -1;
         }
-        for (size_t j = 0; j < i; j++) {
-            unsigned char a[18], b[18];
-            if (addrs[j] == NULL || listen_key(addrs[i], a) < 0 ||
-                listen_key(addrs[j], b) < 0 || !listen_overlap(a, b))
+        for (size_t j = 0; j != i; j++) {
+            if (!listens_clash(addrs[i], addrs[j]))
                 continue;
             seterr(err, errlen,
                    "%s %s and %s %s would share one socket; give them "
