@@ -886,10 +886,10 @@ static void certs_changed(struct store *st, const char *const *rels, size_t n,
                           time_t now, struct dirty *dirty)
 {
     struct certs_change *c = calloc(n + 1, sizeof(*c));
-    struct certs_unit *todo = calloc(2 * n + 1, sizeof(*todo));
+    struct certs_unit *to_load = calloc(2 * n + 1, sizeof(*to_load));
     size_t k = 0;
     bool all = false;
-    if (c == NULL || todo == NULL) {
+    if (c == NULL || to_load == NULL) {
         dirty->nomem = true;
         goto out;
     }
@@ -918,19 +918,19 @@ static void certs_changed(struct store *st, const char *const *rels, size_t n,
         for (size_t j = 0; j < c[i].n; j++) {
             bool seen = false;
             for (size_t m = 0; m < k && !seen; m++)
-                seen = strcmp(todo[m].id, c[i].units[j].id) == 0;
+                seen = strcmp(to_load[m].id, c[i].units[j].id) == 0;
             if (!seen)
-                todo[k++] = c[i].units[j]; /* borrowed from c[i] */
+                to_load[k++] = c[i].units[j]; /* borrowed from c[i] */
         }
     }
     /* The event says the files changed: load them even when their bytes
      * look the same (a key made readable, say). */
-    load_units(st, todo, k, now, true, dirty);
+    load_units(st, to_load, k, now, true, dirty);
 out:
     for (size_t i = 0; c != NULL && i < n; i++)
         certs_change_free(&c[i]);
     free(c);
-    free(todo);
+    free(to_load);
 }
 
 /* rebuild_index indexes the pairs of every unit. */
@@ -1318,22 +1318,22 @@ int store_update(struct store *st, const struct store_change *changes, size_t n)
  * not lost until the next edit. */
 static void retry_due(struct store *st, time_t now)
 {
-    struct certs_unit *todo = calloc(st->n_units + 1, sizeof(*todo));
+    struct certs_unit *to_load = calloc(st->n_units + 1, sizeof(*to_load));
     size_t k = 0;
-    for (size_t i = 0; todo != NULL && i < st->n_units; i++)
+    for (size_t i = 0; to_load != NULL && i < st->n_units; i++)
         if (st->units[i].retry_at != 0 && now >= st->units[i].retry_at)
-            todo[k++] = st->units[i].u; /* borrowed */
+            to_load[k++] = st->units[i].u; /* borrowed */
     if (k > 0) {
         struct dirty dirty = {0};
         log_msg(st->lg, LOG_LEVEL_INFO,
                 "%zu certificate%s refused as not yet valid %s valid now; "
                 "loading again",
                 k, k == 1 ? "" : "s", k == 1 ? "is" : "are");
-        load_units(st, todo, k, now, true, &dirty);
+        load_units(st, to_load, k, now, true, &dirty);
         apply(st, &dirty, now);
         dirty_free(&dirty);
     }
-    free(todo);
+    free(to_load);
 }
 
 void store_tick(struct store *st, time_t now)
