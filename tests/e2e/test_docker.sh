@@ -473,12 +473,19 @@ printf '%s\n' "$POLICY1" >"$TMP/sd/etc/policy/mta-sts.txt"
 printf '%s\n' "policy_dir: /etc/mta-sts-host/policy" \
     "cert_dir: /etc/mta-sts-host/certs" "domains: [$DOMAIN]" \
     'listen: { https: "[::]:443", http: "[::]:80" }' >"$TMP/sd/etc/config.yaml"
+# The runtime libraries are the Dockerfile's runtime stage's, one list.
+RUNTIME_PKGS=$(awk '/^FROM \$\{BASE_IMAGE\}$/ { rt = 1 }
+    rt && /apt-get install/ { on = 1; next }
+    on && /rm -rf/ { exit }
+    on { gsub(/\\/, ""); print }' "$SRCDIR/Dockerfile" | xargs)
+check "the runtime package list is read from the Dockerfile" \
+    grep -q libmicrohttpd12 <<<"$RUNTIME_PKGS"
 printf '%s\n' \
     "FROM $IMAGE AS app" \
     "FROM debian:bookworm-slim" \
     "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \\" \
     "      --no-install-recommends systemd systemd-sysv procps curl \\" \
-    "      libmicrohttpd12 libgnutls30 libyaml-0-2 && rm -rf /var/lib/apt/lists/*" \
+    "      $RUNTIME_PKGS && rm -rf /var/lib/apt/lists/*" \
     "COPY --from=app /usr/local/bin/mta-sts-host /usr/local/bin/mta-sts-host" \
     "COPY mta-sts-host.service /etc/systemd/system/" \
     "COPY etc /etc/mta-sts-host" \
