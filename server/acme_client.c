@@ -156,9 +156,7 @@ static char *header_copy(CURL *curl, const char *name)
 static void keep_nonce(struct acme_client *c, char *nonce)
 {
     size_t n = strlen(nonce);
-    if (n == 0 || n > NONCE_MAX ||
-        strspn(nonce, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                      "0123456789-_") != n) {
+    if (n > NONCE_MAX || !acme_is_b64url(nonce, n)) {
         free(nonce);
         return;
     }
@@ -409,14 +407,6 @@ static int post(struct acme_client *c, const char *step, const char *url,
     }
 }
 
-/* dump renders a request payload (compact, sorted keys). */
-static char *dump(json_t *o)
-{
-    char *s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(o);
-    return s;
-}
-
 /* --- account ------------------------------------------------------------ */
 
 /* new_account_payload is newAccount's payload for creating the account. */
@@ -456,7 +446,7 @@ static char *new_account_payload(struct acme_client *c,
             json_object_set_new(o, "externalAccountBinding", j) < 0)
             goto nomem;
     }
-    char *s = dump(o);
+    char *s = acme_jws_dump(o);
     if (s == NULL)
         seterr(e, "%s", "newAccount: out of memory");
     return s;
@@ -843,7 +833,7 @@ static char *new_order_payload(const struct acme_issue_req *req)
         json_decref(o);
         return NULL;
     }
-    return dump(o);
+    return acme_jws_dump(o);
 }
 
 /* wait_order polls the order at url until it leaves the states in which
@@ -960,7 +950,7 @@ int acme_client_issue(struct acme_client *c, const struct acme_issue_req *req,
         }
         free(payload);
         json_t *j = json_pack("{s:s%}", "csr", csr.data, csr.len);
-        if ((payload = dump(j)) == NULL) {
+        if ((payload = acme_jws_dump(j)) == NULL) {
             seterr(e, "%s", "finalize: out of memory");
             goto out;
         }

@@ -81,11 +81,11 @@ static int flatten(const struct buf *in, const unsigned char *sig,
     return 0;
 }
 
-/* dump renders a JSON object compactly with sorted keys, so that the
- * same request always has the same bytes. */
-static char *dump(json_t *o)
+char *acme_jws_dump(json_t *o)
 {
-    return o != NULL ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(o);
+    return s;
 }
 
 /* jwk_object is the public key's JWK as a jansson object. */
@@ -121,7 +121,8 @@ int acme_jws_sign(const struct acme_key *k, const char *kid, const char *nonce,
     if (hdr == NULL ||
         (kid != NULL ? json_object_set_new(hdr, "kid", json_string(kid))
                      : json_object_set(hdr, "jwk", jwk)) < 0 ||
-        (text = dump(hdr)) == NULL || sign_input(text, payload, len, &in) < 0) {
+        (text = acme_jws_dump(json_incref(hdr))) == NULL ||
+        sign_input(text, payload, len, &in) < 0) {
         snprintf(err, errlen, "%s", "out of memory building the JWS");
         goto out;
     }
@@ -178,7 +179,7 @@ int acme_jws_eab(const struct acme_key *account, const char *eab_kid,
         goto out;
     hdr =
         json_pack("{s:s,s:s,s:s}", "alg", "HS256", "kid", eab_kid, "url", url);
-    if ((text = dump(hdr)) == NULL ||
+    if ((text = acme_jws_dump(json_incref(hdr))) == NULL ||
         sign_input(text, jwk.data, jwk.len, &in) < 0) {
         snprintf(err, errlen, "%s", "out of memory building the EAB");
         goto out;
@@ -207,8 +208,7 @@ out:
 int acme_keyauth(const char *token, const char *thumbprint, struct buf *out)
 {
     size_t n = strlen(token);
-    if (n == 0 || strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs"
-                                "tuvwxyz0123456789-_") != n)
+    if (!acme_is_b64url(token, n))
         return -1;
     if (buf_append(out, token, n) < 0 || buf_append(out, ".", 1) < 0 ||
         buf_puts(out, thumbprint) < 0)

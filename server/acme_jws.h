@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include <gnutls/gnutls.h>
+#include <jansson.h>
 
 #include "acme_key.h"
 #include "buf.h"
@@ -21,6 +22,11 @@
 /* Each half of an ES256 signature, and the SHA-256 digest size. */
 #define ACME_ES256_HALF 32
 #define ACME_SHA256_SIZE 32
+
+/* acme_jws_dump renders a request payload or header as JSON text (freed
+ * by the caller): compact, keys sorted, so that the same request always
+ * has the same bytes. It takes over o (NULL gives NULL). */
+char *acme_jws_dump(json_t *o);
 
 /*
  * acme_jws_sign appends to out the flattened JWS of payload[0..len) for a

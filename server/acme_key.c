@@ -184,6 +184,12 @@ int acme_b64url(const void *data, size_t len, struct buf *out)
     return rc;
 }
 
+bool acme_is_b64url(const char *s, size_t n)
+{
+    return n > 0 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
+                              "vwxyz0123456789-_") >= n;
+}
+
 int acme_b64url_decode(const char *s, size_t len, size_t max, struct buf *out)
 {
     struct buf std;

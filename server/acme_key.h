@@ -10,6 +10,7 @@
 #ifndef MTA_STS_ACME_KEY_H
 #define MTA_STS_ACME_KEY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <gnutls/abstract.h>
@@ -80,6 +81,11 @@ int acme_jwk_thumbprint(gnutls_pubkey_t pub, char out[ACME_THUMBPRINT_SIZE],
 /* acme_b64url appends base64url(data[0..len)), unpadded, to out. Returns 0
  * or -1 (memory or the cap of out). */
 int acme_b64url(const void *data, size_t len, struct buf *out);
+
+/* acme_is_b64url tells whether s[0..n) is non-empty and only base64url's
+ * alphabet (no padding): what tokens and nonces must be, since they end up
+ * in paths, file contents and headers. */
+bool acme_is_b64url(const char *s, size_t n);
 
 /*
  * acme_b64url_decode decodes s[0..len) (base64url, padded or not) into

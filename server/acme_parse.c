@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "acme_key.h"
 #include "jsonget.h"
 #include "tlsrpt_parse.h"
 
@@ -599,9 +600,7 @@ static int challenge_from(const json_t *v, const char *path,
                        &c->token, d) < 0)
         return -1;
     /* §8.3: base64url; the token becomes a path and a file's content. */
-    if (c->token != NULL &&
-        strspn(c->token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxy"
-                         "z0123456789-_") != strlen(c->token)) {
+    if (c->token != NULL && !acme_is_b64url(c->token, strlen(c->token))) {
         fail(d, jsonget_join(p, path, "token", 0),
              "expected a base64url token, found \"%s\"",
              diag_quote(c->token, strlen(c->token), q, sizeof(q)));

@@ -135,6 +135,13 @@ static void parts_free(struct parts *p)
     buf_free(&p->sig);
 }
 
+/* verified checks the JWS in p with k's public key (0: good). */
+static int verified(const struct acme_key *k, const struct parts *p)
+{
+    return verify_raw(acme_key_pubkey(k), p->input,
+                      (const unsigned char *)p->sig.data, p->sig.len);
+}
+
 static const char *hdr(const struct parts *p, const char *name)
 {
     return json_string_value(json_object_get(p->protected_hdr, name));
@@ -176,9 +183,7 @@ static void test_rfc7515_a3(void **state)
     assert_string_equal(json_string_value(json_object_get(jwk, "y")), a3_y);
     assert_int_equal(p.payload.len, strlen(payload));
     assert_memory_equal(p.payload.data, payload, strlen(payload));
-    assert_int_equal(verify_raw(acme_key_pubkey(k), p.input,
-                                (unsigned char *)p.sig.data, p.sig.len),
-                     0);
+    assert_int_equal(verified(k, &p), 0);
     parts_free(&p);
     buf_free(&out);
     acme_key_free(k);
@@ -205,9 +210,7 @@ static void test_es256_fixed_size(void **state)
         assert_int_equal(p.sig.len, 64);
         if (p.sig.data[0] == 0 || p.sig.data[32] == 0)
             short_seen++;
-        assert_int_equal(verify_raw(acme_key_pubkey(k), p.input,
-                                    (unsigned char *)p.sig.data, p.sig.len),
-                         0);
+        assert_int_equal(verified(k, &p), 0);
         parts_free(&p);
         buf_free(&out);
     }
@@ -281,9 +284,7 @@ static void test_rs256_kid_post_as_get(void **state)
     assert_null(json_object_get(p.protected_hdr, "jwk"));
     assert_int_equal(p.payload.len, 0);
     assert_int_equal(p.sig.len, 256);
-    assert_int_equal(verify_raw(acme_key_pubkey(k), p.input,
-                                (unsigned char *)p.sig.data, p.sig.len),
-                     0);
+    assert_int_equal(verified(k, &p), 0);
     parts_free(&p);
     buf_free(&out);
     acme_key_free(k);

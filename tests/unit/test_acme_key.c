@@ -88,6 +88,13 @@ static void test_b64url(void **state)
                          -1);
         assert_null(d.data);
     }
+    /* What tokens and nonces may be. */
+    assert_true(acme_is_b64url("Zm9v-_09", 8));
+    assert_false(acme_is_b64url("", 0));
+    assert_false(acme_is_b64url("Zm9v=", 5));
+    assert_false(acme_is_b64url("a.b", 3));
+    assert_false(acme_is_b64url("a/b", 3));
+    assert_false(acme_is_b64url("a+b", 3));
     assert_int_equal(acme_b64url_decode("Zm9vYmFy", 8, 5, &d), -1);
     assert_int_equal(acme_b64url_decode("Zm9vYmFy", 8, 6, &d), 0);
     buf_free(&d);
