@@ -936,6 +936,8 @@ int acme_client_issue(struct acme_client *c, const struct acme_issue_req *req,
     for (size_t i = 0; i < o->n_authorizations; i++)
         if (busy[i] && settle_authz(&f, o->authorizations[i], e) < 0)
             goto out;
+    /* Every authorization is decided: the answers are no longer needed. */
+    withdraw(&f);
     /* The authorizations are valid; the order turns ready (§7.4). */
     answer_free(&a);
     acme_order_free(o);
