@@ -20,7 +20,9 @@
 # (tests/e2e/acme_stub.py, for what Pebble 2.4 lacks) the RFC 9773
 # renewal window and Retry-After are read, the certificate identifier is
 # the one computed here with openssl, and a newOrder sends it as
-# `replaces` and gets rateLimited with its Retry-After surfaced.
+# `replaces` and gets rateLimited with its Retry-After surfaced; an
+# unreachable CA and a URL that answers no ACME directory fail with the
+# step, the URL and what was wrong.
 # Only loopback.
 set -uo pipefail
 . "$SRCDIR/tests/e2e/lib.sh"
@@ -140,6 +142,16 @@ check_contains "a challenge type the CA does not offer is named" \
 check_contains "... and nothing was published" \
     "answers published 0, withdrawn 0" "$out"
 check "... and no certificate was written" test ! -e "$t/none.crt"
+
+log "a CA that does not answer, and one that answers no ACME"
+closed=$(free_port)
+out=$(DIR=https://localhost:$closed/dir acme "${acct[@]}" account 2>&1)
+check_contains "an unreachable CA: the step and the URL" \
+    "directory: GET https://localhost:$closed/dir: " "$out"
+out=$(DIR=$MGMT/roots/0 acme "${acct[@]}" account 2>&1)
+check_contains "a certificate where the directory should be: what was wrong" \
+    "directory: the answer of $MGMT/roots/0 is not what ACME sends: $MGMT/roots/0:1:1: error: expected an ACME directory (JSON), found invalid JSON" \
+    "$out"
 
 log "half of all nonces rejected (PEBBLE_WFE_NONCEREJECT=50)"
 start_pebble nonces false PEBBLE_WFE_NONCEREJECT=50 ||
