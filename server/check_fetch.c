@@ -15,17 +15,8 @@
 #include <curl/curl.h>
 
 #include "buf.h"
+#include "httpc.h"
 #include "policy.h"
-
-#define SYSTEM_CA_DIR "/etc/ssl/certs"
-
-/* on_body collects the body into a capped buffer; a refused append stops
- * the transfer (libcurl reports CURLE_WRITE_ERROR). */
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
-{
-    struct buf *b = ctx;
-    return buf_append(b, p, size * n) < 0 ? 0 : size * n;
-}
 
 int check_fetch_policy(const char *domain, const char *addr, unsigned port,
                        const char *ca_file, struct check_fetched *out,
@@ -52,29 +43,11 @@ int check_fetch_policy(const char *domain, const char *addr, unsigned port,
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CONNECT_TO, to);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    curl_easy_setopt(c, CURLOPT_CAPATH, SYSTEM_CA_DIR);
-    if (ca_file != NULL)
-        curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, CHECK_FETCH_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "mta-sts-host-check");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, why);
+    httpc_setup(c, ca_file, CHECK_FETCH_TIMEOUT_MS, "mta-sts-host-check", &body,
+                why);
     CURLcode cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
-        if (cc == CURLE_WRITE_ERROR && body.failed)
-            snprintf(err, errlen, "%s: the body is over %d bytes", url,
-                     POLICY_MAX_SIZE);
-        else
-            snprintf(err, errlen, "%s: %s", url,
-                     why[0] != '\0' ? why : curl_easy_strerror(cc));
+        httpc_error(url, cc, &body, why, err, errlen);
         goto out;
     }
     char *ct = NULL;

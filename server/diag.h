@@ -80,6 +80,12 @@ int diag_json(const struct diag *d, struct buf *b);
 #define DIAG_QUOTE_SIZE (DIAG_QUOTE_LIMIT * 4 + 4)
 const char *diag_quote(const char *s, size_t n, char *out, size_t outlen);
 
+/* diag_quote_max is diag_quote with another limit than DIAG_QUOTE_LIMIT:
+ * for text that is itself the message (a remote server's explanation),
+ * shown whole up to limit bytes (and as far as out holds). */
+const char *diag_quote_max(const char *s, size_t n, size_t limit, char *out,
+                           size_t outlen);
+
 /* Strings longer than this have no edit distance (see below). */
 #define DIAG_EDIT_MAX 64
 

@@ -15,9 +15,8 @@
 #include <zlib.h>
 
 #include "dnsname.h"
+#include "jsonget.h"
 
-#define PATH_MAX_LEN 160
-#define QUOTE_BUF 192
 #define CHUNK 16384
 
 /* The latest instant a four-digit year can name, 9999-12-31T23:59:60Z. */
@@ -274,215 +273,19 @@ const char *tlsrpt_format_time(int64_t t, char *out, size_t outlen)
 
 /* --- schema -------------------------------------------------------------- */
 
-static void note(struct diag *d, enum diag_severity sev, const char *path,
-                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-/* note records a finding about the value at path ("" = the report). */
-static void note(struct diag *d, enum diag_severity sev, const char *path,
-                 const char *fmt, ...)
-{
-    char msg[DIAG_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    diag_add(d, sev, 0, 0, "%s%s%s", path, *path ? ": " : "", msg);
-}
-
-#define fail(d, ...) note(d, DIAG_ERROR, __VA_ARGS__)
-#define warn(d, ...) note(d, DIAG_WARNING, __VA_ARGS__)
-
-/* found describes a JSON value for "found ..." in a message. */
-static const char *found(const json_t *v, char *out, size_t outlen)
-{
-    char q[QUOTE_BUF];
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        diag_quote(json_string_value(v), json_string_length(v), q, sizeof(q));
-        if (snprintf(out, outlen, "\"%s\"", q) >= (int)outlen)
-            return "a long string";
-        return out;
-    case JSON_INTEGER:
-        snprintf(out, outlen, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return out;
-    case JSON_REAL:
-        snprintf(out, outlen, "%g", json_real_value(v));
-        return out;
-    case JSON_TRUE:
-        return "true";
-    case JSON_FALSE:
-        return "false";
-    default:
-        return "null";
-    }
-}
-
-/* join writes path "." key (or path "[" i "]" when key is NULL) into out
- * (PATH_MAX_LEN bytes); a path too long to keep ends in "...". */
-static const char *join(char *out, const char *path, const char *key, size_t i)
-{
-    int n;
-    if (key == NULL)
-        n = snprintf(out, PATH_MAX_LEN, "%s[%zu]", path, i);
-    else
-        n = snprintf(out, PATH_MAX_LEN, "%s%s%s", path, *path ? "." : "", key);
-    if (n < 0 || n >= PATH_MAX_LEN)
-        memcpy(out + PATH_MAX_LEN - 4, "...", 4);
-    return out;
-}
-
-enum want { OPTIONAL, REQUIRED, NONEMPTY };
-
-/*
- * get_string copies the string member key of obj into *out. An optional
- * member that is absent, null or "" leaves *out NULL; a required one must
- * be a string, a NONEMPTY one a non-empty string. Returns 0 or -1.
- */
-static int get_string(const json_t *obj, const char *path, const char *key,
-                      enum want want, char **out, struct diag *d)
-{
-    char p[PATH_MAX_LEN], f[QUOTE_BUF];
-    const json_t *v = json_object_get(obj, key);
-    *out = NULL;
-    join(p, path, key, 0);
-    if (v == NULL || json_is_null(v)) {
-        if (want == OPTIONAL)
-            return 0;
-        fail(d, p, "expected a string, found %s",
-             v == NULL ? "nothing (required)" : "null");
-        return -1;
-    }
-    if (!json_is_string(v)) {
-        fail(d, p, "expected a string, found %s", found(v, f, sizeof(f)));
-        return -1;
-    }
-    if (json_string_length(v) == 0) {
-        if (want == NONEMPTY) {
-            fail(d, p, "expected a non-empty string, found \"\"");
-            return -1;
-        }
-        if (want == OPTIONAL)
-            return 0;
-    }
-    *out = strdup(json_string_value(v));
-    if (*out == NULL) {
-        fail(d, p, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
-/* get_count reads a required non-negative integer member. */
-static int get_count(const json_t *obj, const char *path, const char *key,
-                     int64_t *out, struct diag *d)
-{
-    char p[PATH_MAX_LEN], f[QUOTE_BUF];
-    const json_t *v = json_object_get(obj, key);
-    join(p, path, key, 0);
-    if (v == NULL || !json_is_integer(v) || json_integer_value(v) < 0) {
-        fail(d, p, "expected a non-negative integer, found %s",
-             v == NULL ? "nothing (required)" : found(v, f, sizeof(f)));
-        return -1;
-    }
-    *out = (int64_t)json_integer_value(v);
-    return 0;
-}
-
-/* get_object returns the required object member key, or NULL. */
-static const json_t *get_object(const json_t *obj, const char *path,
-                                const char *key, struct diag *d)
-{
-    char p[PATH_MAX_LEN], f[QUOTE_BUF];
-    const json_t *v = json_object_get(obj, key);
-    if (v != NULL && json_is_object(v))
-        return v;
-    fail(d, join(p, path, key, 0), "expected an object, found %s",
-         v == NULL ? "nothing (required)" : found(v, f, sizeof(f)));
-    return NULL;
-}
-
-/*
- * get_strings copies an optional member that is an array of strings (or,
- * with one_ok, a single string: erratum 6241 made mx-host an array and
- * senders send both) into *out.
- */
-static int get_strings(const json_t *obj, const char *path, const char *key,
-                       bool one_ok, char ***out, size_t *n, struct diag *d)
-{
-    char p[PATH_MAX_LEN], pi[PATH_MAX_LEN], f[QUOTE_BUF];
-    const json_t *v = json_object_get(obj, key);
-    *out = NULL;
-    *n = 0;
-    join(p, path, key, 0);
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (one_ok && json_is_string(v)) {
-        *out = calloc(1, sizeof(**out));
-        if (*out == NULL || ((*out)[0] = strdup(json_string_value(v))) == NULL)
-            goto nomem;
-        *n = 1;
-        return 0;
-    }
-    if (!json_is_array(v)) {
-        fail(d, p, "expected an array of strings, found %s",
-             found(v, f, sizeof(f)));
-        return -1;
-    }
-    size_t len = json_array_size(v);
-    if (len == 0)
-        return 0;
-    *out = calloc(len, sizeof(**out));
-    if (*out == NULL)
-        goto nomem;
-    for (size_t i = 0; i < len; i++) {
-        const json_t *e = json_array_get(v, i);
-        if (!json_is_string(e)) {
-            fail(d, join(pi, p, NULL, i), "expected a string, found %s",
-                 found(e, f, sizeof(f)));
-            return -1;
-        }
-        if (((*out)[i] = strdup(json_string_value(e))) == NULL)
-            goto nomem;
-        *n = i + 1;
-    }
-    return 0;
-nomem:
-    fail(d, p, "out of memory");
-    return -1;
-}
-
-/* get_array returns the array member key (NULL when absent and optional),
- * or sets *bad. */
-static const json_t *get_array(const json_t *obj, const char *path,
-                               const char *key, bool required, bool *bad,
-                               struct diag *d)
-{
-    char p[PATH_MAX_LEN], f[QUOTE_BUF];
-    const json_t *v = json_object_get(obj, key);
-    if (v != NULL && json_is_array(v))
-        return v;
-    if ((v == NULL || json_is_null(v)) && !required)
-        return NULL;
-    fail(d, join(p, path, key, 0), "expected an array, found %s",
-         v == NULL ? "nothing (required)" : found(v, f, sizeof(f)));
-    *bad = true;
-    return NULL;
-}
+#define fail(d, ...) jsonget_note(d, DIAG_ERROR, __VA_ARGS__)
+#define warn(d, ...) jsonget_note(d, DIAG_WARNING, __VA_ARGS__)
 
 static int get_time(const json_t *obj, const char *path, const char *key,
                     int64_t *t, struct diag *d)
 {
-    char p[PATH_MAX_LEN], q[QUOTE_BUF];
+    char p[JSONGET_PATH_MAX], q[JSONGET_FOUND_SIZE];
     char *s = NULL;
     bool no_tz;
     int rc = -1;
-    if (get_string(obj, path, key, NONEMPTY, &s, d) < 0)
+    if (jsonget_string(obj, path, key, JSONGET_NONEMPTY, &s, d) < 0)
         goto out;
-    join(p, path, key, 0);
+    jsonget_join(p, path, key, 0);
     if (tlsrpt_parse_time(s, t, &no_tz) < 0) {
         fail(d, p,
              "expected an RFC 3339 date-time from 1970 to 9999 "
@@ -544,26 +347,29 @@ void tlsrpt_report_free(struct tlsrpt_report *r)
 static int parse_failure(const json_t *v, const char *path,
                          struct tlsrpt_failure *f, struct diag *d)
 {
-    char fb[QUOTE_BUF];
+    char fb[JSONGET_FOUND_SIZE];
     int bad = 0;
     if (!json_is_object(v)) {
-        fail(d, path, "expected an object, found %s", found(v, fb, sizeof(fb)));
+        fail(d, path, "expected an object, found %s",
+             jsonget_found(v, fb, sizeof(fb)));
         return -1;
     }
-    bad |= get_string(v, path, "result-type", NONEMPTY, &f->result_type, d);
-    bad |=
-        get_string(v, path, "sending-mta-ip", OPTIONAL, &f->sending_mta_ip, d);
-    bad |= get_string(v, path, "receiving-mx-hostname", OPTIONAL,
-                      &f->receiving_mx_hostname, d);
-    bad |= get_string(v, path, "receiving-mx-helo", OPTIONAL,
-                      &f->receiving_mx_helo, d);
-    bad |= get_string(v, path, "receiving-ip", OPTIONAL, &f->receiving_ip, d);
-    bad |=
-        get_count(v, path, "failed-session-count", &f->failed_session_count, d);
-    bad |= get_string(v, path, "additional-information", OPTIONAL,
-                      &f->additional_information, d);
-    bad |= get_string(v, path, "failure-reason-code", OPTIONAL,
-                      &f->failure_reason_code, d);
+    bad |= jsonget_string(v, path, "result-type", JSONGET_NONEMPTY,
+                          &f->result_type, d);
+    bad |= jsonget_string(v, path, "sending-mta-ip", JSONGET_OPTIONAL,
+                          &f->sending_mta_ip, d);
+    bad |= jsonget_string(v, path, "receiving-mx-hostname", JSONGET_OPTIONAL,
+                          &f->receiving_mx_hostname, d);
+    bad |= jsonget_string(v, path, "receiving-mx-helo", JSONGET_OPTIONAL,
+                          &f->receiving_mx_helo, d);
+    bad |= jsonget_string(v, path, "receiving-ip", JSONGET_OPTIONAL,
+                          &f->receiving_ip, d);
+    bad |= jsonget_count(v, path, "failed-session-count",
+                         &f->failed_session_count, d);
+    bad |= jsonget_string(v, path, "additional-information", JSONGET_OPTIONAL,
+                          &f->additional_information, d);
+    bad |= jsonget_string(v, path, "failure-reason-code", JSONGET_OPTIONAL,
+                          &f->failure_reason_code, d);
     return bad ? -1 : 0;
 }
 
@@ -571,7 +377,8 @@ static int parse_failure(const json_t *v, const char *path,
 static int check_domain(struct tlsrpt_policy *p, const char *path,
                         struct diag *d)
 {
-    char pd[PATH_MAX_LEN], q[QUOTE_BUF], err[160] = "not a host name";
+    char pd[JSONGET_PATH_MAX], q[JSONGET_FOUND_SIZE],
+        err[160] = "not a host name";
     char norm[DNSNAME_MAX + 2];
     size_t len = strlen(p->policy_domain);
     if (dnsname_normalize(p->policy_domain, len, norm, sizeof(norm)) == 0 &&
@@ -580,7 +387,7 @@ static int check_domain(struct tlsrpt_policy *p, const char *path,
         memcpy(p->policy_domain, norm, strlen(norm) + 1);
         return 0;
     }
-    fail(d, join(pd, path, "policy-domain", 0),
+    fail(d, jsonget_join(pd, path, "policy-domain", 0),
          "expected a domain name such as example.com, found \"%s\" (%s)",
          diag_quote(p->policy_domain, len, q, sizeof(q)), err);
     return -1;
@@ -589,53 +396,54 @@ static int check_domain(struct tlsrpt_policy *p, const char *path,
 static int parse_policy(const json_t *v, const char *path,
                         struct tlsrpt_policy *p, struct diag *d)
 {
-    char pp[PATH_MAX_LEN], pe[PATH_MAX_LEN], fb[QUOTE_BUF];
+    char pp[JSONGET_PATH_MAX], pe[JSONGET_PATH_MAX], fb[JSONGET_FOUND_SIZE];
     const json_t *pol, *sum, *fails;
     bool bad = false;
     if (!json_is_object(v)) {
-        fail(d, path, "expected an object, found %s", found(v, fb, sizeof(fb)));
+        fail(d, path, "expected an object, found %s",
+             jsonget_found(v, fb, sizeof(fb)));
         return -1;
     }
-    pol = get_object(v, path, "policy", d);
+    pol = jsonget_object(v, path, "policy", d);
     if (pol != NULL) {
-        join(pp, path, "policy", 0);
-        if (get_string(pol, pp, "policy-type", NONEMPTY, &p->policy_type, d) <
-            0)
+        jsonget_join(pp, path, "policy", 0);
+        if (jsonget_string(pol, pp, "policy-type", JSONGET_NONEMPTY,
+                           &p->policy_type, d) < 0)
             bad = true;
         else if (strcmp(p->policy_type, "sts") != 0 &&
                  strcmp(p->policy_type, "tlsa") != 0 &&
                  strcmp(p->policy_type, "no-policy-found") != 0)
-            warn(d, join(pe, pp, "policy-type", 0),
+            warn(d, jsonget_join(pe, pp, "policy-type", 0),
                  "expected \"sts\", \"tlsa\" or \"no-policy-found\", found "
                  "\"%s\": kept as it is",
                  diag_quote(p->policy_type, strlen(p->policy_type), fb,
                             sizeof(fb)));
-        if (get_string(pol, pp, "policy-domain", NONEMPTY, &p->policy_domain,
-                       d) < 0 ||
+        if (jsonget_string(pol, pp, "policy-domain", JSONGET_NONEMPTY,
+                           &p->policy_domain, d) < 0 ||
             check_domain(p, pp, d) < 0)
             bad = true;
-        if (get_strings(pol, pp, "policy-string", false, &p->policy_string,
-                        &p->n_policy_string, d) < 0)
+        if (jsonget_strings(pol, pp, "policy-string", false, &p->policy_string,
+                            &p->n_policy_string, d) < 0)
             bad = true;
-        if (get_strings(pol, pp, "mx-host", true, &p->mx_host, &p->n_mx_host,
-                        d) < 0)
+        if (jsonget_strings(pol, pp, "mx-host", true, &p->mx_host,
+                            &p->n_mx_host, d) < 0)
             bad = true;
     } else {
         bad = true;
     }
-    sum = get_object(v, path, "summary", d);
+    sum = jsonget_object(v, path, "summary", d);
     if (sum != NULL) {
-        join(pp, path, "summary", 0);
-        if (get_count(sum, pp, "total-successful-session-count", &p->successful,
-                      d) < 0)
+        jsonget_join(pp, path, "summary", 0);
+        if (jsonget_count(sum, pp, "total-successful-session-count",
+                          &p->successful, d) < 0)
             bad = true;
-        if (get_count(sum, pp, "total-failure-session-count", &p->failed, d) <
-            0)
+        if (jsonget_count(sum, pp, "total-failure-session-count", &p->failed,
+                          d) < 0)
             bad = true;
     } else {
         bad = true;
     }
-    fails = get_array(v, path, "failure-details", false, &bad, d);
+    fails = jsonget_array(v, path, "failure-details", false, &bad, d);
     if (fails != NULL && json_array_size(fails) > 0) {
         size_t n = json_array_size(fails);
         p->failures = calloc(n, sizeof(*p->failures));
@@ -644,10 +452,11 @@ static int parse_policy(const json_t *v, const char *path,
             return -1;
         }
         p->n_failures = n;
-        join(pp, path, "failure-details", 0);
+        jsonget_join(pp, path, "failure-details", 0);
         for (size_t i = 0; i < n; i++)
-            if (parse_failure(json_array_get(fails, i), join(pe, pp, NULL, i),
-                              &p->failures[i], d) < 0)
+            if (parse_failure(json_array_get(fails, i),
+                              jsonget_join(pe, pp, NULL, i), &p->failures[i],
+                              d) < 0)
                 bad = true;
     }
     return bad ? -1 : 0;
@@ -664,7 +473,7 @@ static bool add_checked(int64_t *a, int64_t b)
 
 static struct tlsrpt_report *from_json(const json_t *root, struct diag *d)
 {
-    char pe[PATH_MAX_LEN], fb[QUOTE_BUF];
+    char pe[JSONGET_PATH_MAX], fb[JSONGET_FOUND_SIZE];
     struct tlsrpt_report *r = calloc(1, sizeof(*r));
     const json_t *range, *pols;
     bool bad = false;
@@ -674,17 +483,19 @@ static struct tlsrpt_report *from_json(const json_t *root, struct diag *d)
     }
     if (!json_is_object(root)) {
         fail(d, "", "expected a TLS report (a JSON object), found %s",
-             found(root, fb, sizeof(fb)));
+             jsonget_found(root, fb, sizeof(fb)));
         goto out;
     }
-    if (get_string(root, "", "organization-name", NONEMPTY,
-                   &r->organization_name, d) < 0)
+    if (jsonget_string(root, "", "organization-name", JSONGET_NONEMPTY,
+                       &r->organization_name, d) < 0)
         bad = true;
-    if (get_string(root, "", "contact-info", REQUIRED, &r->contact_info, d) < 0)
+    if (jsonget_string(root, "", "contact-info", JSONGET_REQUIRED,
+                       &r->contact_info, d) < 0)
         bad = true;
-    if (get_string(root, "", "report-id", NONEMPTY, &r->report_id, d) < 0)
+    if (jsonget_string(root, "", "report-id", JSONGET_NONEMPTY, &r->report_id,
+                       d) < 0)
         bad = true;
-    range = get_object(root, "", "date-range", d);
+    range = jsonget_object(root, "", "date-range", d);
     if (range == NULL ||
         get_time(range, "date-range", "start-datetime", &r->start, d) < 0 ||
         get_time(range, "date-range", "end-datetime", &r->end, d) < 0)
@@ -696,7 +507,7 @@ static struct tlsrpt_report *from_json(const json_t *root, struct diag *d)
              r->start - r->end);
         bad = true;
     }
-    pols = get_array(root, "", "policies", true, &bad, d);
+    pols = jsonget_array(root, "", "policies", true, &bad, d);
     if (pols != NULL && json_array_size(pols) == 0) {
         fail(d, "policies", "expected at least one policy, found none");
         bad = true;
@@ -710,8 +521,8 @@ static struct tlsrpt_report *from_json(const json_t *root, struct diag *d)
         r->n_policies = n;
         for (size_t i = 0; i < n; i++)
             if (parse_policy(json_array_get(pols, i),
-                             join(pe, "policies", NULL, i), &r->policies[i],
-                             d) < 0)
+                             jsonget_join(pe, "policies", NULL, i),
+                             &r->policies[i], d) < 0)
                 bad = true;
     }
     if (bad)

@@ -181,6 +181,14 @@ static void test_quote(void **state)
                         "abc\\x01");
     assert_string_equal(diag_quote("abcd\x01", 5, eight, sizeof(eight)),
                         "abcd...");
+    /* Another limit: shown whole up to it, cut after, escapes alike. */
+    assert_int_equal(
+        strlen(diag_quote_max(long_in, 100, 100, out, sizeof(out))), 100);
+    assert_int_equal(strlen(diag_quote_max(long_in, 100, 60, out, sizeof(out))),
+                     63);
+    assert_string_equal(out + 60, "...");
+    assert_string_equal(diag_quote_max("a\nb", 3, 100, out, sizeof(out)),
+                        "a\\x0ab");
     char big[DIAG_QUOTE_SIZE];
     memset(long_in, 0x7f, sizeof(long_in));
     diag_quote(long_in, DIAG_QUOTE_LIMIT, big, sizeof(big));
