@@ -50,6 +50,17 @@ struct tlsrpt_recv;
  */
 void http_set_tlsrpt(struct http *h, struct tlsrpt_recv *rx);
 
+struct acme_chal;
+
+/*
+ * http_set_acme_chal lets the listeners answer the ACME challenges in chal
+ * (before http_start): HTTP-01 on the plain-HTTP listener for served
+ * hosts, and, when the config lists tls-alpn-01, TLS-ALPN-01 on the HTTPS
+ * listener (acme-tls/1 is offered in ALPN). The table stays the caller's
+ * and must outlive the server (http_stop first).
+ */
+void http_set_acme_chal(struct http *h, struct acme_chal *chal);
+
 /* http_free releases the server; NULL is a no-op. */
 void http_free(struct http *h);
 

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acme_chal.h"
 #include "buf.h"
 #include "certs.h"
 #include "check_dns.h"
@@ -1424,6 +1425,7 @@ static int cmd_serve(const struct cli *cli)
     struct http *h = NULL;
     struct watch *w = NULL;
     struct tlsrpt_recv *rx = NULL;
+    struct acme_chal *chal = NULL;
     struct logger lg;
     char err[512];
     sigset_t sigs;
@@ -1464,6 +1466,15 @@ static int cmd_serve(const struct cli *cli)
     if (h == NULL) {
         log_msg(&lg, LOG_LEVEL_ERROR, "out of memory");
         goto out;
+    }
+    /* The challenge answers live outside the snapshot, for the listeners
+     * to answer what the ACME client puts there. */
+    if (cfg->acme) {
+        if ((chal = acme_chal_new()) == NULL) {
+            log_msg(&lg, LOG_LEVEL_ERROR, "out of memory");
+            goto out;
+        }
+        http_set_acme_chal(h, chal);
     }
     /* Bind every listener before anything is loaded or announced: a port
      * that cannot be had stops the start with the system's reason, and no
@@ -1537,6 +1548,7 @@ static int cmd_serve(const struct cli *cli)
 out:
     watch_stop(w);
     http_free(h);
+    acme_chal_free(chal);
     tlsrpt_recv_free(rx);
     store_free(st);
     config_free(cfg);
