@@ -719,6 +719,9 @@ static const struct err_case err_cases[] = {
      "acme: {agree_tos: on, eab: {kid: k, hmac_key: \"ab+/\"}}\n", 1, 47,
      "acme.eab.hmac_key: expected the base64url key the CA gave you (letters, "
      "digits, '-' and '_'), found another character at position 3"},
+    {"acme eab hmac three pads",
+     "acme: {agree_tos: on, eab: {kid: k, hmac_key: \"YQ===\"}}\n", 1, 47,
+     "found another character at position 3"},
     {"acme eab hmac empty",
      "acme: {agree_tos: on, eab: {kid: k, hmac_key: \"\"}}", 1, 47,
      "acme.eab.hmac_key: expected the base64url key"},
