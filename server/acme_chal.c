@@ -10,7 +10,6 @@
 #include "acme_chal.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -53,18 +52,6 @@ struct acme_chal {
     struct entry *v;
     size_t n, cap;
 };
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 void acme_chal_cert_release(struct acme_chal_cert *c)
 {
@@ -130,8 +117,8 @@ static int canonical_name(const char *name, char out[DNSNAME_MAX + 1],
             0 ||
         dnsname_check(out, strlen(out), DNSNAME_DOMAIN, NULL, why,
                       sizeof(why)) < 0) {
-        seterr(err, errlen, "challenge for \"%.*s\": not a host name",
-               (int)(len > 255 ? 255 : len), name != NULL ? name : "");
+        snprintf(err, errlen, "challenge for \"%.*s\": not a host name",
+                 (int)(len > 255 ? 255 : len), name != NULL ? name : "");
         return -1;
     }
     return 0;
@@ -218,8 +205,8 @@ static struct acme_chal_cert *make_cert(const char *name, const char *keyauth,
     c = NULL;
 out:
     if (ret == NULL)
-        seterr(err, errlen, "tls-alpn-01 certificate for %s: %s: %s", name,
-               step, gnutls_strerror(rc));
+        snprintf(err, errlen, "tls-alpn-01 certificate for %s: %s: %s", name,
+                 step, gnutls_strerror(rc));
     acme_chal_cert_release(c);
     gnutls_free(ext.data);
     gnutls_x509_crt_deinit(crt);
@@ -258,19 +245,19 @@ int acme_chal_put(struct acme_chal *t, const char *type, const char *name,
 
     memset(&e, 0, sizeof(e));
     if (type_of(type, &e.type) < 0) {
-        seterr(err, errlen,
-               "challenge type \"%.32s\": expected http-01 or tls-alpn-01",
-               type != NULL ? type : "");
+        snprintf(err, errlen,
+                 "challenge type \"%.32s\": expected http-01 or tls-alpn-01",
+                 type != NULL ? type : "");
         goto out;
     }
     if (canonical_name(name, e.name, err, errlen) < 0)
         goto out;
     size_t tlen = token != NULL ? strlen(token) : 0;
     if (tlen > ACME_CHAL_TOKEN_MAX || !base64url(token, tlen)) {
-        seterr(err, errlen,
-               "%s challenge for %s: the token is not 1 to %d base64url "
-               "characters",
-               type, e.name, ACME_CHAL_TOKEN_MAX);
+        snprintf(err, errlen,
+                 "%s challenge for %s: the token is not 1 to %d base64url "
+                 "characters",
+                 type, e.name, ACME_CHAL_TOKEN_MAX);
         goto out;
     }
     size_t klen = keyauth != NULL ? strlen(keyauth) : 0;
@@ -278,10 +265,10 @@ int acme_chal_put(struct acme_chal *t, const char *type, const char *name,
     if (klen > ACME_CHAL_KEYAUTH_MAX || klen <= tlen + 1 ||
         memcmp(keyauth, token, tlen) != 0 || keyauth[tlen] != '.' ||
         !base64url(keyauth + tlen + 1, klen - tlen - 1)) {
-        seterr(err, errlen,
-               "%s challenge for %s: the key authorization is not "
-               "\"<token>.<base64url thumbprint>\"",
-               type, e.name);
+        snprintf(err, errlen,
+                 "%s challenge for %s: the key authorization is not "
+                 "\"<token>.<base64url thumbprint>\"",
+                 type, e.name);
         goto out;
     }
     memcpy(e.token, token, tlen + 1);
@@ -296,9 +283,9 @@ int acme_chal_put(struct acme_chal *t, const char *type, const char *name,
         old = remove_at(t, i); /* put again: the new answer goes last */
     if (t->n == ACME_CHAL_MAX) {
         pthread_mutex_unlock(&t->lock);
-        seterr(err, errlen,
-               "%s challenge for %s: %d challenges are pending already", type,
-               e.name, ACME_CHAL_MAX);
+        snprintf(err, errlen,
+                 "%s challenge for %s: %d challenges are pending already", type,
+                 e.name, ACME_CHAL_MAX);
         goto out;
     }
     if (t->n == t->cap) {
@@ -306,8 +293,8 @@ int acme_chal_put(struct acme_chal *t, const char *type, const char *name,
         struct entry *p = realloc(t->v, ncap * sizeof(*p));
         if (p == NULL) {
             pthread_mutex_unlock(&t->lock);
-            seterr(err, errlen, "%s challenge for %s: out of memory", type,
-                   e.name);
+            snprintf(err, errlen, "%s challenge for %s: out of memory", type,
+                     e.name);
             goto out;
         }
         t->v = p;
@@ -327,10 +314,10 @@ void acme_chal_drop(struct acme_chal *t, const char *type, const char *name,
                     const char *token)
 {
     enum chal_type ty;
-    char canon[DNSNAME_MAX + 1];
+    char canon[DNSNAME_MAX + 1], why[300];
     struct acme_chal_cert *old = NULL;
     if (t == NULL || token == NULL || type_of(type, &ty) < 0 ||
-        canonical_name(name, canon, NULL, 0) < 0)
+        canonical_name(name, canon, why, sizeof(why)) < 0)
         return;
     pthread_mutex_lock(&t->lock);
     size_t i = find(t, ty, canon, token);

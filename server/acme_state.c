@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,18 +38,6 @@ struct acme_state_lock {
     int fd;
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* join writes a "/" b into out; -1 when it does not fit. */
 static int join(char *out, size_t outlen, const char *a, const char *b)
 {
@@ -70,9 +57,9 @@ static int ensure_dir(const char *dir, mode_t mode, char *err, size_t errlen)
     if (mkdir(dir, mode) == 0 ||
         (errno == EEXIST && stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode)))
         return 0;
-    seterr(err, errlen, "%s: creating the directory: %s", dir,
-           errno == EEXIST ? "a file of that name is in the way"
-                           : strerror(errno));
+    snprintf(err, errlen, "%s: creating the directory: %s", dir,
+             errno == EEXIST ? "a file of that name is in the way"
+                             : strerror(errno));
     return -1;
 }
 
@@ -86,7 +73,7 @@ struct acme_state *acme_state_open(const char *state_dir, char *err,
         return NULL;
     for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
         if (join(path, sizeof(path), state_dir, subdirs[i]) < 0) {
-            seterr(err, errlen, "%s: the path is too long", state_dir);
+            snprintf(err, errlen, "%s: the path is too long", state_dir);
             return NULL;
         }
         if (ensure_dir(path, 0700, err, errlen) < 0)
@@ -95,7 +82,7 @@ struct acme_state *acme_state_open(const char *state_dir, char *err,
     s = calloc(1, sizeof(*s));
     if (s == NULL || (s->state_dir = strdup(state_dir)) == NULL) {
         free(s);
-        seterr(err, errlen, "%s: out of memory", state_dir);
+        snprintf(err, errlen, "%s: out of memory", state_dir);
         return NULL;
     }
     return s;
@@ -186,7 +173,7 @@ int acme_state_write(const char *path, const void *data, size_t len,
     rc = 0;
 out:
     if (rc < 0)
-        seterr(err, errlen, "%s: %s: %s", path, step, strerror(errno));
+        snprintf(err, errlen, "%s: %s: %s", path, step, strerror(errno));
     if (fd >= 0)
         close(fd);
     if (made)
@@ -206,7 +193,7 @@ static int checked_name(const char *name, bool domain, char *out, size_t outlen,
     if (dnsname_normalize(name, len, out, outlen) < 0 ||
         dnsname_check(out, strlen(out), domain ? DNSNAME_DOMAIN : 0, NULL, why,
                       sizeof(why)) < 0) {
-        seterr(err, errlen, "\"%.255s\" is not a host name", name);
+        snprintf(err, errlen, "\"%.255s\" is not a host name", name);
         return -1;
     }
     return 0;
@@ -223,7 +210,7 @@ int acme_state_cert_path(const struct acme_state *s, const char *name,
         snprintf(out, outlen, "%s/%s/%s.%s.pem", s->state_dir, ACME_STATE_CERTS,
                  canon, k == ACME_STATE_RSA ? "rsa" : "ecdsa");
     if (n < 0 || (size_t)n >= outlen) {
-        seterr(err, errlen, "%s: the path is too long", s->state_dir);
+        snprintf(err, errlen, "%s: the path is too long", s->state_dir);
         return -1;
     }
     return 0;
@@ -242,7 +229,7 @@ int acme_state_save_cert(const struct acme_state *s, const char *name,
     bool nl = chain_len > 0 && chain[chain_len - 1] != '\n';
     both = malloc(chain_len + nl + key_len + 1);
     if (both == NULL) {
-        seterr(err, errlen, "%s: out of memory", path);
+        snprintf(err, errlen, "%s: out of memory", path);
         goto out;
     }
     memcpy(both, chain, chain_len);
@@ -265,14 +252,15 @@ static int read_small(const struct acme_state *s, const char *rel, char **data,
 {
     char path[PATH_LEN];
     if (join(path, sizeof(path), s->state_dir, rel) < 0) {
-        seterr(err, errlen, "%s: the path is too long", s->state_dir);
+        snprintf(err, errlen, "%s: the path is too long", s->state_dir);
         return -1;
     }
     if (readfile(path, SMALL_FILE_MAX, data, len, err, errlen) < 0)
         return errno == ENOENT ? 0 : -1;
     if (*len > SMALL_FILE_MAX) {
-        seterr(err, errlen, "%s: larger than %u bytes; not an ACME state file",
-               path, SMALL_FILE_MAX);
+        snprintf(err, errlen,
+                 "%s: larger than %u bytes; not an ACME state file", path,
+                 SMALL_FILE_MAX);
         free(*data);
         *data = NULL;
         return -1;
@@ -285,7 +273,7 @@ static int write_small(const struct acme_state *s, const char *rel,
 {
     char path[PATH_LEN];
     if (join(path, sizeof(path), s->state_dir, rel) < 0) {
-        seterr(err, errlen, "%s: the path is too long", s->state_dir);
+        snprintf(err, errlen, "%s: the path is too long", s->state_dir);
         return -1;
     }
     return acme_state_write(path, data, len, 0600, err, errlen);
@@ -318,21 +306,21 @@ static json_t *load_accounts(const struct acme_state *s, char *err,
     if (r == 0) {
         ret = json_pack("{s:{}}", "accounts");
         if (ret == NULL)
-            seterr(err, errlen, "account.json: out of memory");
+            snprintf(err, errlen, "account.json: out of memory");
         goto out;
     }
     root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
     if (root == NULL) {
-        seterr(err, errlen, "%s/acme/account.json:%d:%d: %s", s->state_dir,
-               je.line, je.column, je.text);
+        snprintf(err, errlen, "%s/acme/account.json:%d:%d: %s", s->state_dir,
+                 je.line, je.column, je.text);
         goto out;
     }
     json_t *acc = json_object_get(root, "accounts");
     if (!json_is_object(root) || !json_is_object(acc)) {
-        seterr(err, errlen,
-               "%s/acme/account.json: expected {\"accounts\": {\"<directory "
-               "URL>\": \"<account URL>\"}}",
-               s->state_dir);
+        snprintf(err, errlen,
+                 "%s/acme/account.json: expected {\"accounts\": {\"<directory "
+                 "URL>\": \"<account URL>\"}}",
+                 s->state_dir);
         goto out;
     }
     ret = root;
@@ -355,11 +343,11 @@ int acme_state_account_url(const struct acme_state *s, const char *directory,
     if (v == NULL) {
         rc = 0;
     } else if (!json_is_string(v)) {
-        seterr(err, errlen,
-               "%s/acme/account.json: the account of %s is not a string",
-               s->state_dir, directory);
+        snprintf(err, errlen,
+                 "%s/acme/account.json: the account of %s is not a string",
+                 s->state_dir, directory);
     } else if ((*url = strdup(json_string_value(v))) == NULL) {
-        seterr(err, errlen, "account.json: out of memory");
+        snprintf(err, errlen, "account.json: out of memory");
     } else {
         rc = 1;
     }
@@ -379,7 +367,7 @@ int acme_state_set_account_url(const struct acme_state *s,
     if (json_object_set_new(json_object_get(root, "accounts"), directory,
                             json_string(url)) < 0 ||
         (text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS)) == NULL) {
-        seterr(err, errlen, "account.json: out of memory (or not UTF-8)");
+        snprintf(err, errlen, "account.json: out of memory (or not UTF-8)");
         goto out;
     }
     rc = write_small(s, "acme/account.json", text, strlen(text), err, errlen);
@@ -397,12 +385,12 @@ static void holder_of(int fd, const char *name, char *why, size_t whylen)
     char text[HOLDER_MAX];
     ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
     if (n <= 0) {
-        seterr(why, whylen, "%s is being ordered by another instance", name);
+        snprintf(why, whylen, "%s is being ordered by another instance", name);
         return;
     }
     text[n] = '\0';
     text[strcspn(text, "\n")] = '\0';
-    seterr(why, whylen, "%s is being ordered by %s", name, text);
+    snprintf(why, whylen, "%s is being ordered by %s", name, text);
 }
 
 int acme_state_lock(const struct acme_state *s, const char *name,
@@ -421,7 +409,7 @@ int acme_state_lock(const struct acme_state *s, const char *name,
     int n = snprintf(path, sizeof(path), "%s/acme/locks/%s.lock", s->state_dir,
                      canon);
     if (n < 0 || (size_t)n >= sizeof(path)) {
-        seterr(why, whylen, "%s: the path is too long", s->state_dir);
+        snprintf(why, whylen, "%s: the path is too long", s->state_dir);
         return -1;
     }
     if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
@@ -460,8 +448,8 @@ int acme_state_lock(const struct acme_state *s, const char *name,
     rc = 0;
 out:
     if (rc < 0)
-        seterr(why, whylen, "%s: %s the lock file: %s", path, step,
-               strerror(errno));
+        snprintf(why, whylen, "%s: %s the lock file: %s", path, step,
+                 strerror(errno));
     if (fd >= 0)
         close(fd);
     return rc;
