@@ -72,7 +72,7 @@ struct ctx {
     const struct node *listen_val[3];
     bool receive_set; /* tlsrpt.receive was given */
     /* Where the ACME cross-key errors point. */
-    const struct node *acme_key, *agree_tos_val, *eab_key;
+    const struct node *acme_key, *agree_tos_val, *eab_key, *challenges_val;
 };
 
 struct keydef;
@@ -1126,7 +1126,8 @@ int config_check_acme_email(const char *addr, char *err, size_t errlen)
 }
 
 /* acme_problem is config_check_acme that also says which setting is at
- * fault ('t': agree_tos, 'e': eab), for positions in the file. */
+ * fault ('t': agree_tos, 'e': eab, 'c': the challenges), for positions in
+ * the file. */
 static int acme_problem(const struct config *c, char *err, size_t errlen)
 {
     if (!c->acme)
@@ -1143,6 +1144,16 @@ static int acme_problem(const struct config *c, char *err, size_t errlen)
                "Binding, RFC 8555 §7.3.4), or neither; %s is missing",
                c->acme_eab_kid == NULL ? "kid" : "hmac_key");
         return 'e';
+    }
+    bool tls_alpn = false;
+    for (size_t i = 0; i < c->n_acme_challenges; i++)
+        tls_alpn = tls_alpn || c->acme_challenges[i] == CONFIG_ACME_TLS_ALPN_01;
+    if (!tls_alpn && c->http_listen == NULL) {
+        snprintf(err, errlen,
+                 "acme.challenges: http-01 alone needs the plain-HTTP "
+                 "listener, and listen.http (--http) is off; turn it on or "
+                 "add tls-alpn-01");
+        return 'c';
     }
     return 0;
 }
@@ -1650,6 +1661,7 @@ static void apply_acme_challenges(struct ctx *x, const struct keydef *kd,
     }
     memcpy(x->c->acme_challenges, got, n * sizeof(got[0]));
     x->c->n_acme_challenges = n;
+    x->challenges_val = val;
 }
 
 static void apply_acme_key(struct ctx *x, const struct keydef *kd,
@@ -2012,10 +2024,11 @@ static void cross_checks(struct ctx *x)
     char err[256];
     int acme = acme_problem(c, err, sizeof(err));
     if (acme != 0) {
-        const struct node *at = acme == 't' && x->agree_tos_val != NULL
-                                    ? x->agree_tos_val
-                                : acme == 'e' ? x->eab_key
-                                              : x->acme_key;
+        const struct node *at =
+            acme == 't' && x->agree_tos_val != NULL    ? x->agree_tos_val
+            : acme == 'e'                              ? x->eab_key
+            : acme == 'c' && x->challenges_val != NULL ? x->challenges_val
+                                                       : x->acme_key;
         err_at(x, at != NULL ? &at->mark : NULL, "%s", err);
     }
     const char *names[3] = {"listen.https", "listen.http", "listen.metrics"};

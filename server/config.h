@@ -191,7 +191,8 @@ int config_check_acme_email(const char *addr, char *err, size_t errlen);
 /*
  * config_check_acme checks the settings of c's ACME section that span keys,
  * as `serve` will use them (after the --acme-* overrides): with ACME on,
- * agree_tos must be true, and the EAB kid and hmac_key come together.
+ * agree_tos must be true, the EAB kid and hmac_key come together, and
+ * http-01 alone needs the plain-HTTP listener.
  * Returns 0, or -1 with the reason in err.
  */
 int config_check_acme(const struct config *c, char *err, size_t errlen);

@@ -311,6 +311,11 @@ static const struct ok_case ok_cases[] = {
      "eab_kid=abc\neab_hmac_key=YWJj-_0\n"},
     {"acme eab padded", "acme: {agree_tos: on, eab: {kid: k, hmac_key: YQ==}}",
      "eab_hmac_key=YQ==\n"},
+    {"acme tls-alpn-01 without http",
+     "listen: {http: null}\nacme: {agree_tos: on, challenges: [tls-alpn-01]}\n",
+     "http=(null)\n"},
+    {"acme both without http", "listen: {http: ~}\nacme: {agree_tos: on}\n",
+     "challenges=tls-alpn-01,http-01\n"},
     {"acme eab neither", "acme: {agree_tos: on, eab: {kid: ~, hmac_key: ~}}\n",
      "eab_kid=(null)\neab_hmac_key=(null)\n"},
     {"acme eab empty section", "acme: {agree_tos: on, eab: }\n",
@@ -728,6 +733,11 @@ static const struct err_case err_cases[] = {
     {"acme eab kid space",
      "acme: {agree_tos: on, eab: {kid: \"a b\", hmac_key: x}}", 1, 34,
      "acme.eab.kid: expected the key identifier the CA gave you"},
+    {"acme http-01 alone without http",
+     "listen: {http: null}\nacme:\n  agree_tos: on\n  challenges: [http-01]\n",
+     4, 15,
+     "acme.challenges: http-01 alone needs the plain-HTTP listener, and "
+     "listen.http (--http) is off"},
     {"acme eab unknown", "acme: {agree_tos: on, eab: {key: x}}\n", 1, 29,
      "unknown key \"key\" under \"eab\""},
     {"acme eab scalar", "acme: {agree_tos: on, eab: yes}\n", 1, 28,
@@ -922,6 +932,14 @@ static void test_acme_checkers(void **state)
     assert_non_null(strstr(err, "hmac_key is missing"));
     c->acme_eab_hmac_key = strdup("a2V5");
     assert_int_equal(config_check_acme(c, err, sizeof(err)), 0);
+    /* --http off with --acme-challenges http-01. */
+    free(c->http_listen);
+    c->http_listen = NULL;
+    assert_int_equal(config_check_acme(c, err, sizeof(err)), 0);
+    c->acme_challenges[0] = CONFIG_ACME_HTTP_01;
+    c->n_acme_challenges = 1;
+    assert_int_equal(config_check_acme(c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "http-01 alone needs the plain-HTTP listener"));
     config_free(c);
 }
 
@@ -996,7 +1014,7 @@ static void test_everything_changed(void **state)
         "reload: {debounce_ms: 50, poll_interval_ms: 500, force_poll: yes}\n"
         "acme:\n  directory: https://ca.example:14000/dir\n"
         "  email: hostmaster@example.org\n  agree_tos: yes\n"
-        "  challenges: [http-01]\n  key_type: both\n"
+        "  challenges: [http-01, tls-alpn-01]\n  key_type: both\n"
         "  ca_file: /etc/ssl/pebble.pem\n"
         "  eab: {kid: kid-1, hmac_key: c2VjcmV0LWtleQ}\n";
     struct config *c = parse_ok(yaml, strlen(yaml));
@@ -1033,7 +1051,7 @@ static void test_everything_changed(void **state)
                            "acme_directory=https://ca.example:14000/dir\n"
                            "acme_email=hostmaster@example.org\n"
                            "agree_tos=1\n"
-                           "challenges=http-01\n"
+                           "challenges=http-01,tls-alpn-01\n"
                            "key_type=both\n"
                            "ca_file=/etc/ssl/pebble.pem\n"
                            "eab_kid=kid-1\n"
