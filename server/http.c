@@ -2,7 +2,9 @@
  * http: libmicrohttpd glue (see http.h). The handler borrows the current
  * snapshot for each request and answers with a response prepared when the
  * snapshot was built; the TLS certificate callback picks the certificate
- * by SNI from the snapshot the connection pinned. Runs on libmicrohttpd's
+ * by SNI from the snapshot the connection pinned. With ACME, HTTP-01 and
+ * TLS-ALPN-01 challenges are answered from the challenge table (acme_chal),
+ * which lives outside the snapshot. Runs on libmicrohttpd's
  * worker threads, plus one sweeper thread that closes connections which
  * miss the request deadline; counters are atomics.
  */
@@ -1246,8 +1248,9 @@ static int acme_cert_for(struct conn_ctx *cc, gnutls_pcert_st **pcert,
                     cc->remote, name);
         return -1;
     }
-    log_msg(cc->h->lg, LOG_LEVEL_INFO,
-            "acme: tls-alpn-01 answered for %s to %s", name, cc->remote);
+    if (first)
+        log_msg(cc->h->lg, LOG_LEVEL_INFO,
+                "acme: tls-alpn-01 answered for %s to %s", name, cc->remote);
     acme_chal_cert_credentials(cc->acme_cert, pcert, pcert_length, pkey);
     return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * http: the libmicrohttpd daemons: HTTPS (policy, /healthz), plain HTTP
  * (/healthz, /metrics, redirects to HTTPS) and an optional separate metrics
- * listener; the SNI certificate callback; per-request routing through the
+ * listener; the SNI certificate callback; the answers to pending ACME
+ * challenges (HTTP-01, TLS-ALPN-01); per-request routing through the
  * request module; access logging and Prometheus metrics. It does not read
  * files or build snapshots: it serves whatever the store publishes.
  * Requests run on libmicrohttpd's worker threads (a thread pool, one
