@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "acme_chal.h"
+#include "acme_state.h"
 #include "buf.h"
 #include "certs.h"
 #include "check_dns.h"
@@ -1484,6 +1485,18 @@ static int cmd_serve(const struct cli *cli)
     if (http_bind(h, err, sizeof(err)) < 0) {
         log_msg(&lg, LOG_LEVEL_ERROR, "%s; not starting", err);
         goto out;
+    }
+    /* The ACME directories exist before the watcher looks, so that inotify
+     * watches the issued certificates from the first one on. Started as
+     * root to drop to a user, they are made later, by that user (until
+     * then the watcher polls for them). */
+    if (cfg->acme && !drop) {
+        struct acme_state *as =
+            acme_state_open(cfg->state_dir, err, sizeof(err));
+        if (as == NULL)
+            log_msg(&lg, LOG_LEVEL_ERROR,
+                    "%s; no certificate can be obtained by ACME", err);
+        acme_state_free(as);
     }
     /* The watcher records what the directories look like before the first
      * load reads them, so that nothing edited meanwhile is missed. */

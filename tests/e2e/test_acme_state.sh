@@ -8,9 +8,10 @@
 # when the ACME one is renewed meanwhile; removing the cert_dir one brings
 # the ACME one back; a broken ACME file keeps the last good one on the
 # wire with the reason on /status; a temporary file is never loaded; a
-# restart loads the ACME certificate at once; and without an acme:
-# section the directory is not read at all. No CA, no network beyond
-# loopback.
+# restart loads the ACME certificate at once; the host makes the ACME
+# directories at start (watched by inotify from the first certificate on);
+# and without an acme: section the directory is not read at all. No CA, no
+# network beyond loopback.
 #
 # Run by ctest as: MTA_STS_HOST=<binary> SRCDIR=<repo> bash test_acme_state.sh
 # The probes are called through wait_until (by name).
@@ -37,7 +38,7 @@ done
 make_cert "$T/ca" "$T/ca/net" ecdsa mta-sts.example.net ||
     { fail "make certificate for example.net"; e2e_finish; }
 
-mkdir -p "$T/policy" "$T/certs" "$T/state/acme/certs"
+mkdir -p "$T/policy" "$T/certs"
 printf 'version: STSv1\nmode: enforce\nmx: mx1.example.com\nmax_age: 604800\n' \
     >"$T/policy/mta-sts.txt"
 ACME_DIR=$T/state/acme/certs
@@ -93,8 +94,12 @@ if ! host_start "$T/host.log" "http://127.0.0.1:$HTTP_PORT/healthz" \
     cat "$T/host.log"
     e2e_finish
 fi
-check_file_contains "the watcher watches the ACME certificate directory" \
-    "watching .* and $ACME_DIR " "$T/host.log"
+check_eq "the host made the ACME certificate directory, mode 0700" 700 \
+    "$(stat -c %a "$ACME_DIR" 2>/dev/null)"
+check_file_contains "the watcher watches it" \
+    "watching .* and $ACME_DIR \(inotify" "$T/host.log"
+check "with inotify from the start" \
+    bash -c '! grep -q "cannot watch" "$1"' _ "$T/host.log"
 check "nothing verifies before a certificate is there (development pair)" \
     test "$(verified mta-sts.example.com)" != 200
 # A temporary file that is never renamed is not a certificate.
