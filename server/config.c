@@ -38,6 +38,7 @@
 #define DEFAULT_HTTP_LISTEN "[::]:8080"
 #define DEFAULT_STATE_DIR "state"
 #define DEFAULT_TLSRPT_PATH "/tlsrpt"
+#define DEFAULT_ACME_DIRECTORY "https://acme-v02.api.letsencrypt.org/directory"
 #define TLSRPT_PATH_MAX 128
 #define INSTANCE_MAX 64
 
@@ -70,6 +71,8 @@ struct ctx {
     const struct node *per_ip_val;
     const struct node *listen_val[3];
     bool receive_set; /* tlsrpt.receive was given */
+    /* Where the ACME cross-key errors point. */
+    const struct node *acme_key, *agree_tos_val, *eab_key, *challenges_val;
 };
 
 struct keydef;
@@ -451,26 +454,38 @@ out:
 
 /* ---- names: "did you mean" ---------------------------------------------- */
 
-/* closest returns the name in names[] nearest to s, or NULL when none is
- * close enough to be a plausible typo. Case does not count, and '-' stands
- * for '_', the way people misremember key names. */
-static const char *closest(const char *s, size_t len, const char *const *names,
-                           size_t n)
+/* fold lower-cases s into out and makes '-' a '_'; false when it does not
+ * fit. */
+static bool fold(const char *s, size_t len, char *out, size_t outlen)
 {
-    char folded[DIAG_EDIT_MAX];
-    const char *best = NULL;
-    size_t best_d = SIZE_MAX;
-    if (len > sizeof(folded))
-        return NULL;
+    if (len > outlen)
+        return false;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (c >= 'A' && c <= 'Z')
             c = (char)(c - 'A' + 'a');
-        folded[i] = c == '-' ? '_' : c;
+        out[i] = c == '-' ? '_' : c;
     }
+    return true;
+}
+
+/* closest returns the name in names[] nearest to s, or NULL when none is
+ * close enough to be a plausible typo. Case does not count, and '-' stands
+ * for '_' (on both sides, for values such as "tls-alpn-01"), the way people
+ * misremember names. */
+static const char *closest(const char *s, size_t len, const char *const *names,
+                           size_t n)
+{
+    char folded[DIAG_EDIT_MAX], name[DIAG_EDIT_MAX];
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    if (!fold(s, len, folded, sizeof(folded)))
+        return NULL;
     for (size_t i = 0; i < n; i++) {
         size_t kl = strlen(names[i]);
-        size_t dist = diag_edit_distance(folded, len, names[i], kl);
+        if (!fold(names[i], kl, name, sizeof(name)))
+            continue;
+        size_t dist = diag_edit_distance(folded, len, name, kl);
         size_t limit = kl >= 5 ? 2 : 1;
         if (dist <= limit && dist < best_d) {
             best = names[i];
@@ -776,8 +791,10 @@ static bool is_hex(char c)
            (c >= 'A' && c <= 'F');
 }
 
-static int check_https_authority(const char *a, size_t len, char *err,
-                                 size_t errlen)
+/* check_https_authority checks host[:port] after "https://"; host_flags
+ * are dnsname's (DNSNAME_DOMAIN: at least two labels). */
+static int check_https_authority(const char *a, size_t len, unsigned host_flags,
+                                 char *err, size_t errlen)
 {
     char tmp[256], herr[256], q[200];
     const char *host = a;
@@ -786,7 +803,7 @@ static int check_https_authority(const char *a, size_t len, char *err,
     unsigned char bin[16];
     if (memchr(a, '@', len) != NULL) {
         seterr(err, errlen,
-               "an https rua URI must not carry user "
+               "an https URI must not carry user "
                "information ('@' before the host)");
         return -1;
     }
@@ -835,8 +852,7 @@ static int check_https_authority(const char *a, size_t len, char *err,
         memcpy(tmp, host, hlen);
         tmp[hlen] = '\0';
         if (inet_pton(AF_INET, tmp, bin) != 1 &&
-            dnsname_check(tmp, hlen, DNSNAME_DOMAIN, NULL, herr, sizeof herr) <
-                0) {
+            dnsname_check(tmp, hlen, host_flags, NULL, herr, sizeof herr) < 0) {
             seterr(err, errlen, "invalid host \"%s\": %s",
                    diag_quote(tmp, hlen, q, sizeof(q)), herr);
             return -1;
@@ -953,7 +969,198 @@ int config_check_rua(const char *uri, char *err, size_t errlen)
     if (mailto)
         return check_mailto(uri + 7, len - 7, err, errlen);
     size_t alen = strcspn(uri + 8, "/?#");
-    return check_https_authority(uri + 8, alen, err, errlen);
+    return check_https_authority(uri + 8, alen, DNSNAME_DOMAIN, err, errlen);
+}
+
+/* ---- ACME values -------------------------------------------------------- */
+
+static const char *const acme_challenge_names[CONFIG_ACME_N_CHALLENGES] = {
+    "tls-alpn-01", "http-01"};
+static const char *const acme_key_names[] = {"ecdsa-p256", "rsa-2048", "both"};
+
+const char *config_acme_challenge_name(enum config_acme_challenge t)
+{
+    return (size_t)t < CONFIG_ACME_N_CHALLENGES ? acme_challenge_names[t] : "?";
+}
+
+/* acme_challenge_of maps one name onto a challenge type, or explains. */
+static int acme_challenge_of(const char *s, size_t len,
+                             enum config_acme_challenge *out, char *err,
+                             size_t errlen)
+{
+    char q[200];
+    for (size_t i = 0; i < CONFIG_ACME_N_CHALLENGES; i++)
+        if (strlen(acme_challenge_names[i]) == len &&
+            strncasecmp(s, acme_challenge_names[i], len) == 0) {
+            *out = (enum config_acme_challenge)i;
+            return 0;
+        }
+    diag_quote(s, len, q, sizeof(q));
+    if (len == 6 && strncasecmp(s, "dns-01", 6) == 0) {
+        seterr(err, errlen,
+               "\"dns-01\" is not supported: the host answers only the "
+               "challenges it can serve itself, tls-alpn-01 and http-01");
+        return -1;
+    }
+    const char *hint =
+        closest(s, len, acme_challenge_names, CONFIG_ACME_N_CHALLENGES);
+    seterr(err, errlen, "expected tls-alpn-01 or http-01, found \"%s\"%s%s%s",
+           q, hint ? "; did you mean \"" : "", hint ? hint : "",
+           hint ? "\"?" : "");
+    return -1;
+}
+
+int config_parse_acme_challenges(const char *list,
+                                 enum config_acme_challenge *out, char *err,
+                                 size_t errlen)
+{
+    int n = 0;
+    const char *p = list;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        enum config_acme_challenge t;
+        if (len == 0) {
+            seterr(err, errlen,
+                   "expected challenge names separated by commas, as in "
+                   "\"tls-alpn-01,http-01\"");
+            return -1;
+        }
+        if (acme_challenge_of(p, len, &t, err, errlen) < 0)
+            return -1;
+        for (int i = 0; i < n; i++)
+            if (out[i] == t) {
+                seterr(err, errlen, "%s is listed twice",
+                       acme_challenge_names[t]);
+                return -1;
+            }
+        out[n++] = t;
+        if (p[len] == '\0')
+            return n;
+        p += len + 1;
+    }
+}
+
+int config_parse_acme_key(const char *name, enum config_acme_key *out,
+                          char *err, size_t errlen)
+{
+    char q[200];
+    for (size_t i = 0; i < 3; i++)
+        if (strcasecmp(name, acme_key_names[i]) == 0) {
+            *out = (enum config_acme_key)i;
+            return 0;
+        }
+    const char *hint = closest(name, strlen(name), acme_key_names, 3);
+    seterr(err, errlen,
+           "expected ecdsa-p256, rsa-2048 or both, found \"%s\"%s%s%s",
+           diag_quote(name, strlen(name), q, sizeof(q)),
+           hint ? "; did you mean \"" : "", hint ? hint : "",
+           hint ? "\"?" : "");
+    return -1;
+}
+
+/* first_invisible finds the first byte of s that is not visible ASCII, or
+ * returns -1 when there is none. */
+static long first_invisible(const char *s)
+{
+    for (size_t i = 0; s[i] != '\0'; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return (long)i;
+    return -1;
+}
+
+int config_check_acme_directory(const char *url, char *err, size_t errlen)
+{
+    char ch[8];
+    if (strncasecmp(url, "https://", 8) != 0) {
+        seterr(err, errlen,
+               "expected an https:// URL (RFC 8555 §6.1: ACME runs over "
+               "HTTPS only), as in %s",
+               DEFAULT_ACME_DIRECTORY);
+        return -1;
+    }
+    long bad = first_invisible(url);
+    if (bad >= 0) {
+        seterr(err, errlen,
+               "%s at position %ld must be percent-encoded (no whitespace, "
+               "control or non-ASCII characters in a URL)",
+               show_char((unsigned char)url[bad], ch, sizeof(ch)), bad + 1);
+        return -1;
+    }
+    for (size_t i = 0; url[i] != '\0'; i++)
+        if (!uri_char((unsigned char)url[i])) {
+            seterr(err, errlen,
+                   "character '%c' at position %zu is not allowed in a URL; "
+                   "percent-encode it as %%%02X",
+                   url[i], i + 1, (unsigned char)url[i]);
+            return -1;
+        }
+    size_t alen = strcspn(url + 8, "/?#");
+    /* A private CA or Pebble may well be "localhost" or "ca". */
+    return check_https_authority(url + 8, alen, 0, err, errlen);
+}
+
+int config_check_acme_email(const char *addr, char *err, size_t errlen)
+{
+    char ch[8];
+    long bad = first_invisible(addr);
+    if (addr[0] == '\0') {
+        seterr(err, errlen, "expected an e-mail address, found \"\"");
+        return -1;
+    }
+    if (bad >= 0) {
+        seterr(err, errlen, "%s at position %ld is not allowed in an address",
+               show_char((unsigned char)addr[bad], ch, sizeof(ch)), bad + 1);
+        return -1;
+    }
+    /* The address becomes a mailto: URI in the account (RFC 8555 §7.3);
+     * the CA refuses hfields, and several addresses are several keys. */
+    size_t bad_at = strcspn(addr, "?,;:<>");
+    if (addr[bad_at] != '\0') {
+        seterr(err, errlen,
+               "character '%c' at position %zu is not allowed; give one "
+               "plain address such as postmaster@example.com",
+               addr[bad_at], bad_at + 1);
+        return -1;
+    }
+    return check_mailto(addr, strlen(addr), err, errlen);
+}
+
+/* acme_problem is config_check_acme that also says which setting is at
+ * fault ('t': agree_tos, 'e': eab, 'c': the challenges), for positions in
+ * the file. */
+static int acme_problem(const struct config *c, char *err, size_t errlen)
+{
+    if (!c->acme)
+        return 0;
+    if (!c->acme_agree_tos) {
+        seterr(err, errlen,
+               "acme.agree_tos: true is required (--acme-agree-tos): nothing "
+               "is ordered until you agree to the CA's terms of service");
+        return 't';
+    }
+    if ((c->acme_eab_kid == NULL) != (c->acme_eab_hmac_key == NULL)) {
+        seterr(err, errlen,
+               "acme.eab: give both kid and hmac_key (External Account "
+               "Binding, RFC 8555 §7.3.4), or neither; %s is missing",
+               c->acme_eab_kid == NULL ? "kid" : "hmac_key");
+        return 'e';
+    }
+    bool tls_alpn = false;
+    for (size_t i = 0; i < c->n_acme_challenges; i++)
+        tls_alpn = tls_alpn || c->acme_challenges[i] == CONFIG_ACME_TLS_ALPN_01;
+    if (!tls_alpn && c->http_listen == NULL) {
+        snprintf(err, errlen,
+                 "acme.challenges: http-01 alone needs the plain-HTTP "
+                 "listener, and listen.http (--http) is off; turn it on or "
+                 "add tls-alpn-01");
+        return 'c';
+    }
+    return 0;
+}
+
+int config_check_acme(const struct config *c, char *err, size_t errlen)
+{
+    return acme_problem(c, err, errlen) != 0 ? -1 : 0;
 }
 
 int config_check_user(const char *name, char *err, size_t errlen)
@@ -1378,6 +1585,155 @@ static void apply_instance(struct ctx *x, const struct keydef *kd,
 static void apply_section(struct ctx *x, const struct keydef *kd,
                           const struct node *key, const struct node *val);
 
+static void apply_acme(struct ctx *x, const struct keydef *kd,
+                       const struct node *key, const struct node *val)
+{
+    /* `acme:` alone means ACME with every default, and then the missing
+     * agree_tos is what the operator is told about. */
+    x->c->acme = true;
+    x->acme_key = key;
+    apply_section(x, kd, key, val);
+}
+
+static void apply_acme_directory(struct ctx *x, const struct keydef *kd,
+                                 const struct node *key, const struct node *val)
+{
+    apply_checked_string(x, kd, key, val, config_check_acme_directory);
+}
+
+static void apply_acme_email(struct ctx *x, const struct keydef *kd,
+                             const struct node *key, const struct node *val)
+{
+    apply_checked_string(x, kd, key, val, config_check_acme_email);
+}
+
+static void apply_agree_tos(struct ctx *x, const struct keydef *kd,
+                            const struct node *key, const struct node *val)
+{
+    apply_bool(x, kd, key, val);
+    x->agree_tos_val = val;
+}
+
+static void apply_acme_challenges(struct ctx *x, const struct keydef *kd,
+                                  const struct node *key,
+                                  const struct node *val)
+{
+    enum config_acme_challenge got[CONFIG_ACME_N_CHALLENGES];
+    size_t n = 0;
+    char err[256], found[256];
+    if (val->kind != N_SEQ) {
+        type_error(x, kd, key, val);
+        return;
+    }
+    if (val->n == 0) {
+        err_at(x, &val->mark,
+               "%s: list at least one challenge type (tls-alpn-01, "
+               "http-01)",
+               kd->path);
+        return;
+    }
+    for (size_t i = 0; i < val->n; i++) {
+        const struct node *it = val->kids[i];
+        enum config_acme_challenge t;
+        if (it->kind == N_BAD)
+            return;
+        if (it->kind != N_SCALAR || node_is_null(it)) {
+            err_at(x, &it->mark, "%s: each entry must be %s, found %s",
+                   kd->path, "tls-alpn-01 or http-01",
+                   describe(it, found, sizeof(found)));
+            return;
+        }
+        if (acme_challenge_of(it->str, it->len, &t, err, sizeof(err)) < 0) {
+            err_at(x, &it->mark, "%s: %s", kd->path, err);
+            return;
+        }
+        for (size_t j = 0; j < n; j++)
+            if (got[j] == t) {
+                unsigned line = 0, col = 0;
+                first_pos(x, &val->kids[j]->mark, &line, &col);
+                err_at(x, &it->mark,
+                       "%s: duplicate challenge \"%s\" (first listed at "
+                       "%u:%u)",
+                       kd->path, acme_challenge_names[t], line, col);
+                return;
+            }
+        got[n++] = t;
+    }
+    memcpy(x->c->acme_challenges, got, n * sizeof(got[0]));
+    x->c->n_acme_challenges = n;
+    x->challenges_val = val;
+}
+
+static void apply_acme_key(struct ctx *x, const struct keydef *kd,
+                           const struct node *key, const struct node *val)
+{
+    int i = parse_choice(x, kd, key, val, acme_key_names, 3);
+    if (i >= 0)
+        x->c->acme_key_type = (enum config_acme_key)i;
+}
+
+static void apply_ca_file(struct ctx *x, const struct keydef *kd,
+                          const struct node *key, const struct node *val)
+{
+    if (node_is_null(val))
+        replace_string(x, string_field(x, kd), NULL);
+    else
+        apply_dir(x, kd, key, val);
+}
+
+static void apply_eab(struct ctx *x, const struct keydef *kd,
+                      const struct node *key, const struct node *val)
+{
+    x->eab_key = key;
+    apply_section(x, kd, key, val);
+}
+
+static int check_eab_kid(const char *s, char *err, size_t errlen)
+{
+    char ch[8];
+    long bad = first_invisible(s);
+    if (s[0] == '\0' || bad >= 0) {
+        seterr(err, errlen,
+               "expected the key identifier the CA gave you (visible ASCII), "
+               "found %s",
+               s[0] == '\0' ? "an empty string"
+                            : show_char((unsigned char)s[bad], ch, sizeof(ch)));
+        return -1;
+    }
+    return 0;
+}
+
+static int check_eab_hmac(const char *s, char *err, size_t errlen)
+{
+    size_t len = strlen(s), n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                          "abcdefghijklmnopqrstuvwxyz"
+                                          "0123456789-_");
+    /* RFC 8555 §7.3.4: the CA hands the key out base64url-encoded; padding
+     * is tolerated because some CAs' pages show it. */
+    while (n < len && s[n] == '=' && len - n <= 2 && s[len - 1] == '=')
+        n = len;
+    if (len == 0 || n != len) {
+        seterr(err, errlen,
+               "expected the base64url key the CA gave you (letters, digits, "
+               "'-' and '_'), found %s at position %zu",
+               len == 0 ? "nothing" : "another character", n + 1);
+        return -1;
+    }
+    return 0;
+}
+
+static void apply_eab_kid(struct ctx *x, const struct keydef *kd,
+                          const struct node *key, const struct node *val)
+{
+    apply_checked_string(x, kd, key, val, check_eab_kid);
+}
+
+static void apply_eab_hmac(struct ctx *x, const struct keydef *kd,
+                           const struct node *key, const struct node *val)
+{
+    apply_checked_string(x, kd, key, val, check_eab_hmac);
+}
+
 /* ---- the schema -------------------------------------------------------- */
 
 #define OFF(f) offsetof(struct config, f)
@@ -1412,6 +1768,33 @@ static const struct keydef tlsrpt_keys[] = {
     {"instance", "tlsrpt.instance", apply_instance,
      "letters, digits, '.', '_' or '-' (or null)", OFF(tlsrpt_instance), 1, 0,
      NULL, 0},
+};
+
+/* min = 1 on a string key: null leaves it unset. */
+static const struct keydef eab_keys[] = {
+    {"kid", "acme.eab.kid", apply_eab_kid, "the CA's key identifier (or null)",
+     OFF(acme_eab_kid), 1, 0, NULL, 0},
+    {"hmac_key", "acme.eab.hmac_key", apply_eab_hmac,
+     "the CA's base64url HMAC key (or null)", OFF(acme_eab_hmac_key), 1, 0,
+     NULL, 0},
+};
+
+static const struct keydef acme_keys[] = {
+    {"directory", "acme.directory", apply_acme_directory,
+     "an https:// URL of an ACME directory", OFF(acme_directory), 0, 0, NULL,
+     0},
+    {"email", "acme.email", apply_acme_email, "an e-mail address (or null)",
+     OFF(acme_email), 1, 0, NULL, 0},
+    {"agree_tos", "acme.agree_tos", apply_agree_tos, "true or false",
+     OFF(acme_agree_tos), 0, 0, NULL, 0},
+    {"challenges", "acme.challenges", apply_acme_challenges,
+     "a sequence of tls-alpn-01 and http-01", 0, 0, 0, NULL, 0},
+    {"key_type", "acme.key_type", apply_acme_key,
+     "ecdsa-p256, rsa-2048 or both", 0, 0, 0, NULL, 0},
+    {"ca_file", "acme.ca_file", apply_ca_file, "a file path (or null)",
+     OFF(acme_ca_file), 0, 0, NULL, 0},
+    {"eab", "acme.eab", apply_eab, "a mapping {kid, hmac_key}", 0, 0, 0,
+     eab_keys, sizeof(eab_keys) / sizeof(eab_keys[0])},
 };
 
 static const struct keydef log_keys[] = {
@@ -1466,6 +1849,8 @@ static const struct keydef top_keys[] = {
      NKEYS(log_keys)},
     {"limits", "limits", apply_section, "a mapping", 0, 0, 0, limits_keys,
      NKEYS(limits_keys)},
+    {"acme", "acme", apply_acme, "a mapping", 0, 0, 0, acme_keys,
+     NKEYS(acme_keys)},
     {"reload", "reload", apply_section, "a mapping", 0, 0, 0, reload_keys,
      NKEYS(reload_keys)},
     {"user", "user", apply_user, "a user name", OFF(user), 0, 0, NULL, 0},
@@ -1636,6 +2021,16 @@ static bool listens_clash(const char *x, const char *y)
 static void cross_checks(struct ctx *x)
 {
     struct config *c = x->c;
+    char err[256];
+    int acme = acme_problem(c, err, sizeof(err));
+    if (acme != 0) {
+        const struct node *at =
+            acme == 't' && x->agree_tos_val != NULL    ? x->agree_tos_val
+            : acme == 'e'                              ? x->eab_key
+            : acme == 'c' && x->challenges_val != NULL ? x->challenges_val
+                                                       : x->acme_key;
+        err_at(x, at != NULL ? &at->mark : NULL, "%s", err);
+    }
     const char *names[3] = {"listen.https", "listen.http", "listen.metrics"};
     const char *addrs[3] = {c->https_listen, c->http_listen, c->metrics_listen};
 
@@ -1721,9 +2116,15 @@ struct config *config_new_default(void)
     c->tlsrpt_retention_days = 400;
     c->tlsrpt_rate_limit = 60;
     c->tlsrpt_max_disk = (size_t)1 << 30;
+    c->acme_directory = strdup(DEFAULT_ACME_DIRECTORY);
+    c->acme_challenges[0] = CONFIG_ACME_TLS_ALPN_01;
+    c->acme_challenges[1] = CONFIG_ACME_HTTP_01;
+    c->n_acme_challenges = 2;
+    c->acme_key_type = CONFIG_ACME_KEY_ECDSA_P256;
     if (c->policy_dir == NULL || c->cert_dir == NULL ||
         c->https_listen == NULL || c->http_listen == NULL ||
-        c->state_dir == NULL || c->tlsrpt_path == NULL) {
+        c->state_dir == NULL || c->tlsrpt_path == NULL ||
+        c->acme_directory == NULL) {
         config_free(c);
         return NULL;
     }
@@ -1745,6 +2146,11 @@ void config_free(struct config *c)
     free(c->state_dir);
     free(c->tlsrpt_path);
     free(c->tlsrpt_instance);
+    free(c->acme_directory);
+    free(c->acme_email);
+    free(c->acme_ca_file);
+    free(c->acme_eab_kid);
+    free(c->acme_eab_hmac_key);
     free(c);
 }
 

@@ -21,6 +21,20 @@ enum log_level {
     LOG_LEVEL_DEBUG
 };
 
+/* ACME challenge types the host can answer itself (RFC 8737, RFC 8555
+ * §8.3), in the order of config_acme_challenge_name. */
+enum config_acme_challenge {
+    CONFIG_ACME_TLS_ALPN_01,
+    CONFIG_ACME_HTTP_01,
+    CONFIG_ACME_N_CHALLENGES
+};
+/* Certificate keys to order: one certificate per key type. */
+enum config_acme_key {
+    CONFIG_ACME_KEY_ECDSA_P256,
+    CONFIG_ACME_KEY_RSA_2048,
+    CONFIG_ACME_KEY_BOTH
+};
+
 struct config {
     char **domains; /* served domains, lower case, no trailing dot;
                        empty = taken from the certificates */
@@ -59,6 +73,17 @@ struct config {
     unsigned reload_debounce_ms;     /* default 200 */
     unsigned poll_interval_ms;       /* polling fallback, default 2000 */
     bool force_poll;                 /* default false */
+    /* ACME (the acme: section, or any --acme-* flag): off when absent. */
+    bool acme;
+    char *acme_directory; /* https URL; default Let's Encrypt's */
+    char *acme_email;     /* contact address; NULL = none */
+    bool acme_agree_tos;  /* must be true when acme is on */
+    enum config_acme_challenge acme_challenges[CONFIG_ACME_N_CHALLENGES];
+    size_t n_acme_challenges;           /* in the order to try; default both */
+    enum config_acme_key acme_key_type; /* default ECDSA P-256 */
+    char *acme_ca_file;                 /* extra trust; NULL = none */
+    char *acme_eab_kid;                 /* External Account Binding: */
+    char *acme_eab_hmac_key;            /* both or neither (base64url) */
     /* Privileges: started as root, `serve` drops to this user after
      * binding the listeners and loading the keys; NULL = not configured. */
     char *user;
@@ -132,5 +157,44 @@ int config_check_instance(const char *name, char *err, size_t errlen);
  * exists is for the caller to find out.
  */
 int config_check_user(const char *name, char *err, size_t errlen);
+
+/* config_acme_challenge_name gives the ACME name of a challenge type
+ * ("tls-alpn-01", "http-01"). */
+const char *config_acme_challenge_name(enum config_acme_challenge t);
+
+/*
+ * config_parse_acme_challenges reads a comma-separated list of challenge
+ * names ("tls-alpn-01,http-01", for --acme-challenges) into out[] in that
+ * order: at least one, no duplicates. Returns the count, or -1 with the
+ * reason in err.
+ */
+int config_parse_acme_challenges(const char *list,
+                                 enum config_acme_challenge *out, char *err,
+                                 size_t errlen);
+
+/* config_parse_acme_key reads "ecdsa-p256", "rsa-2048" or "both". Returns
+ * 0, or -1 with the reason in err. */
+int config_parse_acme_key(const char *name, enum config_acme_key *out,
+                          char *err, size_t errlen);
+
+/*
+ * config_check_acme_directory returns 0 when url can be an ACME directory
+ * URL: https://, a valid host (and port), only URI characters; else -1
+ * with the reason in err.
+ */
+int config_check_acme_directory(const char *url, char *err, size_t errlen);
+
+/* config_check_acme_email returns 0 when addr is a plain e-mail address
+ * (local@domain, visible ASCII), else -1 with the reason in err. */
+int config_check_acme_email(const char *addr, char *err, size_t errlen);
+
+/*
+ * config_check_acme checks the settings of c's ACME section that span keys,
+ * as `serve` will use them (after the --acme-* overrides): with ACME on,
+ * agree_tos must be true, the EAB kid and hmac_key come together, and
+ * http-01 alone needs the plain-HTTP listener.
+ * Returns 0, or -1 with the reason in err.
+ */
+int config_check_acme(const struct config *c, char *err, size_t errlen);
 
 #endif

@@ -2,7 +2,9 @@
  * http: libmicrohttpd glue (see http.h). The handler borrows the current
  * snapshot for each request and answers with a response prepared when the
  * snapshot was built; the TLS certificate callback picks the certificate
- * by SNI from the snapshot the connection pinned. Runs on libmicrohttpd's
+ * by SNI from the snapshot the connection pinned. With ACME, HTTP-01 and
+ * TLS-ALPN-01 challenges are answered from the challenge table (acme_chal),
+ * which lives outside the snapshot. Runs on libmicrohttpd's
  * worker threads, plus one sweeper thread that closes connections which
  * miss the request deadline; counters are atomics.
  */
@@ -24,8 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acme_chal.h"
 #include "buf.h"
 #include "certs.h"
+#include "dnsname.h"
 #include "request.h"
 #include "tlsrpt_recv.h"
 
@@ -82,6 +86,10 @@ struct http {
     /* TLS report reception, once the store is open (after the privilege
      * drop); NULL before, or when reception is off. */
     struct tlsrpt_recv *_Atomic tlsrpt;
+    /* The pending ACME challenge answers (NULL = ACME is off), and
+     * whether TLS-ALPN-01 is among the configured challenge types. */
+    struct acme_chal *chal;
+    bool tls_alpn;
 };
 
 /* Per-request state, for the access log and the snapshot reference. It
@@ -121,6 +129,11 @@ struct conn_ctx {
     bool timed_out; /* its socket was shut down by the sweeper */
     struct conn_ctx *prev, *next;
     char remote[INET6_ADDRSTRLEN + 1];
+    /* A TLS-ALPN-01 validation: the challenge certificate the handshake
+     * used (held for the connection's life, as the snapshot is) and that
+     * acme-tls/1 was negotiated, so that no HTTP is served. */
+    struct acme_chal_cert *acme_cert;
+    bool acme_tls;
     struct req_ctx req; /* the request being read or answered */
 };
 
@@ -851,6 +864,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         return MHD_NO; /* already answered */
     /* The request is complete: its deadline is met. */
     struct conn_ctx *cc = conn_of(c);
+    /* RFC 8737 §3: a connection that negotiated acme-tls/1 carries no
+     * application data; close it. */
+    if (cc != NULL && cc->acme_tls)
+        return MHD_NO;
     deadline_stop(cc);
     /* From here on a failure to answer is the server's fault. */
     rq->status = 500;
@@ -880,6 +897,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
     }
     if (h->cfg->tlsrpt_receive)
         r.tlsrpt_path = h->cfg->tlsrpt_path;
+    char keyauth[ACME_CHAL_KEYAUTH_MAX + 1];
+    if (h->chal != NULL && l->kind == LISTENER_HTTP) {
+        r.acme_lookup = acme_chal_http_lookup;
+        r.acme_ctx = h->chal;
+        r.acme_out = keyauth;
+        r.acme_outlen = sizeof(keyauth);
+    }
     struct request_result res = request_route(rq->snap, &r);
     struct tlsrpt_answer a;
     switch (res.action) {
@@ -903,6 +927,21 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         rq->status = res.reply->status;
         rq->bytes = res.reply->body_len;
         return queue_native(c, res.reply);
+    case REQUEST_ACME_HTTP: {
+        /* RFC 8555 §8.3: the key authorization, exactly, as its example
+         * sends it. */
+        struct MHD_Response *resp = MHD_create_response_from_buffer(
+            res.acme_len, keyauth, MHD_RESPMEM_MUST_COPY);
+        if (resp == NULL)
+            return MHD_NO;
+        add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                   "application/octet-stream");
+        rq->status = 200;
+        rq->bytes = res.acme_len;
+        log_msg(h->lg, LOG_LEVEL_INFO, "acme: http-01 answered for %s to %s",
+                res.domain->host, cc != NULL ? cc->remote : "-");
+        return queue_owned(c, 200, resp);
+    }
     case REQUEST_METRICS:
     case REQUEST_STATUS: {
         size_t len = 0;
@@ -1067,6 +1106,19 @@ static void read_sni(gnutls_session_t session, struct conn_ctx *cc)
     }
 }
 
+/* acme_alpn_selected tells whether the client chose acme-tls/1, which
+ * GnuTLS has settled from the ClientHello by the time it asks for a
+ * certificate. */
+static bool acme_alpn_selected(const struct conn_ctx *cc,
+                               gnutls_session_t session)
+{
+    gnutls_datum_t p = {NULL, 0};
+    return cc->h->tls_alpn &&
+           gnutls_alpn_get_selected_protocol(session, &p) == 0 &&
+           p.size == sizeof(ACME_CHAL_ALPN) - 1 &&
+           memcmp(p.data, ACME_CHAL_ALPN, p.size) == 0;
+}
+
 /* finished_hook marks the handshake complete when the client's Finished
  * message has been received: the last step of every TLS 1.2 and 1.3
  * handshake on the server side, full or resumed. */
@@ -1081,6 +1133,13 @@ static int finished_hook(gnutls_session_t session, unsigned int htype,
     if (cc != NULL) {
         read_sni(session, cc);
         cc->handshake_done = true;
+        /* The validator has what it came for. Closing the reading side
+         * ends the connection at libmicrohttpd's next read, while the
+         * rest of the handshake still goes out. */
+        if (acme_alpn_selected(cc, session))
+            cc->acme_tls = true; /* also when resumed: no callback ran */
+        if (cc->acme_tls && cc->fd >= 0)
+            shutdown(cc->fd, SHUT_RD);
         atomic_fetch_add(
             &cc->h->handshakes[gnutls_session_is_resumed(session) != 0], 1);
     }
@@ -1102,6 +1161,23 @@ static void start_tls(struct http *h, struct MHD_Connection *c)
     gnutls_handshake_set_hook_function(si->tls_session,
                                        GNUTLS_HANDSHAKE_FINISHED,
                                        GNUTLS_HOOK_POST, finished_hook);
+    if (h->tls_alpn) {
+        /* libmicrohttpd offers http/1.1 and http/1.0; the list is set
+         * anew with acme-tls/1 after them (RFC 8737 §6.2). A validator
+         * offers acme-tls/1 alone, so it is chosen only for validators;
+         * a browser offering h2 and http/1.1 never gets it. */
+        static const char h11[] = "http/1.1", h10[] = "http/1.0",
+                          acme[] = ACME_CHAL_ALPN;
+        const gnutls_datum_t protos[] = {
+            {(unsigned char *)h11, sizeof(h11) - 1},
+            {(unsigned char *)h10, sizeof(h10) - 1},
+            {(unsigned char *)acme, sizeof(acme) - 1},
+        };
+        int arc = gnutls_alpn_set_protocols(si->tls_session, protos, 3, 0);
+        if (arc < 0)
+            log_msg(h->lg, LOG_LEVEL_WARN, "ALPN for tls-alpn-01: %s",
+                    gnutls_strerror(arc));
+    }
     if (h->ticket_key.data == NULL)
         return;
     int rc =
@@ -1133,9 +1209,50 @@ static void notify_connection(void *cls, struct MHD_Connection *c,
     conn_untrack(l->h, cc);
     if (l->kind == LISTENER_HTTPS && !cc->handshake_done)
         atomic_fetch_add(&l->h->tls_failures, 1);
+    acme_chal_cert_release(cc->acme_cert);
     snapshot_release(cc->snap);
     free(cc);
     *socket_context = NULL;
+}
+
+/*
+ * acme_cert_for answers a TLS-ALPN-01 validation: the challenge
+ * certificate of the server name, and nothing else (RFC 8737 §3). With no
+ * pending challenge for the name the handshake fails: a connection that
+ * negotiated acme-tls/1 is never served a policy certificate or HTTP.
+ */
+static int acme_cert_for(struct conn_ctx *cc, gnutls_pcert_st **pcert,
+                         unsigned int *pcert_length, gnutls_privkey_t *pkey)
+{
+    char name[SNI_MAX];
+    /* GnuTLS may ask again (once per signature algorithm it tries); one
+     * log line per connection is enough. */
+    bool first = !cc->acme_tls;
+    cc->acme_tls = true;
+    if (!cc->has_sni ||
+        dnsname_normalize(cc->sni, strlen(cc->sni), name, sizeof(name)) < 0) {
+        if (first)
+            log_msg(cc->h->lg, LOG_LEVEL_INFO,
+                    "acme: tls-alpn-01 from %s without a server name: "
+                    "refused",
+                    cc->remote);
+        return -1;
+    }
+    if (cc->acme_cert == NULL)
+        cc->acme_cert = acme_chal_tls_acquire(cc->h->chal, name);
+    if (cc->acme_cert == NULL) {
+        if (first)
+            log_msg(cc->h->lg, LOG_LEVEL_INFO,
+                    "acme: tls-alpn-01 from %s for %s: no challenge is "
+                    "pending",
+                    cc->remote, name);
+        return -1;
+    }
+    if (first)
+        log_msg(cc->h->lg, LOG_LEVEL_INFO,
+                "acme: tls-alpn-01 answered for %s to %s", name, cc->remote);
+    acme_chal_cert_credentials(cc->acme_cert, pcert, pcert_length, pkey);
+    return 0;
 }
 
 /*
@@ -1159,6 +1276,8 @@ static int cert_callback(gnutls_session_t session,
         return -1;
 
     read_sni(session, cc);
+    if (acme_alpn_selected(cc, session))
+        return acme_cert_for(cc, pcert, pcert_length, pkey);
     /* A renegotiation or second call keeps the snapshot already pinned. */
     if (cc->snap == NULL)
         cc->snap = store_acquire(cc->h->store);
@@ -1456,6 +1575,15 @@ void http_stop(struct http *h, unsigned drain_seconds)
 void http_set_tlsrpt(struct http *h, struct tlsrpt_recv *rx)
 {
     atomic_store(&h->tlsrpt, rx);
+}
+
+void http_set_acme_chal(struct http *h, struct acme_chal *chal)
+{
+    h->chal = chal;
+    h->tls_alpn = false;
+    for (size_t i = 0; chal != NULL && i < h->cfg->n_acme_challenges; i++)
+        if (h->cfg->acme_challenges[i] == CONFIG_ACME_TLS_ALPN_01)
+            h->tls_alpn = true;
 }
 
 void http_free(struct http *h)

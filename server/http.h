@@ -1,7 +1,8 @@
 /*
  * http: the libmicrohttpd daemons: HTTPS (policy, /healthz), plain HTTP
  * (/healthz, /metrics, redirects to HTTPS) and an optional separate metrics
- * listener; the SNI certificate callback; per-request routing through the
+ * listener; the SNI certificate callback; the answers to pending ACME
+ * challenges (HTTP-01, TLS-ALPN-01); per-request routing through the
  * request module; access logging and Prometheus metrics. It does not read
  * files or build snapshots: it serves whatever the store publishes.
  * Requests run on libmicrohttpd's worker threads (a thread pool, one
@@ -49,6 +50,17 @@ struct tlsrpt_recv;
  * (set NULL and http_stop before freeing it).
  */
 void http_set_tlsrpt(struct http *h, struct tlsrpt_recv *rx);
+
+struct acme_chal;
+
+/*
+ * http_set_acme_chal lets the listeners answer the ACME challenges in chal
+ * (before http_start): HTTP-01 on the plain-HTTP listener for served
+ * hosts, and, when the config lists tls-alpn-01, TLS-ALPN-01 on the HTTPS
+ * listener (acme-tls/1 is offered in ALPN). The table stays the caller's
+ * and must outlive the server (http_stop first).
+ */
+void http_set_acme_chal(struct http *h, struct acme_chal *chal);
 
 /* http_free releases the server; NULL is a no-op. */
 void http_free(struct http *h);

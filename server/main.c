@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acme_chal.h"
+#include "acme_state.h"
 #include "buf.h"
 #include "certs.h"
 #include "check_dns.h"
@@ -188,6 +190,27 @@ static const struct opt_doc opt_docs[] = {
     {"--metrics ADDR", "separate /metrics listener (default: on --http)",
      CMD_SERVE | CMD_VALIDATE},
     {"--poll", "watch files by polling instead of inotify", CMD_SERVE},
+    {"--acme-directory URL",
+     "obtain certificates from this ACME directory\n"
+     "                       (default: Let's Encrypt); any ACME option\n"
+     "                       turns ACME on, as an acme: section does",
+     CMD_SERVE | CMD_VALIDATE},
+    {"--acme-email ADDR", "the ACME account's contact address",
+     CMD_SERVE | CMD_VALIDATE},
+    {"--acme-agree-tos",
+     "agree to the ACME CA's terms of service\n"
+     "                       (required: nothing is ordered without it)",
+     CMD_SERVE | CMD_VALIDATE},
+    {"--acme-challenges L",
+     "challenge types in order, comma-separated\n"
+     "                       (default: tls-alpn-01,http-01)",
+     CMD_SERVE | CMD_VALIDATE},
+    {"--acme-key-type T", "ecdsa-p256 (default), rsa-2048 or both",
+     CMD_SERVE | CMD_VALIDATE},
+    {"--acme-ca-file FILE",
+     "trust FILE's CAs for the ACME server, besides\n"
+     "                       the system's (a private CA, Pebble)",
+     CMD_SERVE | CMD_VALIDATE},
     {"--user NAME",
      "started as root, run as NAME once the ports are\n"
      "                       bound and the keys loaded",
@@ -316,6 +339,12 @@ enum opt_id {
     OPT_HTTPS_PORT,
     OPT_SMTP_PORT,
     OPT_CA_FILE,
+    OPT_ACME_DIRECTORY,
+    OPT_ACME_EMAIL,
+    OPT_ACME_AGREE_TOS,
+    OPT_ACME_CHALLENGES,
+    OPT_ACME_KEY_TYPE,
+    OPT_ACME_CA_FILE,
 };
 
 struct cli {
@@ -327,6 +356,9 @@ struct cli {
     const char *log_format, *log_level, *target, *user;
     const char *resolver, *trust_anchor, *https_port, *smtp_port, *ca_file;
     const char *since;
+    const char *acme_directory, *acme_email, *acme_challenges, *acme_key_type;
+    const char *acme_ca_file;
+    bool acme_agree_tos;
     bool poll, json, allow_root, no_certs, help;
     char **args;
     int n_args;
@@ -413,6 +445,24 @@ static bool set_option(struct cli *cli, int c, const char *arg)
     case OPT_CA_FILE:
         cli->ca_file = arg;
         return true;
+    case OPT_ACME_DIRECTORY:
+        cli->acme_directory = arg;
+        return true;
+    case OPT_ACME_EMAIL:
+        cli->acme_email = arg;
+        return true;
+    case OPT_ACME_AGREE_TOS:
+        cli->acme_agree_tos = true;
+        return true;
+    case OPT_ACME_CHALLENGES:
+        cli->acme_challenges = arg;
+        return true;
+    case OPT_ACME_KEY_TYPE:
+        cli->acme_key_type = arg;
+        return true;
+    case OPT_ACME_CA_FILE:
+        cli->acme_ca_file = arg;
+        return true;
     default:
         return false;
     }
@@ -444,6 +494,12 @@ static void parse_cli(int argc, char **argv, struct cli *cli)
         {"https-port", required_argument, NULL, OPT_HTTPS_PORT},
         {"ca-file", required_argument, NULL, OPT_CA_FILE},
         {"smtp-port", required_argument, NULL, OPT_SMTP_PORT},
+        {"acme-directory", required_argument, NULL, OPT_ACME_DIRECTORY},
+        {"acme-email", required_argument, NULL, OPT_ACME_EMAIL},
+        {"acme-agree-tos", no_argument, NULL, OPT_ACME_AGREE_TOS},
+        {"acme-challenges", required_argument, NULL, OPT_ACME_CHALLENGES},
+        {"acme-key-type", required_argument, NULL, OPT_ACME_KEY_TYPE},
+        {"acme-ca-file", required_argument, NULL, OPT_ACME_CA_FILE},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -491,6 +547,52 @@ static bool replace(char **field, const char *value)
     free(*field);
     *field = copy;
     return true;
+}
+
+/*
+ * acme_overrides applies the --acme-* options to cfg; any of them turns
+ * ACME on. Returns false when memory ran out (bad values end the process
+ * as usage errors).
+ */
+static bool acme_overrides(const struct cli *cli, struct config *cfg)
+{
+    char err[512];
+    bool ok = true;
+    if (cli->acme_directory == NULL && cli->acme_email == NULL &&
+        cli->acme_challenges == NULL && cli->acme_key_type == NULL &&
+        cli->acme_ca_file == NULL && !cli->acme_agree_tos)
+        return true;
+    cfg->acme = true;
+    if (cli->acme_directory != NULL) {
+        if (config_check_acme_directory(cli->acme_directory, err, sizeof(err)) <
+            0)
+            die_usage("--acme-directory %s: %s", cli->acme_directory, err);
+        ok = ok && replace(&cfg->acme_directory, cli->acme_directory);
+    }
+    if (cli->acme_email != NULL) {
+        if (config_check_acme_email(cli->acme_email, err, sizeof(err)) < 0)
+            die_usage("--acme-email %s: %s", cli->acme_email, err);
+        ok = ok && replace(&cfg->acme_email, cli->acme_email);
+    }
+    if (cli->acme_challenges != NULL) {
+        int n = config_parse_acme_challenges(
+            cli->acme_challenges, cfg->acme_challenges, err, sizeof(err));
+        if (n < 0)
+            die_usage("--acme-challenges %s: %s", cli->acme_challenges, err);
+        cfg->n_acme_challenges = (size_t)n;
+    }
+    if (cli->acme_key_type != NULL &&
+        config_parse_acme_key(cli->acme_key_type, &cfg->acme_key_type, err,
+                              sizeof(err)) < 0)
+        die_usage("--acme-key-type %s: %s", cli->acme_key_type, err);
+    if (cli->acme_ca_file != NULL) {
+        if (cli->acme_ca_file[0] == '\0')
+            die_usage("%s", "--acme-ca-file: expected a file path");
+        ok = ok && replace(&cfg->acme_ca_file, cli->acme_ca_file);
+    }
+    if (cli->acme_agree_tos)
+        cfg->acme_agree_tos = true;
+    return ok;
 }
 
 /*
@@ -590,9 +692,12 @@ static struct config *load_config(const struct cli *cli)
                       "found '%s'",
                       cli->log_level);
     }
-    /* The listen addresses as `serve` will use them, overrides included,
-     * so that a bad one stops everything before anything starts. */
-    if (ok && config_check_listen(cfg, err, sizeof(err)) < 0) {
+    ok = ok && acme_overrides(cli, cfg);
+    /* The listen addresses and the ACME settings as `serve` will use them,
+     * overrides included, so that a bad one stops everything before
+     * anything starts. */
+    if (ok && (config_check_listen(cfg, err, sizeof(err)) < 0 ||
+               config_check_acme(cfg, err, sizeof(err)) < 0)) {
         fprintf(stderr, "mta-sts-host: %s\n", err);
         ok = false;
     }
@@ -1321,6 +1426,7 @@ static int cmd_serve(const struct cli *cli)
     struct http *h = NULL;
     struct watch *w = NULL;
     struct tlsrpt_recv *rx = NULL;
+    struct acme_chal *chal = NULL;
     struct logger lg;
     char err[512];
     sigset_t sigs;
@@ -1362,6 +1468,15 @@ static int cmd_serve(const struct cli *cli)
         log_msg(&lg, LOG_LEVEL_ERROR, "out of memory");
         goto out;
     }
+    /* The challenge answers live outside the snapshot, for the listeners
+     * to answer what the ACME client puts there. */
+    if (cfg->acme) {
+        if ((chal = acme_chal_new()) == NULL) {
+            log_msg(&lg, LOG_LEVEL_ERROR, "out of memory");
+            goto out;
+        }
+        http_set_acme_chal(h, chal);
+    }
     /* Bind every listener before anything is loaded or announced: a port
      * that cannot be had stops the start with the system's reason, and no
      * `publish:` line is printed for a host that never serves. The
@@ -1370,6 +1485,18 @@ static int cmd_serve(const struct cli *cli)
     if (http_bind(h, err, sizeof(err)) < 0) {
         log_msg(&lg, LOG_LEVEL_ERROR, "%s; not starting", err);
         goto out;
+    }
+    /* The ACME directories exist before the watcher looks, so that inotify
+     * watches the issued certificates from the first one on. Started as
+     * root to drop to a user, they are made later, by that user (until
+     * then the watcher polls for them). */
+    if (cfg->acme && !drop) {
+        struct acme_state *as =
+            acme_state_open(cfg->state_dir, err, sizeof(err));
+        if (as == NULL)
+            log_msg(&lg, LOG_LEVEL_ERROR,
+                    "%s; no certificate can be obtained by ACME", err);
+        acme_state_free(as);
     }
     /* The watcher records what the directories look like before the first
      * load reads them, so that nothing edited meanwhile is missed. */
@@ -1434,6 +1561,7 @@ static int cmd_serve(const struct cli *cli)
 out:
     watch_stop(w);
     http_free(h);
+    acme_chal_free(chal);
     tlsrpt_recv_free(rx);
     store_free(st);
     config_free(cfg);

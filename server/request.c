@@ -75,11 +75,37 @@ static bool misdirected(const struct request *r, bool host_ok, const char *host)
             strcmp(sni, host) != 0);
 }
 
+/* acme_http answers a request for the HTTP-01 path of served host d: the
+ * pending key authorization, else 404 (a token nobody put is not found
+ * here, and sending it to HTTPS would not find it either). */
+static struct request_result acme_http(const struct snapshot *s,
+                                       const struct request *r,
+                                       const char *host,
+                                       const struct plan_domain *d)
+{
+    struct request_result res = {
+        REQUEST_REPLY, snapshot_reply(s, SNAPSHOT_NOT_FOUND), NULL, 0};
+    const char *token = r->path + sizeof(REQUEST_ACME_PREFIX) - 1;
+    if (!is_get_or_head(r->method)) {
+        res.reply = snapshot_reply(s, SNAPSHOT_METHOD_NOT_ALLOWED);
+        return res;
+    }
+    int n =
+        r->acme_lookup(r->acme_ctx, host, token, r->acme_out, r->acme_outlen);
+    if (n >= 0) {
+        res.action = REQUEST_ACME_HTTP;
+        res.reply = NULL;
+        res.domain = d;
+        res.acme_len = (size_t)n;
+    }
+    return res;
+}
+
 struct request_result request_route(const struct snapshot *s,
                                     const struct request *r)
 {
-    struct request_result res = {REQUEST_REPLY,
-                                 snapshot_reply(s, SNAPSHOT_NOT_FOUND), NULL};
+    struct request_result res = {
+        REQUEST_REPLY, snapshot_reply(s, SNAPSHOT_NOT_FOUND), NULL, 0};
     char host[HOST_BUF];
     bool health = strcmp(r->path, REQUEST_HEALTH_PATH) == 0;
     bool metrics =
@@ -108,6 +134,12 @@ struct request_result request_route(const struct snapshot *s,
         d = snapshot_find(s, host);
 
     if (r->listener == REQUEST_LISTENER_HTTP) {
+        /* HTTP-01 comes before the redirect: the CA asks on port 80 and
+         * a served host's challenge is answered right there. */
+        if (d != NULL && r->acme_lookup != NULL &&
+            strncmp(r->path, REQUEST_ACME_PREFIX,
+                    sizeof(REQUEST_ACME_PREFIX) - 1) == 0)
+            return acme_http(s, r, host, d);
         /* Plain HTTP serves no policy: send served hosts to HTTPS. */
         if (d != NULL) {
             res.action = REQUEST_REDIRECT;

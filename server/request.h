@@ -8,6 +8,7 @@
 #define MTA_STS_REQUEST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "snapshot.h"
 
@@ -15,6 +16,7 @@
 #define REQUEST_HEALTH_PATH "/healthz"
 #define REQUEST_METRICS_PATH "/metrics"
 #define REQUEST_STATUS_PATH "/status"
+#define REQUEST_ACME_PREFIX "/.well-known/acme-challenge/"
 
 enum request_listener { REQUEST_LISTENER_HTTPS, REQUEST_LISTENER_HTTP };
 
@@ -27,22 +29,36 @@ struct request {
     const char *sni;           /* TLS server name, NULL without one */
     const char *if_none_match; /* may be NULL */
     const char *tlsrpt_path;   /* where reports are posted; NULL = off */
+    /* HTTP-01 (RFC 8555 §8.3) on the plain-HTTP listener: acme_lookup
+     * copies the key authorization of the pending challenge for (host,
+     * token) into out and returns its length, or -1 (the shape of
+     * acme_chal_http_lookup, called with acme_ctx); the router answers
+     * with what it copied into acme_out. NULL = ACME is off. */
+    int (*acme_lookup)(void *ctx, const char *host, const char *token,
+                       char *out, size_t outlen);
+    void *acme_ctx;
+    char *acme_out;
+    size_t acme_outlen;
 };
 
 enum request_action {
-    REQUEST_REPLY,        /* send result.reply */
-    REQUEST_REDIRECT,     /* plain HTTP: 301 to https://<host><path> */
-    REQUEST_METRICS,      /* render the metrics */
-    REQUEST_STATUS,       /* render the per-domain status (JSON) */
-    REQUEST_TLSRPT,       /* a TLS report POSTed for result.domain's host */
-    REQUEST_TLSRPT_METHOD /* the report path with another method: 405,
-                             Allow: POST */
+    REQUEST_REPLY,         /* send result.reply */
+    REQUEST_REDIRECT,      /* plain HTTP: 301 to https://<host><path> */
+    REQUEST_METRICS,       /* render the metrics */
+    REQUEST_STATUS,        /* render the per-domain status (JSON) */
+    REQUEST_TLSRPT,        /* a TLS report POSTed for result.domain's host */
+    REQUEST_TLSRPT_METHOD, /* the report path with another method: 405,
+                              Allow: POST */
+    REQUEST_ACME_HTTP      /* an HTTP-01 answer: result.acme_len bytes of
+                              request.acme_out */
 };
 
 struct request_result {
     enum request_action action;
     const struct reply *reply;
-    const struct plan_domain *domain; /* policy, redirect or report */
+    const struct plan_domain *domain; /* policy, redirect, report or
+                                         challenge */
+    size_t acme_len;
 };
 
 /* request_route decides the answer to r from snapshot s. */

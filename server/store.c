@@ -23,6 +23,7 @@
 
 #include <gnutls/crypto.h>
 
+#include "acme_state.h"
 #include "buf.h"
 #include "certs.h"
 #include "plan.h"
@@ -42,6 +43,7 @@ struct pfile {
 
 /* A certificate unit as last read. */
 struct unit {
+    enum store_root root; /* STORE_CERT_DIR or STORE_ACME_DIR */
     struct certs_unit u;
     struct certs_entry *entry; /* NULL: refused, or not a pair */
     struct certs_entry *last;  /* the last pair it gave: whose it was */
@@ -86,12 +88,19 @@ struct store {
     struct snapshot_certs *certs; /* index of the units' pairs */
     struct certs_entry *dev;      /* the development pair, or NULL */
     bool served_real;             /* a real pair was loaded once */
-    char *dir_problem[2];         /* a directory that cannot be read */
+    char *acme_dir;               /* issued certificates; NULL: no ACME */
+    char *dir_problem[3];         /* a directory that cannot be read */
     char *failure;                /* why the last reload failed outright */
     time_t next_expiry;           /* the earliest not-after planned with */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
+
+/* root_dir is the directory of a certificate root (NULL: not read). */
+static const char *root_dir(const struct store *st, enum store_root root)
+{
+    return root == STORE_ACME_DIR ? st->acme_dir : st->cfg->cert_dir;
+}
 
 static int cmp_strp(const void *a, const void *b)
 {
@@ -212,7 +221,12 @@ struct store *store_new(const struct config *cfg, const struct logger *lg)
     snprintf(path, sizeof(path), "%s/%s", cfg->policy_dir,
              STORE_DEFAULT_POLICY);
     st->deflt.f.path = strdup(path);
-    if (st->config == NULL || st->chk == NULL || st->deflt.f.path == NULL) {
+    /* Certificates the host obtained are loaded like cert_dir's. */
+    if (cfg->acme &&
+        acme_state_certs_dir(cfg->state_dir, path, sizeof(path)) == 0)
+        st->acme_dir = strdup(path);
+    if (st->config == NULL || st->chk == NULL || st->deflt.f.path == NULL ||
+        (cfg->acme && st->acme_dir == NULL)) {
         store_free(st);
         return NULL;
     }
@@ -260,8 +274,9 @@ void store_free(struct store *st)
     certs_entry_unref(st->dev);
     certs_checker_free(st->chk);
     free(st->config);
-    free(st->dir_problem[0]);
-    free(st->dir_problem[1]);
+    for (size_t i = 0; i < 3; i++)
+        free(st->dir_problem[i]);
+    free(st->acme_dir);
     free(st->failure);
     pthread_mutex_destroy(&st->lock);
     pthread_mutex_destroy(&st->reload_lock);
@@ -736,10 +751,11 @@ static void unit_remove(struct store *st, size_t i, struct dirty *dirty)
     dirty->certs = true;
 }
 
-/* unit_ensure finds cu's unit, adding it when new (or when its key file
- * changed: another pair). Returns whether it was there before, or -1. */
-static int unit_ensure(struct store *st, const struct certs_unit *cu,
-                       struct dirty *dirty)
+/* unit_ensure finds cu's unit, adding it to root when new (or when its
+ * key file changed: another pair). Returns whether it was there before, or
+ * -1. */
+static int unit_ensure(struct store *st, enum store_root root,
+                       const struct certs_unit *cu, struct dirty *dirty)
 {
     bool found;
     size_t at = unit_slot(st, cu->id, &found);
@@ -759,6 +775,7 @@ static int unit_ensure(struct store *st, const struct certs_unit *cu,
         st->cap_units = ncap;
     }
     struct unit fresh = {0};
+    fresh.root = root;
     fresh.u.id = strdup(cu->id);
     fresh.u.crt = strdup(cu->crt);
     fresh.u.key = strdup(cu->key);
@@ -773,10 +790,11 @@ static int unit_ensure(struct store *st, const struct certs_unit *cu,
     return 0;
 }
 
-/* load_units (re)loads the units cu[0..n) into the store, in parallel,
- * and marks the domains of every unit that changed. */
-static void load_units(struct store *st, const struct certs_unit *cu, size_t n,
-                       time_t now, bool force, struct dirty *dirty)
+/* load_units (re)loads the units cu[0..n) of root into the store, in
+ * parallel, and marks the domains of every unit that changed. */
+static void load_units(struct store *st, enum store_root root,
+                       const struct certs_unit *cu, size_t n, time_t now,
+                       bool force, struct dirty *dirty)
 {
     bool *fresh = calloc(n + 1, sizeof(*fresh));
     struct load_job *jobs = calloc(n + 1, sizeof(*jobs));
@@ -786,7 +804,7 @@ static void load_units(struct store *st, const struct certs_unit *cu, size_t n,
     }
     /* Every unit is in place first: adding one moves the others. */
     for (size_t i = 0; i < n; i++) {
-        int r = unit_ensure(st, &cu[i], dirty);
+        int r = unit_ensure(st, root, &cu[i], dirty);
         if (r < 0) {
             dirty->nomem = true;
             goto out;
@@ -828,19 +846,21 @@ out:
     free(fresh);
 }
 
-/* scan_certs reloads the whole certificate directory (units whose bytes
- * are unchanged are kept as they are). */
-static void scan_certs(struct store *st, time_t now, struct dirty *dirty)
+/* scan_certs reloads the whole certificate directory of root (units whose
+ * bytes are unchanged are kept as they are). */
+static void scan_certs(struct store *st, enum store_root root, time_t now,
+                       struct dirty *dirty)
 {
     struct certs_unit *cu = NULL;
     size_t n = 0;
     struct diag d;
+    const char *dir = root_dir(st, root);
     /* `validate --no-certs` checks policies only: the directory is not
      * read, and the development pair stands in for every domain. */
-    if (st->cfg->certs_unchecked)
+    if (st->cfg->certs_unchecked || dir == NULL)
         return;
-    diag_init(&d, st->cfg->cert_dir);
-    int rc = certs_list_units(st->cfg->cert_dir, &cu, &n, &d);
+    diag_init(&d, dir);
+    int rc = certs_list_units(dir, &cu, &n, &d);
     if (rc < 0 && errno == ENOMEM) {
         /* A reload that failed, not a directory that cannot be read. */
         diag_free(&d);
@@ -850,7 +870,7 @@ static void scan_certs(struct store *st, time_t now, struct dirty *dirty)
     char why[PROBLEM_MAX] = "";
     if (rc < 0 && d.errors > 0) {
         /* Named by the directory, as the policy directory's problem is. */
-        const char *dir = st->cfg->cert_dir, *msg = d.entries[0].msg;
+        const char *msg = d.entries[0].msg;
         bool named = strncmp(msg, dir, strlen(dir)) == 0;
         snprintf(why, sizeof(why),
                  "%s%s%s; the certificates already loaded stay",
@@ -858,52 +878,59 @@ static void scan_certs(struct store *st, time_t now, struct dirty *dirty)
     }
     if (rc == 0)
         log_diag(st->lg, &d);
-    else if (why[0] != '\0' && !same_str(why, st->dir_problem[STORE_CERT_DIR]))
+    else if (why[0] != '\0' && !same_str(why, st->dir_problem[root]))
         /* Say that nothing was dropped, as for the policy directory. */
         log_msg(st->lg, LOG_LEVEL_ERROR, "%s", why);
     diag_free(&d);
-    set_str(&st->dir_problem[STORE_CERT_DIR], why[0] ? why : NULL);
+    set_str(&st->dir_problem[root], why[0] ? why : NULL);
     if (rc < 0) {
         dirty->nomem = dirty->nomem || why[0] == '\0';
         dirty->kept = true;
         return;
     }
-    /* Units that are gone, then the ones there now (both lists sorted). */
+    /* Units that are gone, then the ones there now (both lists sorted;
+     * the other root's units are not this listing's business). */
     for (size_t i = st->n_units, j = n; i-- > 0;) {
+        if (st->units[i].root != root)
+            continue;
         while (j > 0 && strcmp(cu[j - 1].id, st->units[i].u.id) > 0)
             j--;
         if (j == 0 || strcmp(cu[j - 1].id, st->units[i].u.id) != 0)
             unit_remove(st, i, dirty);
     }
-    load_units(st, cu, n, now, false, dirty);
+    load_units(st, root, cu, n, now, false, dirty);
     certs_units_free(cu, n);
 }
 
-/* certs_changed handles changed paths in the certificate directory: the
- * units they involve (a pair is two files, often changed together) are
- * looked at once each. */
-static void certs_changed(struct store *st, const char *const *rels, size_t n,
-                          time_t now, struct dirty *dirty)
+/* certs_changed handles changed paths in the certificate directory of
+ * root: the units they involve (a pair is two files, often changed
+ * together) are looked at once each. */
+static void certs_changed(struct store *st, enum store_root root,
+                          const char *const *rels, size_t n, time_t now,
+                          struct dirty *dirty)
 {
+    const char *dir = root_dir(st, root);
     struct certs_change *c = calloc(n + 1, sizeof(*c));
     struct certs_unit *to_load = calloc(2 * n + 1, sizeof(*to_load));
     size_t k = 0;
     bool all = false;
+    if (dir == NULL)
+        goto out;
     if (c == NULL || to_load == NULL) {
         dirty->nomem = true;
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
         struct diag d;
-        diag_init(&d, st->cfg->cert_dir);
-        int rc = certs_units_at(st->cfg->cert_dir, rels[i], &c[i], &d);
+        diag_init(&d, dir);
+        int rc = certs_units_at(dir, rels[i], &c[i], &d);
         log_diag(st->lg, &d);
         diag_free(&d);
         dirty->nomem = dirty->nomem || rc < 0;
         all = all || c[i].all;
     }
     if (all) {
-        scan_certs(st, now, dirty);
+        scan_certs(st, root, now, dirty);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -925,7 +952,7 @@ static void certs_changed(struct store *st, const char *const *rels, size_t n,
     }
     /* The event says the files changed: load them even when their bytes
      * look the same (a key made readable, say). */
-    load_units(st, to_load, k, now, true, dirty);
+    load_units(st, root, to_load, k, now, true, dirty);
 out:
     for (size_t i = 0; c != NULL && i < n; i++)
         certs_change_free(&c[i]);
@@ -933,27 +960,55 @@ out:
     free(to_load);
 }
 
-/* rebuild_index indexes the pairs of every unit. */
+/* shadowed tells whether a pair the host obtained by ACME is covered, for
+ * any of its names, by a pair of cert_dir (files: their index), which
+ * always wins (DESIGN.md, "Certificates"). */
+static bool shadowed(const struct certs *files, const struct certs_entry *e)
+{
+    size_t n = 0;
+    const char *const *names = certs_entry_names(e, &n);
+    for (size_t i = 0; i < n; i++)
+        if (certs_find(files, names[i]) != NULL)
+            return true;
+    return false;
+}
+
+/* rebuild_index indexes the pairs of every unit: cert_dir's, and those of
+ * the ACME directory that no cert_dir pair covers. */
 static int rebuild_index(struct store *st)
 {
     struct certs_entry **v = calloc(st->n_units + 1, sizeof(*v));
+    struct certs *files = NULL;
     size_t k = 0;
+    int rc = -1;
     if (v == NULL)
         return -1;
     for (size_t i = 0; i < st->n_units; i++)
-        if (st->units[i].entry != NULL)
+        if (st->units[i].entry != NULL && st->units[i].root == STORE_CERT_DIR)
             v[k++] = st->units[i].entry;
+    if (st->acme_dir != NULL) {
+        if ((files = certs_new(v, k, NULL)) == NULL)
+            goto out;
+        for (size_t i = 0; i < st->n_units; i++)
+            if (st->units[i].entry != NULL &&
+                st->units[i].root == STORE_ACME_DIR &&
+                !shadowed(files, st->units[i].entry))
+                v[k++] = st->units[i].entry;
+    }
     struct diag d;
     diag_init(&d, st->cfg->cert_dir);
     struct certs *c = certs_new(v, k, &d);
-    free(v);
     diag_free(&d); /* duplicate names: each pair was reported when loaded */
     struct snapshot_certs *sc = c != NULL ? snapshot_certs_new(c) : NULL;
     if (sc == NULL)
-        return -1;
+        goto out;
     snapshot_certs_unref(st->certs);
     st->certs = sc;
-    return 0;
+    rc = 0;
+out:
+    certs_free(files);
+    free(v);
+    return rc;
 }
 
 /*
@@ -1041,11 +1096,11 @@ static void publish(struct store *st, struct snapshot *s)
  * failed reload. Borrowed strings in a new array. */
 static const char **instance_problems(const struct store *st, size_t *n)
 {
-    const char **v = calloc(st->n_units + 4, sizeof(*v));
+    const char **v = calloc(st->n_units + 5, sizeof(*v));
     *n = 0;
     if (v == NULL)
         return NULL;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         if (st->dir_problem[i] != NULL)
             v[(*n)++] = st->dir_problem[i];
     if (st->failure != NULL)
@@ -1249,42 +1304,49 @@ out:
 static int run(struct store *st, const struct store_change *changes, size_t n,
                bool full, const char *const *busy, size_t n_busy)
 {
+    static const enum store_root cert_roots[] = {STORE_CERT_DIR,
+                                                 STORE_ACME_DIR};
     struct dirty dirty = {0};
     time_t now = time(NULL);
     pthread_mutex_lock(&st->reload_lock);
     atomic_fetch_add(&st->reloads, 1);
-    bool policies = full, certs = full;
+    /* Which roots are read whole. */
+    bool whole[3] = {full, full, full}, any = full;
     for (size_t i = 0; i < n; i++) {
         if (changes[i].rel != NULL)
             continue;
-        policies = policies || changes[i].root == STORE_POLICY_DIR;
-        certs = certs || changes[i].root == STORE_CERT_DIR;
+        whole[changes[i].root] = true;
+        any = true;
     }
-    if (policies)
+    if (whole[STORE_POLICY_DIR])
         scan_policies(st, &dirty, busy, n_busy);
-    if (certs)
-        scan_certs(st, now, &dirty);
+    for (size_t r = 0; r < 2; r++)
+        if (whole[cert_roots[r]])
+            scan_certs(st, cert_roots[r], now, &dirty);
     const char **cert_rels = calloc(n + 1, sizeof(*cert_rels));
-    size_t n_cert = 0;
     dirty.nomem = dirty.nomem || cert_rels == NULL;
     for (size_t i = 0; i < n && cert_rels != NULL; i++) {
         const struct store_change *c = &changes[i];
-        if (c->rel == NULL || (c->root == STORE_POLICY_DIR && policies) ||
-            (c->root == STORE_CERT_DIR && certs))
-            continue;
-        if (c->root == STORE_POLICY_DIR)
+        if (c->rel != NULL && c->root == STORE_POLICY_DIR &&
+            !whole[STORE_POLICY_DIR])
             policy_changed(st, c->rel, &dirty);
-        else
-            cert_rels[n_cert++] = c->rel;
     }
-    if (n_cert > 0)
-        certs_changed(st, cert_rels, n_cert, now, &dirty);
+    /* The changed paths of each certificate root, together. */
+    for (size_t r = 0; r < 2 && cert_rels != NULL; r++) {
+        size_t n_cert = 0;
+        for (size_t i = 0; i < n; i++)
+            if (changes[i].rel != NULL && changes[i].root == cert_roots[r] &&
+                !whole[cert_roots[r]])
+                cert_rels[n_cert++] = changes[i].rel;
+        if (n_cert > 0)
+            certs_changed(st, cert_roots[r], cert_rels, n_cert, now, &dirty);
+    }
     free(cert_rels);
     dirty.all = dirty.all || full;
     int rc = apply(st, &dirty, now);
     pthread_mutex_unlock(&st->reload_lock);
     dirty_free(&dirty);
-    if (full || policies || certs)
+    if (any)
         malloc_trim(0);
     return rc;
 }
@@ -1319,20 +1381,27 @@ int store_update(struct store *st, const struct store_change *changes, size_t n)
 static void retry_due(struct store *st, time_t now)
 {
     struct certs_unit *to_load = calloc(st->n_units + 1, sizeof(*to_load));
-    size_t k = 0;
-    for (size_t i = 0; to_load != NULL && i < st->n_units; i++)
-        if (st->units[i].retry_at != 0 && now >= st->units[i].retry_at)
-            to_load[k++] = st->units[i].u; /* borrowed */
-    if (k > 0) {
-        struct dirty dirty = {0};
+    struct dirty dirty = {0};
+    size_t total = 0;
+    for (enum store_root root = STORE_CERT_DIR; root <= STORE_ACME_DIR;
+         root++) {
+        size_t k = 0;
+        for (size_t i = 0; to_load != NULL && i < st->n_units; i++)
+            if (st->units[i].root == root && st->units[i].retry_at != 0 &&
+                now >= st->units[i].retry_at)
+                to_load[k++] = st->units[i].u; /* borrowed */
+        if (k == 0)
+            continue;
         log_msg(st->lg, LOG_LEVEL_INFO,
                 "%zu certificate%s refused as not yet valid %s valid now; "
                 "loading again",
                 k, k == 1 ? "" : "s", k == 1 ? "is" : "are");
-        load_units(st, to_load, k, now, true, &dirty);
-        apply(st, &dirty, now);
-        dirty_free(&dirty);
+        load_units(st, root, to_load, k, now, true, &dirty);
+        total += k;
     }
+    if (total > 0)
+        apply(st, &dirty, now);
+    dirty_free(&dirty);
     free(to_load);
 }
 

@@ -54,8 +54,10 @@ int store_reload(struct store *st);
 int store_reload_except(struct store *st, const char *const *busy,
                         size_t n_busy);
 
-/* Which directory a change is in. */
-enum store_root { STORE_POLICY_DIR, STORE_CERT_DIR };
+/* Which directory a change is in: the policies, cert_dir, or (with ACME)
+ * the certificates the host obtained, state_dir/acme/certs, loaded the
+ * same way as cert_dir's; a cert_dir pair for a name always wins. */
+enum store_root { STORE_POLICY_DIR, STORE_CERT_DIR, STORE_ACME_DIR };
 
 /* One changed path: rel is relative to its root (`example.com.txt`,
  * `a.crt`, `live/a/privkey.pem`); NULL means "anything in that root". */

@@ -10,6 +10,7 @@
  * changed.
  */
 #include "watch.h"
+#include "acme_state.h"
 #include "sorted.h"
 
 #include <dirent.h>
@@ -979,13 +980,12 @@ static void unit_key(const char *rel, char *out, size_t outlen)
 static bool sibling_busy(const struct watch *w, const struct pending *p)
 {
     char key[PATH_MAX], other[PATH_MAX];
-    if (p->root != STORE_CERT_DIR || p->rel == NULL)
+    if (p->root == STORE_POLICY_DIR || p->rel == NULL)
         return false;
     unit_key(p->rel, key, sizeof(key));
     for (size_t i = 0; i < w->n_pend; i++) {
         const struct pending *q = &w->pend[i];
-        if (q == p || q->root != STORE_CERT_DIR || q->rel == NULL ||
-            !q->writing)
+        if (q == p || q->root != p->root || q->rel == NULL || !q->writing)
             continue;
         unit_key(q->rel, other, sizeof(other));
         if (strcmp(key, other) == 0)
@@ -1171,7 +1171,15 @@ struct watch *watch_new(const struct config *cfg, const struct logger *lg,
         add_dir(w, DIR_POLICY, STORE_POLICY_DIR, "", cfg->policy_dir);
     struct dir *cd =
         add_dir(w, DIR_CERT_ROOT, STORE_CERT_DIR, "", cfg->cert_dir);
-    if (pd == NULL || cd == NULL) {
+    /* The certificates the host obtains by ACME: another certificate
+     * root, so that a new one is loaded the moment it is renamed in (also
+     * when another replica sharing the state directory wrote it). */
+    char acme_dir[PATH_MAX] = "";
+    struct dir *ad = NULL;
+    if (cfg->acme &&
+        acme_state_certs_dir(cfg->state_dir, acme_dir, sizeof(acme_dir)) == 0)
+        ad = add_dir(w, DIR_CERT_ROOT, STORE_ACME_DIR, "", acme_dir);
+    if (pd == NULL || cd == NULL || (cfg->acme && ad == NULL)) {
         log_msg(lg, LOG_LEVEL_ERROR, "watch: out of memory");
         watch_stop(w);
         return NULL;
@@ -1193,8 +1201,9 @@ struct watch *watch_new(const struct config *cfg, const struct logger *lg,
     if (w->ifd >= 0)
         rewatch(w); /* says what it cannot watch */
     log_msg(lg, LOG_LEVEL_INFO,
-            "watching %s and %s (%s, polling every %u ms as a safety net)",
-            cfg->policy_dir, cfg->cert_dir,
+            "watching %s%s %s%s%s (%s, polling every %u ms as a safety net)",
+            cfg->policy_dir, ad != NULL ? "," : " and", cfg->cert_dir,
+            ad != NULL ? " and " : "", ad != NULL ? acme_dir : "",
             w->ifd >= 0 ? "inotify" : "polling only", cfg->poll_interval_ms);
     return w;
 }

@@ -5,6 +5,9 @@
  * For If-None-Match: a match needs the entity tag (or "*") to occur in the
  * header (nothing matches by accident); the tag itself, its weak form and
  * any quote-free list followed by it always match (nothing is missed).
+ * For HTTP-01 (half the inputs have a challenge table with one pending
+ * answer): an answer goes out only on plain HTTP, for GET or HEAD of that
+ * token's exact path on its host, and it is exactly the key authorization.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -13,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acme_chal.h"
 #include "certs.h"
 #include "dnsname.h"
 #include "policy.h"
@@ -101,6 +105,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_etag(parts[2], tag);
     }
 
+    static struct acme_chal *chal;
+    static const char keyauth[] = "tok_1.thumb";
+    if (chal == NULL) {
+        char err[256];
+        chal = acme_chal_new();
+        if (chal == NULL ||
+            acme_chal_put(chal, "http-01", "mta-sts.example.com", "tok_1",
+                          keyauth, err, sizeof(err)) < 0)
+            abort();
+    }
+    char body[ACME_CHAL_KEYAUTH_MAX + 1] = "";
     static const char *const methods[] = {"GET", "HEAD", "POST"};
     struct request r = {
         .listener = size % 2 ? REQUEST_LISTENER_HTTPS : REQUEST_LISTENER_HTTP,
@@ -111,8 +126,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .sni = parts[1][0] ? parts[1] : NULL,
         .if_none_match = parts[2],
     };
+    if (size % 4 < 2) {
+        r.acme_lookup = acme_chal_http_lookup;
+        r.acme_ctx = chal;
+        r.acme_out = body;
+        r.acme_outlen = sizeof(body);
+    }
     struct request_result res = request_route(s, &r);
     if (res.action == REQUEST_REPLY && res.reply == NULL)
+        abort();
+    if (res.action == REQUEST_ACME_HTTP &&
+        (r.acme_lookup == NULL || r.listener != REQUEST_LISTENER_HTTP ||
+         strcmp(r.method, "POST") == 0 ||
+         strcmp(r.path, REQUEST_ACME_PREFIX "tok_1") != 0 ||
+         dnsname_normalize_host(r.host, out, sizeof(out)) != 0 ||
+         strcmp(out, "mta-sts.example.com") != 0 ||
+         res.acme_len != strlen(keyauth) || strcmp(body, keyauth) != 0))
         abort();
     if (res.action == REQUEST_REPLY && res.reply->status == 200 &&
         strcmp(r.path, REQUEST_POLICY_PATH) == 0 &&

@@ -66,6 +66,7 @@ static char *dump(const struct config *c)
 {
     static const char *const fmt[] = {"text", "json"};
     static const char *const lvl[] = {"error", "warn", "info", "debug"};
+    static const char *const keys[] = {"ecdsa-p256", "rsa-2048", "both"};
     size_t cap = 8192, o = 0;
     char *s = malloc(cap);
     assert_non_null(s);
@@ -102,6 +103,17 @@ static char *dump(const struct config *c)
         c->threads);
     PUT("debounce_ms=%u\npoll_interval_ms=%u\nforce_poll=%d\n",
         c->reload_debounce_ms, c->poll_interval_ms, (int)c->force_poll);
+    PUT("acme=%d\nacme_directory=%s\nacme_email=%s\nagree_tos=%d\n",
+        (int)c->acme, c->acme_directory,
+        c->acme_email ? c->acme_email : "(null)", (int)c->acme_agree_tos);
+    PUT("challenges=");
+    for (size_t i = 0; i < c->n_acme_challenges; i++)
+        PUT("%s%s", i ? "," : "",
+            config_acme_challenge_name(c->acme_challenges[i]));
+    PUT("\nkey_type=%s\nca_file=%s\neab_kid=%s\neab_hmac_key=%s\n",
+        keys[c->acme_key_type], c->acme_ca_file ? c->acme_ca_file : "(null)",
+        c->acme_eab_kid ? c->acme_eab_kid : "(null)",
+        c->acme_eab_hmac_key ? c->acme_eab_hmac_key : "(null)");
 #undef PUT
     return s;
 }
@@ -133,7 +145,17 @@ static const char defaults_dump[] = "domains=\n"
                                     "threads=0\n"
                                     "debounce_ms=200\n"
                                     "poll_interval_ms=2000\n"
-                                    "force_poll=0\n";
+                                    "force_poll=0\n"
+                                    "acme=0\n"
+                                    "acme_directory=https://"
+                                    "acme-v02.api.letsencrypt.org/directory\n"
+                                    "acme_email=(null)\n"
+                                    "agree_tos=0\n"
+                                    "challenges=tls-alpn-01,http-01\n"
+                                    "key_type=ecdsa-p256\n"
+                                    "ca_file=(null)\n"
+                                    "eab_kid=(null)\n"
+                                    "eab_hmac_key=(null)\n";
 
 static void print_diag(const struct diag *d)
 {
@@ -251,6 +273,53 @@ static const struct ok_case ok_cases[] = {
      "policy_dir=p\n"},
     {"utf-8 bom", "\xef\xbb\xbfpolicy_dir: p\n", "policy_dir=p\n"},
     {"utf-8 path", "policy_dir: \"p\xc3\xbc\"\n", "policy_dir=p\xc3\xbc\n"},
+    /* ACME: agreeing is enough, everything else has a default. */
+    {"acme agree only", "acme: {agree_tos: true}\n",
+     "acme=1\nacme_directory=https://acme-v02.api.letsencrypt.org/directory\n"
+     "acme_email=(null)\nagree_tos=1\nchallenges=tls-alpn-01,http-01\n"
+     "key_type=ecdsa-p256\nca_file=(null)\neab_kid=(null)\n"},
+    {"acme challenges reordered",
+     "acme: {agree_tos: on, challenges: [http-01, tls-alpn-01]}\n",
+     "challenges=http-01,tls-alpn-01\n"},
+    {"acme one challenge", "acme: {agree_tos: on, challenges: [tls-alpn-01]}\n",
+     "challenges=tls-alpn-01\nkey_type"},
+    {"acme challenge case", "acme: {agree_tos: on, challenges: [HTTP-01]}\n",
+     "challenges=http-01\n"},
+    {"acme key rsa", "acme: {agree_tos: on, key_type: rsa-2048}\n",
+     "key_type=rsa-2048\n"},
+    {"acme key both", "acme: {agree_tos: on, key_type: BOTH}\n",
+     "key_type=both\n"},
+    {"acme key ecdsa", "acme: {agree_tos: on, key_type: ecdsa-p256}\n",
+     "key_type=ecdsa-p256\n"},
+    {"acme email", "acme: {agree_tos: on, email: a.b+c@mail.example.com}\n",
+     "acme_email=a.b+c@mail.example.com\n"},
+    {"acme email null", "acme: {agree_tos: on, email: null}\n",
+     "acme_email=(null)\n"},
+    {"acme directory with port and path",
+     "acme: {agree_tos: on, directory: \"https://[::1]:14000/dir?x=1\"}\n",
+     "acme_directory=https://[::1]:14000/dir?x=1\n"},
+    {"acme directory ipv4",
+     "acme: {agree_tos: on, directory: \"HTTPS://127.0.0.1:14000/dir\"}\n",
+     "acme_directory=HTTPS://127.0.0.1:14000/dir\n"},
+    {"acme ca_file", "acme: {agree_tos: on, ca_file: /tmp/pebble.pem}\n",
+     "ca_file=/tmp/pebble.pem\n"},
+    {"acme ca_file null", "acme: {agree_tos: on, ca_file: ~}\n",
+     "ca_file=(null)\n"},
+    {"acme eab both",
+     "acme:\n  agree_tos: on\n  eab:\n    kid: abc\n    hmac_key: "
+     "YWJj-_0\n",
+     "eab_kid=abc\neab_hmac_key=YWJj-_0\n"},
+    {"acme eab padded", "acme: {agree_tos: on, eab: {kid: k, hmac_key: YQ==}}",
+     "eab_hmac_key=YQ==\n"},
+    {"acme tls-alpn-01 without http",
+     "listen: {http: null}\nacme: {agree_tos: on, challenges: [tls-alpn-01]}\n",
+     "http=(null)\n"},
+    {"acme both without http", "listen: {http: ~}\nacme: {agree_tos: on}\n",
+     "challenges=tls-alpn-01,http-01\n"},
+    {"acme eab neither", "acme: {agree_tos: on, eab: {kid: ~, hmac_key: ~}}\n",
+     "eab_kid=(null)\neab_hmac_key=(null)\n"},
+    {"acme eab empty section", "acme: {agree_tos: on, eab: }\n",
+     "eab_kid=(null)\n"},
 };
 
 static void test_ok(void **state)
@@ -564,6 +633,115 @@ static const struct err_case err_cases[] = {
      "it belongs at the top level"},
     {"dup user", "user: a\nuser: b\n", 2, 1,
      "duplicate key \"user\" (first at 1:1)"},
+    /* ACME: agree_tos is required, at the acme: key or its false value. */
+    {"acme without agree_tos", "log: {}\nacme:\n  email: a@b.example\n", 2, 1,
+     "acme.agree_tos: true is required (--acme-agree-tos)"},
+    {"acme alone", "acme:\n", 1, 1, "acme.agree_tos: true is required"},
+    {"acme empty mapping", "acme: {}\n", 1, 1,
+     "acme.agree_tos: true is required"},
+    {"acme agree_tos false", "acme:\n  agree_tos: false\n", 2, 14,
+     "acme.agree_tos: true is required"},
+    {"acme agree_tos word", "acme: {agree_tos: sure}\n", 1, 19,
+     "acme.agree_tos: expected true or false"},
+    {"acme seq", "acme: [a]\n", 1, 7, "acme: expected a mapping, found a"},
+    {"acme unknown key", "acme: {agree_tos: on, contact: x}\n", 1, 23,
+     "unknown key \"contact\" under \"acme\"; expected one of: directory, "
+     "email, agree_tos, challenges, key_type, ca_file, eab"},
+    {"acme key typo", "acme: {agree_tos: on, keytype: both}\n", 1, 23,
+     "did you mean \"key_type\"?"},
+    {"acme dup key", "acme:\n  agree_tos: on\n  agree_tos: on\n", 3, 3,
+     "duplicate key \"agree_tos\" (first at 2:3)"},
+    {"acme misplaced email", "email: a@b.example\n", 1, 1,
+     "it belongs under \"acme:\" (acme.email)"},
+    {"acme directory http",
+     "acme:\n  agree_tos: on\n  directory: http://ca.example/dir\n", 3, 14,
+     "acme.directory: expected an https:// URL (RFC 8555 §6.1"},
+    {"acme directory no host", "acme: {agree_tos: on, directory: \"https://\"}",
+     1, 34, "acme.directory: \"https://\" must be followed by a host"},
+    {"acme directory bad host",
+     "acme: {agree_tos: on, directory: \"https://ca_x.example/\"}", 1, 34,
+     "acme.directory: invalid host \"ca_x.example\""},
+    {"acme directory bad port",
+     "acme: {agree_tos: on, directory: \"https://ca.example:0/\"}", 1, 34,
+     "acme.directory: port 0 is out of range; expected 1-65535"},
+    {"acme directory space",
+     "acme: {agree_tos: on, directory: \"https://ca.example/a b\"}", 1, 34,
+     "acme.directory: \\x20 at position 21 must be percent-encoded"},
+    {"acme directory userinfo",
+     "acme: {agree_tos: on, directory: \"https://u@ca.example/\"}", 1, 34,
+     "must not carry user information"},
+    {"acme directory null", "acme: {agree_tos: on, directory: ~}\n", 1, 34,
+     "acme.directory: expected an https:// URL of an ACME directory, found "
+     "null"},
+    {"acme email no at", "acme: {agree_tos: on, email: postmaster}\n", 1, 30,
+     "acme.email: \"postmaster\" is not an e-mail address (no '@')"},
+    {"acme email two",
+     "acme: {agree_tos: on, email: \"a@b.example,c@d.example\"}", 1, 30,
+     "acme.email: character ',' at position 12 is not allowed"},
+    {"acme email mailto",
+     "acme: {agree_tos: on, email: \"mailto:a@b.example\"}", 1, 30,
+     "acme.email: character ':' at position 7"},
+    {"acme email bad domain", "acme: {agree_tos: on, email: a@b}\n", 1, 30,
+     "acme.email: invalid mail domain \"b\""},
+    {"acme email empty", "acme: {agree_tos: on, email: \"\"}\n", 1, 30,
+     "acme.email: expected an e-mail address, found \"\""},
+    {"acme challenges scalar", "acme: {agree_tos: on, challenges: http-01}\n",
+     1, 35, "acme.challenges: expected a sequence of tls-alpn-01 and http-01"},
+    {"acme challenges empty", "acme: {agree_tos: on, challenges: []}\n", 1, 35,
+     "acme.challenges: list at least one challenge type"},
+    {"acme challenge unknown",
+     "acme:\n  agree_tos: on\n  challenges: [tls-alpn-01, http-02]\n", 3, 29,
+     "acme.challenges: expected tls-alpn-01 or http-01, found \"http-02\"; "
+     "did you mean \"http-01\"?"},
+    {"acme challenge dns", "acme: {agree_tos: on, challenges: [dns-01]}\n", 1,
+     36, "acme.challenges: \"dns-01\" is not supported"},
+    {"acme challenge twice",
+     "acme:\n  agree_tos: on\n  challenges:\n    - http-01\n    - tls-alpn-01\n"
+     "    - http-01\n",
+     6, 7,
+     "acme.challenges: duplicate challenge \"http-01\" (first listed at 4:7)"},
+    {"acme challenge null", "acme: {agree_tos: on, challenges: [~]}\n", 1, 36,
+     "acme.challenges: each entry must be tls-alpn-01 or http-01, found null"},
+    {"acme key_type unknown", "acme: {agree_tos: on, key_type: ed25519}\n", 1,
+     33,
+     "acme.key_type: expected ecdsa-p256, rsa-2048 or both, found "
+     "\"ed25519\""},
+    {"acme key_type typo", "acme: {agree_tos: on, key_type: rsa2048}\n", 1, 33,
+     "did you mean \"rsa-2048\"?"},
+    {"acme key_type seq", "acme: {agree_tos: on, key_type: [rsa-2048]}\n", 1,
+     33,
+     "acme.key_type: expected ecdsa-p256, rsa-2048 or both, found a "
+     "sequence"},
+    {"acme ca_file empty", "acme: {agree_tos: on, ca_file: \"\"}\n", 1, 32,
+     "acme.ca_file: expected a file path (or null), found an empty string"},
+    {"acme eab kid only", "acme:\n  agree_tos: on\n  eab:\n    kid: abc\n", 3,
+     3,
+     "acme.eab: give both kid and hmac_key (External Account Binding, RFC "
+     "8555 §7.3.4), or neither; hmac_key is missing"},
+    {"acme eab hmac only", "acme: {agree_tos: on, eab: {hmac_key: YWJj}}\n", 1,
+     23, "or neither; kid is missing"},
+    {"acme eab hmac not base64url",
+     "acme: {agree_tos: on, eab: {kid: k, hmac_key: \"ab+/\"}}\n", 1, 47,
+     "acme.eab.hmac_key: expected the base64url key the CA gave you (letters, "
+     "digits, '-' and '_'), found another character at position 3"},
+    {"acme eab hmac three pads",
+     "acme: {agree_tos: on, eab: {kid: k, hmac_key: \"YQ===\"}}\n", 1, 47,
+     "found another character at position 3"},
+    {"acme eab hmac empty",
+     "acme: {agree_tos: on, eab: {kid: k, hmac_key: \"\"}}", 1, 47,
+     "acme.eab.hmac_key: expected the base64url key"},
+    {"acme eab kid space",
+     "acme: {agree_tos: on, eab: {kid: \"a b\", hmac_key: x}}", 1, 34,
+     "acme.eab.kid: expected the key identifier the CA gave you"},
+    {"acme http-01 alone without http",
+     "listen: {http: null}\nacme:\n  agree_tos: on\n  challenges: [http-01]\n",
+     4, 15,
+     "acme.challenges: http-01 alone needs the plain-HTTP listener, and "
+     "listen.http (--http) is off"},
+    {"acme eab unknown", "acme: {agree_tos: on, eab: {key: x}}\n", 1, 29,
+     "unknown key \"key\" under \"eab\""},
+    {"acme eab scalar", "acme: {agree_tos: on, eab: yes}\n", 1, 28,
+     "acme.eab: expected a mapping {kid, hmac_key}, found \"yes\""},
 };
 
 static void test_err(void **state)
@@ -646,6 +824,125 @@ static void test_check_user(void **state)
     }
 }
 
+/* ---- ACME -------------------------------------------------------------- */
+
+/* The example of issue 12 (and, commented out, of
+ * deploy/config.example.yaml), as written there. */
+static void test_acme_example(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "state_dir: /var/lib/mta-sts-host\n"
+        "acme:\n"
+        "  directory: https://acme-v02.api.letsencrypt.org/directory   # the "
+        "default\n"
+        "  email: postmaster@example.com\n"
+        "  agree_tos: true            # required: nothing is ordered without "
+        "it\n"
+        "  challenges: [tls-alpn-01, http-01]\n"
+        "  key_type: ecdsa-p256       # or rsa-2048, or both\n"
+        "  ca_file: null              # extra trust for the ACME server (a "
+        "private CA, Pebble)\n"
+        "  eab: {kid: null, hmac_key: null}\n";
+    struct config *c = parse_ok(yaml, strlen(yaml));
+    char *s = dump(c);
+    assert_non_null(strstr(s, "acme=1\n"
+                              "acme_directory=https://"
+                              "acme-v02.api.letsencrypt.org/directory\n"
+                              "acme_email=postmaster@example.com\n"
+                              "agree_tos=1\n"
+                              "challenges=tls-alpn-01,http-01\n"
+                              "key_type=ecdsa-p256\n"
+                              "ca_file=(null)\n"
+                              "eab_kid=(null)\n"
+                              "eab_hmac_key=(null)\n"));
+    free(s);
+    config_free(c);
+}
+
+/* The checkers the --acme-* options go through, on their own. */
+static void test_acme_checkers(void **state)
+{
+    (void)state;
+    enum config_acme_challenge ch[CONFIG_ACME_N_CHALLENGES];
+    enum config_acme_key key = CONFIG_ACME_KEY_ECDSA_P256;
+    char err[256];
+
+    assert_int_equal(config_parse_acme_challenges("http-01", ch, err, 256), 1);
+    assert_int_equal(ch[0], CONFIG_ACME_HTTP_01);
+    assert_int_equal(
+        config_parse_acme_challenges("http-01,tls-alpn-01", ch, err, 256), 2);
+    assert_int_equal(ch[0], CONFIG_ACME_HTTP_01);
+    assert_int_equal(ch[1], CONFIG_ACME_TLS_ALPN_01);
+    static const struct {
+        const char *list, *msg;
+    } bad[] = {
+        {"", "separated by commas"},
+        {"http-01,", "separated by commas"},
+        {",http-01", "separated by commas"},
+        {"http-01,http-01", "http-01 is listed twice"},
+        {"tls-alpn-01,http-01,tls-alpn-01", "tls-alpn-01 is listed twice"},
+        {"dns-01", "\"dns-01\" is not supported"},
+        {"tls-alpn-1", "found \"tls-alpn-1\"; did you mean \"tls-alpn-01\"?"},
+        {"http-01 ", "found \"http-01 \""},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        if (config_parse_acme_challenges(bad[i].list, ch, err, sizeof(err)) !=
+                -1 ||
+            strstr(err, bad[i].msg) == NULL)
+            fail_msg("\"%s\": expected \"%s\", got \"%s\"", bad[i].list,
+                     bad[i].msg, err);
+    }
+    assert_string_equal(config_acme_challenge_name(CONFIG_ACME_TLS_ALPN_01),
+                        "tls-alpn-01");
+    assert_string_equal(config_acme_challenge_name(CONFIG_ACME_HTTP_01),
+                        "http-01");
+
+    assert_int_equal(config_parse_acme_key("rsa-2048", &key, err, 256), 0);
+    assert_int_equal(key, CONFIG_ACME_KEY_RSA_2048);
+    assert_int_equal(config_parse_acme_key("both", &key, err, 256), 0);
+    assert_int_equal(key, CONFIG_ACME_KEY_BOTH);
+    assert_int_equal(config_parse_acme_key("ecdsa-p256", &key, err, 256), 0);
+    assert_int_equal(key, CONFIG_ACME_KEY_ECDSA_P256);
+    assert_int_equal(config_parse_acme_key("ecdsa", &key, err, 256), -1);
+    assert_non_null(strstr(err, "expected ecdsa-p256, rsa-2048 or both"));
+
+    assert_int_equal(config_check_acme_directory("https://localhost:14000/dir",
+                                                 err, sizeof(err)),
+                     0);
+    assert_int_equal(
+        config_check_acme_directory("ftp://x.example/", err, sizeof(err)), -1);
+    assert_int_equal(config_check_acme_email("a@b.example", err, sizeof(err)),
+                     0);
+    assert_int_equal(
+        config_check_acme_email("a@b.example?subject=x", err, sizeof(err)), -1);
+
+    /* The cross-key check, as main runs it after the overrides. */
+    struct config *c = config_new_default();
+    assert_non_null(c);
+    assert_int_equal(config_check_acme(c, err, sizeof(err)), 0);
+    c->acme = true;
+    assert_int_equal(config_check_acme(c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "acme.agree_tos: true is required"));
+    c->acme_agree_tos = true;
+    assert_int_equal(config_check_acme(c, err, sizeof(err)), 0);
+    c->acme_eab_kid = strdup("kid");
+    assert_int_equal(config_check_acme(c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "hmac_key is missing"));
+    c->acme_eab_hmac_key = strdup("a2V5");
+    assert_int_equal(config_check_acme(c, err, sizeof(err)), 0);
+    /* --http off with --acme-challenges http-01. */
+    free(c->http_listen);
+    c->http_listen = NULL;
+    assert_int_equal(config_check_acme(c, err, sizeof(err)), 0);
+    c->acme_challenges[0] = CONFIG_ACME_HTTP_01;
+    c->n_acme_challenges = 1;
+    assert_int_equal(config_check_acme(c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "http-01 alone needs the plain-HTTP listener"));
+    config_free(c);
+}
+
 /* ---- whole-file tests --------------------------------------------------- */
 
 static void test_full_example(void **state)
@@ -681,7 +978,17 @@ static void test_full_example(void **state)
                            "threads=0\n"
                            "debounce_ms=200\n"
                            "poll_interval_ms=2000\n"
-                           "force_poll=0\n");
+                           "force_poll=0\n"
+                           "acme=0\n"
+                           "acme_directory=https://"
+                           "acme-v02.api.letsencrypt.org/directory\n"
+                           "acme_email=(null)\n"
+                           "agree_tos=0\n"
+                           "challenges=tls-alpn-01,http-01\n"
+                           "key_type=ecdsa-p256\n"
+                           "ca_file=(null)\n"
+                           "eab_kid=(null)\n"
+                           "eab_hmac_key=(null)\n");
     free(s);
     config_free(c);
 }
@@ -704,7 +1011,12 @@ static void test_everything_changed(void **state)
         "  connection_timeout: 30\n  request_timeout: 20\n"
         "  connection_memory_limit: 65536\n"
         "  threads: 4\n"
-        "reload: {debounce_ms: 50, poll_interval_ms: 500, force_poll: yes}\n";
+        "reload: {debounce_ms: 50, poll_interval_ms: 500, force_poll: yes}\n"
+        "acme:\n  directory: https://ca.example:14000/dir\n"
+        "  email: hostmaster@example.org\n  agree_tos: yes\n"
+        "  challenges: [http-01, tls-alpn-01]\n  key_type: both\n"
+        "  ca_file: /etc/ssl/pebble.pem\n"
+        "  eab: {kid: kid-1, hmac_key: c2VjcmV0LWtleQ}\n";
     struct config *c = parse_ok(yaml, strlen(yaml));
     char *s = dump(c);
     assert_string_equal(s, "domains=example.org,mail.example.net\n"
@@ -734,7 +1046,16 @@ static void test_everything_changed(void **state)
                            "threads=4\n"
                            "debounce_ms=50\n"
                            "poll_interval_ms=500\n"
-                           "force_poll=1\n");
+                           "force_poll=1\n"
+                           "acme=1\n"
+                           "acme_directory=https://ca.example:14000/dir\n"
+                           "acme_email=hostmaster@example.org\n"
+                           "agree_tos=1\n"
+                           "challenges=http-01,tls-alpn-01\n"
+                           "key_type=both\n"
+                           "ca_file=/etc/ssl/pebble.pem\n"
+                           "eab_kid=kid-1\n"
+                           "eab_hmac_key=c2VjcmV0LWtleQ\n");
     free(s);
     config_free(c);
 }
@@ -1100,6 +1421,8 @@ int main(void)
         cmocka_unit_test(test_split_listen),
         cmocka_unit_test(test_check_rua),
         cmocka_unit_test(test_check_user),
+        cmocka_unit_test(test_acme_example),
+        cmocka_unit_test(test_acme_checkers),
     };
     enum { N_FIXED = sizeof(fixed) / sizeof(fixed[0]) };
     struct CMUnitTest tests[N_FIXED + N_OK + N_ERR + N_PRIV];

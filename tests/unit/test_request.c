@@ -5,8 +5,10 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -342,12 +344,117 @@ static void test_etag_matches(void **state)
     assert_false(request_etag_matches("**", "\"abc\""));
 }
 
+/* ---- HTTP-01 ------------------------------------------------------------ */
+
+/* A lookup with one pending challenge, recording what it was asked. */
+struct fake_chal {
+    char host[256], token[256];
+    int calls;
+};
+
+static int fake_lookup(void *ctx, const char *host, const char *token,
+                       char *out, size_t outlen)
+{
+    struct fake_chal *f = ctx;
+    f->calls++;
+    snprintf(f->host, sizeof(f->host), "%s", host);
+    snprintf(f->token, sizeof(f->token), "%s", token);
+    if (strcmp(host, "mta-sts.example.com") != 0 || strcmp(token, "tok_1") != 0)
+        return -1;
+    return snprintf(out, outlen, "tok_1.thumb-print");
+}
+
+struct acme_case {
+    const char *name;
+    enum request_listener listener;
+    bool lookup; /* ACME on */
+    const char *method, *path, *host;
+    enum request_action action;
+    int status;        /* for REQUEST_REPLY */
+    const char *asked; /* host the lookup was asked for; NULL: not asked */
+};
+
+#define A REQUEST_ACME_PREFIX
+
+static const struct acme_case acme_cases[] = {
+    {"answered", HTTP, true, "GET", A "tok_1", "mta-sts.example.com",
+     REQUEST_ACME_HTTP, 0, "mta-sts.example.com"},
+    {"head answered", HTTP, true, "HEAD", A "tok_1", "mta-sts.example.com",
+     REQUEST_ACME_HTTP, 0, "mta-sts.example.com"},
+    {"host canonical", HTTP, true, "GET", A "tok_1", "MTA-STS.example.COM.:80",
+     REQUEST_ACME_HTTP, 0, "mta-sts.example.com"},
+    {"unknown token", HTTP, true, "GET", A "tok_2", "mta-sts.example.com",
+     REQUEST_REPLY, 404, "mta-sts.example.com"},
+    {"empty token", HTTP, true, "GET", A, "mta-sts.example.com", REQUEST_REPLY,
+     404, "mta-sts.example.com"},
+    {"token of another host", HTTP, true, "GET", A "tok_1",
+     "mta-sts.example.net", REQUEST_REPLY, 404, "mta-sts.example.net"},
+    {"post", HTTP, true, "POST", A "tok_1", "mta-sts.example.com",
+     REQUEST_REPLY, 405, NULL},
+    {"unserved host", HTTP, true, "GET", A "tok_1", "mta-sts.example.org",
+     REQUEST_REPLY, 404, NULL},
+    {"no host", HTTP, true, "GET", A "tok_1", NULL, REQUEST_REPLY, 404, NULL},
+    {"acme off redirects", HTTP, false, "GET", A "tok_1", "mta-sts.example.com",
+     REQUEST_REDIRECT, 0, NULL},
+    {"other paths still redirect", HTTP, true, "GET", "/x",
+     "mta-sts.example.com", REQUEST_REDIRECT, 0, NULL},
+    {"prefix without slash", HTTP, true, "GET",
+     "/.well-known/acme-challengetok_1", "mta-sts.example.com",
+     REQUEST_REDIRECT, 0, NULL},
+    {"not on https", HTTPS, true, "GET", A "tok_1", "mta-sts.example.com",
+     REQUEST_REPLY, 404, NULL},
+    {"healthz unchanged", HTTP, true, "GET", "/healthz", "mta-sts.example.com",
+     REQUEST_REPLY, 200, NULL},
+};
+
+static void test_acme_http(void **state)
+{
+    (void)state;
+    struct snapshot *s = make_snapshot();
+    for (size_t i = 0; i < sizeof(acme_cases) / sizeof(acme_cases[0]); i++) {
+        const struct acme_case *c = &acme_cases[i];
+        struct fake_chal f = {{0}, {0}, 0};
+        char out[64] = "";
+        struct request r = {
+            .listener = c->listener,
+            .method = c->method,
+            .path = c->path,
+            .host = c->host,
+        };
+        if (c->lookup) {
+            r.acme_lookup = fake_lookup;
+            r.acme_ctx = &f;
+            r.acme_out = out;
+            r.acme_outlen = sizeof(out);
+        }
+        print_message("case: %s\n", c->name);
+        struct request_result res = request_route(s, &r);
+        assert_int_equal(res.action, c->action);
+        if (c->action == REQUEST_REPLY)
+            assert_int_equal(res.reply->status, c->status);
+        if (c->action == REQUEST_ACME_HTTP) {
+            assert_int_equal(res.acme_len, strlen("tok_1.thumb-print"));
+            assert_string_equal(out, "tok_1.thumb-print");
+            assert_non_null(res.domain);
+            assert_string_equal(res.domain->name, "example.com");
+        }
+        if (c->asked == NULL) {
+            assert_int_equal(f.calls, 0);
+        } else {
+            assert_int_equal(f.calls, 1);
+            assert_string_equal(f.host, c->asked);
+            assert_string_equal(f.token, c->path + strlen(A));
+        }
+    }
+    snapshot_release(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_route_table),   cmocka_unit_test(test_replies),
         cmocka_unit_test(test_health_states), cmocka_unit_test(test_long_host),
-        cmocka_unit_test(test_etag_matches),
+        cmocka_unit_test(test_etag_matches),  cmocka_unit_test(test_acme_http),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,149 @@
+# shellcheck shell=bash
+# lib_acme.sh: the ACME test harness for the end-to-end tests (sourced after
+# lib.sh, not run): Debian's Pebble (the ACME test CA) and
+# pebble-challtestsrv (only as Pebble's DNS server) on loopback, talking to
+# nothing else. It installs nothing (`.ci/deps.sh --test` installs pebble);
+# when a program is missing the test fails with that reason.
+#
+# Pebble's own HTTPS listener gets a certificate for "localhost" made by the
+# test's CA, so clients verify it fully (curl --cacert, the host's
+# acme.ca_file). Pebble validates HTTP-01 on 127.0.0.1:HTTP_PORT and
+# TLS-ALPN-01 on 127.0.0.1:TLS_PORT (the host's listeners) after resolving
+# the name through pebble-challtestsrv, which answers only the names a test
+# adds (no default address), so that a name that "does not resolve" can be
+# tested too. Pebble's validation sleeps are off (PEBBLE_VA_NOSLEEP=1) and
+# it rejects no good nonces unless PEBBLE_WFE_NONCEREJECT says otherwise.
+#
+# Functions:
+#
+#   acme_start CADIR HTTP_PORT TLS_PORT
+#                     start both programs (killed at exit); wait (bounded)
+#                     until the directory answers with verification and the
+#                     DNS server answers. With ACME_EAB="KID:HMAC" (HMAC
+#                     base64url) Pebble requires External Account Binding
+#                     with that key. Returns 1 (with the logs printed) when
+#                     either does not come up.
+#   acme_stop         stop both (SIGTERM, bounded).
+#   acme_dns_add NAME [ADDR]
+#                     answer A queries for NAME with ADDR (default
+#                     127.0.0.1).
+#   acme_dns_del NAME stop answering A queries for NAME.
+#   acme_resolve NAME print the A addresses the DNS server gives for NAME,
+#                     one a line (nothing when it does not resolve).
+#
+# Variables set by acme_start: ACME_DIRECTORY (the directory URL),
+# ACME_CA_FILE (the CA that signed Pebble's listener: acme.ca_file),
+# ACME_ROOT (a file: Pebble's issuing root, fetched from its management
+# port /roots/0, what a client of the issued certificates trusts),
+# ACME_DNS (ADDR:PORT of the DNS server), ACME_LOG_PEBBLE,
+# ACME_LOG_DNS (their logs), ACME_PEBBLE_PID, ACME_DNS_PID.
+
+ACME_DIRECTORY=
+ACME_CA_FILE=
+ACME_ROOT=
+ACME_DNS=
+ACME_LOG_PEBBLE=
+ACME_LOG_DNS=
+ACME_PEBBLE_PID=
+ACME_DNS_PID=
+_ACME_DNS_MGMT=
+
+_acme_dns_answers() {
+    drill -p "${ACME_DNS##*:}" "@${ACME_DNS%:*}" acme-harness.invalid A \
+        >/dev/null 2>&1
+}
+
+_acme_directory_ok() {
+    hurl --cacert "$ACME_CA_FILE" "$ACME_DIRECTORY" 2>/dev/null |
+        grep -q '"newOrder"'
+}
+
+acme_start() {
+    local cadir=$1 http_port=$2 tls_port=$3 dir=$E2E_TMP/acme tool
+    for tool in pebble pebble-challtestsrv drill; do
+        if ! command -v "$tool" >/dev/null 2>&1; then
+            fail "$tool is installed (run .ci/deps.sh --test)"
+            return 1
+        fi
+    done
+    mkdir -p "$dir" || return 1
+    make_cert "$cadir" "$dir/listener" ecdsa localhost || {
+        fail "make the certificate of Pebble's listener"
+        return 1
+    }
+    local port mgmt dns dns_mgmt eab=""
+    port=$(free_port) && mgmt=$(free_port) && dns=$(free_port) &&
+        dns_mgmt=$(free_port) || return 1
+    if [ -n "${ACME_EAB:-}" ]; then
+        eab=$(printf ', "externalAccountMACKeys": {"%s": "%s"}' \
+            "${ACME_EAB%%:*}" "${ACME_EAB#*:}")
+    fi
+    cat >"$dir/pebble.json" <<JSON
+{"pebble": {
+  "listenAddress": "127.0.0.1:$port",
+  "managementListenAddress": "127.0.0.1:$mgmt",
+  "certificate": "$dir/listener.crt",
+  "privateKey": "$dir/listener.key",
+  "httpPort": $http_port,
+  "tlsPort": $tls_port,
+  "ocspResponderURL": "",
+  "externalAccountBindingRequired": $([ -n "$eab" ] && echo true || echo false)$eab
+}}
+JSON
+    ACME_CA_FILE=$cadir/ca.pem
+    ACME_DIRECTORY=https://localhost:$port/dir
+    ACME_DNS=127.0.0.1:$dns
+    _ACME_DNS_MGMT=http://127.0.0.1:$dns_mgmt
+    ACME_LOG_DNS=$dir/challtestsrv.log
+    ACME_LOG_PEBBLE=$dir/pebble.log
+    ACME_ROOT=$dir/root.pem
+    # Only the DNS server of pebble-challtestsrv: the host under test
+    # answers the challenges itself.
+    pebble-challtestsrv -defaultIPv4 "" -defaultIPv6 "" \
+        -dns01 "$ACME_DNS" -http01 "" -https01 "" -tlsalpn01 "" \
+        -management "127.0.0.1:$dns_mgmt" >"$ACME_LOG_DNS" 2>&1 &
+    ACME_DNS_PID=$!
+    E2E_PIDS+=("$ACME_DNS_PID")
+    PEBBLE_VA_NOSLEEP=1 \
+        PEBBLE_WFE_NONCEREJECT=${PEBBLE_WFE_NONCEREJECT:-0} \
+        pebble -config "$dir/pebble.json" -dnsserver "$ACME_DNS" \
+        >"$ACME_LOG_PEBBLE" 2>&1 &
+    ACME_PEBBLE_PID=$!
+    E2E_PIDS+=("$ACME_PEBBLE_PID")
+    if ! wait_until 15 _acme_dns_answers || ! wait_until 15 _acme_directory_ok ||
+        ! hurl --cacert "$ACME_CA_FILE" -o "$ACME_ROOT" \
+            "https://localhost:$mgmt/roots/0" ||
+        ! grep -q 'BEGIN CERTIFICATE' "$ACME_ROOT"; then
+        log "Pebble or its DNS server did not come up:"
+        sed 's/^/#   /' "$ACME_LOG_DNS" "$ACME_LOG_PEBBLE"
+        return 1
+    fi
+    return 0
+}
+
+acme_stop() {
+    local p
+    for p in "$ACME_PEBBLE_PID" "$ACME_DNS_PID"; do
+        [ -n "$p" ] || continue
+        kill -TERM "$p" 2>/dev/null
+        wait_exit "$p" 10 || { kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; }
+    done
+    ACME_PEBBLE_PID=
+    ACME_DNS_PID=
+}
+
+acme_dns_add() {
+    hurl -f -X POST -d "{\"host\": \"$1.\", \"addresses\": [\"${2:-127.0.0.1}\"]}" \
+        "$_ACME_DNS_MGMT/add-a" >/dev/null
+}
+
+acme_dns_del() {
+    hurl -f -X POST -d "{\"host\": \"$1.\"}" "$_ACME_DNS_MGMT/clear-a" \
+        >/dev/null
+}
+
+acme_resolve() {
+    drill -p "${ACME_DNS##*:}" "@${ACME_DNS%:*}" "$1" A 2>/dev/null |
+        awk '/^;; ANSWER SECTION/ { on = 1; next } /^;;/ { on = 0 }
+             on && $4 == "A" { print $5 }'
+}
