@@ -79,6 +79,7 @@ static void err_reset(struct acme_err *e)
     e->kind = ACME_ERROR_NONE;
     e->status = 0;
     e->retry_after = -1;
+    e->challenge[0] = '\0';
 }
 
 bool acme_client_answers(const char *type)
@@ -694,6 +695,7 @@ static void challenge_failure(const struct acme_authz *z, const char *url,
         if (ch->error == NULL)
             continue;
         e->kind = ch->error->kind;
+        snprintf(e->challenge, sizeof(e->challenge), "%s", ch->type);
         seterr(e, "%s: %s challenge failed (%s): %s: %s", z->identifier.value,
                ch->type, url, ch->error->type,
                ch->error->detail != NULL

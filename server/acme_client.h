@@ -49,6 +49,8 @@ struct acme_err {
     enum acme_error kind; /* ACME_ERROR_NONE: transport, parse, local */
     long status;          /* HTTP status, 0 when no answer came */
     int64_t retry_after;  /* seconds the CA asked to wait, -1 when none */
+    char challenge[16];   /* the type of a challenge the CA found failed,
+                             "" when the failure was elsewhere */
 };
 
 /* Per account, what newAccount sends. email may be NULL; eab_kid and

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +67,8 @@ static int ensure_dir(const char *dir, mode_t mode, char *err, size_t errlen)
 struct acme_state *acme_state_open(const char *state_dir, char *err,
                                    size_t errlen)
 {
-    static const char *const subdirs[] = {"acme", "acme/certs", "acme/locks"};
+    static const char *const subdirs[] = {"acme", "acme/certs", "acme/locks",
+                                          "acme/schedule"};
     char path[PATH_LEN];
     struct acme_state *s = NULL;
     if (ensure_dir(state_dir, 0750, err, errlen) < 0)
@@ -371,6 +373,133 @@ int acme_state_set_account_url(const struct acme_state *s,
         goto out;
     }
     rc = write_small(s, "acme/account.json", text, strlen(text), err, errlen);
+out:
+    free(text);
+    json_decref(root);
+    return rc;
+}
+
+/* ---- certificates and schedule records ---------------------------------- */
+
+int acme_state_load_cert(const struct acme_state *s, const char *name,
+                         enum acme_state_kind k, char **pem, size_t *len,
+                         char *err, size_t errlen)
+{
+    char path[PATH_LEN];
+    *pem = NULL;
+    if (acme_state_cert_path(s, name, k, path, sizeof(path), err, errlen) < 0)
+        return -1;
+    if (readfile(path, ACME_STATE_CERT_MAX, pem, len, err, errlen) < 0)
+        return errno == ENOENT ? 0 : -1;
+    if (*len > ACME_STATE_CERT_MAX) {
+        snprintf(err, errlen, "%s: larger than %u bytes", path,
+                 ACME_STATE_CERT_MAX);
+        free(*pem);
+        *pem = NULL;
+        return -1;
+    }
+    return 1;
+}
+
+/* sched_rel writes acme/schedule/<name>.<kind>.json into out. */
+static int sched_rel(const char *name, enum acme_state_kind k, char *out,
+                     size_t outlen, char *err, size_t errlen)
+{
+    char canon[DNSNAME_MAX + 1];
+    if (checked_name(name, true, canon, sizeof(canon), err, errlen) < 0)
+        return -1;
+    int n = snprintf(out, outlen, "acme/schedule/%s.%s.json", canon,
+                     k == ACME_STATE_RSA ? "rsa" : "ecdsa");
+    return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+/* The members of a schedule record, in struct acme_sched_name. */
+static const struct {
+    const char *key;
+    size_t off;
+} sched_times[] = {
+    {"failed_at", offsetof(struct acme_sched_name, failed_at)},
+    {"window_start", offsetof(struct acme_sched_name, window_start)},
+    {"window_end", offsetof(struct acme_sched_name, window_end)},
+    {"renew_at", offsetof(struct acme_sched_name, renew_at)},
+    {"ari_next", offsetof(struct acme_sched_name, ari_next)},
+};
+#define N_SCHED_TIMES (sizeof(sched_times) / sizeof(sched_times[0]))
+
+int acme_state_load_sched(const struct acme_state *s, const char *name,
+                          enum acme_state_kind k, struct acme_sched_name *n,
+                          char *last_error, size_t last_len, char *err,
+                          size_t errlen)
+{
+    char rel[PATH_LEN], *data = NULL;
+    size_t len = 0;
+    json_error_t je;
+    json_t *root = NULL;
+    int rc = -1;
+    if (sched_rel(name, k, rel, sizeof(rel), err, errlen) < 0)
+        return -1;
+    int r = read_small(s, rel, &data, &len, err, errlen);
+    if (r <= 0)
+        return r;
+    root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    if (root == NULL || !json_is_object(root)) {
+        snprintf(err, errlen, "%s/%s:%d:%d: %s", s->state_dir, rel,
+                 root == NULL ? je.line : 1, root == NULL ? je.column : 1,
+                 root == NULL ? je.text : "expected an object");
+        goto out;
+    }
+    json_t *f = json_object_get(root, "failures");
+    if (!json_is_integer(f) || json_integer_value(f) < 0 ||
+        json_integer_value(f) > 1000000) {
+        snprintf(err, errlen, "%s/%s: failures: expected a count", s->state_dir,
+                 rel);
+        goto out;
+    }
+    n->failures = (unsigned)json_integer_value(f);
+    for (size_t i = 0; i < N_SCHED_TIMES; i++) {
+        json_t *v = json_object_get(root, sched_times[i].key);
+        if (!json_is_integer(v) || json_integer_value(v) < 0) {
+            snprintf(err, errlen, "%s/%s: %s: expected a Unix time",
+                     s->state_dir, rel, sched_times[i].key);
+            goto out;
+        }
+        *(int64_t *)((char *)n + sched_times[i].off) = json_integer_value(v);
+    }
+    json_t *le = json_object_get(root, "last_error");
+    snprintf(last_error, last_len, "%s",
+             json_is_string(le) ? json_string_value(le) : "");
+    rc = 1;
+out:
+    json_decref(root);
+    free(data);
+    return rc;
+}
+
+int acme_state_save_sched(const struct acme_state *s, const char *name,
+                          enum acme_state_kind k,
+                          const struct acme_sched_name *n,
+                          const char *last_error, char *err, size_t errlen)
+{
+    char rel[PATH_LEN], *text = NULL;
+    int rc = -1;
+    if (sched_rel(name, k, rel, sizeof(rel), err, errlen) < 0)
+        return -1;
+    json_t *root = json_pack("{s:I,s:s}", "failures", (json_int_t)n->failures,
+                             "last_error", last_error);
+    for (size_t i = 0; root != NULL && i < N_SCHED_TIMES; i++)
+        if (json_object_set_new(
+                root, sched_times[i].key,
+                json_integer(*(const int64_t *)((const char *)n +
+                                                sched_times[i].off))) < 0) {
+            json_decref(root);
+            root = NULL;
+        }
+    if (root == NULL ||
+        (text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS)) == NULL) {
+        snprintf(err, errlen, "%s: out of memory (or not UTF-8)", rel);
+        goto out;
+    }
+    rc = write_small(s, rel, text, strlen(text), err, errlen);
 out:
     free(text);
     json_decref(root);

@@ -8,6 +8,9 @@
  * certificate: the chain (leaf first), then its key, in one file, mode 0600, so
  * that one rename replaces both at once; the store loads these like cert_dir's
  * <stem>.pem acme/locks/<name>.lock    one lock per name being ordered
+ * acme/schedule/<name>.{ecdsa,rsa}.json  the ACME thread's schedule of that
+ * certificate (failures, the last error, the renewal window and the time
+ * picked in it), so that a restart keeps it
  *
  * Every write is atomic: a temporary file in the same directory (a
  * dotfile, which the store never loads), fsync, rename over the target,
@@ -28,6 +31,8 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "acme_sched.h"
 
 #define ACME_STATE_CERTS "acme/certs"
 
@@ -90,6 +95,32 @@ int acme_state_account_url(const struct acme_state *s, const char *directory,
 int acme_state_set_account_url(const struct acme_state *s,
                                const char *directory, const char *url,
                                char *err, size_t errlen);
+
+/* The largest issued-certificate file read back (chain and key). */
+#define ACME_STATE_CERT_MAX (1024u * 1024)
+
+/* acme_state_load_cert reads name's certificate file of kind k into *pem
+ * (freed by the caller). Returns 1, 0 when there is none, -1 with err
+ * filled. */
+int acme_state_load_cert(const struct acme_state *s, const char *name,
+                         enum acme_state_kind k, char **pem, size_t *len,
+                         char *err, size_t errlen);
+
+/*
+ * acme_state_load_sched reads the schedule record of name's certificate of
+ * kind k into *n (its times and failures; the validity is not stored: it is
+ * the certificate's) and the last error into last_error. Returns 1, 0 when
+ * there is none (n untouched), -1 with err filled (file:line:col).
+ */
+int acme_state_load_sched(const struct acme_state *s, const char *name,
+                          enum acme_state_kind k, struct acme_sched_name *n,
+                          char *last_error, size_t last_len, char *err,
+                          size_t errlen);
+/* acme_state_save_sched writes it, atomically. */
+int acme_state_save_sched(const struct acme_state *s, const char *name,
+                          enum acme_state_kind k,
+                          const struct acme_sched_name *n,
+                          const char *last_error, char *err, size_t errlen);
 
 struct acme_state_lock;
 

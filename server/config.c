@@ -20,6 +20,7 @@
 
 #include <yaml.h>
 
+#include "check_parse.h"
 #include "dnsname.h"
 
 /* Inputs larger than this are refused before libyaml sees them. */
@@ -1681,6 +1682,18 @@ static void apply_ca_file(struct ctx *x, const struct keydef *kd,
         apply_dir(x, kd, key, val);
 }
 
+static int check_resolver(const char *s, char *err, size_t errlen)
+{
+    char fwd[128];
+    return check_resolver_addr(s, fwd, sizeof(fwd), err, errlen);
+}
+
+static void apply_acme_resolver(struct ctx *x, const struct keydef *kd,
+                                const struct node *key, const struct node *val)
+{
+    apply_checked_string(x, kd, key, val, check_resolver);
+}
+
 static void apply_eab(struct ctx *x, const struct keydef *kd,
                       const struct node *key, const struct node *val)
 {
@@ -1795,6 +1808,13 @@ static const struct keydef acme_keys[] = {
      OFF(acme_ca_file), 0, 0, NULL, 0},
     {"eab", "acme.eab", apply_eab, "a mapping {kid, hmac_key}", 0, 0, 0,
      eab_keys, sizeof(eab_keys) / sizeof(eab_keys[0])},
+    {"resolver", "acme.resolver", apply_acme_resolver,
+     "ADDR or ADDR:PORT of a DNS server (or null)", OFF(acme_resolver), 1, 0,
+     NULL, 0},
+    {"orders_burst", "acme.orders_burst", apply_uint, "a number of orders",
+     OFF(acme_orders_burst), 1, 10000, NULL, 0},
+    {"orders_per_hour", "acme.orders_per_hour", apply_uint,
+     "a number of orders", OFF(acme_orders_per_hour), 1, 10000, NULL, 0},
 };
 
 static const struct keydef log_keys[] = {
@@ -2121,6 +2141,8 @@ struct config *config_new_default(void)
     c->acme_challenges[1] = CONFIG_ACME_HTTP_01;
     c->n_acme_challenges = 2;
     c->acme_key_type = CONFIG_ACME_KEY_ECDSA_P256;
+    c->acme_orders_burst = 10;
+    c->acme_orders_per_hour = 20;
     if (c->policy_dir == NULL || c->cert_dir == NULL ||
         c->https_listen == NULL || c->http_listen == NULL ||
         c->state_dir == NULL || c->tlsrpt_path == NULL ||
@@ -2151,6 +2173,7 @@ void config_free(struct config *c)
     free(c->acme_ca_file);
     free(c->acme_eab_kid);
     free(c->acme_eab_hmac_key);
+    free(c->acme_resolver);
     free(c);
 }
 

@@ -84,6 +84,12 @@ struct config {
     char *acme_ca_file;                 /* extra trust; NULL = none */
     char *acme_eab_kid;                 /* External Account Binding: */
     char *acme_eab_hmac_key;            /* both or neither (base64url) */
+    char *acme_resolver; /* DNS server for the "does the name resolve"
+                            check (ADDR[:PORT]); NULL = the system's */
+    /* The order pace (a token bucket): at most orders_burst at once, then
+     * orders_per_hour; defaults 10 and 20, far below Let's Encrypt's 300
+     * new orders per 3 hours per account. */
+    unsigned acme_orders_burst, acme_orders_per_hour;
     /* Privileges: started as root, `serve` drops to this user after
      * binding the listeners and loading the keys; NULL = not configured. */
     char *user;

@@ -73,6 +73,10 @@ struct store {
     struct snapshot *cur;
     snapshot_prepare_fn prepare;
     void *prepare_ctx;
+    /* Told after every publication (the ACME thread, to look at new
+     * domains at once instead of polling the snapshot). */
+    void (*notify)(void *ctx);
+    void *notify_ctx;
     uint64_t generation;
     atomic_uint_fast64_t reloads;
     atomic_uint_fast64_t failures;
@@ -281,6 +285,14 @@ void store_free(struct store *st)
     pthread_mutex_destroy(&st->lock);
     pthread_mutex_destroy(&st->reload_lock);
     free(st);
+}
+
+void store_set_notify(struct store *st, void (*fn)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&st->lock);
+    st->notify = fn;
+    st->notify_ctx = ctx;
+    pthread_mutex_unlock(&st->lock);
 }
 
 void store_set_prepare(struct store *st, snapshot_prepare_fn fn, void *ctx)
@@ -1087,8 +1099,12 @@ static void publish(struct store *st, struct snapshot *s)
     pthread_mutex_lock(&st->lock);
     struct snapshot *old = st->cur;
     st->cur = s;
+    void (*notify)(void *) = st->notify;
+    void *ctx = st->notify_ctx;
     pthread_mutex_unlock(&st->lock);
     snapshot_release(old);
+    if (notify != NULL)
+        notify(ctx);
 }
 
 /* instance_problems lists what is wrong beyond any one domain: a refused

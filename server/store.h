@@ -32,6 +32,11 @@ void store_free(struct store *st);
  * response before it is published; call before the first reload. */
 void store_set_prepare(struct store *st, snapshot_prepare_fn fn, void *ctx);
 
+/* store_set_notify registers fn, called (on the reloading thread, without
+ * the store's lock) after every snapshot published; it must only wake
+ * someone up. NULL takes it back. Any thread. */
+void store_set_notify(struct store *st, void (*fn)(void *ctx), void *ctx);
+
 /*
  * store_reload reads both directories whole (at start, on SIGHUP, after
  * the watcher lost events), re-validating every file whose bytes changed,
