@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "acme_chal.h"
+#include "acme_run.h"
 #include "buf.h"
 #include "certs.h"
 #include "dnsname.h"
@@ -90,6 +91,8 @@ struct http {
      * whether TLS-ALPN-01 is among the configured challenge types. */
     struct acme_chal *chal;
     bool tls_alpn;
+    /* The ACME thread, for its part of /metrics and /status (NULL = off). */
+    struct acme_run *_Atomic acme_run;
 };
 
 /* Per-request state, for the access log and the snapshot reference. It
@@ -367,6 +370,9 @@ static char *render_metrics(struct http *h, const struct snapshot *s,
                            rx, (enum tlsrpt_outcome)o));
         tlsrpt_recv_metrics(rx, &b);
     }
+    struct acme_run *ar = atomic_load(&h->acme_run);
+    if (ar != NULL)
+        acme_run_metrics(ar, &b);
     metric_head(&b, "mta_sts_start_time_seconds", "gauge",
                 "Start time of the process (Unix time).");
     buf_printf(&b, "mta_sts_start_time_seconds %lld\n", (long long)h->started);
@@ -415,8 +421,10 @@ static void status_cert(struct buf *b, const struct certs_entry *e)
  * /metrics is (the plain-HTTP or the metrics listener), never on the
  * public HTTPS listener: it lists every customer.
  */
-static char *render_status(const struct snapshot *s, size_t *len)
+static char *render_status(struct http *h, const struct snapshot *s,
+                           size_t *len)
 {
+    struct acme_run *ar = atomic_load(&h->acme_run);
     struct buf b;
     struct snapshot_counts c = snapshot_counts(s);
     const struct reply *health = snapshot_reply(s, SNAPSHOT_HEALTH);
@@ -461,6 +469,8 @@ static char *render_status(const struct snapshot *s, size_t *len)
         }
         buf_puts(&b, ",\"certificate_problem\":");
         json_str_or_null(&b, d->cert_problem);
+        if (ar != NULL)
+            acme_run_status(ar, d, &b);
         buf_puts(&b, "}");
     }
     buf_puts(&b, "]}\n");
@@ -947,7 +957,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         size_t len = 0;
         bool metrics = res.action == REQUEST_METRICS;
         char *body = metrics ? render_metrics(h, rq->snap, &len)
-                             : render_status(rq->snap, &len);
+                             : render_status(h, rq->snap, &len);
         if (body == NULL)
             return MHD_NO;
         struct MHD_Response *resp =
@@ -1575,6 +1585,11 @@ void http_stop(struct http *h, unsigned drain_seconds)
 void http_set_tlsrpt(struct http *h, struct tlsrpt_recv *rx)
 {
     atomic_store(&h->tlsrpt, rx);
+}
+
+void http_set_acme_run(struct http *h, struct acme_run *r)
+{
+    atomic_store(&h->acme_run, r);
 }
 
 void http_set_acme_chal(struct http *h, struct acme_chal *chal)

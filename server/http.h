@@ -62,6 +62,13 @@ struct acme_chal;
  */
 void http_set_acme_chal(struct http *h, struct acme_chal *chal);
 
+struct acme_run;
+
+/* http_set_acme_run adds the ACME thread's counters to /metrics and its
+ * per-domain schedule to /status (NULL takes it back). It stays the
+ * caller's and must outlive the server's use of it. */
+void http_set_acme_run(struct http *h, struct acme_run *r);
+
 /* http_free releases the server; NULL is a no-op. */
 void http_free(struct http *h);
 

@@ -24,7 +24,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "acme_chal.h"
+#include "acme_run.h"
 #include "acme_state.h"
 #include "buf.h"
 #include "certs.h"
@@ -1427,6 +1430,7 @@ static int cmd_serve(const struct cli *cli)
     struct watch *w = NULL;
     struct tlsrpt_recv *rx = NULL;
     struct acme_chal *chal = NULL;
+    struct acme_run *acme = NULL;
     struct logger lg;
     char err[512];
     sigset_t sigs;
@@ -1459,6 +1463,10 @@ static int cmd_serve(const struct cli *cli)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+    /* libcurl's global set-up before any thread may use it (the ACME
+     * client). */
+    if (cfg->acme)
+        curl_global_init(CURL_GLOBAL_DEFAULT);
     log_msg(&lg, LOG_LEVEL_INFO,
             "mta-sts-host %s starting (policy dir %s, certificate dir %s)",
             MTA_STS_HOST_VERSION, cfg->policy_dir, cfg->cert_dir);
@@ -1531,6 +1539,18 @@ static int cmd_serve(const struct cli *cli)
             goto out;
         http_set_tlsrpt(h, rx);
     }
+    /* The ACME thread runs as the user that owns what it writes: after the
+     * privilege drop. */
+    if (cfg->acme) {
+        if ((acme = acme_run_new(cfg, &lg, st, chal)) == NULL ||
+            acme_run_start(acme, err, sizeof(err)) < 0) {
+            log_msg(&lg, LOG_LEVEL_ERROR, "%s",
+                    acme == NULL ? "out of memory" : err);
+            goto out;
+        }
+        store_set_notify(st, acme_run_wake, acme);
+        http_set_acme_run(h, acme);
+    }
     if (w != NULL && watch_run(w) < 0) {
         watch_stop(w);
         w = NULL;
@@ -1555,12 +1575,16 @@ static int cmd_serve(const struct cli *cli)
     }
     watch_stop(w);
     w = NULL;
+    /* An order in flight is cancelled; what is on disk is whole. */
+    acme_run_stop(acme);
     http_stop(h, DRAIN_SECONDS);
     log_msg(&lg, LOG_LEVEL_INFO, "stopped");
     rc = 0;
 out:
     watch_stop(w);
+    acme_run_stop(acme);
     http_free(h);
+    acme_run_free(acme);
     acme_chal_free(chal);
     tlsrpt_recv_free(rx);
     store_free(st);

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# test_acme.sh: the host obtains its certificates itself, from a real ACME
+# server (Debian's Pebble, validating for real: no PEBBLE_VA_ALWAYS_VALID),
+# with pebble-challtestsrv as the DNS that Pebble and the host ask. Three
+# domains get certificates once with TLS-ALPN-01 only and once with
+# HTTP-01 only; each policy is fetched with curl verifying against
+# Pebble's root; each certificate names its host and has the configured
+# key type. A restart reuses the account and the certificates (no order,
+# the same serial). A name that does not resolve places no order and says
+# why on /status. /metrics passes promtool. SIGTERM during the thread's
+# work stops the host promptly with no temporary file left. Loopback only.
+#
+# Run by ctest as: MTA_STS_HOST=<binary> SRCDIR=<repo> bash test_acme.sh
+# The probes are called through wait_until (by name).
+# shellcheck disable=SC2317
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/e2e/lib.sh disable=SC1091
+. "$HERE/lib.sh"
+# shellcheck source=tests/e2e/lib_acme.sh disable=SC1091
+. "$HERE/lib_acme.sh"
+e2e_init
+umask 022
+
+need_tools certtool:gnutls-bin curl:curl openssl:openssl python3:python3 \
+    promtool:prometheus
+
+T=$E2E_TMP
+ISSUE_WAIT=90
+make_ca "$T/ca" || { fail "make test CA"; e2e_finish; }
+HTTPS_PORT=$(free_port)
+HTTP_PORT=$(free_port)
+if ! acme_start "$T/ca" "$HTTP_PORT" "$HTTPS_PORT"; then
+    fail "Pebble and its DNS server start"
+    e2e_finish
+fi
+
+mkdir -p "$T/policy" "$T/certs"
+printf 'version: STSv1\nmode: enforce\nmx: mx1.example.com\nmax_age: 604800\n' \
+    >"$T/policy/mta-sts.txt"
+
+# write_config STATE CHALLENGE KEY_TYPE DOMAIN...
+write_config() {
+    local state=$1 chal=$2 kt=$3
+    shift 3
+    {
+        printf 'domains: [%s]\n' "$(IFS=,; echo "$*")"
+        printf 'policy_dir: %s\ncert_dir: %s\nstate_dir: %s\n' \
+            "$T/policy" "$T/certs" "$state"
+        printf 'listen: {https: "127.0.0.1:%s", http: "127.0.0.1:%s"}\n' \
+            "$HTTPS_PORT" "$HTTP_PORT"
+        printf 'tlsrpt: {receive: false}\n'
+        printf 'acme:\n  directory: %s\n  ca_file: %s\n' \
+            "$ACME_DIRECTORY" "$ACME_CA_FILE"
+        printf '  agree_tos: true\n  email: postmaster@example.com\n'
+        printf '  challenges: [%s]\n  key_type: %s\n  resolver: "%s"\n' \
+            "$chal" "$kt" "$ACME_DNS"
+    } >"$T/config.yaml"
+}
+
+# verified HOST: the HTTP status of HOST's policy fetched with full
+# verification against Pebble's root.
+verified() {
+    hurl --cacert "$ACME_ROOT" --resolve "$1:$HTTPS_PORT:127.0.0.1" \
+        -o /dev/null -w '%{http_code}' --max-time 5 \
+        "https://$1:$HTTPS_PORT/.well-known/mta-sts.txt"
+}
+is_verified() { [ "$(verified "$1")" = 200 ]; }
+# serial_of FILE, names_of FILE, key_of FILE: the leaf's serial, SANs,
+# public key algorithm.
+serial_of() { openssl x509 -in "$1" -noout -serial; }
+names_of() { openssl x509 -in "$1" -noout -ext subjectAltName | tail -n +2 | tr -d ' '; }
+key_of() { openssl x509 -in "$1" -noout -text | awk -F': ' '/Public Key Algorithm/ { print $2; exit }'; }
+orders() { metric "mta_sts_acme_orders_total{result=\"$1\"}"; }
+
+# run_issue LABEL STATE CHALLENGE KEY_TYPE KEYNAME DOMAIN...: three
+# certificates ordered and served.
+run_issue() {
+    local label=$1 state=$2 chal=$3 kt=$4 keyname=$5
+    shift 5
+    local d
+    for d in "$@"; do acme_dns_add "mta-sts.$d"; done
+    write_config "$state" "$chal" "$kt" "$@"
+    if ! host_start "$T/host-$label.log" "http://127.0.0.1:$HTTP_PORT/healthz" \
+        serve -c "$T/config.yaml"; then
+        fail "$label: host starts"
+        cat "$T/host-$label.log"
+        return 1
+    fi
+    for d in "$@"; do
+        check "$label: mta-sts.$d verifies against Pebble's root" \
+            wait_until "$ISSUE_WAIT" is_verified "mta-sts.$d"
+        local f=$state/acme/certs/mta-sts.$d.$keyname.pem
+        check_eq "$label: its certificate names only mta-sts.$d" \
+            "DNS:mta-sts.$d" "$(names_of "$f")"
+        check_contains "$label: with the configured key type" \
+            "$([ "$keyname" = rsa ] && echo rsaEncryption || echo id-ecPublicKey)" \
+            "$(key_of "$f")"
+        check_eq "$label: the file is mode 0600" 600 "$(stat -c %a "$f")"
+    done
+    check_eq "$label: three orders, all issued" 3 "$(orders issued)"
+    check_eq "$label: none failed" 0 "$(orders failed)"
+    check_file_contains "$label: the account was created" \
+        "acme: account .* created at $ACME_DIRECTORY" "$T/host-$label.log"
+    check_file_contains "$label: each issuance is logged with its name" \
+        "acme: mta-sts.$1 \((ecdsa|rsa)\): certificate issued" \
+        "$T/host-$label.log"
+    if [ "$chal" = tls-alpn-01 ]; then
+        check_file_contains "$label: the host answered TLS-ALPN-01" \
+            "acme: tls-alpn-01 answered for mta-sts.$1" "$T/host-$label.log"
+    else
+        check_file_contains "$label: Pebble validated by HTTP-01" \
+            "validate w/ HTTP: http://mta-sts.$1:$HTTP_PORT/" "$ACME_LOG_PEBBLE"
+        check "$label: and never by TLS-ALPN-01" bash -c \
+            '! grep -q "tls-alpn-01 answered" "$1"' _ "$T/host-$label.log"
+    fi
+    status_json >"$T/status-$label.json"
+    check "$label: /status says the certificates come from ACME, with a next renewal" \
+        python3 -c '
+import json, sys, time
+s = json.load(open(sys.argv[1]))
+for d in s["domains"]:
+    assert d["certificate_from"] == "acme", d
+    a = d["acme"][0]
+    # Pebble has no renewalInfo: renewal at a third of the lifetime left.
+    assert time.time() < a["next_renewal"] < a["not_after"], a
+    assert a["last_error"] is None and a["failures"] == 0, a
+' "$T/status-$label.json"
+}
+
+# ---- 1. TLS-ALPN-01 only, ECDSA -----------------------------------------
+
+S1=$T/state1
+run_issue alpn "$S1" tls-alpn-01 ecdsa-p256 ecdsa \
+    example.com example.net example.org
+hurl "http://127.0.0.1:$HTTP_PORT/metrics" >"$T/metrics.txt"
+if promtool check metrics <"$T/metrics.txt" >"$T/promtool.txt" 2>&1; then
+    pass "promtool check metrics passes with the ACME metrics"
+else
+    fail "promtool check metrics passes ($(head -c 400 "$T/promtool.txt"))"
+fi
+check_contains "the next renewal is a metric per domain" \
+    'mta_sts_acme_next_renewal_timestamp_seconds{domain="example.com"}' \
+    "$(cat "$T/metrics.txt")"
+check_eq "no challenge failed" 0 \
+    "$(file_metric 'mta_sts_acme_challenge_failures_total{type="tls-alpn-01"}' "$T/metrics.txt")"
+check_eq "the account key is mode 0600" 600 "$(stat -c %a "$S1/acme/account.key")"
+SERIAL=$(serial_of "$S1/acme/certs/mta-sts.example.com.ecdsa.pem")
+host_stop "$HOST_PID"
+check_eq "SIGTERM stops the host cleanly" 0 "$HOST_RC"
+
+# ---- 2. restart: account and certificates reused ------------------------
+
+if host_start "$T/host-restart.log" "http://127.0.0.1:$HTTP_PORT/healthz" \
+    serve -c "$T/config.yaml"; then
+    check "after the restart the account is found, not made again" \
+        wait_log "$T/host-restart.log" "acme: account .* found at" 20
+    check "the policy verifies at once" is_verified mta-sts.example.net
+    # The schedule has been looked at once the next renewal is a metric.
+    has_next() { metric 'mta_sts_acme_next_renewal_timestamp_seconds{domain="example.org"}' | grep -q .; }
+    check "the restarted host has its schedule" wait_until 20 has_next
+    check_eq "no new order is placed" 0 "$(orders issued)"
+    check_eq "nor failed" 0 "$(orders failed)"
+    check_eq "the certificate is unchanged (same serial)" "$SERIAL" \
+        "$(serial_of "$S1/acme/certs/mta-sts.example.com.ecdsa.pem")"
+    check "no new account key" bash -c '! grep -q "new account key" "$1"' _ \
+        "$T/host-restart.log"
+    host_stop "$HOST_PID"
+else
+    fail "host restarts"
+    cat "$T/host-restart.log"
+fi
+
+# ---- 3. HTTP-01 only, RSA; a name that does not resolve ----------------
+
+S2=$T/state2
+run_issue http "$S2" http-01 rsa-2048 rsa example.de example.fr example.it
+# Another domain, not in DNS: it is served on the development pair's
+# terms but gets no order. Added to the config by a restart.
+write_config "$S2" http-01 rsa-2048 example.de example.fr example.it example.nl
+host_stop "$HOST_PID"
+if host_start "$T/host-nodns.log" "http://127.0.0.1:$HTTP_PORT/healthz" \
+    serve -c "$T/config.yaml"; then
+    check "a name that does not resolve is said to" \
+        wait_log "$T/host-nodns.log" \
+        "mta-sts.example.nl does not resolve; point it at this host" 20
+    check_eq "and no order is placed for it" 0 "$(orders issued)"
+    check_eq "nor counted failed" 0 "$(orders failed)"
+    check "Pebble never heard of it" bash -c \
+        '! grep -q "example.nl" "$1"' _ "$ACME_LOG_PEBBLE"
+    status_json >"$T/status-nodns.json"
+    check "/status shows the reason for that domain" python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+d = [d for d in s["domains"] if d["domain"] == "example.nl"][0]
+a = d["acme"][0]
+assert "does not resolve" in a["last_error"], a
+assert a["failures"] == 1, a
+' "$T/status-nodns.json"
+    check "the schedule is kept in the state directory" \
+        grep -q '"failures": 1' "$S2/acme/schedule/mta-sts.example.nl.rsa.json"
+    host_stop "$HOST_PID"
+    check_eq "SIGTERM stops it cleanly" 0 "$HOST_RC"
+else
+    fail "host restarts with a name that does not resolve"
+    cat "$T/host-nodns.log"
+fi
+check "no temporary file is left in the state directory" bash -c \
+    '[ -z "$(find "$1" -name ".*" -type f)" ]' _ "$S2/acme"
+
+e2e_finish
