@@ -307,10 +307,12 @@ static void fail(struct acme_run *r, struct entry *e, int64_t now,
     snprintf(e->last_error, sizeof(e->last_error), "%s", msg);
     pthread_mutex_unlock(&r->mu);
     save_sched(r, e);
+    int64_t wait = acme_sched_backoff(e->s.failures);
+    if (e->hold_until - now > wait)
+        wait = e->hold_until - now;
     log_msg(r->lg, LOG_LEVEL_WARN,
             "acme: %s (%s): %s; failure %u in a row, next try in %lld s",
-            e->host, kind_name(e->kind), msg, e->s.failures,
-            (long long)acme_sched_backoff(e->s.failures));
+            e->host, kind_name(e->kind), msg, e->s.failures, (long long)wait);
 }
 
 /* resolves tells whether host has an address (A or AAAA); why says what

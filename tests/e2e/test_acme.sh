@@ -7,7 +7,13 @@
 # Pebble's root; each certificate names its host and has the configured
 # key type. A restart reuses the account and the certificates (no order,
 # the same serial). A name that does not resolve places no order and says
-# why on /status. /metrics passes promtool. SIGTERM during the thread's
+# why on /status. A directory with renewalInfo (tests/e2e/acme_stub.py in
+# front of Pebble) has the window fetched, a time picked in it and kept in
+# the state directory, and the renewal ordered with replaces; its
+# rateLimited answer is waited out as its Retry-After says while the old
+# certificate stays. With the CA unreachable the thread backs off, the
+# certificates obtained before are served and /status says why. /metrics
+# passes promtool. SIGTERM during the thread's
 # work stops the host promptly with no temporary file left. Loopback only.
 #
 # Run by ctest as: MTA_STS_HOST=<binary> SRCDIR=<repo> bash test_acme.sh
@@ -172,6 +178,61 @@ else
     cat "$T/host-restart.log"
 fi
 
+# ---- 2b. renewal information (a stub with renewalInfo before Pebble) ---
+
+# The stub's directory sends accounts and nonces to Pebble, and answers
+# renewalInfo with a window that has begun, and newOrder with rateLimited
+# and Retry-After: 120.
+hurl --cacert "$ACME_CA_FILE" -o "$T/pebble-dir.json" "$ACME_DIRECTORY"
+SPORT=$(free_port)
+python3 "$HERE/acme_stub.py" "$SPORT" "$E2E_TMP/acme/listener.crt" \
+    "$E2E_TMP/acme/listener.key" "$T/pebble-dir.json" "$T/stub.log" \
+    >"$T/stub.out" 2>&1 &
+E2E_PIDS+=($!)
+STUB=https://localhost:$SPORT/dir
+wait_until 15 hurl -f --cacert "$ACME_CA_FILE" -o /dev/null "$STUB" ||
+    fail "the stub starts"
+sed -i "s|directory: .*|directory: $STUB|" "$T/config.yaml"
+if host_start "$T/host-ari.log" "http://127.0.0.1:$HTTP_PORT/healthz" \
+    serve -c "$T/config.yaml"; then
+    check "the directory's renewalInfo is used" \
+        wait_log "$T/host-ari.log" "renewal information: yes" 20
+    check "the window is fetched and a renewal time picked in it" \
+        wait_log "$T/host-ari.log" \
+        "mta-sts.example.com \(ecdsa\): renewal window 1767326400..1767412800, renewing at" 20
+    check "the renewal is ordered with replaces" \
+        wait_log "$T/host-ari.log" "mta-sts.example.com \(ecdsa\): ordering, replacing " 20
+    check "the stub got replaces in newOrder" grep -q '"replaces"' "$T/stub.log"
+    rate_limited() { [ "$(orders failed)" = 3 ]; }
+    check "rateLimited: each of the three orders failed" wait_until 20 rate_limited
+    check "the next try waits for the CA's Retry-After" \
+        grep -q "rateLimited: too many new orders (stub) (retry after 120 s); failure 1 in a row, next try in 120 s" \
+        "$T/host-ari.log"
+    status_json >"$T/status-ari.json"
+    check "/status shows rateLimited, the window, and the next try after Retry-After" \
+        python3 -c '
+import json, sys, time
+s = json.load(open(sys.argv[1]))
+for d in s["domains"]:
+    a = d["acme"][0]
+    assert "rateLimited" in a["last_error"], a
+    assert a["renewal_window"] == [1767326400, 1767412800], a
+    assert a["next_renewal"] >= time.time() + 60, a
+    assert d["certificate_from"] == "acme", d
+' "$T/status-ari.json"
+    check_eq "the old certificate is still served (same serial)" "$SERIAL" \
+        "$(serial_of "$S1/acme/certs/mta-sts.example.com.ecdsa.pem")"
+    check "and verifies" is_verified mta-sts.example.com
+    host_stop "$HOST_PID"
+    check "the window is kept in the state directory" \
+        grep -q '"window_start": 1767326400' \
+        "$S1/acme/schedule/mta-sts.example.com.ecdsa.json"
+else
+    fail "host starts against the stub"
+    cat "$T/host-ari.log"
+fi
+sed -i "s|directory: .*|directory: $ACME_DIRECTORY|" "$T/config.yaml"
+
 # ---- 3. HTTP-01 only, RSA; a name that does not resolve ----------------
 
 S2=$T/state2
@@ -206,6 +267,25 @@ else
     fail "host restarts with a name that does not resolve"
     cat "$T/host-nodns.log"
 fi
+# ---- 4. the CA unreachable ----------------------------------------------
+
+acme_stop
+write_config "$S1" tls-alpn-01 ecdsa-p256 example.com example.net example.org
+if host_start "$T/host-down.log" "http://127.0.0.1:$HTTP_PORT/healthz" \
+    serve -c "$T/config.yaml"; then
+    check "with the CA down the thread backs off, saying why" \
+        wait_log "$T/host-down.log" "acme: not ready to order: directory: GET .*Couldn't connect to server; trying again in 60 s" 20
+    check "the certificate obtained before is served and verifies" \
+        is_verified mta-sts.example.org
+    has_reason() { status_json | grep -q '"last_error":"directory: GET'; }
+    check "/status shows the reason per domain" wait_until 10 has_reason
+    host_stop "$HOST_PID"
+    check_eq "SIGTERM during the back-off stops it cleanly" 0 "$HOST_RC"
+else
+    fail "host starts with the CA down"
+    cat "$T/host-down.log"
+fi
+
 check "no temporary file is left in the state directory" bash -c \
     '[ -z "$(find "$1" -name ".*" -type f)" ]' _ "$S2/acme"
 
