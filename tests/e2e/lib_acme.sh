@@ -21,7 +21,9 @@
 #                     until the directory answers with verification and the
 #                     DNS server answers. With ACME_EAB="KID:HMAC" (HMAC
 #                     base64url) Pebble requires External Account Binding
-#                     with that key. Returns 1 (with the logs printed) when
+#                     with that key. ACME_VALIDITY=SECONDS sets the
+#                     lifetime of the certificates Pebble issues (default
+#                     Pebble's, five years). Returns 1 (with the logs printed) when
 #                     either does not come up.
 #   acme_stop         stop both (SIGTERM, bounded).
 #   acme_dns_add NAME [ADDR]
@@ -87,6 +89,7 @@ acme_start() {
   "httpPort": $http_port,
   "tlsPort": $tls_port,
   "ocspResponderURL": "",
+  "certificateValidityPeriod": ${ACME_VALIDITY:-157766400},
   "externalAccountBindingRequired": $([ -n "$eab" ] && echo true || echo false)$eab
 }}
 JSON
