@@ -114,6 +114,9 @@ static char *dump(const struct config *c)
         keys[c->acme_key_type], c->acme_ca_file ? c->acme_ca_file : "(null)",
         c->acme_eab_kid ? c->acme_eab_kid : "(null)",
         c->acme_eab_hmac_key ? c->acme_eab_hmac_key : "(null)");
+    PUT("resolver=%s\norders_burst=%u\norders_per_hour=%u\n",
+        c->acme_resolver ? c->acme_resolver : "(null)", c->acme_orders_burst,
+        c->acme_orders_per_hour);
 #undef PUT
     return s;
 }
@@ -155,7 +158,10 @@ static const char defaults_dump[] = "domains=\n"
                                     "key_type=ecdsa-p256\n"
                                     "ca_file=(null)\n"
                                     "eab_kid=(null)\n"
-                                    "eab_hmac_key=(null)\n";
+                                    "eab_hmac_key=(null)\n"
+                                    "resolver=(null)\n"
+                                    "orders_burst=10\n"
+                                    "orders_per_hour=20\n";
 
 static void print_diag(const struct diag *d)
 {
@@ -320,6 +326,14 @@ static const struct ok_case ok_cases[] = {
      "eab_kid=(null)\neab_hmac_key=(null)\n"},
     {"acme eab empty section", "acme: {agree_tos: on, eab: }\n",
      "eab_kid=(null)\n"},
+    {"acme resolver with port",
+     "acme: {agree_tos: on, resolver: \"127.0.0.1:5353\"}\n",
+     "resolver=127.0.0.1:5353\n"},
+    {"acme resolver ipv6", "acme: {agree_tos: on, resolver: \"[::1]:53\"}\n",
+     "resolver=[::1]:53\n"},
+    {"acme pace",
+     "acme: {agree_tos: on, orders_burst: 1, orders_per_hour: 300}\n",
+     "orders_burst=1\norders_per_hour=300\n"},
 };
 
 static void test_ok(void **state)
@@ -700,6 +714,10 @@ static const struct err_case err_cases[] = {
      "    - http-01\n",
      6, 7,
      "acme.challenges: duplicate challenge \"http-01\" (first listed at 4:7)"},
+    {"acme resolver name", "acme: {agree_tos: on, resolver: dns.example}\n", 1,
+     33, "acme.resolver: "},
+    {"acme orders_burst zero", "acme: {agree_tos: on, orders_burst: 0}\n", 1,
+     37, "acme.orders_burst: "},
     {"acme challenge null", "acme: {agree_tos: on, challenges: [~]}\n", 1, 36,
      "acme.challenges: each entry must be tls-alpn-01 or http-01, found null"},
     {"acme key_type unknown", "acme: {agree_tos: on, key_type: ed25519}\n", 1,
@@ -988,7 +1006,10 @@ static void test_full_example(void **state)
                            "key_type=ecdsa-p256\n"
                            "ca_file=(null)\n"
                            "eab_kid=(null)\n"
-                           "eab_hmac_key=(null)\n");
+                           "eab_hmac_key=(null)\n"
+                           "resolver=(null)\n"
+                           "orders_burst=10\n"
+                           "orders_per_hour=20\n");
     free(s);
     config_free(c);
 }
@@ -1016,7 +1037,8 @@ static void test_everything_changed(void **state)
         "  email: hostmaster@example.org\n  agree_tos: yes\n"
         "  challenges: [http-01, tls-alpn-01]\n  key_type: both\n"
         "  ca_file: /etc/ssl/pebble.pem\n"
-        "  eab: {kid: kid-1, hmac_key: c2VjcmV0LWtleQ}\n";
+        "  eab: {kid: kid-1, hmac_key: c2VjcmV0LWtleQ}\n"
+        "  resolver: 192.0.2.53\n  orders_burst: 3\n  orders_per_hour: 7\n";
     struct config *c = parse_ok(yaml, strlen(yaml));
     char *s = dump(c);
     assert_string_equal(s, "domains=example.org,mail.example.net\n"
@@ -1055,7 +1077,10 @@ static void test_everything_changed(void **state)
                            "key_type=both\n"
                            "ca_file=/etc/ssl/pebble.pem\n"
                            "eab_kid=kid-1\n"
-                           "eab_hmac_key=c2VjcmV0LWtleQ\n");
+                           "eab_hmac_key=c2VjcmV0LWtleQ\n"
+                           "resolver=192.0.2.53\n"
+                           "orders_burst=3\n"
+                           "orders_per_hour=7\n");
     free(s);
     config_free(c);
 }
