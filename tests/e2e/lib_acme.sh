@@ -32,6 +32,19 @@
 #   acme_dns_del NAME stop answering A queries for NAME.
 #   acme_resolve NAME print the A addresses the DNS server gives for NAME,
 #                     one a line (nothing when it does not resolve).
+#   acme_host_config FILE STATE HTTPS_PORT HTTP_PORT CHALLENGES KEY_TYPE DOMAIN...
+#                     write FILE, the config of a host that obtains its
+#                     certificates from this Pebble (CHALLENGES e.g.
+#                     "tls-alpn-01" or "http-01, tls-alpn-01"), with
+#                     $E2E_TMP/policy (one default policy, made when
+#                     missing) and an empty $E2E_TMP/certs.
+#   acme_verified HOST PORT
+#                     the HTTP status of HOST's policy fetched from
+#                     127.0.0.1:PORT with verification against ACME_ROOT;
+#                     acme_is_verified HOST PORT: whether it is 200.
+#   acme_orders RESULT PORT
+#                     the host's mta_sts_acme_orders_total{result=RESULT}
+#                     from its plain-HTTP listener at PORT.
 #
 # Variables set by acme_start: ACME_DIRECTORY (the directory URL),
 # ACME_CA_FILE (the CA that signed Pebble's listener: acme.ca_file),
@@ -149,4 +162,39 @@ acme_resolve() {
     drill -p "${ACME_DNS##*:}" "@${ACME_DNS%:*}" "$1" A 2>/dev/null |
         awk '/^;; ANSWER SECTION/ { on = 1; next } /^;;/ { on = 0 }
              on && $4 == "A" { print $5 }'
+}
+
+acme_host_config() {
+    local f=$1 state=$2 https=$3 http=$4 chal=$5 kt=$6
+    shift 6
+    mkdir -p "$E2E_TMP/policy" "$E2E_TMP/certs" || return 1
+    [ -e "$E2E_TMP/policy/mta-sts.txt" ] ||
+        printf 'version: STSv1\nmode: enforce\nmx: mx1.example.com\nmax_age: 604800\n' \
+            >"$E2E_TMP/policy/mta-sts.txt"
+    {
+        printf 'domains: [%s]\n' "$(IFS=,; echo "$*")"
+        printf 'policy_dir: %s\ncert_dir: %s\nstate_dir: %s\n' \
+            "$E2E_TMP/policy" "$E2E_TMP/certs" "$state"
+        printf 'listen: {https: "127.0.0.1:%s", http: "127.0.0.1:%s"}\n' \
+            "$https" "$http"
+        printf 'tlsrpt: {receive: false}\n'
+        printf 'acme:\n  directory: %s\n  ca_file: %s\n' \
+            "$ACME_DIRECTORY" "$ACME_CA_FILE"
+        printf '  agree_tos: true\n  email: postmaster@example.com\n'
+        printf '  challenges: [%s]\n  key_type: %s\n  resolver: "%s"\n' \
+            "$chal" "$kt" "$ACME_DNS"
+    } >"$f"
+}
+
+acme_verified() {
+    hurl --cacert "$ACME_ROOT" --resolve "$1:$2:127.0.0.1" \
+        -o /dev/null -w '%{http_code}' --max-time 5 \
+        "https://$1:$2/.well-known/mta-sts.txt"
+}
+
+acme_is_verified() { [ "$(acme_verified "$1" "$2")" = 200 ]; }
+
+acme_orders() {
+    hurl --max-time 5 "http://127.0.0.1:$2/metrics" |
+        awk -v m="mta_sts_acme_orders_total{result=\"$1\"}" '$1 == m { print $2 }'
 }

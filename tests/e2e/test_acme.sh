@@ -42,43 +42,20 @@ if ! acme_start "$T/ca" "$HTTP_PORT" "$HTTPS_PORT"; then
     e2e_finish
 fi
 
-mkdir -p "$T/policy" "$T/certs"
-printf 'version: STSv1\nmode: enforce\nmx: mx1.example.com\nmax_age: 604800\n' \
-    >"$T/policy/mta-sts.txt"
 
-# write_config STATE CHALLENGE KEY_TYPE DOMAIN...
+# write_config STATE CHALLENGE KEY_TYPE DOMAIN...: $T/config.yaml.
 write_config() {
-    local state=$1 chal=$2 kt=$3
-    shift 3
-    {
-        printf 'domains: [%s]\n' "$(IFS=,; echo "$*")"
-        printf 'policy_dir: %s\ncert_dir: %s\nstate_dir: %s\n' \
-            "$T/policy" "$T/certs" "$state"
-        printf 'listen: {https: "127.0.0.1:%s", http: "127.0.0.1:%s"}\n' \
-            "$HTTPS_PORT" "$HTTP_PORT"
-        printf 'tlsrpt: {receive: false}\n'
-        printf 'acme:\n  directory: %s\n  ca_file: %s\n' \
-            "$ACME_DIRECTORY" "$ACME_CA_FILE"
-        printf '  agree_tos: true\n  email: postmaster@example.com\n'
-        printf '  challenges: [%s]\n  key_type: %s\n  resolver: "%s"\n' \
-            "$chal" "$kt" "$ACME_DNS"
-    } >"$T/config.yaml"
+    acme_host_config "$T/config.yaml" "$1" "$HTTPS_PORT" "$HTTP_PORT" "$2" "$3" \
+        "${@:4}"
 }
-
-# verified HOST: the HTTP status of HOST's policy fetched with full
-# verification against Pebble's root.
-verified() {
-    hurl --cacert "$ACME_ROOT" --resolve "$1:$HTTPS_PORT:127.0.0.1" \
-        -o /dev/null -w '%{http_code}' --max-time 5 \
-        "https://$1:$HTTPS_PORT/.well-known/mta-sts.txt"
-}
-is_verified() { [ "$(verified "$1")" = 200 ]; }
+verified() { acme_verified "$1" "$HTTPS_PORT"; }
+is_verified() { acme_is_verified "$1" "$HTTPS_PORT"; }
 # serial_of FILE, names_of FILE, key_of FILE: the leaf's serial, SANs,
 # public key algorithm.
 serial_of() { openssl x509 -in "$1" -noout -serial; }
 names_of() { openssl x509 -in "$1" -noout -ext subjectAltName | tail -n +2 | tr -d ' '; }
 key_of() { openssl x509 -in "$1" -noout -text | awk -F': ' '/Public Key Algorithm/ { print $2; exit }'; }
-orders() { metric "mta_sts_acme_orders_total{result=\"$1\"}"; }
+orders() { acme_orders "$1" "$HTTP_PORT"; }
 
 # run_issue LABEL STATE CHALLENGE KEY_TYPE KEYNAME DOMAIN...: three
 # certificates ordered and served.

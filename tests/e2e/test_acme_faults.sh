@@ -40,34 +40,15 @@ if ! acme_start "$T/ca" "$HTTP_PORT" "$HTTPS_PORT"; then
     fail "Pebble and its DNS server start"
     e2e_finish
 fi
-mkdir -p "$T/policy" "$T/certs"
-printf 'version: STSv1\nmode: enforce\nmx: mx1.example.com\nmax_age: 604800\n' \
-    >"$T/policy/mta-sts.txt"
 for d in example.com example.net example.org; do acme_dns_add "mta-sts.$d"; done
 
-# write_config FILE STATE HTTPS HTTP DOMAIN...
+# write_config FILE STATE HTTPS HTTP DOMAIN...: TLS-ALPN-01, ECDSA.
 write_config() {
-    local f=$1 state=$2 https=$3 http=$4
-    shift 4
-    {
-        printf 'domains: [%s]\n' "$(IFS=,; echo "$*")"
-        printf 'policy_dir: %s\ncert_dir: %s\nstate_dir: %s\n' \
-            "$T/policy" "$T/certs" "$state"
-        printf 'listen: {https: "127.0.0.1:%s", http: "127.0.0.1:%s"}\n' \
-            "$https" "$http"
-        printf 'tlsrpt: {receive: false}\n'
-        printf 'acme:\n  directory: %s\n  ca_file: %s\n  agree_tos: true\n' \
-            "$ACME_DIRECTORY" "$ACME_CA_FILE"
-        printf '  challenges: [tls-alpn-01]\n  resolver: "%s"\n' "$ACME_DNS"
-    } >"$f"
+    acme_host_config "$1" "$2" "$3" "$4" tls-alpn-01 ecdsa-p256 "${@:5}"
 }
-verified() {
-    hurl --cacert "$ACME_ROOT" --resolve "$1:$HTTPS_PORT:127.0.0.1" \
-        -o /dev/null -w '%{http_code}' --max-time 5 \
-        "https://$1:$HTTPS_PORT/.well-known/mta-sts.txt"
-}
-is_verified() { [ "$(verified "$1")" = 200 ]; }
-orders() { metric "mta_sts_acme_orders_total{result=\"$1\"}"; }
+verified() { acme_verified "$1" "$HTTPS_PORT"; }
+is_verified() { acme_is_verified "$1" "$HTTPS_PORT"; }
+orders() { acme_orders "$1" "$HTTP_PORT"; }
 serial_of() { openssl x509 -in "$1" -noout -serial; }
 
 # ---- 1. a name locked by another instance -------------------------------
