@@ -327,6 +327,14 @@ void acme_chal_drop(struct acme_chal *t, const char *type, const char *name,
     acme_chal_cert_release(old);
 }
 
+size_t acme_chal_pending(struct acme_chal *t)
+{
+    pthread_mutex_lock(&t->lock);
+    size_t n = t->n;
+    pthread_mutex_unlock(&t->lock);
+    return n;
+}
+
 int acme_chal_http_lookup(void *ctx, const char *name, const char *token,
                           char *out, size_t outlen)
 {

@@ -51,6 +51,10 @@ int acme_chal_put(struct acme_chal *t, const char *type, const char *name,
 void acme_chal_drop(struct acme_chal *t, const char *type, const char *name,
                     const char *token);
 
+/* acme_chal_pending counts the answers held (a finished order leaves none:
+ * what the tests of the client check). */
+size_t acme_chal_pending(struct acme_chal *t);
+
 /*
  * acme_chal_http_lookup copies the key authorization of the pending
  * HTTP-01 challenge for (name, token) into out (NUL-terminated; name in

@@ -12,7 +12,10 @@
 # the name through pebble-challtestsrv, which answers only the names a test
 # adds (no default address), so that a name that "does not resolve" can be
 # tested too. Pebble's validation sleeps are off (PEBBLE_VA_NOSLEEP=1) and
-# it rejects no good nonces unless PEBBLE_WFE_NONCEREJECT says otherwise.
+# it rejects no good nonces unless PEBBLE_WFE_NONCEREJECT says otherwise;
+# its answers ask for a second of Retry-After, so polls stay short. Other
+# PEBBLE_* variables of the environment (PEBBLE_VA_ALWAYS_VALID, for a test
+# of the client alone) reach it.
 #
 # Functions:
 #
@@ -50,13 +53,15 @@
 # ACME_CA_FILE (the CA that signed Pebble's listener: acme.ca_file),
 # ACME_ROOT (a file: Pebble's issuing root, fetched from its management
 # port /roots/0, what a client of the issued certificates trusts),
-# ACME_DNS (ADDR:PORT of the DNS server), ACME_LOG_PEBBLE,
+# ACME_DNS (ADDR:PORT of the DNS server), ACME_MGMT (Pebble's management
+# URL), ACME_LOG_PEBBLE,
 # ACME_LOG_DNS (their logs), ACME_PEBBLE_PID, ACME_DNS_PID.
 
 ACME_DIRECTORY=
 ACME_CA_FILE=
 ACME_ROOT=
 ACME_DNS=
+ACME_MGMT=
 ACME_LOG_PEBBLE=
 ACME_LOG_DNS=
 ACME_PEBBLE_PID=
@@ -103,12 +108,14 @@ acme_start() {
   "tlsPort": $tls_port,
   "ocspResponderURL": "",
   "certificateValidityPeriod": ${ACME_VALIDITY:-157766400},
+  "retryAfter": {"authz": 1, "order": 1},
   "externalAccountBindingRequired": $([ -n "$eab" ] && echo true || echo false)$eab
 }}
 JSON
     ACME_CA_FILE=$cadir/ca.pem
     ACME_DIRECTORY=https://localhost:$port/dir
     ACME_DNS=127.0.0.1:$dns
+    ACME_MGMT=https://localhost:$mgmt
     _ACME_DNS_MGMT=http://127.0.0.1:$dns_mgmt
     ACME_LOG_DNS=$dir/challtestsrv.log
     ACME_LOG_PEBBLE=$dir/pebble.log

@@ -2,8 +2,9 @@
 # End-to-end test of the ACME client (server/acme_client.c and the acme_
 # modules under it) against the real Pebble (Debian's pebble), driven by
 # the test program acme_tool (tests/e2e/acme_tool.c, built by CMake).
-# Pebble's own listener has a certificate from the test CA, which the
-# client trusts as its ca_file; Pebble runs with PEBBLE_VA_ALWAYS_VALID=1,
+# Pebble is the harness's (lib_acme.sh): its own listener has a
+# certificate from the test CA, which the client trusts as its ca_file;
+# it runs with PEBBLE_VA_ALWAYS_VALID=1,
 # so no challenge is really validated at this layer (the challenge table
 # and listeners are tested with the host itself). Checked: the account is
 # created once (key file mode 0600) and found again on a second run;
@@ -26,6 +27,8 @@
 # Only loopback.
 set -uo pipefail
 . "$SRCDIR/tests/e2e/lib.sh"
+# shellcheck source=tests/e2e/lib_acme.sh disable=SC1091
+. "$SRCDIR/tests/e2e/lib_acme.sh"
 e2e_init
 need_tools pebble:pebble certtool:gnutls-bin openssl:openssl python3:python3
 tool=${ACME_TOOL:-}
@@ -37,30 +40,19 @@ t=$E2E_TMP
 make_ca "$t/ca" && make_cert "$t/ca" "$t/tls" ecdsa localhost ||
     { fail "test CA and Pebble's certificate"; e2e_finish; }
 
-# start_pebble NAME EAB(true|false) ENV...: Pebble on free loopback ports
-# with the test CA's certificate; sets DIR (its directory URL) and MGMT
-# (its management URL). The ACME server's answers take no more than a
-# second of Retry-After, so the polls stay short.
+# start_pebble VAR=VALUE...: (re)start the harness's Pebble (lib_acme.sh)
+# with those variables (PEBBLE_*, ACME_EAB) and PEBBLE_VA_ALWAYS_VALID=1;
+# sets DIR (its directory URL) and MGMT (its management URL).
 start_pebble() {
-    local name=$1 eab=$2 port mport
-    shift 2
-    port=$(free_port) && mport=$(free_port) || return 1
-    cat >"$t/$name.json" <<JSON
-{"pebble": {"listenAddress": "127.0.0.1:$port",
-  "managementListenAddress": "127.0.0.1:$mport",
-  "certificate": "$t/tls.crt", "privateKey": "$t/tls.key",
-  "httpPort": $(free_port), "tlsPort": $(free_port),
-  "ocspResponderURL": "", "externalAccountBindingRequired": $eab,
-  "externalAccountMACKeys": {
-    "kid-1": "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"},
-  "retryAfter": {"authz": 1, "order": 1}}}
-JSON
-    env PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_VA_NOSLEEP=1 "$@" \
-        pebble -config "$t/$name.json" >"$t/$name.log" 2>&1 &
-    E2E_PIDS+=($!)
-    DIR=https://localhost:$port/dir
-    MGMT=https://localhost:$mport
-    wait_until 15 hurl -f --cacert "$t/ca/ca.pem" -o /dev/null "$DIR"
+    local v rc
+    acme_stop
+    for v in PEBBLE_VA_ALWAYS_VALID=1 "$@"; do export "${v?}"; done
+    acme_start "$t/ca" "$(free_port)" "$(free_port)"
+    rc=$?
+    for v in PEBBLE_VA_ALWAYS_VALID=1 "$@"; do unset "${v%%=*}"; done
+    DIR=$ACME_DIRECTORY
+    MGMT=$ACME_MGMT
+    return $rc
 }
 
 # acme ARG...: run acme_tool against $DIR with the test CA, bounded.
@@ -103,9 +95,8 @@ names=(mta-sts.example.com mta-sts.example.net mta-sts.example.org)
 acct=(--account-key "$t/acct.key" --email postmaster@example.com --agree-tos)
 
 log "account, certificates and challenge types against Pebble"
-start_pebble pebble false || fail "Pebble starts"
-hurl -f --cacert "$t/ca/ca.pem" -o "$t/root.pem" "$MGMT/roots/0" ||
-    fail "Pebble's root from its management port"
+start_pebble || fail "Pebble starts"
+cp "$ACME_ROOT" "$t/root.pem" || fail "Pebble's root from its management port"
 out=$(acme "${acct[@]}" account 2>"$t/err")
 check_contains "first run creates the account" "account created https://" \
     "$out"
@@ -118,20 +109,14 @@ check_eq "second run finds the same account, creates none" \
 
 out=$(acme "${acct[@]}" issue --challenges tls-alpn-01 --out "$t/ec" \
     "${names[@]}" 2>"$t/ec.err")
-check_eq "ECDSA certificate for three names (tls-alpn-01 only)" \
-    "issued 3 names: answers published $(grep -c '^acme_tool: publish' \
-        "$t/ec.err"), withdrawn $(grep -c '^acme_tool: withdraw' \
-        "$t/ec.err")" "$out"
-check "only tls-alpn-01 answers were published" \
-    test -z "$(grep '^acme_tool: publish' "$t/ec.err" | grep -v tls-alpn-01)"
+check_eq "ECDSA certificate for three names (tls-alpn-01 only), every answer withdrawn" \
+    "issued 3 names: answers left 0" "$out"
 cert_ok "ECDSA" "$t/ec" ecdsa "${names[@]}"
 
 out=$(acme "${acct[@]}" issue --key-type rsa-2048 --challenges http-01 \
     --out "$t/rsa" "${names[@]}" 2>"$t/rsa.err")
-check_contains "RSA-2048 certificate for three names (http-01 only)" \
-    "issued 3 names" "$out"
-check "only http-01 answers were published" \
-    test -z "$(grep '^acme_tool: publish' "$t/rsa.err" | grep -v http-01)"
+check_eq "RSA-2048 certificate for three names (http-01 only), every answer withdrawn" \
+    "issued 3 names: answers left 0" "$out"
 cert_ok "RSA" "$t/rsa" rsa "${names[@]}"
 
 out=$(acme "${acct[@]}" issue --challenges dns-99 --out "$t/none" \
@@ -139,8 +124,8 @@ out=$(acme "${acct[@]}" issue --challenges dns-99 --out "$t/none" \
 check_contains "a challenge type the CA does not offer is named" \
     "mta-sts.other.example: the CA offers none of the configured challenge types (it offers" \
     "$out"
-check_contains "... and nothing was published" \
-    "answers published 0, withdrawn 0" "$out"
+check_contains "... and nothing is left in the challenge table" \
+    "answers left 0" "$out"
 check "... and no certificate was written" test ! -e "$t/none.crt"
 
 log "a CA that does not answer, and one that answers no ACME"
@@ -154,9 +139,9 @@ check_contains "a certificate where the directory should be: what was wrong" \
     "$out"
 
 log "half of all nonces rejected (PEBBLE_WFE_NONCEREJECT=50)"
-start_pebble nonces false PEBBLE_WFE_NONCEREJECT=50 ||
+start_pebble PEBBLE_WFE_NONCEREJECT=50 ||
     fail "Pebble (nonce rejection) starts"
-hurl -f --cacert "$t/ca/ca.pem" -o "$t/root.pem" "$MGMT/roots/0"
+cp "$ACME_ROOT" "$t/root.pem"
 out=$(acme --account-key "$t/acct2.key" --agree-tos account 2>"$t/err")
 check_contains "account through badNonce retries" "account created" "$out"
 retries=$(sed -n 's/^acme_tool: badNonce retries //p' "$t/err")
@@ -169,7 +154,8 @@ log "badNonce answers retried: $retries"
 check "Pebble did reject nonces, and they were retried" test "$retries" -gt 0
 
 log "external account binding (externalAccountBindingRequired)"
-start_pebble eab true || fail "Pebble (EAB) starts"
+start_pebble ACME_EAB=kid-1:zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W ||
+    fail "Pebble (EAB) starts"
 out=$(acme --account-key "$t/acct3.key" --agree-tos account 2>&1)
 check_contains "without EAB the client refuses, naming the settings" \
     "requires an external account binding: set acme.eab.kid and acme.eab.hmac_key" \
@@ -191,7 +177,7 @@ out=$(acme --account-key "$t/acct3.key" --agree-tos issue --out "$t/eab" \
 check_contains "... which can order" "issued 1 names" "$out"
 
 log "renewal information and rateLimited (stub next to Pebble)"
-start_pebble ari false || fail "Pebble (for the stub) starts"
+start_pebble || fail "Pebble (for the stub) starts"
 hurl -f --cacert "$t/ca/ca.pem" -o "$t/pebble-dir.json" "$DIR"
 sport=$(free_port)
 python3 "$SRCDIR/tests/e2e/acme_stub.py" "$sport" "$t/tls.crt" "$t/tls.key" \
