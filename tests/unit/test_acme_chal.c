@@ -78,9 +78,13 @@ static void test_http_01(void **state)
     acme_chal_drop(t, "http-01", "bad name!", TOKEN);
     acme_chal_drop(t, "dns-01", NAME, TOKEN);
     assert_true(acme_chal_http_lookup(t, NAME, TOKEN, out, 256) > 0);
+    assert_int_equal(acme_chal_pending(t), 2);
     acme_chal_drop(t, "http-01", "Mta-Sts.Example.Com", TOKEN);
     assert_int_equal(acme_chal_http_lookup(t, NAME, TOKEN, out, 256), -1);
     assert_int_equal(acme_chal_http_lookup(t, NAME, "second", out, 64), 8);
+    assert_int_equal(acme_chal_pending(t), 1);
+    acme_chal_drop(t, "http-01", NAME, "second");
+    assert_int_equal(acme_chal_pending(t), 0);
     acme_chal_free(t);
     acme_chal_free(NULL);
 }

@@ -427,6 +427,76 @@ static int try_in_child(const struct acme_state *s, const char *name,
     return WEXITSTATUS(status);
 }
 
+static void test_schedule(void **state)
+{
+    (void)state;
+    char *t = tmpdir(), p[600], err[512] = "", last[128] = "x";
+    struct acme_state *s = acme_state_open(t, err, sizeof(err));
+    assert_non_null(s);
+    snprintf(p, sizeof(p), "%s/acme/schedule", t);
+    assert_int_equal(mode_of(p), 0700);
+    struct acme_sched_name n = {0}, got = {0};
+    /* None yet: nothing read, nothing changed. */
+    assert_int_equal(acme_state_load_sched(s, "mta-sts.example.com",
+                                           ACME_STATE_ECDSA, &got, last,
+                                           sizeof(last), err, sizeof(err)),
+                     0);
+    assert_string_equal(last, "x");
+    n.failures = 3;
+    n.failed_at = 1700000000;
+    n.window_start = 1700001000;
+    n.window_end = 1700002000;
+    n.renew_at = 1700001500;
+    n.ari_next = 1700003000;
+    n.not_after = 1800000000; /* the certificate's: not stored */
+    assert_int_equal(
+        acme_state_save_sched(s, "MTA-STS.example.com", ACME_STATE_ECDSA, &n,
+                              "newOrder: \"quoted\"", err, sizeof(err)),
+        0);
+    assert_int_equal(acme_state_load_sched(s, "mta-sts.example.com",
+                                           ACME_STATE_ECDSA, &got, last,
+                                           sizeof(last), err, sizeof(err)),
+                     1);
+    assert_int_equal(got.failures, 3);
+    assert_int_equal(got.failed_at, 1700000000);
+    assert_int_equal(got.window_start, 1700001000);
+    assert_int_equal(got.window_end, 1700002000);
+    assert_int_equal(got.renew_at, 1700001500);
+    assert_int_equal(got.ari_next, 1700003000);
+    assert_int_equal(got.not_after, 0);
+    assert_string_equal(last, "newOrder: \"quoted\"");
+    snprintf(p, sizeof(p), "%s/acme/schedule/mta-sts.example.com.ecdsa.json",
+             t);
+    assert_int_equal(mode_of(p), 0600);
+    /* The other kind is another record. */
+    assert_int_equal(acme_state_load_sched(s, "mta-sts.example.com",
+                                           ACME_STATE_RSA, &got, last,
+                                           sizeof(last), err, sizeof(err)),
+                     0);
+    /* A broken record is named with its place. */
+    spit(p, "{\"failures\": 1,");
+    assert_int_equal(acme_state_load_sched(s, "mta-sts.example.com",
+                                           ACME_STATE_ECDSA, &got, last,
+                                           sizeof(last), err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "mta-sts.example.com.ecdsa.json:1:"));
+    spit(p, "{\"failures\": -1}");
+    assert_int_equal(acme_state_load_sched(s, "mta-sts.example.com",
+                                           ACME_STATE_ECDSA, &got, last,
+                                           sizeof(last), err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "failures: expected a count"));
+    spit(p, "{\"failures\": 0, \"failed_at\": \"soon\"}");
+    assert_int_equal(acme_state_load_sched(s, "mta-sts.example.com",
+                                           ACME_STATE_ECDSA, &got, last,
+                                           sizeof(last), err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "failed_at: expected a Unix time"));
+    acme_state_free(s);
+    rm_rf(t);
+    free(t);
+}
+
 static void test_lock(void **state)
 {
     (void)state;
@@ -514,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_write_fails_at_each_step),
         cmocka_unit_test(test_write_crashes_at_each_step),
         cmocka_unit_test(test_certs_and_account),
+        cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_lock),
         cmocka_unit_test(test_stale_lock),
     };
