@@ -1588,6 +1588,8 @@ out:
     acme_chal_free(chal);
     tlsrpt_recv_free(rx);
     store_free(st);
+    if (cfg->acme)
+        curl_global_cleanup();
     config_free(cfg);
     return rc;
 }

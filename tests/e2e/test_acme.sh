@@ -201,9 +201,13 @@ for d in s["domains"]:
         "$(serial_of "$S1/acme/certs/mta-sts.example.com.ecdsa.pem")"
     check "and verifies" is_verified mta-sts.example.com
     host_stop "$HOST_PID"
-    check "the window is kept in the state directory" \
-        grep -q '"window_start": 1767326400' \
-        "$S1/acme/schedule/mta-sts.example.com.ecdsa.json"
+    check "the window is kept in the state directory, the renewal time inside it" \
+        python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["window_start"] == 1767326400 and r["window_end"] == 1767412800, r
+assert 1767326400 <= r["renew_at"] < 1767412800, r
+' "$S1/acme/schedule/mta-sts.example.com.ecdsa.json"
 else
     fail "host starts against the stub"
     cat "$T/host-ari.log"
