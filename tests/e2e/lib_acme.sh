@@ -115,6 +115,7 @@ JSON
     ACME_CA_FILE=$cadir/ca.pem
     ACME_DIRECTORY=https://localhost:$port/dir
     ACME_DNS=127.0.0.1:$dns
+    # shellcheck disable=SC2034 # for the tests that source this
     ACME_MGMT=https://localhost:$mgmt
     _ACME_DNS_MGMT=http://127.0.0.1:$dns_mgmt
     ACME_LOG_DNS=$dir/challtestsrv.log
