@@ -8,7 +8,9 @@
 #    orders nothing; a second host on the same state directory orders
 #    nothing either;
 #  - the host SIGKILLed in the middle of an issuance: no partial file is
-#    ever loaded, and the next start finishes the job;
+#    ever loaded, and the next start finishes the job; SIGTERM in the
+#    middle of one stops it cleanly within the drain time, leaving no
+#    temporary file;
 #  - half of all nonces rejected (PEBBLE_WFE_NONCEREJECT=50): certificates
 #    are still issued (badNonce retried);
 #  - renewal at a third of the lifetime left (Pebble's certificates live
@@ -130,6 +132,17 @@ check "no temporary file was ever loaded" bash -c \
 check "nothing was refused as broken" bash -c \
     '! grep -h "acme/certs/.*: error" "$1" "$2"' _ "$T/k1.log" "$T/k2.log"
 host_stop "$HOST_PID"
+
+# ---- 2b. SIGTERM in the middle of an issuance ---------------------------
+
+write_config "$T/t.yaml" "$T/term" "$HTTPS_PORT" "$HTTP_PORT" example.org
+host_start "$T/t.log" "http://127.0.0.1:$HTTP_PORT/healthz" \
+    serve -c "$T/t.yaml" || fail "the host to be stopped starts"
+check "an issuance begins" wait_log "$T/t.log" "acme: mta-sts.example.org \(ecdsa\): ordering" 30
+host_stop "$HOST_PID" 12
+check_eq "SIGTERM during an order stops the host cleanly and promptly" 0 "$HOST_RC"
+check "no temporary file is left" bash -c \
+    '[ -z "$(find "$1" -name ".*" -type f)" ]' _ "$T/term/acme"
 
 # ---- 3. badNonce and renewal --------------------------------------------
 
