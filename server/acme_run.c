@@ -475,11 +475,11 @@ out:
  * order runs one due order for e: the name must resolve (else a per-name
  * problem that places no order), its lock must be free (else it is looked
  * at again later), no fresh certificate may have appeared meanwhile (a
- * replica's), and the pace must allow it. *pace_at is set when the pace
- * was what held it back.
+ * replica's), and the pace must allow it (the loop waits for the pace
+ * before it calls this; another thread never spends it, so this is a
+ * safety net).
  */
-static void order(struct acme_run *r, struct entry *e, int64_t now,
-                  int64_t *pace_at)
+static void order(struct acme_run *r, struct entry *e, int64_t now)
 {
     char why[ERR_LEN], *pem = NULL;
     size_t len = 0;
@@ -516,10 +516,9 @@ static void order(struct acme_run *r, struct entry *e, int64_t now,
         goto out;
     }
     if (acme_pace_take(&r->pace, now) < 0) {
-        *pace_at = acme_pace_when(&r->pace, now);
         log_msg(r->lg, LOG_LEVEL_INFO,
                 "acme: %s (%s): order pace reached; ordering at %lld", e->host,
-                kind_name(e->kind), (long long)*pace_at);
+                kind_name(e->kind), (long long)acme_pace_when(&r->pace, now));
         goto out;
     }
     issue(r, e, pem, len, now);
@@ -639,6 +638,7 @@ static void *run(void *arg)
     while (!stopping(r)) {
         refresh(r);
         int64_t now = (int64_t)time(NULL), next = now + IDLE_S;
+        int64_t paced = acme_pace_when(&r->pace, now);
         struct entry *due = NULL;
         struct acme_sched_next due_nx = {ACME_SCHED_ORDER, 0};
         pthread_mutex_lock(&r->mu);
@@ -649,6 +649,9 @@ static void *run(void *arg)
             struct acme_sched_next nx = acme_sched_next(&e->s, r->ari, now);
             if (nx.at < e->hold_until)
                 nx.at = e->hold_until;
+            /* Orders wait for the pace (the time shown on /status too). */
+            if (nx.what == ACME_SCHED_ORDER && nx.at < paced)
+                nx.at = paced;
             e->next = nx.at;
             if (nx.at <= now && due == NULL) {
                 due = e;
@@ -659,13 +662,10 @@ static void *run(void *arg)
         }
         pthread_mutex_unlock(&r->mu);
         if (due != NULL) {
-            int64_t pace_at = 0;
             if (due_nx.what == ACME_SCHED_ARI)
                 fetch_window(r, due, now);
             else
-                order(r, due, now, &pace_at);
-            if (pace_at > now)
-                sleep_until(r, pace_at);
+                order(r, due, now);
             continue;
         }
         sleep_until(r, next);

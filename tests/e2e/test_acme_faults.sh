@@ -11,6 +11,8 @@
 #    ever loaded, and the next start finishes the job; SIGTERM in the
 #    middle of one stops it cleanly within the drain time, leaving no
 #    temporary file;
+#  - a pace of one order (orders_burst 1, orders_per_hour 1): one name is
+#    ordered, the other waits an hour, as /status says;
 #  - half of all nonces rejected (PEBBLE_WFE_NONCEREJECT=50): certificates
 #    are still issued (badNonce retried);
 #  - renewal at a third of the lifetime left (Pebble's certificates live
@@ -143,6 +145,26 @@ host_stop "$HOST_PID" 12
 check_eq "SIGTERM during an order stops the host cleanly and promptly" 0 "$HOST_RC"
 check "no temporary file is left" bash -c \
     '[ -z "$(find "$1" -name ".*" -type f)" ]' _ "$T/term/acme"
+
+# ---- 2c. the order pace --------------------------------------------------
+
+write_config "$T/p.yaml" "$T/paced" "$HTTPS_PORT" "$HTTP_PORT" example.com example.net
+printf '  orders_burst: 1\n  orders_per_hour: 1\n' >>"$T/p.yaml"
+host_start "$T/p.log" "http://127.0.0.1:$HTTP_PORT/healthz" \
+    serve -c "$T/p.yaml" || fail "the paced host starts"
+check "with a pace of one order, the first name is issued" \
+    wait_until "$ISSUE_WAIT" is_verified mta-sts.example.com
+paced() { status_json | python3 -c '
+import json, sys, time
+s = json.load(sys.stdin)
+d = [d for d in s["domains"] if d["domain"] == "example.net"][0]
+a = d["acme"][0]
+assert a["not_after"] is None and a["failures"] == 0, a
+assert a["next_renewal"] > time.time() + 3000, a
+'; }
+check "the second waits an hour for the pace (on /status)" wait_until 10 paced
+check_eq "one order only" 1 "$(orders issued)"
+host_stop "$HOST_PID"
 
 # ---- 3. badNonce and renewal --------------------------------------------
 
