@@ -39,6 +39,9 @@
 /* With nothing due, the table is looked at again after this long anyway
  * (the clock may have jumped; a cert_dir pair may have expired). */
 #define IDLE_S 3600
+/* A name that does not resolve is looked up again after the back-off, but
+ * at least this often: no CA is asked, and the operator may be fixing it. */
+#define DNS_RETRY_MAX_S 600
 
 enum { RESULT_ISSUED, RESULT_FAILED, N_RESULTS };
 static const char *const result_names[N_RESULTS] = {"issued", "failed"};
@@ -50,9 +53,10 @@ struct entry {
     enum acme_state_kind kind;
     struct acme_sched_name s;
     char last_error[ERR_LEN];
-    int64_t hold_until; /* not before (a held lock, a Retry-After) */
-    int64_t next;       /* when the next action is due, for /status */
-    bool wanted;        /* served, and no cert_dir pair covers it */
+    int64_t hold_until;    /* not before (a held lock, a Retry-After, DNS) */
+    unsigned dns_failures; /* lookups in a row that found no address */
+    int64_t next;          /* when the next action is due, for /status */
+    bool wanted;           /* served, and no cert_dir pair covers it */
 };
 
 struct acme_run {
@@ -485,9 +489,24 @@ static void order(struct acme_run *r, struct entry *e, int64_t now)
     size_t len = 0;
     struct acme_state_lock *lock = NULL;
     if (!resolves(r, e->host, why, sizeof(why))) {
-        fail(r, e, now, why);
+        /* Nothing reached the CA: the CA's back-off is not touched, and
+         * the name is looked up again soon (the operator is pointing the
+         * name at this host, or about to). */
+        pthread_mutex_lock(&r->mu);
+        e->dns_failures++;
+        int64_t wait = acme_sched_backoff(e->dns_failures);
+        if (wait > DNS_RETRY_MAX_S)
+            wait = DNS_RETRY_MAX_S;
+        e->hold_until = now + wait;
+        snprintf(e->last_error, sizeof(e->last_error), "%s", why);
+        pthread_mutex_unlock(&r->mu);
+        save_sched(r, e);
+        log_msg(r->lg, LOG_LEVEL_WARN,
+                "acme: %s (%s): %s; no order placed, looking again in %lld s",
+                e->host, kind_name(e->kind), why, (long long)wait);
         return;
     }
+    e->dns_failures = 0;
     int rc = acme_state_lock(r->state, e->host, &lock, why, sizeof(why));
     if (rc != 0) {
         log_msg(r->lg, rc > 0 ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,

@@ -6,8 +6,8 @@
 # HTTP-01 only; each policy is fetched with curl verifying against
 # Pebble's root; each certificate names its host and has the configured
 # key type. A restart reuses the account and the certificates (no order,
-# the same serial). A name that does not resolve places no order and says
-# why on /status. A directory with renewalInfo (tests/e2e/acme_stub.py in
+# the same serial). A name that does not resolve places no order, says
+# why on /status, and is ordered once it resolves. A directory with renewalInfo (tests/e2e/acme_stub.py in
 # front of Pebble) has the window fetched, a time picked in it and kept in
 # the state directory, and the renewal ordered with replaces; its
 # rateLimited answer is waited out as its Retry-After says while the old
@@ -179,7 +179,8 @@ if host_start "$T/host-ari.log" "http://127.0.0.1:$HTTP_PORT/healthz" \
         "mta-sts.example.com \(ecdsa\): renewal window 1767326400..1767412800, renewing at" 20
     check "the renewal is ordered with replaces" \
         wait_log "$T/host-ari.log" "mta-sts.example.com \(ecdsa\): ordering, replacing " 20
-    check "the stub got replaces in newOrder" grep -q '"replaces"' "$T/stub.log"
+    check "the stub got replaces in newOrder" \
+        wait_until 10 grep -q '"replaces"' "$T/stub.log"
     rate_limited() { [ "$(orders failed)" = 3 ]; }
     check "rateLimited: each of the three orders failed" wait_until 20 rate_limited
     check "the next try waits for the CA's Retry-After" \
@@ -233,15 +234,23 @@ if host_start "$T/host-nodns.log" "http://127.0.0.1:$HTTP_PORT/healthz" \
         '! grep -q "example.nl" "$1"' _ "$ACME_LOG_PEBBLE"
     status_json >"$T/status-nodns.json"
     check "/status shows the reason for that domain" python3 -c '
-import json, sys
+import json, sys, time
 s = json.load(open(sys.argv[1]))
 d = [d for d in s["domains"] if d["domain"] == "example.nl"][0]
 a = d["acme"][0]
 assert "does not resolve" in a["last_error"], a
-assert a["failures"] == 1, a
+assert a["failures"] == 0, a  # the CA was not asked: no back-off there
+assert a["next_renewal"] <= time.time() + 60, a
 ' "$T/status-nodns.json"
-    check "the schedule is kept in the state directory" \
-        grep -q '"failures": 1' "$S2/acme/schedule/mta-sts.example.nl.rsa.json"
+    check "the reason is kept in the state directory" \
+        grep -q '"last_error": "mta-sts.example.nl does not resolve' \
+        "$S2/acme/schedule/mta-sts.example.nl.rsa.json"
+    # The operator points the name at the host: the next look (a minute
+    # after the first) orders it.
+    acme_dns_add mta-sts.example.nl
+    check "once it resolves, it is ordered and verifies" \
+        wait_until 100 is_verified mta-sts.example.nl
+    check_eq "with one order" 1 "$(orders issued)"
     host_stop "$HOST_PID"
     check_eq "SIGTERM stops it cleanly" 0 "$HOST_RC"
 else
