@@ -548,7 +548,7 @@ out:
 
 /* account_key loads the account key or makes it (under the "account"
  * lock, so replicas share one). NULL with err filled. */
-static struct acme_key *account_key(struct acme_run *r, char *err,
+static struct acme_key *account_key(struct acme_run *r, bool *busy, char *err,
                                     size_t errlen)
 {
     struct acme_state_lock *lock = NULL;
@@ -558,6 +558,7 @@ static struct acme_key *account_key(struct acme_run *r, char *err,
     size_t len = 0;
     buf_init(&pem, PEM_MAX);
     int rc = acme_state_lock(r->state, "account", &lock, err, errlen);
+    *busy = rc > 0;
     if (rc != 0) {
         if (rc > 0)
             snprintf(err, errlen,
@@ -611,8 +612,15 @@ static int setup(struct acme_run *r)
             /* Only whether the name resolves matters here, not DNSSEC. */
             r->dns =
                 check_dns_new(r->cfg->acme_resolver, "none", err, sizeof(err));
+        bool busy = false;
         if (r->dns != NULL && r->account == NULL)
-            r->account = account_key(r, err, sizeof(err));
+            r->account = account_key(r, &busy, err, sizeof(err));
+        /* A replica holds the account lock only while it reads or makes
+         * the key: a second is enough, and that is no failure. */
+        if (busy) {
+            sleep_until(r, (int64_t)time(NULL) + 1);
+            continue;
+        }
         if (r->account != NULL) {
             what = ae.msg;
             if (acme_client_directory(r->client, &dir, &ae) == 0 &&
