@@ -102,3 +102,13 @@ void check_fetched_free(struct check_fetched *f)
     f->body = NULL;
     f->len = 0;
 }
+
+int check_fetch_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void check_fetch_cleanup(void)
+{
+    curl_global_cleanup();
+}

@@ -35,6 +35,13 @@ int check_fetch_policy(const char *domain, const char *addr, unsigned port,
                        const char *ca_file, struct check_fetched *out,
                        char *err, size_t errlen);
 
+/* check_fetch_init sets libcurl up, once, before threads fetch: its lazy
+ * set-up in the first transfer is not safe when two threads start at
+ * once. Returns 0, or -1 when libcurl cannot be initialised.
+ * check_fetch_cleanup undoes it once they are done. */
+int check_fetch_init(void);
+void check_fetch_cleanup(void);
+
 /* check_fetched_free releases the body; a zeroed one is a no-op. */
 void check_fetched_free(struct check_fetched *f);
 

@@ -23,7 +23,11 @@
 
 #define MAX_RECORDS 64
 
-static const char *const level_names[] = {"ok", "warn", "fail"};
+const char *check_level_name(enum check_level l)
+{
+    static const char *const names[] = {"ok", "warn", "fail"};
+    return names[l];
+}
 
 /* put formats into a result field, ending a cut text with "...". */
 __attribute__((format(printf, 2, 3))) static void put(char *field,
@@ -58,6 +62,12 @@ static struct check_result *add(struct check_report *rep,
     snprintf(r->domain, sizeof(r->domain), "%s", domain);
     rep->counts[level]++;
     return r;
+}
+
+/* over_budget tells whether the domain's time is up. */
+static bool over_budget(const struct check_opts *o)
+{
+    return o->over_budget != NULL && o->over_budget(o->budget_ctx);
 }
 
 /* texts collects the joined TXT texts of an answer for check_parse. */
@@ -343,7 +353,8 @@ static int check_addrs(struct check_dns *dns, const struct check_opts *opt,
     }
     const char *dnssec = r->dnssec; /* r moves when the report grows */
     for (size_t i = 0; opt->smtp_port != 0 && i < n_addrs; i++)
-        if (probe_tls(opt, domain, host, addrs[i], dnssec, rep) < 0)
+        if (!over_budget(opt) &&
+            probe_tls(opt, domain, host, addrs[i], dnssec, rep) < 0)
             return -1;
     return 0;
 }
@@ -449,7 +460,7 @@ static int check_mx(struct check_dns *dns, const struct check_opts *o,
     }
     if (sv->id != NULL && report_cover(sv, &a, dnssec, rep) < 0)
         goto out;
-    for (size_t i = 0; i < a.n && i < MAX_RECORDS; i++)
+    for (size_t i = 0; i < a.n && i < MAX_RECORDS && !over_budget(o); i++)
         if (check_addrs(dns, o, sv->domain, a.rr[i].text, rep) < 0)
             goto out;
     rc = 0;
@@ -592,6 +603,8 @@ static int fetch_policy(struct check_dns *dns, const struct check_opts *o,
             host);
         return 0;
     }
+    if (over_budget(o))
+        return 0;
     int rc = 0;
     if (check_fetch_policy(sv->domain, addr, o->https_port, o->ca_file, &f, err,
                            sizeof(err)) < 0) {
@@ -636,9 +649,23 @@ int check_domain(struct check_dns *dns, const struct check_opts *o,
         put(r->fix, "add policy/%s.txt (or fix it: `mta-sts-host validate`)",
             sv->domain);
     }
-    if (check_sts(dns, sv, rep) < 0 || check_policy(dns, o, sv, rep) < 0 ||
-        check_tlsrpt(dns, sv, rep) < 0 || check_mx(dns, o, sv, rep) < 0)
+    if (check_sts(dns, sv, rep) < 0 ||
+        (!over_budget(o) && check_policy(dns, o, sv, rep) < 0) ||
+        (!over_budget(o) && check_tlsrpt(dns, sv, rep) < 0) ||
+        (!over_budget(o) && check_mx(dns, o, sv, rep) < 0))
         return -1;
+    if (over_budget(o)) {
+        struct check_result *r = add(rep, CHECK_FAIL, "time", sv->domain);
+        if (r == NULL)
+            return -1;
+        put(r->what,
+            "the checks of %s ran past their time budget; those not "
+            "listed were skipped",
+            sv->domain);
+        put(r->fix, "%s",
+            "make the slow DNS server, policy host or MX answer (the "
+            "results above say which), or raise check.timeout");
+    }
     return 0;
 }
 
@@ -646,7 +673,7 @@ int check_report_text(const struct check_report *rep, struct buf *b)
 {
     for (size_t i = 0; i < rep->n; i++) {
         const struct check_result *r = &rep->r[i];
-        buf_printf(b, "%s %s %s: %s", level_names[r->level], r->check,
+        buf_printf(b, "%s %s %s: %s", check_level_name(r->level), r->check,
                    r->domain, r->what);
         if (r->fix[0] != '\0')
             buf_printf(b, " fix: %s", r->fix);
@@ -672,7 +699,7 @@ int check_report_json(const struct check_report *rep, struct buf *b)
         buf_puts(b, i ? ",{\"domain\":" : "{\"domain\":");
         buf_json_string(b, r->domain, strlen(r->domain));
         json_field(b, "check", r->check);
-        json_field(b, "status", level_names[r->level]);
+        json_field(b, "status", check_level_name(r->level));
         json_field(b, "message", r->what);
         json_field(b, "fix", r->fix);
         json_field(b, "dnssec", r->dnssec);

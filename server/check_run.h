@@ -13,12 +13,16 @@
 #ifndef MTA_STS_CHECK_RUN_H
 #define MTA_STS_CHECK_RUN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
 #include "check_dns.h"
 
 enum check_level { CHECK_OK, CHECK_WARN, CHECK_FAIL };
+
+/* check_level_name returns "ok", "warn" or "fail". */
+const char *check_level_name(enum check_level l);
 
 #define CHECK_TEXT_MAX 1024
 
@@ -56,11 +60,18 @@ struct check_opts {
     unsigned https_port;
     unsigned smtp_port;  /* 25 for senders; 0: no SMTP probe */
     const char *ca_file; /* also trusted for the MX certificates */
+    /* The time budget of one domain (`serve`'s periodic check): asked
+     * between steps (a lookup, the fetch, a probe); once it says true the
+     * remaining steps are skipped and one "time" result says so. NULL:
+     * no budget. */
+    bool (*over_budget)(void *ctx);
+    void *budget_ctx;
 };
 
 /*
  * check_domain runs every check for sv->domain and appends the results to
- * rep. Returns 0, or -1 when memory runs out.
+ * rep. A step already begun runs to its own timeout, so a domain takes at
+ * most its budget plus one step. Returns 0, or -1 when memory runs out.
  */
 int check_domain(struct check_dns *dns, const struct check_opts *o,
                  const struct check_served *sv, struct check_report *rep);

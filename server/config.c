@@ -20,6 +20,7 @@
 
 #include <yaml.h>
 
+#include "check_parse.h"
 #include "dnsname.h"
 
 /* Inputs larger than this are refused before libyaml sees them. */
@@ -1375,6 +1376,103 @@ static void apply_instance(struct ctx *x, const struct keydef *kd,
     apply_checked_string(x, kd, key, val, config_check_instance);
 }
 
+int config_parse_duration(const char *s, unsigned long max, unsigned long *out,
+                          char *err, size_t errlen)
+{
+    static const char units[] = "dhms";
+    static const unsigned long scale[] = {86400, 3600, 60, 1};
+    unsigned long total = 0;
+    size_t next_unit = 0; /* units go from the largest down, once each */
+    const char *p = s;
+    if (*p == '\0')
+        goto bad;
+    while (*p != '\0') {
+        if (*p < '0' || *p > '9')
+            goto bad;
+        unsigned long v = 0;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            if (v > max)
+                goto range; /* and stop before it can wrap */
+            v = v * 10 + (unsigned long)(*p - '0');
+        }
+        const char *u = *p != '\0' ? strchr(units, *p) : NULL;
+        if (u == NULL || (size_t)(u - units) < next_unit)
+            goto bad;
+        next_unit = (size_t)(u - units) + 1;
+        p++;
+        if (v > max / scale[next_unit - 1])
+            goto range;
+        total += v * scale[next_unit - 1];
+        if (total > max)
+            goto range;
+    }
+    *out = total;
+    return 0;
+bad:
+    seterr(err, errlen,
+           "expected a duration such as 90s, 30m, 6h, 1d or 1h30m, found "
+           "\"%.64s\"",
+           s);
+    return -1;
+range:
+    seterr(err, errlen, "\"%.64s\" is longer than the limit of %lu seconds", s,
+           max);
+    return -1;
+}
+
+/* apply_duration sets an unsigned field to a duration in kd->min..max
+ * seconds; for check.interval, "off" (or null) stores 0. */
+static void apply_duration(struct ctx *x, const struct keydef *kd,
+                           const struct node *key, const struct node *val)
+{
+    char err[256];
+    unsigned long v;
+    unsigned *field = (unsigned *)(void *)((char *)x->c + kd->off);
+    bool off_allowed = kd->off == offsetof(struct config, check_interval);
+    if (off_allowed && (node_is_null(val) || (val->kind == N_SCALAR &&
+                                              strcmp(val->str, "off") == 0))) {
+        *field = 0;
+        return;
+    }
+    const char *s = scalar_text(x, kd, key, val);
+    if (s == NULL)
+        return;
+    if (config_parse_duration(s, kd->max, &v, err, sizeof(err)) < 0) {
+        err_at(x, &val->mark, "%s: %s%s", kd->path, err,
+               off_allowed ? " (or off)" : "");
+        return;
+    }
+    if (v < kd->min) {
+        err_at(x, &val->mark, "%s: %s is shorter than the minimum of %lus",
+               kd->path, s, kd->min);
+        return;
+    }
+    *field = (unsigned)v;
+}
+
+static int check_resolver(const char *s, char *err, size_t errlen)
+{
+    char fwd[80];
+    return check_resolver_addr(s, fwd, sizeof(fwd), err, errlen);
+}
+
+static void apply_resolver(struct ctx *x, const struct keydef *kd,
+                           const struct node *key, const struct node *val)
+{
+    apply_checked_string(x, kd, key, val, check_resolver);
+}
+
+/* apply_path sets a string field to a non-empty path (null: unset). */
+static void apply_path(struct ctx *x, const struct keydef *kd,
+                       const struct node *key, const struct node *val)
+{
+    if (node_is_null(val)) {
+        replace_string(x, string_field(x, kd), NULL);
+        return;
+    }
+    apply_dir(x, kd, key, val);
+}
+
 static void apply_section(struct ctx *x, const struct keydef *kd,
                           const struct node *key, const struct node *val);
 
@@ -1412,6 +1510,30 @@ static const struct keydef tlsrpt_keys[] = {
     {"instance", "tlsrpt.instance", apply_instance,
      "letters, digits, '.', '_' or '-' (or null)", OFF(tlsrpt_instance), 1, 0,
      NULL, 0},
+};
+
+/* For durations, min and max are the limits in seconds. */
+static const struct keydef check_keys[] = {
+    {"interval", "check.interval", apply_duration,
+     "a duration such as 6h (at least 1m), or off", OFF(check_interval),
+     CONFIG_CHECK_INTERVAL_MIN, 30 * 86400, NULL, 0},
+    {"timeout", "check.timeout", apply_duration,
+     "a duration such as 2m (10s to 1h)", OFF(check_timeout), 10, 3600, NULL,
+     0},
+    {"concurrency", "check.concurrency", apply_uint, "a number",
+     OFF(check_concurrency), 1, 64, NULL, 0},
+    {"resolver", "check.resolver", apply_resolver,
+     "an address such as 127.0.0.1 or [::1]:5353 (or null)",
+     OFF(check_resolver), 1, 0, NULL, 0},
+    {"trust_anchor", "check.trust_anchor", apply_path,
+     "a file of DS or DNSKEY records, or none", OFF(check_trust_anchor), 0, 0,
+     NULL, 0},
+    {"ca_file", "check.ca_file", apply_path, "a PEM file of CA certificates",
+     OFF(check_ca_file), 0, 0, NULL, 0},
+    {"https_port", "check.https_port", apply_uint, "a port number",
+     OFF(check_https_port), 1, 65535, NULL, 0},
+    {"smtp_port", "check.smtp_port", apply_uint, "a port number, 0: no probe",
+     OFF(check_smtp_port), 0, 65535, NULL, 0},
 };
 
 static const struct keydef log_keys[] = {
@@ -1464,6 +1586,8 @@ static const struct keydef top_keys[] = {
      NKEYS(tlsrpt_keys)},
     {"log", "log", apply_section, "a mapping", 0, 0, 0, log_keys,
      NKEYS(log_keys)},
+    {"check", "check", apply_section, "a mapping", 0, 0, 0, check_keys,
+     NKEYS(check_keys)},
     {"limits", "limits", apply_section, "a mapping", 0, 0, 0, limits_keys,
      NKEYS(limits_keys)},
     {"reload", "reload", apply_section, "a mapping", 0, 0, 0, reload_keys,
@@ -1721,6 +1845,11 @@ struct config *config_new_default(void)
     c->tlsrpt_retention_days = 400;
     c->tlsrpt_rate_limit = 60;
     c->tlsrpt_max_disk = (size_t)1 << 30;
+    c->check_interval = 0;
+    c->check_timeout = 120;
+    c->check_concurrency = 4;
+    c->check_https_port = 443;
+    c->check_smtp_port = 25;
     if (c->policy_dir == NULL || c->cert_dir == NULL ||
         c->https_listen == NULL || c->http_listen == NULL ||
         c->state_dir == NULL || c->tlsrpt_path == NULL) {
@@ -1745,6 +1874,9 @@ void config_free(struct config *c)
     free(c->state_dir);
     free(c->tlsrpt_path);
     free(c->tlsrpt_instance);
+    free(c->check_resolver);
+    free(c->check_trust_anchor);
+    free(c->check_ca_file);
     free(c);
 }
 

@@ -26,6 +26,7 @@
 
 #include "buf.h"
 #include "certs.h"
+#include "check_table.h"
 #include "request.h"
 #include "tlsrpt_recv.h"
 
@@ -82,6 +83,8 @@ struct http {
     /* TLS report reception, once the store is open (after the privilege
      * drop); NULL before, or when reception is off. */
     struct tlsrpt_recv *_Atomic tlsrpt;
+    /* The periodic check's results, while it runs; NULL when it is off. */
+    struct check_table *_Atomic checks;
 };
 
 /* Per-request state, for the access log and the snapshot reference. It
@@ -198,6 +201,51 @@ static void domain_metric(struct buf *b, const char *name,
     buf_printf(b, "%s{domain=\"", name);
     label_value(b, d->name);
     buf_printf(b, "\"} %lld\n", value);
+}
+
+/* What check_metrics renders of one domain; one visit per family, so
+ * that each family's samples stay together. */
+struct check_render {
+    struct buf *b;
+    bool timestamp; /* mta_sts_check_timestamp_seconds, else _ok */
+};
+
+static void check_metric_domain(void *ctx, const struct check_view *v)
+{
+    const struct check_render *r = ctx;
+    if (r->timestamp) {
+        buf_puts(r->b, "mta_sts_check_timestamp_seconds{domain=\"");
+        label_value(r->b, v->domain);
+        buf_printf(r->b, "\"} %lld\n", (long long)v->last_run);
+        return;
+    }
+    for (size_t i = 0; i < v->n_sums; i++) {
+        buf_puts(r->b, "mta_sts_check_ok{domain=\"");
+        label_value(r->b, v->domain);
+        buf_puts(r->b, "\",check=\"");
+        label_value(r->b, v->sums[i].check);
+        buf_printf(r->b, "\"} %d\n", v->sums[i].level != CHECK_FAIL);
+    }
+}
+
+/* check_metrics renders the periodic check's results of the domains the
+ * snapshot serves (a domain gone from it is gone from here too). */
+static void check_metrics(struct buf *b, struct check_table *ct,
+                          const struct snapshot *s)
+{
+    struct check_render r = {.b = b};
+    size_t n = snapshot_count(s);
+    metric_head(b, "mta_sts_check_ok", "gauge",
+                "1 when the periodic check found nothing failing (ok or "
+                "warn), per domain and check; see /status for the fix.");
+    for (size_t i = 0; i < n; i++)
+        check_table_visit(ct, snapshot_at(s, i)->name, check_metric_domain, &r);
+    r.timestamp = true;
+    metric_head(b, "mta_sts_check_timestamp_seconds", "gauge",
+                "When the periodic check last ran for the domain (Unix "
+                "time).");
+    for (size_t i = 0; i < n; i++)
+        check_table_visit(ct, snapshot_at(s, i)->name, check_metric_domain, &r);
 }
 
 /* Rendered answers (metrics, status) grow with the number of domains and
@@ -341,6 +389,9 @@ static char *render_metrics(struct http *h, const struct snapshot *s,
                       e != NULL && certs_entry_trusted(e) &&
                           !certs_entry_dev(e));
     }
+    struct check_table *ct = atomic_load(&h->checks);
+    if (ct != NULL)
+        check_metrics(&b, ct, s);
     struct tlsrpt_recv *rx = atomic_load(&h->tlsrpt);
     if (rx != NULL) {
         metric_head(&b, "mta_sts_tlsrpt_submissions_total", "counter",
@@ -402,8 +453,35 @@ static void status_cert(struct buf *b, const struct certs_entry *e)
  * /metrics is (the plain-HTTP or the metrics listener), never on the
  * public HTTPS listener: it lists every customer.
  */
-static char *render_status(const struct snapshot *s, size_t *len)
+static void check_status_domain(void *ctx, const struct check_view *v)
 {
+    struct buf *b = ctx;
+    size_t counts[3] = {0};
+    buf_puts(b, "{\"last_run\":");
+    json_time(b, v->last_run);
+    buf_puts(b, ",\"id\":");
+    json_str_or_null(b, v->id[0] != '\0' ? v->id : NULL);
+    buf_puts(b, ",\"results\":[");
+    for (size_t i = 0; i < v->n_items; i++) {
+        const struct check_item *it = &v->items[i];
+        counts[it->level]++;
+        buf_puts(b, i ? ",{\"check\":" : "{\"check\":");
+        json_str_or_null(b, it->check);
+        buf_printf(
+            b, ",\"status\":\"%s\",\"message\":", check_level_name(it->level));
+        json_str_or_null(b, it->what);
+        buf_puts(b, ",\"fix\":");
+        json_str_or_null(b, it->fix);
+        buf_puts(b, "}");
+    }
+    buf_printf(b, "],\"ok\":%zu,\"warn\":%zu,\"fail\":%zu}", counts[CHECK_OK],
+               counts[CHECK_WARN], counts[CHECK_FAIL]);
+}
+
+static char *render_status(struct http *h, const struct snapshot *s,
+                           size_t *len)
+{
+    struct check_table *ct = atomic_load(&h->checks);
     struct buf b;
     struct snapshot_counts c = snapshot_counts(s);
     const struct reply *health = snapshot_reply(s, SNAPSHOT_HEALTH);
@@ -448,6 +526,12 @@ static char *render_status(const struct snapshot *s, size_t *len)
         }
         buf_puts(&b, ",\"certificate_problem\":");
         json_str_or_null(&b, d->cert_problem);
+        /* The periodic check's last run; null while it is off or has not
+         * reached the domain yet. */
+        buf_puts(&b, ",\"check\":");
+        if (ct == NULL ||
+            check_table_visit(ct, d->name, check_status_domain, &b) == 0)
+            buf_puts(&b, "null");
         buf_puts(&b, "}");
     }
     buf_puts(&b, "]}\n");
@@ -908,7 +992,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         size_t len = 0;
         bool metrics = res.action == REQUEST_METRICS;
         char *body = metrics ? render_metrics(h, rq->snap, &len)
-                             : render_status(rq->snap, &len);
+                             : render_status(h, rq->snap, &len);
         if (body == NULL)
             return MHD_NO;
         struct MHD_Response *resp =
@@ -1456,6 +1540,11 @@ void http_stop(struct http *h, unsigned drain_seconds)
 void http_set_tlsrpt(struct http *h, struct tlsrpt_recv *rx)
 {
     atomic_store(&h->tlsrpt, rx);
+}
+
+void http_set_checks(struct http *h, struct check_table *ct)
+{
+    atomic_store(&h->checks, ct);
 }
 
 void http_free(struct http *h)

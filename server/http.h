@@ -50,6 +50,14 @@ struct tlsrpt_recv;
  */
 void http_set_tlsrpt(struct http *h, struct tlsrpt_recv *rx);
 
+struct check_table;
+
+/*
+ * http_set_checks hands the periodic check's results over for /status and
+ * /metrics (NULL takes them back); the same rules as http_set_tlsrpt.
+ */
+void http_set_checks(struct http *h, struct check_table *ct);
+
 /* http_free releases the server; NULL is a no-op. */
 void http_free(struct http *h);
 

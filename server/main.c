@@ -28,6 +28,7 @@
 #include "certs.h"
 #include "check_dns.h"
 #include "check_run.h"
+#include "check_serve.h"
 #include "config.h"
 #include "diag.h"
 #include "dnsname.h"
@@ -1001,19 +1002,7 @@ static int check_one(struct check_dns *dns, const struct check_opts *o,
                      const struct config *cfg, const char *name,
                      const struct plan_domain *d, struct check_report *rep)
 {
-    const struct policy *p =
-        d != NULL && d->policy != NULL ? d->policy->policy : NULL;
-    struct check_served sv = {
-        .domain = name,
-        .id = p != NULL ? p->id : NULL,
-        .mx = p != NULL ? (const char *const *)p->mx : NULL,
-        .n_mx = p != NULL ? p->n_mx : 0,
-        .source = p != NULL ? d->policy->source : "",
-        .rua = (const char *const *)cfg->tlsrpt_rua,
-        .n_rua = cfg->n_tlsrpt_rua,
-        .served = p != NULL ? p->served : NULL,
-        .served_len = p != NULL ? p->served_len : 0,
-    };
+    struct check_served sv = check_serve_served(cfg, name, d);
     return check_domain(dns, o, &sv, rep);
 }
 
@@ -1048,9 +1037,11 @@ static int cmd_check(const struct cli *cli)
             0)
         die_usage("--resolver %s: %s", cli->resolver, err);
     struct check_opts opts = {
-        .https_port = port_option("--https-port", cli->https_port, 443),
-        .smtp_port = port_option("--smtp-port", cli->smtp_port, 25),
-        .ca_file = cli->ca_file,
+        .https_port =
+            port_option("--https-port", cli->https_port, cfg->check_https_port),
+        .smtp_port =
+            port_option("--smtp-port", cli->smtp_port, cfg->check_smtp_port),
+        .ca_file = cli->ca_file != NULL ? cli->ca_file : cfg->check_ca_file,
     };
     cfg->certs_unchecked = true; /* the policies are what is compared */
     log_init(&lg, LOG_FORMAT_TEXT, LOG_LEVEL_ERROR, false);
@@ -1061,7 +1052,11 @@ static int cmd_check(const struct cli *cli)
     /* No servable domain is no reason not to look at DNS. */
     if (store_reload(st) >= 0)
         s = store_acquire(st);
-    dns = check_dns_new(cli->resolver, cli->trust_anchor, err, sizeof(err));
+    /* The flags win over the config's check: section. */
+    dns = check_dns_new(
+        cli->resolver != NULL ? cli->resolver : cfg->check_resolver,
+        cli->trust_anchor != NULL ? cli->trust_anchor : cfg->check_trust_anchor,
+        err, sizeof(err));
     if (dns == NULL) {
         fprintf(stderr, "mta-sts-host: check: %s\n", err);
         goto out;
@@ -1321,6 +1316,7 @@ static int cmd_serve(const struct cli *cli)
     struct http *h = NULL;
     struct watch *w = NULL;
     struct tlsrpt_recv *rx = NULL;
+    struct check_serve *cs = NULL;
     struct logger lg;
     char err[512];
     sigset_t sigs;
@@ -1404,6 +1400,23 @@ static int cmd_serve(const struct cli *cli)
             goto out;
         http_set_tlsrpt(h, rx);
     }
+    /* The periodic check reads its files (trust anchor, CA file) as the
+     * user it runs as, like the report database. */
+    if (cfg->check_interval > 0) {
+        if ((cs = check_serve_start(cfg, &lg, st, err, sizeof(err))) == NULL) {
+            log_msg(&lg, LOG_LEVEL_ERROR,
+                    "check: %s; not starting (set check.interval: off to run "
+                    "without the periodic check)",
+                    err);
+            goto out;
+        }
+        http_set_checks(h, check_serve_table(cs));
+        log_msg(&lg, LOG_LEVEL_INFO,
+                "check: every served domain every %us, %u at a time, %us "
+                "each at most; results on /status and /metrics",
+                cfg->check_interval, cfg->check_concurrency,
+                cfg->check_timeout);
+    }
     if (w != NULL && watch_run(w) < 0) {
         watch_stop(w);
         w = NULL;
@@ -1434,6 +1447,7 @@ static int cmd_serve(const struct cli *cli)
 out:
     watch_stop(w);
     http_free(h);
+    check_serve_stop(cs);
     tlsrpt_recv_free(rx);
     store_free(st);
     config_free(cfg);

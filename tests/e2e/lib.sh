@@ -82,6 +82,13 @@
 #                            timeout).
 #   hurl ARG...              curl with the test defaults (silent, bounded
 #                            by --max-time 10, no proxy from the env).
+#   nsd_start DIR PORT ZONE[=FILE]...
+#                            start NSD (Debian's nsd) on 127.0.0.1:PORT,
+#                            serving each ZONE from DIR/FILE (default
+#                            ZONE.zone), its state and log (DIR/log) in
+#                            DIR; waits (<= 10 s) until it listens; killed
+#                            at exit. Returns 1, the log printed, when it
+#                            does not start.
 #
 # Variables: E2E_TMP (temp dir), MTA_STS_HOST, SRCDIR, N_PASS, N_FAIL,
 # HOST_PID, HOST_RC, WAIT_RC, E2E_PIDS (killed at exit; append your own
@@ -486,4 +493,39 @@ run_bounded() {
     local limit=$1 out=$2
     shift 2
     timeout -k 2 "$limit" "$@" >"$out" 2>&1
+}
+
+nsd_start() {
+    local dir=$1 port=$2 z
+    shift 2
+    {
+        cat <<C
+server:
+    ip-address: 127.0.0.1@$port
+    port: $port
+    username: ""
+    chroot: ""
+    zonesdir: "$dir"
+    database: ""
+    pidfile: "$dir/nsd.pid"
+    xfrdfile: "$dir/xfrd.state"
+    zonelistfile: "$dir/zone.list"
+    server-count: 1
+    verbosity: 1
+remote-control:
+    control-enable: no
+C
+        for z in "$@"; do
+            printf 'zone:\n    name: %s\n    zonefile: %s\n' "${z%%=*}" \
+                "$([[ $z == *=* ]] && echo "${z#*=}" || echo "$z.zone")"
+        done
+    } >"$dir/nsd.conf"
+    nsd -d -c "$dir/nsd.conf" >"$dir/log" 2>&1 &
+    E2E_PIDS+=("$!")
+    e2e_on_exit "kill \$(cat '$dir/nsd.pid' 2>/dev/null) 2>/dev/null"
+    if ! wait_until 10 grep -q "nsd started" "$dir/log" ||
+        ! wait_until 10 port_in_use "$port"; then
+        cat "$dir/log"
+        return 1
+    fi
 }
