@@ -4,7 +4,8 @@
  * records; each answer is decoded into text (TXT strings joined and MX
  * targets read by check_parse, addresses by inet_ntop) with the name
  * after CNAMEs and the DNSSEC verdict of the library. It judges nothing
- * and prints nothing. Blocking; one context per thread (main, `check`).
+ * and prints nothing. Blocking; one context per thread (main in `check`,
+ * each check thread of `serve`).
  */
 #include "check_dns.h"
 

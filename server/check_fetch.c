@@ -3,7 +3,8 @@
  * libcurl: one GET over HTTPS with verification, SNI, no redirects, a
  * capped body and a timeout, connected to the address the caller chose
  * (CURLOPT_CONNECT_TO keeps the URL, the SNI and the Host header those of
- * mta-sts.<domain>). Prints nothing. Blocking; main thread (`check`).
+ * mta-sts.<domain>). Prints nothing. Blocking; main thread (`check`)
+ * or a check thread of `serve`.
  */
 #include "check_fetch.h"
 

@@ -7,7 +7,7 @@
  * short timeout. The connection goes to an address the caller looked up
  * (so the fetch sees the same DNS as the other checks) and port. It does
  * not parse the policy (policy does) and prints nothing. Blocking; main
- * thread (`check`).
+ * thread (`check`) or a check thread of `serve`.
  */
 #ifndef MTA_STS_CHECK_FETCH_H
 #define MTA_STS_CHECK_FETCH_H

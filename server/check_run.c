@@ -3,7 +3,8 @@
  * check looks up what a sender would (check_dns), judges it with
  * check_parse, and adds one result that says what was found and, for a
  * problem, the exact record to publish or the edit to make. Nothing is
- * printed here; main renders the report. Main thread (`check`).
+ * printed here; main renders the report. Main thread (`check`) or a check
+ * thread of `serve`.
  */
 #include "check_run.h"
 

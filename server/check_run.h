@@ -8,7 +8,8 @@
  * certificate on each MX address. Each check gives one result
  * (ok, warn or fail), with the exact record or edit that fixes a problem; the
  * report renders as lines or JSON. It asks check_dns, judges with check_parse
- * and prints nothing itself. Main thread (`check`).
+ * and prints nothing itself. Main thread (`check`) or a check thread of
+ * `serve` (check_serve).
  */
 #ifndef MTA_STS_CHECK_RUN_H
 #define MTA_STS_CHECK_RUN_H

@@ -96,7 +96,11 @@ static const struct cmd_doc cmd_docs[] = {
      "records to publish; it reloads on change or SIGHUP (the config file\n"
      "is read at start). It exits non-zero only for a bad config, a port it\n"
      "cannot bind, or when not a single domain can be served; a domain with\n"
-     "a problem is listed on /status and the others are served.",
+     "a problem is listed on /status and the others are served. With\n"
+     "check.interval in the config it also runs the checks of `check` on\n"
+     "every served domain, spread over the interval and at once after an\n"
+     "edit changes an id; the results are on /status and /metrics\n"
+     "(mta_sts_check_ok) and a change is logged.",
      "mta-sts-host serve -c /etc/mta-sts-host/config.yaml"},
     {"validate", CMD_VALIDATE,
      "validate [options] [-c CONFIG | CONFIG.yaml | POLICY.txt...]",
@@ -134,6 +138,7 @@ static const struct cmd_doc cmd_docs[] = {
      "certificate valid for the MX name. One line per check,\n"
      "`ok|warn|fail CHECK DOMAIN: WHAT`, with `fix:` and the exact record\n"
      "or edit for each problem, and the DNSSEC status of the answers.\n"
+     "The config's check: keys are the defaults of the flags.\n"
      "Exit status: 0 nothing failed, 1 something failed, 2 usage.",
      "mta-sts-host check -c config.yaml example.com"},
     {"health", CMD_HEALTH, "health [URL]",
