@@ -78,9 +78,9 @@ struct check_served check_serve_served(const struct config *cfg,
     return sv;
 }
 
-/* sync brings the table in line with the current snapshot when it is a
+/* sync_table brings the table in line with the current snapshot when it is a
  * new one; cs->lock is held. */
-static void sync(struct check_serve *cs)
+static void sync_table(struct check_serve *cs)
 {
     struct snapshot *s = store_acquire(cs->st);
     if (s == NULL)
@@ -155,7 +155,7 @@ static void *worker_main(void *arg)
     char name[CHECK_NAME_MAX], id[POLICY_ID_MAX + 1];
     pthread_mutex_lock(&cs->lock);
     while (!atomic_load(&cs->stop)) {
-        sync(cs);
+        sync_table(cs);
         int64_t now = mono_ms(), wake = now;
         if (check_table_claim(cs->table, now, name, id, &wake) == 1) {
             pthread_mutex_unlock(&cs->lock);

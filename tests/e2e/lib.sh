@@ -82,6 +82,9 @@
 #                            timeout).
 #   hurl ARG...              curl with the test defaults (silent, bounded
 #                            by --max-time 10, no proxy from the env).
+#   policy_ids DIR           print "DOMAIN ID" for every policy in DIR, the
+#                            id as served (from `dns --json`, so the very
+#                            id the host computes); needs python3.
 #   nsd_start DIR PORT ZONE[=FILE]...
 #                            start NSD (Debian's nsd) on 127.0.0.1:PORT,
 #                            serving each ZONE from DIR/FILE (default
@@ -528,4 +531,12 @@ C
         cat "$dir/log"
         return 1
     fi
+}
+
+policy_ids() {
+    "$MTA_STS_HOST" dns --policy-dir "$1" --cert-dir "$1/.none" --json \
+        2>/dev/null | python3 -c '
+import json, sys
+for d in json.load(sys.stdin)["domains"]:
+    print(d["domain"], d["mta_sts"]["value"].split("id=")[1])'
 }

@@ -53,12 +53,7 @@ done
 policy wild.example.net '*.wild.example.net'
 
 declare -A id=()
-while read -r d i; do id[$d]=$i; done < <(
-    "$bin" dns --policy-dir "$t/pol" --cert-dir "$t/none" --json 2>/dev/null |
-        python3 -c '
-import json, sys
-for d in json.load(sys.stdin)["domains"]:
-    print(d["domain"], d["mta_sts"]["value"].split("id=")[1])')
+while read -r d i; do id[$d]=$i; done < <(policy_ids "$t/pol")
 check_eq "the ids of the 17 policies are known" 17 "${#id[@]}"
 
 # --- the zones

@@ -29,12 +29,7 @@ policy() { # DOMAIN [MAX_AGE]
 }
 for d in good stale wrongcert gone; do policy "$d.example.net"; done
 declare -A id=()
-while read -r d i; do id[$d]=$i; done < <(
-    "$bin" dns --policy-dir "$t/pol" --cert-dir "$t/none" --json 2>/dev/null |
-        python3 -c '
-import json, sys
-for d in json.load(sys.stdin)["domains"]:
-    print(d["domain"], d["mta_sts"]["value"].split("id=")[1])')
+while read -r d i; do id[$d]=$i; done < <(policy_ids "$t/pol")
 check_eq "the ids of the 4 policies are known" 4 "${#id[@]}"
 
 # --- DNS: good and wrongcert publish their ids, stale an old one; the MX
