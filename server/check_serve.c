@@ -133,17 +133,23 @@ static void run(struct worker *w, const char *name)
     o.budget_ctx = w;
     w->deadline_ms = mono_ms() + (int64_t)cs->cfg->check_timeout * 1000;
     int rc = check_domain(w->dns, &o, &sv, &rep);
-    int put = check_table_put(cs->table, name, sv.id, rc == 0 ? &rep : NULL,
-                              mono_ms(), time(NULL), changes, sizeof(changes));
-    if (rc < 0 || put < 0)
-        log_msg(cs->lg, LOG_LEVEL_ERROR,
-                "check %s: out of memory; the previous results stay", name);
-    else if (put > 0 && changes[0] != '\0')
-        log_msg(cs->lg,
-                rep.counts[CHECK_FAIL] > 0 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
-                "check %s: %s (%zu ok, %zu warn, %zu fail)", name, changes,
-                rep.counts[CHECK_OK], rep.counts[CHECK_WARN],
-                rep.counts[CHECK_FAIL]);
+    /* A run cut short by the shutdown says nothing about the domain: it is
+     * neither stored nor logged. */
+    if (!atomic_load(&cs->stop)) {
+        int put =
+            check_table_put(cs->table, name, sv.id, rc == 0 ? &rep : NULL,
+                            mono_ms(), time(NULL), changes, sizeof(changes));
+        if (rc < 0 || put < 0)
+            log_msg(cs->lg, LOG_LEVEL_ERROR,
+                    "check %s: out of memory; the previous results stay", name);
+        else if (put > 0 && changes[0] != '\0')
+            log_msg(cs->lg,
+                    rep.counts[CHECK_FAIL] > 0 ? LOG_LEVEL_WARN
+                                               : LOG_LEVEL_INFO,
+                    "check %s: %s (%zu ok, %zu warn, %zu fail)", name, changes,
+                    rep.counts[CHECK_OK], rep.counts[CHECK_WARN],
+                    rep.counts[CHECK_FAIL]);
+    }
     check_report_free(&rep);
     plan_domain_unref(d);
 }
