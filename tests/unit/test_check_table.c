@@ -82,6 +82,21 @@ static void test_spread(void **state)
     assert_string_equal(claim_at(t, 8000, NULL), "d.example");
     check_table_free(t);
 
+    /* Forty over a minute would be 1.5 s apart: 1 s. */
+    t = check_table_new(MIN_MS);
+    struct check_target forty[40];
+    static char fnames[40][16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(fnames[i], sizeof(fnames[i]), "f%02d.example", i);
+        forty[i].domain = fnames[i];
+        forty[i].id = "x";
+    }
+    assert_int_equal(check_table_sync(t, forty, 40, 0), 0);
+    assert_string_equal(claim_at(t, 0, NULL), "f00.example");
+    assert_string_equal(claim_at(t, 999, &wake), "");
+    assert_int_equal(wake, 1000);
+    check_table_free(t);
+
     /* A thousand domains over a minute: 60 ms apart. */
     static struct check_target many[1000];
     static char names[1000][16];
