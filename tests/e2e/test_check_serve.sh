@@ -11,7 +11,9 @@
 # mta_sts_check_ok 0 for sts-id of a domain whose DNS id is stale and 1 for
 # a correct one, and /status the fix; an edit of a policy (its id changes)
 # turns its sts-id to 0 within seconds, logged once, and the edit undone
-# turns it back to 1; a domain no longer served leaves /metrics and
+# turns it back to 1; a domain whose MX accepts and never answers (the
+# scripted smtpd.py) runs out of its check.timeout, its remaining steps
+# skipped with a "time" result; a domain no longer served leaves /metrics and
 # /status; the metrics pass promtool; /healthz says nothing of the checks;
 # bad check.* keys are refused with file:line:col. Only loopback.
 set -uo pipefail
@@ -28,9 +30,12 @@ policy() { # DOMAIN [MAX_AGE]
         "$1" "${2:-604800}" >"$t/pol/$1.txt"
 }
 for d in good stale wrongcert gone; do policy "$d.example.net"; done
+# slow.example.net: two MX hosts on an address where nothing answers
+printf 'version: STSv1\nmode: enforce\nmx: *.slow.example.net\nmax_age: 604800\n' \
+    >"$t/pol/slow.example.net.txt"
 declare -A id=()
 while read -r d i; do id[$d]=$i; done < <(policy_ids "$t/pol")
-check_eq "the ids of the 4 policies are known" 4 "${#id[@]}"
+check_eq "the ids of the 5 policies are known" 5 "${#id[@]}"
 
 # --- DNS: good and wrongcert publish their ids, stale an old one; the MX
 # of good and stale is the Postfix with the right certificate
@@ -48,6 +53,11 @@ check_eq "the ids of the 4 policies are known" 4 "${#id[@]}"
         printf '_mta-sts.%s IN TXT "v=STSv1; id=%s"\n' $n "$sts"
         printf '_smtp._tls.%s IN TXT "v=TLSRPTv1; rua=mailto:tls@example.net"\n' $n
     done
+    printf 'slow IN MX 10 mx1.slow\nslow IN MX 20 mx2.slow\n'
+    printf 'mx1.slow IN A 127.0.0.18\nmx2.slow IN A 127.0.0.18\n'
+    printf 'mta-sts.slow IN A 127.0.0.1\n'
+    printf '_mta-sts.slow IN TXT "v=STSv1; id=%s"\n' "${id[slow.example.net]}"
+    printf '_smtp._tls.slow IN TXT "v=TLSRPTv1; rua=mailto:tls@example.net"\n'
 } >"$t/nsd/example.net.zone"
 port=$(free_port)
 if ! nsd_start "$t/nsd" "$port" example.net; then
@@ -60,7 +70,8 @@ pass "nsd serves the test zone on 127.0.0.1:$port"
 # served only while its policy file is there), the MX ones
 make_ca "$t/ca" &&
     make_cert "$t/ca" "$t/certs/host" ecdsa mta-sts.good.example.net \
-        mta-sts.stale.example.net mta-sts.wrongcert.example.net &&
+        mta-sts.stale.example.net mta-sts.wrongcert.example.net \
+        mta-sts.slow.example.net &&
     rm -f "$t/certs/host.pem" &&
     make_cert "$t/ca" "$t/mx" ecdsa mx.good.example.net mx.stale.example.net &&
     make_cert "$t/ca" "$t/other" ecdsa other.example.com ||
@@ -111,6 +122,11 @@ else
     e2e_finish
 fi
 
+# An MX that accepts connections and never answers (the scripted server).
+python3 "$SRCDIR/tests/e2e/smtpd.py" "$sp" 127.0.0.18=silent >"$t/smtpd.log" 2>&1 &
+E2E_PIDS+=("$!")
+check "the silent MX listens on 127.0.0.18:$sp" wait_until 10 grep -q '^ready' "$t/smtpd.log"
+
 # --- the host: serves the policies and checks them every minute
 hp=$(free_port)
 hh=$(free_port)
@@ -125,7 +141,7 @@ reload:
   debounce_ms: 50
 check:
   interval: 1m
-  timeout: 30s
+  timeout: 10s
   concurrency: 2
   resolver: 127.0.0.1:$port
   trust_anchor: none
@@ -143,7 +159,7 @@ else
     e2e_finish
 fi
 check_file_contains "the start says the check runs" \
-    "check: every served domain every 60s, 2 at a time, 30s each at most" "$t/host.log"
+    "check: every served domain every 60s, 2 at a time, 10s each at most" "$t/host.log"
 
 # --- `check` against Postfix (its options from the config's check:)
 "$bin" check -c "$t/config.yaml" good.example.net wrongcert.example.net \
@@ -168,7 +184,20 @@ check "sts-id of the correct domain: 1" wait_ok good.example.net sts-id 1
 check "mx-tls of wrongcert (Postfix, another name): 0" \
     wait_ok wrongcert.example.net mx-tls 0
 check "every domain checked: a timestamp each" wait_until 30 eval \
-    'scrape && [ "$(grep -c "^mta_sts_check_timestamp_seconds{" "$t/m")" = 4 ]'
+    'scrape && [ "$(grep -c "^mta_sts_check_timestamp_seconds{" "$t/m")" = 5 ]'
+# The first probe of slow.example.net waits out its 10 s; then its budget
+# (check.timeout: 10s) is spent, the second MX is skipped, and a time
+# result says so. The other domains were checked meanwhile (concurrency 2).
+check_eq "slow.example.net: mx-tls 0 (the MX does not answer)" 0 \
+    "$(ok_of slow.example.net mx-tls)"
+check_eq "slow.example.net: time 0 (its budget ran out)" 0 \
+    "$(ok_of slow.example.net time)"
+check_eq "slow.example.net: sts-id 1 (checked before the budget ran out)" 1 \
+    "$(ok_of slow.example.net sts-id)"
+check_file_contains "slow.example.net: logged, with the skipped steps said" \
+    "check slow.example.net: .*mx-tls none -> fail: MX mx1.slow.example.net \(127.0.0.18\) port $sp: .*; time none -> fail: the checks of slow.example.net ran past their time budget; those not listed were skipped" "$t/host.log"
+check_eq "slow.example.net: the second MX was not probed" "" \
+    "$(grep -o 'mx2.slow.example.net (127.0.0.18)' "$t/host.log")"
 for c in sts-txt policy-fetch policy-match tlsrpt mx mx-addr mx-tls; do
     check_eq "good.example.net: $c 1" 1 "$(ok_of good.example.net $c)"
 done
