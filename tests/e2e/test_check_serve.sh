@@ -158,8 +158,10 @@ else
     cat "$t/host.log"
     e2e_finish
 fi
-check_file_contains "the start says the check runs" \
-    "check: every served domain every 60s, 2 at a time, 10s each at most" "$t/host.log"
+# /healthz answers before the check threads start (they start after the
+# listeners), so the line is waited for.
+check "the start says the check runs" wait_log "$t/host.log" \
+    "check: every served domain every 60s, 2 at a time, 10s each at most" 10
 
 # --- `check` against Postfix (its options from the config's check:)
 "$bin" check -c "$t/config.yaml" good.example.net wrongcert.example.net \
@@ -170,10 +172,11 @@ check_file_contains "check: mx-tls ok for Postfix with the test CA's certificate
 check_file_contains "check: Postfix with another name's certificate fails mx-tls" \
     "^fail mx-tls wrongcert.example.net: MX mx.wrongcert.example.net \(127.0.0.17\): TLS1.3, but the certificate is refused for mx.wrongcert.example.net: .*(hostname|name).* fix: install a certificate valid for mx.wrongcert.example.net " "$t/cli"
 check_eq "check: nothing else fails" 1 "$(grep -c '^fail ' "$t/cli")"
-check "Postfix saw the STARTTLS handshakes" \
-    grep -qE 'postfix/smtpd\[[0-9]+\]: .*TLS connection established from .*TLSv1\.3' "$pf/maillog"
+check "Postfix saw the STARTTLS handshakes (its log, written by postlogd)" \
+    wait_log "$pf/maillog" 'postfix/smtpd\[[0-9]+\]: .*TLS connection established from .*TLSv1\.3' 10
 
 scrape() { hurl "http://127.0.0.1:$hh/metrics" >"$t/m"; }
+# A result is stored before its change is logged: log lines are waited for.
 # ok_of DOMAIN CHECK: the value of mta_sts_check_ok in the last scrape.
 ok_of() { file_metric "mta_sts_check_ok{domain=\"$1\",check=\"$2\"}" "$t/m"; }
 # wait_ok DOMAIN CHECK VALUE: until a scrape shows VALUE (<= 30 s).
@@ -194,8 +197,8 @@ check_eq "slow.example.net: time 0 (its budget ran out)" 0 \
     "$(ok_of slow.example.net time)"
 check_eq "slow.example.net: sts-id 1 (checked before the budget ran out)" 1 \
     "$(ok_of slow.example.net sts-id)"
-check_file_contains "slow.example.net: logged, with the skipped steps said" \
-    "check slow.example.net: .*mx-tls none -> fail: MX mx1.slow.example.net \(127.0.0.18\) port $sp: .*; time none -> fail: the checks of slow.example.net ran past their time budget; those not listed were skipped" "$t/host.log"
+check "slow.example.net: logged, with the skipped steps said" wait_log "$t/host.log" \
+    "check slow.example.net: .*mx-tls none -> fail: MX mx1.slow.example.net \(127.0.0.18\) port $sp: .*; time none -> fail: the checks of slow.example.net ran past their time budget; those not listed were skipped" 10
 check_eq "slow.example.net: the second MX was not probed" "" \
     "$(grep -o 'mx2.slow.example.net (127.0.0.18)' "$t/host.log")"
 for c in sts-txt policy-fetch policy-match tlsrpt mx mx-addr mx-tls; do
@@ -224,8 +227,8 @@ assert c["fail"] == 1 and c["warn"] == 0, c
 g = [d for d in doc["domains"] if d["domain"] == "good.example.net"][0]["check"]
 assert g["fail"] == 0 and all(r["fix"] is None for r in g["results"]), g
 PY
-check_file_contains "a domain's results are logged when they change" \
-    "check stale.example.net: sts-id none -> fail: DNS says id=old1" "$t/host.log"
+check "a domain's results are logged when they change" wait_log "$t/host.log" \
+    "check stale.example.net: sts-id none -> fail: DNS says id=old1" 10
 check_eq "/healthz: 200, the checks do not fail the instance" 200 \
     "$(hurl -o "$t/h" -w '%{http_code}' "http://127.0.0.1:$hh/healthz")"
 check_eq "/healthz says nothing of the checks" "" "$(grep -i check "$t/h")"
@@ -233,13 +236,13 @@ check_eq "/healthz says nothing of the checks" "" "$(grep -i check "$t/h")"
 # --- an edit changes good's id: re-checked at once, sts-id 0, logged
 policy good.example.net 86400
 check "after the edit: sts-id of good.example.net 0" wait_ok good.example.net sts-id 0
-check_file_contains "the change is logged" \
-    "check good.example.net: sts-id ok -> fail: DNS says id=${id[good.example.net]}, this host serves " "$t/host.log"
+check "the change is logged" wait_log "$t/host.log" \
+    "check good.example.net: sts-id ok -> fail: DNS says id=${id[good.example.net]}, this host serves " 10
 # ... and undone: the id is the published one again, sts-id back to 1
 policy good.example.net
 check "the edit undone: sts-id of good.example.net 1" wait_ok good.example.net sts-id 1
-check_file_contains "that change is logged too" \
-    "check good.example.net: sts-id fail -> ok: DNS says id=${id[good.example.net]}, this host serves ${id[good.example.net]}" "$t/host.log"
+check "that change is logged too" wait_log "$t/host.log" \
+    "check good.example.net: sts-id fail -> ok: DNS says id=${id[good.example.net]}, this host serves ${id[good.example.net]}" 10
 check_eq "one log line per change, not per run" 2 \
     "$(grep -c 'check good.example.net: ' "$t/host.log")"
 
@@ -258,6 +261,13 @@ if host_stop "$HOST_PID"; then
 else
     fail "the host stops on SIGTERM"
 fi
+
+# --- a trust anchor that cannot be read stops the start, saying why
+sed "s|trust_anchor: none|trust_anchor: $t/nope.key|" "$t/config.yaml" >"$t/ta.yaml"
+run_bounded 30 "$t/ta.log" "$bin" serve "${ROOT_ARGS[@]}" -c "$t/ta.yaml"
+check_eq "an unreadable check.trust_anchor: serve exits 1" 1 "$?"
+check_file_contains "... naming the file and the way out" \
+    "check: trust anchor $t/nope.key: No such file or directory; not starting \(set check.interval: off" "$t/ta.log"
 
 # --- bad check keys: the whole file refused, file:line:col
 bad() { # NAME YAML WANT
