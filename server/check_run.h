@@ -2,7 +2,8 @@
  * check_run: the checks of `mta-sts-host check` for one domain, doing what
  * a sending MTA does against live DNS and comparing it with what this host
  * serves: the `_mta-sts` TXT record set and its id against the served id,
- * the policy fetched over HTTPS as a sender fetches it (and whether it is
+ * `mta-sts.<domain>` resolving (and pointing at --target), the policy
+ * fetched over HTTPS as a sender fetches it (and whether it is
  * the served one), the `_smtp._tls` record, the MX hosts against the policy's
  * mx patterns, an address for each MX host, and STARTTLS with a valid
  * certificate on each MX address. Each check gives one result
@@ -56,6 +57,9 @@ struct check_opts {
     unsigned https_port;
     unsigned smtp_port;  /* 25 for senders; 0: no SMTP probe */
     const char *ca_file; /* also trusted for the MX certificates */
+    /* The host mta-sts.<domain> must point at (normalised), or NULL: it
+     * must only resolve. */
+    const char *target;
 };
 
 /*

@@ -9,6 +9,7 @@
  * the main thread and is the only place that exits. Everything else runs in
  * the modules.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <dirent.h>
 #include <getopt.h>
@@ -116,8 +117,12 @@ static const struct cmd_doc cmd_docs[] = {
      "Print the DNS records to publish for every served domain: the\n"
      "_mta-sts TXT record with the id of the policy as served, the\n"
      "_smtp._tls TXT record when TLS-RPT addresses are configured, and the\n"
-     "mta-sts CNAME when --target is given. It runs the load `serve` runs\n"
-     "and prints nothing for an invalid policy (exit 1).",
+     "mta-sts CNAME when --target is given (a host name; an IP address or\n"
+     "anything else is a usage error). With --delegate ZONE (RFC 8461\n"
+     "§8.2) the customer publishes `_mta-sts.<d>. CNAME\n"
+     "_mta-sts.<d>.<ZONE>.` and the provider, in ZONE, the TXT record at\n"
+     "that name; both parts are printed. It runs the load `serve` runs and\n"
+     "prints nothing for an invalid policy (exit 1).",
      "mta-sts-host dns -c config.yaml --target mta-sts-host.example.net"},
     {"check", CMD_CHECK, "check [options] [DOMAIN...]",
      "check live DNS against what this host serves\n"
@@ -125,8 +130,11 @@ static const struct cmd_doc cmd_docs[] = {
      "                     all pass, 1 something fails, 2 usage error",
      "Look up what a sending MTA looks up for each DOMAIN (default: every\n"
      "served domain) and compare it with what this host serves: exactly one\n"
-     "_mta-sts TXT record (CNAMEs followed) whose id is the served id, the\n"
-     "policy fetched over HTTPS as senders fetch it and equal to the served\n"
+     "_mta-sts TXT record (CNAMEs followed, as a delegation to a provider\n"
+     "zone makes) whose id is the served id, mta-sts.<domain> resolving\n"
+     "(with --target HOST: its CNAME chain ends at HOST, or its own A/AAAA\n"
+     "records are HOST's), the policy fetched over HTTPS as senders fetch\n"
+     "it and equal to the served\n"
      "one, the _smtp._tls record, every MX host covered by the policy's mx\n"
      "patterns and every exact pattern naming an MX, an address for each\n"
      "MX, and on each MX address STARTTLS with TLS 1.2 or later and a\n"
@@ -201,7 +209,14 @@ static const struct opt_doc opt_docs[] = {
      CMD_VALIDATE},
     {"--json", "machine-readable output",
      CMD_VALIDATE | CMD_DNS | CMD_CHECK | CMD_REPORTS},
-    {"--target HOST", "the host mta-sts.<domain> should CNAME to", CMD_DNS},
+    {"--target HOST",
+     "the host mta-sts.<domain> should CNAME to (check:\n"
+     "                       verify that it does)",
+     CMD_DNS | CMD_CHECK},
+    {"--delegate ZONE",
+     "dns: delegate the _mta-sts records to the\n"
+     "                       provider zone ZONE (RFC 8461 §8.2)",
+     CMD_DNS},
     {"--resolver ADDR",
      "check: ask the DNS server at ADDR[:PORT]\n"
      "                       (default: /etc/resolv.conf)",
@@ -316,6 +331,7 @@ enum opt_id {
     OPT_HTTPS_PORT,
     OPT_SMTP_PORT,
     OPT_CA_FILE,
+    OPT_DELEGATE,
 };
 
 struct cli {
@@ -324,7 +340,7 @@ struct cli {
     const char *domains[MAX_CLI_DOMAINS];
     size_t n_domains;
     const char *policy_dir, *cert_dir, *https, *http, *metrics;
-    const char *log_format, *log_level, *target, *user;
+    const char *log_format, *log_level, *target, *delegate, *user;
     const char *resolver, *trust_anchor, *https_port, *smtp_port, *ca_file;
     const char *since;
     bool poll, json, allow_root, no_certs, help;
@@ -386,6 +402,9 @@ static bool set_option(struct cli *cli, int c, const char *arg)
     case OPT_TARGET:
         cli->target = arg;
         return true;
+    case OPT_DELEGATE:
+        cli->delegate = arg;
+        return true;
     case OPT_USER:
         cli->user = arg;
         return true;
@@ -435,6 +454,7 @@ static void parse_cli(int argc, char **argv, struct cli *cli)
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"json", no_argument, NULL, OPT_JSON},
         {"target", required_argument, NULL, OPT_TARGET},
+        {"delegate", required_argument, NULL, OPT_DELEGATE},
         {"user", required_argument, NULL, OPT_USER},
         {"allow-root", no_argument, NULL, OPT_ALLOW_ROOT},
         {"since", required_argument, NULL, OPT_SINCE},
@@ -914,6 +934,32 @@ out:
 
 /* ---- dns --------------------------------------------------------------- */
 
+/*
+ * host_option validates the host name given to option opt (--target,
+ * --delegate, advise's --add and --remove) into out, normalised (lower
+ * case, no trailing dot), or exits with a usage error that says what was
+ * expected. An IP address gets its own message, ip_hint: a CNAME target,
+ * a zone and an mx pattern are names, never addresses.
+ */
+static void host_option(const char *opt, const char *value, const char *ip_hint,
+                        char *out, size_t outlen)
+{
+    unsigned char ip[16];
+    char err[256];
+    size_t where = 0;
+    if (inet_pton(AF_INET, value, ip) == 1 ||
+        inet_pton(AF_INET6, value, ip) == 1)
+        die_usage("%s '%s' is an IP address: %s", opt, value, ip_hint);
+    if (dnsname_normalize(value, strlen(value), out, outlen) < 0)
+        die_usage("%s '%s': expected a host name such as host.example.net", opt,
+                  value);
+    if (dnsname_check(out, strlen(out), DNSNAME_DOMAIN, &where, err,
+                      sizeof(err)) < 0)
+        die_usage("%s '%s': expected a host name such as host.example.net: "
+                  "%s (at byte %zu)",
+                  opt, value, err, where + 1);
+}
+
 static int cmd_dns(const struct cli *cli)
 {
     int rc = EXIT_INVALID;
@@ -928,6 +974,15 @@ static int cmd_dns(const struct cli *cli)
         goto out;
     if (cli->n_args > 0)
         die_usage("dns takes no arguments, found '%s'", cli->args[0]);
+    char target[DNSNAME_MAX + 2], zone[DNSNAME_MAX + 2];
+    if (cli->target != NULL)
+        host_option("--target", cli->target,
+                    "a CNAME needs a host name (to put mta-sts.<domain> on "
+                    "an address, publish its A or AAAA record instead)",
+                    target, sizeof(target));
+    if (cli->delegate != NULL)
+        host_option("--delegate", cli->delegate,
+                    "the provider zone is a DNS name", zone, sizeof(zone));
     /* The same load as `serve`, so the records are for what it serves;
      * only errors are worth saying here (warnings belong to `validate`). */
     log_init(&lg, LOG_FORMAT_TEXT, LOG_LEVEL_ERROR, false);
@@ -956,8 +1011,9 @@ static int cmd_dns(const struct cli *cli)
         .n_domains = n,
         .rua = (const char *const *)cfg->tlsrpt_rua,
         .n_rua = cfg->n_tlsrpt_rua,
-        .cname_target = cli->target,
+        .cname_target = cli->target != NULL ? target : NULL,
         .report_path = cfg->tlsrpt_receive ? cfg->tlsrpt_path : NULL,
+        .delegate_zone = cli->delegate != NULL ? zone : NULL,
     };
     if ((cli->json ? dnsrec_json(&out, &in) : dnsrec_zone(&out, &in)) < 0 ||
         out.data == NULL) {
@@ -1047,10 +1103,17 @@ static int cmd_check(const struct cli *cli)
         check_resolver_addr(cli->resolver, fwd, sizeof(fwd), err, sizeof(err)) <
             0)
         die_usage("--resolver %s: %s", cli->resolver, err);
+    char target[DNSNAME_MAX + 2];
+    if (cli->target != NULL)
+        host_option("--target", cli->target,
+                    "mta-sts.<domain> is compared with a host name (its "
+                    "CNAME target)",
+                    target, sizeof(target));
     struct check_opts opts = {
         .https_port = port_option("--https-port", cli->https_port, 443),
         .smtp_port = port_option("--smtp-port", cli->smtp_port, 25),
         .ca_file = cli->ca_file,
+        .target = cli->target != NULL ? target : NULL,
     };
     cfg->certs_unchecked = true; /* the policies are what is compared */
     log_init(&lg, LOG_FORMAT_TEXT, LOG_LEVEL_ERROR, false);
