@@ -149,8 +149,22 @@ static int check_sts(struct check_dns *dns, const struct check_served *sv,
             via, sts.id, r->dnssec);
         break;
     case CHECK_REC_NONE:
-        put(r->what, "%s%s: %s", name, via, sts.err);
-        sts_record(r->fix, at, id);
+        if (a.canon[0] == '\0') {
+            put(r->what, "%s: %s", name, sts.err);
+            sts_record(r->fix, at, id);
+            break;
+        }
+        /* A delegation whose target lacks the record: the fix is the
+         * provider's, in its zone, not the customer's. */
+        put(r->what,
+            "%s is delegated by CNAME to %s, which has no v=STSv1 record "
+            "(%s): senders find no policy",
+            name, at, a.nxdomain ? "the name does not exist" : sts.err);
+        put(r->fix,
+            "the provider publishes `%s. IN TXT \"v=STSv1; id=%s\"` in its "
+            "zone (`mta-sts-host dns --delegate ZONE` prints it), or the "
+            "CNAME at %s points at the name it publishes",
+            at, id, name);
         break;
     case CHECK_REC_MANY:
         put(r->what, "%s%s: %s", name, via, sts.err);
@@ -751,6 +765,49 @@ int check_domain(struct check_dns *dns, const struct check_opts *o,
     if (check_sts(dns, sv, rep) < 0 || check_policy(dns, o, sv, rep) < 0 ||
         check_tlsrpt(dns, sv, rep) < 0 || check_mx(dns, o, sv, rep) < 0)
         return -1;
+    return 0;
+}
+
+int check_facts(struct check_dns *dns, const char *domain,
+                struct check_facts *f, struct check_report *rep)
+{
+    char name[CHECK_NAME_MAX + 16], err[CHECK_ERR_MAX] = "";
+    const char *recs[MAX_RECORDS];
+    size_t lens[MAX_RECORDS];
+    struct check_answer a;
+    struct check_sts sts;
+    memset(f, 0, sizeof(*f));
+    f->sts = CHECK_REC_NONE;
+    snprintf(name, sizeof(name), "_mta-sts.%s", domain);
+    int lrc = lookup_txt(dns, name, "sts-txt", domain, &a, rep);
+    if (lrc == 0) {
+        check_sts_select(recs, lens, texts(&a, recs, lens), &sts);
+        f->sts = sts.status;
+        snprintf(f->sts_id, sizeof(f->sts_id), "%s", sts.id);
+        snprintf(f->sts_at, sizeof(f->sts_at), "%s",
+                 a.canon[0] != '\0' ? a.canon : name);
+        f->sts_ttl = a.ttl;
+    }
+    check_answer_free(&a);
+    if (lrc < 0)
+        return -1;
+    lrc = check_dns_lookup(dns, domain, CHECK_RR_MX, &a, err, sizeof(err));
+    if (lrc < 0 || a.dnssec == CHECK_DNSSEC_BOGUS) {
+        int rc = failed_lookup(rep, "mx", domain, &a, lrc, err);
+        check_answer_free(&a);
+        return rc;
+    }
+    if (a.n > 1)
+        qsort(a.rr, a.n, sizeof(*a.rr), by_pref);
+    for (size_t i = 0; i < a.n && f->n_mx < CHECK_FACTS_MX; i++) {
+        if (strcmp(a.rr[i].text, ".") == 0)
+            continue; /* a null MX (RFC 7505) names no host */
+        snprintf(f->mx[f->n_mx].host, sizeof(f->mx[0].host), "%s",
+                 a.rr[i].text);
+        f->mx[f->n_mx++].pref = a.rr[i].pref;
+    }
+    f->mx_ttl = a.ttl;
+    check_answer_free(&a);
     return 0;
 }
 

@@ -69,6 +69,30 @@ struct check_opts {
 int check_domain(struct check_dns *dns, const struct check_opts *o,
                  const struct check_served *sv, struct check_report *rep);
 
+#define CHECK_FACTS_MX 64
+
+/* What `advise` plans with, read from live DNS as check reads it. */
+struct check_facts {
+    enum check_rec_status sts; /* the _mta-sts record set */
+    char sts_id[POLICY_ID_MAX + 1];
+    char sts_at[CHECK_NAME_MAX + 16]; /* where it was found (after CNAMEs) */
+    unsigned long sts_ttl;
+    struct check_facts_mx {
+        char host[CHECK_NAME_MAX];
+        unsigned pref;
+    } mx[CHECK_FACTS_MX]; /* in preference order */
+    size_t n_mx;
+    unsigned long mx_ttl;
+};
+
+/*
+ * check_facts reads the `_mta-sts` record set and the MX set of domain
+ * into f. A lookup that fails (or is bogus) adds its result to rep, as in
+ * check_domain; f then says none. Returns 0, or -1 when memory runs out.
+ */
+int check_facts(struct check_dns *dns, const char *domain,
+                struct check_facts *f, struct check_report *rep);
+
 /* check_report_text appends one line per result:
  * `ok|warn|fail <check> <domain>: <what>[ fix: <fix>]`. */
 int check_report_text(const struct check_report *rep, struct buf *b);
