@@ -285,12 +285,16 @@ static int64_t report_days(const struct tlsrpt_facts *r)
     return days < 1 ? 1 : days;
 }
 
-static void day_of(int64_t t, char *out, size_t outlen)
+/* utc renders t as a UTC day (YYYY-MM-DD) or an RFC 3339 time. */
+static void utc(int64_t t, bool day, char *out, size_t outlen)
 {
     time_t tt = (time_t)t;
     struct tm tm;
-    if (gmtime_r(&tt, &tm) == NULL ||
-        strftime(out, outlen, "%Y-%m-%d", &tm) == 0)
+    size_t n = 0;
+    if (gmtime_r(&tt, &tm) != NULL)
+        n = day ? strftime(out, outlen, "%Y-%m-%d", &tm)
+                : strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (n == 0)
         snprintf(out, outlen, "?");
 }
 
@@ -327,7 +331,7 @@ static int plan_enforce(const struct advise_in *in, struct advise_plan *p,
             in->domain, r == NULL ? " (no state_dir configured)" : "");
         return 0;
     }
-    day_of(r->first, since, sizeof(since));
+    utc(r->first, true, since, sizeof(since));
     int64_t days = report_days(r);
     if (r->failed > 0) {
         put(p->reason,
@@ -552,15 +556,6 @@ int advise_plan(enum advise_action action, const struct advise_in *in,
 
 /* ---- rendering --------------------------------------------------------- */
 
-static void when(int64_t t, char *out, size_t outlen)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (gmtime_r(&tt, &tm) == NULL ||
-        strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, outlen, "?");
-}
-
 /* duration renders seconds as "7 days 1 hour" (whole units, at most three,
  * the smaller rounded down), "45 seconds" below a minute. */
 static void duration(int64_t s, char *out, size_t outlen)
@@ -605,7 +600,7 @@ int advise_text(const struct advise_plan *p, const struct advise_in *in,
                    f->n_mx, f->mx_ttl);
     for (size_t i = 0; i < p->n; i++) {
         const struct advise_step *s = &p->step[i];
-        when(s->at, at, sizeof(at));
+        utc(s->at, false, at, sizeof(at));
         if (s->at <= in->now) {
             buf_printf(b, "%zu. now (%s): %s\n", i + 1, at, s->what);
         } else {
@@ -667,7 +662,7 @@ int advise_json(const struct advise_plan *p, const struct advise_in *in,
     if (r == NULL || r->reports == 0) {
         buf_puts(b, "null");
     } else {
-        when(r->first, at, sizeof(at));
+        utc(r->first, false, at, sizeof(at));
         buf_printf(b,
                    "{\"reports\":%lld,\"days\":%lld,\"successful\":%lld,"
                    "\"failed\":%lld",
@@ -679,7 +674,7 @@ int advise_json(const struct advise_plan *p, const struct advise_in *in,
     buf_puts(b, "},\"steps\":[");
     for (size_t i = 0; i < p->n; i++) {
         const struct advise_step *s = &p->step[i];
-        when(s->at, at, sizeof(at));
+        utc(s->at, false, at, sizeof(at));
         buf_puts(b, i ? ",{" : "{");
         json_str(b, "at", at, false);
         buf_printf(b, ",\"after_seconds\":%lld",

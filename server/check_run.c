@@ -195,17 +195,28 @@ out:
     return rc;
 }
 
+/* list_add appends sep and item to the list out[0..*o); false (and out
+ * as it was) when it does not fit. */
+static bool list_add(char *out, size_t outlen, size_t *o, const char *sep,
+                     const char *item)
+{
+    int n = snprintf(out + *o, outlen - *o, "%s%s", sep, item);
+    if (n < 0 || (size_t)n >= outlen - *o) {
+        out[*o] = '\0';
+        return false;
+    }
+    *o += (size_t)n;
+    return true;
+}
+
 /* rua_list renders the configured rua URIs (or a placeholder) for a fix. */
 static void rua_list(const struct check_served *sv, char *out, size_t outlen)
 {
     size_t o = 0;
     out[0] = '\0';
-    for (size_t i = 0; i < sv->n_rua; i++) {
-        int n = snprintf(out + o, outlen - o, "%s%s", i ? "," : "", sv->rua[i]);
-        if (n < 0 || (size_t)n >= outlen - o)
+    for (size_t i = 0; i < sv->n_rua; i++)
+        if (!list_add(out, outlen, &o, i ? "," : "", sv->rua[i]))
             break;
-        o += (size_t)n;
-    }
     if (o == 0)
         snprintf(out, outlen, "mailto:tlsrpt@%s", sv->domain);
 }
@@ -306,12 +317,9 @@ static void addr_list(const struct host_addrs *h, char *out, size_t outlen)
 {
     size_t o = 0;
     out[0] = '\0';
-    for (size_t i = 0; i < h->n; i++) {
-        int n = snprintf(out + o, outlen - o, "%s%s", i ? " " : "", h->addr[i]);
-        if (n < 0 || (size_t)n >= outlen - o)
+    for (size_t i = 0; i < h->n; i++)
+        if (!list_add(out, outlen, &o, i ? " " : "", h->addr[i]))
             break;
-        o += (size_t)n;
-    }
 }
 
 static bool same_addrs(const struct host_addrs *x, const struct host_addrs *y)

@@ -155,46 +155,9 @@ sed -i "s/id=$info_id/id=altered1/" "$t/nsd/example.info.zone.signed"
 check "the example.info record is altered after signing" \
     grep -q 'id=altered1' "$t/nsd/example.info.zone.signed"
 
-port=$(free_port)
-cat >"$t/nsd/nsd.conf" <<C
-server:
-    ip-address: 127.0.0.1@$port
-    port: $port
-    username: ""
-    chroot: ""
-    zonesdir: "$t/nsd"
-    database: ""
-    pidfile: "$t/nsd/nsd.pid"
-    xfrdfile: "$t/nsd/xfrd.state"
-    zonelistfile: "$t/nsd/zone.list"
-    server-count: 1
-    verbosity: 1
-remote-control:
-    control-enable: no
-zone:
-    name: example.com
-    zonefile: example.com.zone.signed
-zone:
-    name: example.info
-    zonefile: example.info.zone.signed
-zone:
-    name: example.net
-    zonefile: example.net.zone
-zone:
-    name: example.org
-    zonefile: example.org.zone
-C
-nsd -d -c "$t/nsd/nsd.conf" >"$t/nsd/log" 2>&1 &
-nsd_pid=$!
-E2E_PIDS+=("$nsd_pid")
-e2e_on_exit "kill \$(cat '$t/nsd/nsd.pid' 2>/dev/null) 2>/dev/null"
-if ! wait_until 10 grep -q "nsd started" "$t/nsd/log" ||
-    ! wait_until 10 port_in_use "$port"; then
-    fail "nsd starts"
-    cat "$t/nsd/log"
-    e2e_finish
-fi
-pass "nsd serves the test zones on 127.0.0.1:$port"
+nsd_start "$t/nsd" example.com=example.com.zone.signed example.info=example.info.zone.signed \
+    example.net=example.net.zone example.org=example.org.zone
+port=$NSD_PORT
 
 # --- the host serving the policies over HTTPS (a test CA), except that its
 # policy for otherpol.example.net is not the one `check` is told about

@@ -118,39 +118,8 @@ host IN A 127.0.0.1
 other IN A 127.0.0.2
 _mta-sts.deleg.example.com.sts IN TXT "v=STSv1; id=${id[deleg]}"
 Z
-port=$(free_port)
-cat >"$t/nsd/nsd.conf" <<C
-server:
-    ip-address: 127.0.0.1@$port
-    port: $port
-    username: ""
-    chroot: ""
-    zonesdir: "$t/nsd"
-    database: ""
-    pidfile: "$t/nsd/nsd.pid"
-    xfrdfile: "$t/nsd/xfrd.state"
-    zonelistfile: "$t/nsd/zone.list"
-    server-count: 1
-    verbosity: 1
-remote-control:
-    control-enable: no
-zone:
-    name: example.com
-    zonefile: example.com.zone
-zone:
-    name: example.net
-    zonefile: example.net.zone
-C
-nsd -d -c "$t/nsd/nsd.conf" >"$t/nsd/log" 2>&1 &
-E2E_PIDS+=("$!")
-e2e_on_exit "kill \$(cat '$t/nsd/nsd.pid' 2>/dev/null) 2>/dev/null"
-if ! wait_until 10 grep -q "nsd started" "$t/nsd/log" ||
-    ! wait_until 10 port_in_use "$port"; then
-    fail "nsd starts"
-    cat "$t/nsd/log"
-    e2e_finish
-fi
-pass "nsd serves the test zones on 127.0.0.1:$port"
+nsd_start "$t/nsd" example.com=example.com.zone example.net=example.net.zone
+port=$NSD_PORT
 
 # --- the host serving the policies over HTTPS with a test CA
 names=()
