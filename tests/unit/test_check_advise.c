@@ -130,15 +130,13 @@ static const char two[] = "version: STSv1\nmode: testing\nmx: "
 static const char none[] =
     "version: STSv1\nmode: none\nmx: mx1.example.com\nmax_age: 86400\n";
 
-static const struct tlsrpt_facts clean = {
-    2, NOW - 10 * 86400, NOW - 86400, 200, 0, ""};
-static const struct tlsrpt_facts failing = {1,
-                                            NOW - 86400,
-                                            NOW - 1,
-                                            100,
-                                            7,
-                                            "mx1.example.com fails "
-                                            "certificate-expired for 1 sender"};
+/* Ten days of reports: the last ends a second before now. */
+static const struct tlsrpt_facts clean = {2, NOW - 10 * 86400, NOW - 1, 200, 0,
+                                          ""};
+/* One failed session is enough to wait. */
+static const struct tlsrpt_facts failing = {
+    1,   NOW - 86400, NOW - 1,
+    100, 1,           "mx1.example.com fails certificate-expired for 1 sender"};
 static const struct tlsrpt_facts nothing = {0, 0, 0, 0, 0, ""};
 
 static const char *const one_failure[] = {"mx-tls: MX mx1.example.com ..."};
@@ -172,8 +170,8 @@ static const struct plan_case plan_cases[] = {
      NULL,
      NULL,
      ADVISE_READY,
-     "in testing for 9 days as far as reports show (since 2025-12-22, 2 "
-     "reports, 200 sessions): no failures in 9 days of reports: ready",
+     "in testing for 10 days as far as reports show (since 2025-12-22, 2 "
+     "reports, 200 sessions): no failures in 10 days of reports: ready",
      3,
      {0, TTL, TTL + 604800},
      0,
@@ -187,7 +185,7 @@ static const struct plan_case plan_cases[] = {
      NULL,
      NULL,
      ADVISE_BLOCKED,
-     "7 of 107 sessions failed in 1 day of reports (since 2025-12-31); "
+     "1 of 101 sessions failed in 1 day of reports (since 2025-12-31); "
      "mx1.example.com fails certificate-expired for 1 sender",
      0,
      {0},

@@ -131,6 +131,11 @@ static const struct zone_case zone_cases[] = {
      "; in the zone of sts.provider.example (the provider):\n"
      "_mta-sts.example.net.sts.provider.example. IN TXT \"v=STSv1; "
      "id=Zz9\"\n"},
+    {"delegated to an empty zone: none",
+     {one, 1, NULL, 0, NULL, NULL, ""},
+     "; example.com\n"
+     "_mta-sts.example.com. IN TXT \"v=STSv1; id=abc123\"\n" NOTE(
+         "example.com")},
     {"delegated, a zone with its dot, no target",
      {one, 1, NULL, 0, NULL, NULL, "p.example."},
      "; example.com\n"
