@@ -1356,6 +1356,10 @@ static int cmd_advise(const struct cli *cli)
         failures[n_fail] = lines[n_fail];
         n_fail++;
     }
+    /* The plans of mx-change and retire rest on the lookups alone: say
+     * why one failed (for enforce the plan names the failures). */
+    for (size_t i = 0; action != ADVISE_ENFORCE && i < n_fail; i++)
+        fprintf(stderr, "mta-sts-host: advise: %s\n", failures[i]);
     int have = advise_reports(x.cfg, name, since, &reports);
     if (have < 0)
         goto out;

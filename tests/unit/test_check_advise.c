@@ -414,11 +414,11 @@ static void world_make(struct world *w, const struct plan_case *tc)
     w->f.sts_ttl = TTL;
     w->f.mx_ttl = MX_TTL;
     snprintf(w->f.mx[0].host, sizeof(w->f.mx[0].host), "mx1.example.com");
-    w->f.mx[0].pref = 10;
+    w->f.mx[0].pref = 20; /* not the default 10 a new MX would get */
     w->f.n_mx = 1;
     if (tc->dns == DNS_TWO_MX) {
         snprintf(w->f.mx[1].host, sizeof(w->f.mx[1].host), "mx3.example.com");
-        w->f.mx[1].pref = 20;
+        w->f.mx[1].pref = 30;
         w->f.n_mx = 2;
     }
     w->in = (struct advise_in){
@@ -510,8 +510,8 @@ static void test_plan_mx_both(void **state)
     assert_non_null(p);
     assert_string_equal(plan.step[2].id, p->id);
     assert_string_equal(plan.step[1].lines,
-                        "example.com. IN MX 10 mx2.example.com.\n"
-                        "delete: example.com. IN MX 10 mx1.example.com.\n");
+                        "example.com. IN MX 20 mx2.example.com.\n"
+                        "delete: example.com. IN MX 20 mx1.example.com.\n");
     policy_free(p);
     policy_free(w.p);
     diag_free(&d);
@@ -567,6 +567,61 @@ static void test_text(void **state)
              plan.reason, w.p->id, plan.step[0].id, plan.step[0].id,
              plan.step[0].id);
     assert_string_equal(b.data, want);
+    policy_free(w.p);
+    diag_free(&d);
+    buf_free(&b);
+}
+
+/* A retired domain whose record is delegated: the provider's TXT record
+ * and the customer's CNAME go, and the new id is published at the
+ * provider's name; with its own record there is no CNAME to delete. */
+static void test_retire_delegated(void **state)
+{
+    (void)state;
+    struct world w;
+    struct advise_plan plan;
+    struct diag d;
+    world_make(&w, &plan_cases[15]); /* retire */
+    diag_init(&d, "advise");
+    assert_int_equal(advise_plan(ADVISE_RETIRE, &w.in, &plan, &d), 0);
+    assert_null(strstr(plan.step[2].lines, "IN CNAME"));
+    snprintf(w.f.sts_at, sizeof(w.f.sts_at), "_mta-sts.example.com.p.example");
+    assert_int_equal(advise_plan(ADVISE_RETIRE, &w.in, &plan, &d), 0);
+    char want[512];
+    snprintf(want, sizeof(want),
+             "_mta-sts.example.com.p.example. IN TXT \"v=STSv1; id=%s\"\n",
+             plan.step[0].id);
+    assert_non_null(strstr(plan.step[0].lines, want));
+    snprintf(want, sizeof(want),
+             "delete: _mta-sts.example.com.p.example. IN TXT \"v=STSv1; "
+             "id=%s\"\n"
+             "delete: _mta-sts.example.com. IN CNAME "
+             "_mta-sts.example.com.p.example.\n"
+             "delete: mta-sts.example.com. (its CNAME, or A/AAAA)\n",
+             plan.step[0].id);
+    assert_string_equal(plan.step[2].lines, want);
+    policy_free(w.p);
+    diag_free(&d);
+}
+
+/* Durations show up to three units: the MX TTL after a week and an
+ * hour is not rounded away. */
+static void test_text_duration(void **state)
+{
+    (void)state;
+    struct world w;
+    struct advise_plan plan;
+    struct diag d;
+    struct buf b;
+    world_make(&w, &plan_cases[10]); /* mx-change: add and remove */
+    diag_init(&d, "advise");
+    buf_init(&b, 1 << 20);
+    assert_int_equal(advise_plan(ADVISE_MX_CHANGE, &w.in, &plan, &d), 0);
+    assert_int_equal(advise_text(&plan, &w.in, &b), 0);
+    assert_non_null(strstr(b.data, "\n2. from 2026-01-08T01:00:00Z (in 7 "
+                                   "days 1 hour): switch the MX records"));
+    assert_non_null(strstr(b.data, "\n3. from 2026-01-08T01:05:00Z (in 7 "
+                                   "days 1 hour 5 minutes): edit "));
     policy_free(w.p);
     diag_free(&d);
     buf_free(&b);
@@ -643,6 +698,8 @@ int main(void)
         cmocka_unit_test(test_plan_invalid_edit),
         cmocka_unit_test(test_text),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_retire_delegated),
+        cmocka_unit_test(test_text_duration),
         cmocka_unit_test(test_actions),
     };
     enum { N_FIXED = sizeof(fixed) / sizeof(fixed[0]) };
