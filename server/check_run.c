@@ -115,8 +115,45 @@ static void sts_record(char *field, const char *name, const char *id)
     put(field, "publish `%s. IN TXT \"v=STSv1; id=%s\"`", name, id);
 }
 
-static int check_sts(struct check_dns *dns, const struct check_served *sv,
-                     struct check_report *rep)
+/*
+ * judge_delegation adds the sts-delegation result: the `_mta-sts` name
+ * (name) of the domain is a CNAME to `_mta-sts.<domain>.<zone>`, where
+ * the provider publishes the record (RFC 8461 §8.2; `dns --delegate`).
+ */
+static int judge_delegation(const struct check_opts *o,
+                            const struct check_served *sv, const char *name,
+                            const struct check_answer *a,
+                            struct check_report *rep)
+{
+    char want[CHECK_NAME_MAX + 16];
+    int n = snprintf(want, sizeof(want), "%s.%s", name, o->delegate_zone);
+    bool ok = n > 0 && (size_t)n < sizeof(want) && a->canon[0] != '\0' &&
+              strcmp(a->canon, want) == 0;
+    struct check_result *r =
+        add(rep, ok ? CHECK_OK : CHECK_FAIL, "sts-delegation", sv->domain);
+    if (r == NULL)
+        return -1;
+    r->dnssec = check_dnssec_name(a->dnssec);
+    if (ok) {
+        put(r->what, "%s is a CNAME to %s in the provider zone %s", name, want,
+            o->delegate_zone);
+        return 0;
+    }
+    if (a->canon[0] != '\0')
+        put(r->what, "%s is a CNAME to %s, not into the provider zone %s", name,
+            a->canon, o->delegate_zone);
+    else
+        put(r->what,
+            "%s is not delegated: it has records of its own, not a CNAME "
+            "into the provider zone %s",
+            name, o->delegate_zone);
+    put(r->fix, "publish `%s. IN CNAME %s.` (in place of its records)", name,
+        want);
+    return 0;
+}
+
+static int check_sts(struct check_dns *dns, const struct check_opts *o,
+                     const struct check_served *sv, struct check_report *rep)
 {
     char name[CHECK_NAME_MAX + 16];
     const char *recs[MAX_RECORDS];
@@ -131,6 +168,8 @@ static int check_sts(struct check_dns *dns, const struct check_served *sv,
         rc = lrc > 0 ? 0 : -1;
         goto out;
     }
+    if (o->delegate_zone != NULL && judge_delegation(o, sv, name, &a, rep) < 0)
+        goto out;
     check_sts_select(recs, lens, texts(&a, recs, lens), &sts);
     /* Behind a CNAME (RFC 8461 §8.2) the record lives at its target. */
     const char *at = a.canon[0] != '\0' ? a.canon : name;
@@ -770,7 +809,7 @@ int check_domain(struct check_dns *dns, const struct check_opts *o,
         put(r->fix, "add policy/%s.txt (or fix it: `mta-sts-host validate`)",
             sv->domain);
     }
-    if (check_sts(dns, sv, rep) < 0 || check_policy(dns, o, sv, rep) < 0 ||
+    if (check_sts(dns, o, sv, rep) < 0 || check_policy(dns, o, sv, rep) < 0 ||
         check_tlsrpt(dns, sv, rep) < 0 || check_mx(dns, o, sv, rep) < 0)
         return -1;
     return 0;

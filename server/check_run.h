@@ -1,15 +1,15 @@
 /*
  * check_run: the checks of `mta-sts-host check` for one domain, doing what
  * a sending MTA does against live DNS and comparing it with what this host
- * serves: the `_mta-sts` TXT record set and its id against the served id,
- * `mta-sts.<domain>` resolving (and pointing at --target), the policy
- * fetched over HTTPS as a sender fetches it (and whether it is
- * the served one), the `_smtp._tls` record, the MX hosts against the policy's
- * mx patterns, an address for each MX host, and STARTTLS with a valid
- * certificate on each MX address. Each check gives one result
- * (ok, warn or fail), with the exact record or edit that fixes a problem; the
- * report renders as lines or JSON. It asks check_dns, judges with check_parse
- * and prints nothing itself. Main thread (`check`).
+ * serves: the `_mta-sts` TXT record set and its id against the served id
+ * (with a provider zone: delegated into it), `mta-sts.<domain>` resolving (and
+ * pointing at --target), the policy fetched over HTTPS as a sender fetches it
+ * (and whether it is the served one), the `_smtp._tls` record, the MX hosts
+ * against the policy's mx patterns, an address for each MX host, and STARTTLS
+ * with a valid certificate on each MX address. Each check gives one result (ok,
+ * warn or fail), with the exact record or edit that fixes a problem; the report
+ * renders as lines or JSON. It asks check_dns, judges with check_parse and
+ * prints nothing itself. Main thread (`check`).
  */
 #ifndef MTA_STS_CHECK_RUN_H
 #define MTA_STS_CHECK_RUN_H
@@ -60,6 +60,9 @@ struct check_opts {
     /* The host mta-sts.<domain> must point at (normalised), or NULL: it
      * must only resolve. */
     const char *target;
+    /* The provider zone `_mta-sts.<domain>` must be a CNAME into
+     * (`_mta-sts.<domain>.<zone>`, RFC 8461 §8.2), or NULL. */
+    const char *delegate_zone;
 };
 
 /*

@@ -133,16 +133,17 @@ static const struct cmd_doc cmd_docs[] = {
      "Look up what a sending MTA looks up for each DOMAIN (default: every\n"
      "served domain) and compare it with what this host serves: exactly one\n"
      "_mta-sts TXT record (CNAMEs followed, as a delegation to a provider\n"
-     "zone makes) whose id is the served id, mta-sts.<domain> resolving\n"
-     "(with --target HOST: its CNAME chain ends at HOST, or its own A/AAAA\n"
-     "records are HOST's), the policy fetched over HTTPS as senders fetch\n"
-     "it and equal to the served\n"
-     "one, the _smtp._tls record, every MX host covered by the policy's mx\n"
-     "patterns and every exact pattern naming an MX, an address for each\n"
-     "MX, and on each MX address STARTTLS with TLS 1.2 or later and a\n"
-     "certificate valid for the MX name. One line per check,\n"
-     "`ok|warn|fail CHECK DOMAIN: WHAT`, with `fix:` and the exact record\n"
-     "or edit for each problem, and the DNSSEC status of the answers.\n"
+     "zone makes; with --delegate ZONE it must be a CNAME into ZONE) whose\n"
+     "id is the served id, mta-sts.<domain> resolving (with --target\n"
+     "HOST: its CNAME chain ends at HOST, or its own A/AAAA records are\n"
+     "HOST's), the policy fetched over HTTPS as senders fetch it and equal\n"
+     "to the served one, the _smtp._tls record, every MX host covered by\n"
+     "the policy's mx patterns and every exact pattern naming an MX, an\n"
+     "address for each MX, and on each MX address STARTTLS with TLS 1.2\n"
+     "or later and a certificate valid for the MX name. One line per\n"
+     "check, `ok|warn|fail CHECK DOMAIN: WHAT`, with `fix:` and the exact\n"
+     "record or edit for each problem, and the DNSSEC status of the\n"
+     "answers.\n"
      "Exit status: 0 nothing failed, 1 something failed, 2 usage.",
      "mta-sts-host check -c config.yaml example.com"},
     {"advise", CMD_ADVISE, "advise [options] DOMAIN enforce|mx-change|retire",
@@ -237,8 +238,9 @@ static const struct opt_doc opt_docs[] = {
      CMD_DNS | CMD_CHECKS},
     {"--delegate ZONE",
      "dns: delegate the _mta-sts records to the\n"
-     "                       provider zone ZONE (RFC 8461 §8.2)",
-     CMD_DNS},
+     "                       provider zone ZONE (RFC 8461 §8.2); check:\n"
+     "                       verify that they are",
+     CMD_DNS | CMD_CHECKS},
     {"--resolver ADDR",
      "check, advise: ask the DNS server at ADDR[:PORT]\n"
      "                       (default: /etc/resolv.conf)",
@@ -1117,7 +1119,7 @@ struct check_ctx {
     struct check_dns *dns;
     struct check_opts opts;
     struct logger lg;
-    char target[DNSNAME_MAX + 2];
+    char target[DNSNAME_MAX + 2], zone[DNSNAME_MAX + 2];
 };
 
 /* domain_arg normalises a DOMAIN argument into name, or exits (usage). */
@@ -1148,11 +1150,16 @@ static int check_ctx_open(const struct cli *cli, const char *cmd,
                     "mta-sts.<domain> is compared with a host name (its "
                     "CNAME target)",
                     x->target, sizeof(x->target));
+    if (cli->delegate != NULL)
+        host_option("--delegate", cli->delegate,
+                    "the provider zone is a DNS name", x->zone,
+                    sizeof(x->zone));
     x->opts = (struct check_opts){
         .https_port = port_option("--https-port", cli->https_port, 443),
         .smtp_port = port_option("--smtp-port", cli->smtp_port, 25),
         .ca_file = cli->ca_file,
         .target = cli->target != NULL ? x->target : NULL,
+        .delegate_zone = cli->delegate != NULL ? x->zone : NULL,
     };
     if ((x->cfg = load_config(cli)) == NULL)
         return -1;

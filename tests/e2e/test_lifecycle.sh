@@ -6,7 +6,8 @@
 # the provider's records, `check --target` (mta-sts.<d> a CNAME to the
 # host, its own addresses equal to the host's, another address, a CNAME
 # elsewhere), `check` following a delegation into the provider zone (and
-# failing one whose target has no record), and `advise`: enforce when the
+# failing one whose target has no record; `--delegate ZONE` verifying the
+# CNAME into it), and `advise`: enforce when the
 # stored TLS reports (`reports import`) show no failure, blocked with
 # failures or without reports, an MX change (§8.1) and retiring (§8.3),
 # each with the exact edit, the id the edited policy gets (computed by
@@ -184,6 +185,16 @@ check_eq "a delegated domain: nothing fails" "" "$(grep '^fail [a-z-]* deleg.exa
 check_contains "a broken delegation: its own failure and the provider's fix" \
     "fail sts-txt brokendeleg.example.com: _mta-sts.brokendeleg.example.com is delegated by CNAME to _mta-sts.brokendeleg.example.com.sts.example.net, which has no v=STSv1 record (the name does not exist): senders find no policy fix: the provider publishes \`_mta-sts.brokendeleg.example.com.sts.example.net. IN TXT \"v=STSv1; id=${id[brokendeleg]}\"\` in its zone (\`mta-sts-host dns --delegate ZONE\` prints it), or the CNAME at _mta-sts.brokendeleg.example.com points at the name it publishes" "$(cat "$t/deleg")"
 check_eq "a broken delegation: the one failure" 1 "$(grep -c '^fail ' "$t/deleg")"
+check_eq "no sts-delegation line without --delegate" "" "$(grep ' sts-delegation ' "$t/deleg")"
+"$bin" check "${args[@]}" --delegate STS.example.net. deleg.example.com ready.example.com >"$t/deleg2" 2>&1
+check_eq "check --delegate: exit 1 (a domain with its own record)" 1 $?
+check_contains "check --delegate: the CNAME into the provider zone: ok" \
+    "ok sts-delegation deleg.example.com: _mta-sts.deleg.example.com is a CNAME to _mta-sts.deleg.example.com.sts.example.net in the provider zone sts.example.net" "$(cat "$t/deleg2")"
+check_contains "check --delegate: its own record: fail, publish the CNAME" \
+    "fail sts-delegation ready.example.com: _mta-sts.ready.example.com is not delegated: it has records of its own, not a CNAME into the provider zone sts.example.net fix: publish \`_mta-sts.ready.example.com. IN CNAME _mta-sts.ready.example.com.sts.example.net.\` (in place of its records)" "$(cat "$t/deleg2")"
+check_eq "check --delegate: that is the one failure" 1 "$(grep -c '^fail ' "$t/deleg2")"
+check_eq "check --delegate 192.0.2.1: exit 2" 2 \
+    "$("$bin" check "${args[@]}" --delegate 192.0.2.1 ready.example.com >/dev/null 2>&1; echo $?)"
 
 # --- TLS reports: ten days without failure for ready, failures for failing
 python3 - "$t/reports" <<'EOF'
