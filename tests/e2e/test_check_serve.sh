@@ -59,12 +59,8 @@ check_eq "the ids of the 5 policies are known" 5 "${#id[@]}"
     printf '_mta-sts.slow IN TXT "v=STSv1; id=%s"\n' "${id[slow.example.net]}"
     printf '_smtp._tls.slow IN TXT "v=TLSRPTv1; rua=mailto:tls@example.net"\n'
 } >"$t/nsd/example.net.zone"
-port=$(free_port)
-if ! nsd_start "$t/nsd" "$port" example.net; then
-    fail "nsd starts"
-    e2e_finish
-fi
-pass "nsd serves the test zone on 127.0.0.1:$port"
+nsd_start "$t/nsd" example.net=example.net.zone
+port=$NSD_PORT
 
 # --- certificates: the policy host's (not for gone.example.net, which is
 # served only while its policy file is there), the MX ones
