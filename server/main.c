@@ -1482,8 +1482,15 @@ static int import_one(const void *report, size_t len, const char *where,
                    x->file, where, r->policies[i].policy_domain);
             goto out;
         }
-    switch (
-        tlsrpt_store_add(x->store, r, report, len, (int64_t)time(NULL), &d)) {
+    /* A batch of one: what is printed as stored is committed. */
+    enum tlsrpt_store_result res = TLSRPT_STORE_FAILED;
+    if (tlsrpt_store_begin(x->store, &d) == 0) {
+        res =
+            tlsrpt_store_add(x->store, r, report, len, (int64_t)time(NULL), &d);
+        if (tlsrpt_store_commit(x->store, &d) < 0)
+            res = TLSRPT_STORE_FAILED;
+    }
+    switch (res) {
     case TLSRPT_STORE_ADDED:
         x->stored++;
         verdict = "stored";

@@ -1,9 +1,11 @@
 /*
  * tlsrpt_recv: TLS report reception (see tlsrpt_recv.h). The rate limiter
- * has its own lock (it is asked before any body is read); parsing and
- * storing share another, so one report at a time is inflated and parsed;
- * the bytes held by all connections are an atomic counter. I/O through the
- * store; HTTP worker threads call it.
+ * has its own lock (it is asked before any body is read); the bytes held
+ * by all connections are an atomic counter. Whole bodies go into a bounded
+ * queue; the writer thread, the only one that inflates, parses and stores,
+ * takes every report waiting, stores them in one transaction (one fsync)
+ * and then answers each through its callback. I/O through the store; HTTP
+ * worker threads call it, the writer thread is its own.
  */
 #include "tlsrpt_recv.h"
 
@@ -25,6 +27,10 @@
 
 /* All connections together hold at most this many report bodies' worth. */
 #define HELD_BODIES 4
+/* Reports waiting for the writer at most; one more is answered 503. The
+ * bytes they hold are capped by HELD_BODIES already; this caps the number
+ * of small ones, and so the wait of the last in a batch. */
+#define QUEUE_MAX 64
 /* How often retention runs, and how long a busy or full host asks a sender
  * to wait. */
 #define EXPIRE_INTERVAL 3600
@@ -53,16 +59,37 @@ static const char *const outcome_names[TLSRPT_N_OUTCOMES] = {
     "rate_limited", "busy",      "no_room",      "store_error",
 };
 
+/* A submission waiting for the writer: the body and the snapshot are the
+ * request's, which stays suspended (and keeps them) until done is called. */
+struct job {
+    const struct snapshot *snap;
+    const void *body;
+    size_t len;
+    tlsrpt_done_fn *done;
+    void *ctx;
+    struct tlsrpt_answer a;
+    enum tlsrpt_store_result res;
+    bool answered; /* refused before the store; done already called */
+};
+
 struct tlsrpt_recv {
     struct tlsrpt_store *store;
     struct tlsrpt_rate *rate;
     pthread_mutex_t rate_lock;
-    pthread_mutex_t submit_lock; /* parse + store, and last_expire */
+    /* The queue (a ring of QUEUE_MAX), the writer's wake-up and stop flag,
+     * under queue_lock. */
+    pthread_mutex_t queue_lock;
+    pthread_cond_t queue_wake;
+    struct job queue[QUEUE_MAX];
+    size_t q_head, q_len;
+    bool stopping;
+    bool writer_running;
+    pthread_t writer;
     struct tlsrpt_limits lim;
     size_t max_body;
     size_t max_held;
     unsigned retention_days;
-    int64_t last_expire;
+    int64_t last_expire; /* the writer's */
     atomic_size_t held;
     atomic_uint_fast64_t counts[TLSRPT_N_OUTCOMES];
     /* Per-domain counters, sorted by domain, under count_lock (a scrape
@@ -86,6 +113,8 @@ static int monotonic_ms(int64_t *ms)
     return 0;
 }
 
+static void *writer_main(void *arg);
+
 struct tlsrpt_recv *tlsrpt_recv_new(const struct config *cfg, struct diag *d)
 {
     uint64_t seed = 0;
@@ -95,7 +124,8 @@ struct tlsrpt_recv *tlsrpt_recv_new(const struct config *cfg, struct diag *d)
         return NULL;
     }
     pthread_mutex_init(&rx->rate_lock, NULL);
-    pthread_mutex_init(&rx->submit_lock, NULL);
+    pthread_mutex_init(&rx->queue_lock, NULL);
+    pthread_cond_init(&rx->queue_wake, NULL);
     pthread_mutex_init(&rx->count_lock, NULL);
     tlsrpt_limits_default(&rx->lim);
     rx->max_body = cfg->tlsrpt_max_body;
@@ -112,6 +142,14 @@ struct tlsrpt_recv *tlsrpt_recv_new(const struct config *cfg, struct diag *d)
                                   cfg->tlsrpt_max_disk, d);
     if (rx->store == NULL)
         goto fail;
+    int rc = pthread_create(&rx->writer, NULL, writer_main, rx);
+    if (rc != 0) {
+        diag_add(d, DIAG_ERROR, 0, 0,
+                 "TLS reports: cannot start the writer thread: %s",
+                 strerror(rc));
+        goto fail;
+    }
+    rx->writer_running = true;
     return rx;
 fail:
     tlsrpt_recv_free(rx);
@@ -122,10 +160,19 @@ void tlsrpt_recv_free(struct tlsrpt_recv *rx)
 {
     if (rx == NULL)
         return;
+    if (rx->writer_running) {
+        /* The writer answers what is queued before it ends. */
+        pthread_mutex_lock(&rx->queue_lock);
+        rx->stopping = true;
+        pthread_cond_signal(&rx->queue_wake);
+        pthread_mutex_unlock(&rx->queue_lock);
+        pthread_join(rx->writer, NULL);
+    }
     tlsrpt_store_free(rx->store);
     tlsrpt_rate_free(rx->rate);
     pthread_mutex_destroy(&rx->rate_lock);
-    pthread_mutex_destroy(&rx->submit_lock);
+    pthread_mutex_destroy(&rx->queue_lock);
+    pthread_cond_destroy(&rx->queue_wake);
     pthread_mutex_destroy(&rx->count_lock);
     for (size_t i = 0; i < rx->n_doms; i++)
         free(rx->doms[i].domain);
@@ -354,9 +401,23 @@ static void expire(struct tlsrpt_recv *rx, int64_t now)
     diag_free(&d);
 }
 
-void tlsrpt_recv_submit(struct tlsrpt_recv *rx, const struct snapshot *snap,
-                        const void *body, size_t len, int64_t now,
-                        struct tlsrpt_answer *a)
+/* refuse answers a job that never reaches the store, at once. */
+static void refuse(struct tlsrpt_recv *rx, struct job *j, enum tlsrpt_outcome o,
+                   int status, const char *msg, const char *detail)
+{
+    answer(rx, &j->a, o, status, "%s%s", msg, detail);
+    j->answered = true;
+    j->done(j->ctx, &j->a);
+}
+
+/*
+ * add_job inflates and parses one report and adds it to the open batch
+ * (began: the batch could be started). Refusals are answered at once; a
+ * stored report waits for the commit. One parsed report at a time is in
+ * memory.
+ */
+static void add_job(struct tlsrpt_recv *rx, struct job *j, bool began,
+                    int64_t now)
 {
     struct diag d;
     struct buf json;
@@ -364,54 +425,118 @@ void tlsrpt_recv_submit(struct tlsrpt_recv *rx, const struct snapshot *snap,
     const char *dom;
     diag_init(&d, "report");
     buf_init(&json, 0);
-    pthread_mutex_lock(&rx->submit_lock);
-    expire(rx, now);
-    if (tlsrpt_is_gzip(body, len)) {
-        int rc = tlsrpt_inflate(body, len, &rx->lim, &json, &d);
-        if (rc == -2) {
-            answer(rx, a, TLSRPT_TOO_LARGE, 413, "report too large: %s",
-                   first_error(&d));
-            goto out;
-        }
+    j->res = TLSRPT_STORE_FAILED;
+    if (tlsrpt_is_gzip(j->body, j->len)) {
+        int rc = tlsrpt_inflate(j->body, j->len, &rx->lim, &json, &d);
         if (rc < 0) {
-            answer(rx, a, TLSRPT_NOT_A_REPORT, 400, "not a TLS report: %s",
-                   first_error(&d));
+            if (rc == -2)
+                refuse(rx, j, TLSRPT_TOO_LARGE, 413,
+                       "report too large: ", first_error(&d));
+            else
+                refuse(rx, j, TLSRPT_NOT_A_REPORT, 400,
+                       "not a TLS report: ", first_error(&d));
             goto out;
         }
         r = tlsrpt_parse_json(json.data != NULL ? json.data : "", json.len, &d);
     } else {
-        r = tlsrpt_parse(body, len, &rx->lim, &d);
+        r = tlsrpt_parse(j->body, j->len, &rx->lim, &d);
     }
     if (r == NULL) {
-        answer(rx, a, TLSRPT_NOT_A_REPORT, 400, "not a TLS report: %s",
-               first_error(&d));
+        refuse(rx, j, TLSRPT_NOT_A_REPORT, 400,
+               "not a TLS report: ", first_error(&d));
         goto out;
     }
-    if ((dom = unserved(r, snap)) != NULL) {
-        answer(rx, a, TLSRPT_NOT_SERVED, 403,
-               "policy-domain %s is not served here", dom);
+    if ((dom = unserved(r, j->snap)) != NULL) {
+        char msg[DNSNAME_MAX + 64];
+        snprintf(msg, sizeof(msg), "policy-domain %s is not served here", dom);
+        refuse(rx, j, TLSRPT_NOT_SERVED, 403, msg, "");
         goto out;
     }
-    switch (tlsrpt_store_add(rx->store, r, body, len, now, &d)) {
-    case TLSRPT_STORE_ADDED:
-        count_report(rx, r);
-        answer(rx, a, TLSRPT_STORED, 200, "stored");
-        break;
-    case TLSRPT_STORE_DUPLICATE:
-        answer(rx, a, TLSRPT_DUPLICATE, 200, "already stored");
-        break;
-    case TLSRPT_STORE_FULL:
-        answer(rx, a, TLSRPT_NO_ROOM, 507,
-               "no room for more reports; try again later");
-        break;
-    default:
-        answer(rx, a, TLSRPT_STORE_ERROR, 503,
-               "the report could not be stored; try again later");
-        break;
+    if (began) {
+        j->res = tlsrpt_store_add(rx->store, r, j->body, j->len, now, &d);
+        if (j->res == TLSRPT_STORE_ADDED)
+            count_report(rx, r);
     }
 out:
-    pthread_mutex_unlock(&rx->submit_lock);
     tlsrpt_report_free(r);
     buf_free(&json);
     diag_free(&d);
+}
+
+/* store_batch stores the jobs of one batch in one transaction and answers
+ * each: 200 only once the commit returned. */
+static void store_batch(struct tlsrpt_recv *rx, struct job *jobs, size_t n)
+{
+    struct diag d;
+    int64_t now = (int64_t)time(NULL);
+    diag_init(&d, NULL);
+    expire(rx, now);
+    bool began = tlsrpt_store_begin(rx->store, &d) == 0;
+    for (size_t i = 0; i < n; i++)
+        add_job(rx, &jobs[i], began, now);
+    bool committed = began && tlsrpt_store_commit(rx->store, &d) == 0;
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = &jobs[i];
+        if (j->answered)
+            continue;
+        if (!committed || j->res == TLSRPT_STORE_FAILED)
+            answer(rx, &j->a, TLSRPT_STORE_ERROR, 503,
+                   "the report could not be stored; try again later");
+        else if (j->res == TLSRPT_STORE_ADDED)
+            answer(rx, &j->a, TLSRPT_STORED, 200, "stored");
+        else if (j->res == TLSRPT_STORE_DUPLICATE)
+            answer(rx, &j->a, TLSRPT_DUPLICATE, 200, "already stored");
+        else
+            answer(rx, &j->a, TLSRPT_NO_ROOM, 507,
+                   "no room for more reports; try again later");
+        j->done(j->ctx, &j->a);
+    }
+    diag_free(&d);
+}
+
+/* writer_main is the writer thread: it takes every report waiting, stores
+ * them as one batch, and sleeps while there is none; asked to stop, it
+ * first stores what is queued. */
+static void *writer_main(void *arg)
+{
+    struct tlsrpt_recv *rx = arg;
+    struct job batch[QUEUE_MAX];
+    pthread_mutex_lock(&rx->queue_lock);
+    for (;;) {
+        while (rx->q_len == 0 && !rx->stopping)
+            pthread_cond_wait(&rx->queue_wake, &rx->queue_lock);
+        if (rx->q_len == 0)
+            break;
+        size_t n = rx->q_len;
+        for (size_t i = 0; i < n; i++)
+            batch[i] = rx->queue[(rx->q_head + i) % QUEUE_MAX];
+        rx->q_head = (rx->q_head + n) % QUEUE_MAX;
+        rx->q_len = 0;
+        pthread_mutex_unlock(&rx->queue_lock);
+        store_batch(rx, batch, n);
+        pthread_mutex_lock(&rx->queue_lock);
+    }
+    pthread_mutex_unlock(&rx->queue_lock);
+    return NULL;
+}
+
+bool tlsrpt_recv_submit(struct tlsrpt_recv *rx, const struct snapshot *snap,
+                        const void *body, size_t len, tlsrpt_done_fn *done,
+                        void *ctx, struct tlsrpt_answer *a)
+{
+    bool queued = false;
+    pthread_mutex_lock(&rx->queue_lock);
+    if (!rx->stopping && rx->q_len < QUEUE_MAX) {
+        struct job *j = &rx->queue[(rx->q_head + rx->q_len) % QUEUE_MAX];
+        *j = (struct job){
+            .snap = snap, .body = body, .len = len, .done = done, .ctx = ctx};
+        rx->q_len++;
+        queued = true;
+        pthread_cond_signal(&rx->queue_wake);
+    }
+    pthread_mutex_unlock(&rx->queue_lock);
+    if (!queued)
+        answer(rx, a, TLSRPT_BUSY, 503,
+               "too many reports waiting to be stored; try again later");
+    return queued;
 }
