@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# tlsrpt.sh: TLS report reception under load, next to policy fetches, on
-# loopback. It starts mta-sts-host with reception on (state_dir on the
-# disk /tmp is on, rate limit off), measures the policy fetch rate with
-# bench/tlsload (resumed handshakes, one request per connection) alone,
-# then again while four Python senders POST distinct gzip reports of about
-# 9 KB each (made beforehand, at most 1,200) as fast as they are answered
-# (a new connection per report, as senders do), and prints both rates and
-# the reports stored per second. Client and server share the machine's
-# cores: on a small machine the senders' own TLS work is part of the load.
+# tlsrpt.sh: does TLS report reception slow the policy path? On loopback,
+# it starts mta-sts-host with reception on (state_dir on the disk /tmp is
+# on, rate limit off) and, REPS times, measures the policy fetch rate and
+# its p50/p99 latency with bench/tlsload (2 threads, resumed handshakes,
+# one request per connection) first alone, then again while four Python
+# senders POST distinct gzip reports of about 10 KB each (made beforehand,
+# at most 1,200 a repetition) as fast as they are answered (a new
+# connection per report, as senders do). It prints one line per phase and
+# a table of the medians with the spread (min-max) over the repetitions,
+# side by side, and writes it as markdown to OUT when given. Client and
+# server share the machine's cores: on a small machine the senders' own
+# TLS work is part of the load, so the figure is an upper bound of what
+# reception costs the policy path.
 #
-#   MTA_STS_HOST=build/mta-sts-host bash bench/tlsrpt.sh [SECONDS]
+#   MTA_STS_HOST=build/mta-sts-host bash bench/tlsrpt.sh [SECONDS [REPS [OUT]]]
 #
 # Uses the e2e helpers (tests/e2e/lib.sh) for the CA and the host.
 # shellcheck disable=SC2317
@@ -18,6 +22,12 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export SRCDIR=$SRC
 : "${MTA_STS_HOST:?set MTA_STS_HOST to the binary}"
 SECS=${1:-10}
+REPS=${2:-3}
+OUT=${3:-}
+# cpu_ticks from the benchmarks' helpers; the e2e helpers (sourced last)
+# own ports and packages.
+# shellcheck source=bench/lib.sh
+. "$SRC/bench/lib.sh"
 # shellcheck source=tests/e2e/lib.sh
 . "$SRC/tests/e2e/lib.sh"
 e2e_init
@@ -49,7 +59,7 @@ wait_log "$T/host.log" "TLS reports: receiving" 10
 
 cat >"$T/send.py" <<'EOF'
 import gzip, json, random, socket, ssl, sys, threading, time
-port, ca, secs, ready = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4]
+port, ca, secs, ready, rep = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4], sys.argv[5]
 ctx = ssl.create_default_context(cafile=ca)
 def report(rid):
     rnd = random.Random(rid)
@@ -68,7 +78,7 @@ def report(rid):
     return gzip.compress(json.dumps(r).encode())
 # The bodies are made before the clock starts: the senders' CPU should go
 # to sending, not to JSON and gzip.
-bodies = [[report("bench-%d-%d" % (n, i)) for i in range(300)] for n in range(4)]
+bodies = [[report("bench-%s-%d-%d" % (rep, n, i)) for i in range(300)] for n in range(4)]
 open(ready, "w").close()
 ok, sizes, lock = [0], [], threading.Lock()
 end = time.time() + secs
@@ -98,19 +108,56 @@ for t in ts: t.join()
 dt = time.time() - t0
 print("reports=%d secs=%.1f rate=%.0f/s body=%.1fKB" % (ok[0], dt, ok[0] / dt, sum(sizes) / len(sizes) / 1024))
 EOF
-log "policy fetches alone ($SECS s)"
-"$T/tlsload" resume -p "$P" -t 2 -d "$SECS" | tee "$T/alone.txt"
-log "policy fetches with report load"
-python3 "$T/send.py" "$P" "$T/ca/ca.pem" "$((SECS + 2))" "$T/ready" \
-    >"$T/reports.txt" &
-SENDER=$!
-wait_until 120 test -e "$T/ready"
-sleep 1
-"$T/tlsload" resume -p "$P" -t 2 -d "$SECS" | tee "$T/loaded.txt"
-wait "$SENDER"
-cat "$T/reports.txt"
-rate() { sed -n 's/.*rate=\([0-9.]*\).*/\1/p' "$1"; }
-python3 -c 'import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
-print("policy fetch rate: %.0f/s alone, %.0f/s with report load (%.1f %%)" % (a, b, 100 * (b - a) / a))' \
-    "$(rate "$T/alone.txt")" "$(rate "$T/loaded.txt")"
+field() { sed -n "s/.*\<$2=\([0-9.]*\).*/\1/p" "$1"; }
+for ((r = 1; r <= REPS; r++)); do
+    log "repetition $r/$REPS: policy fetches alone ($SECS s)"
+    c0=$(cpu_ticks "$HOST_PID")
+    "$T/tlsload" resume -p "$P" -t 2 -d "$SECS" | tee "$T/alone-$r.txt"
+    c1=$(cpu_ticks "$HOST_PID")
+    log "repetition $r/$REPS: policy fetches with report load"
+    rm -f "$T/ready"
+    python3 "$T/send.py" "$P" "$T/ca/ca.pem" "$((SECS + 2))" "$T/ready" "$r" \
+        >"$T/reports-$r.txt" &
+    SENDER=$!
+    wait_until 120 test -e "$T/ready"
+    sleep 1
+    c2=$(cpu_ticks "$HOST_PID")
+    s2=$(cpu_ticks "$SENDER")
+    "$T/tlsload" resume -p "$P" -t 2 -d "$SECS" | tee "$T/loaded-$r.txt"
+    c3=$(cpu_ticks "$HOST_PID")
+    s3=$(cpu_ticks "$SENDER")
+    wait "$SENDER"
+    cat "$T/reports-$r.txt"
+    printf '%s %s %s %s %s %s\n' \
+        "$(field "$T/alone-$r.txt" rate)" "$(field "$T/alone-$r.txt" p99_ms)" \
+        "$(field "$T/loaded-$r.txt" rate)" "$(field "$T/loaded-$r.txt" p99_ms)" \
+        "$(field "$T/reports-$r.txt" rate)" \
+        "$((c1 - c0)) $((c3 - c2)) $((s3 - s2))" >>"$T/runs.txt"
+done
 host_stop "$HOST_PID"
+# One row per figure: the median over the repetitions, then min-max.
+python3 - "$T/runs.txt" "$SECS" "$(nproc)" "$OUT" "$(getconf CLK_TCK)" <<'EOF'
+import statistics, sys
+runs = [[float(x) for x in l.split()] for l in open(sys.argv[1]) if l.strip()]
+secs, cores, out, hz = sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
+secs_f = float(secs)
+def col(i): return [r[i] for r in runs]
+def cell(v, fmt):
+    return "%s (%s to %s)" % (fmt % statistics.median(v), fmt % min(v), fmt % max(v))
+rows = [
+    ("policy fetches/s", cell(col(0), "%.0f"), cell(col(2), "%.0f")),
+    ("policy fetch p99 (ms)", cell(col(1), "%.2f"), cell(col(3), "%.2f")),
+    ("reports stored/s", "-", cell(col(4), "%.0f")),
+    ("fetch rate change", "-", cell([100 * (r[2] - r[0]) / r[0] for r in runs], "%+.1f %%")),
+    ("p99 change", "-", cell([100 * (r[3] - r[1]) / r[1] for r in runs], "%+.1f %%")),
+    ("host CPU (% of one core)", cell([100 * r[5] / hz / secs_f for r in runs], "%.0f"),
+     cell([100 * r[6] / hz / secs_f for r in runs], "%.0f")),
+    ("senders' CPU (% of one core)", "-", cell([100 * r[7] / hz / secs_f for r in runs], "%.0f")),
+]
+text = ["%d repetition(s) of %s s per phase, %s cores; median (min to max)" % (len(runs), secs, cores), "",
+        "| figure | policy alone | with report load |", "|---|---|---|"]
+text += ["| %s | %s | %s |" % r for r in rows]
+print("\n".join(text))
+if out:
+    open(out, "w").write("\n".join(text) + "\n")
+EOF
