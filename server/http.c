@@ -363,7 +363,12 @@ static char *render_metrics(struct http *h, const struct snapshot *s,
                        tlsrpt_outcome_name((enum tlsrpt_outcome)o),
                        (unsigned long long)tlsrpt_recv_count(
                            rx, (enum tlsrpt_outcome)o));
-        tlsrpt_recv_metrics(rx, &b);
+        struct diag errs;
+        diag_init(&errs, NULL);
+        tlsrpt_recv_metrics(rx, s, &b, &errs);
+        for (size_t i = 0; i < errs.n; i++)
+            log_msg(h->lg, LOG_LEVEL_WARN, "%s", errs.entries[i].msg);
+        diag_free(&errs);
     }
     metric_head(&b, "mta_sts_start_time_seconds", "gauge",
                 "Start time of the process (Unix time).");

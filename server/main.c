@@ -1625,12 +1625,12 @@ static int cmd_reports(const struct cli *cli)
         rc = cmd_summary(cli, cfg);
         goto out;
     }
-    snprintf(inst, sizeof(inst), "%s%smail",
-             cfg->tlsrpt_instance != NULL ? cfg->tlsrpt_instance : "",
-             cfg->tlsrpt_instance != NULL ? "-" : "");
     diag_init(&d, "tlsrpt");
     x.cfg = cfg;
-    x.store = tlsrpt_store_open(cfg->state_dir, inst, cfg->tlsrpt_max_disk, &d);
+    x.store = tlsrpt_store_open(
+        cfg->state_dir,
+        tlsrpt_store_mail_instance(cfg->tlsrpt_instance, inst, sizeof(inst)),
+        cfg->tlsrpt_max_disk, &d);
     diag_print(&d, stderr);
     diag_free(&d);
     if (x.store == NULL)

@@ -24,6 +24,7 @@
 #include "tlsrpt_parse.h"
 #include "tlsrpt_rate.h"
 #include "tlsrpt_store.h"
+#include "tlsrpt_tally.h"
 
 /* All connections together hold at most this many report bodies' worth. */
 #define HELD_BODIES 4
@@ -35,24 +36,6 @@
  * to wait. */
 #define EXPIRE_INTERVAL 3600
 #define RETRY_AFTER 300
-
-/* RFC 8460 §4.3's result types, the only values of the "type" label. */
-static const char *const result_types[] = {
-    "starttls-not-supported", "certificate-host-mismatch",
-    "certificate-expired",    "certificate-not-trusted",
-    "validation-failure",     "tlsa-invalid",
-    "dnssec-invalid",         "dane-required",
-    "sts-policy-fetch-error", "sts-policy-invalid",
-    "sts-webpki-invalid",     "other",
-};
-#define N_TYPES (sizeof(result_types) / sizeof(result_types[0]))
-
-/* What the stored reports said about one domain, since start. */
-struct dom_count {
-    char *domain;
-    uint64_t reports, successful, failed;
-    uint64_t types[N_TYPES];
-};
 
 static const char *const outcome_names[TLSRPT_N_OUTCOMES] = {
     "stored",       "duplicate", "not_a_report", "not_served",  "too_large",
@@ -92,11 +75,7 @@ struct tlsrpt_recv {
     int64_t last_expire; /* the writer's */
     atomic_size_t held;
     atomic_uint_fast64_t counts[TLSRPT_N_OUTCOMES];
-    /* Per-domain counters, sorted by domain, under count_lock (a scrape
-     * must not wait for a commit). */
-    pthread_mutex_t count_lock;
-    struct dom_count *doms;
-    size_t n_doms, cap_doms;
+    struct tlsrpt_tally *tally;
 };
 
 const char *tlsrpt_outcome_name(enum tlsrpt_outcome o)
@@ -126,7 +105,6 @@ struct tlsrpt_recv *tlsrpt_recv_new(const struct config *cfg, struct diag *d)
     pthread_mutex_init(&rx->rate_lock, NULL);
     pthread_mutex_init(&rx->queue_lock, NULL);
     pthread_cond_init(&rx->queue_wake, NULL);
-    pthread_mutex_init(&rx->count_lock, NULL);
     tlsrpt_limits_default(&rx->lim);
     rx->max_body = cfg->tlsrpt_max_body;
     rx->max_held = HELD_BODIES * cfg->tlsrpt_max_body;
@@ -141,6 +119,18 @@ struct tlsrpt_recv *tlsrpt_recv_new(const struct config *cfg, struct diag *d)
     rx->store = tlsrpt_store_open(cfg->state_dir, cfg->tlsrpt_instance,
                                   cfg->tlsrpt_max_disk, d);
     if (rx->store == NULL)
+        goto fail;
+    char mail[96];
+    char *mail_path = tlsrpt_store_file(
+        cfg->state_dir,
+        tlsrpt_store_mail_instance(cfg->tlsrpt_instance, mail, sizeof(mail)));
+    if (mail_path == NULL) {
+        diag_add(d, DIAG_ERROR, 0, 0, "TLS reports: out of memory");
+        goto fail;
+    }
+    rx->tally = tlsrpt_tally_open(tlsrpt_store_path(rx->store), mail_path, d);
+    free(mail_path);
+    if (rx->tally == NULL)
         goto fail;
     int rc = pthread_create(&rx->writer, NULL, writer_main, rx);
     if (rc != 0) {
@@ -168,15 +158,12 @@ void tlsrpt_recv_free(struct tlsrpt_recv *rx)
         pthread_mutex_unlock(&rx->queue_lock);
         pthread_join(rx->writer, NULL);
     }
+    tlsrpt_tally_free(rx->tally);
     tlsrpt_store_free(rx->store);
     tlsrpt_rate_free(rx->rate);
     pthread_mutex_destroy(&rx->rate_lock);
     pthread_mutex_destroy(&rx->queue_lock);
     pthread_cond_destroy(&rx->queue_wake);
-    pthread_mutex_destroy(&rx->count_lock);
-    for (size_t i = 0; i < rx->n_doms; i++)
-        free(rx->doms[i].domain);
-    free(rx->doms);
     free(rx);
 }
 
@@ -290,104 +277,10 @@ static const char *unserved(const struct tlsrpt_report *r,
     return NULL;
 }
 
-/* dom_find returns the counters of domain, made when missing (NULL when
- * out of memory). count_lock is held. */
-static struct dom_count *dom_find(struct tlsrpt_recv *rx, const char *domain)
+void tlsrpt_recv_metrics(struct tlsrpt_recv *rx, const struct snapshot *snap,
+                         struct buf *b, struct diag *d)
 {
-    size_t lo = 0, hi = rx->n_doms;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(rx->doms[mid].domain, domain);
-        if (c == 0)
-            return &rx->doms[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (rx->n_doms == rx->cap_doms) {
-        size_t ncap = rx->cap_doms ? rx->cap_doms * 2 : 8;
-        struct dom_count *p = realloc(rx->doms, ncap * sizeof(*p));
-        if (p == NULL)
-            return NULL;
-        rx->doms = p;
-        rx->cap_doms = ncap;
-    }
-    char *copy = strdup(domain);
-    if (copy == NULL)
-        return NULL;
-    memmove(&rx->doms[lo + 1], &rx->doms[lo],
-            (rx->n_doms - lo) * sizeof(*rx->doms));
-    memset(&rx->doms[lo], 0, sizeof(*rx->doms));
-    rx->doms[lo].domain = copy;
-    rx->n_doms++;
-    return &rx->doms[lo];
-}
-
-static size_t type_index(const char *type)
-{
-    for (size_t i = 0; i + 1 < N_TYPES; i++)
-        if (strcmp(type, result_types[i]) == 0)
-            return i;
-    return N_TYPES - 1;
-}
-
-/* count_report adds a stored report to the per-domain counters. */
-static void count_report(struct tlsrpt_recv *rx, const struct tlsrpt_report *r)
-{
-    pthread_mutex_lock(&rx->count_lock);
-    for (size_t i = 0; i < r->n_policies; i++) {
-        const struct tlsrpt_policy *p = &r->policies[i];
-        struct dom_count *c = dom_find(rx, p->policy_domain);
-        if (c == NULL)
-            continue;
-        /* A report naming a domain twice counts once for it. */
-        bool again = false;
-        for (size_t j = 0; j < i && !again; j++)
-            again = strcmp(r->policies[j].policy_domain, p->policy_domain) == 0;
-        c->reports += again ? 0 : 1;
-        c->successful += (uint64_t)p->successful;
-        c->failed += (uint64_t)p->failed;
-        for (size_t j = 0; j < p->n_failures; j++)
-            c->types[type_index(p->failures[j].result_type)] +=
-                (uint64_t)p->failures[j].failed_session_count;
-    }
-    pthread_mutex_unlock(&rx->count_lock);
-}
-
-void tlsrpt_recv_metrics(struct tlsrpt_recv *rx, struct buf *b)
-{
-    pthread_mutex_lock(&rx->count_lock);
-    buf_puts(b, "# HELP mta_sts_tlsrpt_reports_total TLS reports stored "
-                "since start, by policy domain.\n"
-                "# TYPE mta_sts_tlsrpt_reports_total counter\n");
-    for (size_t i = 0; i < rx->n_doms; i++)
-        buf_printf(b, "mta_sts_tlsrpt_reports_total{domain=\"%s\"} %llu\n",
-                   rx->doms[i].domain, (unsigned long long)rx->doms[i].reports);
-    buf_puts(b, "# HELP mta_sts_tlsrpt_sessions_total SMTP sessions the "
-                "stored reports count, by policy domain and result.\n"
-                "# TYPE mta_sts_tlsrpt_sessions_total counter\n");
-    for (size_t i = 0; i < rx->n_doms; i++)
-        buf_printf(b,
-                   "mta_sts_tlsrpt_sessions_total{domain=\"%s\",result="
-                   "\"successful\"} %llu\n"
-                   "mta_sts_tlsrpt_sessions_total{domain=\"%s\",result="
-                   "\"failed\"} %llu\n",
-                   rx->doms[i].domain,
-                   (unsigned long long)rx->doms[i].successful,
-                   rx->doms[i].domain, (unsigned long long)rx->doms[i].failed);
-    buf_puts(b, "# HELP mta_sts_tlsrpt_failures_total Failed sessions the "
-                "stored reports count, by policy domain and result type.\n"
-                "# TYPE mta_sts_tlsrpt_failures_total counter\n");
-    for (size_t i = 0; i < rx->n_doms; i++)
-        for (size_t t = 0; t < N_TYPES; t++)
-            if (rx->doms[i].types[t] > 0)
-                buf_printf(b,
-                           "mta_sts_tlsrpt_failures_total{domain=\"%s\","
-                           "type=\"%s\"} %llu\n",
-                           rx->doms[i].domain, result_types[t],
-                           (unsigned long long)rx->doms[i].types[t]);
-    pthread_mutex_unlock(&rx->count_lock);
+    tlsrpt_tally_metrics(rx->tally, snap, b, d);
 }
 
 static void expire(struct tlsrpt_recv *rx, int64_t now)
@@ -454,8 +347,6 @@ static void add_job(struct tlsrpt_recv *rx, struct job *j, bool began,
     }
     if (began) {
         j->res = tlsrpt_store_add(rx->store, r, j->body, j->len, now, &d);
-        if (j->res == TLSRPT_STORE_ADDED)
-            count_report(rx, r);
     }
 out:
     tlsrpt_report_free(r);

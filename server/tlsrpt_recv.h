@@ -98,14 +98,12 @@ bool tlsrpt_recv_submit(struct tlsrpt_recv *rx, const struct snapshot *snap,
                         void *ctx, struct tlsrpt_answer *a);
 
 /*
- * tlsrpt_recv_metrics appends the per-domain counters of the reports
- * stored since start, in Prometheus text format, with bounded labels:
- * mta_sts_tlsrpt_reports_total{domain}, mta_sts_tlsrpt_sessions_total
- * {domain,result} and mta_sts_tlsrpt_failures_total{domain,type}, type
- * being one of RFC 8460's result types or "other" (organisations are no
- * label). Domains are only those a stored report named, so served ones.
+ * tlsrpt_recv_metrics appends the per-domain counters of the reports in
+ * this replica's databases (see tlsrpt_tally.h) for the domains snap
+ * serves; a database that could not be read is named in d.
  */
-void tlsrpt_recv_metrics(struct tlsrpt_recv *rx, struct buf *b);
+void tlsrpt_recv_metrics(struct tlsrpt_recv *rx, const struct snapshot *snap,
+                         struct buf *b, struct diag *d);
 
 /* tlsrpt_recv_count is how many submissions had outcome o. */
 uint64_t tlsrpt_recv_count(const struct tlsrpt_recv *rx, enum tlsrpt_outcome o);

@@ -260,6 +260,23 @@ out:
     return rc;
 }
 
+char *tlsrpt_store_file(const char *state_dir, const char *instance)
+{
+    size_t n = strlen(state_dir) + strlen(instance) + 32;
+    char *path = malloc(n);
+    if (path != NULL)
+        snprintf(path, n, "%s/tlsrpt-%s.sqlite3", state_dir, instance);
+    return path;
+}
+
+const char *tlsrpt_store_mail_instance(const char *instance, char *out,
+                                       size_t outlen)
+{
+    snprintf(out, outlen, "%s%smail", instance != NULL ? instance : "",
+             instance != NULL ? "-" : "");
+    return out;
+}
+
 struct tlsrpt_store *tlsrpt_store_open(const char *state_dir,
                                        const char *instance, size_t max_disk,
                                        struct diag *d)
@@ -281,16 +298,15 @@ struct tlsrpt_store *tlsrpt_store_open(const char *state_dir,
     }
     if (prepare_dir(state_dir, d) < 0)
         return NULL;
-    size_t n = strlen(state_dir) + strlen(instance) + 32;
     s = calloc(1, sizeof(*s));
-    if (s == NULL || (s->path = malloc(n)) == NULL) {
+    if (s == NULL ||
+        (s->path = tlsrpt_store_file(state_dir, instance)) == NULL) {
         diag_add(d, DIAG_ERROR, 0, 0,
                  "opening the report database: out of memory");
         goto fail;
     }
     pthread_mutex_init(&s->lock, NULL);
     s->max_disk = max_disk;
-    snprintf(s->path, n, "%s/tlsrpt-%s.sqlite3", state_dir, instance);
     if (sqlite3_open_v2(s->path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                             SQLITE_OPEN_NOMUTEX,

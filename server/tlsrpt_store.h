@@ -47,6 +47,19 @@ struct tlsrpt_store *tlsrpt_store_open(const char *state_dir,
                                        const char *instance, size_t max_disk,
                                        struct diag *d);
 
+/* tlsrpt_store_file is the path of instance's database in state_dir
+ * (malloc'ed; NULL when out of memory). */
+char *tlsrpt_store_file(const char *state_dir, const char *instance);
+
+/*
+ * tlsrpt_store_mail_instance names, in out, the database `reports import`
+ * writes for a host whose tlsrpt.instance is instance (NULL when not
+ * set): "<instance>-mail", or "mail". A file of its own, so that an
+ * import never writes to a running server's database. Returns out.
+ */
+const char *tlsrpt_store_mail_instance(const char *instance, char *out,
+                                       size_t outlen);
+
 /* tlsrpt_store_free closes the database; NULL is a no-op. */
 void tlsrpt_store_free(struct tlsrpt_store *s);
 

@@ -9,7 +9,8 @@
 # sent) and chunked (cut at the cap), other methods, a flood from one
 # address (429, another address and policy fetches still served), the
 # metrics (promtool), `reports import` of a message and an mbox built by
-# Python's email package, start-up with an unusable state directory, and a host
+# Python's email package, the report metrics after a restart and imports
+# (promtool; the counts of the samples, a report in both databases once), start-up with an unusable state directory, and a host
 # killed with SIGKILL during a burst: every report that got a 200 is in the
 # database afterwards and none is half-stored. The database is read with
 # Python's sqlite3.
@@ -367,6 +368,10 @@ def msg(rid, body_file=None, gz=True):
     m.replace_header("Content-Type", m["Content-Type"].replace("multipart/mixed", "multipart/report"))
     return m
 open(t + "/one.eml", "wb").write(bytes(msg("mail-1")))
+open(t + "/live.eml", "wb").write(bytes(msg("mail-4")))
+r2 = json.loads(open(s + "/rfc.json").read())
+r2["report-id"] = "mail-2"
+open(t + "/mail2.json", "w").write(json.dumps(r2))
 box = mailbox.mbox(t + "/reports.mbox")
 for m in (msg("mail-2"), msg("mail-3", gz=False), msg("mail-1")):
     box.add(m)
@@ -420,6 +425,63 @@ assert d["failed"] == 300 * 4 + 6, d
 assert d["reports"] == 9, d
 assert {"result_type": "starttls-not-supported", "sessions": 800} in d["failure_types"], d
 ' "$OUT/summary.json"
+
+# ---- metrics: what the databases hold, across a restart and imports ------------
+
+# A restart counts what both databases hold: the 7 reports received above
+# (6 for example.com, 1 for example.net) and the 3 imported (mail-1..3,
+# each the RFC sample: 5326 sessions succeeded, 100 certificate-expired
+# and 200 starttls-not-supported failures).
+# metric NAME LABELS: the value of one sample in $OUT/metrics.
+metric() {
+    awk -v k="$1{$2}" '$1 == k { print $2 }' "$OUT/metrics"
+}
+if host_start "$LOG.2" "http://127.0.0.1:$HTTP_PORT/healthz" serve \
+    -c "$T/config.yaml"; then
+    wait_log "$LOG.2" "TLS reports: receiving" 10
+    hurl "http://127.0.0.1:$HTTP_PORT/metrics" >"$OUT/metrics"
+    check "after the restart and imports, metrics pass promtool" \
+        promtool check metrics <"$OUT/metrics"
+    check_eq "reports of example.com: 6 received + 3 imported" 9 \
+        "$(metric mta_sts_tlsrpt_reports_total 'domain="example.com"')"
+    check_eq "reports of example.net: 1, counted again after the restart" 1 \
+        "$(metric mta_sts_tlsrpt_reports_total 'domain="example.net"')"
+    check_eq "sessions succeeded: 9 reports of 5326" $((9 * 5326)) \
+        "$(metric mta_sts_tlsrpt_sessions_total 'domain="example.com",result="successful"')"
+    check_eq "sessions failed: 306 received + 3 x 300 imported" 1206 \
+        "$(metric mta_sts_tlsrpt_sessions_total 'domain="example.com",result="failed"')"
+    check_eq "starttls-not-supported: 200 received + 3 x 200 imported" 800 \
+        "$(metric mta_sts_tlsrpt_failures_total 'domain="example.com",type="starttls-not-supported"')"
+    check_eq "certificate-expired: 100 received + 3 x 100 imported" 400 \
+        "$(metric mta_sts_tlsrpt_failures_total 'domain="example.com",type="certificate-expired"')"
+    check_eq "a type outside RFC 8460 is still other" 1 \
+        "$(metric mta_sts_tlsrpt_failures_total 'domain="example.com",type="other"')"
+    check_eq "the outcome counters are this process's: none yet" 0 \
+        "$(metric mta_sts_tlsrpt_submissions_total 'outcome="stored"')"
+    # Imports while the host runs: a new report is counted at the next
+    # scrape; one the host received over HTTPS (rfc-1) is counted once.
+    "$MTA_STS_HOST" reports import -c "$T/config.yaml" "$T/live.eml" "$S/rfc.gz" \
+        >"$OUT/imp4.txt" 2>&1
+    check "import while the host runs exits 0" test $? -eq 0
+    hurl "http://127.0.0.1:$HTTP_PORT/metrics" >"$OUT/metrics"
+    check "after a live import, metrics pass promtool" \
+        promtool check metrics <"$OUT/metrics"
+    check_eq "the live import is counted, the report in both files once" 10 \
+        "$(metric mta_sts_tlsrpt_reports_total 'domain="example.com"')"
+    check_eq "its failed sessions too" 1506 \
+        "$(metric mta_sts_tlsrpt_sessions_total 'domain="example.com",result="failed"')"
+    # And one received over HTTPS that was imported before: counted once.
+    check_eq "mail-2 over HTTPS too: 200" 200 \
+        "$(post again "$T/mail2.json" "${JSON[@]}" "$URL")"
+    hurl "http://127.0.0.1:$HTTP_PORT/metrics" >"$OUT/metrics"
+    check_eq "a report imported, then received: still counted once" 10 \
+        "$(metric mta_sts_tlsrpt_reports_total 'domain="example.com"')"
+    check_eq "while the outcome counter saw it stored" 1 \
+        "$(metric mta_sts_tlsrpt_submissions_total 'outcome="stored"')"
+    host_stop "$HOST_PID"
+else
+    fail "host starts again on the same databases"
+fi
 
 # ---- start-up with an unusable state directory --------------------------------
 
