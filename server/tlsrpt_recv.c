@@ -17,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "dnsname.h"
@@ -32,6 +35,11 @@
  * bytes they hold are capped by HELD_BODIES already; this caps the number
  * of small ones, and so the wait of the last in a batch. */
 #define QUEUE_MAX 64
+/* The writer's nice value (Linux: per thread): on a host short of CPU the
+ * HTTP workers, and so the policy fetches, come first; reports wait in the
+ * queue, and past QUEUE_MAX get 503 with Retry-After, which senders
+ * honour. */
+#define WRITER_NICE 10
 /* How often retention runs, and how long a busy or full host asks a sender
  * to wait. */
 #define EXPIRE_INTERVAL 3600
@@ -392,6 +400,8 @@ static void *writer_main(void *arg)
 {
     struct tlsrpt_recv *rx = arg;
     struct job batch[QUEUE_MAX];
+    /* Best effort: at the default priority it still works, only sooner. */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WRITER_NICE);
     pthread_mutex_lock(&rx->queue_lock);
     for (;;) {
         while (rx->q_len == 0 && !rx->stopping)
