@@ -6,7 +6,10 @@
 # one request per connection) first alone, then again while four Python
 # senders POST distinct gzip reports of about 10 KB each (made beforehand,
 # at most 1,200 a repetition) as fast as they are answered (a new
-# connection per report, as senders do). It prints one line per phase and
+# connection per report, as senders do), and, as the reference, nginx
+# serving the same policy file under the same report-free load (one
+# worker per core, bench/lib.sh's configuration, started once and idle
+# while the host is measured). It prints one line per phase and
 # a table of the medians with the spread (min-max) over the repetitions,
 # side by side, and writes it as markdown to OUT when given. Client and
 # server share the machine's cores: on a small machine the senders' own
@@ -24,14 +27,14 @@ export SRCDIR=$SRC
 SECS=${1:-10}
 REPS=${2:-3}
 OUT=${3:-}
-# cpu_ticks from the benchmarks' helpers; the e2e helpers (sourced last)
-# own ports and packages.
+# cpu_ticks and nginx_policy_conf from the benchmarks' helpers; the e2e
+# helpers (sourced last) own ports and packages.
 # shellcheck source=bench/lib.sh
 . "$SRC/bench/lib.sh"
 # shellcheck source=tests/e2e/lib.sh
 . "$SRC/tests/e2e/lib.sh"
 e2e_init
-need_tools certtool:gnutls-bin python3:python3
+need_tools certtool:gnutls-bin python3:python3 nginx:nginx
 T=$E2E_TMP
 mkdir -p "$T/policy" "$T/certs" "$T/ca"
 make_ca "$T/ca" && make_cert "$T/ca" "$T/certs/example.com" ecdsa \
@@ -56,6 +59,17 @@ EOF
 host_start "$T/host.log" "http://127.0.0.1:$H/healthz" serve \
     -c "$T/config.yaml" || exit 1
 wait_log "$T/host.log" "TLS reports: receiving" 10
+# The reference: nginx with the same certificate and the bytes the host
+# serves (CRLF line endings).
+N=$(free_port)
+sed 's/\r$//; s/$/\r/' "$T/policy/mta-sts.txt" >"$T/policy-crlf.txt"
+nginx_policy_conf "$T/nginx" "$N" mta-sts.example.com \
+    "$T/certs/example.com.crt" "$T/certs/example.com.key" "$T/policy-crlf.txt"
+nginx -c "$T/nginx/nginx.conf" -p "$T/nginx" -e "$T/nginx/error.log" \
+    >"$T/nginx/log" 2>&1 &
+E2E_PIDS+=("$!")
+"$T/tlsload" wait -p "$N" -d 10 >/dev/null ||
+    { cat "$T/nginx/error.log" >&2; exit 1; }
 
 cat >"$T/send.py" <<'EOF'
 import gzip, json, random, socket, ssl, sys, threading, time
@@ -80,7 +94,7 @@ def report(rid):
 # to sending, not to JSON and gzip.
 bodies = [[report("bench-%s-%d-%d" % (rep, n, i)) for i in range(300)] for n in range(4)]
 open(ready, "w").close()
-ok, sizes, lock = [0], [], threading.Lock()
+ok, refused, sizes, lock = [0], [0], [], threading.Lock()
 end = time.time() + secs
 def worker(n):
     i = 0
@@ -101,12 +115,13 @@ def worker(n):
         with lock:
             sizes.append(len(body))
             ok[0] += resp.startswith(b"HTTP/1.1 200")
+            refused[0] += resp.startswith(b"HTTP/1.1 503")
 ts = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
 t0 = time.time()
 for t in ts: t.start()
 for t in ts: t.join()
 dt = time.time() - t0
-print("reports=%d secs=%.1f rate=%.0f/s body=%.1fKB" % (ok[0], dt, ok[0] / dt, sum(sizes) / len(sizes) / 1024))
+print("reports=%d refused=%d secs=%.1f rate=%.0f/s body=%.1fKB" % (ok[0], refused[0], dt, ok[0] / dt, sum(sizes) / len(sizes) / 1024))
 EOF
 field() { sed -n "s/.*\<$2=\([0-9.]*\).*/\1/p" "$1"; }
 for ((r = 1; r <= REPS; r++)); do
@@ -114,6 +129,8 @@ for ((r = 1; r <= REPS; r++)); do
     c0=$(cpu_ticks "$HOST_PID")
     "$T/tlsload" resume -p "$P" -t 2 -d "$SECS" | tee "$T/alone-$r.txt"
     c1=$(cpu_ticks "$HOST_PID")
+    log "repetition $r/$REPS: nginx, policy fetches alone"
+    "$T/tlsload" resume -p "$N" -t 2 -d "$SECS" | tee "$T/nginx-$r.txt"
     log "repetition $r/$REPS: policy fetches with report load"
     rm -f "$T/ready"
     python3 "$T/send.py" "$P" "$T/ca/ca.pem" "$((SECS + 2))" "$T/ready" "$r" \
@@ -128,11 +145,13 @@ for ((r = 1; r <= REPS; r++)); do
     s3=$(cpu_ticks "$SENDER")
     wait "$SENDER"
     cat "$T/reports-$r.txt"
-    printf '%s %s %s %s %s %s\n' \
+    printf '%s %s %s %s %s %s %s %s %s\n' \
         "$(field "$T/alone-$r.txt" rate)" "$(field "$T/alone-$r.txt" p99_ms)" \
         "$(field "$T/loaded-$r.txt" rate)" "$(field "$T/loaded-$r.txt" p99_ms)" \
         "$(field "$T/reports-$r.txt" rate)" \
-        "$((c1 - c0)) $((c3 - c2)) $((s3 - s2))" >>"$T/runs.txt"
+        "$((c1 - c0)) $((c3 - c2)) $((s3 - s2))" \
+        "$(field "$T/nginx-$r.txt" rate)" "$(field "$T/nginx-$r.txt" p99_ms)" \
+        "$(field "$T/reports-$r.txt" refused)" >>"$T/runs.txt"
 done
 host_stop "$HOST_PID"
 # One row per figure: the median over the repetitions, then min-max.
@@ -145,18 +164,20 @@ def col(i): return [r[i] for r in runs]
 def cell(v, fmt):
     return "%s (%s to %s)" % (fmt % statistics.median(v), fmt % min(v), fmt % max(v))
 rows = [
-    ("policy fetches/s", cell(col(0), "%.0f"), cell(col(2), "%.0f")),
-    ("policy fetch p99 (ms)", cell(col(1), "%.2f"), cell(col(3), "%.2f")),
-    ("reports stored/s", "-", cell(col(4), "%.0f")),
-    ("fetch rate change", "-", cell([100 * (r[2] - r[0]) / r[0] for r in runs], "%+.1f %%")),
-    ("p99 change", "-", cell([100 * (r[3] - r[1]) / r[1] for r in runs], "%+.1f %%")),
+    ("policy fetches/s", cell(col(0), "%.0f"), cell(col(2), "%.0f"), cell(col(8), "%.0f")),
+    ("policy fetch p99 (ms)", cell(col(1), "%.2f"), cell(col(3), "%.2f"), cell(col(9), "%.2f")),
+    ("reports stored/s (200)", "-", cell(col(4), "%.0f"), "-"),
+    ("reports refused (503) a repetition", "-", cell(col(10), "%.0f"), "-"),
+    ("fetch rate change", "-", cell([100 * (r[2] - r[0]) / r[0] for r in runs], "%+.1f %%"), "-"),
+    ("p99 change", "-", cell([100 * (r[3] - r[1]) / r[1] for r in runs], "%+.1f %%"), "-"),
     ("host CPU (% of one core)", cell([100 * r[5] / hz / secs_f for r in runs], "%.0f"),
-     cell([100 * r[6] / hz / secs_f for r in runs], "%.0f")),
-    ("senders' CPU (% of one core)", "-", cell([100 * r[7] / hz / secs_f for r in runs], "%.0f")),
+     cell([100 * r[6] / hz / secs_f for r in runs], "%.0f"), "-"),
+    ("senders' CPU (% of one core)", "-", cell([100 * r[7] / hz / secs_f for r in runs], "%.0f"), "-"),
 ]
 text = ["%d repetition(s) of %s s per phase, %s cores; median (min to max)" % (len(runs), secs, cores), "",
-        "| figure | policy alone | with report load |", "|---|---|---|"]
-text += ["| %s | %s | %s |" % r for r in rows]
+        "| figure | host, policy alone | host, with report load | nginx, policy alone |",
+        "|---|---|---|---|"]
+text += ["| %s | %s | %s | %s |" % r for r in rows]
 print("\n".join(text))
 if out:
     open(out, "w").write("\n".join(text) + "\n")
