@@ -160,9 +160,10 @@ static const struct cmd_doc cmd_docs[] = {
      "input): a report as is (JSON or gzip), one email message or an mbox,\n"
      "so that a Postfix pipe transport, procmail or fetchmail can feed it.\n"
      "They go into state_dir's tlsrpt-<instance>-mail.sqlite3, never a\n"
-     "running server's database; a report for a domain that is not\n"
-     "configured is refused. Exit status: 0 something stored (or already\n"
-     "stored) and nothing refused, 1 otherwise, 2 usage.",
+     "running server's database (the server of that instance counts them\n"
+     "in /metrics from its next scrape); a report for a domain that is\n"
+     "not configured is refused. Exit status: 0 something stored (or\n"
+     "already stored) and nothing refused, 1 otherwise, 2 usage.",
      "mta-sts-host reports import -c config.yaml < report.eml"},
     {"help", CMD_HELP, "help [COMMAND]", "this help, or the help of COMMAND",
      "Print the usage, options and an example of COMMAND (the same as\n"

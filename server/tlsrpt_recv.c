@@ -269,26 +269,31 @@ static const char *first_error(const struct diag *d)
     return "no reason recorded";
 }
 
+/* served says whether snap (a const struct snapshot *) serves domain's
+ * policy host. */
+static bool served(const char *domain, const void *snap)
+{
+    char host[DNSNAME_MAX + 16];
+    int n = snprintf(host, sizeof(host), "mta-sts.%s", domain);
+    return n > 0 && (size_t)n < sizeof(host) &&
+           snapshot_find(snap, host) != NULL;
+}
+
 /* unserved returns the first policy-domain of r that snap does not serve,
  * or NULL when it serves them all. */
 static const char *unserved(const struct tlsrpt_report *r,
                             const struct snapshot *snap)
 {
-    char host[DNSNAME_MAX + 16];
-    for (size_t i = 0; i < r->n_policies; i++) {
-        const char *dom = r->policies[i].policy_domain;
-        int n = snprintf(host, sizeof(host), "mta-sts.%s", dom);
-        if (n < 0 || (size_t)n >= sizeof(host) ||
-            snapshot_find(snap, host) == NULL)
-            return dom;
-    }
+    for (size_t i = 0; i < r->n_policies; i++)
+        if (!served(r->policies[i].policy_domain, snap))
+            return r->policies[i].policy_domain;
     return NULL;
 }
 
 void tlsrpt_recv_metrics(struct tlsrpt_recv *rx, const struct snapshot *snap,
                          struct buf *b, struct diag *d)
 {
-    tlsrpt_tally_metrics(rx->tally, snap, b, d);
+    tlsrpt_tally_metrics(rx->tally, served, snap, b, d);
 }
 
 static void expire(struct tlsrpt_recv *rx, int64_t now)
@@ -302,11 +307,20 @@ static void expire(struct tlsrpt_recv *rx, int64_t now)
     diag_free(&d);
 }
 
+static void refuse(struct tlsrpt_recv *rx, struct job *j, enum tlsrpt_outcome o,
+                   int status, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* refuse answers a job that never reaches the store, at once. */
 static void refuse(struct tlsrpt_recv *rx, struct job *j, enum tlsrpt_outcome o,
-                   int status, const char *msg, const char *detail)
+                   int status, const char *fmt, ...)
 {
-    answer(rx, &j->a, o, status, "%s%s", msg, detail);
+    char msg[sizeof(j->a.msg)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    answer(rx, &j->a, o, status, "%s", msg);
     j->answered = true;
     j->done(j->ctx, &j->a);
 }
@@ -331,11 +345,11 @@ static void add_job(struct tlsrpt_recv *rx, struct job *j, bool began,
         int rc = tlsrpt_inflate(j->body, j->len, &rx->lim, &json, &d);
         if (rc < 0) {
             if (rc == -2)
-                refuse(rx, j, TLSRPT_TOO_LARGE, 413,
-                       "report too large: ", first_error(&d));
+                refuse(rx, j, TLSRPT_TOO_LARGE, 413, "report too large: %s",
+                       first_error(&d));
             else
-                refuse(rx, j, TLSRPT_NOT_A_REPORT, 400,
-                       "not a TLS report: ", first_error(&d));
+                refuse(rx, j, TLSRPT_NOT_A_REPORT, 400, "not a TLS report: %s",
+                       first_error(&d));
             goto out;
         }
         r = tlsrpt_parse_json(json.data != NULL ? json.data : "", json.len, &d);
@@ -343,19 +357,17 @@ static void add_job(struct tlsrpt_recv *rx, struct job *j, bool began,
         r = tlsrpt_parse(j->body, j->len, &rx->lim, &d);
     }
     if (r == NULL) {
-        refuse(rx, j, TLSRPT_NOT_A_REPORT, 400,
-               "not a TLS report: ", first_error(&d));
+        refuse(rx, j, TLSRPT_NOT_A_REPORT, 400, "not a TLS report: %s",
+               first_error(&d));
         goto out;
     }
     if ((dom = unserved(r, j->snap)) != NULL) {
-        char msg[DNSNAME_MAX + 64];
-        snprintf(msg, sizeof(msg), "policy-domain %s is not served here", dom);
-        refuse(rx, j, TLSRPT_NOT_SERVED, 403, msg, "");
+        refuse(rx, j, TLSRPT_NOT_SERVED, 403,
+               "policy-domain %s is not served here", dom);
         goto out;
     }
-    if (began) {
+    if (began)
         j->res = tlsrpt_store_add(rx->store, r, j->body, j->len, now, &d);
-    }
 out:
     tlsrpt_report_free(r);
     buf_free(&json);

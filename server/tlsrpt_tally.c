@@ -18,7 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dnsname.h"
 #include "sorted.h"
 
 /* RFC 8460 §4.3's result types, the only values of the "type" label. */
@@ -299,17 +298,8 @@ out:
     sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL);
 }
 
-/* served says whether snap serves domain's policy host. */
-static bool served(const struct snapshot *snap, const char *domain)
-{
-    char host[DNSNAME_MAX + 16];
-    int n = snprintf(host, sizeof(host), "mta-sts.%s", domain);
-    return n > 0 && (size_t)n < sizeof(host) &&
-           snapshot_find(snap, host) != NULL;
-}
-
-void tlsrpt_tally_metrics(struct tlsrpt_tally *t, const struct snapshot *snap,
-                          struct buf *b, struct diag *d)
+void tlsrpt_tally_metrics(struct tlsrpt_tally *t, tlsrpt_tally_keep_fn *keep,
+                          const void *arg, struct buf *b, struct diag *d)
 {
     pthread_mutex_lock(&t->lock);
     refresh(t, d);
@@ -318,7 +308,7 @@ void tlsrpt_tally_metrics(struct tlsrpt_tally *t, const struct snapshot *snap,
                 "domain.\n"
                 "# TYPE mta_sts_tlsrpt_reports_total counter\n");
     for (size_t i = 0; i < t->n_doms; i++)
-        if (served(snap, t->doms[i].domain))
+        if (keep(t->doms[i].domain, arg))
             buf_printf(b, "mta_sts_tlsrpt_reports_total{domain=\"%s\"} %llu\n",
                        t->doms[i].domain,
                        (unsigned long long)t->doms[i].reports);
@@ -326,7 +316,7 @@ void tlsrpt_tally_metrics(struct tlsrpt_tally *t, const struct snapshot *snap,
                 "stored reports count, by policy domain and result.\n"
                 "# TYPE mta_sts_tlsrpt_sessions_total counter\n");
     for (size_t i = 0; i < t->n_doms; i++)
-        if (served(snap, t->doms[i].domain))
+        if (keep(t->doms[i].domain, arg))
             buf_printf(
                 b,
                 "mta_sts_tlsrpt_sessions_total{domain=\"%s\",result="
@@ -340,7 +330,7 @@ void tlsrpt_tally_metrics(struct tlsrpt_tally *t, const struct snapshot *snap,
                 "# TYPE mta_sts_tlsrpt_failures_total counter\n");
     for (size_t i = 0; i < t->n_doms; i++)
         for (size_t k = 0; k < N_TYPES; k++)
-            if (t->doms[i].types[k] > 0 && served(snap, t->doms[i].domain))
+            if (t->doms[i].types[k] > 0 && keep(t->doms[i].domain, arg))
                 buf_printf(b,
                            "mta_sts_tlsrpt_failures_total{domain=\"%s\","
                            "type=\"%s\"} %llu\n",

@@ -16,9 +16,10 @@
 #ifndef MTA_STS_TLSRPT_TALLY_H
 #define MTA_STS_TLSRPT_TALLY_H
 
+#include <stdbool.h>
+
 #include "buf.h"
 #include "diag.h"
-#include "snapshot.h"
 
 struct tlsrpt_tally;
 
@@ -33,16 +34,19 @@ struct tlsrpt_tally *tlsrpt_tally_open(const char *db, const char *mail,
 /* tlsrpt_tally_free closes it; NULL is a no-op. */
 void tlsrpt_tally_free(struct tlsrpt_tally *t);
 
+/* tlsrpt_tally_keep_fn says whether a domain is to be listed. */
+typedef bool tlsrpt_tally_keep_fn(const char *domain, const void *arg);
+
 /*
  * tlsrpt_tally_metrics counts what was added since the last call and
  * appends, in Prometheus text format, mta_sts_tlsrpt_reports_total
  * {domain}, mta_sts_tlsrpt_sessions_total{domain,result} and
- * mta_sts_tlsrpt_failures_total{domain,type} for the domains snap serves
- * (so the labels are bounded by the domains served and the fixed types).
- * A database that cannot be read is counted at the next call; the error
- * goes into d.
+ * mta_sts_tlsrpt_failures_total{domain,type} for the domains keep(domain,
+ * arg) takes (the caller's served ones: so the labels are bounded by the
+ * domains served and the fixed types). A database that cannot be read is
+ * counted at the next call; the error goes into d.
  */
-void tlsrpt_tally_metrics(struct tlsrpt_tally *t, const struct snapshot *snap,
-                          struct buf *b, struct diag *d);
+void tlsrpt_tally_metrics(struct tlsrpt_tally *t, tlsrpt_tally_keep_fn *keep,
+                          const void *arg, struct buf *b, struct diag *d);
 
 #endif
