@@ -548,21 +548,14 @@ for t in ts:
 for t in ts:
     t.join()
 EOF
-if host_start "$T/burst.log" "http://127.0.0.1:$HTTP_PORT/healthz" serve -c "$T/burst.yaml"; then
-    BURST_PID=$HOST_PID
-    : >"$OUT/acked"
-    python3 "$T/burst.py" "$HTTPS_PORT" "$CA" "$OUT/acked" &
-    DRIVER=$!
-    E2E_PIDS+=("$DRIVER")
-    wait_until 30 test "$(wc -l <"$OUT/acked")" -ge 40
-    kill -9 "$BURST_PID"
-    wait_exit "$BURST_PID" 10
-    wait_exit "$DRIVER" 20
-    ACKED=$(wc -l <"$OUT/acked")
-    check "the burst got at least 40 reports acknowledged before the kill" test "$ACKED" -ge 40
-    DB=$STATE2/tlsrpt-e2e.sqlite3
-    check_eq "database intact after SIGKILL" ok "$(sql 'PRAGMA integrity_check')"
-    python3 - "$DB" "$OUT/acked" >"$OUT/durable.txt" 2>&1 <<'EOF'
+# acked N: at least N reports were acknowledged (a function, so that
+# wait_until counts anew at each try).
+acked() { test "$(wc -l <"$OUT/acked")" -ge "$1"; }
+# durable OUT: whether every report id in $OUT/acked is in $DB with all
+# its rows (burst.py's reports: one policy, ten failures, the raw copy);
+# the verdict line goes to OUT.
+durable() {
+    python3 - "$DB" "$OUT/acked" >"$1" 2>&1 <<'EOF'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 acked = [l.strip() for l in open(sys.argv[2]) if l.strip()]
@@ -576,10 +569,52 @@ half = db.execute("""SELECT count(*) FROM report r WHERE
 print("acked=%d stored=%d missing=%d half=%d" % (len(acked), len(have), len(missing), half))
 sys.exit(0 if not missing and half == 0 and len(have) >= len(acked) else 1)
 EOF
+}
+if host_start "$T/burst.log" "http://127.0.0.1:$HTTP_PORT/healthz" serve -c "$T/burst.yaml"; then
+    BURST_PID=$HOST_PID
+    : >"$OUT/acked"
+    python3 "$T/burst.py" "$HTTPS_PORT" "$CA" "$OUT/acked" &
+    DRIVER=$!
+    E2E_PIDS+=("$DRIVER")
+    wait_until 30 acked 40
+    kill -9 "$BURST_PID"
+    wait_exit "$BURST_PID" 10
+    wait_exit "$DRIVER" 20
+    ACKED=$(wc -l <"$OUT/acked")
+    check "the burst got at least 40 reports acknowledged before the kill" test "$ACKED" -ge 40
+    DB=$STATE2/tlsrpt-e2e.sqlite3
+    check_eq "database intact after SIGKILL" ok "$(sql 'PRAGMA integrity_check')"
+    durable "$OUT/durable.txt"
     check "every acknowledged report is stored whole, none half-stored ($(cat "$OUT/durable.txt"))" \
         test "$(tail -n 1 "$OUT/durable.txt" | grep -c 'missing=0 half=0')" = 1
 else
     fail "host starts for the burst"
+fi
+
+# ---- SIGTERM during a burst: the reports with the writer are answered ------
+
+# The stop must wait for every request suspended while the writer stores
+# its report (libmicrohttpd must not stop a daemon with one suspended),
+# then exit 0; what was acknowledged is stored.
+sed "s|^state_dir: .*|state_dir: $T/state3|" "$T/burst.yaml" >"$T/term.yaml"
+if host_start "$T/term.log" "http://127.0.0.1:$HTTP_PORT/healthz" serve -c "$T/term.yaml"; then
+    TERM_PID=$HOST_PID
+    : >"$OUT/acked"
+    python3 "$T/burst.py" "$HTTPS_PORT" "$CA" "$OUT/acked" &
+    DRIVER=$!
+    E2E_PIDS+=("$DRIVER")
+    wait_until 30 acked 20
+    host_stop "$TERM_PID" 30
+    check_eq "SIGTERM during a burst: the host exits 0" 0 "$HOST_RC"
+    wait_exit "$DRIVER" 20
+    check "the burst got reports acknowledged before the stop" \
+        test "$(wc -l <"$OUT/acked")" -ge 20
+    DB=$T/state3/tlsrpt-e2e.sqlite3
+    durable "$OUT/durable-term.txt"
+    check "after SIGTERM every acknowledged report is stored ($(cat "$OUT/durable-term.txt"))" \
+        test "$(tail -n 1 "$OUT/durable-term.txt" | grep -c 'missing=0 half=0')" = 1
+else
+    fail "host starts for the SIGTERM burst"
 fi
 
 e2e_finish
