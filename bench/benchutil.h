@@ -1,17 +1,19 @@
 /*
  * benchutil: the small pieces the benchmark tools (tlsload.c, scaletool.c)
  * share: clocks, strict number arguments, a loopback TCP connection with
- * timeouts. Header-only (static functions): each tool is one compiled
- * file, built by its script.
+ * timeouts, a TLS client session on it. Header-only (static functions):
+ * each tool is one compiled file, built by its script.
  */
 #ifndef MTA_STS_BENCHUTIL_H
 #define MTA_STS_BENCHUTIL_H
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -57,6 +59,49 @@ static int tcp_connect(int port)
         return -1;
     }
     return fd;
+}
+
+/* tls_connect connects to 127.0.0.1:port and does the handshake for sni
+ * with cred, under prio (NULL: GnuTLS's default), offering resume's
+ * session when it holds one, and verifying the certificate for sni when
+ * verify is set. Returns the session (its socket in *fdp) or NULL. */
+static gnutls_session_t tls_connect(int port,
+                                    gnutls_certificate_credentials_t cred,
+                                    gnutls_priority_t prio, const char *sni,
+                                    int verify, const gnutls_datum_t *resume,
+                                    int *fdp)
+{
+    gnutls_session_t s = NULL;
+    int fd = tcp_connect(port);
+    if (fd < 0)
+        return NULL;
+    if (gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL) < 0)
+        goto fail;
+    if ((prio != NULL ? gnutls_priority_set(s, prio)
+                      : gnutls_set_default_priority(s)) < 0 ||
+        gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred) < 0 ||
+        gnutls_server_name_set(s, GNUTLS_NAME_DNS, sni, strlen(sni)) < 0)
+        goto fail;
+    if (resume != NULL && resume->size > 0 &&
+        gnutls_session_set_data(s, resume->data, resume->size) < 0)
+        goto fail;
+    if (verify)
+        gnutls_session_set_verify_cert(s, sni, 0);
+    gnutls_transport_set_int(s, fd);
+    gnutls_handshake_set_timeout(s, 5000);
+    int rc;
+    do {
+        rc = gnutls_handshake(s);
+    } while (rc < 0 && gnutls_error_is_fatal(rc) == 0);
+    if (rc < 0)
+        goto fail;
+    *fdp = fd;
+    return s;
+fail:
+    if (s != NULL)
+        gnutls_deinit(s);
+    close(fd);
+    return NULL;
 }
 
 #endif

@@ -190,25 +190,9 @@ for c in nginx wrk caddy gnutls-cli openssl curl cc pkg-config awk timeout; do
     command -v "$c" >/dev/null 2>&1 || die "$c is missing (run without --no-install)"
 done
 
-if [ -z "$HOST_BIN" ]; then
-    say "building mta-sts-host (Release) in $BUILD_DIR"
-    { cmake -S "$SRC" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
-        -DBUILD_TESTING=OFF && cmake --build "$BUILD_DIR" -j "$(nproc)" \
-        --target mta-sts-host; } >"$T/build.log" 2>&1 ||
-        { tail -n 30 "$T/build.log" >&2; die "build failed"; }
-    HOST_BIN=$BUILD_DIR/mta-sts-host
-fi
-[ -x "$HOST_BIN" ] || die "no mta-sts-host at $HOST_BIN"
+build_host
 TLSLOAD=$T/tlsload
-# shellcheck disable=SC2046 # pkg-config prints several words
-cc -std=c11 -O2 -Wall -Wextra -pthread -o "$TLSLOAD" "$SRC/bench/tlsload.c" \
-    $(pkg-config --cflags --libs gnutls) >"$T/tlsload.log" 2>&1 ||
-    { cat "$T/tlsload.log" >&2; die "cannot build bench/tlsload.c"; }
-
-ALLOW_ROOT=()
-if [ "$(id -u)" = 0 ] && "$HOST_BIN" --help 2>&1 | grep -q -- '--allow-root'; then
-    ALLOW_ROOT=(--allow-root)
-fi
+build_tool tlsload "$TLSLOAD"
 
 # A test CA with one ECDSA P-256 and one RSA-2048 leaf for $NAME. Each
 # server gets leaf + CA as its chain, like a real leaf + intermediate.

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # lib.sh: helpers the benchmarks share (sourced by compare.sh, scale.sh
 # and tlsrpt.sh): logging, the processes they start, CPU and memory of a
-# set of processes, free loopback ports, installing Debian packages, the
-# nginx that serves one policy. Each caller sets START, T (its temporary
+# set of processes, free loopback ports, installing Debian packages,
+# building the host and the benchmark clients, the nginx that serves one
+# policy. Each caller sets START, T (its temporary
 # directory) and OURS (the pids to stop).
 
 say() { printf '[%4ds] %s\n' $((SECONDS - START)) "$*" >&2; }
@@ -86,6 +87,35 @@ stat_busy() {
     local us ni sy id io irq sirq st
     read -r _ us ni sy id io irq sirq st _ </proc/stat
     echo "$((us + ni + sy + irq + sirq + st)) $((us + ni + sy + irq + sirq + st + id + io))"
+}
+
+# build_host: unless HOST_BIN is set already, builds mta-sts-host (Release)
+# in $BUILD_DIR from $SRC and sets HOST_BIN to it; then sets ALLOW_ROOT to
+# the flag the host needs to run as root here (empty otherwise).
+build_host() {
+    if [ -z "$HOST_BIN" ]; then
+        say "building mta-sts-host (Release) in $BUILD_DIR"
+        { cmake -S "$SRC" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
+            -DBUILD_TESTING=OFF && cmake --build "$BUILD_DIR" -j "$(nproc)" \
+            --target mta-sts-host; } >"$T/build.log" 2>&1 ||
+            { tail -n 30 "$T/build.log" >&2; die "build failed"; }
+        HOST_BIN=$BUILD_DIR/mta-sts-host
+    fi
+    [ -x "$HOST_BIN" ] || die "no mta-sts-host at $HOST_BIN"
+    ALLOW_ROOT=()
+    if [ "$(id -u)" = 0 ] && "$HOST_BIN" --help 2>&1 | grep -q -- '--allow-root'; then
+        ALLOW_ROOT=(--allow-root)
+    fi
+}
+
+# build_tool NAME OUT: compiles the client bench/NAME.c (GnuTLS, threads)
+# into OUT, replacing it only once the build succeeded.
+build_tool() {
+    # shellcheck disable=SC2046 # pkg-config prints several words
+    cc -std=c11 -O2 -Wall -Wextra -pthread -o "$2.new" "$SRC/bench/$1.c" \
+        $(pkg-config --cflags --libs gnutls) >"$T/$1.log" 2>&1 ||
+        { cat "$T/$1.log" >&2; die "cannot build bench/$1.c"; }
+    mv -f "$2.new" "$2" || die "cannot install $2"
 }
 
 # nginx_policy_conf DIR PORT NAME CRT KEY POLICY: DIR/nginx.conf and DIR/www for

@@ -236,28 +236,9 @@ case " $SERVERS " in
 *" nginx "*) command -v nginx >/dev/null 2>&1 || die "nginx is missing (run without --no-install)" ;;
 esac
 
-if [ -z "$HOST_BIN" ]; then
-    say "building mta-sts-host (Release) in $BUILD_DIR"
-    { cmake -S "$SRC" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
-        -DBUILD_TESTING=OFF && cmake --build "$BUILD_DIR" -j "$(nproc)" \
-        --target mta-sts-host; } >"$T/build.log" 2>&1 ||
-        { tail -n 30 "$T/build.log" >&2; die "build failed"; }
-    HOST_BIN=$BUILD_DIR/mta-sts-host
-fi
-[ -x "$HOST_BIN" ] || die "no mta-sts-host at $HOST_BIN"
+build_host
 TOOL=$BUILD_DIR/scaletool
-# shellcheck disable=SC2046 # pkg-config prints several words
-if ! cc -std=c11 -O2 -Wall -Wextra -o "$TOOL.new" "$SRC/bench/scaletool.c" \
-    $(pkg-config --cflags --libs gnutls) >"$T/scaletool.log" 2>&1; then
-    cat "$T/scaletool.log" >&2
-    die "cannot build bench/scaletool.c"
-fi
-mv -f "$TOOL.new" "$TOOL" || die "cannot install $TOOL"
-
-ALLOW_ROOT=()
-if [ "$(id -u)" = 0 ] && "$HOST_BIN" --help 2>&1 | grep -q -- '--allow-root'; then
-    ALLOW_ROOT=(--allow-root)
-fi
+build_tool scaletool "$TOOL"
 NGINX_USER=
 [ "$(id -u)" = 0 ] && NGINX_USER="user root;"
 WORKERS=$(nproc)

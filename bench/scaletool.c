@@ -368,43 +368,12 @@ static int cmd_one(const char *dir, const char *name, const char *crtp,
 
 /* ---- probes ------------------------------------------------------------ */
 
-/* tls_open connects and does a full, verified handshake for sni. */
-static gnutls_session_t tls_open(const char *sni, int *fdp)
-{
-    gnutls_session_t s = NULL;
-    int fd = tcp_connect(o.port);
-    if (fd < 0)
-        return NULL;
-    if (gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL) < 0)
-        goto fail;
-    if (gnutls_set_default_priority(s) < 0 ||
-        gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred) < 0 ||
-        gnutls_server_name_set(s, GNUTLS_NAME_DNS, sni, strlen(sni)) < 0)
-        goto fail;
-    gnutls_session_set_verify_cert(s, sni, 0);
-    gnutls_transport_set_int(s, fd);
-    gnutls_handshake_set_timeout(s, 5000);
-    int rc;
-    do {
-        rc = gnutls_handshake(s);
-    } while (rc < 0 && gnutls_error_is_fatal(rc) == 0);
-    if (rc < 0)
-        goto fail;
-    *fdp = fd;
-    return s;
-fail:
-    if (s != NULL)
-        gnutls_deinit(s);
-    close(fd);
-    return NULL;
-}
-
 /* https_get fetches o.path for sni; returns the status and the body (in
  * *body, malloc'd, NUL terminated), or -1. */
 static int https_get(const char *sni, char **body, size_t *blen)
 {
     int fd, status = -1;
-    gnutls_session_t s = tls_open(sni, &fd);
+    gnutls_session_t s = tls_connect(o.port, cred, NULL, sni, 1, NULL, &fd);
     char req[512], *buf = NULL;
     size_t len = 0, cap = 64 * 1024, need = 0;
     if (s == NULL)
@@ -473,7 +442,7 @@ static int served(const char *sni, const char *want, size_t want_len)
 static int presents(const char *sni, const gnutls_datum_t *want)
 {
     int fd, ok = 0;
-    gnutls_session_t s = tls_open(sni, &fd);
+    gnutls_session_t s = tls_connect(o.port, cred, NULL, sni, 1, NULL, &fd);
     if (s == NULL)
         return 0;
     unsigned n = 0;

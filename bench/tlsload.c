@@ -100,34 +100,7 @@ static _Noreturn void usage(void)
  * session. Returns the session (fd in *fdp) or NULL. */
 static gnutls_session_t tls_open(const gnutls_datum_t *resume, int *fdp)
 {
-    gnutls_session_t s = NULL;
-    int fd = tcp_connect(o.port);
-    if (fd < 0)
-        return NULL;
-    if (gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL) < 0)
-        goto fail;
-    if (gnutls_priority_set(s, prio) < 0 ||
-        gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred) < 0 ||
-        gnutls_server_name_set(s, GNUTLS_NAME_DNS, o.sni, strlen(o.sni)) < 0)
-        goto fail;
-    if (resume != NULL && resume->size > 0 &&
-        gnutls_session_set_data(s, resume->data, resume->size) < 0)
-        goto fail;
-    gnutls_transport_set_int(s, fd);
-    gnutls_handshake_set_timeout(s, 5000);
-    int rc;
-    do {
-        rc = gnutls_handshake(s);
-    } while (rc < 0 && gnutls_error_is_fatal(rc) == 0);
-    if (rc < 0)
-        goto fail;
-    *fdp = fd;
-    return s;
-fail:
-    if (s != NULL)
-        gnutls_deinit(s);
-    close(fd);
-    return NULL;
+    return tls_connect(o.port, cred, prio, o.sni, 0, resume, fdp);
 }
 
 static void tls_close(gnutls_session_t s, int fd)

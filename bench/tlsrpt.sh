@@ -24,11 +24,12 @@ set -u
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export SRCDIR=$SRC
 : "${MTA_STS_HOST:?set MTA_STS_HOST to the binary}"
+START=$SECONDS
 SECS=${1:-10}
 REPS=${2:-3}
 OUT=${3:-}
-# cpu_ticks and nginx_policy_conf from the benchmarks' helpers; the e2e
-# helpers (sourced last) own ports and packages.
+# cpu_ticks, build_tool and nginx_policy_conf from the benchmarks'
+# helpers; the e2e helpers (sourced last) own ports and packages.
 # shellcheck source=bench/lib.sh
 . "$SRC/bench/lib.sh"
 # shellcheck source=tests/e2e/lib.sh
@@ -42,9 +43,7 @@ make_ca "$T/ca" && make_cert "$T/ca" "$T/certs/example.com" ecdsa \
 rm -f "$T/certs"/*.pem
 printf 'version: STSv1\nmode: testing\nmx: mx.example.com\nmax_age: 86400\n' \
     >"$T/policy/mta-sts.txt"
-# shellcheck disable=SC2046 # pkg-config prints several words
-cc -std=c11 -O2 -pthread -o "$T/tlsload" "$SRC/bench/tlsload.c" \
-    $(pkg-config --cflags --libs gnutls) || exit 1
+build_tool tlsload "$T/tlsload"
 P=$(free_port)
 H=$(free_port)
 cat >"$T/config.yaml" <<EOF

@@ -84,21 +84,65 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return rc;
 }
 
+/*
+ * utf8_len returns the length of the well-formed UTF-8 sequence that starts
+ * s[0..n) (RFC 3629 §4: no overlong forms, no surrogates, nothing above
+ * U+10FFFF), or 0 when s[0] does not start one.
+ */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+    size_t len;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return len;
+}
+
 int buf_json_string(struct buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
     int rc = buf_append(b, "\"", 1);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        unsigned char c = (unsigned char)s[i];
+    for (size_t i = 0; i < n && rc == 0;) {
+        unsigned char c = u[i];
+        size_t len = utf8_len(u + i, n - i);
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
             rc = buf_append(b, esc, 2);
         } else if (c < 0x20 || c == 0x7f) {
             char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             rc = buf_append(b, esc, 6);
+        } else if (len == 0) {
+            /* Not UTF-8 (a client's raw bytes in a Host header or a path):
+             * raw, it would make the whole line invalid JSON. */
+            rc = buf_append(b, "\\ufffd", 6);
+            len = 1;
         } else {
-            rc = buf_append(b, &s[i], 1);
+            rc = buf_append(b, &s[i], len);
         }
+        i += len;
     }
     if (rc == 0)
         rc = buf_append(b, "\"", 1);

@@ -39,7 +39,10 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
-/* buf_json_string appends s[0..n) as a JSON string literal with quotes. */
+/* buf_json_string appends s[0..n) as a JSON string literal with quotes:
+ * '"' and '\\' escaped, control characters and DEL as \u00XX, UTF-8 as is,
+ * and each byte that is not part of well-formed UTF-8 as \ufffd (the
+ * replacement character), so the result is always valid JSON. */
 int buf_json_string(struct buf *b, const char *s, size_t n);
 
 /*

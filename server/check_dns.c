@@ -173,6 +173,7 @@ int check_dns_lookup(struct check_dns *dns, const char *name,
         goto out;
     }
     out->nxdomain = res->nxdomain != 0;
+    out->ttl = res->ttl > 0 ? (unsigned long)res->ttl : 0;
     out->dnssec = res->bogus    ? CHECK_DNSSEC_BOGUS
                   : res->secure ? CHECK_DNSSEC_SECURE
                                 : CHECK_DNSSEC_INSECURE;

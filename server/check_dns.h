@@ -48,6 +48,7 @@ struct check_rr {
 struct check_answer {
     char canon[CHECK_NAME_MAX]; /* the name after CNAMEs; "" when none */
     bool nxdomain;
+    unsigned long ttl; /* of the records (the resolver's, as cached) */
     enum check_dnssec dnssec;
     char why_bogus[CHECK_ERR_MAX];
     struct check_rr *rr;

@@ -95,6 +95,33 @@ static void test_json_string(void **state)
         {"\x7f", 1, "\"\\u007f\""},
         {"caf\xc3\xa9", 5, "\"caf\xc3\xa9\""},
         {"", 0, "\"\""},
+        /* Well-formed UTF-8 passes through, at each length and bound. */
+        {"\xc2\x80\xdf\xbf", 4, "\"\xc2\x80\xdf\xbf\""},
+        {"\xe0\xa0\x80\xed\x9f\xbf\xef\xbf\xbf", 9,
+         "\"\xe0\xa0\x80\xed\x9f\xbf\xef\xbf\xbf\""},
+        {"\xf0\x90\x80\x80\xf4\x8f\xbf\xbf", 8,
+         "\"\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\""},
+        /* Anything else: each byte that is not part of it is U+FFFD. */
+        {"a\xff"
+         "b",
+         3, "\"a\\ufffdb\""},
+        {"\x80", 1, "\"\\ufffd\""},
+        {"\xc0\xaf", 2, "\"\\ufffd\\ufffd\""},            /* overlong '/' */
+        {"\xc1\xbf", 2, "\"\\ufffd\\ufffd\""},            /* overlong DEL */
+        {"\xe0\x9f\xbf", 3, "\"\\ufffd\\ufffd\\ufffd\""}, /* overlong */
+        {"\xed\xa0\x80", 3, "\"\\ufffd\\ufffd\\ufffd\""}, /* surrogate */
+        {"\xf0\x8f\xbf\xbf", 4,
+         "\"\\ufffd\\ufffd\\ufffd\\ufffd\""}, /* overlong */
+        {"\xf4\x90\x80\x80", 4,
+         "\"\\ufffd\\ufffd\\ufffd\\ufffd\""}, /* above U+10FFFF */
+        {"\xf5\x80\x80\x80", 4,
+         "\"\\ufffd\\ufffd\\ufffd\\ufffd\""},       /* no lead byte */
+        {"\xe2\x82", 2, "\"\\ufffd\\ufffd\""},      /* cut short */
+        {"\xe2\x82\xac", 2, "\"\\ufffd\\ufffd\""},  /* n ends it */
+        {"\xe2\x28\xa1", 3, "\"\\ufffd(\\ufffd\""}, /* bad 2nd byte */
+        {"\xe2\x82\x28", 3, "\"\\ufffd\\ufffd(\""}, /* bad 3rd byte */
+        {"\xf0\x9f\x98\x28", 4,
+         "\"\\ufffd\\ufffd\\ufffd(\""}, /* bad 4th byte */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct buf b;
@@ -109,7 +136,8 @@ static void test_json_string(void **state)
  * test_json_all_bytes renders every byte value on its own and checks it
  * against RFC 8259 §7: '"' and '\\' escaped with a backslash, the control
  * characters U+0000..U+001F (and DEL, which we escape as well) as \u00XX,
- * everything else as is, so bytes of UTF-8 pass through.
+ * printable ASCII as is, and a byte of 0x80 or more, which on its own is
+ * never UTF-8, as \ufffd.
  */
 static void test_json_all_bytes(void **state)
 {
@@ -120,6 +148,8 @@ static void test_json_all_bytes(void **state)
             snprintf(want, sizeof(want), "\"\\%c\"", (char)c);
         else if (c < 0x20 || c == 0x7f)
             snprintf(want, sizeof(want), "\"\\u%04x\"", c);
+        else if (c >= 0x80)
+            snprintf(want, sizeof(want), "\"\\ufffd\"");
         else
             snprintf(want, sizeof(want), "\"%c\"", (char)c);
         struct buf b;
