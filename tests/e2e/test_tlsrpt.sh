@@ -10,9 +10,11 @@
 # address (429, another address and policy fetches still served), the
 # metrics (promtool), `reports import` of a message and an mbox built by
 # Python's email package, the report metrics after a restart and imports
-# (promtool; the counts of the samples, a report in both databases once), start-up with an unusable state directory, and a host
-# killed with SIGKILL during a burst: every report that got a 200 is in the
-# database afterwards and none is half-stored. The database is read with
+# (promtool; the counts of the samples, a report in both databases once),
+# start-up with an unusable state directory, and a host killed with
+# SIGKILL during a burst: every report that got a 200 is in the database
+# afterwards and none is half-stored; a full writer queue (503 with
+# Retry-After) and SIGTERM during a burst. The database is read with
 # Python's sqlite3.
 #
 # Run by ctest as `bash tests/e2e/test_tlsrpt.sh` with MTA_STS_HOST and
@@ -589,6 +591,95 @@ if host_start "$T/burst.log" "http://127.0.0.1:$HTTP_PORT/healthz" serve -c "$T/
         test "$(tail -n 1 "$OUT/durable.txt" | grep -c 'missing=0 half=0')" = 1
 else
     fail "host starts for the burst"
+fi
+
+# ---- a full queue: 503 with Retry-After, nothing lost -------------------------
+
+# Another process holds the database's write lock, so the writer waits
+# for it (should that pass SQLite's busy timeout, its batch gets 503
+# too); meanwhile 150 senders (three source addresses: the per-address
+# connection limit is 64) fill the queue of 64, and the next get 503
+# with Retry-After at once. The lock is let go once such a 503 came;
+# what follows is stored, and no report answered 503 is.
+sed "s|^state_dir: .*|state_dir: $T/state4|" "$T/burst.yaml" >"$T/full.yaml"
+cat >"$T/full.py" <<'EOF'
+import gzip, json, socket, sqlite3, ssl, sys, threading
+port, ca, db, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(cafile=ca)
+lock = sqlite3.connect(db, timeout=10, isolation_level=None)
+lock.execute("BEGIN IMMEDIATE")
+full = threading.Event()
+answers, mu = [], threading.Lock()
+def post(n):
+    rid = "full-%d" % n
+    r = {"organization-name": "Full", "contact-info": "f@x", "report-id": rid,
+         "date-range": {"start-datetime": "2016-04-01T00:00:00Z",
+                        "end-datetime": "2016-04-01T23:59:59Z"},
+         "policies": [{"policy": {"policy-type": "sts", "policy-domain": "example.com"},
+                       "summary": {"total-successful-session-count": 1,
+                                   "total-failure-session-count": 0}}]}
+    body = gzip.compress(json.dumps(r).encode())
+    s = socket.create_connection(("127.0.0.1", port), timeout=30,
+                                 source_address=("127.0.0.%d" % (2 + n % 3), 0))
+    t = ctx.wrap_socket(s, server_hostname="mta-sts.example.com")
+    t.sendall(b"POST /tlsrpt HTTP/1.1\r\nHost: mta-sts.example.com\r\n"
+              b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    resp = b""
+    while True:
+        c = t.recv(4096)
+        if not c:
+            break
+        resp += c
+    head, _, text = resp.partition(b"\r\n\r\n")
+    status = head.split(b" ")[1].decode() if head else "none"
+    retry = b"\r\nretry-after:" in head.lower()
+    with mu:
+        answers.append((rid, status, retry, text.decode().strip()))
+    if status == "503" and b"waiting" in text:
+        full.set()
+ts = [threading.Thread(target=post, args=(n,)) for n in range(150)]
+for t in ts:
+    t.start()
+saw_full = full.wait(25)
+lock.execute("ROLLBACK")
+for t in ts:
+    t.join()
+with open(out, "w") as f:
+    for a in answers:
+        f.write("%s %s %s %s\n" % (a[0], a[1], "retry" if a[2] else "-", a[3]))
+print("full=%s answers=%d" % (saw_full, len(answers)))
+EOF
+if host_start "$T/full.log" "http://127.0.0.1:$HTTP_PORT/healthz" serve -c "$T/full.yaml"; then
+    FULL_PID=$HOST_PID
+    DB=$T/state4/tlsrpt-e2e.sqlite3
+    timeout 120 python3 "$T/full.py" "$HTTPS_PORT" "$CA" "$DB" "$OUT/full.txt" \
+        >"$OUT/full.out" 2>&1
+    check_eq "a full queue: every sender got an answer" "full=True answers=150" \
+        "$(cat "$OUT/full.out")"
+    check_file_contains "the queue full: 503 with Retry-After, saying why" \
+        '^full-[0-9]+ 503 retry too many reports waiting to be stored; try again later$' \
+        "$OUT/full.txt"
+    check "nothing else was answered but 200 and those 503s" bash -c \
+        '! grep -vE "^full-[0-9]+ (200 - stored|503 retry .*try again later)$" "$1"' _ "$OUT/full.txt"
+    grep ' 200 ' "$OUT/full.txt" | cut -d' ' -f1 >"$OUT/acked"
+    check "once the lock was let go, reports were stored again" test -s "$OUT/acked"
+    durable_full() {
+        python3 - "$DB" "$OUT/acked" "$OUT/full.txt" <<'EOF'
+import sqlite3, sys
+have = {r[0] for r in sqlite3.connect(sys.argv[1]).execute("SELECT report_id FROM report")}
+acked = {l.strip() for l in open(sys.argv[2]) if l.strip()}
+refused = {l.split()[0] for l in open(sys.argv[3]) if " 503 " in l}
+print("acked=%d stored=%d refused_but_stored=%d" % (len(acked), len(have), len(refused & have)))
+sys.exit(0 if acked <= have and not (refused & have) else 1)
+EOF
+    }
+    check "every 200 is stored, no 503 is" durable_full
+    check_eq "the host still serves" 200 \
+        "$(hurl -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/healthz")"
+    host_stop "$FULL_PID"
+    check_eq "and stops cleanly" 0 "$HOST_RC"
+else
+    fail "host starts for the full queue"
 fi
 
 # ---- SIGTERM during a burst: the reports with the writer are answered ------
