@@ -37,6 +37,8 @@
 #define BODY_MAX (16 << 10)
 /* How often overdue connections are looked for (the request deadline). */
 #define SWEEP_INTERVAL_MS 250
+/* How often a stop that waits for the report writer says so. */
+#define SUSPEND_WARN_S 5
 
 enum listener_kind { LISTENER_HTTPS, LISTENER_HTTP, LISTENER_METRICS };
 static const char *const listener_names[] = {"https", "http", "metrics"};
@@ -66,6 +68,9 @@ struct http {
     atomic_uint_fast64_t handshakes[2]; /* full, resumed */
     atomic_uint_fast64_t timed_out[N_LISTENERS];
     atomic_int in_flight;
+    /* Report requests suspended for the writer and not yet handled again
+     * after their resume: the daemons must not stop while one is. */
+    atomic_int suspended;
     time_t started;
     /* The request deadline (see "request deadline" below): the live
      * connections, and the sweeper thread that closes overdue ones. The
@@ -101,6 +106,12 @@ struct req_ctx {
     struct tlsrpt_recv *tlsrpt;
     struct buf report;
     size_t report_held;
+    /* A report with the writer: the connection is suspended until the
+     * writer's answer is in report_answer (report_done set). */
+    struct MHD_Connection *conn;
+    bool report_waiting;
+    atomic_bool report_done;
+    struct tlsrpt_answer report_answer;
     char method[16];
     char path[256];
     char host[256];
@@ -403,7 +414,12 @@ static char *render_metrics(struct http *h, const struct snapshot *s,
                        tlsrpt_outcome_name((enum tlsrpt_outcome)o),
                        (unsigned long long)tlsrpt_recv_count(
                            rx, (enum tlsrpt_outcome)o));
-        tlsrpt_recv_metrics(rx, &b);
+        struct diag errs;
+        diag_init(&errs, NULL);
+        tlsrpt_recv_metrics(rx, s, &b, &errs);
+        for (size_t i = 0; i < errs.n; i++)
+            log_msg(h->lg, LOG_LEVEL_WARN, "%s", errs.entries[i].msg);
+        diag_free(&errs);
     }
     metric_head(&b, "mta_sts_start_time_seconds", "gauge",
                 "Start time of the process (Unix time).");
@@ -864,6 +880,55 @@ static bool report_body(struct MHD_Connection *c, struct req_ctx *rq,
     return false;
 }
 
+/* report_done is the writer's answer to a suspended report request: it is
+ * kept for the handler, which libmicrohttpd calls again after the resume. */
+static void report_done(void *ctx, const struct tlsrpt_answer *a)
+{
+    struct req_ctx *rq = ctx;
+    rq->report_answer = *a;
+    atomic_store(&rq->report_done, true);
+    MHD_resume_connection(rq->conn);
+}
+
+/*
+ * report_submit hands a whole report to the writer and suspends the
+ * connection meanwhile, so that the worker thread goes on serving others;
+ * the connection is suspended first, because the writer may answer before
+ * submit returns. Refused at once (the queue is full), it is resumed again
+ * and answered at the next call.
+ */
+static enum MHD_Result report_submit(struct http *h, struct MHD_Connection *c,
+                                     struct req_ctx *rq)
+{
+    struct tlsrpt_answer a;
+    rq->conn = c;
+    rq->report_waiting = true;
+    atomic_store(&rq->report_done, false);
+    atomic_fetch_add(&h->suspended, 1);
+    MHD_suspend_connection(c);
+    if (!tlsrpt_recv_submit(rq->tlsrpt, rq->snap, rq->report.data,
+                            rq->report.len, report_done, rq, &a))
+        report_done(rq, &a);
+    return MHD_YES;
+}
+
+/* report_answer sends the writer's answer once the connection is back. */
+static enum MHD_Result report_answer(struct http *h, struct MHD_Connection *c,
+                                     struct req_ctx *rq)
+{
+    const struct tlsrpt_answer *a = &rq->report_answer;
+    rq->report_waiting = false;
+    atomic_fetch_sub(&h->suspended, 1);
+    if (a->status >= 500) {
+        struct conn_ctx *cc = conn_of(c);
+        log_msg(h->lg, LOG_LEVEL_WARN, "TLS report from %s: %d %s",
+                cc != NULL ? cc->remote : "-", a->status, a->msg);
+    }
+    buf_free(&rq->report);
+    tlsrpt_recv_release(rq->tlsrpt, &rq->report_held);
+    return queue_report_answer(c, rq, a);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
                               const char *url, const char *method,
                               const char *version, const char *upload_data,
@@ -931,6 +996,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         rq->status = 413;
         return MHD_NO;
     }
+    if (rq->report_waiting)
+        return atomic_load(&rq->report_done) ? report_answer(h, c, rq)
+                                             : MHD_YES;
     if (rq->status != 0)
         return MHD_NO; /* already answered */
     /* The request is complete: its deadline is met. */
@@ -970,14 +1038,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
     case REQUEST_TLSRPT:
         if (rq->tlsrpt == NULL)
             return MHD_NO; /* routed differently at the headers: a reload */
-        tlsrpt_recv_submit(rq->tlsrpt, rq->snap, rq->report.data,
-                           rq->report.len, (int64_t)time(NULL), &a);
-        if (a.status >= 500)
-            log_msg(h->lg, LOG_LEVEL_WARN, "TLS report from %s: %d %s",
-                    cc != NULL ? cc->remote : "-", a.status, a.msg);
-        buf_free(&rq->report);
-        tlsrpt_recv_release(rq->tlsrpt, &rq->report_held);
-        return queue_report_answer(c, rq, &a);
+        return report_submit(h, c, rq);
     case REQUEST_TLSRPT_METHOD:
         a.status = 405;
         a.retry_after = 0;
@@ -1064,6 +1125,11 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
     if (rq == NULL)
         return;
     *req_cls = NULL;
+    /* Closed after the writer answered but before the handler saw it. */
+    if (rq->report_waiting) {
+        rq->report_waiting = false;
+        atomic_fetch_sub(&h->suspended, 1);
+    }
     buf_free(&rq->report);
     tlsrpt_recv_release(rq->tlsrpt, &rq->report_held);
     rq->tlsrpt = NULL;
@@ -1442,8 +1508,9 @@ static int start_listener(struct http *h, struct listener *l, char *err,
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* Report requests wait for the writer suspended, off the workers. */
     if (l->kind == LISTENER_HTTPS)
-        flags |= MHD_USE_TLS;
+        flags |= MHD_USE_TLS | MHD_ALLOW_SUSPEND_RESUME;
 
     /* TLS listeners add the SNI certificate callback and the priority
      * string; the rest of the options are the same for every listener. */
@@ -1522,6 +1589,17 @@ void http_stop(struct http *h, unsigned drain_seconds)
          i < drain_seconds * 20 && atomic_load(&h->in_flight) > 0; i++) {
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
+    }
+    /* A daemon must not be stopped with a connection suspended, so the
+     * reports with the writer get their answer first; a commit takes at
+     * most SQLite's busy timeout and the disk's time. */
+    for (unsigned i = 1; atomic_load(&h->suspended) > 0; i++) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        if (i % (SUSPEND_WARN_S * 20) == 0)
+            log_msg(h->lg, LOG_LEVEL_WARN,
+                    "still waiting for %d TLS report(s) to be stored",
+                    atomic_load(&h->suspended));
     }
     for (size_t l = 0; l < N_LISTENERS; l++) {
         if (h->listeners[l].fd >= 0) {

@@ -195,9 +195,10 @@ static const struct cmd_doc cmd_docs[] = {
      "input): a report as is (JSON or gzip), one email message or an mbox,\n"
      "so that a Postfix pipe transport, procmail or fetchmail can feed it.\n"
      "They go into state_dir's tlsrpt-<instance>-mail.sqlite3, never a\n"
-     "running server's database; a report for a domain that is not\n"
-     "configured is refused. Exit status: 0 something stored (or already\n"
-     "stored) and nothing refused, 1 otherwise, 2 usage.",
+     "running server's database (the server of that instance counts them\n"
+     "in /metrics from its next scrape); a report for a domain that is\n"
+     "not configured is refused. Exit status: 0 something stored (or\n"
+     "already stored) and nothing refused, 1 otherwise, 2 usage.",
      "mta-sts-host reports import -c config.yaml < report.eml"},
     {"help", CMD_HELP, "help [COMMAND]", "this help, or the help of COMMAND",
      "Print the usage, options and an example of COMMAND (the same as\n"
@@ -1807,8 +1808,15 @@ static int import_one(const void *report, size_t len, const char *where,
                    x->file, where, r->policies[i].policy_domain);
             goto out;
         }
-    switch (
-        tlsrpt_store_add(x->store, r, report, len, (int64_t)time(NULL), &d)) {
+    /* A batch of one: what is printed as stored is committed. */
+    enum tlsrpt_store_result res = TLSRPT_STORE_FAILED;
+    if (tlsrpt_store_begin(x->store, &d) == 0) {
+        res =
+            tlsrpt_store_add(x->store, r, report, len, (int64_t)time(NULL), &d);
+        if (tlsrpt_store_commit(x->store, &d) < 0)
+            res = TLSRPT_STORE_FAILED;
+    }
+    switch (res) {
     case TLSRPT_STORE_ADDED:
         x->stored++;
         verdict = "stored";
@@ -1932,12 +1940,12 @@ static int cmd_reports(const struct cli *cli)
         rc = cmd_summary(cli, cfg);
         goto out;
     }
-    snprintf(inst, sizeof(inst), "%s%smail",
-             cfg->tlsrpt_instance != NULL ? cfg->tlsrpt_instance : "",
-             cfg->tlsrpt_instance != NULL ? "-" : "");
     diag_init(&d, "tlsrpt");
     x.cfg = cfg;
-    x.store = tlsrpt_store_open(cfg->state_dir, inst, cfg->tlsrpt_max_disk, &d);
+    x.store = tlsrpt_store_open(
+        cfg->state_dir,
+        tlsrpt_store_mail_instance(cfg->tlsrpt_instance, inst, sizeof(inst)),
+        cfg->tlsrpt_max_disk, &d);
     diag_print(&d, stderr);
     diag_free(&d);
     if (x.store == NULL)

@@ -57,8 +57,10 @@ static void put(struct tlsrpt_store *s, const char *org, const char *id,
     diag_init(&d, "t");
     struct tlsrpt_report *r = tlsrpt_parse(b.data, b.len, NULL, &d);
     assert_non_null(r);
+    assert_int_equal(tlsrpt_store_begin(s, &d), 0);
     assert_int_equal(tlsrpt_store_add(s, r, b.data, b.len, 0, &d),
                      TLSRPT_STORE_ADDED);
+    assert_int_equal(tlsrpt_store_commit(s, &d), 0);
     tlsrpt_report_free(r);
     diag_free(&d);
     buf_free(&b);
