@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "diag.h"
 #include "dnsname.h"
 
 #define EDIT_MAX (POLICY_MAX_SIZE + 4096)
@@ -37,17 +38,8 @@ const char *advise_action_name(enum advise_action a)
     return action_names[a];
 }
 
-/* put formats into a plan field, ending a cut text with "...". */
-__attribute__((format(printf, 2, 3))) static void put(char *field,
-                                                      const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(field, ADVISE_TEXT_MAX, fmt, ap);
-    va_end(ap);
-    if (n >= ADVISE_TEXT_MAX)
-        memcpy(field + ADVISE_TEXT_MAX - 4, "...", 4);
-}
+/* put formats into a fixed-size text field (cut ones end in "..."). */
+#define put(field, ...) diag_fit((field), ADVISE_TEXT_MAX, __VA_ARGS__)
 
 /* ---- the edit ---------------------------------------------------------- */
 

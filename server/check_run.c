@@ -30,17 +30,8 @@ const char *check_level_name(enum check_level l)
     return names[l];
 }
 
-/* put formats into a result field, ending a cut text with "...". */
-__attribute__((format(printf, 2, 3))) static void put(char *field,
-                                                      const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(field, CHECK_TEXT_MAX, fmt, ap);
-    va_end(ap);
-    if (n >= CHECK_TEXT_MAX)
-        memcpy(field + CHECK_TEXT_MAX - 4, "...", 4);
-}
+/* put formats into a fixed-size text field (cut ones end in "..."). */
+#define put(field, ...) diag_fit((field), CHECK_TEXT_MAX, __VA_ARGS__)
 
 /* add appends an empty result of level for check; NULL when out of
  * memory. */

@@ -198,20 +198,6 @@ static void oom(struct ctx *x)
     err_at(x, NULL, "out of memory while reading the configuration");
 }
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    int n = vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    if (n >= 0 && (size_t)n >= errlen && errlen > 4)
-        memcpy(err + errlen - 4, "...", 4);
-}
-
 /* ---- the node tree ----------------------------------------------------- */
 
 static void node_free(struct node *n)
@@ -648,10 +634,10 @@ int config_check_domain(char *name, char *err, size_t errlen)
     /* Operators often paste the policy host; the host serves mta-sts.<d>
      * itself, so the domain to list is the one below it. */
     if (strncmp(name, "mta-sts.", 8) == 0 && strchr(name + 8, '.') != NULL) {
-        seterr(err, errlen,
-               "list the bare domain \"%s\"; the host serves "
-               "mta-sts.<domain> for it",
-               name + 8);
+        diag_fit(err, errlen,
+                 "list the bare domain \"%s\"; the host serves "
+                 "mta-sts.<domain> for it",
+                 name + 8);
         return -1;
     }
     return 0;
@@ -667,16 +653,16 @@ static int parse_port(const char *s, unsigned short *port, char *err,
         if (s[i] < '0' || s[i] > '9')
             ok = false;
     if (!ok) {
-        seterr(err, errlen, "expected a port number 1-65535, found \"%s\"",
-               diag_quote(s, len, q, sizeof(q)));
+        diag_fit(err, errlen, "expected a port number 1-65535, found \"%s\"",
+                 diag_quote(s, len, q, sizeof(q)));
         return -1;
     }
     char *end = NULL;
     errno = 0;
     unsigned long v = strtoul(s, &end, 10);
     if (errno != 0 || *end != '\0' || v < 1 || v > 65535) {
-        seterr(err, errlen, "port %s is out of range; expected 1-65535",
-               diag_quote(s, len, q, sizeof(q)));
+        diag_fit(err, errlen, "port %s is out of range; expected 1-65535",
+                 diag_quote(s, len, q, sizeof(q)));
         return -1;
     }
     *port = (unsigned short)v;
@@ -695,16 +681,16 @@ int config_split_listen(const char *addr, char *host, size_t hostlen,
     if (addr[0] == '[') {
         he = strchr(addr, ']');
         if (he == NULL) {
-            seterr(err, errlen, "\"%s\": missing ']' after the IPv6 address",
-                   diag_quote(addr, alen, q, sizeof(q)));
+            diag_fit(err, errlen, "\"%s\": missing ']' after the IPv6 address",
+                     diag_quote(addr, alen, q, sizeof(q)));
             return -1;
         }
         hs = addr + 1;
         if (he[1] != ':') {
-            seterr(err, errlen,
-                   "\"%s\": expected ':' and a port after ']', as in "
-                   "\"[::]:8443\"",
-                   diag_quote(addr, alen, q, sizeof(q)));
+            diag_fit(err, errlen,
+                     "\"%s\": expected ':' and a port after ']', as in "
+                     "\"[::]:8443\"",
+                     diag_quote(addr, alen, q, sizeof(q)));
             return -1;
         }
         ps = he + 2;
@@ -712,17 +698,17 @@ int config_split_listen(const char *addr, char *host, size_t hostlen,
     } else {
         const char *colon = strchr(addr, ':');
         if (colon == NULL) {
-            seterr(err, errlen,
-                   "\"%s\": expected an address and a port, as in "
-                   "\"0.0.0.0:8443\" or \"[::]:8443\"",
-                   diag_quote(addr, alen, q, sizeof(q)));
+            diag_fit(err, errlen,
+                     "\"%s\": expected an address and a port, as in "
+                     "\"0.0.0.0:8443\" or \"[::]:8443\"",
+                     diag_quote(addr, alen, q, sizeof(q)));
             return -1;
         }
         if (strchr(colon + 1, ':') != NULL) {
-            seterr(err, errlen,
-                   "\"%s\": IPv6 addresses go in brackets, as in "
-                   "\"[::1]:8443\"",
-                   diag_quote(addr, alen, q, sizeof(q)));
+            diag_fit(err, errlen,
+                     "\"%s\": IPv6 addresses go in brackets, as in "
+                     "\"[::1]:8443\"",
+                     diag_quote(addr, alen, q, sizeof(q)));
             return -1;
         }
         hs = addr;
@@ -733,28 +719,28 @@ int config_split_listen(const char *addr, char *host, size_t hostlen,
     size_t hlen = (size_t)(he - hs);
     char tmp[INET6_ADDRSTRLEN + 1];
     if (hlen == 0 || hlen >= sizeof(tmp)) {
-        seterr(err, errlen,
-               "\"%s\": expected an IP address literal before "
-               "the port",
-               diag_quote(addr, alen, q, sizeof(q)));
+        diag_fit(err, errlen,
+                 "\"%s\": expected an IP address literal before "
+                 "the port",
+                 diag_quote(addr, alen, q, sizeof(q)));
         return -1;
     }
     memcpy(tmp, hs, hlen);
     tmp[hlen] = '\0';
     if (inet_pton(family, tmp, bin) != 1) {
-        seterr(err, errlen,
-               "\"%s\" is not an %s address literal (host names are not "
-               "resolved; use an IP such as %s)",
-               diag_quote(tmp, hlen, q, sizeof(q)),
-               family == AF_INET ? "IPv4" : "IPv6",
-               family == AF_INET ? "0.0.0.0" : "[::]");
+        diag_fit(err, errlen,
+                 "\"%s\" is not an %s address literal (host names are not "
+                 "resolved; use an IP such as %s)",
+                 diag_quote(tmp, hlen, q, sizeof(q)),
+                 family == AF_INET ? "IPv4" : "IPv6",
+                 family == AF_INET ? "0.0.0.0" : "[::]");
         return -1;
     }
     if (parse_port(ps, port, err, errlen) < 0)
         return -1;
     if (host != NULL) {
         if (hlen >= hostlen) {
-            seterr(err, errlen, "the address does not fit the host buffer");
+            diag_fit(err, errlen, "the address does not fit the host buffer");
             return -1;
         }
         memcpy(host, tmp, hlen + 1);
@@ -786,35 +772,35 @@ static int check_https_authority(const char *a, size_t len, char *err,
     const char *port = NULL;
     unsigned char bin[16];
     if (memchr(a, '@', len) != NULL) {
-        seterr(err, errlen,
-               "an https rua URI must not carry user "
-               "information ('@' before the host)");
+        diag_fit(err, errlen,
+                 "an https rua URI must not carry user "
+                 "information ('@' before the host)");
         return -1;
     }
     if (len > 0 && a[0] == '[') {
         const char *close = memchr(a, ']', len);
         if (close == NULL) {
-            seterr(err, errlen, "missing ']' after the IPv6 address");
+            diag_fit(err, errlen, "missing ']' after the IPv6 address");
             return -1;
         }
         host = a + 1;
         hlen = (size_t)(close - host);
         if (close + 1 < a + len) {
             if (close[1] != ':') {
-                seterr(err, errlen, "expected ':' and a port after ']'");
+                diag_fit(err, errlen, "expected ':' and a port after ']'");
                 return -1;
             }
             port = close + 2;
         }
         if (hlen == 0 || hlen >= sizeof(tmp)) {
-            seterr(err, errlen, "expected an IPv6 address in brackets");
+            diag_fit(err, errlen, "expected an IPv6 address in brackets");
             return -1;
         }
         memcpy(tmp, host, hlen);
         tmp[hlen] = '\0';
         if (inet_pton(AF_INET6, tmp, bin) != 1) {
-            seterr(err, errlen, "\"%s\" is not an IPv6 address",
-                   diag_quote(tmp, hlen, q, sizeof(q)));
+            diag_fit(err, errlen, "\"%s\" is not an IPv6 address",
+                     diag_quote(tmp, hlen, q, sizeof(q)));
             return -1;
         }
     } else {
@@ -824,13 +810,13 @@ static int check_https_authority(const char *a, size_t len, char *err,
             port = colon + 1;
         }
         if (hlen == 0) {
-            seterr(err, errlen,
-                   "\"https://\" must be followed by a host, as "
-                   "in https://reports.example.com/tlsrpt");
+            diag_fit(err, errlen,
+                     "\"https://\" must be followed by a host, as "
+                     "in https://reports.example.com/tlsrpt");
             return -1;
         }
         if (hlen >= sizeof(tmp)) {
-            seterr(err, errlen, "the host name is too long");
+            diag_fit(err, errlen, "the host name is too long");
             return -1;
         }
         memcpy(tmp, host, hlen);
@@ -838,8 +824,8 @@ static int check_https_authority(const char *a, size_t len, char *err,
         if (inet_pton(AF_INET, tmp, bin) != 1 &&
             dnsname_check(tmp, hlen, DNSNAME_DOMAIN, NULL, herr, sizeof herr) <
                 0) {
-            seterr(err, errlen, "invalid host \"%s\": %s",
-                   diag_quote(tmp, hlen, q, sizeof(q)), herr);
+            diag_fit(err, errlen, "invalid host \"%s\": %s",
+                     diag_quote(tmp, hlen, q, sizeof(q)), herr);
             return -1;
         }
     }
@@ -847,7 +833,7 @@ static int check_https_authority(const char *a, size_t len, char *err,
         size_t plen = (size_t)(a + len - port);
         unsigned short p;
         if (plen >= sizeof(tmp)) {
-            seterr(err, errlen, "the port is too long");
+            diag_fit(err, errlen, "the port is too long");
             return -1;
         }
         memcpy(tmp, port, plen);
@@ -864,9 +850,9 @@ static int check_mailto(const char *m, size_t len, char *err, size_t errlen)
     const char *qm = memchr(m, '?', len);
     size_t alen = qm != NULL ? (size_t)(qm - m) : len;
     if (alen == 0) {
-        seterr(err, errlen,
-               "\"mailto:\" must be followed by an address, as "
-               "in mailto:tls-reports@example.com");
+        diag_fit(err, errlen,
+                 "\"mailto:\" must be followed by an address, as "
+                 "in mailto:tls-reports@example.com");
         return -1;
     }
     const char *at = NULL;
@@ -874,12 +860,12 @@ static int check_mailto(const char *m, size_t len, char *err, size_t errlen)
         if (m[i] == '@')
             at = m + i;
     if (at == NULL) {
-        seterr(err, errlen, "\"%s\" is not an e-mail address (no '@')",
-               diag_quote(m, alen, q, sizeof(q)));
+        diag_fit(err, errlen, "\"%s\" is not an e-mail address (no '@')",
+                 diag_quote(m, alen, q, sizeof(q)));
         return -1;
     }
     if (at == m) {
-        seterr(err, errlen, "the address has an empty local part before '@'");
+        diag_fit(err, errlen, "the address has an empty local part before '@'");
         return -1;
     }
     const char *dom = at + 1;
@@ -887,8 +873,8 @@ static int check_mailto(const char *m, size_t len, char *err, size_t errlen)
     if (dlen > 0 && dom[0] == '[' && dom[dlen - 1] == ']')
         return 0; /* an address literal; rare, and left to the MTA */
     if (dnsname_check(dom, dlen, DNSNAME_DOMAIN, NULL, herr, sizeof herr) < 0) {
-        seterr(err, errlen, "invalid mail domain \"%s\": %s",
-               diag_quote(dom, dlen, q, sizeof(q)), herr);
+        diag_fit(err, errlen, "invalid mail domain \"%s\": %s",
+                 diag_quote(dom, dlen, q, sizeof(q)), herr);
         return -1;
     }
     return 0;
@@ -903,51 +889,51 @@ int config_check_rua(const char *uri, char *err, size_t errlen)
 
     if (!mailto && !https) {
         if (strncasecmp(uri, "http://", 7) == 0)
-            seterr(err, errlen,
-                   "plain http: is not allowed; TLS-RPT takes "
-                   "mailto: or https: URIs (RFC 8460 §3)");
+            diag_fit(err, errlen,
+                     "plain http: is not allowed; TLS-RPT takes "
+                     "mailto: or https: URIs (RFC 8460 §3)");
         else
-            seterr(err, errlen,
-                   "expected a mailto: or https: URI (RFC 8460 "
-                   "§3)");
+            diag_fit(err, errlen,
+                     "expected a mailto: or https: URI (RFC 8460 "
+                     "§3)");
         return -1;
     }
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)uri[i];
         if (c == ',' || c == '!' || c == ';') {
-            seterr(err, errlen,
-                   "character '%c' at position %zu must be percent-encoded "
-                   "as %%%02X (RFC 8460 §3: it separates URIs in the TXT "
-                   "record)%s",
-                   c, i + 1, c,
-                   c == '!' ? "; TLS-RPT has no DMARC-style size limit "
-                              "suffix"
-                            : "");
+            diag_fit(err, errlen,
+                     "character '%c' at position %zu must be percent-encoded "
+                     "as %%%02X (RFC 8460 §3: it separates URIs in the TXT "
+                     "record)%s",
+                     c, i + 1, c,
+                     c == '!' ? "; TLS-RPT has no DMARC-style size limit "
+                                "suffix"
+                              : "");
             return -1;
         }
         if (c == '%') {
             if (i + 2 >= len || !is_hex(uri[i + 1]) || !is_hex(uri[i + 2])) {
-                seterr(err, errlen,
-                       "bad percent-escape at position %zu; "
-                       "expected %%HH with two hex digits",
-                       i + 1);
+                diag_fit(err, errlen,
+                         "bad percent-escape at position %zu; "
+                         "expected %%HH with two hex digits",
+                         i + 1);
                 return -1;
             }
             i += 2;
             continue;
         }
         if (c <= 0x20 || c >= 0x7f) {
-            seterr(err, errlen,
-                   "%s at position %zu must be percent-encoded (no "
-                   "whitespace, control or non-ASCII characters in a URI)",
-                   show_char(c, ch, sizeof(ch)), i + 1);
+            diag_fit(err, errlen,
+                     "%s at position %zu must be percent-encoded (no "
+                     "whitespace, control or non-ASCII characters in a URI)",
+                     show_char(c, ch, sizeof(ch)), i + 1);
             return -1;
         }
         if (!uri_char(c)) {
-            seterr(err, errlen,
-                   "character '%c' at position %zu is not allowed in a URI; "
-                   "percent-encode it as %%%02X",
-                   c, i + 1, c);
+            diag_fit(err, errlen,
+                     "character '%c' at position %zu is not allowed in a URI; "
+                     "percent-encode it as %%%02X",
+                     c, i + 1, c);
             return -1;
         }
     }
@@ -962,17 +948,17 @@ int config_check_user(const char *name, char *err, size_t errlen)
     char ch[8];
     size_t len = strlen(name);
     if (len == 0) {
-        seterr(err, errlen, "the user name is empty");
+        diag_fit(err, errlen, "the user name is empty");
         return -1;
     }
     /* useradd's limit; longer names are a paste of something else. */
     if (len > 32) {
-        seterr(err, errlen, "the name is %zu characters long; the limit is 32",
-               len);
+        diag_fit(err, errlen,
+                 "the name is %zu characters long; the limit is 32", len);
         return -1;
     }
     if (name[0] == '-') {
-        seterr(err, errlen, "a user name cannot start with '-'");
+        diag_fit(err, errlen, "a user name cannot start with '-'");
         return -1;
     }
     for (size_t i = 0; i < len; i++) {
@@ -981,10 +967,10 @@ int config_check_user(const char *name, char *err, size_t errlen)
                   (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
                   (c == '$' && i == len - 1);
         if (!ok) {
-            seterr(err, errlen,
-                   "character %s is not allowed in a user name (letters, "
-                   "digits, '.', '_' and '-')",
-                   show_char(c, ch, sizeof(ch)));
+            diag_fit(err, errlen,
+                     "character %s is not allowed in a user name (letters, "
+                     "digits, '.', '_' and '-')",
+                     show_char(c, ch, sizeof(ch)));
             return -1;
         }
     }
@@ -998,29 +984,29 @@ int config_check_tlsrpt_path(const char *path, char *err, size_t errlen)
     char q[200];
     size_t len = strlen(path);
     if (path[0] != '/') {
-        seterr(err, errlen, "expected a path starting with '/', found \"%s\"",
-               diag_quote(path, len, q, sizeof(q)));
+        diag_fit(err, errlen, "expected a path starting with '/', found \"%s\"",
+                 diag_quote(path, len, q, sizeof(q)));
         return -1;
     }
     if (len > TLSRPT_PATH_MAX) {
-        seterr(err, errlen, "expected at most %d bytes, found %zu",
-               TLSRPT_PATH_MAX, len);
+        diag_fit(err, errlen, "expected at most %d bytes, found %zu",
+                 TLSRPT_PATH_MAX, len);
         return -1;
     }
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)path[i];
         if (c <= 0x20 || c >= 0x7f || strchr("?#%,!;", c) != NULL) {
-            seterr(err, errlen,
-                   "expected visible ASCII without '?', '#', '%%', ',', '!' "
-                   "or ';', found "
-                   "\"%s\" at byte %zu",
-                   diag_quote(path + i, 1, q, sizeof(q)), i + 1);
+            diag_fit(err, errlen,
+                     "expected visible ASCII without '?', '#', '%%', ',', '!' "
+                     "or ';', found "
+                     "\"%s\" at byte %zu",
+                     diag_quote(path + i, 1, q, sizeof(q)), i + 1);
             return -1;
         }
     }
     for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++)
         if (strcmp(path, taken[i]) == 0) {
-            seterr(err, errlen, "%s is already served by the host", path);
+            diag_fit(err, errlen, "%s is already served by the host", path);
             return -1;
         }
     return 0;
@@ -1031,19 +1017,19 @@ int config_check_instance(const char *name, char *err, size_t errlen)
     char q[200];
     size_t len = strlen(name);
     if (len == 0 || len > INSTANCE_MAX || name[0] == '.') {
-        seterr(err, errlen,
-               "expected 1 to %d characters not starting with '.', found "
-               "\"%s\"",
-               INSTANCE_MAX, diag_quote(name, len, q, sizeof(q)));
+        diag_fit(err, errlen,
+                 "expected 1 to %d characters not starting with '.', found "
+                 "\"%s\"",
+                 INSTANCE_MAX, diag_quote(name, len, q, sizeof(q)));
         return -1;
     }
     for (size_t i = 0; i < len; i++) {
         char c = name[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
               (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) {
-            seterr(err, errlen,
-                   "expected letters, digits, '.', '_' or '-', found \"%s\"",
-                   diag_quote(name + i, 1, q, sizeof(q)));
+            diag_fit(err, errlen,
+                     "expected letters, digits, '.', '_' or '-', found \"%s\"",
+                     diag_quote(name + i, 1, q, sizeof(q)));
             return -1;
         }
     }
@@ -1409,14 +1395,14 @@ int config_parse_duration(const char *s, unsigned long max, unsigned long *out,
     *out = total;
     return 0;
 bad:
-    seterr(err, errlen,
-           "expected a duration such as 90s, 30m, 6h, 1d or 1h30m, found "
-           "\"%.64s\"",
-           s);
+    diag_fit(err, errlen,
+             "expected a duration such as 90s, 30m, 6h, 1d or 1h30m, found "
+             "\"%.64s\"",
+             s);
     return -1;
 range:
-    seterr(err, errlen, "\"%.64s\" is longer than the limit of %lu seconds", s,
-           max);
+    diag_fit(err, errlen, "\"%.64s\" is longer than the limit of %lu seconds",
+             s, max);
     return -1;
 }
 
@@ -1799,16 +1785,16 @@ int config_check_listen(const struct config *c, char *err, size_t errlen)
             continue;
         if (config_split_listen(addrs[i], NULL, 0, &port, why, sizeof(why)) <
             0) {
-            seterr(err, errlen, "%s: %s", names[i], why);
+            diag_fit(err, errlen, "%s: %s", names[i], why);
             return -1;
         }
         for (size_t j = 0; j != i; j++) {
             if (!listens_clash(addrs[i], addrs[j]))
                 continue;
-            seterr(err, errlen,
-                   "%s %s and %s %s would share one socket; give them "
-                   "different ports",
-                   names[j], addrs[j], names[i], addrs[i]);
+            diag_fit(err, errlen,
+                     "%s %s and %s %s would share one socket; give them "
+                     "different ports",
+                     names[j], addrs[j], names[i], addrs[i]);
             return -1;
         }
     }

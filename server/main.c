@@ -1003,6 +1003,42 @@ static void host_option(const char *opt, const char *value, const char *ip_hint,
                   opt, value, err, where + 1);
 }
 
+/*
+ * delegation_fits checks that every provider name _mta-sts.<d>.<zone> is
+ * a name DNS can hold (RFC 1035: 253 characters in text form), saying
+ * which is not; and warns when the zone lies inside a customer's own
+ * domain, where the delegation would point at itself.
+ */
+static bool delegation_fits(const char *zone, const struct dnsrec_domain *recs,
+                            size_t n)
+{
+    bool ok = true;
+    size_t zl = strlen(zone);
+    for (size_t i = 0; i < n; i++) {
+        const char *d = recs[i].domain;
+        size_t dl = strlen(d);
+        size_t len = sizeof("_mta-sts.") - 1 + dl + 1 + zl;
+        if (len > DNSNAME_MAX) {
+            fprintf(stderr,
+                    "mta-sts-host: --delegate %s: the provider's name "
+                    "_mta-sts.%s.%s would be %zu characters, more than the "
+                    "%d a DNS name can have; use a shorter zone\n",
+                    zone, d, zone, len, DNSNAME_MAX);
+            ok = false;
+        } else if (strcmp(zone, d) == 0 ||
+                   (zl > dl && zone[zl - dl - 1] == '.' &&
+                    strcmp(zone + zl - dl, d) == 0)) {
+            fprintf(stderr,
+                    "mta-sts-host: warning: --delegate %s is inside %s "
+                    "itself: the customer's zone would delegate to its own "
+                    "records; the provider zone is one the provider "
+                    "controls\n",
+                    zone, d);
+        }
+    }
+    return ok;
+}
+
 static int cmd_dns(const struct cli *cli)
 {
     int rc = EXIT_INVALID;
@@ -1047,6 +1083,10 @@ static int cmd_dns(const struct cli *cli)
     if (!ok) {
         fprintf(stderr, "mta-sts-host: fix the policy errors above first; "
                         "no record is printed for an invalid policy\n");
+        goto out;
+    }
+    if (cli->delegate != NULL && !delegation_fits(zone, recs, n)) {
+        rc = EXIT_USAGE;
         goto out;
     }
     struct dnsrec_input in = {

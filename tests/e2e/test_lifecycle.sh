@@ -66,6 +66,18 @@ check_eq "dns --target 2001:db8::5: exit 2" 2 \
 check_eq "dns --delegate 'x..y': exit 2" 2 \
     "$("$bin" dns "${dnsargs[@]}" --delegate 'x..y' >/dev/null 2>"$t/e"; echo $?)"
 check_file_contains "a bad zone: named" "--delegate 'x..y': expected a host name" "$t/e"
+# A valid zone whose provider name for deleg.example.com would pass 253
+# characters (a 240-character zone), and a zone inside the customer's own.
+long_zone=$(printf 'a%.0s' {1..63}).$(printf 'a%.0s' {1..63}).$(printf 'a%.0s' {1..63}).$(printf 'b%.0s' {1..40}).example
+check_eq "dns --delegate with a too long provider name: exit 2" 2 \
+    "$("$bin" dns "${dnsargs[@]}" --delegate "$long_zone" >"$t/o" 2>"$t/e"; echo $?)"
+check_file_contains "the too long name is named with its length" \
+    "_mta-sts.deleg.example.com.$long_zone would be 267 characters, more than the 253" "$t/e"
+check_eq "a too long provider name: no record printed" "" "$(cat "$t/o")"
+check_eq "dns --delegate into the customer's own domain: exit 0" 0 \
+    "$("$bin" dns "${dnsargs[@]}" --delegate sts.deleg.example.com >/dev/null 2>"$t/e"; echo $?)"
+check_file_contains "... with a warning that it points at itself" \
+    "warning: --delegate sts.deleg.example.com is inside deleg.example.com itself" "$t/e"
 check_eq "dns --delegate: exit 0" 0 \
     "$("$bin" dns "${dnsargs[@]}" --target Host.Example.NET. --delegate sts.example.net >"$t/deleg.zone" 2>"$t/e"; echo $?)"
 check_eq "dns --delegate: the customer's and the provider's records" \
