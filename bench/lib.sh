@@ -118,19 +118,15 @@ build_tool() {
     mv -f "$2.new" "$2" || die "cannot install $2"
 }
 
-# nginx_policy_conf DIR PORT NAME CRT KEY POLICY: DIR/nginx.conf and DIR/www for
-# an nginx (one worker per core, TLS 1.2 and 1.3, session tickets and
-# cache) that serves the file POLICY as
-# https://NAME:PORT/.well-known/mta-sts.txt, the reference the benchmarks
-# share. Run as root, its workers stay root, so that they can read a
-# temporary directory only root may enter.
-nginx_policy_conf() {
-    local dir=$1 port=$2 name=$3 crt=$4 key=$5 policy=$6 user=''
-    [ "$(id -u)" = 0 ] && user="user root;"
-    mkdir -p "$dir/www/.well-known" "$dir/tmp"
-    cp "$policy" "$dir/www/.well-known/mta-sts.txt"
-    cat >"$dir/nginx.conf" <<CONF
-$user
+# nginx_conf_head DIR: the opening of a benchmark nginx.conf, up to and
+# into its http block: one worker per core, the pid, the error log and
+# the temporary files in DIR, no access log. Run as root, its workers stay
+# root, so that they can read a temporary directory only root may enter.
+nginx_conf_head() {
+    local dir=$1
+    mkdir -p "$dir/tmp"
+    if [ "$(id -u)" = 0 ]; then echo "user root;"; fi
+    cat <<CONF
 daemon off;
 worker_processes $(nproc);
 pid $dir/nginx.pid;
@@ -143,6 +139,20 @@ http {
     fastcgi_temp_path $dir/tmp/fastcgi;
     uwsgi_temp_path $dir/tmp/uwsgi;
     scgi_temp_path $dir/tmp/scgi;
+CONF
+}
+
+# nginx_policy_conf DIR PORT NAME CRT KEY POLICY: DIR/nginx.conf and DIR/www for
+# an nginx (nginx_conf_head, TLS 1.2 and 1.3, session tickets and cache)
+# that serves the file POLICY as https://NAME:PORT/.well-known/mta-sts.txt,
+# the reference the benchmarks share.
+nginx_policy_conf() {
+    local dir=$1 port=$2 name=$3 crt=$4 key=$5 policy=$6
+    mkdir -p "$dir/www/.well-known"
+    cp "$policy" "$dir/www/.well-known/mta-sts.txt"
+    {
+        nginx_conf_head "$dir"
+        cat <<CONF
     # Keep-alive means keep-alive: no reconnect every 1000 requests.
     keepalive_requests 100000;
     server {
@@ -161,4 +171,5 @@ http {
     }
 }
 CONF
+    } >"$dir/nginx.conf"
 }
