@@ -11,7 +11,7 @@ pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libgnutls28-dev
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format gnutls-bin
            python3 prometheus openssl testssl.sh
-           nsd ldnsutils pebble)
+           nsd ldnsutils pebble postfix)
 fi
 
 missing=()
@@ -24,5 +24,25 @@ done
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
+# Postfix (the tests start their own, with a private config directory) must
+# neither ask questions nor start a system-wide instance on port 25: its
+# debconf answer is "No configuration", and while it is installed
+# policy-rc.d forbids every service start (unless one is already there).
+rc_d=
+if [[ " ${missing[*]} " == *" postfix "* ]]; then
+    echo "postfix postfix/main_mailer_type select No configuration" |
+        $sudo debconf-set-selections
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        rc_d=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$rc_d" >/dev/null
+        $sudo chmod 755 "$rc_d"
+        trap '$sudo rm -f "$rc_d"' EXIT
+    fi
+fi
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+# On a systemd host the unit would still start at boot.
+if [ -n "$rc_d" ] && command -v systemctl >/dev/null &&
+    [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now postfix.service >/dev/null 2>&1 || true
+fi

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 fuzz_seconds=${FUZZ_SECONDS:-45}
-mutate_seconds=${MUTATE_SECONDS:-300}
+mutate_seconds=${MUTATE_SECONDS:-600}
 jobs=$(nproc)
 
 step() { printf '\n==== %s\n' "$*"; }

@@ -194,9 +194,6 @@ build_host
 TLSLOAD=$T/tlsload
 build_tool tlsload "$TLSLOAD"
 
-NGINX_USER=
-[ "$(id -u)" = 0 ] && NGINX_USER="user root;"
-
 # A test CA with one ECDSA P-256 and one RSA-2048 leaf for $NAME. Each
 # server gets leaf + CA as its chain, like a real leaf + intermediate.
 make_certs() {
@@ -265,40 +262,7 @@ limits:
 EOF
         ;;
     nginx)
-        mkdir -p "$dir/www/.well-known" "$dir/tmp"
-        cp "$T/policy-crlf.txt" "$dir/www/.well-known/mta-sts.txt"
-        cat >"$dir/nginx.conf" <<EOF
-$NGINX_USER
-daemon off;
-worker_processes $(nproc);
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
-    # Keep-alive means keep-alive: no reconnect every 1000 requests.
-    keepalive_requests 100000;
-    server {
-        listen 127.0.0.1:$SRV_PORT ssl;
-        server_name $NAME;
-        ssl_certificate $crt;
-        ssl_certificate_key $key;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_session_tickets on;
-        ssl_session_cache shared:SSL:10m;
-        root $dir/www;
-        location = /.well-known/mta-sts.txt {
-            types { }
-            default_type text/plain;
-        }
-    }
-}
-EOF
+        nginx_policy_conf "$dir" "$SRV_PORT" "$NAME" "$crt" "$key" "$T/policy-crlf.txt"
         ;;
     caddy)
         mkdir -p "$dir/www/.well-known" "$dir/home"

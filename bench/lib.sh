@@ -1,8 +1,9 @@
 # shellcheck shell=bash
-# lib.sh: helpers the benchmarks share (sourced by compare.sh and
-# scale.sh): logging, the processes they start, CPU and memory of a set of
-# processes, free loopback ports, installing Debian packages, building the
-# host and the benchmark clients. Each caller sets START, T (its temporary
+# lib.sh: helpers the benchmarks share (sourced by compare.sh, scale.sh
+# and tlsrpt.sh): logging, the processes they start, CPU and memory of a
+# set of processes, free loopback ports, installing Debian packages,
+# building the host and the benchmark clients, the nginx that serves one
+# policy. Each caller sets START, T (its temporary
 # directory) and OURS (the pids to stop).
 
 say() { printf '[%4ds] %s\n' $((SECONDS - START)) "$*" >&2; }
@@ -115,4 +116,60 @@ build_tool() {
         $(pkg-config --cflags --libs gnutls) >"$T/$1.log" 2>&1 ||
         { cat "$T/$1.log" >&2; die "cannot build bench/$1.c"; }
     mv -f "$2.new" "$2" || die "cannot install $2"
+}
+
+# nginx_conf_head DIR: the opening of a benchmark nginx.conf, up to and
+# into its http block: one worker per core, the pid, the error log and
+# the temporary files in DIR, no access log. Run as root, its workers stay
+# root, so that they can read a temporary directory only root may enter.
+nginx_conf_head() {
+    local dir=$1
+    mkdir -p "$dir/tmp"
+    if [ "$(id -u)" = 0 ]; then echo "user root;"; fi
+    cat <<CONF
+daemon off;
+worker_processes $(nproc);
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+CONF
+}
+
+# nginx_policy_conf DIR PORT NAME CRT KEY POLICY: DIR/nginx.conf and DIR/www for
+# an nginx (nginx_conf_head, TLS 1.2 and 1.3, session tickets and cache)
+# that serves the file POLICY as https://NAME:PORT/.well-known/mta-sts.txt,
+# the reference the benchmarks share.
+nginx_policy_conf() {
+    local dir=$1 port=$2 name=$3 crt=$4 key=$5 policy=$6
+    mkdir -p "$dir/www/.well-known"
+    cp "$policy" "$dir/www/.well-known/mta-sts.txt"
+    {
+        nginx_conf_head "$dir"
+        cat <<CONF
+    # Keep-alive means keep-alive: no reconnect every 1000 requests.
+    keepalive_requests 100000;
+    server {
+        listen 127.0.0.1:$port ssl;
+        server_name $name;
+        ssl_certificate $crt;
+        ssl_certificate_key $key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_tickets on;
+        ssl_session_cache shared:SSL:10m;
+        root $dir/www;
+        location = /.well-known/mta-sts.txt {
+            types { }
+            default_type text/plain;
+        }
+    }
+}
+CONF
+    } >"$dir/nginx.conf"
 }

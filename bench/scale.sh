@@ -239,8 +239,6 @@ esac
 build_host
 TOOL=$BUILD_DIR/scaletool
 build_tool scaletool "$TOOL"
-NGINX_USER=
-[ "$(id -u)" = 0 ] && NGINX_USER="user root;"
 WORKERS=$(nproc)
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -308,20 +306,8 @@ NGINX_CMD=()
 nginx_conf() {
     local dir=$1 n=$2
     {
+        nginx_conf_head "$dir"
         cat <<EOF
-$NGINX_USER
-daemon off;
-worker_processes $WORKERS;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
     # Big buckets: nginx then finds a hash size at once (a search over
     # sizes with small buckets costs seconds at 10,000 names).
     server_names_hash_bucket_size 256;

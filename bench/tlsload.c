@@ -12,7 +12,9 @@
  *
  *   tlsload full   -p PORT [-t THREADS] [-d SECONDS]
  *   tlsload resume -p PORT [-t THREADS] [-d SECONDS]
- *       -> "conns=N secs=S rate=R resumed=K errors=E proto=... "
+ *       -> "conns=N secs=S rate=R resumed=K errors=E p50_ms=.. p99_ms=..
+ *          proto=... " (the percentiles of connect + handshake + GET +
+ *          response, over every successful fetch, in LAT_STEP_US steps)
  *   tlsload wait   -p PORT [-d TIMEOUT]
  *       -> the CLOCK_REALTIME (seconds, 6 decimals) of the first 200
  *   tlsload edits  -p PORT -f FILE [-n EDITS] [-d LIMIT_PER_EDIT] [-j MS]
@@ -78,6 +80,11 @@ static gnutls_priority_t prio;
 static gnutls_certificate_credentials_t cred;
 static atomic_int stop;
 static atomic_long n_conns, n_resumed, n_errors;
+/* Fetch latencies: a histogram of LAT_BUCKETS steps of LAT_STEP_US, the
+ * last one holding everything slower. */
+#define LAT_STEP_US 50
+#define LAT_BUCKETS 40000
+static atomic_long lat[LAT_BUCKETS];
 static char negotiated[256];
 static pthread_mutex_t neg_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -176,6 +183,7 @@ static void *worker(void *arg)
         return NULL;
     while (!atomic_load(&stop)) {
         int fd;
+        double t0 = mono();
         gnutls_session_t s = tls_open(resume ? &sd : NULL, &fd);
         if (s == NULL) {
             atomic_fetch_add(&n_errors, 1);
@@ -190,6 +198,8 @@ static void *worker(void *arg)
             continue;
         }
         atomic_fetch_add(&n_conns, 1);
+        long b = (long)((mono() - t0) * 1e6) / LAT_STEP_US;
+        atomic_fetch_add(&lat[b < LAT_BUCKETS ? b : LAT_BUCKETS - 1], 1);
         if (gnutls_session_is_resumed(s))
             atomic_fetch_add(&n_resumed, 1);
         else
@@ -206,6 +216,19 @@ static void *worker(void *arg)
     gnutls_free(sd.data);
     free(buf);
     return NULL;
+}
+
+/* percentile_ms is the latency below which fraction q of the fetches
+ * were (the upper edge of its bucket), in milliseconds. */
+static double percentile_ms(long total, double q)
+{
+    long want = (long)((double)total * q + 0.999999), seen = 0;
+    for (long b = 0; b < LAT_BUCKETS; b++) {
+        seen += atomic_load(&lat[b]);
+        if (seen >= want)
+            return (double)((b + 1) * LAT_STEP_US) / 1000.0;
+    }
+    return (double)(LAT_BUCKETS * LAT_STEP_US) / 1000.0;
 }
 
 static int run_load(int resume)
@@ -230,9 +253,11 @@ static int run_load(int resume)
         pthread_join(th[i], NULL);
     double secs = mono() - t0;
     long c = atomic_load(&n_conns);
-    printf("conns=%ld secs=%.3f rate=%.1f resumed=%ld errors=%ld %s\n", c, secs,
-           (double)c / secs, atomic_load(&n_resumed), atomic_load(&n_errors),
-           negotiated[0] ? negotiated : "proto=-");
+    printf("conns=%ld secs=%.3f rate=%.1f resumed=%ld errors=%ld "
+           "p50_ms=%.2f p99_ms=%.2f %s\n",
+           c, secs, (double)c / secs, atomic_load(&n_resumed),
+           atomic_load(&n_errors), percentile_ms(c, 0.50),
+           percentile_ms(c, 0.99), negotiated[0] ? negotiated : "proto=-");
     return c > 0 ? 0 : 1;
 }
 

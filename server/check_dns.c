@@ -4,7 +4,8 @@
  * records; each answer is decoded into text (TXT strings joined and MX
  * targets read by check_parse, addresses by inet_ntop) with the name
  * after CNAMEs and the DNSSEC verdict of the library. It judges nothing
- * and prints nothing. Blocking; one context per thread (main, `check`).
+ * and prints nothing. Blocking; one context per thread (main in `check`,
+ * each check thread of `serve`).
  */
 #include "check_dns.h"
 
@@ -173,6 +174,7 @@ int check_dns_lookup(struct check_dns *dns, const char *name,
         goto out;
     }
     out->nxdomain = res->nxdomain != 0;
+    out->ttl = res->ttl > 0 ? (unsigned long)res->ttl : 0;
     out->dnssec = res->bogus    ? CHECK_DNSSEC_BOGUS
                   : res->secure ? CHECK_DNSSEC_SECURE
                                 : CHECK_DNSSEC_INSECURE;

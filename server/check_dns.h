@@ -8,8 +8,8 @@
  * validates with a trust anchor file (the given one, else Debian's
  * /usr/share/dns/root.key when it exists; with "none" or without one
  * every answer is insecure). It does not judge the records (check_parse does)
- * and prints nothing. Blocking; one context belongs to one thread (main,
- * `check`).
+ * and prints nothing. Blocking; one context belongs to one thread (main in
+ * `check`, each check thread of `serve`).
  */
 #ifndef MTA_STS_CHECK_DNS_H
 #define MTA_STS_CHECK_DNS_H
@@ -48,6 +48,7 @@ struct check_rr {
 struct check_answer {
     char canon[CHECK_NAME_MAX]; /* the name after CNAMEs; "" when none */
     bool nxdomain;
+    unsigned long ttl; /* of the records (the resolver's, as cached) */
     enum check_dnssec dnssec;
     char why_bogus[CHECK_ERR_MAX];
     struct check_rr *rr;

@@ -3,7 +3,8 @@
  * libcurl: one GET over HTTPS with verification, SNI, no redirects, a
  * capped body and a timeout, connected to the address the caller chose
  * (CURLOPT_CONNECT_TO keeps the URL, the SNI and the Host header those of
- * mta-sts.<domain>). Prints nothing. Blocking; main thread (`check`).
+ * mta-sts.<domain>). Prints nothing. Blocking; main thread (`check`)
+ * or a check thread of `serve`.
  */
 #include "check_fetch.h"
 
@@ -74,4 +75,14 @@ void check_fetched_free(struct check_fetched *f)
     free(f->body);
     f->body = NULL;
     f->len = 0;
+}
+
+int check_fetch_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void check_fetch_cleanup(void)
+{
+    curl_global_cleanup();
 }

@@ -7,7 +7,7 @@
  * short timeout. The connection goes to an address the caller looked up
  * (so the fetch sees the same DNS as the other checks) and port. It does
  * not parse the policy (policy does) and prints nothing. Blocking; main
- * thread (`check`).
+ * thread (`check`) or a check thread of `serve`.
  */
 #ifndef MTA_STS_CHECK_FETCH_H
 #define MTA_STS_CHECK_FETCH_H
@@ -34,6 +34,13 @@ struct check_fetched {
 int check_fetch_policy(const char *domain, const char *addr, unsigned port,
                        const char *ca_file, struct check_fetched *out,
                        char *err, size_t errlen);
+
+/* check_fetch_init sets libcurl up, once, before threads fetch: its lazy
+ * set-up in the first transfer is not safe when two threads start at
+ * once. Returns 0, or -1 when libcurl cannot be initialised.
+ * check_fetch_cleanup undoes it once they are done. */
+int check_fetch_init(void);
+void check_fetch_cleanup(void);
 
 /* check_fetched_free releases the body; a zeroed one is a no-op. */
 void check_fetched_free(struct check_fetched *f);

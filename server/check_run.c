@@ -3,7 +3,8 @@
  * check looks up what a sender would (check_dns), judges it with
  * check_parse, and adds one result that says what was found and, for a
  * problem, the exact record to publish or the edit to make. Nothing is
- * printed here; main renders the report. Main thread (`check`).
+ * printed here; main renders the report. Main thread (`check`) or a check
+ * thread of `serve`.
  */
 #include "check_run.h"
 
@@ -23,19 +24,14 @@
 
 #define MAX_RECORDS 64
 
-static const char *const level_names[] = {"ok", "warn", "fail"};
-
-/* put formats into a result field, ending a cut text with "...". */
-__attribute__((format(printf, 2, 3))) static void put(char *field,
-                                                      const char *fmt, ...)
+const char *check_level_name(enum check_level l)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(field, CHECK_TEXT_MAX, fmt, ap);
-    va_end(ap);
-    if (n >= CHECK_TEXT_MAX)
-        memcpy(field + CHECK_TEXT_MAX - 4, "...", 4);
+    static const char *const names[] = {"ok", "warn", "fail"};
+    return names[l];
 }
+
+/* put formats into a fixed-size text field (cut ones end in "..."). */
+#define put(field, ...) diag_fit((field), CHECK_TEXT_MAX, __VA_ARGS__)
 
 /* add appends an empty result of level for check; NULL when out of
  * memory. */
@@ -58,6 +54,12 @@ static struct check_result *add(struct check_report *rep,
     snprintf(r->domain, sizeof(r->domain), "%s", domain);
     rep->counts[level]++;
     return r;
+}
+
+/* over_budget tells whether the domain's time is up. */
+static bool over_budget(const struct check_opts *o)
+{
+    return o->over_budget != NULL && o->over_budget(o->budget_ctx);
 }
 
 /* texts collects the joined TXT texts of an answer for check_parse. */
@@ -115,8 +117,45 @@ static void sts_record(char *field, const char *name, const char *id)
     put(field, "publish `%s. IN TXT \"v=STSv1; id=%s\"`", name, id);
 }
 
-static int check_sts(struct check_dns *dns, const struct check_served *sv,
-                     struct check_report *rep)
+/*
+ * judge_delegation adds the sts-delegation result: the `_mta-sts` name
+ * (name) of the domain is a CNAME to `_mta-sts.<domain>.<zone>`, where
+ * the provider publishes the record (RFC 8461 §8.2; `dns --delegate`).
+ */
+static int judge_delegation(const struct check_opts *o,
+                            const struct check_served *sv, const char *name,
+                            const struct check_answer *a,
+                            struct check_report *rep)
+{
+    char want[CHECK_NAME_MAX + 16];
+    int n = snprintf(want, sizeof(want), "%s.%s", name, o->delegate_zone);
+    bool ok = n > 0 && (size_t)n < sizeof(want) && a->canon[0] != '\0' &&
+              strcmp(a->canon, want) == 0;
+    struct check_result *r =
+        add(rep, ok ? CHECK_OK : CHECK_FAIL, "sts-delegation", sv->domain);
+    if (r == NULL)
+        return -1;
+    r->dnssec = check_dnssec_name(a->dnssec);
+    if (ok) {
+        put(r->what, "%s is a CNAME to %s in the provider zone %s", name, want,
+            o->delegate_zone);
+        return 0;
+    }
+    if (a->canon[0] != '\0')
+        put(r->what, "%s is a CNAME to %s, not into the provider zone %s", name,
+            a->canon, o->delegate_zone);
+    else
+        put(r->what,
+            "%s is not delegated: it has records of its own, not a CNAME "
+            "into the provider zone %s",
+            name, o->delegate_zone);
+    put(r->fix, "publish `%s. IN CNAME %s.` (in place of its records)", name,
+        want);
+    return 0;
+}
+
+static int check_sts(struct check_dns *dns, const struct check_opts *o,
+                     const struct check_served *sv, struct check_report *rep)
 {
     char name[CHECK_NAME_MAX + 16];
     const char *recs[MAX_RECORDS];
@@ -131,6 +170,8 @@ static int check_sts(struct check_dns *dns, const struct check_served *sv,
         rc = lrc > 0 ? 0 : -1;
         goto out;
     }
+    if (o->delegate_zone != NULL && judge_delegation(o, sv, name, &a, rep) < 0)
+        goto out;
     check_sts_select(recs, lens, texts(&a, recs, lens), &sts);
     /* Behind a CNAME (RFC 8461 §8.2) the record lives at its target. */
     const char *at = a.canon[0] != '\0' ? a.canon : name;
@@ -149,8 +190,22 @@ static int check_sts(struct check_dns *dns, const struct check_served *sv,
             via, sts.id, r->dnssec);
         break;
     case CHECK_REC_NONE:
-        put(r->what, "%s%s: %s", name, via, sts.err);
-        sts_record(r->fix, at, id);
+        if (a.canon[0] == '\0') {
+            put(r->what, "%s: %s", name, sts.err);
+            sts_record(r->fix, at, id);
+            break;
+        }
+        /* A delegation whose target lacks the record: the fix is the
+         * provider's, in its zone, not the customer's. */
+        put(r->what,
+            "%s is delegated by CNAME to %s, which has no v=STSv1 record "
+            "(%s): senders find no policy",
+            name, at, a.nxdomain ? "the name does not exist" : sts.err);
+        put(r->fix,
+            "the provider publishes `%s. IN TXT \"v=STSv1; id=%s\"` in its "
+            "zone (`mta-sts-host dns --delegate ZONE` prints it), or the "
+            "CNAME at %s points at the name it publishes",
+            at, id, name);
         break;
     case CHECK_REC_MANY:
         put(r->what, "%s%s: %s", name, via, sts.err);
@@ -181,17 +236,28 @@ out:
     return rc;
 }
 
+/* list_add appends sep and item to the list out[0..*o); false (and out
+ * as it was) when it does not fit. */
+static bool list_add(char *out, size_t outlen, size_t *o, const char *sep,
+                     const char *item)
+{
+    int n = snprintf(out + *o, outlen - *o, "%s%s", sep, item);
+    if (n < 0 || (size_t)n >= outlen - *o) {
+        out[*o] = '\0';
+        return false;
+    }
+    *o += (size_t)n;
+    return true;
+}
+
 /* rua_list renders the configured rua URIs (or a placeholder) for a fix. */
 static void rua_list(const struct check_served *sv, char *out, size_t outlen)
 {
     size_t o = 0;
     out[0] = '\0';
-    for (size_t i = 0; i < sv->n_rua; i++) {
-        int n = snprintf(out + o, outlen - o, "%s%s", i ? "," : "", sv->rua[i]);
-        if (n < 0 || (size_t)n >= outlen - o)
+    for (size_t i = 0; i < sv->n_rua; i++)
+        if (!list_add(out, outlen, &o, i ? "," : "", sv->rua[i]))
             break;
-        o += (size_t)n;
-    }
     if (o == 0)
         snprintf(out, outlen, "mailto:tlsrpt@%s", sv->domain);
 }
@@ -236,6 +302,75 @@ static int check_tlsrpt(struct check_dns *dns, const struct check_served *sv,
 out:
     check_answer_free(&a);
     return rc;
+}
+
+#define MAX_HOST_ADDRS 16
+
+/* What a host name resolves to: its A, then AAAA records (sorted, so that
+ * two sets compare by position) and the name its CNAMEs end at. */
+struct host_addrs {
+    char canon[CHECK_NAME_MAX]; /* "" when the name has its own records */
+    char addr[MAX_HOST_ADDRS][CHECK_NAME_MAX];
+    size_t n;
+    enum check_dnssec dnssec; /* the weaker of the two answers */
+};
+
+static int by_text(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/*
+ * resolve_host looks up host's A and AAAA records into h. Returns 0; 1 when
+ * a lookup failed or was bogus (that result is added for check); -1 when
+ * memory ran out.
+ */
+static int resolve_host(struct check_dns *dns, const char *host,
+                        const char *check, const char *domain,
+                        struct host_addrs *h, struct check_report *rep)
+{
+    static const enum check_rrtype types[] = {CHECK_RR_A, CHECK_RR_AAAA};
+    char err[CHECK_ERR_MAX] = "";
+    memset(h, 0, sizeof(*h));
+    h->dnssec = CHECK_DNSSEC_SECURE;
+    for (int t = 0; t < 2; t++) {
+        struct check_answer a;
+        int lrc = check_dns_lookup(dns, host, types[t], &a, err, sizeof(err));
+        if (lrc < 0 || a.dnssec == CHECK_DNSSEC_BOGUS) {
+            int rc = failed_lookup(rep, check, domain, &a, lrc, err);
+            check_answer_free(&a);
+            return rc < 0 ? -1 : 1;
+        }
+        if (a.dnssec < h->dnssec)
+            h->dnssec = a.dnssec;
+        if (a.canon[0] != '\0')
+            snprintf(h->canon, sizeof(h->canon), "%s", a.canon);
+        for (size_t i = 0; i < a.n && h->n < MAX_HOST_ADDRS; i++)
+            snprintf(h->addr[h->n++], sizeof(h->addr[0]), "%s", a.rr[i].text);
+        check_answer_free(&a);
+    }
+    qsort(h->addr, h->n, sizeof(h->addr[0]), by_text);
+    return 0;
+}
+
+/* addr_list renders h's addresses, space-separated. */
+static void addr_list(const struct host_addrs *h, char *out, size_t outlen)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < h->n; i++)
+        if (!list_add(out, outlen, &o, i ? " " : "", h->addr[i]))
+            break;
+}
+
+static bool same_addrs(const struct host_addrs *x, const struct host_addrs *y)
+{
+    if (x->n != y->n)
+        return false;
+    for (size_t i = 0; i < x->n; i++)
+        if (strcmp(x->addr[i], y->addr[i]) != 0)
+            return false;
+    return true;
 }
 
 #define MAX_PROBES 8
@@ -304,46 +439,27 @@ static int check_addrs(struct check_dns *dns, const struct check_opts *opt,
                        const char *domain, const char *host,
                        struct check_report *rep)
 {
-    char addrs[MAX_PROBES][CHECK_NAME_MAX];
-    size_t n_addrs = 0;
-    static const enum check_rrtype types[] = {CHECK_RR_A, CHECK_RR_AAAA};
-    char err[CHECK_ERR_MAX] = "", list[CHECK_TEXT_MAX] = "";
-    size_t o = 0, found = 0;
-    enum check_dnssec sec = CHECK_DNSSEC_SECURE;
-    for (int t = 0; t < 2; t++) {
-        struct check_answer a;
-        int lrc = check_dns_lookup(dns, host, types[t], &a, err, sizeof(err));
-        if (lrc < 0 || a.dnssec == CHECK_DNSSEC_BOGUS) {
-            int rc = failed_lookup(rep, "mx-addr", domain, &a, lrc, err);
-            check_answer_free(&a);
-            return rc;
-        }
-        if (a.dnssec < sec)
-            sec = a.dnssec; /* insecure if either is */
-        for (size_t i = 0; i < a.n && o < sizeof(list); i++, found++) {
-            int n = snprintf(list + o, sizeof(list) - o, "%s%s",
-                             found ? " " : "", a.rr[i].text);
-            o = n < 0 ? sizeof(list) : o + (size_t)n;
-            if (n_addrs < MAX_PROBES)
-                snprintf(addrs[n_addrs++], sizeof(addrs[0]), "%s",
-                         a.rr[i].text);
-        }
-        check_answer_free(&a);
-    }
+    struct host_addrs h;
+    char list[CHECK_TEXT_MAX / 2];
+    int rc = resolve_host(dns, host, "mx-addr", domain, &h, rep);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
     struct check_result *r =
-        add(rep, found ? CHECK_OK : CHECK_FAIL, "mx-addr", domain);
+        add(rep, h.n > 0 ? CHECK_OK : CHECK_FAIL, "mx-addr", domain);
     if (r == NULL)
         return -1;
-    r->dnssec = check_dnssec_name(sec);
-    if (found) {
+    r->dnssec = check_dnssec_name(h.dnssec);
+    if (h.n > 0) {
+        addr_list(&h, list, sizeof(list));
         put(r->what, "%s has %s (dnssec: %s)", host, list, r->dnssec);
     } else {
         put(r->what, "MX %s has no A or AAAA record", host);
         put(r->fix, "publish `%s. IN A <address>` (or AAAA)", host);
     }
     const char *dnssec = r->dnssec; /* r moves when the report grows */
-    for (size_t i = 0; opt->smtp_port != 0 && i < n_addrs; i++)
-        if (probe_tls(opt, domain, host, addrs[i], dnssec, rep) < 0)
+    for (size_t i = 0; opt->smtp_port != 0 && i < h.n && i < MAX_PROBES; i++)
+        if (!over_budget(opt) &&
+            probe_tls(opt, domain, host, h.addr[i], dnssec, rep) < 0)
             return -1;
     return 0;
 }
@@ -449,7 +565,7 @@ static int check_mx(struct check_dns *dns, const struct check_opts *o,
     }
     if (sv->id != NULL && report_cover(sv, &a, dnssec, rep) < 0)
         goto out;
-    for (size_t i = 0; i < a.n && i < MAX_RECORDS; i++)
+    for (size_t i = 0; i < a.n && i < MAX_RECORDS && !over_budget(o); i++)
         if (check_addrs(dns, o, sv->domain, a.rr[i].text, rep) < 0)
             goto out;
     rc = 0;
@@ -458,31 +574,110 @@ out:
     return rc;
 }
 
-/* first_addr puts the first A (else AAAA) record of host into addr;
- * returns 1 when there is one, 0 when none, or -1 when a result about
- * the lookup was added (failed or bogus; -2 when out of memory). */
-static int first_addr(struct check_dns *dns, const char *domain,
-                      const char *host, char *addr, size_t addrlen,
-                      const char **dnssec, struct check_report *rep)
+/* The record that points mta-sts.<domain> at the target, for the fixes. */
+static void cname_fix(char *field, const char *host, const char *target)
 {
-    static const enum check_rrtype types[] = {CHECK_RR_A, CHECK_RR_AAAA};
-    char err[CHECK_ERR_MAX] = "";
-    for (int t = 0; t < 2; t++) {
-        struct check_answer a;
-        int lrc = check_dns_lookup(dns, host, types[t], &a, err, sizeof(err));
-        if (lrc < 0 || a.dnssec == CHECK_DNSSEC_BOGUS) {
-            int rc = failed_lookup(rep, "policy-fetch", domain, &a, lrc, err);
-            check_answer_free(&a);
-            return rc < 0 ? -2 : -1;
-        }
-        bool found = a.n > 0;
-        *dnssec = check_dnssec_name(a.dnssec);
-        if (found)
-            snprintf(addr, addrlen, "%s", a.rr[0].text);
-        check_answer_free(&a);
-        if (found)
-            return 1;
+    if (target != NULL)
+        put(field, "publish `%s. IN CNAME %s.`", host, target);
+    else
+        put(field,
+            "publish `%s. IN CNAME <this host>.` (`mta-sts-host dns "
+            "--target HOST` prints it)",
+            host);
+}
+
+/*
+ * judge_target adds the policy-host result of mta-sts.<domain> (h) against
+ * the host it must point at: its CNAME chain ends at the target (or at the
+ * name the target's own CNAMEs end at), or, when it has A/AAAA records of
+ * its own, they are the target's.
+ */
+static int judge_target(struct check_dns *dns, const struct check_opts *o,
+                        const struct check_served *sv, const char *host,
+                        const struct host_addrs *h, struct check_report *rep)
+{
+    struct host_addrs t;
+    char mine[CHECK_TEXT_MAX / 2], theirs[CHECK_TEXT_MAX / 2];
+    bool cname = h->canon[0] != '\0';
+    if (cname && strcmp(h->canon, o->target) == 0) {
+        struct check_result *r = add(rep, CHECK_OK, "policy-host", sv->domain);
+        if (r == NULL)
+            return -1;
+        r->dnssec = check_dnssec_name(h->dnssec);
+        addr_list(h, mine, sizeof(mine));
+        put(r->what, "%s is a CNAME to %s (%s; dnssec: %s)", host, o->target,
+            mine, r->dnssec);
+        return 0;
     }
+    int rc = resolve_host(dns, o->target, "policy-host", sv->domain, &t, rep);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    bool ok = cname ? t.canon[0] != '\0' && strcmp(h->canon, t.canon) == 0
+                    : t.n > 0 && same_addrs(h, &t);
+    struct check_result *r =
+        add(rep, ok ? CHECK_OK : CHECK_FAIL, "policy-host", sv->domain);
+    if (r == NULL)
+        return -1;
+    r->dnssec = check_dnssec_name(h->dnssec < t.dnssec ? h->dnssec : t.dnssec);
+    addr_list(h, mine, sizeof(mine));
+    addr_list(&t, theirs, sizeof(theirs));
+    if (ok && cname)
+        put(r->what, "%s is a CNAME to %s, where %s ends too (%s; dnssec: %s)",
+            host, h->canon, o->target, mine, r->dnssec);
+    else if (ok)
+        put(r->what, "%s has the addresses of %s (%s; dnssec: %s)", host,
+            o->target, mine, r->dnssec);
+    else if (cname)
+        put(r->what,
+            "%s is a CNAME to %s, not to %s: senders fetch the policy "
+            "from another host",
+            host, h->canon, o->target);
+    else
+        put(r->what,
+            "%s has the addresses %s, not those of %s (%s): senders fetch "
+            "the policy from another host",
+            host, mine, o->target, t.n > 0 ? theirs : "none");
+    if (!ok)
+        cname_fix(r->fix, host, o->target);
+    return 0;
+}
+
+/*
+ * check_host adds the policy-host result: mta-sts.<domain> resolves (and,
+ * with a target, points at it); h gets its addresses for the fetch (none
+ * when it has none, or the lookup failed).
+ */
+static int check_host(struct check_dns *dns, const struct check_opts *o,
+                      const struct check_served *sv, const char *host,
+                      struct host_addrs *h, struct check_report *rep)
+{
+    char list[CHECK_TEXT_MAX / 2], via[CHECK_NAME_MAX + 16] = "";
+    int rc = resolve_host(dns, host, "policy-host", sv->domain, h, rep);
+    if (rc != 0) {
+        h->n = 0;
+        return rc < 0 ? -1 : 0;
+    }
+    if (h->n > 0 && o->target != NULL)
+        return judge_target(dns, o, sv, host, h, rep);
+    struct check_result *r =
+        add(rep, h->n > 0 ? CHECK_OK : CHECK_FAIL, "policy-host", sv->domain);
+    if (r == NULL)
+        return -1;
+    r->dnssec = check_dnssec_name(h->dnssec);
+    if (h->canon[0] != '\0')
+        snprintf(via, sizeof(via), " via CNAME %s", h->canon);
+    if (h->n > 0) {
+        addr_list(h, list, sizeof(list));
+        put(r->what, "%s%s has %s (dnssec: %s)", host, via, list, r->dnssec);
+        return 0;
+    }
+    put(r->what,
+        "%s%s has no A or AAAA record: senders cannot fetch the policy", host,
+        via);
+    if (h->canon[0] != '\0' && o->target == NULL)
+        put(r->fix, "publish `%s. IN A <address>` (or AAAA)", h->canon);
+    else
+        cname_fix(r->fix, host, o->target);
     return 0;
 }
 
@@ -565,33 +760,25 @@ out:
     return rc;
 }
 
-/* fetch_policy fetches the policy as a sender does and judges it. */
-static int fetch_policy(struct check_dns *dns, const struct check_opts *o,
-                        const struct check_served *sv, const char **dnssec,
-                        struct check_report *rep)
+/* check_policy checks mta-sts.<domain> (policy-host), then fetches the
+ * policy from its first address as a sender does and judges it; the
+ * fetch's results carry the DNSSEC status of the address lookup. */
+static int check_policy(struct check_dns *dns, const struct check_opts *o,
+                        const struct check_served *sv, struct check_report *rep)
 {
-    char host[CHECK_NAME_MAX + 16], url[CHECK_NAME_MAX + 64], addr[64];
+    char host[CHECK_NAME_MAX + 16], url[CHECK_NAME_MAX + 64];
     char err[CHECK_ERR_MAX + 400] = "";
     struct check_fetched f = {0};
     struct check_result *r;
+    struct host_addrs h;
     snprintf(host, sizeof(host), "mta-sts.%s", sv->domain);
     snprintf(url, sizeof(url), "https://%s/.well-known/mta-sts.txt", host);
-    int fa = first_addr(dns, sv->domain, host, addr, sizeof(addr), dnssec, rep);
-    if (fa < 0)
-        return fa == -1 ? 0 : -1;
-    if (fa == 0) {
-        if ((r = add(rep, CHECK_FAIL, "policy-fetch", sv->domain)) == NULL)
-            return -1;
-        put(r->what,
-            "%s has no A or AAAA record: senders cannot fetch the "
-            "policy",
-            host);
-        put(r->fix,
-            "publish `%s. IN CNAME <this host>.` (`mta-sts-host dns "
-            "--target HOST` prints it)",
-            host);
-        return 0;
-    }
+    if (check_host(dns, o, sv, host, &h, rep) < 0)
+        return -1;
+    if (h.n == 0 || over_budget(o))
+        return 0; /* policy-host said why, or the time is up */
+    const char *addr = h.addr[0];
+    size_t first = rep->n;
     int rc = 0;
     if (check_fetch_policy(sv->domain, addr, o->https_port, o->ca_file, &f, err,
                            sizeof(err)) < 0) {
@@ -608,20 +795,9 @@ static int fetch_policy(struct check_dns *dns, const struct check_opts *o,
         rc = judge_fetched(sv, url, addr, &f, rep);
     }
     check_fetched_free(&f);
-    return rc;
-}
-
-/* check_policy is fetch_policy, its results marked with the DNSSEC status
- * of the address lookup of mta-sts.<domain>. */
-static int check_policy(struct check_dns *dns, const struct check_opts *o,
-                        const struct check_served *sv, struct check_report *rep)
-{
-    const char *dnssec = NULL;
-    size_t first = rep->n;
-    int rc = fetch_policy(dns, o, sv, &dnssec, rep);
     for (size_t i = first; i < rep->n; i++)
         if (rep->r[i].dnssec == NULL)
-            rep->r[i].dnssec = dnssec;
+            rep->r[i].dnssec = check_dnssec_name(h.dnssec);
     return rc;
 }
 
@@ -636,9 +812,66 @@ int check_domain(struct check_dns *dns, const struct check_opts *o,
         put(r->fix, "add policy/%s.txt (or fix it: `mta-sts-host validate`)",
             sv->domain);
     }
-    if (check_sts(dns, sv, rep) < 0 || check_policy(dns, o, sv, rep) < 0 ||
-        check_tlsrpt(dns, sv, rep) < 0 || check_mx(dns, o, sv, rep) < 0)
+    if (check_sts(dns, o, sv, rep) < 0 ||
+        (!over_budget(o) && check_policy(dns, o, sv, rep) < 0) ||
+        (!over_budget(o) && check_tlsrpt(dns, sv, rep) < 0) ||
+        (!over_budget(o) && check_mx(dns, o, sv, rep) < 0))
         return -1;
+    if (over_budget(o)) {
+        struct check_result *r = add(rep, CHECK_FAIL, "time", sv->domain);
+        if (r == NULL)
+            return -1;
+        put(r->what,
+            "the checks of %s ran past their time budget; those not "
+            "listed were skipped",
+            sv->domain);
+        put(r->fix, "%s",
+            "make the slow DNS server, policy host or MX answer (the "
+            "results above say which), or raise check.timeout");
+    }
+    return 0;
+}
+
+int check_facts(struct check_dns *dns, const char *domain,
+                struct check_facts *f, struct check_report *rep)
+{
+    char name[CHECK_NAME_MAX + 16], err[CHECK_ERR_MAX] = "";
+    const char *recs[MAX_RECORDS];
+    size_t lens[MAX_RECORDS];
+    struct check_answer a;
+    struct check_sts sts;
+    memset(f, 0, sizeof(*f));
+    f->sts = CHECK_REC_NONE;
+    snprintf(name, sizeof(name), "_mta-sts.%s", domain);
+    int lrc = lookup_txt(dns, name, "sts-txt", domain, &a, rep);
+    if (lrc == 0) {
+        check_sts_select(recs, lens, texts(&a, recs, lens), &sts);
+        f->sts = sts.status;
+        snprintf(f->sts_id, sizeof(f->sts_id), "%s", sts.id);
+        snprintf(f->sts_at, sizeof(f->sts_at), "%s",
+                 a.canon[0] != '\0' ? a.canon : name);
+        f->sts_ttl = a.ttl;
+    }
+    check_answer_free(&a);
+    if (lrc < 0)
+        return -1;
+    lrc = check_dns_lookup(dns, domain, CHECK_RR_MX, &a, err, sizeof(err));
+    if (lrc < 0 || a.dnssec == CHECK_DNSSEC_BOGUS) {
+        int rc = failed_lookup(rep, "mx", domain, &a, lrc, err);
+        check_answer_free(&a);
+        return rc;
+    }
+    if (a.n > 1)
+        qsort(a.rr, a.n, sizeof(*a.rr), by_pref);
+    for (size_t i = 0; i < a.n && f->n_mx < CHECK_FACTS_MX; i++) {
+        if (strcmp(a.rr[i].text, ".") == 0)
+            continue; /* a null MX (RFC 7505) names no host */
+        snprintf(f->mx[f->n_mx].host, sizeof(f->mx[0].host), "%s",
+                 a.rr[i].text);
+        f->mx[f->n_mx++].pref = a.rr[i].pref;
+    }
+    f->mx_ttl = a.ttl;
+    check_answer_free(&a);
     return 0;
 }
 
@@ -646,7 +879,7 @@ int check_report_text(const struct check_report *rep, struct buf *b)
 {
     for (size_t i = 0; i < rep->n; i++) {
         const struct check_result *r = &rep->r[i];
-        buf_printf(b, "%s %s %s: %s", level_names[r->level], r->check,
+        buf_printf(b, "%s %s %s: %s", check_level_name(r->level), r->check,
                    r->domain, r->what);
         if (r->fix[0] != '\0')
             buf_printf(b, " fix: %s", r->fix);
@@ -672,7 +905,7 @@ int check_report_json(const struct check_report *rep, struct buf *b)
         buf_puts(b, i ? ",{\"domain\":" : "{\"domain\":");
         buf_json_string(b, r->domain, strlen(r->domain));
         json_field(b, "check", r->check);
-        json_field(b, "status", level_names[r->level]);
+        json_field(b, "status", check_level_name(r->level));
         json_field(b, "message", r->what);
         json_field(b, "fix", r->fix);
         json_field(b, "dnssec", r->dnssec);

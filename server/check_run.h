@@ -1,24 +1,30 @@
 /*
  * check_run: the checks of `mta-sts-host check` for one domain, doing what
  * a sending MTA does against live DNS and comparing it with what this host
- * serves: the `_mta-sts` TXT record set and its id against the served id,
- * the policy fetched over HTTPS as a sender fetches it (and whether it is
- * the served one), the `_smtp._tls` record, the MX hosts against the policy's
- * mx patterns, an address for each MX host, and STARTTLS with a valid
- * certificate on each MX address. Each check gives one result
- * (ok, warn or fail), with the exact record or edit that fixes a problem; the
- * report renders as lines or JSON. It asks check_dns, judges with check_parse
- * and prints nothing itself. Main thread (`check`).
+ * serves: the `_mta-sts` TXT record set and its id against the served id
+ * (with a provider zone: delegated into it), `mta-sts.<domain>` resolving (and
+ * pointing at --target), the policy fetched over HTTPS as a sender fetches it
+ * (and whether it is the served one), the `_smtp._tls` record, the MX hosts
+ * against the policy's mx patterns, an address for each MX host, and STARTTLS
+ * with a valid certificate on each MX address. Each check gives one result (ok,
+ * warn or fail), with the exact record or edit that fixes a problem; the report
+ * renders as lines or JSON. It asks check_dns, judges with check_parse and
+ * prints nothing itself. Main thread (`check`) or a check thread of
+ * `serve` (check_serve).
  */
 #ifndef MTA_STS_CHECK_RUN_H
 #define MTA_STS_CHECK_RUN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
 #include "check_dns.h"
 
 enum check_level { CHECK_OK, CHECK_WARN, CHECK_FAIL };
+
+/* check_level_name returns "ok", "warn" or "fail". */
+const char *check_level_name(enum check_level l);
 
 #define CHECK_TEXT_MAX 1024
 
@@ -56,14 +62,51 @@ struct check_opts {
     unsigned https_port;
     unsigned smtp_port;  /* 25 for senders; 0: no SMTP probe */
     const char *ca_file; /* also trusted for the MX certificates */
+    /* The host mta-sts.<domain> must point at (normalised), or NULL: it
+     * must only resolve. */
+    const char *target;
+    /* The provider zone `_mta-sts.<domain>` must be a CNAME into
+     * (`_mta-sts.<domain>.<zone>`, RFC 8461 §8.2), or NULL. */
+    const char *delegate_zone;
+    /* The time budget of one domain (`serve`'s periodic check): asked
+     * between steps (a lookup, the fetch, a probe); once it says true the
+     * remaining steps are skipped and one "time" result says so. NULL:
+     * no budget. */
+    bool (*over_budget)(void *ctx);
+    void *budget_ctx;
 };
 
 /*
  * check_domain runs every check for sv->domain and appends the results to
- * rep. Returns 0, or -1 when memory runs out.
+ * rep. A step already begun runs to its own timeout, so a domain takes at
+ * most its budget plus one step. Returns 0, or -1 when memory runs out.
  */
 int check_domain(struct check_dns *dns, const struct check_opts *o,
                  const struct check_served *sv, struct check_report *rep);
+
+#define CHECK_FACTS_MX 64
+
+/* What `advise` plans with, read from live DNS as check reads it. */
+struct check_facts {
+    enum check_rec_status sts; /* the _mta-sts record set */
+    char sts_id[POLICY_ID_MAX + 1];
+    char sts_at[CHECK_NAME_MAX + 16]; /* where it was found (after CNAMEs) */
+    unsigned long sts_ttl;
+    struct check_facts_mx {
+        char host[CHECK_NAME_MAX];
+        unsigned pref;
+    } mx[CHECK_FACTS_MX]; /* in preference order */
+    size_t n_mx;
+    unsigned long mx_ttl;
+};
+
+/*
+ * check_facts reads the `_mta-sts` record set and the MX set of domain
+ * into f. A lookup that fails (or is bogus) adds its result to rep, as in
+ * check_domain; f then says none. Returns 0, or -1 when memory runs out.
+ */
+int check_facts(struct check_dns *dns, const char *domain,
+                struct check_facts *f, struct check_report *rep);
 
 /* check_report_text appends one line per result:
  * `ok|warn|fail <check> <domain>: <what>[ fix: <fix>]`. */

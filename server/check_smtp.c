@@ -3,7 +3,8 @@
  * STARTTLS, then a GnuTLS handshake (TLS 1.2 and 1.3 only, SNI of the MX
  * name) and the certificate verified for the MX name. The SMTP replies are
  * read by check_parse; the socket has one deadline for the whole dialogue.
- * Prints nothing. Blocking; main thread (`check`).
+ * Prints nothing. Blocking; main thread (`check`) or a check thread
+ * of `serve`.
  */
 #include "check_smtp.h"
 

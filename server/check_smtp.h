@@ -6,7 +6,8 @@
  * certificate verified for that name against the system trust store (plus
  * an extra CA file); it reports the TLS version and the certificate's
  * expiry. Every step is bounded by one deadline. It judges nothing beyond
- * what it saw and prints nothing. Blocking; main thread (`check`).
+ * what it saw and prints nothing. Blocking; main thread (`check`) or a
+ * check thread of `serve`.
  */
 #ifndef MTA_STS_CHECK_SMTP_H
 #define MTA_STS_CHECK_SMTP_H

@@ -201,20 +201,6 @@ static void oom(struct ctx *x)
     err_at(x, NULL, "out of memory while reading the configuration");
 }
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    int n = vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    if (n >= 0 && (size_t)n >= errlen && errlen > 4)
-        memcpy(err + errlen - 4, "...", 4);
-}
-
 /* ---- the node tree ----------------------------------------------------- */
 
 static void node_free(struct node *n)
@@ -663,10 +649,10 @@ int config_check_domain(char *name, char *err, size_t errlen)
     /* Operators often paste the policy host; the host serves mta-sts.<d>
      * itself, so the domain to list is the one below it. */
     if (strncmp(name, "mta-sts.", 8) == 0 && strchr(name + 8, '.') != NULL) {
-        seterr(err, errlen,
-               "list the bare domain \"%s\"; the host serves "
-               "mta-sts.<domain> for it",
-               name + 8);
+        diag_fit(err, errlen,
+                 "list the bare domain \"%s\"; the host serves "
+                 "mta-sts.<domain> for it",
+                 name + 8);
         return -1;
     }
     return 0;
@@ -682,16 +668,16 @@ static int parse_port(const char *s, unsigned short *port, char *err,
         if (s[i] < '0' || s[i] > '9')
             ok = false;
     if (!ok) {
-        seterr(err, errlen, "expected a port number 1-65535, found \"%s\"",
-               diag_quote(s, len, q, sizeof(q)));
+        diag_fit(err, errlen, "expected a port number 1-65535, found \"%s\"",
+                 diag_quote(s, len, q, sizeof(q)));
         return -1;
     }
     char *end = NULL;
     errno = 0;
     unsigned long v = strtoul(s, &end, 10);
     if (errno != 0 || *end != '\0' || v < 1 || v > 65535) {
-        seterr(err, errlen, "port %s is out of range; expected 1-65535",
-               diag_quote(s, len, q, sizeof(q)));
+        diag_fit(err, errlen, "port %s is out of range; expected 1-65535",
+                 diag_quote(s, len, q, sizeof(q)));
         return -1;
     }
     *port = (unsigned short)v;
@@ -710,16 +696,16 @@ int config_split_listen(const char *addr, char *host, size_t hostlen,
     if (addr[0] == '[') {
         he = strchr(addr, ']');
         if (he == NULL) {
-            seterr(err, errlen, "\"%s\": missing ']' after the IPv6 address",
-                   diag_quote(addr, alen, q, sizeof(q)));
+            diag_fit(err, errlen, "\"%s\": missing ']' after the IPv6 address",
+                     diag_quote(addr, alen, q, sizeof(q)));
             return -1;
         }
         hs = addr + 1;
         if (he[1] != ':') {
-            seterr(err, errlen,
-                   "\"%s\": expected ':' and a port after ']', as in "
-                   "\"[::]:8443\"",
-                   diag_quote(addr, alen, q, sizeof(q)));
+            diag_fit(err, errlen,
+                     "\"%s\": expected ':' and a port after ']', as in "
+                     "\"[::]:8443\"",
+                     diag_quote(addr, alen, q, sizeof(q)));
             return -1;
         }
         ps = he + 2;
@@ -727,17 +713,17 @@ int config_split_listen(const char *addr, char *host, size_t hostlen,
     } else {
         const char *colon = strchr(addr, ':');
         if (colon == NULL) {
-            seterr(err, errlen,
-                   "\"%s\": expected an address and a port, as in "
-                   "\"0.0.0.0:8443\" or \"[::]:8443\"",
-                   diag_quote(addr, alen, q, sizeof(q)));
+            diag_fit(err, errlen,
+                     "\"%s\": expected an address and a port, as in "
+                     "\"0.0.0.0:8443\" or \"[::]:8443\"",
+                     diag_quote(addr, alen, q, sizeof(q)));
             return -1;
         }
         if (strchr(colon + 1, ':') != NULL) {
-            seterr(err, errlen,
-                   "\"%s\": IPv6 addresses go in brackets, as in "
-                   "\"[::1]:8443\"",
-                   diag_quote(addr, alen, q, sizeof(q)));
+            diag_fit(err, errlen,
+                     "\"%s\": IPv6 addresses go in brackets, as in "
+                     "\"[::1]:8443\"",
+                     diag_quote(addr, alen, q, sizeof(q)));
             return -1;
         }
         hs = addr;
@@ -748,28 +734,28 @@ int config_split_listen(const char *addr, char *host, size_t hostlen,
     size_t hlen = (size_t)(he - hs);
     char tmp[INET6_ADDRSTRLEN + 1];
     if (hlen == 0 || hlen >= sizeof(tmp)) {
-        seterr(err, errlen,
-               "\"%s\": expected an IP address literal before "
-               "the port",
-               diag_quote(addr, alen, q, sizeof(q)));
+        diag_fit(err, errlen,
+                 "\"%s\": expected an IP address literal before "
+                 "the port",
+                 diag_quote(addr, alen, q, sizeof(q)));
         return -1;
     }
     memcpy(tmp, hs, hlen);
     tmp[hlen] = '\0';
     if (inet_pton(family, tmp, bin) != 1) {
-        seterr(err, errlen,
-               "\"%s\" is not an %s address literal (host names are not "
-               "resolved; use an IP such as %s)",
-               diag_quote(tmp, hlen, q, sizeof(q)),
-               family == AF_INET ? "IPv4" : "IPv6",
-               family == AF_INET ? "0.0.0.0" : "[::]");
+        diag_fit(err, errlen,
+                 "\"%s\" is not an %s address literal (host names are not "
+                 "resolved; use an IP such as %s)",
+                 diag_quote(tmp, hlen, q, sizeof(q)),
+                 family == AF_INET ? "IPv4" : "IPv6",
+                 family == AF_INET ? "0.0.0.0" : "[::]");
         return -1;
     }
     if (parse_port(ps, port, err, errlen) < 0)
         return -1;
     if (host != NULL) {
         if (hlen >= hostlen) {
-            seterr(err, errlen, "the address does not fit the host buffer");
+            diag_fit(err, errlen, "the address does not fit the host buffer");
             return -1;
         }
         memcpy(host, tmp, hlen + 1);
@@ -803,35 +789,35 @@ static int check_https_authority(const char *a, size_t len, unsigned host_flags,
     const char *port = NULL;
     unsigned char bin[16];
     if (memchr(a, '@', len) != NULL) {
-        seterr(err, errlen,
-               "an https URI must not carry user "
-               "information ('@' before the host)");
+        diag_fit(err, errlen,
+                 "an https URI must not carry user "
+                 "information ('@' before the host)");
         return -1;
     }
     if (len > 0 && a[0] == '[') {
         const char *close = memchr(a, ']', len);
         if (close == NULL) {
-            seterr(err, errlen, "missing ']' after the IPv6 address");
+            diag_fit(err, errlen, "missing ']' after the IPv6 address");
             return -1;
         }
         host = a + 1;
         hlen = (size_t)(close - host);
         if (close + 1 < a + len) {
             if (close[1] != ':') {
-                seterr(err, errlen, "expected ':' and a port after ']'");
+                diag_fit(err, errlen, "expected ':' and a port after ']'");
                 return -1;
             }
             port = close + 2;
         }
         if (hlen == 0 || hlen >= sizeof(tmp)) {
-            seterr(err, errlen, "expected an IPv6 address in brackets");
+            diag_fit(err, errlen, "expected an IPv6 address in brackets");
             return -1;
         }
         memcpy(tmp, host, hlen);
         tmp[hlen] = '\0';
         if (inet_pton(AF_INET6, tmp, bin) != 1) {
-            seterr(err, errlen, "\"%s\" is not an IPv6 address",
-                   diag_quote(tmp, hlen, q, sizeof(q)));
+            diag_fit(err, errlen, "\"%s\" is not an IPv6 address",
+                     diag_quote(tmp, hlen, q, sizeof(q)));
             return -1;
         }
     } else {
@@ -841,21 +827,21 @@ static int check_https_authority(const char *a, size_t len, unsigned host_flags,
             port = colon + 1;
         }
         if (hlen == 0) {
-            seterr(err, errlen,
-                   "\"https://\" must be followed by a host, as "
-                   "in https://reports.example.com/tlsrpt");
+            diag_fit(err, errlen,
+                     "\"https://\" must be followed by a host, as "
+                     "in https://reports.example.com/tlsrpt");
             return -1;
         }
         if (hlen >= sizeof(tmp)) {
-            seterr(err, errlen, "the host name is too long");
+            diag_fit(err, errlen, "the host name is too long");
             return -1;
         }
         memcpy(tmp, host, hlen);
         tmp[hlen] = '\0';
         if (inet_pton(AF_INET, tmp, bin) != 1 &&
             dnsname_check(tmp, hlen, host_flags, NULL, herr, sizeof herr) < 0) {
-            seterr(err, errlen, "invalid host \"%s\": %s",
-                   diag_quote(tmp, hlen, q, sizeof(q)), herr);
+            diag_fit(err, errlen, "invalid host \"%s\": %s",
+                     diag_quote(tmp, hlen, q, sizeof(q)), herr);
             return -1;
         }
     }
@@ -863,7 +849,7 @@ static int check_https_authority(const char *a, size_t len, unsigned host_flags,
         size_t plen = (size_t)(a + len - port);
         unsigned short p;
         if (plen >= sizeof(tmp)) {
-            seterr(err, errlen, "the port is too long");
+            diag_fit(err, errlen, "the port is too long");
             return -1;
         }
         memcpy(tmp, port, plen);
@@ -880,9 +866,9 @@ static int check_mailto(const char *m, size_t len, char *err, size_t errlen)
     const char *qm = memchr(m, '?', len);
     size_t alen = qm != NULL ? (size_t)(qm - m) : len;
     if (alen == 0) {
-        seterr(err, errlen,
-               "\"mailto:\" must be followed by an address, as "
-               "in mailto:tls-reports@example.com");
+        diag_fit(err, errlen,
+                 "\"mailto:\" must be followed by an address, as "
+                 "in mailto:tls-reports@example.com");
         return -1;
     }
     const char *at = NULL;
@@ -890,12 +876,12 @@ static int check_mailto(const char *m, size_t len, char *err, size_t errlen)
         if (m[i] == '@')
             at = m + i;
     if (at == NULL) {
-        seterr(err, errlen, "\"%s\" is not an e-mail address (no '@')",
-               diag_quote(m, alen, q, sizeof(q)));
+        diag_fit(err, errlen, "\"%s\" is not an e-mail address (no '@')",
+                 diag_quote(m, alen, q, sizeof(q)));
         return -1;
     }
     if (at == m) {
-        seterr(err, errlen, "the address has an empty local part before '@'");
+        diag_fit(err, errlen, "the address has an empty local part before '@'");
         return -1;
     }
     const char *dom = at + 1;
@@ -903,8 +889,8 @@ static int check_mailto(const char *m, size_t len, char *err, size_t errlen)
     if (dlen > 0 && dom[0] == '[' && dom[dlen - 1] == ']')
         return 0; /* an address literal; rare, and left to the MTA */
     if (dnsname_check(dom, dlen, DNSNAME_DOMAIN, NULL, herr, sizeof herr) < 0) {
-        seterr(err, errlen, "invalid mail domain \"%s\": %s",
-               diag_quote(dom, dlen, q, sizeof(q)), herr);
+        diag_fit(err, errlen, "invalid mail domain \"%s\": %s",
+                 diag_quote(dom, dlen, q, sizeof(q)), herr);
         return -1;
     }
     return 0;
@@ -919,51 +905,51 @@ int config_check_rua(const char *uri, char *err, size_t errlen)
 
     if (!mailto && !https) {
         if (strncasecmp(uri, "http://", 7) == 0)
-            seterr(err, errlen,
-                   "plain http: is not allowed; TLS-RPT takes "
-                   "mailto: or https: URIs (RFC 8460 §3)");
+            diag_fit(err, errlen,
+                     "plain http: is not allowed; TLS-RPT takes "
+                     "mailto: or https: URIs (RFC 8460 §3)");
         else
-            seterr(err, errlen,
-                   "expected a mailto: or https: URI (RFC 8460 "
-                   "§3)");
+            diag_fit(err, errlen,
+                     "expected a mailto: or https: URI (RFC 8460 "
+                     "§3)");
         return -1;
     }
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)uri[i];
         if (c == ',' || c == '!' || c == ';') {
-            seterr(err, errlen,
-                   "character '%c' at position %zu must be percent-encoded "
-                   "as %%%02X (RFC 8460 §3: it separates URIs in the TXT "
-                   "record)%s",
-                   c, i + 1, c,
-                   c == '!' ? "; TLS-RPT has no DMARC-style size limit "
-                              "suffix"
-                            : "");
+            diag_fit(err, errlen,
+                     "character '%c' at position %zu must be percent-encoded "
+                     "as %%%02X (RFC 8460 §3: it separates URIs in the TXT "
+                     "record)%s",
+                     c, i + 1, c,
+                     c == '!' ? "; TLS-RPT has no DMARC-style size limit "
+                                "suffix"
+                              : "");
             return -1;
         }
         if (c == '%') {
             if (i + 2 >= len || !is_hex(uri[i + 1]) || !is_hex(uri[i + 2])) {
-                seterr(err, errlen,
-                       "bad percent-escape at position %zu; "
-                       "expected %%HH with two hex digits",
-                       i + 1);
+                diag_fit(err, errlen,
+                         "bad percent-escape at position %zu; "
+                         "expected %%HH with two hex digits",
+                         i + 1);
                 return -1;
             }
             i += 2;
             continue;
         }
         if (c <= 0x20 || c >= 0x7f) {
-            seterr(err, errlen,
-                   "%s at position %zu must be percent-encoded (no "
-                   "whitespace, control or non-ASCII characters in a URI)",
-                   show_char(c, ch, sizeof(ch)), i + 1);
+            diag_fit(err, errlen,
+                     "%s at position %zu must be percent-encoded (no "
+                     "whitespace, control or non-ASCII characters in a URI)",
+                     show_char(c, ch, sizeof(ch)), i + 1);
             return -1;
         }
         if (!uri_char(c)) {
-            seterr(err, errlen,
-                   "character '%c' at position %zu is not allowed in a URI; "
-                   "percent-encode it as %%%02X",
-                   c, i + 1, c);
+            diag_fit(err, errlen,
+                     "character '%c' at position %zu is not allowed in a URI; "
+                     "percent-encode it as %%%02X",
+                     c, i + 1, c);
             return -1;
         }
     }
@@ -998,16 +984,16 @@ static int acme_challenge_of(const char *s, size_t len,
         }
     diag_quote(s, len, q, sizeof(q));
     if (len == 6 && strncasecmp(s, "dns-01", 6) == 0) {
-        seterr(err, errlen,
-               "\"dns-01\" is not supported: the host answers only the "
-               "challenges it can serve itself, tls-alpn-01 and http-01");
+        diag_fit(err, errlen,
+                 "\"dns-01\" is not supported: the host answers only the "
+                 "challenges it can serve itself, tls-alpn-01 and http-01");
         return -1;
     }
     const char *hint =
         closest(s, len, acme_challenge_names, CONFIG_ACME_N_CHALLENGES);
-    seterr(err, errlen, "expected tls-alpn-01 or http-01, found \"%s\"%s%s%s",
-           q, hint ? "; did you mean \"" : "", hint ? hint : "",
-           hint ? "\"?" : "");
+    diag_fit(err, errlen, "expected tls-alpn-01 or http-01, found \"%s\"%s%s%s",
+             q, hint ? "; did you mean \"" : "", hint ? hint : "",
+             hint ? "\"?" : "");
     return -1;
 }
 
@@ -1021,17 +1007,17 @@ int config_parse_acme_challenges(const char *list,
         size_t len = strcspn(p, ",");
         enum config_acme_challenge t;
         if (len == 0) {
-            seterr(err, errlen,
-                   "expected challenge names separated by commas, as in "
-                   "\"tls-alpn-01,http-01\"");
+            diag_fit(err, errlen,
+                     "expected challenge names separated by commas, as in "
+                     "\"tls-alpn-01,http-01\"");
             return -1;
         }
         if (acme_challenge_of(p, len, &t, err, errlen) < 0)
             return -1;
         for (int i = 0; i < n; i++)
             if (out[i] == t) {
-                seterr(err, errlen, "%s is listed twice",
-                       acme_challenge_names[t]);
+                diag_fit(err, errlen, "%s is listed twice",
+                         acme_challenge_names[t]);
                 return -1;
             }
         out[n++] = t;
@@ -1051,11 +1037,11 @@ int config_parse_acme_key(const char *name, enum config_acme_key *out,
             return 0;
         }
     const char *hint = closest(name, strlen(name), acme_key_names, 3);
-    seterr(err, errlen,
-           "expected ecdsa-p256, rsa-2048 or both, found \"%s\"%s%s%s",
-           diag_quote(name, strlen(name), q, sizeof(q)),
-           hint ? "; did you mean \"" : "", hint ? hint : "",
-           hint ? "\"?" : "");
+    diag_fit(err, errlen,
+             "expected ecdsa-p256, rsa-2048 or both, found \"%s\"%s%s%s",
+             diag_quote(name, strlen(name), q, sizeof(q)),
+             hint ? "; did you mean \"" : "", hint ? hint : "",
+             hint ? "\"?" : "");
     return -1;
 }
 
@@ -1073,26 +1059,26 @@ int config_check_acme_directory(const char *url, char *err, size_t errlen)
 {
     char ch[8];
     if (strncasecmp(url, "https://", 8) != 0) {
-        seterr(err, errlen,
-               "expected an https:// URL (RFC 8555 §6.1: ACME runs over "
-               "HTTPS only), as in %s",
-               DEFAULT_ACME_DIRECTORY);
+        diag_fit(err, errlen,
+                 "expected an https:// URL (RFC 8555 §6.1: ACME runs over "
+                 "HTTPS only), as in %s",
+                 DEFAULT_ACME_DIRECTORY);
         return -1;
     }
     long bad = first_invisible(url);
     if (bad >= 0) {
-        seterr(err, errlen,
-               "%s at position %ld must be percent-encoded (no whitespace, "
-               "control or non-ASCII characters in a URL)",
-               show_char((unsigned char)url[bad], ch, sizeof(ch)), bad + 1);
+        diag_fit(err, errlen,
+                 "%s at position %ld must be percent-encoded (no whitespace, "
+                 "control or non-ASCII characters in a URL)",
+                 show_char((unsigned char)url[bad], ch, sizeof(ch)), bad + 1);
         return -1;
     }
     for (size_t i = 0; url[i] != '\0'; i++)
         if (!uri_char((unsigned char)url[i])) {
-            seterr(err, errlen,
-                   "character '%c' at position %zu is not allowed in a URL; "
-                   "percent-encode it as %%%02X",
-                   url[i], i + 1, (unsigned char)url[i]);
+            diag_fit(err, errlen,
+                     "character '%c' at position %zu is not allowed in a URL; "
+                     "percent-encode it as %%%02X",
+                     url[i], i + 1, (unsigned char)url[i]);
             return -1;
         }
     size_t alen = strcspn(url + 8, "/?#");
@@ -1105,22 +1091,22 @@ int config_check_acme_email(const char *addr, char *err, size_t errlen)
     char ch[8];
     long bad = first_invisible(addr);
     if (addr[0] == '\0') {
-        seterr(err, errlen, "expected an e-mail address, found \"\"");
+        diag_fit(err, errlen, "expected an e-mail address, found \"\"");
         return -1;
     }
     if (bad >= 0) {
-        seterr(err, errlen, "%s at position %ld is not allowed in an address",
-               show_char((unsigned char)addr[bad], ch, sizeof(ch)), bad + 1);
+        diag_fit(err, errlen, "%s at position %ld is not allowed in an address",
+                 show_char((unsigned char)addr[bad], ch, sizeof(ch)), bad + 1);
         return -1;
     }
     /* The address becomes a mailto: URI in the account (RFC 8555 §7.3);
      * the CA refuses hfields, and several addresses are several keys. */
     size_t bad_at = strcspn(addr, "?,;:<>");
     if (addr[bad_at] != '\0') {
-        seterr(err, errlen,
-               "character '%c' at position %zu is not allowed; give one "
-               "plain address such as postmaster@example.com",
-               addr[bad_at], bad_at + 1);
+        diag_fit(err, errlen,
+                 "character '%c' at position %zu is not allowed; give one "
+                 "plain address such as postmaster@example.com",
+                 addr[bad_at], bad_at + 1);
         return -1;
     }
     return check_mailto(addr, strlen(addr), err, errlen);
@@ -1134,16 +1120,16 @@ static int acme_problem(const struct config *c, char *err, size_t errlen)
     if (!c->acme)
         return 0;
     if (!c->acme_agree_tos) {
-        seterr(err, errlen,
-               "acme.agree_tos: true is required (--acme-agree-tos): nothing "
-               "is ordered until you agree to the CA's terms of service");
+        diag_fit(err, errlen,
+                 "acme.agree_tos: true is required (--acme-agree-tos): nothing "
+                 "is ordered until you agree to the CA's terms of service");
         return 't';
     }
     if ((c->acme_eab_kid == NULL) != (c->acme_eab_hmac_key == NULL)) {
-        seterr(err, errlen,
-               "acme.eab: give both kid and hmac_key (External Account "
-               "Binding, RFC 8555 §7.3.4), or neither; %s is missing",
-               c->acme_eab_kid == NULL ? "kid" : "hmac_key");
+        diag_fit(err, errlen,
+                 "acme.eab: give both kid and hmac_key (External Account "
+                 "Binding, RFC 8555 §7.3.4), or neither; %s is missing",
+                 c->acme_eab_kid == NULL ? "kid" : "hmac_key");
         return 'e';
     }
     bool tls_alpn = false;
@@ -1169,17 +1155,17 @@ int config_check_user(const char *name, char *err, size_t errlen)
     char ch[8];
     size_t len = strlen(name);
     if (len == 0) {
-        seterr(err, errlen, "the user name is empty");
+        diag_fit(err, errlen, "the user name is empty");
         return -1;
     }
     /* useradd's limit; longer names are a paste of something else. */
     if (len > 32) {
-        seterr(err, errlen, "the name is %zu characters long; the limit is 32",
-               len);
+        diag_fit(err, errlen,
+                 "the name is %zu characters long; the limit is 32", len);
         return -1;
     }
     if (name[0] == '-') {
-        seterr(err, errlen, "a user name cannot start with '-'");
+        diag_fit(err, errlen, "a user name cannot start with '-'");
         return -1;
     }
     for (size_t i = 0; i < len; i++) {
@@ -1188,10 +1174,10 @@ int config_check_user(const char *name, char *err, size_t errlen)
                   (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
                   (c == '$' && i == len - 1);
         if (!ok) {
-            seterr(err, errlen,
-                   "character %s is not allowed in a user name (letters, "
-                   "digits, '.', '_' and '-')",
-                   show_char(c, ch, sizeof(ch)));
+            diag_fit(err, errlen,
+                     "character %s is not allowed in a user name (letters, "
+                     "digits, '.', '_' and '-')",
+                     show_char(c, ch, sizeof(ch)));
             return -1;
         }
     }
@@ -1205,29 +1191,29 @@ int config_check_tlsrpt_path(const char *path, char *err, size_t errlen)
     char q[200];
     size_t len = strlen(path);
     if (path[0] != '/') {
-        seterr(err, errlen, "expected a path starting with '/', found \"%s\"",
-               diag_quote(path, len, q, sizeof(q)));
+        diag_fit(err, errlen, "expected a path starting with '/', found \"%s\"",
+                 diag_quote(path, len, q, sizeof(q)));
         return -1;
     }
     if (len > TLSRPT_PATH_MAX) {
-        seterr(err, errlen, "expected at most %d bytes, found %zu",
-               TLSRPT_PATH_MAX, len);
+        diag_fit(err, errlen, "expected at most %d bytes, found %zu",
+                 TLSRPT_PATH_MAX, len);
         return -1;
     }
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)path[i];
         if (c <= 0x20 || c >= 0x7f || strchr("?#%,!;", c) != NULL) {
-            seterr(err, errlen,
-                   "expected visible ASCII without '?', '#', '%%', ',', '!' "
-                   "or ';', found "
-                   "\"%s\" at byte %zu",
-                   diag_quote(path + i, 1, q, sizeof(q)), i + 1);
+            diag_fit(err, errlen,
+                     "expected visible ASCII without '?', '#', '%%', ',', '!' "
+                     "or ';', found "
+                     "\"%s\" at byte %zu",
+                     diag_quote(path + i, 1, q, sizeof(q)), i + 1);
             return -1;
         }
     }
     for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++)
         if (strcmp(path, taken[i]) == 0) {
-            seterr(err, errlen, "%s is already served by the host", path);
+            diag_fit(err, errlen, "%s is already served by the host", path);
             return -1;
         }
     return 0;
@@ -1238,19 +1224,19 @@ int config_check_instance(const char *name, char *err, size_t errlen)
     char q[200];
     size_t len = strlen(name);
     if (len == 0 || len > INSTANCE_MAX || name[0] == '.') {
-        seterr(err, errlen,
-               "expected 1 to %d characters not starting with '.', found "
-               "\"%s\"",
-               INSTANCE_MAX, diag_quote(name, len, q, sizeof(q)));
+        diag_fit(err, errlen,
+                 "expected 1 to %d characters not starting with '.', found "
+                 "\"%s\"",
+                 INSTANCE_MAX, diag_quote(name, len, q, sizeof(q)));
         return -1;
     }
     for (size_t i = 0; i < len; i++) {
         char c = name[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
               (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) {
-            seterr(err, errlen,
-                   "expected letters, digits, '.', '_' or '-', found \"%s\"",
-                   diag_quote(name + i, 1, q, sizeof(q)));
+            diag_fit(err, errlen,
+                     "expected letters, digits, '.', '_' or '-', found \"%s\"",
+                     diag_quote(name + i, 1, q, sizeof(q)));
             return -1;
         }
     }
@@ -1583,6 +1569,103 @@ static void apply_instance(struct ctx *x, const struct keydef *kd,
     apply_checked_string(x, kd, key, val, config_check_instance);
 }
 
+int config_parse_duration(const char *s, unsigned long max, unsigned long *out,
+                          char *err, size_t errlen)
+{
+    static const char units[] = "dhms";
+    static const unsigned long scale[] = {86400, 3600, 60, 1};
+    unsigned long total = 0;
+    size_t next_unit = 0; /* units go from the largest down, once each */
+    const char *p = s;
+    if (*p == '\0')
+        goto bad;
+    while (*p != '\0') {
+        if (*p < '0' || *p > '9')
+            goto bad;
+        unsigned long v = 0;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            if (v > max)
+                goto range; /* and stop before it can wrap */
+            v = v * 10 + (unsigned long)(*p - '0');
+        }
+        const char *u = *p != '\0' ? strchr(units, *p) : NULL;
+        if (u == NULL || (size_t)(u - units) < next_unit)
+            goto bad;
+        next_unit = (size_t)(u - units) + 1;
+        p++;
+        if (v > max / scale[next_unit - 1])
+            goto range;
+        total += v * scale[next_unit - 1];
+        if (total > max)
+            goto range;
+    }
+    *out = total;
+    return 0;
+bad:
+    diag_fit(err, errlen,
+             "expected a duration such as 90s, 30m, 6h, 1d or 1h30m, found "
+             "\"%.64s\"",
+             s);
+    return -1;
+range:
+    diag_fit(err, errlen, "\"%.64s\" is longer than the limit of %lu seconds",
+             s, max);
+    return -1;
+}
+
+/* apply_duration sets an unsigned field to a duration in kd->min..max
+ * seconds; for check.interval, "off" (or null) stores 0. */
+static void apply_duration(struct ctx *x, const struct keydef *kd,
+                           const struct node *key, const struct node *val)
+{
+    char err[256];
+    unsigned long v;
+    unsigned *field = (unsigned *)(void *)((char *)x->c + kd->off);
+    bool off_allowed = kd->off == offsetof(struct config, check_interval);
+    if (off_allowed && (node_is_null(val) || (val->kind == N_SCALAR &&
+                                              strcmp(val->str, "off") == 0))) {
+        *field = 0;
+        return;
+    }
+    const char *s = scalar_text(x, kd, key, val);
+    if (s == NULL)
+        return;
+    if (config_parse_duration(s, kd->max, &v, err, sizeof(err)) < 0) {
+        err_at(x, &val->mark, "%s: %s%s", kd->path, err,
+               off_allowed ? " (or off)" : "");
+        return;
+    }
+    if (v < kd->min) {
+        err_at(x, &val->mark, "%s: %s is shorter than the minimum of %lus",
+               kd->path, s, kd->min);
+        return;
+    }
+    *field = (unsigned)v;
+}
+
+static int check_resolver(const char *s, char *err, size_t errlen)
+{
+    char fwd[128];
+    return check_resolver_addr(s, fwd, sizeof(fwd), err, errlen);
+}
+
+static void apply_resolver(struct ctx *x, const struct keydef *kd,
+                           const struct node *key, const struct node *val)
+{
+    apply_checked_string(x, kd, key, val, check_resolver);
+}
+
+/* apply_path sets a string field to a non-empty path (null: unset). */
+static void apply_path(struct ctx *x, const struct keydef *kd,
+                       const struct node *key, const struct node *val)
+{
+    if (node_is_null(val)) {
+        replace_string(x, string_field(x, kd), NULL);
+        return;
+    }
+    apply_dir(x, kd, key, val);
+}
+
 static void apply_section(struct ctx *x, const struct keydef *kd,
                           const struct node *key, const struct node *val);
 
@@ -1673,27 +1756,6 @@ static void apply_acme_key(struct ctx *x, const struct keydef *kd,
         x->c->acme_key_type = (enum config_acme_key)i;
 }
 
-static void apply_ca_file(struct ctx *x, const struct keydef *kd,
-                          const struct node *key, const struct node *val)
-{
-    if (node_is_null(val))
-        replace_string(x, string_field(x, kd), NULL);
-    else
-        apply_dir(x, kd, key, val);
-}
-
-static int check_resolver(const char *s, char *err, size_t errlen)
-{
-    char fwd[128];
-    return check_resolver_addr(s, fwd, sizeof(fwd), err, errlen);
-}
-
-static void apply_acme_resolver(struct ctx *x, const struct keydef *kd,
-                                const struct node *key, const struct node *val)
-{
-    apply_checked_string(x, kd, key, val, check_resolver);
-}
-
 static void apply_eab(struct ctx *x, const struct keydef *kd,
                       const struct node *key, const struct node *val)
 {
@@ -1706,11 +1768,12 @@ static int check_eab_kid(const char *s, char *err, size_t errlen)
     char ch[8];
     long bad = first_invisible(s);
     if (s[0] == '\0' || bad >= 0) {
-        seterr(err, errlen,
-               "expected the key identifier the CA gave you (visible ASCII), "
-               "found %s",
-               s[0] == '\0' ? "an empty string"
-                            : show_char((unsigned char)s[bad], ch, sizeof(ch)));
+        diag_fit(err, errlen,
+                 "expected the key identifier the CA gave you (visible ASCII), "
+                 "found %s",
+                 s[0] == '\0'
+                     ? "an empty string"
+                     : show_char((unsigned char)s[bad], ch, sizeof(ch)));
         return -1;
     }
     return 0;
@@ -1726,10 +1789,10 @@ static int check_eab_hmac(const char *s, char *err, size_t errlen)
     while (n < len && s[n] == '=' && len - n <= 2 && s[len - 1] == '=')
         n = len;
     if (len == 0 || n != len) {
-        seterr(err, errlen,
-               "expected the base64url key the CA gave you (letters, digits, "
-               "'-' and '_'), found %s at position %zu",
-               len == 0 ? "nothing" : "another character", n + 1);
+        diag_fit(err, errlen,
+                 "expected the base64url key the CA gave you (letters, digits, "
+                 "'-' and '_'), found %s at position %zu",
+                 len == 0 ? "nothing" : "another character", n + 1);
         return -1;
     }
     return 0;
@@ -1804,17 +1867,41 @@ static const struct keydef acme_keys[] = {
      "a sequence of tls-alpn-01 and http-01", 0, 0, 0, NULL, 0},
     {"key_type", "acme.key_type", apply_acme_key,
      "ecdsa-p256, rsa-2048 or both", 0, 0, 0, NULL, 0},
-    {"ca_file", "acme.ca_file", apply_ca_file, "a file path (or null)",
+    {"ca_file", "acme.ca_file", apply_path, "a file path (or null)",
      OFF(acme_ca_file), 0, 0, NULL, 0},
     {"eab", "acme.eab", apply_eab, "a mapping {kid, hmac_key}", 0, 0, 0,
      eab_keys, sizeof(eab_keys) / sizeof(eab_keys[0])},
-    {"resolver", "acme.resolver", apply_acme_resolver,
+    {"resolver", "acme.resolver", apply_resolver,
      "ADDR or ADDR:PORT of a DNS server (or null)", OFF(acme_resolver), 1, 0,
      NULL, 0},
     {"orders_burst", "acme.orders_burst", apply_uint, "a number of orders",
      OFF(acme_orders_burst), 1, 10000, NULL, 0},
     {"orders_per_hour", "acme.orders_per_hour", apply_uint,
      "a number of orders", OFF(acme_orders_per_hour), 1, 10000, NULL, 0},
+};
+
+/* For durations, min and max are the limits in seconds. */
+static const struct keydef check_keys[] = {
+    {"interval", "check.interval", apply_duration,
+     "a duration such as 6h (at least 1m), or off", OFF(check_interval),
+     CONFIG_CHECK_INTERVAL_MIN, 30 * 86400, NULL, 0},
+    {"timeout", "check.timeout", apply_duration,
+     "a duration such as 2m (10s to 1h)", OFF(check_timeout), 10, 3600, NULL,
+     0},
+    {"concurrency", "check.concurrency", apply_uint, "a number",
+     OFF(check_concurrency), 1, 64, NULL, 0},
+    {"resolver", "check.resolver", apply_resolver,
+     "an address such as 127.0.0.1 or [::1]:5353 (or null)",
+     OFF(check_resolver), 1, 0, NULL, 0},
+    {"trust_anchor", "check.trust_anchor", apply_path,
+     "a file of DS or DNSKEY records, or none", OFF(check_trust_anchor), 0, 0,
+     NULL, 0},
+    {"ca_file", "check.ca_file", apply_path, "a PEM file of CA certificates",
+     OFF(check_ca_file), 0, 0, NULL, 0},
+    {"https_port", "check.https_port", apply_uint, "a port number",
+     OFF(check_https_port), 1, 65535, NULL, 0},
+    {"smtp_port", "check.smtp_port", apply_uint, "a port number, 0: no probe",
+     OFF(check_smtp_port), 0, 65535, NULL, 0},
 };
 
 static const struct keydef log_keys[] = {
@@ -1867,6 +1954,8 @@ static const struct keydef top_keys[] = {
      NKEYS(tlsrpt_keys)},
     {"log", "log", apply_section, "a mapping", 0, 0, 0, log_keys,
      NKEYS(log_keys)},
+    {"check", "check", apply_section, "a mapping", 0, 0, 0, check_keys,
+     NKEYS(check_keys)},
     {"limits", "limits", apply_section, "a mapping", 0, 0, 0, limits_keys,
      NKEYS(limits_keys)},
     {"acme", "acme", apply_acme, "a mapping", 0, 0, 0, acme_keys,
@@ -2090,16 +2179,16 @@ int config_check_listen(const struct config *c, char *err, size_t errlen)
             continue;
         if (config_split_listen(addrs[i], NULL, 0, &port, why, sizeof(why)) <
             0) {
-            seterr(err, errlen, "%s: %s", names[i], why);
+            diag_fit(err, errlen, "%s: %s", names[i], why);
             return -1;
         }
         for (size_t j = 0; j != i; j++) {
             if (!listens_clash(addrs[i], addrs[j]))
                 continue;
-            seterr(err, errlen,
-                   "%s %s and %s %s would share one socket; give them "
-                   "different ports",
-                   names[j], addrs[j], names[i], addrs[i]);
+            diag_fit(err, errlen,
+                     "%s %s and %s %s would share one socket; give them "
+                     "different ports",
+                     names[j], addrs[j], names[i], addrs[i]);
             return -1;
         }
     }
@@ -2143,6 +2232,11 @@ struct config *config_new_default(void)
     c->acme_key_type = CONFIG_ACME_KEY_ECDSA_P256;
     c->acme_orders_burst = 10;
     c->acme_orders_per_hour = 20;
+    c->check_interval = 0;
+    c->check_timeout = 120;
+    c->check_concurrency = 4;
+    c->check_https_port = 443;
+    c->check_smtp_port = 25;
     if (c->policy_dir == NULL || c->cert_dir == NULL ||
         c->https_listen == NULL || c->http_listen == NULL ||
         c->state_dir == NULL || c->tlsrpt_path == NULL ||
@@ -2174,6 +2268,9 @@ void config_free(struct config *c)
     free(c->acme_eab_kid);
     free(c->acme_eab_hmac_key);
     free(c->acme_resolver);
+    free(c->check_resolver);
+    free(c->check_trust_anchor);
+    free(c->check_ca_file);
     free(c);
 }
 

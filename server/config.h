@@ -90,6 +90,17 @@ struct config {
      * orders_per_hour; defaults 10 and 20, far below Let's Encrypt's 300
      * new orders per 3 hours per account. */
     unsigned acme_orders_burst, acme_orders_per_hour;
+    /* The periodic check of `serve` (the check: section), the options of
+     * `mta-sts-host check` as config keys. */
+    unsigned check_interval;    /* seconds between two checks of a domain;
+                                   0 = off (default) */
+    unsigned check_timeout;     /* seconds one domain may take, default 120 */
+    unsigned check_concurrency; /* domains checked at once, default 4 */
+    char *check_resolver;       /* ADDR[:PORT]; NULL = /etc/resolv.conf */
+    char *check_trust_anchor;   /* file, or "none"; NULL = Debian's */
+    char *check_ca_file;        /* trusted besides the system's; NULL */
+    unsigned check_https_port;  /* default 443 */
+    unsigned check_smtp_port;   /* default 25; 0 = no STARTTLS probe */
     /* Privileges: started as root, `serve` drops to this user after
      * binding the listeners and loading the keys; NULL = not configured. */
     char *user;
@@ -155,6 +166,19 @@ int config_check_tlsrpt_path(const char *path, char *err, size_t errlen);
  * with the reason in err.
  */
 int config_check_instance(const char *name, char *err, size_t errlen);
+
+/* The shortest check.interval: a check a minute of every domain is
+ * already more than DNS changes warrant. */
+#define CONFIG_CHECK_INTERVAL_MIN 60
+
+/*
+ * config_parse_duration reads a duration: a whole number and a unit, s, m,
+ * h or d ("90s", "30m", "6h", "1d"), or several of them from the largest
+ * unit down ("1h30m"). It stores seconds in *out and returns 0, or -1 with
+ * what was expected and found in err. Values over max are refused.
+ */
+int config_parse_duration(const char *s, unsigned long max, unsigned long *out,
+                          char *err, size_t errlen);
 
 /*
  * config_check_user returns 0 when name looks like a user name or a numeric

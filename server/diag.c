@@ -43,9 +43,24 @@ void diag_vadd(struct diag *d, enum diag_severity sev, unsigned line,
     e->severity = sev;
     e->line = line;
     e->col = col;
-    int n = vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-    if (n >= (int)sizeof(e->msg))
-        memcpy(e->msg + sizeof(e->msg) - 4, "...", 4);
+    diag_vfit(e->msg, sizeof(e->msg), fmt, ap);
+}
+
+void diag_vfit(char *out, size_t outlen, const char *fmt, va_list ap)
+{
+    if (out == NULL || outlen == 0)
+        return;
+    int n = vsnprintf(out, outlen, fmt, ap);
+    if (n >= 0 && (size_t)n >= outlen && outlen >= 4)
+        memcpy(out + outlen - 4, "...", 4);
+}
+
+void diag_fit(char *out, size_t outlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    diag_vfit(out, outlen, fmt, ap);
+    va_end(ap);
 }
 
 void diag_add(struct diag *d, enum diag_severity sev, unsigned line,

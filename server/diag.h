@@ -50,6 +50,17 @@ void diag_vadd(struct diag *d, enum diag_severity sev, unsigned line,
                unsigned col, const char *fmt, va_list ap)
     __attribute__((format(printf, 5, 0)));
 
+/*
+ * diag_fit formats into out (outlen bytes, NUL-terminated) and, when the
+ * text does not fit, ends what fits with "..." so that a cut message is
+ * never shown as if it were whole. Nothing happens when out is NULL or
+ * outlen is 0.
+ */
+void diag_fit(char *out, size_t outlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void diag_vfit(char *out, size_t outlen, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 /* diag_errors is the number of errors recorded (stored or not). */
 size_t diag_errors(const struct diag *d);
 

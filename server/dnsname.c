@@ -26,13 +26,9 @@ static int fail(size_t *where, size_t at, char *err, size_t errlen,
     va_list ap;
     if (where != NULL)
         *where = at;
-    if (err == NULL || errlen == 0)
-        return -1;
     va_start(ap, fmt);
-    int n = vsnprintf(err, errlen, fmt, ap);
+    diag_vfit(err, errlen, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n >= errlen && errlen > 4)
-        memcpy(err + errlen - 4, "...", 4);
     return -1;
 }
 

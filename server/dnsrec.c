@@ -94,6 +94,42 @@ int dnsrec_sts_txt(struct buf *b, const char *domain, const char *id)
     return b->failed ? -1 : 0;
 }
 
+/* has_delegation says whether the `_mta-sts` records go to a provider
+ * zone ("" and "." count as none, as for the target). */
+static bool has_delegation(const struct dnsrec_input *in)
+{
+    return in->delegate_zone != NULL && name_len(in->delegate_zone) > 0;
+}
+
+/* sts_zone appends the `_mta-sts` lines of domain d: its TXT record, or
+ * with a provider zone the customer's CNAME into it, marked by zone. */
+static void sts_zone(struct buf *b, const struct dnsrec_input *in,
+                     const char *d, int dl, const char *id)
+{
+    if (!has_delegation(in)) {
+        dnsrec_sts_txt(b, d, id);
+        return;
+    }
+    int zl = (int)name_len(in->delegate_zone);
+    buf_printf(b, "; in the zone of %.*s (the customer):\n", dl, d);
+    buf_printf(b, "_mta-sts.%.*s. IN CNAME _mta-sts.%.*s.%.*s.\n", dl, d, dl, d,
+               zl, in->delegate_zone);
+}
+
+/* provider_zone appends what the provider publishes for domain d in its
+ * zone when the records are delegated. */
+static void provider_zone(struct buf *b, const struct dnsrec_input *in,
+                          const char *d, int dl, const char *id)
+{
+    if (!has_delegation(in))
+        return;
+    int zl = (int)name_len(in->delegate_zone);
+    buf_printf(b, "; in the zone of %.*s (the provider):\n", zl,
+               in->delegate_zone);
+    buf_printf(b, "_mta-sts.%.*s.%.*s. IN TXT \"" DNSREC_STS_PREFIX "%s\"\n",
+               dl, d, zl, in->delegate_zone, id);
+}
+
 int dnsrec_zone(struct buf *b, const struct dnsrec_input *in)
 {
     struct buf t;
@@ -107,7 +143,7 @@ int dnsrec_zone(struct buf *b, const struct dnsrec_input *in)
         if (i > 0)
             buf_puts(b, "\n");
         buf_printf(b, "; %.*s\n", dl, d);
-        dnsrec_sts_txt(b, d, in->domains[i].policy_id);
+        sts_zone(b, in, d, dl, in->domains[i].policy_id);
         if (has_tlsrpt(in)) {
             buf_printf(b, "_smtp._tls.%.*s. IN TXT ", dl, d);
             put_txt(b, t.data, t.len);
@@ -123,6 +159,7 @@ int dnsrec_zone(struct buf *b, const struct dnsrec_input *in)
                        "record\n",
                        dl, d);
         }
+        provider_zone(b, in, d, dl, in->domains[i].policy_id);
     }
     rc = b->failed ? -1 : 0;
 out:
@@ -130,17 +167,24 @@ out:
     return rc;
 }
 
+/* A record's name: "<prefix><d><suffix>." (suffix "" or ".<zone>"). */
+struct rec_name {
+    const char *prefix, *d;
+    size_t dl;
+    const char *suffix;
+};
+
 /*
- * json_record appends {"name":"<prefix><d>.","type":<type>,"value":<value>}
- * where value is the concatenation v1 v2 v3.
+ * json_record appends {"name":<name>,"type":<type>,"value":<value>} where
+ * value is the concatenation v1 v2 v3.
  */
-static void json_record(struct buf *b, const char *prefix, const char *d,
-                        size_t dl, const char *type, const char *v1,
-                        const char *v2, size_t v2len, const char *v3)
+static void json_record(struct buf *b, struct rec_name nm, const char *type,
+                        const char *v1, const char *v2, size_t v2len,
+                        const char *v3)
 {
     struct buf n;
     buf_init(&n, 1024 * 1024);
-    buf_printf(&n, "%s%.*s.", prefix, (int)dl, d);
+    buf_printf(&n, "%s%.*s%s.", nm.prefix, (int)nm.dl, nm.d, nm.suffix);
     buf_puts(b, "{\"name\":");
     if (!n.failed)
         buf_json_string(b, n.data, n.len);
@@ -161,9 +205,10 @@ static void json_record(struct buf *b, const char *prefix, const char *d,
 
 int dnsrec_json(struct buf *b, const struct dnsrec_input *in)
 {
-    struct buf t;
+    struct buf t, z;
     int rc = -1;
     buf_init(&t, 1024 * 1024);
+    buf_init(&z, 1024);
     buf_puts(b, "{\"domains\":[");
     for (size_t i = 0; i < in->n_domains; i++) {
         const char *d = in->domains[i].domain;
@@ -174,25 +219,47 @@ int dnsrec_json(struct buf *b, const struct dnsrec_input *in)
             goto out;
         buf_puts(b, i > 0 ? ",{\"domain\":" : "{\"domain\":");
         buf_json_string(b, d, dl);
+        struct rec_name sts = {"_mta-sts.", d, dl, ""};
         buf_puts(b, ",\"mta_sts\":");
-        json_record(b, "_mta-sts.", d, dl, "TXT", DNSREC_STS_PREFIX, id,
-                    strlen(id), "");
+        if (has_delegation(in)) {
+            /* The customer's CNAME here; the TXT record is the
+             * provider's, at the CNAME's target. */
+            buf_free(&z);
+            buf_printf(&z, "_mta-sts.%.*s.%.*s.", (int)dl, d,
+                       (int)name_len(in->delegate_zone), in->delegate_zone);
+            if (z.failed)
+                goto out;
+            json_record(b, sts, "CNAME", "", z.data, z.len, "");
+        } else {
+            json_record(b, sts, "TXT", DNSREC_STS_PREFIX, id, strlen(id), "");
+        }
         buf_puts(b, ",\"tlsrpt\":");
         if (has_tlsrpt(in))
-            json_record(b, "_smtp._tls.", d, dl, "TXT", "", t.data, t.len, "");
+            json_record(b, (struct rec_name){"_smtp._tls.", d, dl, ""}, "TXT",
+                        "", t.data, t.len, "");
         else
             buf_puts(b, "null");
         buf_puts(b, ",\"cname\":");
         if (has_target(in))
-            json_record(b, "mta-sts.", d, dl, "CNAME", "", tg, name_len(tg),
-                        ".");
+            json_record(b, (struct rec_name){"mta-sts.", d, dl, ""}, "CNAME",
+                        "", tg, name_len(tg), ".");
         else
             buf_puts(b, "null");
+        buf_puts(b, ",\"provider_mta_sts\":");
+        if (has_delegation(in)) {
+            /* z holds the CNAME's target; the name is the same less the
+             * root dot, which json_record adds. */
+            struct rec_name at = {"", z.data, z.len - 1, ""};
+            json_record(b, at, "TXT", DNSREC_STS_PREFIX, id, strlen(id), "");
+        } else {
+            buf_puts(b, "null");
+        }
         buf_puts(b, "}");
     }
     buf_puts(b, "]}");
     rc = b->failed ? -1 : 0;
 out:
+    buf_free(&z);
     buf_free(&t);
     return rc;
 }

@@ -2,8 +2,10 @@
  * dnsrec: render the DNS records a domain must publish: the `_mta-sts` TXT
  * record carrying the policy id (RFC 8461 §3.1), the `_smtp._tls` TXT record
  * with TLS-RPT rua URIs (RFC 8460 §3), and the `mta-sts.<domain>` CNAME hint
- * pointing at this host. As zone-file lines or JSON. Pure: output goes to a
- * struct buf.
+ * pointing at this host; with a provider zone (RFC 8461 §8.2 delegation),
+ * the customer's `_mta-sts` CNAME into that zone and the TXT record the
+ * provider publishes there instead. As zone-file lines or JSON. Pure:
+ * output goes to a struct buf.
  */
 #ifndef MTA_STS_DNSREC_H
 #define MTA_STS_DNSREC_H
@@ -26,6 +28,10 @@ struct dnsrec_input {
     /* Where this host receives TLS reports ("/tlsrpt"), or NULL: then
      * https://mta-sts.<d><path> follows the rua URIs. */
     const char *report_path;
+    /* The provider zone the `_mta-sts` records are delegated to (RFC 8461
+     * §8.2), or NULL: the customer publishes `_mta-sts.<d>. CNAME
+     * _mta-sts.<d>.<zone>.` and the provider the TXT record there. */
+    const char *delegate_zone;
 };
 
 /* dnsrec_sts_txt renders `_mta-sts.<d>. IN TXT "v=STSv1; id=<id>"`. */

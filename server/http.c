@@ -31,6 +31,7 @@
 #include "buf.h"
 #include "certs.h"
 #include "dnsname.h"
+#include "check_table.h"
 #include "request.h"
 #include "tlsrpt_recv.h"
 
@@ -41,6 +42,8 @@
 #define BODY_MAX (16 << 10)
 /* How often overdue connections are looked for (the request deadline). */
 #define SWEEP_INTERVAL_MS 250
+/* How often a stop that waits for the report writer says so. */
+#define SUSPEND_WARN_S 5
 
 enum listener_kind { LISTENER_HTTPS, LISTENER_HTTP, LISTENER_METRICS };
 static const char *const listener_names[] = {"https", "http", "metrics"};
@@ -70,6 +73,9 @@ struct http {
     atomic_uint_fast64_t handshakes[2]; /* full, resumed */
     atomic_uint_fast64_t timed_out[N_LISTENERS];
     atomic_int in_flight;
+    /* Report requests suspended for the writer and not yet handled again
+     * after their resume: the daemons must not stop while one is. */
+    atomic_int suspended;
     time_t started;
     /* The request deadline (see "request deadline" below): the live
      * connections, and the sweeper thread that closes overdue ones. The
@@ -93,6 +99,8 @@ struct http {
     bool tls_alpn;
     /* The ACME thread, for its part of /metrics and /status (NULL = off). */
     struct acme_run *_Atomic acme_run;
+    /* The periodic check's results, while it runs; NULL when it is off. */
+    struct check_table *_Atomic checks;
 };
 
 /* Per-request state, for the access log and the snapshot reference. It
@@ -109,6 +117,12 @@ struct req_ctx {
     struct tlsrpt_recv *tlsrpt;
     struct buf report;
     size_t report_held;
+    /* A report with the writer: the connection is suspended until the
+     * writer's answer is in report_answer (report_done set). */
+    struct MHD_Connection *conn;
+    bool report_waiting;
+    atomic_bool report_done;
+    struct tlsrpt_answer report_answer;
     char method[16];
     char path[256];
     char host[256];
@@ -214,6 +228,51 @@ static void domain_metric(struct buf *b, const char *name,
     buf_printf(b, "%s{domain=\"", name);
     label_value(b, d->name);
     buf_printf(b, "\"} %lld\n", value);
+}
+
+/* What check_metrics renders of one domain; one visit per family, so
+ * that each family's samples stay together. */
+struct check_render {
+    struct buf *b;
+    bool timestamp; /* mta_sts_check_timestamp_seconds, else _ok */
+};
+
+static void check_metric_domain(void *ctx, const struct check_view *v)
+{
+    const struct check_render *r = ctx;
+    if (r->timestamp) {
+        buf_puts(r->b, "mta_sts_check_timestamp_seconds{domain=\"");
+        label_value(r->b, v->domain);
+        buf_printf(r->b, "\"} %lld\n", (long long)v->last_run);
+        return;
+    }
+    for (size_t i = 0; i < v->n_sums; i++) {
+        buf_puts(r->b, "mta_sts_check_ok{domain=\"");
+        label_value(r->b, v->domain);
+        buf_puts(r->b, "\",check=\"");
+        label_value(r->b, v->sums[i].check);
+        buf_printf(r->b, "\"} %d\n", v->sums[i].level != CHECK_FAIL);
+    }
+}
+
+/* check_metrics renders the periodic check's results of the domains the
+ * snapshot serves (a domain gone from it is gone from here too). */
+static void check_metrics(struct buf *b, struct check_table *ct,
+                          const struct snapshot *s)
+{
+    struct check_render r = {.b = b};
+    size_t n = snapshot_count(s);
+    metric_head(b, "mta_sts_check_ok", "gauge",
+                "1 when the periodic check found nothing failing (ok or "
+                "warn), per domain and check; see /status for the fix.");
+    for (size_t i = 0; i < n; i++)
+        check_table_visit(ct, snapshot_at(s, i)->name, check_metric_domain, &r);
+    r.timestamp = true;
+    metric_head(b, "mta_sts_check_timestamp_seconds", "gauge",
+                "When the periodic check last ran for the domain (Unix "
+                "time).");
+    for (size_t i = 0; i < n; i++)
+        check_table_visit(ct, snapshot_at(s, i)->name, check_metric_domain, &r);
 }
 
 /* Rendered answers (metrics, status) grow with the number of domains and
@@ -357,6 +416,9 @@ static char *render_metrics(struct http *h, const struct snapshot *s,
                       e != NULL && certs_entry_trusted(e) &&
                           !certs_entry_dev(e));
     }
+    struct check_table *ct = atomic_load(&h->checks);
+    if (ct != NULL)
+        check_metrics(&b, ct, s);
     struct tlsrpt_recv *rx = atomic_load(&h->tlsrpt);
     if (rx != NULL) {
         metric_head(&b, "mta_sts_tlsrpt_submissions_total", "counter",
@@ -368,7 +430,12 @@ static char *render_metrics(struct http *h, const struct snapshot *s,
                        tlsrpt_outcome_name((enum tlsrpt_outcome)o),
                        (unsigned long long)tlsrpt_recv_count(
                            rx, (enum tlsrpt_outcome)o));
-        tlsrpt_recv_metrics(rx, &b);
+        struct diag errs;
+        diag_init(&errs, NULL);
+        tlsrpt_recv_metrics(rx, s, &b, &errs);
+        for (size_t i = 0; i < errs.n; i++)
+            log_msg(h->lg, LOG_LEVEL_WARN, "%s", errs.entries[i].msg);
+        diag_free(&errs);
     }
     struct acme_run *ar = atomic_load(&h->acme_run);
     if (ar != NULL)
@@ -421,9 +488,35 @@ static void status_cert(struct buf *b, const struct certs_entry *e)
  * /metrics is (the plain-HTTP or the metrics listener), never on the
  * public HTTPS listener: it lists every customer.
  */
+static void check_status_domain(void *ctx, const struct check_view *v)
+{
+    struct buf *b = ctx;
+    size_t counts[3] = {0};
+    buf_puts(b, "{\"last_run\":");
+    json_time(b, v->last_run);
+    buf_puts(b, ",\"id\":");
+    json_str_or_null(b, v->id[0] != '\0' ? v->id : NULL);
+    buf_puts(b, ",\"results\":[");
+    for (size_t i = 0; i < v->n_items; i++) {
+        const struct check_item *it = &v->items[i];
+        counts[it->level]++;
+        buf_puts(b, i ? ",{\"check\":" : "{\"check\":");
+        json_str_or_null(b, it->check);
+        buf_printf(
+            b, ",\"status\":\"%s\",\"message\":", check_level_name(it->level));
+        json_str_or_null(b, it->what);
+        buf_puts(b, ",\"fix\":");
+        json_str_or_null(b, it->fix);
+        buf_puts(b, "}");
+    }
+    buf_printf(b, "],\"ok\":%zu,\"warn\":%zu,\"fail\":%zu}", counts[CHECK_OK],
+               counts[CHECK_WARN], counts[CHECK_FAIL]);
+}
+
 static char *render_status(struct http *h, const struct snapshot *s,
                            size_t *len)
 {
+    struct check_table *ct = atomic_load(&h->checks);
     struct acme_run *ar = atomic_load(&h->acme_run);
     struct buf b;
     struct snapshot_counts c = snapshot_counts(s);
@@ -471,6 +564,12 @@ static char *render_status(struct http *h, const struct snapshot *s,
         json_str_or_null(&b, d->cert_problem);
         if (ar != NULL)
             acme_run_status(ar, d, &b);
+        /* The periodic check's last run; null while it is off or has not
+         * reached the domain yet. */
+        buf_puts(&b, ",\"check\":");
+        if (ct == NULL ||
+            check_table_visit(ct, d->name, check_status_domain, &b) == 0)
+            buf_puts(&b, "null");
         buf_puts(&b, "}");
     }
     buf_puts(&b, "]}\n");
@@ -803,6 +902,55 @@ static bool report_body(struct MHD_Connection *c, struct req_ctx *rq,
     return false;
 }
 
+/* report_done is the writer's answer to a suspended report request: it is
+ * kept for the handler, which libmicrohttpd calls again after the resume. */
+static void report_done(void *ctx, const struct tlsrpt_answer *a)
+{
+    struct req_ctx *rq = ctx;
+    rq->report_answer = *a;
+    atomic_store(&rq->report_done, true);
+    MHD_resume_connection(rq->conn);
+}
+
+/*
+ * report_submit hands a whole report to the writer and suspends the
+ * connection meanwhile, so that the worker thread goes on serving others;
+ * the connection is suspended first, because the writer may answer before
+ * submit returns. Refused at once (the queue is full), it is resumed again
+ * and answered at the next call.
+ */
+static enum MHD_Result report_submit(struct http *h, struct MHD_Connection *c,
+                                     struct req_ctx *rq)
+{
+    struct tlsrpt_answer a;
+    rq->conn = c;
+    rq->report_waiting = true;
+    atomic_store(&rq->report_done, false);
+    atomic_fetch_add(&h->suspended, 1);
+    MHD_suspend_connection(c);
+    if (!tlsrpt_recv_submit(rq->tlsrpt, rq->snap, rq->report.data,
+                            rq->report.len, report_done, rq, &a))
+        report_done(rq, &a);
+    return MHD_YES;
+}
+
+/* report_answer sends the writer's answer once the connection is back. */
+static enum MHD_Result report_answer(struct http *h, struct MHD_Connection *c,
+                                     struct req_ctx *rq)
+{
+    const struct tlsrpt_answer *a = &rq->report_answer;
+    rq->report_waiting = false;
+    atomic_fetch_sub(&h->suspended, 1);
+    if (a->status >= 500) {
+        struct conn_ctx *cc = conn_of(c);
+        log_msg(h->lg, LOG_LEVEL_WARN, "TLS report from %s: %d %s",
+                cc != NULL ? cc->remote : "-", a->status, a->msg);
+    }
+    buf_free(&rq->report);
+    tlsrpt_recv_release(rq->tlsrpt, &rq->report_held);
+    return queue_report_answer(c, rq, a);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
                               const char *url, const char *method,
                               const char *version, const char *upload_data,
@@ -870,6 +1018,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         rq->status = 413;
         return MHD_NO;
     }
+    if (rq->report_waiting)
+        return atomic_load(&rq->report_done) ? report_answer(h, c, rq)
+                                             : MHD_YES;
     if (rq->status != 0)
         return MHD_NO; /* already answered */
     /* The request is complete: its deadline is met. */
@@ -920,14 +1071,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
     case REQUEST_TLSRPT:
         if (rq->tlsrpt == NULL)
             return MHD_NO; /* routed differently at the headers: a reload */
-        tlsrpt_recv_submit(rq->tlsrpt, rq->snap, rq->report.data,
-                           rq->report.len, (int64_t)time(NULL), &a);
-        if (a.status >= 500)
-            log_msg(h->lg, LOG_LEVEL_WARN, "TLS report from %s: %d %s",
-                    cc != NULL ? cc->remote : "-", a.status, a.msg);
-        buf_free(&rq->report);
-        tlsrpt_recv_release(rq->tlsrpt, &rq->report_held);
-        return queue_report_answer(c, rq, &a);
+        return report_submit(h, c, rq);
     case REQUEST_TLSRPT_METHOD:
         a.status = 405;
         a.retry_after = 0;
@@ -1029,6 +1173,11 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
     if (rq == NULL)
         return;
     *req_cls = NULL;
+    /* Closed after the writer answered but before the handler saw it. */
+    if (rq->report_waiting) {
+        rq->report_waiting = false;
+        atomic_fetch_sub(&h->suspended, 1);
+    }
     buf_free(&rq->report);
     tlsrpt_recv_release(rq->tlsrpt, &rq->report_held);
     rq->tlsrpt = NULL;
@@ -1487,8 +1636,9 @@ static int start_listener(struct http *h, struct listener *l, char *err,
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* Report requests wait for the writer suspended, off the workers. */
     if (l->kind == LISTENER_HTTPS)
-        flags |= MHD_USE_TLS;
+        flags |= MHD_USE_TLS | MHD_ALLOW_SUSPEND_RESUME;
 
     /* TLS listeners add the SNI certificate callback and the priority
      * string; the rest of the options are the same for every listener. */
@@ -1568,6 +1718,17 @@ void http_stop(struct http *h, unsigned drain_seconds)
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+    /* A daemon must not be stopped with a connection suspended, so the
+     * reports with the writer get their answer first; a commit takes at
+     * most SQLite's busy timeout and the disk's time. */
+    for (unsigned i = 1; atomic_load(&h->suspended) > 0; i++) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        if (i % (SUSPEND_WARN_S * 20) == 0)
+            log_msg(h->lg, LOG_LEVEL_WARN,
+                    "still waiting for %d TLS report(s) to be stored",
+                    atomic_load(&h->suspended));
+    }
     for (size_t l = 0; l < N_LISTENERS; l++) {
         if (h->listeners[l].fd >= 0) {
             close(h->listeners[l].fd); /* bound, never started */
@@ -1599,6 +1760,11 @@ void http_set_acme_chal(struct http *h, struct acme_chal *chal)
     for (size_t i = 0; chal != NULL && i < h->cfg->n_acme_challenges; i++)
         if (h->cfg->acme_challenges[i] == CONFIG_ACME_TLS_ALPN_01)
             h->tls_alpn = true;
+}
+
+void http_set_checks(struct http *h, struct check_table *ct)
+{
+    atomic_store(&h->checks, ct);
 }
 
 void http_free(struct http *h)

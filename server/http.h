@@ -68,6 +68,13 @@ struct acme_run;
  * per-domain schedule to /status (NULL takes it back). It stays the
  * caller's and must outlive the server's use of it. */
 void http_set_acme_run(struct http *h, struct acme_run *r);
+struct check_table;
+
+/*
+ * http_set_checks hands the periodic check's results over for /status and
+ * /metrics (NULL takes them back); the same rules as http_set_tlsrpt.
+ */
+void http_set_checks(struct http *h, struct check_table *ct);
 
 /* http_free releases the server; NULL is a no-op. */
 void http_free(struct http *h);

@@ -9,6 +9,7 @@
  * the main thread and is the only place that exits. Everything else runs in
  * the modules.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <dirent.h>
 #include <getopt.h>
@@ -31,8 +32,10 @@
 #include "acme_state.h"
 #include "buf.h"
 #include "certs.h"
+#include "check_advise.h"
 #include "check_dns.h"
 #include "check_run.h"
+#include "check_serve.h"
 #include "config.h"
 #include "diag.h"
 #include "dnsname.h"
@@ -72,7 +75,8 @@ enum cmd_bit {
     CMD_CHECK = 1u << 5,
     CMD_REPORTS = 1u << 6,
     CMD_IMPORT = 1u << 7, /* reports import */
-    CMD_ALL = 0xffu,
+    CMD_ADVISE = 1u << 8,
+    CMD_ALL = 0x1ffu,
 };
 
 struct cmd_doc {
@@ -100,7 +104,11 @@ static const struct cmd_doc cmd_docs[] = {
      "records to publish; it reloads on change or SIGHUP (the config file\n"
      "is read at start). It exits non-zero only for a bad config, a port it\n"
      "cannot bind, or when not a single domain can be served; a domain with\n"
-     "a problem is listed on /status and the others are served.",
+     "a problem is listed on /status and the others are served. With\n"
+     "check.interval in the config it also runs the checks of `check` on\n"
+     "every served domain, spread over the interval and at once after an\n"
+     "edit changes an id; the results are on /status and /metrics\n"
+     "(mta_sts_check_ok) and a change is logged.",
      "mta-sts-host serve -c /etc/mta-sts-host/config.yaml"},
     {"validate", CMD_VALIDATE,
      "validate [options] [-c CONFIG | CONFIG.yaml | POLICY.txt...]",
@@ -121,8 +129,12 @@ static const struct cmd_doc cmd_docs[] = {
      "Print the DNS records to publish for every served domain: the\n"
      "_mta-sts TXT record with the id of the policy as served, the\n"
      "_smtp._tls TXT record when TLS-RPT addresses are configured, and the\n"
-     "mta-sts CNAME when --target is given. It runs the load `serve` runs\n"
-     "and prints nothing for an invalid policy (exit 1).",
+     "mta-sts CNAME when --target is given (a host name; an IP address or\n"
+     "anything else is a usage error). With --delegate ZONE (RFC 8461\n"
+     "§8.2) the customer publishes `_mta-sts.<d>. CNAME\n"
+     "_mta-sts.<d>.<ZONE>.` and the provider, in ZONE, the TXT record at\n"
+     "that name; both parts are printed. It runs the load `serve` runs and\n"
+     "prints nothing for an invalid policy (exit 1).",
      "mta-sts-host dns -c config.yaml --target mta-sts-host.example.net"},
     {"check", CMD_CHECK, "check [options] [DOMAIN...]",
      "check live DNS against what this host serves\n"
@@ -130,16 +142,39 @@ static const struct cmd_doc cmd_docs[] = {
      "                     all pass, 1 something fails, 2 usage error",
      "Look up what a sending MTA looks up for each DOMAIN (default: every\n"
      "served domain) and compare it with what this host serves: exactly one\n"
-     "_mta-sts TXT record (CNAMEs followed) whose id is the served id, the\n"
-     "policy fetched over HTTPS as senders fetch it and equal to the served\n"
-     "one, the _smtp._tls record, every MX host covered by the policy's mx\n"
-     "patterns and every exact pattern naming an MX, an address for each\n"
-     "MX, and on each MX address STARTTLS with TLS 1.2 or later and a\n"
-     "certificate valid for the MX name. One line per check,\n"
-     "`ok|warn|fail CHECK DOMAIN: WHAT`, with `fix:` and the exact record\n"
-     "or edit for each problem, and the DNSSEC status of the answers.\n"
+     "_mta-sts TXT record (CNAMEs followed, as a delegation to a provider\n"
+     "zone makes; with --delegate ZONE it must be a CNAME into ZONE) whose\n"
+     "id is the served id, mta-sts.<domain> resolving (with --target\n"
+     "HOST: its CNAME chain ends at HOST, or its own A/AAAA records are\n"
+     "HOST's), the policy fetched over HTTPS as senders fetch it and equal\n"
+     "to the served one, the _smtp._tls record, every MX host covered by\n"
+     "the policy's mx patterns and every exact pattern naming an MX, an\n"
+     "address for each MX, and on each MX address STARTTLS with TLS 1.2\n"
+     "or later and a certificate valid for the MX name. One line per\n"
+     "check, `ok|warn|fail CHECK DOMAIN: WHAT`, with `fix:` and the exact\n"
+     "record or edit for each problem, and the DNSSEC status of the\n"
+     "answers. The config's check: keys are the defaults of the flags.\n"
      "Exit status: 0 nothing failed, 1 something failed, 2 usage.",
      "mta-sts-host check -c config.yaml example.com"},
+    {"advise", CMD_ADVISE, "advise [options] DOMAIN enforce|mx-change|retire",
+     "the safe order of a change (testing to enforce,\n"
+     "                     an MX change, retiring), with the records and\n"
+     "                     the earliest dates; exit 0 ready, 1 not yet",
+     "Plan a change of DOMAIN from what `check` sees in live DNS (the\n"
+     "_mta-sts record, where it is and its TTL, the MX set and its TTL),\n"
+     "the policy this host serves (mode, max_age) and the TLS reports in\n"
+     "state_dir, and print the steps with the exact policy edit (and the\n"
+     "id the edited policy gets), the records, and the earliest UTC date\n"
+     "of each (now + the TXT TTL and the old max_age, RFC 8461 §8):\n"
+     "enforce: from testing, when every check passes and the reports show\n"
+     "no failure (else it says what blocks it); mx-change --add MX and/or\n"
+     "--remove MX: the new MX into the policy first, the MX records once\n"
+     "the old policy has expired, the old pattern out once the old MX\n"
+     "record has (§8.1); retire: mode none with a max_age of one day, the\n"
+     "records removed once every cached policy has expired (§8.3). Exit\n"
+     "status: 0 ready (or nothing to do), 1 blocked or failed, 2 usage.",
+     "mta-sts-host advise -c config.yaml example.com mx-change --add "
+     "mx2.example.com --remove mx1.example.com"},
     {"health", CMD_HEALTH, "health [URL]",
      "exit 0 when URL (default\n"
      "                     http://127.0.0.1:8080/healthz) answers 200",
@@ -165,9 +200,10 @@ static const struct cmd_doc cmd_docs[] = {
      "input): a report as is (JSON or gzip), one email message or an mbox,\n"
      "so that a Postfix pipe transport, procmail or fetchmail can feed it.\n"
      "They go into state_dir's tlsrpt-<instance>-mail.sqlite3, never a\n"
-     "running server's database; a report for a domain that is not\n"
-     "configured is refused. Exit status: 0 something stored (or already\n"
-     "stored) and nothing refused, 1 otherwise, 2 usage.",
+     "running server's database (the server of that instance counts them\n"
+     "in /metrics from its next scrape); a report for a domain that is\n"
+     "not configured is refused. Exit status: 0 something stored (or\n"
+     "already stored) and nothing refused, 1 otherwise, 2 usage.",
      "mta-sts-host reports import -c config.yaml < report.eml"},
     {"help", CMD_HELP, "help [COMMAND]", "this help, or the help of COMMAND",
      "Print the usage, options and an example of COMMAND (the same as\n"
@@ -175,7 +211,8 @@ static const struct cmd_doc cmd_docs[] = {
      "mta-sts-host help validate"},
 };
 
-#define CMD_CFG (CMD_SERVE | CMD_VALIDATE | CMD_DNS | CMD_CHECK)
+#define CMD_CFG (CMD_SERVE | CMD_VALIDATE | CMD_DNS | CMD_CHECK | CMD_ADVISE)
+#define CMD_CHECKS (CMD_CHECK | CMD_ADVISE) /* both look at live DNS */
 
 static const struct opt_doc opt_docs[] = {
     {"-c, --config FILE", "YAML configuration (default: built-in defaults)",
@@ -226,32 +263,42 @@ static const struct opt_doc opt_docs[] = {
      "                       certificates",
      CMD_VALIDATE},
     {"--json", "machine-readable output",
-     CMD_VALIDATE | CMD_DNS | CMD_CHECK | CMD_REPORTS},
-    {"--target HOST", "the host mta-sts.<domain> should CNAME to", CMD_DNS},
+     CMD_VALIDATE | CMD_DNS | CMD_CHECKS | CMD_REPORTS},
+    {"--target HOST",
+     "the host mta-sts.<domain> should CNAME to (check:\n"
+     "                       verify that it does)",
+     CMD_DNS | CMD_CHECKS},
+    {"--delegate ZONE",
+     "dns: delegate the _mta-sts records to the\n"
+     "                       provider zone ZONE (RFC 8461 §8.2); check:\n"
+     "                       verify that they are",
+     CMD_DNS | CMD_CHECKS},
     {"--resolver ADDR",
-     "check: ask the DNS server at ADDR[:PORT]\n"
+     "check, advise: ask the DNS server at ADDR[:PORT]\n"
      "                       (default: /etc/resolv.conf)",
-     CMD_CHECK},
+     CMD_CHECKS},
     {"--trust-anchor FILE",
-     "check: DNSSEC trust anchors, or none (default:\n"
-     "                       " CHECK_DNS_ROOT_KEY ")",
-     CMD_CHECK},
+     "check, advise: DNSSEC trust anchors, or none\n"
+     "                       (default: " CHECK_DNS_ROOT_KEY ")",
+     CMD_CHECKS},
     {"--https-port PORT",
      "check: fetch the policy from this port of\n"
      "                       mta-sts.<domain> (default: 443)",
-     CMD_CHECK},
+     CMD_CHECKS},
     {"--smtp-port PORT",
      "check: probe STARTTLS on this port of each MX\n"
      "                       address (default: 25; 0: no probe)",
-     CMD_CHECK},
+     CMD_CHECKS},
     {"--ca-file FILE",
      "check: trust FILE's CAs for the policy fetch and\n"
      "                       the MX certificates, besides the system's",
-     CMD_CHECK},
+     CMD_CHECKS},
     {"--since DATE",
-     "reports: only reports ending at or after DATE\n"
-     "                       (YYYY-MM-DD or an RFC 3339 date-time)",
-     CMD_REPORTS},
+     "reports, advise: only reports ending at or after\n"
+     "                       DATE (YYYY-MM-DD or an RFC 3339 date-time)",
+     CMD_REPORTS | CMD_ADVISE},
+    {"--add MX", "advise mx-change: the MX host to add", CMD_ADVISE},
+    {"--remove MX", "advise mx-change: the MX host to remove", CMD_ADVISE},
     {"-h, --help", "this help", CMD_ALL},
     {"-V, --version", "the version", 0},
 };
@@ -294,6 +341,7 @@ static void print_usage(FILE *f)
                                     : cmd_docs[i].synopsis;
         if (strcmp(cmd_docs[i].name, "serve") == 0 ||
             strcmp(cmd_docs[i].name, "dns") == 0 ||
+            strcmp(cmd_docs[i].name, "advise") == 0 ||
             strncmp(cmd_docs[i].name, "reports", 7) == 0)
             shortform = cmd_docs[i].name;
         fprintf(f, "  %-18s %s\n", shortform, cmd_docs[i].summary);
@@ -348,6 +396,9 @@ enum opt_id {
     OPT_ACME_CHALLENGES,
     OPT_ACME_KEY_TYPE,
     OPT_ACME_CA_FILE,
+    OPT_DELEGATE,
+    OPT_ADD,
+    OPT_REMOVE,
 };
 
 struct cli {
@@ -356,12 +407,12 @@ struct cli {
     const char *domains[MAX_CLI_DOMAINS];
     size_t n_domains;
     const char *policy_dir, *cert_dir, *https, *http, *metrics;
-    const char *log_format, *log_level, *target, *user;
+    const char *log_format, *log_level, *target, *delegate, *user;
     const char *resolver, *trust_anchor, *https_port, *smtp_port, *ca_file;
-    const char *since;
     const char *acme_directory, *acme_email, *acme_challenges, *acme_key_type;
     const char *acme_ca_file;
     bool acme_agree_tos;
+    const char *since, *add_mx, *remove_mx;
     bool poll, json, allow_root, no_certs, help;
     char **args;
     int n_args;
@@ -420,6 +471,15 @@ static bool set_option(struct cli *cli, int c, const char *arg)
         return true;
     case OPT_TARGET:
         cli->target = arg;
+        return true;
+    case OPT_DELEGATE:
+        cli->delegate = arg;
+        return true;
+    case OPT_ADD:
+        cli->add_mx = arg;
+        return true;
+    case OPT_REMOVE:
+        cli->remove_mx = arg;
         return true;
     case OPT_USER:
         cli->user = arg;
@@ -488,6 +548,9 @@ static void parse_cli(int argc, char **argv, struct cli *cli)
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"json", no_argument, NULL, OPT_JSON},
         {"target", required_argument, NULL, OPT_TARGET},
+        {"delegate", required_argument, NULL, OPT_DELEGATE},
+        {"add", required_argument, NULL, OPT_ADD},
+        {"remove", required_argument, NULL, OPT_REMOVE},
         {"user", required_argument, NULL, OPT_USER},
         {"allow-root", no_argument, NULL, OPT_ALLOW_ROOT},
         {"since", required_argument, NULL, OPT_SINCE},
@@ -1022,6 +1085,68 @@ out:
 
 /* ---- dns --------------------------------------------------------------- */
 
+/*
+ * host_option validates the host name given to option opt (--target,
+ * --delegate, advise's --add and --remove) into out, normalised (lower
+ * case, no trailing dot), or exits with a usage error that says what was
+ * expected. An IP address gets its own message, ip_hint: a CNAME target,
+ * a zone and an mx pattern are names, never addresses.
+ */
+static void host_option(const char *opt, const char *value, const char *ip_hint,
+                        char *out, size_t outlen)
+{
+    unsigned char ip[16];
+    char err[256];
+    size_t where = 0;
+    if (inet_pton(AF_INET, value, ip) == 1 ||
+        inet_pton(AF_INET6, value, ip) == 1)
+        die_usage("%s '%s' is an IP address: %s", opt, value, ip_hint);
+    if (dnsname_normalize(value, strlen(value), out, outlen) < 0)
+        die_usage("%s '%s': expected a host name such as host.example.net", opt,
+                  value);
+    if (dnsname_check(out, strlen(out), DNSNAME_DOMAIN, &where, err,
+                      sizeof(err)) < 0)
+        die_usage("%s '%s': expected a host name such as host.example.net: "
+                  "%s (at byte %zu)",
+                  opt, value, err, where + 1);
+}
+
+/*
+ * delegation_fits checks that every provider name _mta-sts.<d>.<zone> is
+ * a name DNS can hold (RFC 1035: 253 characters in text form), saying
+ * which is not; and warns when the zone lies inside a customer's own
+ * domain, where the delegation would point at itself.
+ */
+static bool delegation_fits(const char *zone, const struct dnsrec_domain *recs,
+                            size_t n)
+{
+    bool ok = true;
+    size_t zl = strlen(zone);
+    for (size_t i = 0; i < n; i++) {
+        const char *d = recs[i].domain;
+        size_t dl = strlen(d);
+        size_t len = sizeof("_mta-sts.") - 1 + dl + 1 + zl;
+        if (len > DNSNAME_MAX) {
+            fprintf(stderr,
+                    "mta-sts-host: --delegate %s: the provider's name "
+                    "_mta-sts.%s.%s would be %zu characters, more than the "
+                    "%d a DNS name can have; use a shorter zone\n",
+                    zone, d, zone, len, DNSNAME_MAX);
+            ok = false;
+        } else if (strcmp(zone, d) == 0 ||
+                   (zl > dl && zone[zl - dl - 1] == '.' &&
+                    strcmp(zone + zl - dl, d) == 0)) {
+            fprintf(stderr,
+                    "mta-sts-host: warning: --delegate %s is inside %s "
+                    "itself: the customer's zone would delegate to its own "
+                    "records; the provider zone is one the provider "
+                    "controls\n",
+                    zone, d);
+        }
+    }
+    return ok;
+}
+
 static int cmd_dns(const struct cli *cli)
 {
     int rc = EXIT_INVALID;
@@ -1036,6 +1161,15 @@ static int cmd_dns(const struct cli *cli)
         goto out;
     if (cli->n_args > 0)
         die_usage("dns takes no arguments, found '%s'", cli->args[0]);
+    char target[DNSNAME_MAX + 2], zone[DNSNAME_MAX + 2];
+    if (cli->target != NULL)
+        host_option("--target", cli->target,
+                    "a CNAME needs a host name (to put mta-sts.<domain> on "
+                    "an address, publish its A or AAAA record instead)",
+                    target, sizeof(target));
+    if (cli->delegate != NULL)
+        host_option("--delegate", cli->delegate,
+                    "the provider zone is a DNS name", zone, sizeof(zone));
     /* The same load as `serve`, so the records are for what it serves;
      * only errors are worth saying here (warnings belong to `validate`). */
     log_init(&lg, LOG_FORMAT_TEXT, LOG_LEVEL_ERROR, false);
@@ -1059,13 +1193,18 @@ static int cmd_dns(const struct cli *cli)
                         "no record is printed for an invalid policy\n");
         goto out;
     }
+    if (cli->delegate != NULL && !delegation_fits(zone, recs, n)) {
+        rc = EXIT_USAGE;
+        goto out;
+    }
     struct dnsrec_input in = {
         .domains = recs,
         .n_domains = n,
         .rua = (const char *const *)cfg->tlsrpt_rua,
         .n_rua = cfg->n_tlsrpt_rua,
-        .cname_target = cli->target,
+        .cname_target = cli->target != NULL ? target : NULL,
         .report_path = cfg->tlsrpt_receive ? cfg->tlsrpt_path : NULL,
+        .delegate_zone = cli->delegate != NULL ? zone : NULL,
     };
     if ((cli->json ? dnsrec_json(&out, &in) : dnsrec_zone(&out, &in)) < 0 ||
         out.data == NULL) {
@@ -1109,20 +1248,101 @@ static int check_one(struct check_dns *dns, const struct check_opts *o,
                      const struct config *cfg, const char *name,
                      const struct plan_domain *d, struct check_report *rep)
 {
-    const struct policy *p =
-        d != NULL && d->policy != NULL ? d->policy->policy : NULL;
-    struct check_served sv = {
-        .domain = name,
-        .id = p != NULL ? p->id : NULL,
-        .mx = p != NULL ? (const char *const *)p->mx : NULL,
-        .n_mx = p != NULL ? p->n_mx : 0,
-        .source = p != NULL ? d->policy->source : "",
-        .rua = (const char *const *)cfg->tlsrpt_rua,
-        .n_rua = cfg->n_tlsrpt_rua,
-        .served = p != NULL ? p->served : NULL,
-        .served_len = p != NULL ? p->served_len : 0,
-    };
+    struct check_served sv = check_serve_served(cfg, name, d);
     return check_domain(dns, o, &sv, rep);
+}
+
+/* What `check` and `advise` share: the served policies (the load `serve`
+ * runs, policies only), a resolver and the options of the checks. */
+struct check_ctx {
+    struct config *cfg;
+    struct store *st;
+    struct snapshot *s; /* NULL when nothing can be served */
+    struct check_dns *dns;
+    struct check_opts opts;
+    struct logger lg;
+    char target[DNSNAME_MAX + 2], zone[DNSNAME_MAX + 2];
+};
+
+/* domain_arg normalises a DOMAIN argument into name, or exits (usage). */
+static void domain_arg(const char *cmd, const char *arg, char *name,
+                       size_t namelen)
+{
+    char err[CHECK_ERR_MAX];
+    if (dnsname_normalize(arg, strlen(arg), name, namelen) < 0 ||
+        dnsname_check(name, strlen(name), DNSNAME_DOMAIN, NULL, err,
+                      sizeof(err)) < 0)
+        die_usage("%s: '%s' is not a domain name", cmd, arg);
+}
+
+/* check_ctx_open checks the options (usage errors exit), loads the
+ * policies and makes the resolver. Returns 0, or -1 with the reason
+ * printed; close x in both cases. */
+static int check_ctx_open(const struct cli *cli, const char *cmd,
+                          struct check_ctx *x)
+{
+    char err[CHECK_ERR_MAX], fwd[80];
+    memset(x, 0, sizeof(*x));
+    if (cli->resolver != NULL &&
+        check_resolver_addr(cli->resolver, fwd, sizeof(fwd), err, sizeof(err)) <
+            0)
+        die_usage("--resolver %s: %s", cli->resolver, err);
+    if (cli->target != NULL)
+        host_option("--target", cli->target,
+                    "mta-sts.<domain> is compared with a host name (its "
+                    "CNAME target)",
+                    x->target, sizeof(x->target));
+    if (cli->delegate != NULL)
+        host_option("--delegate", cli->delegate,
+                    "the provider zone is a DNS name", x->zone,
+                    sizeof(x->zone));
+    if ((x->cfg = load_config(cli)) == NULL)
+        return -1;
+    /* The flags win over the config's check: section. */
+    const struct config *c = x->cfg;
+    x->opts = (struct check_opts){
+        .https_port =
+            port_option("--https-port", cli->https_port, c->check_https_port),
+        .smtp_port =
+            port_option("--smtp-port", cli->smtp_port, c->check_smtp_port),
+        .ca_file = cli->ca_file != NULL ? cli->ca_file : c->check_ca_file,
+        .target = cli->target != NULL ? x->target : NULL,
+        .delegate_zone = cli->delegate != NULL ? x->zone : NULL,
+    };
+    x->cfg->certs_unchecked = true; /* the policies are what is compared */
+    log_init(&x->lg, LOG_FORMAT_TEXT, LOG_LEVEL_ERROR, false);
+    x->lg.out_fd = 2;
+    if ((x->st = store_new(x->cfg, &x->lg)) == NULL)
+        return -1;
+    /* No servable domain is no reason not to look at DNS. */
+    if (store_reload(x->st) >= 0)
+        x->s = store_acquire(x->st);
+    x->dns = check_dns_new(
+        cli->resolver != NULL ? cli->resolver : c->check_resolver,
+        cli->trust_anchor != NULL ? cli->trust_anchor : c->check_trust_anchor,
+        err, sizeof(err));
+    if (x->dns == NULL) {
+        fprintf(stderr, "mta-sts-host: %s: %s\n", cmd, err);
+        return -1;
+    }
+    return 0;
+}
+
+static void check_ctx_close(struct check_ctx *x)
+{
+    check_dns_free(x->dns);
+    snapshot_release(x->s);
+    store_free(x->st);
+    config_free(x->cfg);
+}
+
+/* served_domain is what this host serves for name (NULL: nothing). */
+static const struct plan_domain *served_domain(const struct check_ctx *x,
+                                               const char *name)
+{
+    return x->s != NULL
+               ? plan_find(snapshot_domains(x->s), snapshot_count(x->s), name)
+               : NULL;
 }
 
 /*
@@ -1133,49 +1353,17 @@ static int check_one(struct check_dns *dns, const struct check_opts *o,
 static int cmd_check(const struct cli *cli)
 {
     int rc = EXIT_INVALID;
-    struct config *cfg = load_config(cli);
-    struct store *st = NULL;
-    struct snapshot *s = NULL;
-    struct check_dns *dns = NULL;
+    struct check_ctx x;
     struct check_report rep = {0};
-    struct logger lg;
-    char err[CHECK_ERR_MAX], name[CHECK_NAME_MAX];
+    char name[CHECK_NAME_MAX];
     struct buf out;
     buf_init(&out, 64u << 20);
-    if (cfg == NULL)
-        goto out;
     for (int i = 0; i < cli->n_args; i++)
-        if (dnsname_normalize(cli->args[i], strlen(cli->args[i]), name,
-                              sizeof(name)) < 0 ||
-            dnsname_check(name, strlen(name), DNSNAME_DOMAIN, NULL, err,
-                          sizeof(err)) < 0)
-            die_usage("check: '%s' is not a domain name", cli->args[i]);
-    char fwd[80];
-    if (cli->resolver != NULL &&
-        check_resolver_addr(cli->resolver, fwd, sizeof(fwd), err, sizeof(err)) <
-            0)
-        die_usage("--resolver %s: %s", cli->resolver, err);
-    struct check_opts opts = {
-        .https_port = port_option("--https-port", cli->https_port, 443),
-        .smtp_port = port_option("--smtp-port", cli->smtp_port, 25),
-        .ca_file = cli->ca_file,
-    };
-    cfg->certs_unchecked = true; /* the policies are what is compared */
-    log_init(&lg, LOG_FORMAT_TEXT, LOG_LEVEL_ERROR, false);
-    lg.out_fd = 2;
-    st = store_new(cfg, &lg);
-    if (st == NULL)
+        domain_arg("check", cli->args[i], name, sizeof(name));
+    if (check_ctx_open(cli, "check", &x) < 0)
         goto out;
-    /* No servable domain is no reason not to look at DNS. */
-    if (store_reload(st) >= 0)
-        s = store_acquire(st);
-    dns = check_dns_new(cli->resolver, cli->trust_anchor, err, sizeof(err));
-    if (dns == NULL) {
-        fprintf(stderr, "mta-sts-host: check: %s\n", err);
-        goto out;
-    }
     size_t n = cli->n_args > 0 ? (size_t)cli->n_args
-                               : (s != NULL ? snapshot_count(s) : 0);
+                               : (x.s != NULL ? snapshot_count(x.s) : 0);
     if (n == 0) {
         fprintf(stderr, "mta-sts-host: check: no domain to check (this host "
                         "serves none; name one)\n");
@@ -1184,16 +1372,13 @@ static int cmd_check(const struct cli *cli)
     for (size_t i = 0; i < n; i++) {
         const struct plan_domain *d;
         if (cli->n_args > 0) {
-            dnsname_normalize(cli->args[i], strlen(cli->args[i]), name,
-                              sizeof(name));
-            d = s != NULL
-                    ? plan_find(snapshot_domains(s), snapshot_count(s), name)
-                    : NULL;
+            domain_arg("check", cli->args[i], name, sizeof(name));
+            d = served_domain(&x, name);
         } else {
-            d = snapshot_at(s, i);
+            d = snapshot_at(x.s, i);
             snprintf(name, sizeof(name), "%s", d->name);
         }
-        if (check_one(dns, &opts, cfg, name, d, &rep) < 0) {
+        if (check_one(x.dns, &x.opts, x.cfg, name, d, &rep) < 0) {
             fprintf(stderr, "mta-sts-host: check: out of memory\n");
             goto out;
         }
@@ -1208,10 +1393,172 @@ static int cmd_check(const struct cli *cli)
     rc = rep.counts[CHECK_FAIL] > 0 ? EXIT_INVALID : 0;
 out:
     check_report_free(&rep);
-    check_dns_free(dns);
-    snapshot_release(s);
-    store_free(st);
-    config_free(cfg);
+    check_ctx_close(&x);
+    buf_free(&out);
+    return rc;
+}
+
+/* ---- advise ------------------------------------------------------------ */
+
+#define ADVISE_FAILURES_MAX 16
+
+/* since_option reads --since (YYYY-MM-DD or an RFC 3339 date-time) into
+ * seconds, 0 when it was not given; a bad one exits (usage). */
+static int64_t since_option(const char *since)
+{
+    char when[40];
+    bool no_tz;
+    int64_t t = 0;
+    if (since == NULL)
+        return 0;
+    int n = snprintf(when, sizeof(when),
+                     strlen(since) == 10 ? "%sT00:00:00Z" : "%s", since);
+    if (n < 0 || (size_t)n >= sizeof(when) ||
+        tlsrpt_parse_time(when, &t, &no_tz) < 0)
+        die_usage("--since: expected YYYY-MM-DD or an RFC 3339 date-time, "
+                  "found '%s'",
+                  since);
+    return t;
+}
+
+/*
+ * advise_reports reads what the stored reports say about domain into f.
+ * Returns 1 with f set, 0 when there is no report store (state_dir not
+ * configured and absent), or -1 with the reason printed.
+ */
+static int advise_reports(const struct config *cfg, const char *domain,
+                          int64_t since, struct tlsrpt_facts *f)
+{
+    struct diag d;
+    if (!cfg->state_dir_set && access(cfg->state_dir, F_OK) != 0)
+        return 0;
+    diag_init(&d, "reports");
+    int rc = tlsrpt_summary_facts(cfg->state_dir, domain, since, f, &d);
+    diag_print(&d, stderr);
+    diag_free(&d);
+    return rc < 0 ? -1 : 1;
+}
+
+/*
+ * cmd_advise runs `advise DOMAIN enforce|mx-change|retire`: what check
+ * sees (the records and their TTLs; for enforce every check), the served
+ * policy and the stored reports go to check_advise, which plans; the
+ * plan is printed. Exit 0 ready (or nothing to do), 1 blocked, 2 usage.
+ */
+static int cmd_advise(const struct cli *cli)
+{
+    int rc = EXIT_INVALID;
+    struct check_ctx x;
+    struct check_report rep = {0};
+    struct check_facts facts;
+    struct tlsrpt_facts reports;
+    struct advise_plan *plan = NULL;
+    const char *failures[ADVISE_FAILURES_MAX];
+    char(*lines)[CHECK_TEXT_MAX + 64] = NULL;
+    char name[CHECK_NAME_MAX], add[DNSNAME_MAX + 2], rm[DNSNAME_MAX + 2];
+    char err[CHECK_ERR_MAX + 200], *text = NULL;
+    size_t text_len = 0, n_fail = 0;
+    enum advise_action action;
+    struct diag d;
+    struct buf out;
+    diag_init(&d, "advise");
+    buf_init(&out, 1u << 20);
+    if (cli->n_args != 2 || advise_action_parse(cli->args[1], &action) < 0)
+        die_usage("advise takes DOMAIN and one of enforce, mx-change, retire "
+                  "(found %d argument%s)",
+                  cli->n_args, cli->n_args == 1 ? "" : "s");
+    domain_arg("advise", cli->args[0], name, sizeof(name));
+    if (action == ADVISE_MX_CHANGE) {
+        if (cli->add_mx == NULL && cli->remove_mx == NULL)
+            die_usage("%s", "advise mx-change takes --add MX, --remove MX "
+                            "or both");
+        if (cli->add_mx != NULL)
+            host_option("--add", cli->add_mx, "an MX is a host name", add,
+                        sizeof(add));
+        if (cli->remove_mx != NULL)
+            host_option("--remove", cli->remove_mx, "an MX is a host name", rm,
+                        sizeof(rm));
+        if (cli->add_mx != NULL && cli->remove_mx != NULL &&
+            strcmp(add, rm) == 0)
+            die_usage("--add and --remove name the same host (%s)", add);
+    } else if (cli->add_mx != NULL || cli->remove_mx != NULL) {
+        die_usage("--add and --remove belong to advise mx-change, not %s",
+                  cli->args[1]);
+    }
+    int64_t since = since_option(cli->since);
+    if (check_ctx_open(cli, "advise", &x) < 0)
+        goto out;
+    const struct plan_domain *pd = served_domain(&x, name);
+    const struct plan_policy *pp = pd != NULL ? pd->policy : NULL;
+    if (pp != NULL && readfile(pp->source, POLICY_MAX_SIZE, &text, &text_len,
+                               err, sizeof(err)) < 0) {
+        fprintf(stderr, "mta-sts-host: advise: %s\n", err);
+        goto out;
+    }
+    if (check_facts(x.dns, name, &facts, &rep) < 0)
+        goto oom;
+    /* Enforce makes every failing check a refused delivery: run them all. */
+    if (action == ADVISE_ENFORCE &&
+        check_one(x.dns, &x.opts, x.cfg, name, pd, &rep) < 0)
+        goto oom;
+    lines = calloc(ADVISE_FAILURES_MAX, sizeof(*lines));
+    if (lines == NULL)
+        goto oom;
+    for (size_t i = 0; i < rep.n && n_fail < ADVISE_FAILURES_MAX; i++) {
+        const struct check_result *r = &rep.r[i];
+        if (r->level != CHECK_FAIL)
+            continue;
+        snprintf(lines[n_fail], sizeof(lines[0]), "%s: %s", r->check, r->what);
+        failures[n_fail] = lines[n_fail];
+        n_fail++;
+    }
+    /* The plans of mx-change and retire rest on the lookups alone: say
+     * why one failed (for enforce the plan names the failures). */
+    for (size_t i = 0; action != ADVISE_ENFORCE && i < n_fail; i++)
+        fprintf(stderr, "mta-sts-host: advise: %s\n", failures[i]);
+    int have = advise_reports(x.cfg, name, since, &reports);
+    if (have < 0)
+        goto out;
+    const char *slash = pp != NULL ? strrchr(pp->source, '/') : NULL;
+    struct advise_in in = {
+        .domain = name,
+        .now = (int64_t)time(NULL),
+        .dns = &facts,
+        .policy = pp != NULL ? pp->policy : NULL,
+        .source = pp != NULL ? pp->source : "",
+        .shared = slash != NULL && strcmp(slash + 1, "mta-sts.txt") == 0,
+        .text = text,
+        .len = text_len,
+        .reports = have > 0 ? &reports : NULL,
+        .check_failures = failures,
+        .n_check_failures = n_fail,
+        .add_mx = cli->add_mx != NULL ? add : NULL,
+        .remove_mx = cli->remove_mx != NULL ? rm : NULL,
+    };
+    if ((plan = malloc(sizeof(*plan))) == NULL)
+        goto oom;
+    if (advise_plan(action, &in, plan, &d) < 0) {
+        diag_print(&d, stderr);
+        goto out;
+    }
+    if ((cli->json ? advise_json(plan, &in, &out)
+                   : advise_text(plan, &in, &out)) < 0 ||
+        out.data == NULL) {
+        fprintf(stderr, "mta-sts-host: advise: cannot render the plan\n");
+        goto out;
+    }
+    fputs(out.data, stdout);
+    rc = plan->status == ADVISE_BLOCKED ? EXIT_INVALID : 0;
+    goto out;
+oom:
+    fprintf(stderr, "mta-sts-host: advise: out of memory\n");
+out:
+    free(plan);
+    free(lines);
+    free(text);
+    check_report_free(&rep);
+    check_ctx_close(&x);
+    diag_free(&d);
     buf_free(&out);
     return rc;
 }
@@ -1431,6 +1778,7 @@ static int cmd_serve(const struct cli *cli)
     struct tlsrpt_recv *rx = NULL;
     struct acme_chal *chal = NULL;
     struct acme_run *acme = NULL;
+    struct check_serve *cs = NULL;
     struct logger lg;
     char err[512];
     sigset_t sigs;
@@ -1551,6 +1899,23 @@ static int cmd_serve(const struct cli *cli)
         store_set_notify(st, acme_run_wake, acme);
         http_set_acme_run(h, acme);
     }
+    /* The periodic check reads its files (trust anchor, CA file) as the
+     * user it runs as, like the report database. */
+    if (cfg->check_interval > 0) {
+        if ((cs = check_serve_start(cfg, &lg, st, err, sizeof(err))) == NULL) {
+            log_msg(&lg, LOG_LEVEL_ERROR,
+                    "check: %s; not starting (set check.interval: off to run "
+                    "without the periodic check)",
+                    err);
+            goto out;
+        }
+        http_set_checks(h, check_serve_table(cs));
+        log_msg(&lg, LOG_LEVEL_INFO,
+                "check: every served domain every %us, %u at a time, %us "
+                "each at most; results on /status and /metrics",
+                cfg->check_interval, cfg->check_concurrency,
+                cfg->check_timeout);
+    }
     if (w != NULL && watch_run(w) < 0) {
         watch_stop(w);
         w = NULL;
@@ -1586,6 +1951,7 @@ out:
     http_free(h);
     acme_run_free(acme);
     acme_chal_free(chal);
+    check_serve_stop(cs);
     tlsrpt_recv_free(rx);
     store_free(st);
     if (cfg->acme)
@@ -1636,8 +2002,15 @@ static int import_one(const void *report, size_t len, const char *where,
                    x->file, where, r->policies[i].policy_domain);
             goto out;
         }
-    switch (
-        tlsrpt_store_add(x->store, r, report, len, (int64_t)time(NULL), &d)) {
+    /* A batch of one: what is printed as stored is committed. */
+    enum tlsrpt_store_result res = TLSRPT_STORE_FAILED;
+    if (tlsrpt_store_begin(x->store, &d) == 0) {
+        res =
+            tlsrpt_store_add(x->store, r, report, len, (int64_t)time(NULL), &d);
+        if (tlsrpt_store_commit(x->store, &d) < 0)
+            res = TLSRPT_STORE_FAILED;
+    }
+    switch (res) {
     case TLSRPT_STORE_ADDED:
         x->stored++;
         verdict = "stored";
@@ -1717,9 +2090,8 @@ out:
 /* cmd_summary runs `reports`: the summary of the stored reports. */
 static int cmd_summary(const struct cli *cli, const struct config *cfg)
 {
-    struct tlsrpt_summary_opts o = {NULL, 0, cli->json, 0};
-    char when[40];
-    bool no_tz;
+    struct tlsrpt_summary_opts o = {NULL, since_option(cli->since), cli->json,
+                                    0};
     struct diag d;
     struct buf out;
     int rc = EXIT_INVALID;
@@ -1727,16 +2099,6 @@ static int cmd_summary(const struct cli *cli, const struct config *cfg)
         die_usage("%s", "reports takes one --domain");
     if (cli->n_domains == 1)
         o.domain = cfg->domains[0]; /* normalised by the config */
-    if (cli->since != NULL) {
-        int n = snprintf(when, sizeof(when),
-                         strlen(cli->since) == 10 ? "%sT00:00:00Z" : "%s",
-                         cli->since);
-        if (n < 0 || (size_t)n >= sizeof(when) ||
-            tlsrpt_parse_time(when, &o.since, &no_tz) < 0)
-            die_usage("--since: expected YYYY-MM-DD or an RFC 3339 "
-                      "date-time, found '%s'",
-                      cli->since);
-    }
     diag_init(&d, "reports");
     buf_init(&out, SIZE_MAX);
     if (tlsrpt_summary(cfg->state_dir, &o, &out, &d) >= 0) {
@@ -1772,12 +2134,12 @@ static int cmd_reports(const struct cli *cli)
         rc = cmd_summary(cli, cfg);
         goto out;
     }
-    snprintf(inst, sizeof(inst), "%s%smail",
-             cfg->tlsrpt_instance != NULL ? cfg->tlsrpt_instance : "",
-             cfg->tlsrpt_instance != NULL ? "-" : "");
     diag_init(&d, "tlsrpt");
     x.cfg = cfg;
-    x.store = tlsrpt_store_open(cfg->state_dir, inst, cfg->tlsrpt_max_disk, &d);
+    x.store = tlsrpt_store_open(
+        cfg->state_dir,
+        tlsrpt_store_mail_instance(cfg->tlsrpt_instance, inst, sizeof(inst)),
+        cfg->tlsrpt_max_disk, &d);
     diag_print(&d, stderr);
     diag_free(&d);
     if (x.store == NULL)
@@ -1797,7 +2159,8 @@ out:
     return rc;
 }
 
-/* ---- help -------------------------------------------------------------- */
+/* ---- help --------------------------------------------------------------
+ */
 
 static int cmd_help(const struct cli *cli)
 {
@@ -1832,6 +2195,8 @@ int main(int argc, char **argv)
         rc = cmd_dns(&cli);
     else if (strcmp(cli.command, "check") == 0)
         rc = cmd_check(&cli);
+    else if (strcmp(cli.command, "advise") == 0)
+        rc = cmd_advise(&cli);
     else if (strcmp(cli.command, "health") == 0)
         rc = cmd_health(&cli);
     else if (strcmp(cli.command, "reports") == 0)

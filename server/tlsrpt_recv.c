@@ -1,9 +1,11 @@
 /*
  * tlsrpt_recv: TLS report reception (see tlsrpt_recv.h). The rate limiter
- * has its own lock (it is asked before any body is read); parsing and
- * storing share another, so one report at a time is inflated and parsed;
- * the bytes held by all connections are an atomic counter. I/O through the
- * store; HTTP worker threads call it.
+ * has its own lock (it is asked before any body is read); the bytes held
+ * by all connections are an atomic counter. Whole bodies go into a bounded
+ * queue; the writer thread, the only one that inflates, parses and stores,
+ * takes every report waiting, stores them in one transaction (one fsync)
+ * and then answers each through its callback. I/O through the store; HTTP
+ * worker threads call it, the writer thread is its own.
  */
 #include "tlsrpt_recv.h"
 
@@ -15,61 +17,73 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "dnsname.h"
 #include "tlsrpt_parse.h"
 #include "tlsrpt_rate.h"
 #include "tlsrpt_store.h"
+#include "tlsrpt_tally.h"
 
 /* All connections together hold at most this many report bodies' worth. */
 #define HELD_BODIES 4
+/* Reports waiting for the writer at most; one more is answered 503. The
+ * bytes they hold are capped by HELD_BODIES already; this caps the number
+ * of small ones, and so the wait of the last in a batch. */
+#define QUEUE_MAX 64
+/* The writer's nice value (Linux: per thread): on a host short of CPU the
+ * HTTP workers, and so the policy fetches, come first; reports wait in the
+ * queue, and past QUEUE_MAX get 503 with Retry-After, which senders
+ * honour. */
+#define WRITER_NICE 10
 /* How often retention runs, and how long a busy or full host asks a sender
  * to wait. */
 #define EXPIRE_INTERVAL 3600
 #define RETRY_AFTER 300
-
-/* RFC 8460 §4.3's result types, the only values of the "type" label. */
-static const char *const result_types[] = {
-    "starttls-not-supported", "certificate-host-mismatch",
-    "certificate-expired",    "certificate-not-trusted",
-    "validation-failure",     "tlsa-invalid",
-    "dnssec-invalid",         "dane-required",
-    "sts-policy-fetch-error", "sts-policy-invalid",
-    "sts-webpki-invalid",     "other",
-};
-#define N_TYPES (sizeof(result_types) / sizeof(result_types[0]))
-
-/* What the stored reports said about one domain, since start. */
-struct dom_count {
-    char *domain;
-    uint64_t reports, successful, failed;
-    uint64_t types[N_TYPES];
-};
 
 static const char *const outcome_names[TLSRPT_N_OUTCOMES] = {
     "stored",       "duplicate", "not_a_report", "not_served",  "too_large",
     "rate_limited", "busy",      "no_room",      "store_error",
 };
 
+/* A submission waiting for the writer: the body and the snapshot are the
+ * request's, which stays suspended (and keeps them) until done is called. */
+struct job {
+    const struct snapshot *snap;
+    const void *body;
+    size_t len;
+    tlsrpt_done_fn *done;
+    void *ctx;
+    struct tlsrpt_answer a;
+    enum tlsrpt_store_result res;
+    bool answered; /* refused before the store; done already called */
+};
+
 struct tlsrpt_recv {
     struct tlsrpt_store *store;
     struct tlsrpt_rate *rate;
     pthread_mutex_t rate_lock;
-    pthread_mutex_t submit_lock; /* parse + store, and last_expire */
+    /* The queue (a ring of QUEUE_MAX), the writer's wake-up and stop flag,
+     * under queue_lock. */
+    pthread_mutex_t queue_lock;
+    pthread_cond_t queue_wake;
+    struct job queue[QUEUE_MAX];
+    size_t q_head, q_len;
+    bool stopping;
+    bool writer_running;
+    pthread_t writer;
     struct tlsrpt_limits lim;
     size_t max_body;
     size_t max_held;
     unsigned retention_days;
-    int64_t last_expire;
+    int64_t last_expire; /* the writer's */
     atomic_size_t held;
     atomic_uint_fast64_t counts[TLSRPT_N_OUTCOMES];
-    /* Per-domain counters, sorted by domain, under count_lock (a scrape
-     * must not wait for a commit). */
-    pthread_mutex_t count_lock;
-    struct dom_count *doms;
-    size_t n_doms, cap_doms;
+    struct tlsrpt_tally *tally;
 };
 
 const char *tlsrpt_outcome_name(enum tlsrpt_outcome o)
@@ -86,6 +100,8 @@ static int monotonic_ms(int64_t *ms)
     return 0;
 }
 
+static void *writer_main(void *arg);
+
 struct tlsrpt_recv *tlsrpt_recv_new(const struct config *cfg, struct diag *d)
 {
     uint64_t seed = 0;
@@ -95,8 +111,8 @@ struct tlsrpt_recv *tlsrpt_recv_new(const struct config *cfg, struct diag *d)
         return NULL;
     }
     pthread_mutex_init(&rx->rate_lock, NULL);
-    pthread_mutex_init(&rx->submit_lock, NULL);
-    pthread_mutex_init(&rx->count_lock, NULL);
+    pthread_mutex_init(&rx->queue_lock, NULL);
+    pthread_cond_init(&rx->queue_wake, NULL);
     tlsrpt_limits_default(&rx->lim);
     rx->max_body = cfg->tlsrpt_max_body;
     rx->max_held = HELD_BODIES * cfg->tlsrpt_max_body;
@@ -112,6 +128,26 @@ struct tlsrpt_recv *tlsrpt_recv_new(const struct config *cfg, struct diag *d)
                                   cfg->tlsrpt_max_disk, d);
     if (rx->store == NULL)
         goto fail;
+    char mail[96];
+    char *mail_path = tlsrpt_store_file(
+        cfg->state_dir,
+        tlsrpt_store_mail_instance(cfg->tlsrpt_instance, mail, sizeof(mail)));
+    if (mail_path == NULL) {
+        diag_add(d, DIAG_ERROR, 0, 0, "TLS reports: out of memory");
+        goto fail;
+    }
+    rx->tally = tlsrpt_tally_open(tlsrpt_store_path(rx->store), mail_path, d);
+    free(mail_path);
+    if (rx->tally == NULL)
+        goto fail;
+    int rc = pthread_create(&rx->writer, NULL, writer_main, rx);
+    if (rc != 0) {
+        diag_add(d, DIAG_ERROR, 0, 0,
+                 "TLS reports: cannot start the writer thread: %s",
+                 strerror(rc));
+        goto fail;
+    }
+    rx->writer_running = true;
     return rx;
 fail:
     tlsrpt_recv_free(rx);
@@ -122,14 +158,20 @@ void tlsrpt_recv_free(struct tlsrpt_recv *rx)
 {
     if (rx == NULL)
         return;
+    if (rx->writer_running) {
+        /* The writer answers what is queued before it ends. */
+        pthread_mutex_lock(&rx->queue_lock);
+        rx->stopping = true;
+        pthread_cond_signal(&rx->queue_wake);
+        pthread_mutex_unlock(&rx->queue_lock);
+        pthread_join(rx->writer, NULL);
+    }
+    tlsrpt_tally_free(rx->tally);
     tlsrpt_store_free(rx->store);
     tlsrpt_rate_free(rx->rate);
     pthread_mutex_destroy(&rx->rate_lock);
-    pthread_mutex_destroy(&rx->submit_lock);
-    pthread_mutex_destroy(&rx->count_lock);
-    for (size_t i = 0; i < rx->n_doms; i++)
-        free(rx->doms[i].domain);
-    free(rx->doms);
+    pthread_mutex_destroy(&rx->queue_lock);
+    pthread_cond_destroy(&rx->queue_wake);
     free(rx);
 }
 
@@ -227,120 +269,31 @@ static const char *first_error(const struct diag *d)
     return "no reason recorded";
 }
 
+/* served says whether snap (a const struct snapshot *) serves domain's
+ * policy host. */
+static bool served(const char *domain, const void *snap)
+{
+    char host[DNSNAME_MAX + 16];
+    int n = snprintf(host, sizeof(host), "mta-sts.%s", domain);
+    return n > 0 && (size_t)n < sizeof(host) &&
+           snapshot_find(snap, host) != NULL;
+}
+
 /* unserved returns the first policy-domain of r that snap does not serve,
  * or NULL when it serves them all. */
 static const char *unserved(const struct tlsrpt_report *r,
                             const struct snapshot *snap)
 {
-    char host[DNSNAME_MAX + 16];
-    for (size_t i = 0; i < r->n_policies; i++) {
-        const char *dom = r->policies[i].policy_domain;
-        int n = snprintf(host, sizeof(host), "mta-sts.%s", dom);
-        if (n < 0 || (size_t)n >= sizeof(host) ||
-            snapshot_find(snap, host) == NULL)
-            return dom;
-    }
+    for (size_t i = 0; i < r->n_policies; i++)
+        if (!served(r->policies[i].policy_domain, snap))
+            return r->policies[i].policy_domain;
     return NULL;
 }
 
-/* dom_find returns the counters of domain, made when missing (NULL when
- * out of memory). count_lock is held. */
-static struct dom_count *dom_find(struct tlsrpt_recv *rx, const char *domain)
+void tlsrpt_recv_metrics(struct tlsrpt_recv *rx, const struct snapshot *snap,
+                         struct buf *b, struct diag *d)
 {
-    size_t lo = 0, hi = rx->n_doms;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(rx->doms[mid].domain, domain);
-        if (c == 0)
-            return &rx->doms[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (rx->n_doms == rx->cap_doms) {
-        size_t ncap = rx->cap_doms ? rx->cap_doms * 2 : 8;
-        struct dom_count *p = realloc(rx->doms, ncap * sizeof(*p));
-        if (p == NULL)
-            return NULL;
-        rx->doms = p;
-        rx->cap_doms = ncap;
-    }
-    char *copy = strdup(domain);
-    if (copy == NULL)
-        return NULL;
-    memmove(&rx->doms[lo + 1], &rx->doms[lo],
-            (rx->n_doms - lo) * sizeof(*rx->doms));
-    memset(&rx->doms[lo], 0, sizeof(*rx->doms));
-    rx->doms[lo].domain = copy;
-    rx->n_doms++;
-    return &rx->doms[lo];
-}
-
-static size_t type_index(const char *type)
-{
-    for (size_t i = 0; i + 1 < N_TYPES; i++)
-        if (strcmp(type, result_types[i]) == 0)
-            return i;
-    return N_TYPES - 1;
-}
-
-/* count_report adds a stored report to the per-domain counters. */
-static void count_report(struct tlsrpt_recv *rx, const struct tlsrpt_report *r)
-{
-    pthread_mutex_lock(&rx->count_lock);
-    for (size_t i = 0; i < r->n_policies; i++) {
-        const struct tlsrpt_policy *p = &r->policies[i];
-        struct dom_count *c = dom_find(rx, p->policy_domain);
-        if (c == NULL)
-            continue;
-        /* A report naming a domain twice counts once for it. */
-        bool again = false;
-        for (size_t j = 0; j < i && !again; j++)
-            again = strcmp(r->policies[j].policy_domain, p->policy_domain) == 0;
-        c->reports += again ? 0 : 1;
-        c->successful += (uint64_t)p->successful;
-        c->failed += (uint64_t)p->failed;
-        for (size_t j = 0; j < p->n_failures; j++)
-            c->types[type_index(p->failures[j].result_type)] +=
-                (uint64_t)p->failures[j].failed_session_count;
-    }
-    pthread_mutex_unlock(&rx->count_lock);
-}
-
-void tlsrpt_recv_metrics(struct tlsrpt_recv *rx, struct buf *b)
-{
-    pthread_mutex_lock(&rx->count_lock);
-    buf_puts(b, "# HELP mta_sts_tlsrpt_reports_total TLS reports stored "
-                "since start, by policy domain.\n"
-                "# TYPE mta_sts_tlsrpt_reports_total counter\n");
-    for (size_t i = 0; i < rx->n_doms; i++)
-        buf_printf(b, "mta_sts_tlsrpt_reports_total{domain=\"%s\"} %llu\n",
-                   rx->doms[i].domain, (unsigned long long)rx->doms[i].reports);
-    buf_puts(b, "# HELP mta_sts_tlsrpt_sessions_total SMTP sessions the "
-                "stored reports count, by policy domain and result.\n"
-                "# TYPE mta_sts_tlsrpt_sessions_total counter\n");
-    for (size_t i = 0; i < rx->n_doms; i++)
-        buf_printf(b,
-                   "mta_sts_tlsrpt_sessions_total{domain=\"%s\",result="
-                   "\"successful\"} %llu\n"
-                   "mta_sts_tlsrpt_sessions_total{domain=\"%s\",result="
-                   "\"failed\"} %llu\n",
-                   rx->doms[i].domain,
-                   (unsigned long long)rx->doms[i].successful,
-                   rx->doms[i].domain, (unsigned long long)rx->doms[i].failed);
-    buf_puts(b, "# HELP mta_sts_tlsrpt_failures_total Failed sessions the "
-                "stored reports count, by policy domain and result type.\n"
-                "# TYPE mta_sts_tlsrpt_failures_total counter\n");
-    for (size_t i = 0; i < rx->n_doms; i++)
-        for (size_t t = 0; t < N_TYPES; t++)
-            if (rx->doms[i].types[t] > 0)
-                buf_printf(b,
-                           "mta_sts_tlsrpt_failures_total{domain=\"%s\","
-                           "type=\"%s\"} %llu\n",
-                           rx->doms[i].domain, result_types[t],
-                           (unsigned long long)rx->doms[i].types[t]);
-    pthread_mutex_unlock(&rx->count_lock);
+    tlsrpt_tally_metrics(rx->tally, served, snap, b, d);
 }
 
 static void expire(struct tlsrpt_recv *rx, int64_t now)
@@ -354,9 +307,32 @@ static void expire(struct tlsrpt_recv *rx, int64_t now)
     diag_free(&d);
 }
 
-void tlsrpt_recv_submit(struct tlsrpt_recv *rx, const struct snapshot *snap,
-                        const void *body, size_t len, int64_t now,
-                        struct tlsrpt_answer *a)
+static void refuse(struct tlsrpt_recv *rx, struct job *j, enum tlsrpt_outcome o,
+                   int status, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* refuse answers a job that never reaches the store, at once. */
+static void refuse(struct tlsrpt_recv *rx, struct job *j, enum tlsrpt_outcome o,
+                   int status, const char *fmt, ...)
+{
+    char msg[sizeof(j->a.msg)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    answer(rx, &j->a, o, status, "%s", msg);
+    j->answered = true;
+    j->done(j->ctx, &j->a);
+}
+
+/*
+ * add_job inflates and parses one report and adds it to the open batch
+ * (began: the batch could be started). Refusals are answered at once; a
+ * stored report waits for the commit. One parsed report at a time is in
+ * memory.
+ */
+static void add_job(struct tlsrpt_recv *rx, struct job *j, bool began,
+                    int64_t now)
 {
     struct diag d;
     struct buf json;
@@ -364,54 +340,116 @@ void tlsrpt_recv_submit(struct tlsrpt_recv *rx, const struct snapshot *snap,
     const char *dom;
     diag_init(&d, "report");
     buf_init(&json, 0);
-    pthread_mutex_lock(&rx->submit_lock);
-    expire(rx, now);
-    if (tlsrpt_is_gzip(body, len)) {
-        int rc = tlsrpt_inflate(body, len, &rx->lim, &json, &d);
-        if (rc == -2) {
-            answer(rx, a, TLSRPT_TOO_LARGE, 413, "report too large: %s",
-                   first_error(&d));
-            goto out;
-        }
+    j->res = TLSRPT_STORE_FAILED;
+    if (tlsrpt_is_gzip(j->body, j->len)) {
+        int rc = tlsrpt_inflate(j->body, j->len, &rx->lim, &json, &d);
         if (rc < 0) {
-            answer(rx, a, TLSRPT_NOT_A_REPORT, 400, "not a TLS report: %s",
-                   first_error(&d));
+            if (rc == -2)
+                refuse(rx, j, TLSRPT_TOO_LARGE, 413, "report too large: %s",
+                       first_error(&d));
+            else
+                refuse(rx, j, TLSRPT_NOT_A_REPORT, 400, "not a TLS report: %s",
+                       first_error(&d));
             goto out;
         }
         r = tlsrpt_parse_json(json.data != NULL ? json.data : "", json.len, &d);
     } else {
-        r = tlsrpt_parse(body, len, &rx->lim, &d);
+        r = tlsrpt_parse(j->body, j->len, &rx->lim, &d);
     }
     if (r == NULL) {
-        answer(rx, a, TLSRPT_NOT_A_REPORT, 400, "not a TLS report: %s",
+        refuse(rx, j, TLSRPT_NOT_A_REPORT, 400, "not a TLS report: %s",
                first_error(&d));
         goto out;
     }
-    if ((dom = unserved(r, snap)) != NULL) {
-        answer(rx, a, TLSRPT_NOT_SERVED, 403,
+    if ((dom = unserved(r, j->snap)) != NULL) {
+        refuse(rx, j, TLSRPT_NOT_SERVED, 403,
                "policy-domain %s is not served here", dom);
         goto out;
     }
-    switch (tlsrpt_store_add(rx->store, r, body, len, now, &d)) {
-    case TLSRPT_STORE_ADDED:
-        count_report(rx, r);
-        answer(rx, a, TLSRPT_STORED, 200, "stored");
-        break;
-    case TLSRPT_STORE_DUPLICATE:
-        answer(rx, a, TLSRPT_DUPLICATE, 200, "already stored");
-        break;
-    case TLSRPT_STORE_FULL:
-        answer(rx, a, TLSRPT_NO_ROOM, 507,
-               "no room for more reports; try again later");
-        break;
-    default:
-        answer(rx, a, TLSRPT_STORE_ERROR, 503,
-               "the report could not be stored; try again later");
-        break;
-    }
+    if (began)
+        j->res = tlsrpt_store_add(rx->store, r, j->body, j->len, now, &d);
 out:
-    pthread_mutex_unlock(&rx->submit_lock);
     tlsrpt_report_free(r);
     buf_free(&json);
     diag_free(&d);
+}
+
+/* store_batch stores the jobs of one batch in one transaction and answers
+ * each: 200 only once the commit returned. */
+static void store_batch(struct tlsrpt_recv *rx, struct job *jobs, size_t n)
+{
+    struct diag d;
+    int64_t now = (int64_t)time(NULL);
+    diag_init(&d, NULL);
+    expire(rx, now);
+    bool began = tlsrpt_store_begin(rx->store, &d) == 0;
+    for (size_t i = 0; i < n; i++)
+        add_job(rx, &jobs[i], began, now);
+    bool committed = began && tlsrpt_store_commit(rx->store, &d) == 0;
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = &jobs[i];
+        if (j->answered)
+            continue;
+        if (!committed || j->res == TLSRPT_STORE_FAILED)
+            answer(rx, &j->a, TLSRPT_STORE_ERROR, 503,
+                   "the report could not be stored; try again later");
+        else if (j->res == TLSRPT_STORE_ADDED)
+            answer(rx, &j->a, TLSRPT_STORED, 200, "stored");
+        else if (j->res == TLSRPT_STORE_DUPLICATE)
+            answer(rx, &j->a, TLSRPT_DUPLICATE, 200, "already stored");
+        else
+            answer(rx, &j->a, TLSRPT_NO_ROOM, 507,
+                   "no room for more reports; try again later");
+        j->done(j->ctx, &j->a);
+    }
+    diag_free(&d);
+}
+
+/* writer_main is the writer thread: it takes every report waiting, stores
+ * them as one batch, and sleeps while there is none; asked to stop, it
+ * first stores what is queued. */
+static void *writer_main(void *arg)
+{
+    struct tlsrpt_recv *rx = arg;
+    struct job batch[QUEUE_MAX];
+    /* Best effort: at the default priority it still works, only sooner. */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WRITER_NICE);
+    pthread_mutex_lock(&rx->queue_lock);
+    for (;;) {
+        while (rx->q_len == 0 && !rx->stopping)
+            pthread_cond_wait(&rx->queue_wake, &rx->queue_lock);
+        if (rx->q_len == 0)
+            break;
+        size_t n = rx->q_len;
+        for (size_t i = 0; i < n; i++)
+            batch[i] = rx->queue[(rx->q_head + i) % QUEUE_MAX];
+        rx->q_head = (rx->q_head + n) % QUEUE_MAX;
+        rx->q_len = 0;
+        pthread_mutex_unlock(&rx->queue_lock);
+        store_batch(rx, batch, n);
+        pthread_mutex_lock(&rx->queue_lock);
+    }
+    pthread_mutex_unlock(&rx->queue_lock);
+    return NULL;
+}
+
+bool tlsrpt_recv_submit(struct tlsrpt_recv *rx, const struct snapshot *snap,
+                        const void *body, size_t len, tlsrpt_done_fn *done,
+                        void *ctx, struct tlsrpt_answer *a)
+{
+    bool queued = false;
+    pthread_mutex_lock(&rx->queue_lock);
+    if (!rx->stopping && rx->q_len < QUEUE_MAX) {
+        struct job *j = &rx->queue[(rx->q_head + rx->q_len) % QUEUE_MAX];
+        *j = (struct job){
+            .snap = snap, .body = body, .len = len, .done = done, .ctx = ctx};
+        rx->q_len++;
+        queued = true;
+        pthread_cond_signal(&rx->queue_wake);
+    }
+    pthread_mutex_unlock(&rx->queue_lock);
+    if (!queued)
+        answer(rx, a, TLSRPT_BUSY, 503,
+               "too many reports waiting to be stored; try again later");
+    return queued;
 }

@@ -2,13 +2,15 @@
  * tlsrpt_recv: TLS report reception (RFC 8460 §3) behind the HTTPS
  * listener, between the HTTP layer and the store: the rate limit per
  * client address, a cap on the report bytes held by all connections at
- * once, and the submission itself: inflate (capped), parse, check that
- * every policy-domain is served by the current snapshot, store durably,
- * and the HTTP answer (200 only once the report is committed). Parsing and
- * storing run one at a time, so at most one inflated report is in memory.
- * It also deletes reports past their retention, at most once an hour. It
- * does not speak HTTP itself. I/O (the store); HTTP worker threads call it
- * (it locks what it shares).
+ * once, and the submission itself: a bounded queue that a writer thread of
+ * its own empties, so that no HTTP worker ever waits for the disk. The
+ * writer inflates (capped) and parses each report, checks that every
+ * policy-domain is served by the snapshot its request holds, stores all
+ * the reports waiting in one transaction (one fsync), and only then gives
+ * each its answer (200 only once the report is committed). One parsed
+ * report at a time is in memory. It also deletes reports past their
+ * retention, at most once an hour. It does not speak HTTP itself. I/O (the
+ * store); HTTP worker threads call it, the writer thread calls back.
  */
 #ifndef MTA_STS_TLSRPT_RECV_H
 #define MTA_STS_TLSRPT_RECV_H
@@ -39,7 +41,7 @@ enum tlsrpt_outcome {
     TLSRPT_NOT_SERVED,   /* 403: a policy-domain this host does not serve */
     TLSRPT_TOO_LARGE,    /* 413: body or inflated size */
     TLSRPT_RATE_LIMITED, /* 429 */
-    TLSRPT_BUSY,         /* 503: too many report bytes in flight */
+    TLSRPT_BUSY,         /* 503: too many report bytes or reports waiting */
     TLSRPT_NO_ROOM,      /* 507: the disk budget */
     TLSRPT_STORE_ERROR,  /* 503 */
     TLSRPT_N_OUTCOMES
@@ -55,7 +57,8 @@ const char *tlsrpt_outcome_name(enum tlsrpt_outcome o);
  */
 struct tlsrpt_recv *tlsrpt_recv_new(const struct config *cfg, struct diag *d);
 
-/* tlsrpt_recv_free closes it; NULL is a no-op. */
+/* tlsrpt_recv_free answers what is queued, stops the writer and closes
+ * the store; NULL is a no-op. */
 void tlsrpt_recv_free(struct tlsrpt_recv *rx);
 
 /* tlsrpt_recv_max_body is the most bytes one report may have as sent. */
@@ -80,23 +83,27 @@ bool tlsrpt_recv_hold(struct tlsrpt_recv *rx, size_t *held, size_t n,
                       struct tlsrpt_answer *a);
 void tlsrpt_recv_release(struct tlsrpt_recv *rx, size_t *held);
 
-/*
- * tlsrpt_recv_submit takes a whole body (gzip or JSON) and answers it; the
- * domains are checked against snap. now is the wall clock (seconds).
- */
-void tlsrpt_recv_submit(struct tlsrpt_recv *rx, const struct snapshot *snap,
-                        const void *body, size_t len, int64_t now,
-                        struct tlsrpt_answer *a);
+/* tlsrpt_done_fn receives a submission's answer, on the writer thread. */
+typedef void tlsrpt_done_fn(void *ctx, const struct tlsrpt_answer *a);
 
 /*
- * tlsrpt_recv_metrics appends the per-domain counters of the reports
- * stored since start, in Prometheus text format, with bounded labels:
- * mta_sts_tlsrpt_reports_total{domain}, mta_sts_tlsrpt_sessions_total
- * {domain,result} and mta_sts_tlsrpt_failures_total{domain,type}, type
- * being one of RFC 8460's result types or "other" (organisations are no
- * label). Domains are only those a stored report named, so served ones.
+ * tlsrpt_recv_submit queues a whole body (gzip or JSON) for the writer and
+ * returns true: done(ctx, answer) is called later, once, on the writer
+ * thread; body and snap (against which the domains are checked) must stay
+ * valid until then. false, with the answer in a, when the queue is full
+ * (503 with Retry-After) or reception is stopping.
  */
-void tlsrpt_recv_metrics(struct tlsrpt_recv *rx, struct buf *b);
+bool tlsrpt_recv_submit(struct tlsrpt_recv *rx, const struct snapshot *snap,
+                        const void *body, size_t len, tlsrpt_done_fn *done,
+                        void *ctx, struct tlsrpt_answer *a);
+
+/*
+ * tlsrpt_recv_metrics appends the per-domain counters of the reports in
+ * this replica's databases (see tlsrpt_tally.h) for the domains snap
+ * serves; a database that could not be read is named in d.
+ */
+void tlsrpt_recv_metrics(struct tlsrpt_recv *rx, const struct snapshot *snap,
+                         struct buf *b, struct diag *d);
 
 /* tlsrpt_recv_count is how many submissions had outcome o. */
 uint64_t tlsrpt_recv_count(const struct tlsrpt_recv *rx, enum tlsrpt_outcome o);

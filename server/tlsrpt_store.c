@@ -2,8 +2,10 @@
  * tlsrpt_store: one replica's TLS report database (see tlsrpt_store.h).
  * SQLite in WAL mode with synchronous=FULL: a commit is on disk when
  * sqlite3_step returns, which is what lets the HTTP path answer 200 only
- * after it. Every write is one BEGIN IMMEDIATE ... COMMIT; the statements
- * are prepared once at open. I/O; a mutex per store serialises callers.
+ * after it. Reports are written in batches, one BEGIN IMMEDIATE ... COMMIT
+ * (so one fsync) for all of them, each report in a savepoint of its own;
+ * the statements are prepared once at open. I/O; a mutex per store
+ * serialises callers (a batch holds it from begin to commit).
  */
 #include "tlsrpt_store.h"
 
@@ -72,6 +74,9 @@ enum stmt {
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
     ST_EXPIRE,
     ST_N
 };
@@ -92,11 +97,14 @@ static const char *const stmt_sql[ST_N] = {
     "BEGIN IMMEDIATE",
     "COMMIT",
     "ROLLBACK",
+    "SAVEPOINT report",
+    "RELEASE report",
+    "ROLLBACK TO report",
     "DELETE FROM report WHERE end_time < ?",
 };
 
 struct tlsrpt_store {
-    pthread_mutex_t lock;
+    pthread_mutex_t lock; /* held from tlsrpt_store_begin to its commit */
     sqlite3 *db;
     sqlite3_stmt *st[ST_N];
     char *path;
@@ -252,6 +260,23 @@ out:
     return rc;
 }
 
+char *tlsrpt_store_file(const char *state_dir, const char *instance)
+{
+    size_t n = strlen(state_dir) + strlen(instance) + 32;
+    char *path = malloc(n);
+    if (path != NULL)
+        snprintf(path, n, "%s/tlsrpt-%s.sqlite3", state_dir, instance);
+    return path;
+}
+
+const char *tlsrpt_store_mail_instance(const char *instance, char *out,
+                                       size_t outlen)
+{
+    snprintf(out, outlen, "%s%smail", instance != NULL ? instance : "",
+             instance != NULL ? "-" : "");
+    return out;
+}
+
 struct tlsrpt_store *tlsrpt_store_open(const char *state_dir,
                                        const char *instance, size_t max_disk,
                                        struct diag *d)
@@ -273,16 +298,15 @@ struct tlsrpt_store *tlsrpt_store_open(const char *state_dir,
     }
     if (prepare_dir(state_dir, d) < 0)
         return NULL;
-    size_t n = strlen(state_dir) + strlen(instance) + 32;
     s = calloc(1, sizeof(*s));
-    if (s == NULL || (s->path = malloc(n)) == NULL) {
+    if (s == NULL ||
+        (s->path = tlsrpt_store_file(state_dir, instance)) == NULL) {
         diag_add(d, DIAG_ERROR, 0, 0,
                  "opening the report database: out of memory");
         goto fail;
     }
     pthread_mutex_init(&s->lock, NULL);
     s->max_disk = max_disk;
-    snprintf(s->path, n, "%s/tlsrpt-%s.sqlite3", state_dir, instance);
     if (sqlite3_open_v2(s->path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                             SQLITE_OPEN_NOMUTEX,
@@ -454,6 +478,61 @@ static int insert_report(struct tlsrpt_store *s, const struct tlsrpt_report *r,
     return 0;
 }
 
+int tlsrpt_store_begin(struct tlsrpt_store *s, struct diag *d)
+{
+    pthread_mutex_lock(&s->lock);
+    if (run(s, ST_BEGIN, "starting a transaction", d) < 0) {
+        pthread_mutex_unlock(&s->lock);
+        return -1;
+    }
+    return 0;
+}
+
+int tlsrpt_store_commit(struct tlsrpt_store *s, struct diag *d)
+{
+    int rc = run(s, ST_COMMIT, "committing reports", d);
+    if (rc < 0) {
+        struct diag ignored;
+        diag_init(&ignored, NULL);
+        run(s, ST_ROLLBACK, "rolling back", &ignored);
+        diag_free(&ignored);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* add_rows writes the rows of one report inside the savepoint. */
+static enum tlsrpt_store_result add_rows(struct tlsrpt_store *s,
+                                         const struct tlsrpt_report *r,
+                                         const void *raw, size_t raw_len,
+                                         int64_t now, struct diag *d)
+{
+    int64_t used, id = 0;
+    if (used_bytes(s, &used, d) < 0)
+        return TLSRPT_STORE_FAILED;
+    size_t need = raw_len + row_bytes(r);
+    if ((uint64_t)used + need > s->max_disk) {
+        diag_add(d, DIAG_ERROR, 0, 0,
+                 "%s: the reports take %lld bytes; %zu more would pass the "
+                 "budget of %zu (tlsrpt.max_disk)",
+                 s->path, (long long)used, need, s->max_disk);
+        return TLSRPT_STORE_FULL;
+    }
+    int dup = insert_report(s, r, now, &id, d);
+    if (dup < 0)
+        return TLSRPT_STORE_FAILED;
+    if (dup == 1)
+        return TLSRPT_STORE_DUPLICATE;
+    sqlite3_bind_int64(s->st[ST_RAW], 1, id);
+    sqlite3_bind_blob64(s->st[ST_RAW], 2, raw, raw_len, SQLITE_STATIC);
+    if (run(s, ST_RAW, "storing the raw report", d) < 0)
+        return TLSRPT_STORE_FAILED;
+    for (size_t i = 0; i < r->n_policies; i++)
+        if (add_policy(s, id, i, &r->policies[i], d) < 0)
+            return TLSRPT_STORE_FAILED;
+    return TLSRPT_STORE_ADDED;
+}
+
 enum tlsrpt_store_result tlsrpt_store_add(struct tlsrpt_store *s,
                                           const struct tlsrpt_report *r,
                                           const void *raw, size_t raw_len,
@@ -461,60 +540,31 @@ enum tlsrpt_store_result tlsrpt_store_add(struct tlsrpt_store *s,
 {
     enum tlsrpt_store_result res = TLSRPT_STORE_FAILED;
     struct buf z;
-    bool in_tx = false;
-    int64_t used, id = 0;
     buf_init(&z, 0);
     if (!tlsrpt_is_gzip(raw, raw_len)) {
         if (tlsrpt_deflate(raw, raw_len, raw_len + raw_len / 8 + 1024, &z) <
             0) {
             diag_add(d, DIAG_ERROR, 0, 0, "%s: cannot compress the report",
                      s->path);
-            return TLSRPT_STORE_FAILED;
+            goto out;
         }
         raw = z.data;
         raw_len = z.len;
     }
-    pthread_mutex_lock(&s->lock);
-    if (run(s, ST_BEGIN, "starting a transaction", d) < 0)
+    /* A savepoint per report: one that fails (or is over the budget)
+     * leaves the others of the batch standing. */
+    if (run(s, ST_SAVEPOINT, "starting a report", d) < 0)
         goto out;
-    in_tx = true;
-    if (used_bytes(s, &used, d) < 0)
-        goto out;
-    size_t need = raw_len + row_bytes(r);
-    if ((uint64_t)used + need > s->max_disk) {
-        res = TLSRPT_STORE_FULL;
-        diag_add(d, DIAG_ERROR, 0, 0,
-                 "%s: the reports take %lld bytes; %zu more would pass the "
-                 "budget of %zu (tlsrpt.max_disk)",
-                 s->path, (long long)used, need, s->max_disk);
-        goto out;
-    }
-    int dup = insert_report(s, r, now, &id, d);
-    if (dup < 0)
-        goto out;
-    if (dup == 1) {
-        res = TLSRPT_STORE_DUPLICATE;
-        goto out;
-    }
-    sqlite3_bind_int64(s->st[ST_RAW], 1, id);
-    sqlite3_bind_blob64(s->st[ST_RAW], 2, raw, raw_len, SQLITE_STATIC);
-    if (run(s, ST_RAW, "storing the raw report", d) < 0)
-        goto out;
-    for (size_t i = 0; i < r->n_policies; i++)
-        if (add_policy(s, id, i, &r->policies[i], d) < 0)
-            goto out;
-    if (run(s, ST_COMMIT, "committing a report", d) < 0)
-        goto out;
-    in_tx = false;
-    res = TLSRPT_STORE_ADDED;
-out:
-    if (in_tx) {
+    res = add_rows(s, r, raw, raw_len, now, d);
+    if (res != TLSRPT_STORE_ADDED) {
         struct diag ignored;
         diag_init(&ignored, NULL);
-        run(s, ST_ROLLBACK, "rolling back", &ignored);
+        run(s, ST_ROLLBACK_TO, "rolling back a report", &ignored);
         diag_free(&ignored);
     }
-    pthread_mutex_unlock(&s->lock);
+    if (run(s, ST_RELEASE, "ending a report", d) < 0)
+        res = TLSRPT_STORE_FAILED;
+out:
     buf_free(&z);
     return res;
 }

@@ -3,9 +3,10 @@
  * (WAL, synchronous=FULL) named tlsrpt-<instance>.sqlite3 in the state
  * directory, so that replicas sharing the directory never share a writer.
  * It keeps each report's raw bytes (gzip; JSON is compressed first) and its
- * parsed rows (report, policies, failure details) in one transaction, so a
- * report is stored whole or not at all, and an "added" answer means it is
- * on disk. A report already stored (same organization-name and report-id)
+ * parsed rows (report, policies, failure details) in a batch: one
+ * transaction for the reports added between begin and commit, so each is
+ * stored whole or not at all, and all are on disk once the commit
+ * returns. A report already stored (same organization-name and report-id)
  * is stored once. It enforces a disk budget and deletes reports past their
  * retention. It does not parse, summarise or speak HTTP. I/O; any thread
  * may call it (one mutex per store serialises the writes, as SQLite would).
@@ -23,7 +24,7 @@
 struct tlsrpt_store;
 
 enum tlsrpt_store_result {
-    TLSRPT_STORE_ADDED,     /* committed to disk */
+    TLSRPT_STORE_ADDED,     /* on disk once the batch commits */
     TLSRPT_STORE_DUPLICATE, /* the same report was stored before */
     TLSRPT_STORE_FULL,      /* the disk budget would be passed */
     TLSRPT_STORE_FAILED,    /* an error, in the diagnostics */
@@ -46,6 +47,19 @@ struct tlsrpt_store *tlsrpt_store_open(const char *state_dir,
                                        const char *instance, size_t max_disk,
                                        struct diag *d);
 
+/* tlsrpt_store_file is the path of instance's database in state_dir
+ * (malloc'ed; NULL when out of memory). */
+char *tlsrpt_store_file(const char *state_dir, const char *instance);
+
+/*
+ * tlsrpt_store_mail_instance names, in out, the database `reports import`
+ * writes for a host whose tlsrpt.instance is instance (NULL when not
+ * set): "<instance>-mail", or "mail". A file of its own, so that an
+ * import never writes to a running server's database. Returns out.
+ */
+const char *tlsrpt_store_mail_instance(const char *instance, char *out,
+                                       size_t outlen);
+
 /* tlsrpt_store_free closes the database; NULL is a no-op. */
 void tlsrpt_store_free(struct tlsrpt_store *s);
 
@@ -53,8 +67,19 @@ void tlsrpt_store_free(struct tlsrpt_store *s);
 const char *tlsrpt_store_path(const struct tlsrpt_store *s);
 
 /*
- * tlsrpt_store_add stores report r, parsed from raw[0..raw_len) (gzip or
- * JSON as received), received at now (seconds since the epoch).
+ * tlsrpt_store_begin starts a batch (BEGIN IMMEDIATE) and holds the store
+ * until tlsrpt_store_commit, which commits it (one fsync for the whole
+ * batch) or, when that fails, rolls it back: then no report of the batch
+ * is stored. Both return 0, or -1 with the reason in d.
+ */
+int tlsrpt_store_begin(struct tlsrpt_store *s, struct diag *d);
+int tlsrpt_store_commit(struct tlsrpt_store *s, struct diag *d);
+
+/*
+ * tlsrpt_store_add adds report r, parsed from raw[0..raw_len) (gzip or
+ * JSON as received), received at now (seconds since the epoch), to the
+ * batch begun. A report that fails or is over the budget is left out of
+ * the batch; the others stay in it.
  */
 enum tlsrpt_store_result tlsrpt_store_add(struct tlsrpt_store *s,
                                           const struct tlsrpt_report *r,

@@ -297,41 +297,101 @@ out:
     return rc;
 }
 
-int64_t tlsrpt_summary(const char *state_dir,
-                       const struct tlsrpt_summary_opts *o, struct buf *out,
-                       struct diag *d)
+/* load copies every database of state_dir into s's in-memory one. */
+static int load(struct sum *s, const char *state_dir)
 {
-    struct sum s = {NULL, d, out, o};
     struct dirent **names = NULL;
-    int n = -1;
-    int64_t reports = -1;
+    int n = -1, rc = -1;
     char path[4096];
-    if (sqlite3_open_v2(":memory:", &s.db,
+    if (sqlite3_open_v2(":memory:", &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI,
                         NULL) != SQLITE_OK ||
-        sqlite3_exec(s.db, mem_schema, NULL, NULL, NULL) != SQLITE_OK) {
-        diag_add(d, DIAG_ERROR, 0, 0, "report summary: out of memory");
+        sqlite3_exec(s->db, mem_schema, NULL, NULL, NULL) != SQLITE_OK) {
+        diag_add(s->d, DIAG_ERROR, 0, 0, "report summary: out of memory");
         goto out;
     }
     n = scandir(state_dir, &names, only_dbs, alphasort);
     if (n < 0) {
-        diag_add(d, DIAG_ERROR, 0, 0, "state directory %s: %s", state_dir,
+        diag_add(s->d, DIAG_ERROR, 0, 0, "state directory %s: %s", state_dir,
                  strerror(errno));
         goto out;
     }
     for (int i = 0; i < n; i++) {
         int w =
             snprintf(path, sizeof(path), "%s/%s", state_dir, names[i]->d_name);
-        if (w < 0 || (size_t)w >= sizeof(path) || copy_file(&s, path, i) < 0)
+        if (w < 0 || (size_t)w >= sizeof(path) || copy_file(s, path, i) < 0)
             goto out;
     }
-    int64_t total;
-    if (domains(&s, &total) == 0)
-        reports = total;
+    rc = 0;
 out:
     for (int i = 0; i < n; i++)
         free(names[i]);
     free(names);
+    return rc;
+}
+
+int64_t tlsrpt_summary(const char *state_dir,
+                       const struct tlsrpt_summary_opts *o, struct buf *out,
+                       struct diag *d)
+{
+    struct sum s = {NULL, d, out, o};
+    int64_t reports = -1, total;
+    if (load(&s, state_dir) == 0 && domains(&s, &total) == 0)
+        reports = total;
     sqlite3_close(s.db);
     return reports;
+}
+
+int tlsrpt_summary_facts(const char *state_dir, const char *domain,
+                         int64_t since, struct tlsrpt_facts *f, struct diag *d)
+{
+    struct tlsrpt_summary_opts o = {domain, since, false, 1};
+    struct sum s = {NULL, d, NULL, &o};
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    memset(f, 0, sizeof(*f));
+    if (load(&s, state_dir) < 0)
+        goto out;
+    if (sqlite3_prepare_v2(s.db,
+                           "SELECT count(DISTINCT r.org || char(0) || r.rid),"
+                           " coalesce(sum(p.ok), 0), coalesce(sum(p.failed),"
+                           " 0), coalesce(min(r.start), 0), coalesce("
+                           "max(r.fin), 0) FROM pol p" JOIN_REP
+                           " WHERE p.domain = ?1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        db_error(&s, "preparing a query");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        db_error(&s, "reading the reports");
+        goto out;
+    }
+    f->reports = sqlite3_column_int64(st, 0);
+    f->successful = sqlite3_column_int64(st, 1);
+    f->failed = sqlite3_column_int64(st, 2);
+    f->first = sqlite3_column_int64(st, 3);
+    f->last = sqlite3_column_int64(st, 4);
+    sqlite3_finalize(st);
+    st = NULL;
+    /* The failure that weighs most, for the reason advise gives. */
+    if (sqlite3_prepare_v2(s.db, section_sql[S_MX], -1, &st, NULL) !=
+        SQLITE_OK) {
+        db_error(&s, "preparing a query");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, 1);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        long long senders = sqlite3_column_int64(st, 3);
+        snprintf(f->worst, sizeof(f->worst), "%s fails %s for %lld sender%s",
+                 (const char *)sqlite3_column_text(st, 0),
+                 (const char *)sqlite3_column_text(st, 1), senders,
+                 senders == 1 ? "" : "s");
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(s.db);
+    return rc;
 }

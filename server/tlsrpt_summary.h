@@ -34,4 +34,20 @@ int64_t tlsrpt_summary(const char *state_dir,
                        const struct tlsrpt_summary_opts *o, struct buf *out,
                        struct diag *d);
 
+/* What the stored reports say about one policy-domain, for `advise`. */
+struct tlsrpt_facts {
+    int64_t reports;            /* distinct reports */
+    int64_t first, last;        /* earliest start, latest end (0: none) */
+    int64_t successful, failed; /* sessions */
+    char worst[512];            /* "mx fails type for N senders", or "" */
+};
+
+/*
+ * tlsrpt_summary_facts reads the same databases as tlsrpt_summary for
+ * domain only (reports ending at or after since; 0 = all) into f. Returns
+ * 0, or -1 with the reason in d.
+ */
+int tlsrpt_summary_facts(const char *state_dir, const char *domain,
+                         int64_t since, struct tlsrpt_facts *f, struct diag *d);
+
 #endif

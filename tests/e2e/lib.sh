@@ -82,6 +82,15 @@
 #                            timeout).
 #   hurl ARG...              curl with the test defaults (silent, bounded
 #                            by --max-time 10, no proxy from the env).
+#   policy_ids DIR           print "DOMAIN ID" for every policy in DIR, the
+#                            id as served (from `dns --json`, so the very
+#                            id the host computes); needs python3.
+#   nsd_start DIR ZONE=FILE...
+#                            start NSD (authoritative only, in the
+#                            foreground of a background job, killed at
+#                            exit) on a free 127.0.0.1 port serving each
+#                            ZONE from DIR/FILE; sets NSD_PORT and passes,
+#                            or fails and ends the test with NSD's log.
 #
 # Variables: E2E_TMP (temp dir), MTA_STS_HOST, SRCDIR, N_PASS, N_FAIL,
 # HOST_PID, HOST_RC, WAIT_RC, E2E_PIDS (killed at exit; append your own
@@ -486,4 +495,38 @@ run_bounded() {
     local limit=$1 out=$2
     shift 2
     timeout -k 2 "$limit" "$@" >"$out" 2>&1
+}
+
+nsd_start() {
+    local dir=$1 z
+    shift
+    NSD_PORT=$(free_port)
+    {
+        printf 'server:\n    ip-address: 127.0.0.1@%s\n    port: %s\n' "$NSD_PORT" "$NSD_PORT"
+        printf '    username: ""\n    chroot: ""\n    zonesdir: "%s"\n' "$dir"
+        printf '    database: ""\n    pidfile: "%s/nsd.pid"\n' "$dir"
+        printf '    xfrdfile: "%s/xfrd.state"\n    zonelistfile: "%s/zone.list"\n' "$dir" "$dir"
+        printf '    server-count: 1\n    verbosity: 1\nremote-control:\n    control-enable: no\n'
+        for z in "$@"; do
+            printf 'zone:\n    name: %s\n    zonefile: %s\n' "${z%%=*}" "${z#*=}"
+        done
+    } >"$dir/nsd.conf"
+    nsd -d -c "$dir/nsd.conf" >"$dir/log" 2>&1 &
+    E2E_PIDS+=("$!")
+    e2e_on_exit "kill \$(cat '$dir/nsd.pid' 2>/dev/null) 2>/dev/null"
+    if ! wait_until 10 grep -q "nsd started" "$dir/log" ||
+        ! wait_until 10 port_in_use "$NSD_PORT"; then
+        fail "nsd starts"
+        cat "$dir/log"
+        e2e_finish
+    fi
+    pass "nsd serves the test zones on 127.0.0.1:$NSD_PORT"
+}
+
+policy_ids() {
+    "$MTA_STS_HOST" dns --policy-dir "$1" --cert-dir "$1/.none" --json \
+        2>/dev/null | python3 -c '
+import json, sys
+for d in json.load(sys.stdin)["domains"]:
+    print(d["domain"], d["mta_sts"]["value"].split("id=")[1])'
 }

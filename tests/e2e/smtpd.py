@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-# smtpd.py: a small scripted SMTP server for tests/e2e/test_check.sh, for
-# the cases a real MTA is awkward to configure for. Usage:
+# smtpd.py: a small scripted SMTP server for tests/e2e/test_check.sh and
+# test_check_serve.sh, for the cases a real MTA is awkward to configure
+# for. Usage:
 #   smtpd.py PORT ADDR=MODE[:CERT:KEY]...
 # listens on PORT of every ADDR (loopback addresses) with its MODE:
 #   tls         STARTTLS offered, TLS 1.2+ with CERT/KEY (PEM)
 #   tls11       the same, but TLS 1.1 only (what senders must refuse)
 #   nostarttls  EHLO answered without STARTTLS
+#   silent      the connection accepted and never answered (an MX that
+#               hangs), until the client gives up or 20 s pass
 # It answers EHLO, STARTTLS, QUIT (and NOOP) and nothing else, one thread
 # per connection, and prints "ready" once every socket listens.
 import socket
@@ -16,6 +19,10 @@ import warnings
 
 
 def session(conn, mode, ctx):
+    if mode == "silent":
+        while conn.recv(1024):
+            pass
+        return
     f = conn.makefile("rwb", buffering=0)
 
     def say(text):

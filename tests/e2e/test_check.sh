@@ -53,12 +53,7 @@ done
 policy wild.example.net '*.wild.example.net'
 
 declare -A id=()
-while read -r d i; do id[$d]=$i; done < <(
-    "$bin" dns --policy-dir "$t/pol" --cert-dir "$t/none" --json 2>/dev/null |
-        python3 -c '
-import json, sys
-for d in json.load(sys.stdin)["domains"]:
-    print(d["domain"], d["mta_sts"]["value"].split("id=")[1])')
+while read -r d i; do id[$d]=$i; done < <(policy_ids "$t/pol")
 check_eq "the ids of the 17 policies are known" 17 "${#id[@]}"
 
 # --- the zones
@@ -155,46 +150,9 @@ sed -i "s/id=$info_id/id=altered1/" "$t/nsd/example.info.zone.signed"
 check "the example.info record is altered after signing" \
     grep -q 'id=altered1' "$t/nsd/example.info.zone.signed"
 
-port=$(free_port)
-cat >"$t/nsd/nsd.conf" <<C
-server:
-    ip-address: 127.0.0.1@$port
-    port: $port
-    username: ""
-    chroot: ""
-    zonesdir: "$t/nsd"
-    database: ""
-    pidfile: "$t/nsd/nsd.pid"
-    xfrdfile: "$t/nsd/xfrd.state"
-    zonelistfile: "$t/nsd/zone.list"
-    server-count: 1
-    verbosity: 1
-remote-control:
-    control-enable: no
-zone:
-    name: example.com
-    zonefile: example.com.zone.signed
-zone:
-    name: example.info
-    zonefile: example.info.zone.signed
-zone:
-    name: example.net
-    zonefile: example.net.zone
-zone:
-    name: example.org
-    zonefile: example.org.zone
-C
-nsd -d -c "$t/nsd/nsd.conf" >"$t/nsd/log" 2>&1 &
-nsd_pid=$!
-E2E_PIDS+=("$nsd_pid")
-e2e_on_exit "kill \$(cat '$t/nsd/nsd.pid' 2>/dev/null) 2>/dev/null"
-if ! wait_until 10 grep -q "nsd started" "$t/nsd/log" ||
-    ! wait_until 10 port_in_use "$port"; then
-    fail "nsd starts"
-    cat "$t/nsd/log"
-    e2e_finish
-fi
-pass "nsd serves the test zones on 127.0.0.1:$port"
+nsd_start "$t/nsd" example.com=example.com.zone.signed example.info=example.info.zone.signed \
+    example.net=example.net.zone example.org=example.org.zone
+port=$NSD_PORT
 
 # --- the host serving the policies over HTTPS (a test CA), except that its
 # policy for otherpol.example.net is not the one `check` is told about
@@ -268,6 +226,8 @@ check_contains "sts-txt ok, the other TXT record ignored" \
     "ok sts-txt example.com: one v=STSv1 record at _mta-sts.example.com, id=${id[example.com]} (dnssec: insecure)" "$(cat "$t/good")"
 check_contains "sts-id ok" \
     "ok sts-id example.com: DNS says id=${id[example.com]}, this host serves ${id[example.com]}" "$(cat "$t/good")"
+check_contains "mta-sts.<d> resolves" \
+    "ok policy-host example.com: mta-sts.example.com has 127.0.0.1 (dnssec: insecure)" "$(cat "$t/good")"
 check_contains "policy fetched as a sender does" \
     "ok policy-fetch example.com: https://mta-sts.example.com/.well-known/mta-sts.txt (from 127.0.0.1): 200 text/plain, " "$(cat "$t/good")"
 check_contains "the fetched policy is the served one" \
@@ -339,7 +299,7 @@ expect "MX without an address: fail" \
 fails $d 1
 d=nohost.example.net
 expect "mta-sts.<d> without an address: fail, publish the CNAME" \
-    "fail policy-fetch $d: mta-sts.$d has no A or AAAA record: senders cannot fetch the policy fix: publish \`mta-sts.$d. IN CNAME <this host>.\` (\`mta-sts-host dns --target HOST\` prints it)" $d
+    "fail policy-host $d: mta-sts.$d has no A or AAAA record: senders cannot fetch the policy fix: publish \`mta-sts.$d. IN CNAME <this host>.\` (\`mta-sts-host dns --target HOST\` prints it)" $d
 fails $d 1
 d=otherpol.example.net
 served_other=$("$bin" validate "$t/served/$d.txt" | sed -n 's/.*valid (id \([A-Za-z0-9]*\),.*/\1/p')
@@ -369,7 +329,7 @@ check_file_contains "a wildcard policy pattern covers the MX" "^ok mx $d: 1 MX h
 fails $d 0
 check_eq "all: 14 fail lines in all, one per broken domain" 14 "$(grep -c '^fail ' "$t/all")"
 check_eq "all: one line per check per domain, nothing else" "" \
-    "$(grep -vE '^(ok|warn|fail) (sts-txt|sts-id|policy-fetch|policy-match|tlsrpt|mx|mx-addr|mx-tls) [a-z0-9.]+: ' "$t/all")"
+    "$(grep -vE '^(ok|warn|fail) (sts-txt|sts-id|policy-host|policy-fetch|policy-match|tlsrpt|mx|mx-addr|mx-tls) [a-z0-9.]+: ' "$t/all")"
 
 # --- DNSSEC: with the zones' keys as trust anchors
 args2=(--policy-dir "$t/pol2" --cert-dir "$t/none" --resolver "127.0.0.1:$port"
@@ -378,7 +338,7 @@ args2=(--policy-dir "$t/pol2" --cert-dir "$t/none" --resolver "127.0.0.1:$port"
 check_eq "signed zone: exit 0" 0 \
     "$("$bin" check "${args2[@]}" example.com >"$t/sec" 2>"$t/sec.err"; echo $?)"
 check_eq "signed zone: every answer secure" "" "$(grep -v '(dnssec: secure)$' "$t/sec" | grep -vE '^ok (sts-id|policy-fetch|policy-match|mx-tls) ')"
-check_eq "signed zone: all 10 checks ok" 10 "$(grep -c '^ok ' "$t/sec")"
+check_eq "signed zone: all 11 checks ok" 11 "$(grep -c '^ok ' "$t/sec")"
 check_eq "altered zone: exit 1" 1 \
     "$("$bin" check "${args2[@]}" example.info >"$t/bogus" 2>"$t/bogus.err"; echo $?)"
 check_file_contains "altered zone: bogus, with the validator's reason and a fix" \

@@ -249,7 +249,7 @@ fi
 check_eq "help exits 0" 0 "$(rc "$bin" help)"
 check_contains "help is the overview" "commands:" "$(cat "$t/out")"
 # "reports import" is one command of two words: $cmd is split on purpose.
-for cmd in serve validate dns check health reports "reports import" help; do
+for cmd in serve validate dns check advise health reports "reports import" help; do
     f=$fh/help-${cmd// /-}
     # shellcheck disable=SC2086
     check_eq "help $cmd exits 0" 0 "$(rc "$bin" help $cmd)"
@@ -265,13 +265,16 @@ check "help serve does not list validate's --no-certs" bash -c '! grep -q -- --n
 check_contains "help reports lists --since" "--since DATE" "$(cat "$fh/help-reports")"
 check "help reports import does not list --since" bash -c '! grep -q -- --since "$1"' _ "$fh/help-reports-import"
 check_contains "--help lists reports import" "reports import" "$("$bin" --help)"
+check_contains "help advise lists --add and --remove" "--add MX" "$(cat "$fh/help-advise")"
+check_contains "help advise lists --since" "--since DATE" "$(cat "$fh/help-advise")"
+check "help dns does not list advise's --add" bash -c '! grep -q -- --add "$1"' _ "$fh/help-dns"
 check_eq "help of an unknown command exits 2" 2 "$(rc "$bin" help frobnicate)"
 man=$SRCDIR/docs/mta-sts-host.1
 check "the man page renders without warnings" bash -c \
     'out=$(groff -man -Tutf8 -ww "$1" 2>&1 >/dev/null); [ -z "$out" ] || { echo "$out"; exit 1; }' _ "$man"
 check "the man page has its sections" bash -c \
     'groff -man -Tutf8 "$1" 2>/dev/null | sed "s/.\x08//g" | grep -q "^EXIT STATUS"' _ "$man"
-for cmd in serve validate dns check health reports "reports import" help; do
+for cmd in serve validate dns check advise health reports "reports import" help; do
     # The options a command's help lists, as long names, and the ones its
     # man page section lists on its "Options:" line.
     from_help=$(sed -n '/^options:/,/^$/p' "$fh/help-${cmd// /-}" | grep -oE -- '--[a-z-]+' | sort -u | tr '\n' ' ')

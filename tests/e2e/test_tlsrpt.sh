@@ -9,9 +9,12 @@
 # sent) and chunked (cut at the cap), other methods, a flood from one
 # address (429, another address and policy fetches still served), the
 # metrics (promtool), `reports import` of a message and an mbox built by
-# Python's email package, start-up with an unusable state directory, and a host
-# killed with SIGKILL during a burst: every report that got a 200 is in the
-# database afterwards and none is half-stored. The database is read with
+# Python's email package, the report metrics after a restart and imports
+# (promtool; the counts of the samples, a report in both databases once),
+# start-up with an unusable state directory, and a host killed with
+# SIGKILL during a burst: every report that got a 200 is in the database
+# afterwards and none is half-stored; a full writer queue (503 with
+# Retry-After) and SIGTERM during a burst. The database is read with
 # Python's sqlite3.
 #
 # Run by ctest as `bash tests/e2e/test_tlsrpt.sh` with MTA_STS_HOST and
@@ -367,6 +370,10 @@ def msg(rid, body_file=None, gz=True):
     m.replace_header("Content-Type", m["Content-Type"].replace("multipart/mixed", "multipart/report"))
     return m
 open(t + "/one.eml", "wb").write(bytes(msg("mail-1")))
+open(t + "/live.eml", "wb").write(bytes(msg("mail-4")))
+r2 = json.loads(open(s + "/rfc.json").read())
+r2["report-id"] = "mail-2"
+open(t + "/mail2.json", "w").write(json.dumps(r2))
 box = mailbox.mbox(t + "/reports.mbox")
 for m in (msg("mail-2"), msg("mail-3", gz=False), msg("mail-1")):
     box.add(m)
@@ -420,6 +427,63 @@ assert d["failed"] == 300 * 4 + 6, d
 assert d["reports"] == 9, d
 assert {"result_type": "starttls-not-supported", "sessions": 800} in d["failure_types"], d
 ' "$OUT/summary.json"
+
+# ---- metrics: what the databases hold, across a restart and imports ------------
+
+# A restart counts what both databases hold: the 7 reports received above
+# (6 for example.com, 1 for example.net) and the 3 imported (mail-1..3,
+# each the RFC sample: 5326 sessions succeeded, 100 certificate-expired
+# and 200 starttls-not-supported failures).
+# metric NAME LABELS: the value of one sample in $OUT/metrics.
+metric() {
+    awk -v k="$1{$2}" '$1 == k { print $2 }' "$OUT/metrics"
+}
+if host_start "$LOG.2" "http://127.0.0.1:$HTTP_PORT/healthz" serve \
+    -c "$T/config.yaml"; then
+    wait_log "$LOG.2" "TLS reports: receiving" 10
+    hurl "http://127.0.0.1:$HTTP_PORT/metrics" >"$OUT/metrics"
+    check "after the restart and imports, metrics pass promtool" \
+        promtool check metrics <"$OUT/metrics"
+    check_eq "reports of example.com: 6 received + 3 imported" 9 \
+        "$(metric mta_sts_tlsrpt_reports_total 'domain="example.com"')"
+    check_eq "reports of example.net: 1, counted again after the restart" 1 \
+        "$(metric mta_sts_tlsrpt_reports_total 'domain="example.net"')"
+    check_eq "sessions succeeded: 9 reports of 5326" $((9 * 5326)) \
+        "$(metric mta_sts_tlsrpt_sessions_total 'domain="example.com",result="successful"')"
+    check_eq "sessions failed: 306 received + 3 x 300 imported" 1206 \
+        "$(metric mta_sts_tlsrpt_sessions_total 'domain="example.com",result="failed"')"
+    check_eq "starttls-not-supported: 200 received + 3 x 200 imported" 800 \
+        "$(metric mta_sts_tlsrpt_failures_total 'domain="example.com",type="starttls-not-supported"')"
+    check_eq "certificate-expired: 100 received + 3 x 100 imported" 400 \
+        "$(metric mta_sts_tlsrpt_failures_total 'domain="example.com",type="certificate-expired"')"
+    check_eq "a type outside RFC 8460 is still other" 1 \
+        "$(metric mta_sts_tlsrpt_failures_total 'domain="example.com",type="other"')"
+    check_eq "the outcome counters are this process's: none yet" 0 \
+        "$(metric mta_sts_tlsrpt_submissions_total 'outcome="stored"')"
+    # Imports while the host runs: a new report is counted at the next
+    # scrape; one the host received over HTTPS (rfc-1) is counted once.
+    "$MTA_STS_HOST" reports import -c "$T/config.yaml" "$T/live.eml" "$S/rfc.gz" \
+        >"$OUT/imp4.txt" 2>&1
+    check "import while the host runs exits 0" test $? -eq 0
+    hurl "http://127.0.0.1:$HTTP_PORT/metrics" >"$OUT/metrics"
+    check "after a live import, metrics pass promtool" \
+        promtool check metrics <"$OUT/metrics"
+    check_eq "the live import is counted, the report in both files once" 10 \
+        "$(metric mta_sts_tlsrpt_reports_total 'domain="example.com"')"
+    check_eq "its failed sessions too" 1506 \
+        "$(metric mta_sts_tlsrpt_sessions_total 'domain="example.com",result="failed"')"
+    # And one received over HTTPS that was imported before: counted once.
+    check_eq "mail-2 over HTTPS too: 200" 200 \
+        "$(post again "$T/mail2.json" "${JSON[@]}" "$URL")"
+    hurl "http://127.0.0.1:$HTTP_PORT/metrics" >"$OUT/metrics"
+    check_eq "a report imported, then received: still counted once" 10 \
+        "$(metric mta_sts_tlsrpt_reports_total 'domain="example.com"')"
+    check_eq "while the outcome counter saw it stored" 1 \
+        "$(metric mta_sts_tlsrpt_submissions_total 'outcome="stored"')"
+    host_stop "$HOST_PID"
+else
+    fail "host starts again on the same databases"
+fi
 
 # ---- start-up with an unusable state directory --------------------------------
 
@@ -486,21 +550,14 @@ for t in ts:
 for t in ts:
     t.join()
 EOF
-if host_start "$T/burst.log" "http://127.0.0.1:$HTTP_PORT/healthz" serve -c "$T/burst.yaml"; then
-    BURST_PID=$HOST_PID
-    : >"$OUT/acked"
-    python3 "$T/burst.py" "$HTTPS_PORT" "$CA" "$OUT/acked" &
-    DRIVER=$!
-    E2E_PIDS+=("$DRIVER")
-    wait_until 30 test "$(wc -l <"$OUT/acked")" -ge 40
-    kill -9 "$BURST_PID"
-    wait_exit "$BURST_PID" 10
-    wait_exit "$DRIVER" 20
-    ACKED=$(wc -l <"$OUT/acked")
-    check "the burst got at least 40 reports acknowledged before the kill" test "$ACKED" -ge 40
-    DB=$STATE2/tlsrpt-e2e.sqlite3
-    check_eq "database intact after SIGKILL" ok "$(sql 'PRAGMA integrity_check')"
-    python3 - "$DB" "$OUT/acked" >"$OUT/durable.txt" 2>&1 <<'EOF'
+# acked N: at least N reports were acknowledged (a function, so that
+# wait_until counts anew at each try).
+acked() { test "$(wc -l <"$OUT/acked")" -ge "$1"; }
+# durable OUT: whether every report id in $OUT/acked is in $DB with all
+# its rows (burst.py's reports: one policy, ten failures, the raw copy);
+# the verdict line goes to OUT.
+durable() {
+    python3 - "$DB" "$OUT/acked" >"$1" 2>&1 <<'EOF'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 acked = [l.strip() for l in open(sys.argv[2]) if l.strip()]
@@ -514,10 +571,141 @@ half = db.execute("""SELECT count(*) FROM report r WHERE
 print("acked=%d stored=%d missing=%d half=%d" % (len(acked), len(have), len(missing), half))
 sys.exit(0 if not missing and half == 0 and len(have) >= len(acked) else 1)
 EOF
+}
+if host_start "$T/burst.log" "http://127.0.0.1:$HTTP_PORT/healthz" serve -c "$T/burst.yaml"; then
+    BURST_PID=$HOST_PID
+    : >"$OUT/acked"
+    python3 "$T/burst.py" "$HTTPS_PORT" "$CA" "$OUT/acked" &
+    DRIVER=$!
+    E2E_PIDS+=("$DRIVER")
+    wait_until 30 acked 40
+    kill -9 "$BURST_PID"
+    wait_exit "$BURST_PID" 10
+    wait_exit "$DRIVER" 20
+    ACKED=$(wc -l <"$OUT/acked")
+    check "the burst got at least 40 reports acknowledged before the kill" test "$ACKED" -ge 40
+    DB=$STATE2/tlsrpt-e2e.sqlite3
+    check_eq "database intact after SIGKILL" ok "$(sql 'PRAGMA integrity_check')"
+    durable "$OUT/durable.txt"
     check "every acknowledged report is stored whole, none half-stored ($(cat "$OUT/durable.txt"))" \
         test "$(tail -n 1 "$OUT/durable.txt" | grep -c 'missing=0 half=0')" = 1
 else
     fail "host starts for the burst"
+fi
+
+# ---- a full queue: 503 with Retry-After, nothing lost -------------------------
+
+# Another process holds the database's write lock, so the writer waits
+# for it (should that pass SQLite's busy timeout, its batch gets 503
+# too); meanwhile 150 senders (three source addresses: the per-address
+# connection limit is 64) fill the queue of 64, and the next get 503
+# with Retry-After at once. The lock is let go once such a 503 came;
+# what follows is stored, and no report answered 503 is.
+sed "s|^state_dir: .*|state_dir: $T/state4|" "$T/burst.yaml" >"$T/full.yaml"
+cat >"$T/full.py" <<'EOF'
+import gzip, json, socket, sqlite3, ssl, sys, threading
+port, ca, db, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(cafile=ca)
+lock = sqlite3.connect(db, timeout=10, isolation_level=None)
+lock.execute("BEGIN IMMEDIATE")
+full = threading.Event()
+answers, mu = [], threading.Lock()
+def post(n):
+    rid = "full-%d" % n
+    r = {"organization-name": "Full", "contact-info": "f@x", "report-id": rid,
+         "date-range": {"start-datetime": "2016-04-01T00:00:00Z",
+                        "end-datetime": "2016-04-01T23:59:59Z"},
+         "policies": [{"policy": {"policy-type": "sts", "policy-domain": "example.com"},
+                       "summary": {"total-successful-session-count": 1,
+                                   "total-failure-session-count": 0}}]}
+    body = gzip.compress(json.dumps(r).encode())
+    s = socket.create_connection(("127.0.0.1", port), timeout=30,
+                                 source_address=("127.0.0.%d" % (2 + n % 3), 0))
+    t = ctx.wrap_socket(s, server_hostname="mta-sts.example.com")
+    t.sendall(b"POST /tlsrpt HTTP/1.1\r\nHost: mta-sts.example.com\r\n"
+              b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    resp = b""
+    while True:
+        c = t.recv(4096)
+        if not c:
+            break
+        resp += c
+    head, _, text = resp.partition(b"\r\n\r\n")
+    status = head.split(b" ")[1].decode() if head else "none"
+    retry = b"\r\nretry-after:" in head.lower()
+    with mu:
+        answers.append((rid, status, retry, text.decode().strip()))
+    if status == "503" and b"waiting" in text:
+        full.set()
+ts = [threading.Thread(target=post, args=(n,)) for n in range(150)]
+for t in ts:
+    t.start()
+saw_full = full.wait(25)
+lock.execute("ROLLBACK")
+for t in ts:
+    t.join()
+with open(out, "w") as f:
+    for a in answers:
+        f.write("%s %s %s %s\n" % (a[0], a[1], "retry" if a[2] else "-", a[3]))
+print("full=%s answers=%d" % (saw_full, len(answers)))
+EOF
+if host_start "$T/full.log" "http://127.0.0.1:$HTTP_PORT/healthz" serve -c "$T/full.yaml"; then
+    FULL_PID=$HOST_PID
+    DB=$T/state4/tlsrpt-e2e.sqlite3
+    timeout 120 python3 "$T/full.py" "$HTTPS_PORT" "$CA" "$DB" "$OUT/full.txt" \
+        >"$OUT/full.out" 2>&1
+    check_eq "a full queue: every sender got an answer" "full=True answers=150" \
+        "$(cat "$OUT/full.out")"
+    check_file_contains "the queue full: 503 with Retry-After, saying why" \
+        '^full-[0-9]+ 503 retry too many reports waiting to be stored; try again later$' \
+        "$OUT/full.txt"
+    check "nothing else was answered but 200 and those 503s" bash -c \
+        '! grep -vE "^full-[0-9]+ (200 - stored|503 retry .*try again later)$" "$1"' _ "$OUT/full.txt"
+    grep ' 200 ' "$OUT/full.txt" | cut -d' ' -f1 >"$OUT/acked"
+    check "once the lock was let go, reports were stored again" test -s "$OUT/acked"
+    durable_full() {
+        python3 - "$DB" "$OUT/acked" "$OUT/full.txt" <<'EOF'
+import sqlite3, sys
+have = {r[0] for r in sqlite3.connect(sys.argv[1]).execute("SELECT report_id FROM report")}
+acked = {l.strip() for l in open(sys.argv[2]) if l.strip()}
+refused = {l.split()[0] for l in open(sys.argv[3]) if " 503 " in l}
+print("acked=%d stored=%d refused_but_stored=%d" % (len(acked), len(have), len(refused & have)))
+sys.exit(0 if acked <= have and not (refused & have) else 1)
+EOF
+    }
+    check "every 200 is stored, no 503 is" durable_full
+    check_eq "the host still serves" 200 \
+        "$(hurl -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/healthz")"
+    host_stop "$FULL_PID"
+    check_eq "and stops cleanly" 0 "$HOST_RC"
+else
+    fail "host starts for the full queue"
+fi
+
+# ---- SIGTERM during a burst: the reports with the writer are answered ------
+
+# The stop must wait for every request suspended while the writer stores
+# its report (libmicrohttpd must not stop a daemon with one suspended),
+# then exit 0; what was acknowledged is stored.
+sed "s|^state_dir: .*|state_dir: $T/state3|" "$T/burst.yaml" >"$T/term.yaml"
+if host_start "$T/term.log" "http://127.0.0.1:$HTTP_PORT/healthz" serve -c "$T/term.yaml"; then
+    TERM_PID=$HOST_PID
+    : >"$OUT/acked"
+    python3 "$T/burst.py" "$HTTPS_PORT" "$CA" "$OUT/acked" &
+    DRIVER=$!
+    E2E_PIDS+=("$DRIVER")
+    wait_until 30 acked 20
+    host_stop "$TERM_PID" 30
+    check_eq "SIGTERM during a burst: the host exits 0" 0 "$HOST_RC"
+    wait_exit "$DRIVER" 20
+    check "the burst got reports acknowledged before the stop" \
+        test "$(wc -l <"$OUT/acked")" -ge 20
+    DB=$T/state3/tlsrpt-e2e.sqlite3
+    durable "$OUT/durable-term.txt"
+    check "after SIGTERM every acknowledged report is stored ($(cat "$OUT/durable-term.txt"))" \
+        test "$(tail -n 1 "$OUT/durable-term.txt" | grep -c 'missing=0 half=0')" = 1
+else
+    fail "host starts for the SIGTERM burst"
 fi
 
 e2e_finish

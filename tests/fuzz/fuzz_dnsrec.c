@@ -1,6 +1,7 @@
 /*
  * libFuzzer target for the DNS record rendering (server/dnsrec.c). The
- * input, split at NULs, gives two domains, a CNAME target and up to four
+ * input, split at NULs, gives two domains, a CNAME target (for an input
+ * of odd length also the provider zone of a delegation) and up to four
  * TLS-RPT rua URIs. Domains go through config_check_domain first, as every
  * caller's do, and the target is used only when it looks like a host name
  * (`dns --target` passes it as given); the rua URIs are arbitrary bytes,
@@ -8,7 +9,8 @@
  * is policy_id() of the input, as the host computes it.
  *
  * Invariants, checked with abort(): the zone text is exactly the expected
- * lines per domain, and the `_smtp._tls` TXT value, read back as DNS
+ * lines per domain (with a delegation the customer's CNAME and the
+ * provider's TXT record), and the `_smtp._tls` TXT value, read back as DNS
  * character-strings (each at most 255 bytes, escapes decoded, only
  * printable ASCII between the quotes), is exactly "v=TLSRPTv1; rua=" and
  * the URIs joined by ','. The JSON is well-formed, has no raw control
@@ -112,10 +114,20 @@ static void check_zone(const struct buf *b, const struct dnsrec_input *in,
         const char *d = in->domains[i].domain;
         if (i > 0)
             expect_line(&p, end, "");
+        const char *z = in->delegate_zone;
         snprintf(line, sizeof(line), "; %s", d);
         expect_line(&p, end, line);
-        snprintf(line, sizeof(line), "_mta-sts.%s. IN TXT \"v=STSv1; id=%s\"",
-                 d, in->domains[i].policy_id);
+        if (z != NULL) {
+            snprintf(line, sizeof(line),
+                     "; in the zone of %s (the customer):", d);
+            expect_line(&p, end, line);
+            snprintf(line, sizeof(line),
+                     "_mta-sts.%s. IN CNAME _mta-sts.%s.%s.", d, d, z);
+        } else {
+            snprintf(line, sizeof(line),
+                     "_mta-sts.%s. IN TXT \"v=STSv1; id=%s\"", d,
+                     in->domains[i].policy_id);
+        }
         expect_line(&p, end, line);
         if (in->n_rua > 0) {
             size_t len;
@@ -143,6 +155,15 @@ static void check_zone(const struct buf *b, const struct dnsrec_input *in,
                 snprintf(line, sizeof(line), "; mta-sts.%s must resolve", d);
             if (len < (size_t)n || memcmp(s, line, (size_t)n) != 0)
                 abort();
+        }
+        if (z != NULL) {
+            snprintf(line, sizeof(line),
+                     "; in the zone of %s (the provider):", z);
+            expect_line(&p, end, line);
+            snprintf(line, sizeof(line),
+                     "_mta-sts.%s.%s. IN TXT \"v=STSv1; id=%s\"", d, z,
+                     in->domains[i].policy_id);
+            expect_line(&p, end, line);
         }
     }
     if (p != end)
@@ -345,8 +366,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rua[n_rua++] = f[i];
     /* The report path is covered by the unit tests; here the oracle
      * below knows the configured URIs only. */
+    /* An input of odd length delegates to the same host name as a zone
+     * (`dns --delegate`, RFC 8461 §8.2). */
+    const char *host = plausible_host(f[2]) ? f[2] : NULL;
     struct dnsrec_input in = {
-        doms, n_domains, rua, n_rua, plausible_host(f[2]) ? f[2] : NULL, NULL};
+        doms, n_domains, rua, n_rua, host, NULL, size % 2 == 1 ? host : NULL};
 
     struct buf want_rpt, zone, json;
     buf_init(&want_rpt, 1 << 20);

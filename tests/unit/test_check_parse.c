@@ -39,6 +39,9 @@ static const struct join_case join_cases[] = {
     {"\x03"
      "a\0c",
      4, NULL, "NUL byte"},
+    {"\x03"
+     "ab\0",
+     4, NULL, "NUL byte"},
 };
 
 static void test_txt_join(void **state)
@@ -90,6 +93,9 @@ static const struct name_case name_cases[] = {
     {"\x05mx1", 4, NULL, 0, "runs past the end"},
     {"\x03m x\x00", 5, NULL, 0, "found byte 0x20"},
     {"", 0, NULL, 0, "without its root label"},
+    {"\x08_mta-sts\x07"
+     "example\x00",
+     18, "_mta-sts.example", 18, NULL},
 };
 
 static void test_wire_name(void **state)
@@ -129,6 +135,25 @@ static void test_wire_name(void **state)
     assert_int_equal(
         check_wire_name(wire, ends[3] + 1, out, NULL, err, sizeof(err)), 0);
     assert_int_equal(strlen(out), 253);
+    /* 251 letters, but with the dots 254 characters. */
+    wire[ends[3] - 61 - 1] = 62;
+    wire[ends[3]] = 'a';
+    wire[ends[3] + 1] = 0;
+    assert_int_equal(
+        check_wire_name(wire, ends[3] + 2, out, NULL, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "longer than 253"));
+    /* A label of 63 bytes is the longest; 64 would be a pointer's range. */
+    unsigned char label[66] = {64};
+    memset(label + 1, 'a', 64);
+    label[65] = 0;
+    assert_int_equal(
+        check_wire_name(label, sizeof(label), out, NULL, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "at most 63"));
+    label[0] = 63;
+    label[64] = 0;
+    assert_int_equal(check_wire_name(label, 65, out, NULL, err, sizeof(err)),
+                     0);
+    assert_int_equal(strlen(out), 63);
 }
 
 /* ---- record sets --------------------------------------------------------- */
@@ -168,6 +193,14 @@ static const struct sts_case sts_cases[] = {
     {{"v=STSv1; id"}, CHECK_REC_INVALID, "expected '=' after field name 'id'"},
     {{"v=STSv1; _x=1; id=a"}, CHECK_REC_INVALID, "expected a field name"},
     {{"v=STSv1; id=a; ext=a=b"}, CHECK_REC_INVALID, "other than '='"},
+    {{"v=STSv1; id=a; abcdefghijklmnopqrstuvwxyz012345=1"}, CHECK_REC_OK, "a"},
+    {{"v=STSv1; id=abc \t ; x=1"}, CHECK_REC_OK, "abc"},
+    {{"v=STSv1; id=a; ext=a\x7f"}, CHECK_REC_INVALID, "visible characters"},
+    {{"v=STSv1; id=a; ext=a b"}, CHECK_REC_INVALID, "found 'a b'"},
+    {{"v=STSv1; id=a; ext="}, CHECK_REC_INVALID, "expected a value for 'ext'"},
+    {{"v=STSv1; id=a; abcdefghijklmnopqrstuvwxyz0123456=1"},
+     CHECK_REC_INVALID,
+     "expected a field name"},
 };
 
 static size_t fill(const char *const *src, const char **recs, size_t *lens)
@@ -360,6 +393,7 @@ static const struct reply_case reply_cases[] = {
     {"250-mx\r\n251 OK\r\n", -1, 0, false, 0, "expected code 250 on every"},
     {"2500 x\r\n", -1, 0, false, 0, "3 digits, then '-' or ' '"},
     {"199 x\r\n", -1, 0, false, 0, "found '199 x'"},
+    {"250x\r\n", -1, 0, false, 0, "3 digits, then '-' or ' '"},
 };
 
 static void test_smtp_reply(void **state)

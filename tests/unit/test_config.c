@@ -58,7 +58,17 @@ static const char example_yaml[] =
     "reload:\n"
     "  debounce_ms: 200\n"
     "  poll_interval_ms: 2000\n"
-    "  force_poll: false\n";
+    "  force_poll: false\n"
+    "\n"
+    "check:\n"
+    "  interval: off\n"
+    "  timeout: 2m\n"
+    "  concurrency: 4\n"
+    "  resolver: null\n"
+    "  trust_anchor: null\n"
+    "  ca_file: null\n"
+    "  https_port: 443\n"
+    "  smtp_port: 25\n";
 
 /* dump renders every field of c, one `name=value` line each, so that a test
  * can compare a whole config or look for one field. */
@@ -117,6 +127,14 @@ static char *dump(const struct config *c)
     PUT("resolver=%s\norders_burst=%u\norders_per_hour=%u\n",
         c->acme_resolver ? c->acme_resolver : "(null)", c->acme_orders_burst,
         c->acme_orders_per_hour);
+    PUT("check_interval=%u\ncheck_timeout=%u\ncheck_concurrency=%u\n",
+        c->check_interval, c->check_timeout, c->check_concurrency);
+    PUT("check_resolver=%s\ncheck_trust_anchor=%s\ncheck_ca_file=%s\n",
+        c->check_resolver ? c->check_resolver : "(null)",
+        c->check_trust_anchor ? c->check_trust_anchor : "(null)",
+        c->check_ca_file ? c->check_ca_file : "(null)");
+    PUT("check_https_port=%u\ncheck_smtp_port=%u\n", c->check_https_port,
+        c->check_smtp_port);
 #undef PUT
     return s;
 }
@@ -161,7 +179,15 @@ static const char defaults_dump[] = "domains=\n"
                                     "eab_hmac_key=(null)\n"
                                     "resolver=(null)\n"
                                     "orders_burst=10\n"
-                                    "orders_per_hour=20\n";
+                                    "orders_per_hour=20\n"
+                                    "check_interval=0\n"
+                                    "check_timeout=120\n"
+                                    "check_concurrency=4\n"
+                                    "check_resolver=(null)\n"
+                                    "check_trust_anchor=(null)\n"
+                                    "check_ca_file=(null)\n"
+                                    "check_https_port=443\n"
+                                    "check_smtp_port=25\n";
 
 static void print_diag(const struct diag *d)
 {
@@ -275,6 +301,30 @@ static const struct ok_case ok_cases[] = {
      "debounce_ms=0\npoll_interval_ms=100\n"},
     {"reload upper", "reload: {debounce_ms: 10000, poll_interval_ms: 3600000}",
      "debounce_ms=10000\npoll_interval_ms=3600000\n"},
+    {"check interval minutes", "check: {interval: 30m}\n",
+     "check_interval=1800\n"},
+    {"check interval minimum", "check: {interval: 1m}\n",
+     "check_interval=60\n"},
+    {"check interval in seconds", "check: {interval: 60s}\n",
+     "check_interval=60\n"},
+    {"check interval days", "check: {interval: 30d}\n",
+     "check_interval=2592000\n"},
+    {"check interval units combined", "check: {interval: 1d2h3m4s}\n",
+     "check_interval=93784\n"},
+    {"check interval off", "check: {interval: off}\n", "check_interval=0\n"},
+    {"check interval null", "check: {interval: null}\n", "check_interval=0\n"},
+    {"check timeout bounds", "check: {timeout: 10s}\n", "check_timeout=10\n"},
+    {"check timeout upper", "check: {timeout: 1h}\n", "check_timeout=3600\n"},
+    {"check concurrency bounds", "check: {concurrency: 1}\n",
+     "check_concurrency=1\n"},
+    {"check concurrency upper", "check: {concurrency: 64}\n",
+     "check_concurrency=64\n"},
+    {"check resolver ipv4 port", "check: {resolver: \"127.0.0.1:53\"}\n",
+     "check_resolver=127.0.0.1:53\n"},
+    {"check resolver null", "check: {resolver: null}\n",
+     "check_resolver=(null)\n"},
+    {"check ports bounds", "check: {https_port: 1, smtp_port: 65535}\n",
+     "check_https_port=1\ncheck_smtp_port=65535\n"},
     {"crlf line ends", "policy_dir: p\r\nlog:\r\n  level: debug\r\n",
      "policy_dir=p\n"},
     {"utf-8 bom", "\xef\xbb\xbfpolicy_dir: p\n", "policy_dir=p\n"},
@@ -760,6 +810,59 @@ static const struct err_case err_cases[] = {
      "unknown key \"key\" under \"eab\""},
     {"acme eab scalar", "acme: {agree_tos: on, eab: yes}\n", 1, 28,
      "acme.eab: expected a mapping {kid, hmac_key}, found \"yes\""},
+    /* The periodic check. */
+    {"check interval too short", "check:\n  interval: 59s\n", 2, 13,
+     "check.interval: 59s is shorter than the minimum of 60s"},
+    {"check interval zero", "check: {interval: 0s}\n", 1, 19,
+     "check.interval: 0s is shorter than the minimum of 60s"},
+    {"check interval too long", "check: {interval: 31d}\n", 1, 19,
+     "check.interval: \"31d\" is longer than the limit of 2592000 seconds"},
+    {"check interval overflow", "check: {interval: 99999999999999999999s}\n", 1,
+     19, "is longer than the limit of 2592000 seconds"},
+    {"check interval plain number", "check: {interval: 3600}\n", 1, 19,
+     "check.interval: expected a duration such as 90s, 30m, 6h, 1d or "
+     "1h30m, found \"3600\" (or off)"},
+    {"check interval words", "check: {interval: 6 hours}\n", 1, 19,
+     "found \"6 hours\""},
+    {"check interval unit twice", "check: {interval: 1h1h}\n", 1, 19,
+     "found \"1h1h\""},
+    {"check interval units upwards", "check: {interval: 30m1h}\n", 1, 19,
+     "found \"30m1h\""},
+    {"check interval unknown unit", "check: {interval: 2w}\n", 1, 19,
+     "found \"2w\""},
+    {"check interval no number", "check: {interval: h}\n", 1, 19,
+     "found \"h\""},
+    {"check interval empty", "check: {interval: \"\"}\n", 1, 19, "found \"\""},
+    {"check interval sequence", "check: {interval: [6h]}\n", 1, 19,
+     "check.interval: expected a duration such as 6h (at least 1m), or off, "
+     "found a sequence"},
+    {"check timeout off", "check: {timeout: off}\n", 1, 18,
+     "check.timeout: expected a duration such as 90s"},
+    {"check timeout too short", "check: {timeout: 9s}\n", 1, 18,
+     "check.timeout: 9s is shorter than the minimum of 10s"},
+    {"check timeout too long", "check: {timeout: 61m}\n", 1, 18,
+     "is longer than the limit of 3600 seconds"},
+    {"check concurrency zero", "check: {concurrency: 0}\n", 1, 22,
+     "check.concurrency: 0 is out of range; expected 1..64"},
+    {"check concurrency over", "check: {concurrency: 65}\n", 1, 22,
+     "expected 1..64"},
+    {"check resolver name", "check: {resolver: ns.example.net}\n", 1, 19,
+     "check.resolver: expected a numeric IP address, found 'ns.example.net'"},
+    {"check resolver port", "check: {resolver: \"127.0.0.1:0\"}\n", 1, 19,
+     "check.resolver: "},
+    {"check ca_file empty", "check: {ca_file: \"\"}\n", 1, 18,
+     "check.ca_file: expected a PEM file of CA certificates, found an empty "
+     "string"},
+    {"check trust_anchor list", "check: {trust_anchor: [a]}\n", 1, 23,
+     "check.trust_anchor: expected a file of DS or DNSKEY records, or none"},
+    {"check https_port zero", "check: {https_port: 0}\n", 1, 21,
+     "check.https_port: 0 is out of range; expected 1..65535"},
+    {"check smtp_port over", "check: {smtp_port: 65536}\n", 1, 20,
+     "check.smtp_port: 65536 is out of range; expected 0..65535"},
+    {"check key misspelt", "check: {intervall: 6h}\n", 1, 9,
+     "unknown key \"intervall\" under \"check\"; did you mean \"interval\"?"},
+    {"check key elsewhere", "reload: {interval: 6h}\n", 1, 10,
+     "it belongs under \"check:\" (check.interval)"},
 };
 
 static void test_err(void **state)
@@ -1009,7 +1112,15 @@ static void test_full_example(void **state)
                            "eab_hmac_key=(null)\n"
                            "resolver=(null)\n"
                            "orders_burst=10\n"
-                           "orders_per_hour=20\n");
+                           "orders_per_hour=20\n"
+                           "check_interval=0\n"
+                           "check_timeout=120\n"
+                           "check_concurrency=4\n"
+                           "check_resolver=(null)\n"
+                           "check_trust_anchor=(null)\n"
+                           "check_ca_file=(null)\n"
+                           "check_https_port=443\n"
+                           "check_smtp_port=25\n");
     free(s);
     config_free(c);
 }
@@ -1038,7 +1149,10 @@ static void test_everything_changed(void **state)
         "  challenges: [http-01, tls-alpn-01]\n  key_type: both\n"
         "  ca_file: /etc/ssl/pebble.pem\n"
         "  eab: {kid: kid-1, hmac_key: c2VjcmV0LWtleQ}\n"
-        "  resolver: 192.0.2.53\n  orders_burst: 3\n  orders_per_hour: 7\n";
+        "  resolver: 192.0.2.53\n  orders_burst: 3\n  orders_per_hour: 7\n"
+        "check:\n  interval: 1h30m\n  timeout: 45s\n  concurrency: 16\n"
+        "  resolver: \"[::1]:5353\"\n  trust_anchor: none\n"
+        "  ca_file: /etc/ca.pem\n  https_port: 8443\n  smtp_port: 0\n";
     struct config *c = parse_ok(yaml, strlen(yaml));
     char *s = dump(c);
     assert_string_equal(s, "domains=example.org,mail.example.net\n"
@@ -1080,7 +1194,15 @@ static void test_everything_changed(void **state)
                            "eab_hmac_key=c2VjcmV0LWtleQ\n"
                            "resolver=192.0.2.53\n"
                            "orders_burst=3\n"
-                           "orders_per_hour=7\n");
+                           "orders_per_hour=7\n"
+                           "check_interval=5400\n"
+                           "check_timeout=45\n"
+                           "check_concurrency=16\n"
+                           "check_resolver=[::1]:5353\n"
+                           "check_trust_anchor=none\n"
+                           "check_ca_file=/etc/ca.pem\n"
+                           "check_https_port=8443\n"
+                           "check_smtp_port=0\n");
     free(s);
     config_free(c);
 }

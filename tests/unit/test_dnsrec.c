@@ -36,39 +36,39 @@ struct zone_case {
 
 static const struct zone_case zone_cases[] = {
     {"one domain, nothing else",
-     {one, 1, NULL, 0, NULL, NULL},
+     {one, 1, NULL, 0, NULL, NULL, NULL},
      "; example.com\n"
      "_mta-sts.example.com. IN TXT \"v=STSv1; id=abc123\"\n" NOTE(
          "example.com")},
     {"one domain, rua and target",
-     {one, 1, rua1, 1, "host.example.org", NULL},
+     {one, 1, rua1, 1, "host.example.org", NULL, NULL},
      "; example.com\n"
      "_mta-sts.example.com. IN TXT \"v=STSv1; id=abc123\"\n"
      "_smtp._tls.example.com. IN TXT \"v=TLSRPTv1; "
      "rua=mailto:tls@example.com\"\n"
      "mta-sts.example.com. IN CNAME host.example.org.\n"},
     {"domain with trailing dot",
-     {dot, 1, NULL, 0, NULL, NULL},
+     {dot, 1, NULL, 0, NULL, NULL, NULL},
      "; example.com\n"
      "_mta-sts.example.com. IN TXT \"v=STSv1; id=abc123\"\n" NOTE(
          "example.com")},
     {"target with trailing dot",
-     {one, 1, NULL, 0, "host.example.org.", NULL},
+     {one, 1, NULL, 0, "host.example.org.", NULL, NULL},
      "; example.com\n"
      "_mta-sts.example.com. IN TXT \"v=STSv1; id=abc123\"\n"
      "mta-sts.example.com. IN CNAME host.example.org.\n"},
     {"target with two dots",
-     {one, 1, NULL, 0, "host.example.org..", NULL},
+     {one, 1, NULL, 0, "host.example.org..", NULL, NULL},
      "; example.com\n"
      "_mta-sts.example.com. IN TXT \"v=STSv1; id=abc123\"\n"
      "mta-sts.example.com. IN CNAME host.example.org.\n"},
     {"empty target is none",
-     {one, 1, NULL, 0, "", NULL},
+     {one, 1, NULL, 0, "", NULL, NULL},
      "; example.com\n"
      "_mta-sts.example.com. IN TXT \"v=STSv1; id=abc123\"\n" NOTE(
          "example.com")},
     {"two domains, two rua, no target",
-     {two, 2, rua2, 2, NULL, NULL},
+     {two, 2, rua2, 2, NULL, NULL, NULL},
      "; example.com\n"
      "_mta-sts.example.com. IN TXT \"v=STSv1; id=abc123\"\n"
      "_smtp._tls.example.com. IN TXT \"v=TLSRPTv1; "
@@ -80,7 +80,7 @@ static const struct zone_case zone_cases[] = {
                         "rua=mailto:tls@example.com,https://r.example.com/"
                         "v1\"\n" NOTE("example.net")},
     {"two domains with target",
-     {two, 2, NULL, 0, "mta-sts.provider.example", NULL},
+     {two, 2, NULL, 0, "mta-sts.provider.example", NULL, NULL},
      "; example.com\n"
      "_mta-sts.example.com. IN TXT \"v=STSv1; id=abc123\"\n"
      "mta-sts.example.com. IN CNAME mta-sts.provider.example.\n"
@@ -88,9 +88,9 @@ static const struct zone_case zone_cases[] = {
      "; example.net\n"
      "_mta-sts.example.net. IN TXT \"v=STSv1; id=Zz9\"\n"
      "mta-sts.example.net. IN CNAME mta-sts.provider.example.\n"},
-    {"no domains", {one, 0, rua1, 1, "h.example", NULL}, ""},
+    {"no domains", {one, 0, rua1, 1, "h.example", NULL, NULL}, ""},
     {"reception: this host's URI after the configured ones",
-     {two, 2, rua1, 1, NULL, "/tlsrpt"},
+     {two, 2, rua1, 1, NULL, "/tlsrpt", NULL},
      "; example.com\n"
      "_mta-sts.example.com. IN TXT \"v=STSv1; id=abc123\"\n"
      "_smtp._tls.example.com. IN TXT \"v=TLSRPTv1; "
@@ -102,12 +102,48 @@ static const struct zone_case zone_cases[] = {
                         "rua=mailto:tls@example.com,https://mta-sts.example."
                         "net/tlsrpt\"\n" NOTE("example.net")},
     {"reception alone",
-     {one, 1, NULL, 0, "h.example", "/r"},
+     {one, 1, NULL, 0, "h.example", "/r", NULL},
      "; example.com\n"
      "_mta-sts.example.com. IN TXT \"v=STSv1; id=abc123\"\n"
      "_smtp._tls.example.com. IN TXT \"v=TLSRPTv1; "
      "rua=https://mta-sts.example.com/r\"\n"
      "mta-sts.example.com. IN CNAME h.example.\n"},
+    {"delegated: the customer's CNAMEs, the provider's TXT",
+     {two, 2, rua1, 1, "h.example", NULL, "sts.provider.example"},
+     "; example.com\n"
+     "; in the zone of example.com (the customer):\n"
+     "_mta-sts.example.com. IN CNAME _mta-sts.example.com.sts.provider."
+     "example.\n"
+     "_smtp._tls.example.com. IN TXT \"v=TLSRPTv1; "
+     "rua=mailto:tls@example.com\"\n"
+     "mta-sts.example.com. IN CNAME h.example.\n"
+     "; in the zone of sts.provider.example (the provider):\n"
+     "_mta-sts.example.com.sts.provider.example. IN TXT \"v=STSv1; "
+     "id=abc123\"\n"
+     "\n"
+     "; example.net\n"
+     "; in the zone of example.net (the customer):\n"
+     "_mta-sts.example.net. IN CNAME _mta-sts.example.net.sts.provider."
+     "example.\n"
+     "_smtp._tls.example.net. IN TXT \"v=TLSRPTv1; "
+     "rua=mailto:tls@example.com\"\n"
+     "mta-sts.example.net. IN CNAME h.example.\n"
+     "; in the zone of sts.provider.example (the provider):\n"
+     "_mta-sts.example.net.sts.provider.example. IN TXT \"v=STSv1; "
+     "id=Zz9\"\n"},
+    {"delegated to an empty zone: none",
+     {one, 1, NULL, 0, NULL, NULL, ""},
+     "; example.com\n"
+     "_mta-sts.example.com. IN TXT \"v=STSv1; id=abc123\"\n" NOTE(
+         "example.com")},
+    {"delegated, a zone with its dot, no target",
+     {one, 1, NULL, 0, NULL, NULL, "p.example."},
+     "; example.com\n"
+     "; in the zone of example.com (the customer):\n"
+     "_mta-sts.example.com. IN CNAME _mta-sts.example.com.p.example.\n" NOTE(
+         "example.com") "; in the zone of p.example (the provider):\n"
+                        "_mta-sts.example.com.p.example. IN TXT \"v=STSv1; "
+                        "id=abc123\"\n"},
 };
 
 static void test_zone(void **state)
@@ -182,7 +218,7 @@ static void test_long_rua_split(void **state)
         assert_int_equal(strlen(uris[i]), 36);
         rua[i] = uris[i];
     }
-    struct dnsrec_input in = {one, 1, rua, 12, NULL, NULL};
+    struct dnsrec_input in = {one, 1, rua, 12, NULL, NULL, NULL};
     struct buf b;
     buf_init(&b, 65536);
     assert_int_equal(dnsrec_zone(&b, &in), 0);
@@ -216,7 +252,7 @@ static void test_exact_255(void **state)
         memset(uri + 7, 'a', n - 7 - 12);
         memcpy(uri + n - 12, "@example.org", 13);
         assert_int_equal(strlen(uri), n);
-        struct dnsrec_input in = {one, 1, rua, 1, NULL, NULL};
+        struct dnsrec_input in = {one, 1, rua, 1, NULL, NULL, NULL};
         struct buf b;
         buf_init(&b, 65536);
         assert_int_equal(dnsrec_zone(&b, &in), 0);
@@ -234,7 +270,7 @@ static void test_zone_escapes(void **state)
     (void)state;
     /* Unvalidated input cannot break out of the quoted string. */
     static const char *const rua[] = {"mailto:a\"b\\c@x.example"};
-    struct dnsrec_input in = {one, 1, rua, 1, "h.example", NULL};
+    struct dnsrec_input in = {one, 1, rua, 1, "h.example", NULL, NULL};
     struct buf b;
     buf_init(&b, 4096);
     assert_int_equal(dnsrec_zone(&b, &in), 0);
@@ -303,7 +339,7 @@ static void test_txt_all_bytes(void **state)
     for (unsigned c = 1; c < 256; c++) {
         char uri[4] = {'a', (char)c, 'b', '\0'};
         const char *rua[1] = {uri};
-        struct dnsrec_input in = {one, 1, rua, 1, NULL, NULL};
+        struct dnsrec_input in = {one, 1, rua, 1, NULL, NULL, NULL};
         char enc[8], want[128];
         if (c == '"' || c == '\\')
             snprintf(enc, sizeof(enc), "\\%c", (char)c);
@@ -324,7 +360,7 @@ static void test_txt_all_bytes(void **state)
     }
     all[255] = '\0';
     const char *rua[1] = {all};
-    struct dnsrec_input in = {one, 1, rua, 1, NULL, NULL};
+    struct dnsrec_input in = {one, 1, rua, 1, NULL, NULL, NULL};
     struct buf b;
     buf_init(&b, 65536);
     assert_int_equal(dnsrec_zone(&b, &in), 0);
@@ -338,7 +374,7 @@ static void test_txt_all_bytes(void **state)
 static void test_zone_cap(void **state)
 {
     (void)state;
-    struct dnsrec_input in = {two, 2, rua2, 2, NULL, NULL};
+    struct dnsrec_input in = {two, 2, rua2, 2, NULL, NULL, NULL};
     struct buf b;
     buf_init(&b, 64); /* far too small */
     assert_int_equal(dnsrec_zone(&b, &in), -1);
@@ -356,13 +392,13 @@ struct json_case {
 
 static const struct json_case json_cases[] = {
     {"json one domain bare",
-     {one, 1, NULL, 0, NULL, NULL},
+     {one, 1, NULL, 0, NULL, NULL, NULL},
      "{\"domains\":[{\"domain\":\"example.com\","
      "\"mta_sts\":{\"name\":\"_mta-sts.example.com.\",\"type\":\"TXT\","
      "\"value\":\"v=STSv1; id=abc123\"},"
-     "\"tlsrpt\":null,\"cname\":null}]}"},
+     "\"tlsrpt\":null,\"cname\":null,\"provider_mta_sts\":null}]}"},
     {"json two domains full",
-     {two, 2, rua2, 2, "h.example.", NULL},
+     {two, 2, rua2, 2, "h.example.", NULL, NULL},
      "{\"domains\":[{\"domain\":\"example.com\","
      "\"mta_sts\":{\"name\":\"_mta-sts.example.com.\",\"type\":\"TXT\","
      "\"value\":\"v=STSv1; id=abc123\"},"
@@ -370,7 +406,7 @@ static const struct json_case json_cases[] = {
      "\"value\":\"v=TLSRPTv1; "
      "rua=mailto:tls@example.com,https://r.example.com/v1\"},"
      "\"cname\":{\"name\":\"mta-sts.example.com.\",\"type\":\"CNAME\","
-     "\"value\":\"h.example.\"}},"
+     "\"value\":\"h.example.\"},\"provider_mta_sts\":null},"
      "{\"domain\":\"example.net\","
      "\"mta_sts\":{\"name\":\"_mta-sts.example.net.\",\"type\":\"TXT\","
      "\"value\":\"v=STSv1; id=Zz9\"},"
@@ -378,15 +414,28 @@ static const struct json_case json_cases[] = {
      "\"value\":\"v=TLSRPTv1; "
      "rua=mailto:tls@example.com,https://r.example.com/v1\"},"
      "\"cname\":{\"name\":\"mta-sts.example.net.\",\"type\":\"CNAME\","
-     "\"value\":\"h.example.\"}}]}"},
+     "\"value\":\"h.example.\"},\"provider_mta_sts\":null}]}"},
     {"json target without dot",
-     {one, 1, NULL, 0, "h.example", NULL},
+     {one, 1, NULL, 0, "h.example", NULL, NULL},
      "{\"domains\":[{\"domain\":\"example.com\","
      "\"mta_sts\":{\"name\":\"_mta-sts.example.com.\",\"type\":\"TXT\","
      "\"value\":\"v=STSv1; id=abc123\"},\"tlsrpt\":null,"
      "\"cname\":{\"name\":\"mta-sts.example.com.\",\"type\":\"CNAME\","
-     "\"value\":\"h.example.\"}}]}"},
-    {"json no domains", {one, 0, NULL, 0, NULL, NULL}, "{\"domains\":[]}"},
+     "\"value\":\"h.example.\"},\"provider_mta_sts\":null}]}"},
+    {"json no domains",
+     {one, 0, NULL, 0, NULL, NULL, NULL},
+     "{\"domains\":[]}"},
+    {"json delegated to a provider zone",
+     {one, 1, NULL, 0, "h.example", NULL, "sts.provider.example."},
+     "{\"domains\":[{\"domain\":\"example.com\","
+     "\"mta_sts\":{\"name\":\"_mta-sts.example.com.\",\"type\":\"CNAME\","
+     "\"value\":\"_mta-sts.example.com.sts.provider.example.\"},"
+     "\"tlsrpt\":null,"
+     "\"cname\":{\"name\":\"mta-sts.example.com.\",\"type\":\"CNAME\","
+     "\"value\":\"h.example.\"},"
+     "\"provider_mta_sts\":{\"name\":"
+     "\"_mta-sts.example.com.sts.provider.example.\",\"type\":\"TXT\","
+     "\"value\":\"v=STSv1; id=abc123\"}}]}"},
 };
 
 /*
@@ -467,7 +516,7 @@ static void test_json_escapes(void **state)
 {
     (void)state;
     static const struct dnsrec_domain d[] = {{"ex\"ample.com", "i\\d"}};
-    struct dnsrec_input in = {d, 1, NULL, 0, NULL, NULL};
+    struct dnsrec_input in = {d, 1, NULL, 0, NULL, NULL, NULL};
     struct buf b;
     buf_init(&b, 4096);
     assert_int_equal(dnsrec_json(&b, &in), 0);

@@ -3,7 +3,9 @@
  * against real SQLite files in a temporary state directory: a report is
  * stored with its rows and raw bytes, a duplicate is stored once, the file
  * is in WAL mode and survives a reopen, retention deletes whole reports,
- * the disk budget refuses and frees, an unusable state directory is named,
+ * the disk budget refuses and frees, a batch keeps the reports that fit
+ * when one in it is a duplicate or over the budget, an unusable state
+ * directory is named,
  * and a writer killed with SIGKILL in the middle of a burst leaves every
  * acknowledged report whole and no report half-stored.
  */
@@ -78,14 +80,27 @@ static struct tlsrpt_report *parse(const char *json)
     return r;
 }
 
+/* add_one stores r (raw as received) in a batch of its own. */
+static enum tlsrpt_store_result add_one(struct tlsrpt_store *s,
+                                        const struct tlsrpt_report *r,
+                                        const void *raw, size_t len,
+                                        struct diag *d)
+{
+    if (tlsrpt_store_begin(s, d) < 0)
+        return TLSRPT_STORE_FAILED;
+    enum tlsrpt_store_result res = tlsrpt_store_add(s, r, raw, len, NOW, d);
+    if (tlsrpt_store_commit(s, d) < 0)
+        return TLSRPT_STORE_FAILED;
+    return res;
+}
+
 /* add parses json and stores it; returns the result. */
 static enum tlsrpt_store_result add(struct tlsrpt_store *s, const char *json)
 {
     struct diag d;
     struct tlsrpt_report *r = parse(json);
     diag_init(&d, "t");
-    enum tlsrpt_store_result res =
-        tlsrpt_store_add(s, r, json, strlen(json), NOW, &d);
+    enum tlsrpt_store_result res = add_one(s, r, json, strlen(json), &d);
     if (res == TLSRPT_STORE_FAILED)
         diag_print(&d, stderr);
     diag_free(&d);
@@ -175,8 +190,7 @@ static void test_add_and_duplicate(void **state)
     struct tlsrpt_report *re = parse(e);
     assert_int_equal(tlsrpt_deflate(e, strlen(e), 1 << 20, &z), 0);
     diag_init(&d, "t");
-    assert_int_equal(tlsrpt_store_add(s, re, z.data, z.len, NOW, &d),
-                     TLSRPT_STORE_ADDED);
+    assert_int_equal(add_one(s, re, z.data, z.len, &d), TLSRPT_STORE_ADDED);
     assert_int_equal(tlsrpt_store_raw(s, "Org-C", "gz", 1 << 20, &raw, &d), 1);
     assert_int_equal(raw.len, z.len);
     assert_memory_equal(raw.data, z.data, z.len);
@@ -289,6 +303,52 @@ static void test_budget(void **state)
     remove_dir(dir);
 }
 
+/* One batch, one commit: a duplicate inside the batch and a report over
+ * the budget are left out, the others are stored whole. */
+static void test_batch(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct tlsrpt_store *s = open_store(dir, 256 * 1024);
+    struct tlsrpt_store_stats st;
+    struct buf raw;
+    struct diag d;
+    char *a = report_json("O", "a", "2016-04-01T23:59:59Z", 3, 10);
+    char *big = report_json("O", "big", "2016-04-01T23:59:59Z", 0, 400000);
+    char *c = report_json("O", "c", "2016-04-01T23:59:59Z", 1, 10);
+    struct tlsrpt_report *ra = parse(a), *rbig = parse(big), *rc = parse(c);
+    diag_init(&d, "t");
+    assert_int_equal(tlsrpt_store_begin(s, &d), 0);
+    assert_int_equal(tlsrpt_store_add(s, ra, a, strlen(a), NOW, &d),
+                     TLSRPT_STORE_ADDED);
+    assert_int_equal(tlsrpt_store_add(s, ra, a, strlen(a), NOW, &d),
+                     TLSRPT_STORE_DUPLICATE);
+    assert_int_equal(tlsrpt_store_add(s, rbig, big, strlen(big), NOW, &d),
+                     TLSRPT_STORE_FULL);
+    assert_int_equal(tlsrpt_store_add(s, rc, c, strlen(c), NOW, &d),
+                     TLSRPT_STORE_ADDED);
+    assert_int_equal(tlsrpt_store_commit(s, &d), 0);
+    diag_free(&d);
+    stats(s, &st);
+    assert_int_equal(st.reports, 2);
+    assert_int_equal(st.policies, 2);
+    assert_int_equal(st.failures, 4);
+    diag_init(&d, "t");
+    assert_int_equal(tlsrpt_store_raw(s, "O", "big", 1 << 20, &raw, &d), 0);
+    buf_free(&raw);
+    assert_int_equal(tlsrpt_store_raw(s, "O", "c", 1 << 20, &raw, &d), 1);
+    buf_free(&raw);
+    diag_free(&d);
+    tlsrpt_report_free(ra);
+    tlsrpt_report_free(rbig);
+    tlsrpt_report_free(rc);
+    free(a);
+    free(big);
+    free(c);
+    tlsrpt_store_free(s);
+    remove_dir(dir);
+}
+
 static void test_bad_state_dir(void **state)
 {
     (void)state;
@@ -359,8 +419,8 @@ static void test_kill_during_burst(void **state)
             snprintf(id, sizeof(id), "burst-%d", i);
             char *j = report_json("O", id, "2016-04-01T23:59:59Z", 20, 100);
             struct tlsrpt_report *r = tlsrpt_parse(j, strlen(j), NULL, &d);
-            if (r == NULL || tlsrpt_store_add(s, r, j, strlen(j), NOW, &d) !=
-                                 TLSRPT_STORE_ADDED)
+            if (r == NULL ||
+                add_one(s, r, j, strlen(j), &d) != TLSRPT_STORE_ADDED)
                 _exit(3);
             tlsrpt_report_free(r);
             free(j);
@@ -436,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_add_and_duplicate),
         cmocka_unit_test(test_retention),
         cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_batch),
         cmocka_unit_test(test_bad_state_dir),
         cmocka_unit_test(test_kill_during_burst),
     };

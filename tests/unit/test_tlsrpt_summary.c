@@ -6,7 +6,7 @@
  * type, MX host and sending address with the number of senders, the
  * verdict names what fails, a domain without failures is ready for
  * enforce, and --domain and --since narrow it. Text and JSON (read back
- * with jansson).
+ * with jansson); the per-domain facts `advise` reads.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -57,8 +57,10 @@ static void put(struct tlsrpt_store *s, const char *org, const char *id,
     diag_init(&d, "t");
     struct tlsrpt_report *r = tlsrpt_parse(b.data, b.len, NULL, &d);
     assert_non_null(r);
+    assert_int_equal(tlsrpt_store_begin(s, &d), 0);
     assert_int_equal(tlsrpt_store_add(s, r, b.data, b.len, 0, &d),
                      TLSRPT_STORE_ADDED);
+    assert_int_equal(tlsrpt_store_commit(s, &d), 0);
     tlsrpt_report_free(r);
     diag_free(&d);
     buf_free(&b);
@@ -188,6 +190,49 @@ static void test_json_and_filters(void **state)
     free(s);
 }
 
+/* The numbers advise plans with: one domain, the same de-duplication and
+ * window as the summary, the failure that weighs most. */
+static void test_facts(void **state)
+{
+    (void)state;
+    struct tlsrpt_facts f;
+    struct diag d;
+    int64_t since, t0, t1;
+    bool no_tz;
+    diag_init(&d, "t");
+    assert_int_equal(tlsrpt_summary_facts(dir, "example.com", 0, &f, &d), 0);
+    assert_int_equal(f.reports, 3); /* g1 is in both files, counted once */
+    assert_int_equal(f.successful, 190);
+    assert_int_equal(f.failed, 9);
+    assert_int_equal(tlsrpt_parse_time("2024-02-16T00:00:00Z", &t0, &no_tz), 0);
+    assert_int_equal(tlsrpt_parse_time("2024-02-17T23:59:59Z", &t1, &no_tz), 0);
+    assert_int_equal(f.first, t0);
+    assert_int_equal(f.last, t1);
+    assert_string_equal(f.worst, "mx2.example.com fails certificate-expired "
+                                 "for 2 senders");
+    assert_int_equal(tlsrpt_parse_time("2024-02-17T00:00:00Z", &since, &no_tz),
+                     0);
+    assert_int_equal(tlsrpt_summary_facts(dir, "example.com", since, &f, &d),
+                     0);
+    assert_int_equal(f.reports, 1);
+    assert_int_equal(f.failed, 1);
+    assert_string_equal(f.worst, "mx1.example.com fails "
+                                 "starttls-not-supported for 1 sender");
+    assert_int_equal(tlsrpt_summary_facts(dir, "example.net", 0, &f, &d), 0);
+    assert_int_equal(f.reports, 2);
+    assert_int_equal(f.failed, 0);
+    assert_string_equal(f.worst, "");
+    assert_int_equal(tlsrpt_summary_facts(dir, "example.org", 0, &f, &d), 0);
+    assert_int_equal(f.reports, 0);
+    assert_int_equal(f.first, 0);
+    assert_int_equal(d.errors, 0);
+    assert_int_equal(
+        tlsrpt_summary_facts("/nonexistent/state", "example.com", 0, &f, &d),
+        -1);
+    assert_non_null(strstr(d.entries[0].msg, "/nonexistent/state"));
+    diag_free(&d);
+}
+
 static void test_no_dir(void **state)
 {
     (void)state;
@@ -207,6 +252,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_text),
         cmocka_unit_test(test_json_and_filters),
+        cmocka_unit_test(test_facts),
         cmocka_unit_test(test_no_dir),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
