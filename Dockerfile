@@ -49,7 +49,8 @@ RUN apt-get update \
  && groupadd --system --gid 10001 mta-sts \
  && useradd --system --uid 10001 --gid 10001 --no-create-home \
       --home-dir /nonexistent --shell /usr/sbin/nologin mta-sts \
- && mkdir -p /policy /certs /config
+ && mkdir -p /policy /certs /config \
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/mta-sts-host
 COPY --from=build /out/bin/mta-sts-host /usr/local/bin/mta-sts-host
 # Only the CA bundle (GnuTLS's system trust store on Debian), not the
 # ca-certificates package and its openssl dependency: the server uses it to
@@ -67,10 +68,11 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["mta-sts-host", "health"]
 ENTRYPOINT ["mta-sts-host"]
-CMD ["serve", "--policy-dir", "/policy", "--cert-dir", "/certs"]
+CMD ["serve", "--policy-dir", "/policy", "--cert-dir", "/certs", \
+     "--state-dir", "/var/lib/mta-sts-host"]
 
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="mta-sts-host" \
       org.opencontainers.image.description="MTA-STS (RFC 8461) policy HTTPS host" \
       org.opencontainers.image.version="${VERSION}" \
-      io.mta-sts-host.mounts="/policy (required, ro) /certs (ro) /config (optional, ro)"
+      io.mta-sts-host.mounts="/policy (required, ro) /certs (ro) /config (optional, ro) /var/lib/mta-sts-host (state, rw)"

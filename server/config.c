@@ -71,7 +71,6 @@ struct ctx {
     /* Remembered for the checks that span several keys. */
     const struct node *per_ip_val;
     const struct node *listen_val[3];
-    bool receive_set; /* tlsrpt.receive was given */
     /* Where the ACME cross-key errors point. */
     const struct node *acme_key, *agree_tos_val, *eab_key, *challenges_val;
 };
@@ -1533,7 +1532,7 @@ static void apply_receive(struct ctx *x, const struct keydef *kd,
                           const struct node *key, const struct node *val)
 {
     apply_bool(x, kd, key, val);
-    x->receive_set = true;
+    x->c->tlsrpt_receive_set = true;
 }
 
 /* apply_checked_string sets a string field after check (min = 1: null
@@ -2380,7 +2379,7 @@ struct config *config_parse(const char *buf, size_t len, struct diag *d)
     /* Reports are received where the operator named a state directory,
      * or where they asked for it; a host never starts writing to a
      * default directory on its own. */
-    if (!x.receive_set)
+    if (!x.c->tlsrpt_receive_set)
         x.c->tlsrpt_receive = x.c->state_dir_set;
     cross_checks(&x);
     if (x.errors > 0)

@@ -52,6 +52,7 @@ struct config {
     bool state_dir_set; /* named in the config file */
     /* TLS report reception (RFC 8460 §3, the tlsrpt: section). */
     bool tlsrpt_receive;             /* default: state_dir_set */
+    bool tlsrpt_receive_set;         /* tlsrpt.receive was given */
     char *tlsrpt_path;               /* default "/tlsrpt" */
     size_t tlsrpt_max_body;          /* bytes as received, default 10 MiB */
     unsigned tlsrpt_retention_days;  /* default 400 */

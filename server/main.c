@@ -223,6 +223,11 @@ static const struct opt_doc opt_docs[] = {
      CMD_CFG | CMD_REPORTS | CMD_IMPORT},
     {"--policy-dir DIR", "policy directory (default: policy)", CMD_CFG},
     {"--cert-dir DIR", "certificate directory (default: certs)", CMD_CFG},
+    {"--state-dir DIR",
+     "the one directory the host writes: ACME account\n"
+     "                       and certificates, TLS reports (default: state)",
+     CMD_SERVE | CMD_VALIDATE | CMD_DNS | CMD_REPORTS | CMD_IMPORT |
+         CMD_ADVISE},
     {"--https ADDR", "HTTPS listen address (default: [::]:8443)",
      CMD_SERVE | CMD_VALIDATE},
     {"--http ADDR|off", "plain-HTTP listen address (default: [::]:8080)",
@@ -399,6 +404,7 @@ enum opt_id {
     OPT_DELEGATE,
     OPT_ADD,
     OPT_REMOVE,
+    OPT_STATE_DIR,
 };
 
 struct cli {
@@ -412,7 +418,7 @@ struct cli {
     const char *acme_directory, *acme_email, *acme_challenges, *acme_key_type;
     const char *acme_ca_file;
     bool acme_agree_tos;
-    const char *since, *add_mx, *remove_mx;
+    const char *since, *add_mx, *remove_mx, *state_dir;
     bool poll, json, allow_root, no_certs, help;
     char **args;
     int n_args;
@@ -447,6 +453,9 @@ static bool set_option(struct cli *cli, int c, const char *arg)
         return true;
     case OPT_CERT_DIR:
         cli->cert_dir = arg;
+        return true;
+    case OPT_STATE_DIR:
+        cli->state_dir = arg;
         return true;
     case OPT_HTTPS:
         cli->https = arg;
@@ -531,6 +540,41 @@ static bool set_option(struct cli *cli, int c, const char *arg)
     }
 }
 
+/*
+ * env_options takes the ACME options from the environment first, so that
+ * a container is configured by variables alone (docker compose's .env):
+ * MTA_STS_ACME_EMAIL stands for --acme-email and so on, an empty variable
+ * for none, MTA_STS_ACME_AGREE_TOS=true for --acme-agree-tos. The command
+ * line, parsed after, wins.
+ */
+static void env_options(struct cli *cli)
+{
+    static const struct {
+        const char *name;
+        int opt;
+    } vars[] = {
+        {"MTA_STS_ACME_DIRECTORY", OPT_ACME_DIRECTORY},
+        {"MTA_STS_ACME_EMAIL", OPT_ACME_EMAIL},
+        {"MTA_STS_ACME_AGREE_TOS", OPT_ACME_AGREE_TOS},
+        {"MTA_STS_ACME_CHALLENGES", OPT_ACME_CHALLENGES},
+        {"MTA_STS_ACME_KEY_TYPE", OPT_ACME_KEY_TYPE},
+        {"MTA_STS_ACME_CA_FILE", OPT_ACME_CA_FILE},
+    };
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        const char *v = getenv(vars[i].name);
+        if (v == NULL || *v == '\0')
+            continue;
+        if (vars[i].opt == OPT_ACME_AGREE_TOS) {
+            if (strcmp(v, "false") == 0)
+                continue;
+            if (strcmp(v, "true") != 0)
+                die_usage("%s: expected true or false, found '%s'",
+                          vars[i].name, v);
+        }
+        set_option(cli, vars[i].opt, v);
+    }
+}
+
 static void parse_cli(int argc, char **argv, struct cli *cli)
 {
     static const struct option longopts[] = {
@@ -540,6 +584,7 @@ static void parse_cli(int argc, char **argv, struct cli *cli)
         {"domain", required_argument, NULL, OPT_DOMAIN},
         {"policy-dir", required_argument, NULL, OPT_POLICY_DIR},
         {"cert-dir", required_argument, NULL, OPT_CERT_DIR},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
         {"https", required_argument, NULL, OPT_HTTPS},
         {"http", required_argument, NULL, OPT_HTTP},
         {"metrics", required_argument, NULL, OPT_METRICS},
@@ -570,6 +615,7 @@ static void parse_cli(int argc, char **argv, struct cli *cli)
     };
     int c;
     opterr = 0;
+    env_options(cli);
     /* GNU getopt moves the command and file names behind the options. */
     while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
         if (c == 'h') {
@@ -720,6 +766,14 @@ static struct config *load_config(const struct cli *cli)
         ok = ok && replace(&cfg->policy_dir, cli->policy_dir);
     if (cli->cert_dir != NULL)
         ok = ok && replace(&cfg->cert_dir, cli->cert_dir);
+    if (cli->state_dir != NULL) {
+        /* As if the config file named it: reports are received there
+         * unless tlsrpt.receive says otherwise. */
+        ok = ok && replace(&cfg->state_dir, cli->state_dir);
+        cfg->state_dir_set = true;
+        if (!cfg->tlsrpt_receive_set)
+            cfg->tlsrpt_receive = true;
+    }
     if (cli->https != NULL)
         ok = ok && replace(&cfg->https_listen, cli->https);
     if (cli->http != NULL)

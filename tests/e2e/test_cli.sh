@@ -245,6 +245,37 @@ else
     fail "serve with MTA_STS_PUBLIC_HTTPS_PORT did not start"
 fi
 
+# --state-dir counts as state_dir: in the config (reports received, so
+# dns names the host's report endpoint), and the ACME options come from
+# MTA_STS_ACME_* when the command line does not give them.
+sd=$fh/statedir
+mkdir -p "$sd/policy"
+cp "$t/good.txt" "$sd/policy/mta-sts.txt"
+check_eq "dns --state-dir exits 0" 0 \
+    "$(rc "$bin" dns --domain example.com --policy-dir "$sd/policy" --state-dir "$sd/state")"
+check_contains "dns --state-dir: the rua names the host's report endpoint" \
+    '_smtp._tls.example.com. IN TXT "v=TLSRPTv1; rua=https://mta-sts.example.com/tlsrpt"' "$(cat "$t/out")"
+check "dns --state-dir writes nothing" test ! -e "$sd/state"
+check_eq "dns without it exits 0" 0 "$(rc "$bin" dns --domain example.com --policy-dir "$sd/policy")"
+check "dns without it: no report endpoint" bash -c '! grep -q "rua=https" "$1"' _ "$t/out"
+check_eq "MTA_STS_ACME_EMAIL alone turns ACME on: agree_tos is missing" 1 \
+    "$(MTA_STS_ACME_EMAIL=postmaster@example.com rc "$bin" validate --no-certs \
+        --domain example.com --policy-dir "$sd/policy")"
+check_file_contains "the message names --acme-agree-tos" "agree_tos: true is required \\(--acme-agree-tos\\)" "$t/err"
+check_eq "MTA_STS_ACME_EMAIL and MTA_STS_ACME_AGREE_TOS=true: valid" 0 \
+    "$(MTA_STS_ACME_EMAIL=postmaster@example.com MTA_STS_ACME_AGREE_TOS=true \
+        rc "$bin" validate --no-certs --domain example.com --policy-dir "$sd/policy")"
+check_eq "an empty MTA_STS_ACME_EMAIL is no setting" 0 \
+    "$(MTA_STS_ACME_EMAIL= MTA_STS_ACME_AGREE_TOS=false \
+        rc "$bin" validate --no-certs --domain example.com --policy-dir "$sd/policy")"
+check_eq "MTA_STS_ACME_AGREE_TOS=yes is a usage error" 2 \
+    "$(MTA_STS_ACME_AGREE_TOS=yes rc "$bin" validate --no-certs --domain example.com --policy-dir "$sd/policy")"
+check_file_contains "it says what was expected" "MTA_STS_ACME_AGREE_TOS: expected true or false, found 'yes'" "$t/err"
+check_eq "the command line wins over the environment" 2 \
+    "$(MTA_STS_ACME_DIRECTORY=https://acme.example/dir rc "$bin" validate --no-certs \
+        --acme-directory http://insecure.example/dir --domain example.com --policy-dir "$sd/policy")"
+check_file_contains "the --acme-directory value is the one refused" "^mta-sts-host: --acme-directory http://insecure.example/dir" "$t/err"
+
 # 4. help per command, and the man page says the same.
 check_eq "help exits 0" 0 "$(rc "$bin" help)"
 check_contains "help is the overview" "commands:" "$(cat "$t/out")"

@@ -136,6 +136,11 @@ assert "configMap" in vols[mounts["/policy"]]
 items = {i["key"]: i["path"] for i in vols[mounts["/certs"]]["secret"]["items"]}
 assert items == {"tls.crt": "mta-sts.crt", "tls.key": "mta-sts.key"}, items
 assert "mta-sts.txt" in docs["ConfigMap"]["data"]
+# /metrics and /status (every domain) on a port of their own, not published.
+assert c["args"][c["args"].index("--metrics") + 1] == "[::]:9100"
+assert {"name": "metrics", "containerPort": 9100, "protocol": "TCP"} in c["ports"]
+published = {p["targetPort"] for p in docs["Service"]["spec"]["ports"]}
+assert published == {"https", "http"}, published
 EOF
 else
     log "  (PyYAML not available: Kubernetes manifests not parsed)"
@@ -243,22 +248,33 @@ crlf "$POLICY2" >"$TMP/expect2"
 # ------------------------------------------------------------------- up --
 HTTPS_PORT=$(free_port)
 HTTP_PORT=$(free_port)
+METRICS_PORT=$(free_port)
 # Nothing from the environment: every variable of deploy/.env.example is
 # set here, to a value that differs from its default (the project name
 # too, so no -p below).
 unset COMPOSE_PROJECT_NAME MTA_STS_IMAGE MTA_STS_HTTPS_PUBLISH \
-    MTA_STS_HTTP_PUBLISH MTA_STS_PUBLIC_HTTPS_PORT MTA_STS_POLICY_DIR \
-    MTA_STS_CERT_DIR MTA_STS_CONFIG
+    MTA_STS_HTTP_PUBLISH MTA_STS_METRICS_PUBLISH MTA_STS_PUBLIC_HTTPS_PORT \
+    MTA_STS_POLICY_DIR MTA_STS_CERT_DIR MTA_STS_CONFIG MTA_STS_ACME_EMAIL \
+    MTA_STS_ACME_AGREE_TOS MTA_STS_ACME_DIRECTORY MTA_STS_ACME_CHALLENGES \
+    MTA_STS_ACME_KEY_TYPE
 ENV_FILE=$TMP/test.env
 cat >"$ENV_FILE" <<ENV
 COMPOSE_PROJECT_NAME=$PROJECT
 MTA_STS_IMAGE=$IMAGE
 MTA_STS_HTTPS_PUBLISH=127.0.0.1:$HTTPS_PORT
 MTA_STS_HTTP_PUBLISH=127.0.0.1:$HTTP_PORT
+MTA_STS_METRICS_PUBLISH=127.0.0.1:$METRICS_PORT
 MTA_STS_PUBLIC_HTTPS_PORT=$HTTPS_PORT
 MTA_STS_POLICY_DIR=$TMP/policy
 MTA_STS_CERT_DIR=$TMP/certs
 MTA_STS_CONFIG=$TMP/config/config.yaml
+# ACME off: no CA is reachable from here (tests/e2e/test_acme*.sh prove
+# it against Pebble); empty values must count as not set.
+MTA_STS_ACME_EMAIL=
+MTA_STS_ACME_AGREE_TOS=
+MTA_STS_ACME_DIRECTORY=
+MTA_STS_ACME_CHALLENGES=
+MTA_STS_ACME_KEY_TYPE=
 BASE_IMAGE=debian:bookworm-slim
 ENV
 # .env.example and the README's table name every variable the compose file
@@ -351,9 +367,21 @@ hc=$(hurl -S --max-time 5 -o "$TMP/hz.1" -w '%{http_code}' \
     "http://127.0.0.1:$HTTP_PORT/healthz" 2>/dev/null)
 check "GET http://127.0.0.1:$HTTP_PORT/healthz (published port 80 mapping): 200" \
     [ "$hc" = 200 ]
-hurl -S --max-time 5 -o "$TMP/status.json" "http://127.0.0.1:$HTTP_PORT/status"
+hurl -S --max-time 5 -o "$TMP/status.json" "http://127.0.0.1:$METRICS_PORT/status"
 check "the config file chosen in .env is the one served (/status lists example.org)" \
     grep -q '"example.org"' "$TMP/status.json"
+hc=$(hurl -S --max-time 5 -o /dev/null -w '%{http_code}' \
+    "http://127.0.0.1:$HTTP_PORT/status" 2>/dev/null)
+check "/status is not on the published HTTP port ($hc), only on the metrics one" \
+    [ "$hc" = 404 ]
+hc=$(hurl -S --max-time 5 -o "$TMP/metrics.txt" -w '%{http_code}' \
+    "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null)
+check "/metrics on MTA_STS_METRICS_PUBLISH: 200" [ "$hc" = 200 ]
+# The named volume is the state directory: reports are received into it.
+state_db() { docker exec "$CID" sh -c 'ls /var/lib/mta-sts-host/tlsrpt-*.sqlite3' >/dev/null 2>&1; }
+check "the state volume holds the report database" wait_until 10 state_db
+check "the host says it receives TLS reports" \
+    bash -c 'grep -q "TLS reports: receiving" <<<"$1"' _ "$(dclogs)"
 try_hint_ok() {
     dclogs | grep -q "try: curl.* https://$HOST:$HTTPS_PORT/" &&
         ! dclogs | grep -q "try: curl.*:8443"
@@ -408,7 +436,7 @@ only_good_ids() {
 check "no TXT record is logged for the bad policy" only_good_ids
 check "container still running and healthy after the bad edit" is_healthy
 # The refused edit degrades the instance (still 200, so no probe restarts
-# it); the reason is on /status, on the plain-HTTP listener.
+# it); the reason is on /status, on the metrics listener.
 hc=$(hurl -S --max-time 5 -o "$TMP/hz.2" -w '%{http_code}' \
     "http://127.0.0.1:$HTTP_PORT/healthz" 2>/dev/null)
 check "/healthz after the bad edit: 200" [ "$hc" = 200 ]
@@ -417,7 +445,7 @@ check_contains "/healthz after the bad edit: degraded, $DOMAIN now unwell too" \
     "$(cat "$TMP/hz.2" 2>/dev/null)"
 check_contains "/status after the bad edit: $DOMAIN keeps $ID2 and says why" \
     "\"policy_problem\":\"edit refused, still serving policy id $ID2: " \
-    "$(hurl -S --max-time 5 "http://127.0.0.1:$HTTP_PORT/status" 2>/dev/null)"
+    "$(hurl -S --max-time 5 "http://127.0.0.1:$METRICS_PORT/status" 2>/dev/null)"
 
 no_trust_error() { ! dclogs | grep -q "no trusted certificates found"; }
 check "the image's CA bundle loads as the system trust store" no_trust_error
@@ -449,7 +477,7 @@ check "$COMPOSE stop: exit code $code (0 = graceful SIGTERM, 137 = killed)" \
     [ "$code" = 0 ]
 check "stopped within the 15 s grace period ($took s)" [ "$took" -lt 15 ]
 check "not OOM-killed" [ "$(state '{{.State.OOMKilled}}')" = false ]
-if dc down -t 5 >"$TMP/down.log" 2>&1 &&
+if dc down -v -t 5 >"$TMP/down.log" 2>&1 &&
         [ -z "$(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT")" ]; then
     pass "$COMPOSE down removed the container"
 else
@@ -545,6 +573,8 @@ else
         grep -q '^CapEff:[[:space:]]*0*400$' "$TMP/sd.status"
     check "unit: seccomp filter and no_new_privs" sd_sandboxed
     check "unit: systemctl reload (ExecReload sends SIGHUP)" sd_reload
+    sd_state() { sdx sh -c 'ls /var/lib/mta-sts-host/tlsrpt-*.sqlite3' >/dev/null 2>&1; }
+    check "unit: its StateDirectory holds the report database" sd_state
     sdx systemctl stop mta-sts-host
     check "unit: systemctl stop, main process exit status 0" \
         [ "$(sdx systemctl show -p ExecMainStatus --value mta-sts-host)" = 0 ]
