@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "tlsrpt_parse.h"
+#include "tlsrpt_store.h"
 
 #define DEFAULT_TOP 5
 
@@ -61,7 +62,7 @@ static const char *const section_sql[S_N] = {
                     "p" JOIN_REP " WHERE p.domain = ?1 GROUP BY 1 ORDER BY 1",
     "SELECT r.org, " SUM("p.ok") ", " SUM(
         "p.failed") " FROM pol p" JOIN_REP " WHERE p.domain = ?1 GROUP BY 1 "
-                                           "ORDER BY 3 DESC, 2 DESC, 1",
+                    "ORDER BY 3 DESC, 2 DESC, 1",
     "SELECT x.type, " SUM(
         "x.n") " FROM fail x" JOIN_POL
                " WHERE p.domain = ?1 GROUP BY 1 ORDER BY 2 DESC, 1",
@@ -335,15 +336,13 @@ out:
     return rc;
 }
 
-/* A count the parser lets through (0 to TLSRPT_COUNT_MAX); ?1 is the cap. */
-#define GOOD(x) "(typeof(" x ") = 'integer' AND " x " BETWEEN 0 AND ?1)"
-
 /* The rows a summary leaves out: counts the parser refuses now, stored by
  * an older version or written by hand. One such row must not make the
  * summary of every domain fail or lie, so it is dropped with a warning. */
 static const char *const drop_sql[] = {
-    "DELETE FROM pol WHERE NOT (" GOOD("ok") " AND " GOOD("failed") ")",
-    "DELETE FROM fail WHERE NOT " GOOD("n"),
+    "DELETE FROM pol WHERE NOT (" TLSRPT_STORE_COUNT_OK(
+        "ok") " AND " TLSRPT_STORE_COUNT_OK("failed") ")",
+    "DELETE FROM fail WHERE NOT " TLSRPT_STORE_COUNT_OK("n"),
 };
 
 /* drop_bad removes the rows of drop_sql and says how many it removed. */
@@ -354,7 +353,6 @@ static int drop_bad(struct sum *s)
     for (size_t i = 0; i < sizeof(drop_sql) / sizeof(drop_sql[0]); i++) {
         if (sqlite3_prepare_v2(s->db, drop_sql[i], -1, &st, NULL) !=
                 SQLITE_OK ||
-            sqlite3_bind_int64(st, 1, TLSRPT_COUNT_MAX) != SQLITE_OK ||
             sqlite3_step(st) != SQLITE_DONE) {
             db_error(s, "leaving out bad rows");
             sqlite3_finalize(st);
