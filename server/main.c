@@ -54,6 +54,8 @@
 #define CONFIG_MAX (1024 * 1024)
 #define DRAIN_SECONDS 10
 #define MAX_CLI_DOMAINS 256
+/* The most bytes of a report's organization-name or report-id shown. */
+#define REPORT_NAME_MAX 255
 
 /*
  * The help: one table of commands and one of options, so that the global
@@ -1831,8 +1833,14 @@ static int import_one(const void *report, size_t len, const char *where,
                d.n > 0 ? d.entries[d.n - 1].msg : "?");
         goto out;
     }
+    /* The names are the sender's: escaped, so that a report cannot put a
+     * line or a terminal escape into this output. */
+    char org[REPORT_NAME_MAX * 4 + 4], id[REPORT_NAME_MAX * 4 + 4];
     printf("%s: %s: %s (%s, %s)\n", x->file, where, verdict,
-           r->organization_name, r->report_id);
+           diag_quote_max(r->organization_name, strlen(r->organization_name),
+                          REPORT_NAME_MAX, org, sizeof(org)),
+           diag_quote_max(r->report_id, strlen(r->report_id), REPORT_NAME_MAX,
+                          id, sizeof(id)));
 out:
     tlsrpt_report_free(r);
     diag_free(&d);
