@@ -186,8 +186,10 @@ static const struct cmd_doc cmd_docs[] = {
      "tlsrpt-*.sqlite3 there; a report held by several files counts once):\n"
      "per domain and day, by sender and failure type, the MX hosts and\n"
      "sending addresses that failed most, and whether the policy looks ready\n"
-     "for enforce. Exit status: 0 printed, 1 the reports cannot be read,\n"
-     "2 usage.",
+     "for enforce. Text shows the senders' names with control bytes and\n"
+     "newlines escaped (\\xHH); a stored count outside 0 to 2^40 (kept by\n"
+     "an older version) is left out with a warning. Exit status: 0\n"
+     "printed, 1 the reports cannot be read, 2 usage.",
      "mta-sts-host reports -c config.yaml --domain example.com --since "
      "2026-01-01"},
     {"reports import", CMD_IMPORT, "reports import [options] [FILE...|-]",
