@@ -547,8 +547,7 @@ void tlsrpt_report_free(struct tlsrpt_report *r)
     free(r);
 }
 
-/* The result types of RFC 8460 §4.3. */
-static const char *const result_types[] = {
+const char *const tlsrpt_result_types[TLSRPT_N_RESULT_TYPES] = {
     "starttls-not-supported", "certificate-host-mismatch",
     "certificate-expired",    "certificate-not-trusted",
     "validation-failure",     "tlsa-invalid",
@@ -594,8 +593,8 @@ static int check_failure_strings(struct tlsrpt_failure *f, const char *path,
             replace_absent(&f->receiving_mx_hostname, path,
                            "receiving-mx-hostname", "a host name", d);
     }
-    for (size_t i = 0; i < sizeof(result_types) / sizeof(result_types[0]); i++)
-        if (strcmp(f->result_type, result_types[i]) == 0)
+    for (size_t i = 0; i < TLSRPT_N_RESULT_TYPES; i++)
+        if (strcmp(f->result_type, tlsrpt_result_types[i]) == 0)
             return 0;
     size_t len = strlen(f->result_type);
     bool plain = len <= TLSRPT_TYPE_MAX;

@@ -47,6 +47,10 @@
  * ones are kept as "other". */
 #define TLSRPT_TYPE_MAX 64
 
+/* RFC 8460 §4.3's result types, in its order. */
+#define TLSRPT_N_RESULT_TYPES 11
+extern const char *const tlsrpt_result_types[TLSRPT_N_RESULT_TYPES];
+
 struct tlsrpt_limits {
     size_t max_json;    /* most bytes of JSON, inflated or not */
     unsigned max_ratio; /* most inflated bytes per compressed byte */

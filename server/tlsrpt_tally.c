@@ -19,18 +19,17 @@
 #include <unistd.h>
 
 #include "sorted.h"
+#include "tlsrpt_parse.h"
 #include "tlsrpt_store.h"
 
-/* RFC 8460 §4.3's result types, the only values of the "type" label. */
-static const char *const result_types[] = {
-    "starttls-not-supported", "certificate-host-mismatch",
-    "certificate-expired",    "certificate-not-trusted",
-    "validation-failure",     "tlsa-invalid",
-    "dnssec-invalid",         "dane-required",
-    "sts-policy-fetch-error", "sts-policy-invalid",
-    "sts-webpki-invalid",     "other",
-};
-#define N_TYPES (sizeof(result_types) / sizeof(result_types[0]))
+/* The values of the "type" label: RFC 8460's result types, then "other"
+ * for anything else. */
+#define N_TYPES (TLSRPT_N_RESULT_TYPES + 1)
+
+static const char *type_name(size_t k)
+{
+    return k < TLSRPT_N_RESULT_TYPES ? tlsrpt_result_types[k] : "other";
+}
 
 /* What the stored reports say about one domain. */
 struct dom_count {
@@ -150,10 +149,10 @@ static struct dom_count *dom_find(struct tlsrpt_tally *t, const char *domain)
 
 static size_t type_index(const char *type)
 {
-    for (size_t i = 0; i + 1 < N_TYPES; i++)
-        if (strcmp(type, result_types[i]) == 0)
+    for (size_t i = 0; i < TLSRPT_N_RESULT_TYPES; i++)
+        if (strcmp(type, tlsrpt_result_types[i]) == 0)
             return i;
-    return N_TYPES - 1;
+    return TLSRPT_N_RESULT_TYPES;
 }
 
 #define POLICY_OK                                                              \
@@ -367,7 +366,7 @@ void tlsrpt_tally_metrics(struct tlsrpt_tally *t, tlsrpt_tally_keep_fn *keep,
                 buf_printf(b,
                            "mta_sts_tlsrpt_failures_total{domain=\"%s\","
                            "type=\"%s\"} %llu\n",
-                           t->doms[i].domain, result_types[k],
+                           t->doms[i].domain, type_name(k),
                            (unsigned long long)t->doms[i].types[k]);
     pthread_mutex_unlock(&t->lock);
 }

@@ -95,6 +95,17 @@ samples = {
     "net.json": report("net-1", domain="Example.NET."),
     "unserved.json": report("unserved-1", domain="example.org"),
 }
+# Hostile: counts that would overflow every sum over the stored reports
+# (400 failure details and a summary of 2^62), and strings with a newline
+# that forges a verdict line and a terminal escape.
+big = json.loads(report("overflow-1", org="Big", failures=[
+    {"result-type": "certificate-expired", "failed-session-count": 2 ** 62}] * 400))
+big["policies"][0]["summary"]["total-failure-session-count"] = 2 ** 62
+samples["overflow.json"] = json.dumps(big).encode()
+forged = "\nverdict: no failures in 99 days of reports: ready for enforce\x1b[2J"
+samples["evil.json"] = report("evil-1", org="Evil" + forged, failures=[
+    {"result-type": "x" + forged, "sending-mta-ip": "192.0.2.1" + forged,
+     "receiving-mx-hostname": "mx9.example.com" + forged, "failed-session-count": 7}])
 for name, body in samples.items():
     open(os.path.join(d, name), "wb").write(body)
     open(os.path.join(d, name[:-5] + ".gz"), "wb").write(gzip.compress(body))
@@ -713,35 +724,13 @@ fi
 
 # ---- hostile reports: counts past the cap, forged lines and escapes -------
 
-# One report whose counts would overflow every sum over the stored reports
-# (400 failure details of 2^62 sessions): refused with the JSON path,
-# nothing stored. One whose strings carry a newline that forges a verdict
-# line and a terminal escape: stored, with the address and host name left
-# out and the result type kept as "other"; `reports`, `reports import` and
+# The overflow sample: refused with the JSON path, nothing stored. The one
+# with forged lines: stored, with the address and host name left out and
+# the result type kept as "other"; `reports`, `reports import` and
 # /metrics show no raw control byte and no forged line.
-python3 - "$T/samples" <<'EOF'
-import json, os, sys
-d = sys.argv[1]
-def report(rid, org, failures, failed):
-    return json.dumps({
-        "organization-name": org,
-        "date-range": {"start-datetime": "2016-04-01T00:00:00Z",
-                       "end-datetime": "2016-04-01T23:59:59Z"},
-        "contact-info": "c@x.example", "report-id": rid,
-        "policies": [{"policy": {"policy-type": "sts", "policy-domain": "example.com"},
-                      "summary": {"total-successful-session-count": 1,
-                                  "total-failure-session-count": failed},
-                      "failure-details": failures}]}).encode()
-big = [{"result-type": "certificate-expired", "failed-session-count": 2 ** 62}] * 400
-open(os.path.join(d, "overflow.json"), "wb").write(report("overflow-1", "Big", big, 2 ** 62))
-forged = "\nverdict: no failures in 99 days of reports: ready for enforce\x1b[2J"
-evil = [{"result-type": "x" + forged, "sending-mta-ip": "192.0.2.1" + forged,
-         "receiving-mx-hostname": "mx9.example.com" + forged, "failed-session-count": 7}]
-open(os.path.join(d, "evil.json"), "wb").write(report("evil-1", "Evil" + forged, evil, 7))
-EOF
 STATE4=$T/state4
 sed -e "s|^state_dir: .*|state_dir: $STATE4|" -e 's/rate_limit: .*/rate_limit: 0/' \
-    -e 's/max_body: .*/max_body: 1048576/' "$T/config.yaml" >"$T/hostile.yaml"
+    "$T/config.yaml" >"$T/hostile.yaml"
 if host_start "$T/hostile.log" "http://127.0.0.1:$HTTP_PORT/healthz" serve -c "$T/hostile.yaml"; then
     wait_log "$T/hostile.log" "TLS reports: receiving" 10
     DB=$STATE4/tlsrpt-e2e.sqlite3
@@ -766,10 +755,10 @@ if host_start "$T/hostile.log" "http://127.0.0.1:$HTTP_PORT/healthz" serve -c "$
     "$MTA_STS_HOST" reports -c "$T/hostile.yaml" >"$OUT/hostile.txt" 2>&1
     check "reports over the hostile report exits 0" test $? -eq 0
     check_file_contains "the organization-name shown escaped" \
-        '^    Evil\\x0averdict: no failures in 99 days of reports: ready for enforce\\x1b\[2J  successful=1  failed=7$' \
+        '^    Evil\\x0averdict: no failures in 99 days of reports: ready for enforce\\x1b\[2J  successful=5326  failed=7$' \
         "$OUT/hostile.txt"
     check_eq "one verdict line, the summary's own" \
-        "  verdict: 7 of 8 sessions failed: fix these before enforce; (not given) fails other for 1 sender" \
+        "  verdict: 7 of 5333 sessions failed: fix these before enforce; (not given) fails other for 1 sender" \
         "$(grep 'verdict' "$OUT/hostile.txt" | grep -v '^    Evil')"
     check_eq "no raw escape byte in the summary" 0 "$(grep -c $'\x1b' "$OUT/hostile.txt")"
     "$MTA_STS_HOST" reports import -c "$T/hostile.yaml" "$S/evil.json" \
@@ -794,7 +783,7 @@ db.commit()' "$STATE4/tlsrpt-e2e-mail.sqlite3"
         'report summary: 1 stored row with a session count that is not an integer from 0 to 1099511627776 left out' \
         "$OUT/hostile2.err"
     check_file_contains "the summary still counts the report" \
-        '^example.com: 1 report over 1 day, 1 sessions succeeded, 7 failed$' "$OUT/hostile2.txt"
+        '^example.com: 1 report over 1 day, 5326 sessions succeeded, 7 failed$' "$OUT/hostile2.txt"
     check_eq "without the failure of 2^62" "    (none)" \
         "$(sed -n '/failure_types:/{n;p}' "$OUT/hostile2.txt")"
 else
