@@ -49,32 +49,29 @@ static const char *const copy_sql[] = {
 #define JOIN_REP " JOIN rep r ON r.src = p.src AND r.sid = p.sid"
 #define JOIN_POL " JOIN pol p ON p.src = x.src AND p.pid = x.pid" JOIN_REP
 
-/* A sum that cannot fail: total() adds as a double, which the cast turns
- * back into an integer, clamped at 2^63-1 (summed rows are checked counts,
- * so a double is exact far past any real total). */
-#define SUM(x) "CAST(total(" x ") AS INTEGER)"
+/* The sums cannot fail: total() adds as a double, which the cast turns
+ * back into an integer, clamped at 2^63-1 where sum() would stop with
+ * "integer overflow" (summed rows are checked counts, so a double is
+ * exact far past any real total). */
+#define OK_SUM "CAST(total(p.ok) AS INTEGER)"
+#define FAILED_SUM "CAST(total(p.failed) AS INTEGER)"
+#define N_SUM "CAST(total(x.n) AS INTEGER)"
 
 /* The per-domain queries: ?1 is the domain, ?2 the row limit. */
 enum section { S_DAYS, S_ORGS, S_TYPES, S_MX, S_IPS, S_N };
 static const char *const section_sql[S_N] = {
-    "SELECT date(r.start, 'unixepoch'), " SUM("p.ok") ", " SUM(
-        "p.failed") " FROM pol "
-                    "p" JOIN_REP " WHERE p.domain = ?1 GROUP BY 1 ORDER BY 1",
-    "SELECT r.org, " SUM("p.ok") ", " SUM(
-        "p.failed") " FROM pol p" JOIN_REP " WHERE p.domain = ?1 GROUP BY 1 "
-                    "ORDER BY 3 DESC, 2 DESC, 1",
-    "SELECT x.type, " SUM(
-        "x.n") " FROM fail x" JOIN_POL
-               " WHERE p.domain = ?1 GROUP BY 1 ORDER BY 2 DESC, 1",
-    "SELECT coalesce(x.mx, '(not given)'), x.type, " SUM(
-        "x.n") ","
-               " count(DISTINCT r.org) FROM fail x" JOIN_POL
-               " WHERE p.domain = ?1 GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT "
-               "?2",
-    "SELECT x.ip, " SUM(
-        "x.n") ", count(DISTINCT r.org) FROM fail x" JOIN_POL
-               " WHERE p.domain = ?1 AND x.ip IS NOT NULL GROUP BY 1"
-               " ORDER BY 2 DESC, 1 LIMIT ?2",
+    "SELECT date(r.start, 'unixepoch'), " OK_SUM ", " FAILED_SUM
+    " FROM pol p" JOIN_REP " WHERE p.domain = ?1 GROUP BY 1 ORDER BY 1",
+    "SELECT r.org, " OK_SUM ", " FAILED_SUM " FROM pol p" JOIN_REP
+    " WHERE p.domain = ?1 GROUP BY 1 ORDER BY 3 DESC, 2 DESC, 1",
+    "SELECT x.type, " N_SUM " FROM fail x" JOIN_POL
+    " WHERE p.domain = ?1 GROUP BY 1 ORDER BY 2 DESC, 1",
+    "SELECT coalesce(x.mx, '(not given)'), x.type, " N_SUM ","
+    " count(DISTINCT r.org) FROM fail x" JOIN_POL
+    " WHERE p.domain = ?1 GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT ?2",
+    "SELECT x.ip, " N_SUM ", count(DISTINCT r.org) FROM fail x" JOIN_POL
+    " WHERE p.domain = ?1 AND x.ip IS NOT NULL GROUP BY 1"
+    " ORDER BY 2 DESC, 1 LIMIT ?2",
 };
 static const char *const section_name[S_N] = {
     "days", "organizations", "failure_types", "failing_mx", "failing_ips"};
@@ -273,12 +270,10 @@ static int domains(struct sum *s, int64_t *reports)
     int rc = -1, step, n = 0;
     *reports = 0;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT p.domain, " SUM("p.ok") ", " SUM(
-                               "p.failed") ", count(DISTINCT"
-                                           " r.org || char(0) || r.rid), "
-                                           "min(r.start), max(r.fin) FROM pol"
-                                           " p" JOIN_REP
-                                           " GROUP BY 1 ORDER BY 1",
+                           "SELECT p.domain, " OK_SUM ", " FAILED_SUM
+                           ", count(DISTINCT r.org || char(0) || r.rid),"
+                           " min(r.start), max(r.fin) FROM pol p" JOIN_REP
+                           " GROUP BY 1 ORDER BY 1",
                            -1, &st, NULL) != SQLITE_OK) {
         db_error(s, "preparing a query");
         goto out;
@@ -426,15 +421,12 @@ int tlsrpt_summary_facts(const char *state_dir, const char *domain,
     memset(f, 0, sizeof(*f));
     if (load(&s, state_dir) < 0)
         goto out;
-    if (sqlite3_prepare_v2(
-            s.db,
-            "SELECT count(DISTINCT r.org || char(0) || r.rid),"
-            " " SUM("p.ok") ", " SUM(
-                "p.failed") ","
-                            " coalesce(min(r.start), 0), coalesce("
-                            "max(r.fin), 0) FROM pol p" JOIN_REP
-                            " WHERE p.domain = ?1",
-            -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(s.db,
+                           "SELECT count(DISTINCT r.org || char(0) || r.rid),"
+                           " " OK_SUM ", " FAILED_SUM ","
+                           " coalesce(min(r.start), 0), coalesce(max(r.fin),"
+                           " 0) FROM pol p" JOIN_REP " WHERE p.domain = ?1",
+                           -1, &st, NULL) != SQLITE_OK) {
         db_error(&s, "preparing a query");
         goto out;
     }
