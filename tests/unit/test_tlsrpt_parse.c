@@ -3,9 +3,11 @@
  * (server/tlsrpt_parse.c): the RFC 8460 §4 example, the quirks of real
  * senders it accepts (no time zone, mx-host as a string or an array, no or
  * an empty sending-mta-ip, null, extra fields, a byte order mark), what it
- * refuses and what the messages say, timestamps, gzip detection, inflating
- * with its size and ratio caps (a gzip bomb), and the canonical JSON form.
- * Pure: no I/O; gzip input is made here with zlib.
+ * refuses and what the messages say (counts past 2^40, one by one and per
+ * policy's failure-details), the strings it drops or replaces (an address
+ * or host name that is not one, a result type with control bytes), timestamps,
+ * gzip detection, inflating with its size and ratio caps (a gzip bomb), and the
+ * canonical JSON form. Pure: no I/O; gzip input is made here with zlib.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -6,7 +6,9 @@
  * type, MX host and sending address with the number of senders, the
  * verdict names what fails, a domain without failures is ready for
  * enforce, and --domain and --since narrow it. Text and JSON (read back
- * with jansson); the per-domain facts `advise` reads.
+ * with jansson); the per-domain facts `advise` reads; rows that cannot be
+ * summed (2^62, from an older version) left out with a warning, and the
+ * senders' strings escaped in text.
  */
 #include <setjmp.h>
 #include <stdarg.h>
