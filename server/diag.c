@@ -134,8 +134,14 @@ static bool quote_plain(unsigned char c)
 
 const char *diag_quote(const char *s, size_t n, char *out, size_t outlen)
 {
+    return diag_quote_max(s, n, DIAG_QUOTE_LIMIT, out, outlen);
+}
+
+const char *diag_quote_max(const char *s, size_t n, size_t limit, char *out,
+                           size_t outlen)
+{
     static const char hex[] = "0123456789abcdef";
-    size_t shown = n < DIAG_QUOTE_LIMIT ? n : DIAG_QUOTE_LIMIT;
+    size_t shown = n < limit ? n : limit;
     size_t whole = 0, room, o = 0;
     bool cut = n > shown;
     if (outlen == 0)

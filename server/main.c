@@ -54,6 +54,8 @@
 #define CONFIG_MAX (1024 * 1024)
 #define DRAIN_SECONDS 10
 #define MAX_CLI_DOMAINS 256
+/* The most bytes of a report's organization-name or report-id shown. */
+#define REPORT_NAME_MAX 255
 
 /*
  * The help: one table of commands and one of options, so that the global
@@ -184,8 +186,10 @@ static const struct cmd_doc cmd_docs[] = {
      "tlsrpt-*.sqlite3 there; a report held by several files counts once):\n"
      "per domain and day, by sender and failure type, the MX hosts and\n"
      "sending addresses that failed most, and whether the policy looks ready\n"
-     "for enforce. Exit status: 0 printed, 1 the reports cannot be read,\n"
-     "2 usage.",
+     "for enforce. Text shows the senders' names with control bytes and\n"
+     "newlines escaped (\\xHH); a stored count outside 0 to 2^40 (kept by\n"
+     "an older version) is left out with a warning. Exit status: 0\n"
+     "printed, 1 the reports cannot be read, 2 usage.",
      "mta-sts-host reports -c config.yaml --domain example.com --since "
      "2026-01-01"},
     {"reports import", CMD_IMPORT, "reports import [options] [FILE...|-]",
@@ -1871,8 +1875,14 @@ static int import_one(const void *report, size_t len, const char *where,
                d.n > 0 ? d.entries[d.n - 1].msg : "?");
         goto out;
     }
+    /* The names are the sender's: escaped, so that a report cannot put a
+     * line or a terminal escape into this output. */
+    char org[REPORT_NAME_MAX * 4 + 4], id[REPORT_NAME_MAX * 4 + 4];
     printf("%s: %s: %s (%s, %s)\n", x->file, where, verdict,
-           r->organization_name, r->report_id);
+           diag_quote_max(r->organization_name, strlen(r->organization_name),
+                          REPORT_NAME_MAX, org, sizeof(org)),
+           diag_quote_max(r->report_id, strlen(r->report_id), REPORT_NAME_MAX,
+                          id, sizeof(id)));
 out:
     tlsrpt_report_free(r);
     diag_free(&d);
