@@ -68,7 +68,8 @@ static struct check_result *add(struct check_report *rep,
 /* over_budget tells whether the domain's time is up. */
 static bool over_budget(const struct check_opts *o)
 {
-    return o->over_budget != NULL && o->over_budget(o->budget_ctx);
+    return (o->stop != NULL && atomic_load(o->stop)) ||
+           (o->deadline_ms != 0 && check_mono_ms() >= o->deadline_ms);
 }
 
 /* texts collects the joined TXT texts of an answer for check_parse. */
@@ -392,8 +393,10 @@ static int probe_tls(const struct check_opts *o, const char *domain,
 {
     char err[CHECK_ERR_MAX + 200] = "", until[32] = "?";
     struct check_smtp sm;
-    int prc = check_smtp_probe(host, addr, o->smtp_port, o->ca_file, &sm, err,
-                               sizeof(err));
+    struct check_smtp_bound b = {.deadline_ms = o->deadline_ms,
+                                 .stop = o->stop};
+    int prc = check_smtp_probe(host, addr, o->smtp_port, o->ca_file, &b, &sm,
+                               err, sizeof(err));
     time_t now = time(NULL);
     long days = sm.not_after > now ? (long)((sm.not_after - now) / 86400) : 0;
     enum check_level level = CHECK_OK;
@@ -821,6 +824,8 @@ int check_domain(struct check_dns *dns, const struct check_opts *o,
         put(r->fix, "add policy/%s.txt (or fix it: `mta-sts-host validate`)",
             sv->domain);
     }
+    check_dns_set_deadline(dns, o->deadline_ms);
+    check_dns_set_stop(dns, o->stop);
     if (check_sts(dns, o, sv, rep) < 0 ||
         (!over_budget(o) && check_policy(dns, o, sv, rep) < 0) ||
         (!over_budget(o) && check_tlsrpt(dns, sv, rep) < 0) ||

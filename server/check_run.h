@@ -16,7 +16,9 @@
 #define MTA_STS_CHECK_RUN_H
 
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 #include "check_dns.h"
@@ -68,18 +70,21 @@ struct check_opts {
     /* The provider zone `_mta-sts.<domain>` must be a CNAME into
      * (`_mta-sts.<domain>.<zone>`, RFC 8461 §8.2), or NULL. */
     const char *delegate_zone;
-    /* The time budget of one domain (`serve`'s periodic check): asked
-     * between steps (a lookup, the fetch, a probe); once it says true the
-     * remaining steps are skipped and one "time" result says so. NULL:
-     * no budget. */
-    bool (*over_budget)(void *ctx);
-    void *budget_ctx;
+    /* The time budget of the domain: a check_mono_ms deadline (0: none)
+     * that bounds every lookup and probe in progress too, not only the
+     * steps still to come; once it has passed the remaining steps are
+     * skipped and one "time" result says so. stop (may be NULL), once
+     * true, ends the step in progress and skips the rest the same way (a
+     * shutdown of `serve`). */
+    int64_t deadline_ms;
+    const atomic_bool *stop;
 };
 
 /*
  * check_domain runs every check for sv->domain and appends the results to
- * rep. A step already begun runs to its own timeout, so a domain takes at
- * most its budget plus one step. Returns 0, or -1 when memory runs out.
+ * rep. Every step ends by o->deadline_ms, so a domain takes at most its
+ * budget (a lookup or probe cut short by it fails with "timed out").
+ * Returns 0, or -1 when memory runs out.
  */
 int check_domain(struct check_dns *dns, const struct check_opts *o,
                  const struct check_served *sv, struct check_report *rep);
@@ -103,7 +108,8 @@ struct check_facts {
 /*
  * check_facts reads the `_mta-sts` record set and the MX set of domain
  * into f. A lookup that fails (or is bogus) adds its result to rep, as in
- * check_domain; f then says none. Returns 0, or -1 when memory runs out.
+ * check_domain; f then says none. The lookups end by the deadline set on
+ * dns (check_dns_set_deadline). Returns 0, or -1 when memory runs out.
  */
 int check_facts(struct check_dns *dns, const char *domain,
                 struct check_facts *f, struct check_report *rep);

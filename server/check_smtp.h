@@ -12,11 +12,21 @@
 #ifndef MTA_STS_CHECK_SMTP_H
 #define MTA_STS_CHECK_SMTP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
+/* A probe takes at most this long, whatever the server does. */
 #define CHECK_SMTP_TIMEOUT_MS 10000
+
+/* What bounds a probe besides CHECK_SMTP_TIMEOUT_MS: the caller's deadline
+ * (check_mono_ms time; 0: none) and a stop flag (NULL: none). */
+struct check_smtp_bound {
+    int64_t deadline_ms;
+    const atomic_bool *stop;
+};
 
 struct check_smtp {
     bool starttls;        /* offered in the EHLO reply */
@@ -30,10 +40,12 @@ struct check_smtp {
  * Returns 0 when the dialogue got as far as it could (out says how far:
  * no STARTTLS, or a handshake with the certificate's verdict), or -1 with
  * the reason in err: no connection, a timeout, an SMTP error reply, a
- * failed TLS handshake (TLS older than 1.2 included).
+ * failed TLS handshake (TLS older than 1.2 included). The whole probe ends
+ * by one deadline, the earlier of CHECK_SMTP_TIMEOUT_MS and b's (b may be
+ * NULL); past it err says "timed out".
  */
 int check_smtp_probe(const char *mx, const char *addr, unsigned port,
-                     const char *ca_file, struct check_smtp *out, char *err,
-                     size_t errlen);
+                     const char *ca_file, const struct check_smtp_bound *b,
+                     struct check_smtp *out, char *err, size_t errlen);
 
 #endif

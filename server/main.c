@@ -267,6 +267,11 @@ static const struct opt_doc opt_docs[] = {
      "check: trust FILE's CAs for the policy fetch and\n"
      "                       the MX certificates, besides the system's",
      CMD_CHECKS},
+    {"--timeout DURATION",
+     "check, advise: the time budget of one domain\n"
+     "                       (default: check.timeout, 2m; each lookup and\n"
+     "                       probe also ends after 10 s)",
+     CMD_CHECKS},
     {"--since DATE",
      "reports, advise: only reports ending at or after\n"
      "                       DATE (YYYY-MM-DD or an RFC 3339 date-time)",
@@ -364,6 +369,7 @@ enum opt_id {
     OPT_HTTPS_PORT,
     OPT_SMTP_PORT,
     OPT_CA_FILE,
+    OPT_TIMEOUT,
     OPT_DELEGATE,
     OPT_ADD,
     OPT_REMOVE,
@@ -377,6 +383,7 @@ struct cli {
     const char *policy_dir, *cert_dir, *https, *http, *metrics;
     const char *log_format, *log_level, *target, *delegate, *user;
     const char *resolver, *trust_anchor, *https_port, *smtp_port, *ca_file;
+    const char *timeout;
     const char *since, *add_mx, *remove_mx;
     bool poll, json, allow_root, no_certs, help;
     char **args;
@@ -473,6 +480,9 @@ static bool set_option(struct cli *cli, int c, const char *arg)
     case OPT_CA_FILE:
         cli->ca_file = arg;
         return true;
+    case OPT_TIMEOUT:
+        cli->timeout = arg;
+        return true;
     default:
         return false;
     }
@@ -507,6 +517,7 @@ static void parse_cli(int argc, char **argv, struct cli *cli)
         {"https-port", required_argument, NULL, OPT_HTTPS_PORT},
         {"ca-file", required_argument, NULL, OPT_CA_FILE},
         {"smtp-port", required_argument, NULL, OPT_SMTP_PORT},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -1097,11 +1108,14 @@ static unsigned port_option(const char *name, const char *value, unsigned def)
 /* check_one runs the checks of one domain with what this host serves for
  * it (d may be NULL: it serves nothing there). */
 static int check_one(struct check_dns *dns, const struct check_opts *o,
-                     const struct config *cfg, const char *name,
-                     const struct plan_domain *d, struct check_report *rep)
+                     int64_t budget_ms, const struct config *cfg,
+                     const char *name, const struct plan_domain *d,
+                     struct check_report *rep)
 {
     struct check_served sv = check_serve_served(cfg, name, d);
-    return check_domain(dns, o, &sv, rep);
+    struct check_opts od = *o;
+    od.deadline_ms = check_mono_ms() + budget_ms;
+    return check_domain(dns, &od, &sv, rep);
 }
 
 /* What `check` and `advise` share: the served policies (the load `serve`
@@ -1111,7 +1125,8 @@ struct check_ctx {
     struct store *st;
     struct snapshot *s; /* NULL when nothing can be served */
     struct check_dns *dns;
-    struct check_opts opts;
+    struct check_opts opts; /* deadline_ms set per domain */
+    int64_t budget_ms;      /* of one domain: --timeout, else check.timeout */
     struct logger lg;
     char target[DNSNAME_MAX + 2], zone[DNSNAME_MAX + 2];
 };
@@ -1148,10 +1163,21 @@ static int check_ctx_open(const struct cli *cli, const char *cmd,
         host_option("--delegate", cli->delegate,
                     "the provider zone is a DNS name", x->zone,
                     sizeof(x->zone));
+    unsigned long budget = 0;
+    if (cli->timeout != NULL) {
+        if (config_parse_duration(cli->timeout, 3600, &budget, err,
+                                  sizeof(err)) < 0)
+            die_usage("--timeout %s: %s", cli->timeout, err);
+        /* The range of the config's check.timeout. */
+        if (budget < 10)
+            die_usage("--timeout %s: expected 10s to 1h", cli->timeout);
+    }
     if ((x->cfg = load_config(cli)) == NULL)
         return -1;
     /* The flags win over the config's check: section. */
     const struct config *c = x->cfg;
+    x->budget_ms =
+        (int64_t)(cli->timeout != NULL ? budget : c->check_timeout) * 1000;
     x->opts = (struct check_opts){
         .https_port =
             port_option("--https-port", cli->https_port, c->check_https_port),
@@ -1230,7 +1256,7 @@ static int cmd_check(const struct cli *cli)
             d = snapshot_at(x.s, i);
             snprintf(name, sizeof(name), "%s", d->name);
         }
-        if (check_one(x.dns, &x.opts, x.cfg, name, d, &rep) < 0) {
+        if (check_one(x.dns, &x.opts, x.budget_ms, x.cfg, name, d, &rep) < 0) {
             fprintf(stderr, "mta-sts-host: check: out of memory\n");
             goto out;
         }
@@ -1342,16 +1368,25 @@ static int cmd_advise(const struct cli *cli)
         goto out;
     const struct plan_domain *pd = served_domain(&x, name);
     const struct plan_policy *pp = pd != NULL ? pd->policy : NULL;
+    /* A plan changes a served policy: refused before any lookup. */
+    if (pp == NULL) {
+        fprintf(stderr,
+                "mta-sts-host: advise: this host serves no policy for %s "
+                "(add policy/%s.txt, or name a served domain)\n",
+                name, name);
+        goto out;
+    }
     if (pp != NULL && readfile(pp->source, POLICY_MAX_SIZE, &text, &text_len,
                                err, sizeof(err)) < 0) {
         fprintf(stderr, "mta-sts-host: advise: %s\n", err);
         goto out;
     }
+    check_dns_set_deadline(x.dns, check_mono_ms() + x.budget_ms);
     if (check_facts(x.dns, name, &facts, &rep) < 0)
         goto oom;
     /* Enforce makes every failing check a refused delivery: run them all. */
     if (action == ADVISE_ENFORCE &&
-        check_one(x.dns, &x.opts, x.cfg, name, pd, &rep) < 0)
+        check_one(x.dns, &x.opts, x.budget_ms, x.cfg, name, pd, &rep) < 0)
         goto oom;
     lines = calloc(ADVISE_FAILURES_MAX, sizeof(*lines));
     if (lines == NULL)
@@ -1754,6 +1789,9 @@ static int cmd_serve(const struct cli *cli)
     watch_stop(w);
     w = NULL;
     http_stop(h, DRAIN_SECONDS);
+    /* "stopped" only once the check threads are joined too. */
+    check_serve_stop(cs);
+    cs = NULL;
     log_msg(&lg, LOG_LEVEL_INFO, "stopped");
     rc = 0;
 out:

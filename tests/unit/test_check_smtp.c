@@ -41,14 +41,14 @@ static void test_failures(void **state)
     struct check_smtp out;
     char err[512] = "";
     assert_int_equal(check_smtp_probe("mx.example.com", "mx.example.com", 25,
-                                      NULL, &out, err, sizeof(err)),
+                                      NULL, NULL, &out, err, sizeof(err)),
                      -1);
     assert_non_null(strstr(err, "'mx.example.com' is not an IP address"));
     unsigned port = closed_port();
     char want[64];
     snprintf(want, sizeof(want), "connect to 127.0.0.1 port %u: ", port);
     assert_int_equal(check_smtp_probe("mx.example.com", "127.0.0.1", port, NULL,
-                                      &out, err, sizeof(err)),
+                                      NULL, &out, err, sizeof(err)),
                      -1);
     if (strstr(err, want) == NULL || strstr(err, "refused") == NULL)
         fail_msg("'%s' lacks '%s' and 'refused'", err, want);
