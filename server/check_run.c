@@ -395,8 +395,8 @@ static int probe_tls(const struct check_opts *o, const char *domain,
     struct check_smtp sm;
     struct check_smtp_bound b = {.deadline_ms = o->deadline_ms,
                                  .stop = o->stop};
-    int prc = check_smtp_probe(host, addr, o->smtp_port, o->ca_file, &b, &sm,
-                               err, sizeof(err));
+    int prc = check_smtp_probe(host, addr, o->smtp_port, o->tls, &b, &sm, err,
+                               sizeof(err));
     time_t now = time(NULL);
     long days = sm.not_after > now ? (long)((sm.not_after - now) / 86400) : 0;
     enum check_level level = CHECK_OK;

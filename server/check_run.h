@@ -22,6 +22,7 @@
 
 #include "buf.h"
 #include "check_dns.h"
+#include "check_smtp.h"
 
 enum check_level { CHECK_OK, CHECK_WARN, CHECK_FAIL };
 
@@ -63,7 +64,10 @@ struct check_served {
 struct check_opts {
     unsigned https_port;
     unsigned smtp_port;  /* 25 for senders; 0: no SMTP probe */
-    const char *ca_file; /* also trusted for the MX certificates */
+    const char *ca_file; /* for the policy fetch */
+    /* The trust of the MX probes (the system's plus ca_file), loaded once
+     * by the caller; needed when smtp_port is not 0. */
+    const struct check_smtp_tls *tls;
     /* The host mta-sts.<domain> must point at (normalised), or NULL: it
      * must only resolve. */
     const char *target;

@@ -20,6 +20,7 @@
 
 #include "check_dns.h"
 #include "check_fetch.h"
+#include "check_smtp.h"
 #include "snapshot.h"
 
 /* How long a sleeping thread waits at most before it looks for a new
@@ -30,6 +31,7 @@
 struct worker {
     struct check_serve *cs;
     struct check_dns *dns;
+    struct check_smtp_tls *tls; /* NULL without SMTP probes */
     pthread_t thread;
     bool started;
 };
@@ -123,6 +125,7 @@ static void run(struct worker *w, const char *name)
     }
     struct check_served sv = check_serve_served(cs->cfg, name, d);
     struct check_opts o = cs->opts;
+    o.tls = w->tls;
     o.deadline_ms = check_mono_ms() + (int64_t)cs->cfg->check_timeout * 1000;
     int rc = check_domain(w->dns, &o, &sv, &rep);
     /* A run cut short by the shutdown says nothing about the domain: it is
@@ -192,6 +195,7 @@ void check_serve_stop(struct check_serve *cs)
         if (cs->w[i].started && pthread_join(cs->w[i].thread, NULL) == 0)
             joined++;
         check_dns_free(cs->w[i].dns);
+        check_smtp_tls_free(cs->w[i].tls);
     }
     if (joined > 0)
         log_msg(cs->lg, LOG_LEVEL_INFO, "check threads stopped (%zu)", joined);
@@ -242,13 +246,17 @@ struct check_serve *check_serve_start(const struct config *cfg,
         goto fail;
     }
     cs->curl = true;
-    /* Every context first, so that a bad resolver or trust anchor stops
-     * the start before any thread runs. */
+    /* Every context first, so that a bad resolver, trust anchor or CA file
+     * stops the start before any thread runs. */
     for (size_t i = 0; i < cs->n_w; i++) {
         cs->w[i].cs = cs;
         cs->w[i].dns = check_dns_new(cfg->check_resolver,
                                      cfg->check_trust_anchor, err, errlen);
         if (cs->w[i].dns == NULL)
+            goto fail;
+        if (cfg->check_smtp_port != 0 &&
+            (cs->w[i].tls =
+                 check_smtp_tls_new(cfg->check_ca_file, err, errlen)) == NULL)
             goto fail;
     }
     for (size_t i = 0; i < cs->n_w; i++) {

@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -217,53 +218,77 @@ static void verify(gnutls_session_t s, const char *name, struct check_smtp *out)
         out->cert_error[--n_err] = '\0'; /* GnuTLS ends it with blanks */
 }
 
-/* tls_setup makes the client credentials (system trust plus ca_file) and
- * session (TLS 1.2 and 1.3, SNI of mx); -1 with err. */
-static int tls_setup(const char *mx, const char *ca_file,
-                     gnutls_certificate_credentials_t *cred,
-                     gnutls_session_t *s, char *err, size_t errlen)
+struct check_smtp_tls {
+    gnutls_certificate_credentials_t cred;
+};
+
+struct check_smtp_tls *check_smtp_tls_new(const char *ca_file, char *err,
+                                          size_t errlen)
 {
+    struct check_smtp_tls *t = calloc(1, sizeof(*t));
     const char *what = "credentials";
-    int g = gnutls_certificate_allocate_credentials(cred);
+    int g = t != NULL ? gnutls_certificate_allocate_credentials(&t->cred)
+                      : GNUTLS_E_MEMORY_ERROR;
     if (g >= 0) {
         what = "system trust store";
-        g = gnutls_certificate_set_x509_system_trust(*cred);
+        g = gnutls_certificate_set_x509_system_trust(t->cred);
     }
     if (g >= 0 && ca_file != NULL) {
         what = ca_file;
-        g = gnutls_certificate_set_x509_trust_file(*cred, ca_file,
+        g = gnutls_certificate_set_x509_trust_file(t->cred, ca_file,
                                                    GNUTLS_X509_FMT_PEM);
         if (g == 0) {
             snprintf(err, errlen, "TLS setup: no CA certificate in %s",
                      ca_file);
-            return -1;
+            goto fail;
         }
     }
-    if (g >= 0) {
-        what = "session";
-        g = gnutls_init(s, GNUTLS_CLIENT);
+    if (g < 0) {
+        snprintf(err, errlen, "TLS setup (%s): %s", what, gnutls_strerror(g));
+        goto fail;
     }
+    return t;
+fail:
+    check_smtp_tls_free(t);
+    return NULL;
+}
+
+void check_smtp_tls_free(struct check_smtp_tls *t)
+{
+    if (t == NULL)
+        return;
+    if (t->cred != NULL)
+        gnutls_certificate_free_credentials(t->cred);
+    free(t);
+}
+
+/* session_setup makes the session (TLS 1.2 and 1.3, SNI of mx, the trust
+ * of tls); -1 with err. */
+static int session_setup(const char *mx, const struct check_smtp_tls *tls,
+                         gnutls_session_t *s, char *err, size_t errlen)
+{
+    int g = gnutls_init(s, GNUTLS_CLIENT);
     if (g >= 0)
         g = gnutls_priority_set_direct(
             *s, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", NULL);
     if (g >= 0)
-        g = gnutls_credentials_set(*s, GNUTLS_CRD_CERTIFICATE, *cred);
+        g = gnutls_credentials_set(*s, GNUTLS_CRD_CERTIFICATE, tls->cred);
     if (g >= 0)
         g = gnutls_server_name_set(*s, GNUTLS_NAME_DNS, mx, strlen(mx));
     if (g < 0) {
-        snprintf(err, errlen, "TLS setup (%s): %s", what, gnutls_strerror(g));
+        snprintf(err, errlen, "TLS setup (session): %s", gnutls_strerror(g));
         return -1;
     }
     return 0;
 }
 
 int check_smtp_probe(const char *mx, const char *addr, unsigned port,
-                     const char *ca_file, const struct check_smtp_bound *b,
-                     struct check_smtp *out, char *err, size_t errlen)
+                     const struct check_smtp_tls *tls,
+                     const struct check_smtp_bound *b, struct check_smtp *out,
+                     char *err, size_t errlen)
 {
     struct conn c = {.fd = -1, .stop = b != NULL ? b->stop : NULL};
     struct check_smtp_reply r;
-    gnutls_certificate_credentials_t cred = NULL;
     gnutls_session_t s = NULL;
     int rc = -1, g;
     memset(out, 0, sizeof(*out));
@@ -296,7 +321,7 @@ int check_smtp_probe(const char *mx, const char *addr, unsigned port,
                  "STARTTLS reply, before the handshake");
         goto out;
     }
-    if (tls_setup(mx, ca_file, &cred, &s, err, errlen) < 0)
+    if (session_setup(mx, tls, &s, err, errlen) < 0)
         goto out;
     /* Non-blocking: GnuTLS returns GNUTLS_E_AGAIN and the probe waits in
      * wait_io with what is left of its deadline. */
@@ -321,8 +346,6 @@ int check_smtp_probe(const char *mx, const char *addr, unsigned port,
 out:
     if (s != NULL)
         gnutls_deinit(s);
-    if (cred != NULL)
-        gnutls_certificate_free_credentials(cred);
     if (c.fd >= 0)
         close(c.fd);
     return rc;

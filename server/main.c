@@ -31,6 +31,7 @@
 #include "check_dns.h"
 #include "check_run.h"
 #include "check_serve.h"
+#include "check_smtp.h"
 #include "config.h"
 #include "diag.h"
 #include "dnsname.h"
@@ -148,7 +149,9 @@ static const struct cmd_doc cmd_docs[] = {
      "or later and a certificate valid for the MX name. One line per\n"
      "check, `ok|warn|fail CHECK DOMAIN: WHAT`, with `fix:` and the exact\n"
      "record or edit for each problem, and the DNSSEC status of the\n"
-     "answers. The config's check: keys are the defaults of the flags.\n"
+     "answers. Every lookup and MX probe ends after 10 s (\"timed out\"),\n"
+     "one domain within --timeout (past it a \"time\" result). The config's\n"
+     "check: keys are the defaults of the flags.\n"
      "Exit status: 0 nothing failed, 1 something failed, 2 usage.",
      "mta-sts-host check -c config.yaml example.com"},
     {"advise", CMD_ADVISE, "advise [options] DOMAIN enforce|mx-change|retire",
@@ -166,8 +169,9 @@ static const struct cmd_doc cmd_docs[] = {
      "--remove MX: the new MX into the policy first, the MX records once\n"
      "the old policy has expired, the old pattern out once the old MX\n"
      "record has (§8.1); retire: mode none with a max_age of one day, the\n"
-     "records removed once every cached policy has expired (§8.3). Exit\n"
-     "status: 0 ready (or nothing to do), 1 blocked or failed, 2 usage.",
+     "records removed once every cached policy has expired (§8.3). A\n"
+     "domain this host serves no policy for is refused before any lookup.\n"
+     "Exit status: 0 ready (or nothing to do), 1 blocked or failed, 2 usage.",
      "mta-sts-host advise -c config.yaml example.com mx-change --add "
      "mx2.example.com --remove mx1.example.com"},
     {"health", CMD_HEALTH, "health [URL]",
@@ -268,9 +272,9 @@ static const struct opt_doc opt_docs[] = {
      "                       the MX certificates, besides the system's",
      CMD_CHECKS},
     {"--timeout DURATION",
-     "check, advise: the time budget of one domain\n"
-     "                       (default: check.timeout, 2m; each lookup and\n"
-     "                       probe also ends after 10 s)",
+     "check, advise: the time budget of one domain,\n"
+     "                       10s to 1h (default: check.timeout, 2m; each\n"
+     "                       lookup and probe also ends after 10 s)",
      CMD_CHECKS},
     {"--since DATE",
      "reports, advise: only reports ending at or after\n"
@@ -1125,8 +1129,9 @@ struct check_ctx {
     struct store *st;
     struct snapshot *s; /* NULL when nothing can be served */
     struct check_dns *dns;
-    struct check_opts opts; /* deadline_ms set per domain */
-    int64_t budget_ms;      /* of one domain: --timeout, else check.timeout */
+    struct check_smtp_tls *tls; /* NULL without SMTP probes */
+    struct check_opts opts;     /* deadline_ms set per domain */
+    int64_t budget_ms; /* of one domain: --timeout, else check.timeout */
     struct logger lg;
     char target[DNSNAME_MAX + 2], zone[DNSNAME_MAX + 2];
 };
@@ -1203,12 +1208,21 @@ static int check_ctx_open(const struct cli *cli, const char *cmd,
         fprintf(stderr, "mta-sts-host: %s: %s\n", cmd, err);
         return -1;
     }
+    if (x->opts.smtp_port != 0) {
+        x->tls = check_smtp_tls_new(x->opts.ca_file, err, sizeof(err));
+        if (x->tls == NULL) {
+            fprintf(stderr, "mta-sts-host: %s: %s\n", cmd, err);
+            return -1;
+        }
+        x->opts.tls = x->tls;
+    }
     return 0;
 }
 
 static void check_ctx_close(struct check_ctx *x)
 {
     check_dns_free(x->dns);
+    check_smtp_tls_free(x->tls);
     snapshot_release(x->s);
     store_free(x->st);
     config_free(x->cfg);

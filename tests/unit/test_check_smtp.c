@@ -1,7 +1,9 @@
 /*
  * Unit tests for check_smtp's failures before any SMTP: an address that is
  * not numeric, and a loopback port nobody listens on (refused at once),
- * each reported with what was tried. The dialogue itself (STARTTLS, TLS,
+ * each reported with what was tried; a listener that never speaks: the
+ * probe ends at the caller's deadline ("timed out"), or at once when the
+ * stop flag is set ("stopped"). The dialogue itself (STARTTLS, TLS,
  * certificates) is covered by tests/e2e/test_check.sh. One thread; the only
  * socket is on 127.0.0.1.
  */
@@ -19,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "check_dns.h"
 #include "check_smtp.h"
 
 /* closed_port returns a loopback port that was free a moment ago. */
@@ -56,10 +59,51 @@ static void test_failures(void **state)
     assert_string_equal(out.tls_version, "");
 }
 
+/* mute_listener listens on a loopback port and never accepts: connections
+ * complete in the kernel's backlog and nothing is ever sent. */
+static int mute_listener(unsigned *port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t sl = sizeof(sa);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static void test_deadline(void **state)
+{
+    (void)state;
+    struct check_smtp out;
+    char err[512] = "";
+    unsigned port;
+    int fd = mute_listener(&port);
+    atomic_bool stop = false;
+    struct check_smtp_bound b = {.deadline_ms = check_mono_ms() + 300,
+                                 .stop = &stop};
+    assert_int_equal(check_smtp_probe("mx.example.com", "127.0.0.1", port, NULL,
+                                      &b, &out, err, sizeof(err)),
+                     -1);
+    if (strstr(err, "connecting: timed out (the probe's ") == NULL)
+        fail_msg("'%s' does not say the greeting timed out", err);
+    b.deadline_ms = 0; /* CHECK_SMTP_TIMEOUT_MS only, but stopped at once */
+    atomic_store(&stop, true);
+    assert_int_equal(check_smtp_probe("mx.example.com", "127.0.0.1", port, NULL,
+                                      &b, &out, err, sizeof(err)),
+                     -1);
+    assert_string_equal(err, "connecting: stopped (shutting down)");
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_failures),
+        cmocka_unit_test(test_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
