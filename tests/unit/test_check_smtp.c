@@ -9,6 +9,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,8 +25,10 @@
 #include "check_dns.h"
 #include "check_smtp.h"
 
-/* closed_port returns a loopback port that was free a moment ago. */
-static unsigned closed_port(void)
+/* bound_socket binds a TCP socket to a free loopback port, stored in *port;
+ * listening (never accepting: connections complete in the kernel's backlog
+ * and nothing is ever sent) when listening is true. */
+static int bound_socket(bool listening, unsigned *port)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET};
     socklen_t sl = sizeof(sa);
@@ -33,9 +36,19 @@ static unsigned closed_port(void)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
     assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    if (listening)
+        assert_int_equal(listen(fd, 4), 0);
     assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* closed_port returns a loopback port that was free a moment ago. */
+static unsigned closed_port(void)
+{
+    unsigned port;
+    close(bound_socket(false, &port));
+    return port;
 }
 
 static void test_failures(void **state)
@@ -59,29 +72,13 @@ static void test_failures(void **state)
     assert_string_equal(out.tls_version, "");
 }
 
-/* mute_listener listens on a loopback port and never accepts: connections
- * complete in the kernel's backlog and nothing is ever sent. */
-static int mute_listener(unsigned *port)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t sl = sizeof(sa);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(fd, 4), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-    *port = ntohs(sa.sin_port);
-    return fd;
-}
-
 static void test_deadline(void **state)
 {
     (void)state;
     struct check_smtp out;
     char err[512] = "";
     unsigned port;
-    int fd = mute_listener(&port);
+    int fd = bound_socket(true, &port);
     atomic_bool stop = false;
     struct check_smtp_bound b = {.deadline_ms = check_mono_ms() + 300,
                                  .stop = &stop};
