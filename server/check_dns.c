@@ -31,8 +31,7 @@
 
 struct check_dns {
     struct ub_ctx *ctx;
-    int64_t deadline_ms; /* 0: none */
-    const atomic_bool *stop;
+    struct check_bound bound;
 };
 
 int64_t check_mono_ms(void)
@@ -42,14 +41,28 @@ int64_t check_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t check_bound_end(const struct check_bound *b, int64_t now,
+                        int64_t cap_ms)
+{
+    int64_t end = now + cap_ms;
+    if (b != NULL && b->deadline_ms != 0 && b->deadline_ms < end)
+        end = b->deadline_ms;
+    return end;
+}
+
+bool check_bound_stopped(const struct check_bound *b)
+{
+    return b != NULL && b->stop != NULL && atomic_load(b->stop);
+}
+
 void check_dns_set_deadline(struct check_dns *dns, int64_t deadline_ms)
 {
-    dns->deadline_ms = deadline_ms;
+    dns->bound.deadline_ms = deadline_ms;
 }
 
 void check_dns_set_stop(struct check_dns *dns, const atomic_bool *stop)
 {
-    dns->stop = stop;
+    dns->bound.stop = stop;
 }
 
 const char *check_dnssec_name(enum check_dnssec s)
@@ -229,10 +242,9 @@ static int resolve(struct check_dns *dns, const char *name,
                    size_t errlen)
 {
     struct pending p = {0};
-    int64_t now = check_mono_ms(), end = now + CHECK_DNS_TIMEOUT_MS;
+    int64_t now = check_mono_ms();
+    int64_t end = check_bound_end(&dns->bound, now, CHECK_DNS_TIMEOUT_MS);
     int id = 0, ub = 0;
-    if (dns->deadline_ms != 0 && dns->deadline_ms < end)
-        end = dns->deadline_ms;
     if (now >= end) {
         snprintf(err, errlen, "%s %s: timed out (the time budget was spent)",
                  name, rrtype_name(type));
@@ -241,7 +253,7 @@ static int resolve(struct check_dns *dns, const char *name,
     ub = ub_resolve_async(dns->ctx, name, (int)type, 1 /* IN */, &p, on_answer,
                           &id);
     while (ub == 0 && !p.done) {
-        if (dns->stop != NULL && atomic_load(dns->stop)) {
+        if (check_bound_stopped(&dns->bound)) {
             ub_cancel(dns->ctx, id);
             snprintf(err, errlen, "%s %s: stopped (shutting down)", name,
                      rrtype_name(type));

@@ -32,6 +32,22 @@
  * milliseconds (a wall clock step neither stretches nor cuts a deadline). */
 int64_t check_mono_ms(void);
 
+/* What bounds a lookup, probe or fetch besides its own cap: the caller's
+ * deadline (check_mono_ms time; 0: none) and a stop flag (NULL: none) that
+ * ends it within a fraction of a second once true (a shutdown). */
+struct check_bound {
+    int64_t deadline_ms;
+    const atomic_bool *stop;
+};
+
+/* check_bound_end is the end of a step of at most cap_ms begun at now: the
+ * earlier of now + cap_ms and b's deadline (b may be NULL). */
+int64_t check_bound_end(const struct check_bound *b, int64_t now,
+                        int64_t cap_ms);
+
+/* check_bound_stopped tells whether b (may be NULL) says stop. */
+bool check_bound_stopped(const struct check_bound *b);
+
 enum check_dnssec {
     CHECK_DNSSEC_INSECURE,
     CHECK_DNSSEC_SECURE,

@@ -16,9 +16,7 @@
 #define MTA_STS_CHECK_RUN_H
 
 #include <stdbool.h>
-#include <stdatomic.h>
 #include <stddef.h>
-#include <stdint.h>
 
 #include "buf.h"
 #include "check_dns.h"
@@ -74,14 +72,12 @@ struct check_opts {
     /* The provider zone `_mta-sts.<domain>` must be a CNAME into
      * (`_mta-sts.<domain>.<zone>`, RFC 8461 §8.2), or NULL. */
     const char *delegate_zone;
-    /* The time budget of the domain: a check_mono_ms deadline (0: none)
-     * that bounds every lookup and probe in progress too, not only the
-     * steps still to come; once it has passed the remaining steps are
-     * skipped and one "time" result says so. stop (may be NULL), once
-     * true, ends the step in progress and skips the rest the same way (a
-     * shutdown of `serve`). */
-    int64_t deadline_ms;
-    const atomic_bool *stop;
+    /* The time budget of the domain: its deadline bounds every lookup,
+     * fetch and probe in progress too, not only the steps still to come;
+     * once it has passed the remaining steps are skipped and one "time"
+     * result says so. Its stop flag ends the step in progress and skips
+     * the rest the same way (a shutdown of `serve`). */
+    struct check_bound bound;
 };
 
 /*

@@ -41,7 +41,7 @@ struct check_serve {
     const struct logger *lg;
     struct store *st;
     struct check_table *table;
-    struct check_opts opts; /* deadline_ms set per run */
+    struct check_opts opts; /* bound.deadline_ms set per run */
     pthread_mutex_t lock;   /* guards gen and stop; cond waits on it */
     pthread_cond_t wake;
     uint64_t gen; /* of the snapshot the table was synced with */
@@ -126,7 +126,8 @@ static void run(struct worker *w, const char *name)
     struct check_served sv = check_serve_served(cs->cfg, name, d);
     struct check_opts o = cs->opts;
     o.tls = w->tls;
-    o.deadline_ms = check_mono_ms() + (int64_t)cs->cfg->check_timeout * 1000;
+    o.bound.deadline_ms =
+        check_mono_ms() + (int64_t)cs->cfg->check_timeout * 1000;
     int rc = check_domain(w->dns, &o, &sv, &rep);
     /* A run cut short by the shutdown says nothing about the domain: it is
      * neither stored nor logged. */
@@ -232,7 +233,7 @@ struct check_serve *check_serve_start(const struct config *cfg,
         .https_port = cfg->check_https_port,
         .smtp_port = cfg->check_smtp_port,
         .ca_file = cfg->check_ca_file,
-        .stop = &cs->stop,
+        .bound = {.stop = &cs->stop},
     };
     cs->table = check_table_new((int64_t)cfg->check_interval * 1000);
     cs->n_w = cfg->check_concurrency > 0 ? cfg->check_concurrency : 1;

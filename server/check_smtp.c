@@ -34,8 +34,8 @@
 
 struct conn {
     int fd;
+    const struct check_bound *bound; /* may be NULL */
     int64_t end, budget_ms; /* the deadline (check_mono_ms) and its length */
-    const atomic_bool *stop;
     char buf[REPLY_MAX];
     size_t len;
 };
@@ -46,7 +46,7 @@ static int wait_io(struct conn *c, short events, const char *during, char *err,
                    size_t errlen)
 {
     for (;;) {
-        if (c->stop != NULL && atomic_load(c->stop)) {
+        if (check_bound_stopped(c->bound)) {
             snprintf(err, errlen, "%s: stopped (shutting down)", during);
             return -1;
         }
@@ -284,18 +284,16 @@ static int session_setup(const char *mx, const struct check_smtp_tls *tls,
 
 int check_smtp_probe(const char *mx, const char *addr, unsigned port,
                      const struct check_smtp_tls *tls,
-                     const struct check_smtp_bound *b, struct check_smtp *out,
+                     const struct check_bound *b, struct check_smtp *out,
                      char *err, size_t errlen)
 {
-    struct conn c = {.fd = -1, .stop = b != NULL ? b->stop : NULL};
+    struct conn c = {.fd = -1, .bound = b};
     struct check_smtp_reply r;
     gnutls_session_t s = NULL;
     int rc = -1, g;
     memset(out, 0, sizeof(*out));
     int64_t now = check_mono_ms();
-    c.end = now + CHECK_SMTP_TIMEOUT_MS;
-    if (b != NULL && b->deadline_ms != 0 && b->deadline_ms < c.end)
-        c.end = b->deadline_ms;
+    c.end = check_bound_end(b, now, CHECK_SMTP_TIMEOUT_MS);
     c.budget_ms = c.end > now ? c.end - now : 0;
     if (connect_to(&c, addr, port, err, errlen) < 0)
         goto out;

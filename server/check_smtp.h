@@ -12,21 +12,14 @@
 #ifndef MTA_STS_CHECK_SMTP_H
 #define MTA_STS_CHECK_SMTP_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <time.h>
+
+#include "check_dns.h"
 
 /* A probe takes at most this long, whatever the server does. */
 #define CHECK_SMTP_TIMEOUT_MS 10000
-
-/* What bounds a probe besides CHECK_SMTP_TIMEOUT_MS: the caller's deadline
- * (check_mono_ms time; 0: none) and a stop flag (NULL: none). */
-struct check_smtp_bound {
-    int64_t deadline_ms;
-    const atomic_bool *stop;
-};
 
 struct check_smtp {
     bool starttls;        /* offered in the EHLO reply */
@@ -60,7 +53,7 @@ void check_smtp_tls_free(struct check_smtp_tls *t);
  */
 int check_smtp_probe(const char *mx, const char *addr, unsigned port,
                      const struct check_smtp_tls *tls,
-                     const struct check_smtp_bound *b, struct check_smtp *out,
+                     const struct check_bound *b, struct check_smtp *out,
                      char *err, size_t errlen);
 
 #endif

@@ -1118,7 +1118,7 @@ static int check_one(struct check_dns *dns, const struct check_opts *o,
 {
     struct check_served sv = check_serve_served(cfg, name, d);
     struct check_opts od = *o;
-    od.deadline_ms = check_mono_ms() + budget_ms;
+    od.bound.deadline_ms = check_mono_ms() + budget_ms;
     return check_domain(dns, &od, &sv, rep);
 }
 
@@ -1130,7 +1130,7 @@ struct check_ctx {
     struct snapshot *s; /* NULL when nothing can be served */
     struct check_dns *dns;
     struct check_smtp_tls *tls; /* NULL without SMTP probes */
-    struct check_opts opts;     /* deadline_ms set per domain */
+    struct check_opts opts;     /* bound.deadline_ms set per domain */
     int64_t budget_ms; /* of one domain: --timeout, else check.timeout */
     struct logger lg;
     char target[DNSNAME_MAX + 2], zone[DNSNAME_MAX + 2];
