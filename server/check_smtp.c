@@ -102,7 +102,7 @@ static int connect_to(struct conn *c, const char *addr, unsigned port,
     socklen_t el = sizeof(soerr);
     if (rc < 0 && errno != EINPROGRESS)
         soerr = errno;
-    else if (rc < 0 && wait_io(c, POLLOUT, "connecting", err, errlen) < 0)
+    else if (rc < 0 && wait_io(c, POLLOUT, "TCP connect", err, errlen) < 0)
         return -1;
     else if (rc < 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &el) < 0)
         soerr = errno;
