@@ -3,7 +3,11 @@
  * once (resolver, trust anchor) and then asked for TXT, MX, A and AAAA
  * records; each answer is decoded into text (TXT strings joined and MX
  * targets read by check_parse, addresses by inet_ntop) with the name
- * after CNAMEs and the DNSSEC verdict of the library. It judges nothing
+ * after CNAMEs and the DNSSEC verdict of the library. A lookup is asked
+ * asynchronously and waited for with poll() on the library's descriptor,
+ * in short slices so that the stop flag is seen, and cancelled at its
+ * deadline: ub_resolve alone waits as long as libunbound retries (about
+ * 25 s per lookup for a forwarder that never answers). It judges nothing
  * and prints nothing. Blocking; one context per thread (main in `check`,
  * each check thread of `serve`).
  */
@@ -11,18 +15,55 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <unbound.h>
 
 #include "dnsname.h"
 
+/* How often a waiting lookup looks at the stop flag. */
+#define STOP_SLICE_MS 100
+
 struct check_dns {
     struct ub_ctx *ctx;
+    struct check_bound bound;
 };
+
+int64_t check_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t check_bound_end(const struct check_bound *b, int64_t now,
+                        int64_t cap_ms)
+{
+    int64_t end = now + cap_ms;
+    if (b != NULL && b->deadline_ms != 0 && b->deadline_ms < end)
+        end = b->deadline_ms;
+    return end;
+}
+
+bool check_bound_stopped(const struct check_bound *b)
+{
+    return b != NULL && b->stop != NULL && atomic_load(b->stop);
+}
+
+void check_dns_set_deadline(struct check_dns *dns, int64_t deadline_ms)
+{
+    dns->bound.deadline_ms = deadline_ms;
+}
+
+void check_dns_set_stop(struct check_dns *dns, const atomic_bool *stop)
+{
+    dns->bound.stop = stop;
+}
 
 const char *check_dnssec_name(enum check_dnssec s)
 {
@@ -48,7 +89,11 @@ struct check_dns *check_dns_new(const char *resolver, const char *trust_anchor,
         snprintf(err, errlen, "%s", "cannot create a libunbound context");
         goto fail;
     }
-    if (resolver != NULL) {
+    /* A thread, not the default forked process, answers the asynchronous
+     * lookups: `serve` is threaded, and a thread dies with ub_ctx_delete. */
+    what = "async";
+    rc = ub_ctx_async(dns->ctx, 1);
+    if (rc == 0 && resolver != NULL) {
         if (check_resolver_addr(resolver, fwd, sizeof(fwd), err, errlen) < 0)
             goto fail;
         /* A test server or a local cache listens on loopback, which
@@ -59,7 +104,7 @@ struct check_dns *check_dns_new(const char *resolver, const char *trust_anchor,
             what = "forwarder";
             rc = ub_ctx_set_fwd(dns->ctx, fwd);
         }
-    } else {
+    } else if (rc == 0) {
         what = "/etc/resolv.conf";
         rc = ub_ctx_resolvconf(dns->ctx, NULL);
     }
@@ -161,6 +206,88 @@ oom:
     return -1;
 }
 
+static const char *rrtype_name(enum check_rrtype type)
+{
+    switch (type) {
+    case CHECK_RR_A:
+        return "A";
+    case CHECK_RR_MX:
+        return "MX";
+    case CHECK_RR_TXT:
+        return "TXT";
+    case CHECK_RR_AAAA:
+        break;
+    }
+    return "AAAA";
+}
+
+struct pending {
+    bool done;
+    int err;
+    struct ub_result *res;
+};
+
+static void on_answer(void *arg, int err, struct ub_result *res)
+{
+    struct pending *p = arg;
+    p->done = true;
+    p->err = err;
+    p->res = res;
+}
+
+/* resolve asks for name and waits until the answer, the deadline or the
+ * stop flag; 0 with *res, or -1 with err. */
+static int resolve(struct check_dns *dns, const char *name,
+                   enum check_rrtype type, struct ub_result **res, char *err,
+                   size_t errlen)
+{
+    struct pending p = {0};
+    int64_t now = check_mono_ms();
+    int64_t end = check_bound_end(&dns->bound, now, CHECK_DNS_TIMEOUT_MS);
+    int id = 0, ub = 0;
+    if (now >= end) {
+        snprintf(err, errlen, "%s %s: timed out (the time budget was spent)",
+                 name, rrtype_name(type));
+        return -1;
+    }
+    ub = ub_resolve_async(dns->ctx, name, (int)type, 1 /* IN */, &p, on_answer,
+                          &id);
+    while (ub == 0 && !p.done) {
+        if (check_bound_stopped(&dns->bound)) {
+            ub_cancel(dns->ctx, id);
+            snprintf(err, errlen, "%s %s: stopped (shutting down)", name,
+                     rrtype_name(type));
+            return -1;
+        }
+        int64_t left = end - check_mono_ms();
+        if (left <= 0) {
+            ub_cancel(dns->ctx, id);
+            snprintf(err, errlen, "%s %s: timed out (no answer within %.1f s)",
+                     name, rrtype_name(type), (double)(end - now) / 1000);
+            return -1;
+        }
+        struct pollfd pf = {.fd = ub_fd(dns->ctx), .events = POLLIN};
+        int pr =
+            poll(&pf, 1, (int)(left < STOP_SLICE_MS ? left : STOP_SLICE_MS));
+        if (pr < 0 && errno != EINTR) {
+            ub_cancel(dns->ctx, id);
+            snprintf(err, errlen, "%s: poll: %s", name, strerror(errno));
+            return -1;
+        }
+        if (pr > 0 && (ub = ub_process(dns->ctx)) != 0)
+            ub_cancel(dns->ctx, id);
+    }
+    if (ub == 0)
+        ub = p.err;
+    if (ub != 0) {
+        ub_resolve_free(p.res);
+        snprintf(err, errlen, "%s: %s", name, ub_strerror(ub));
+        return -1;
+    }
+    *res = p.res;
+    return 0;
+}
+
 int check_dns_lookup(struct check_dns *dns, const char *name,
                      enum check_rrtype type, struct check_answer *out,
                      char *err, size_t errlen)
@@ -168,11 +295,8 @@ int check_dns_lookup(struct check_dns *dns, const char *name,
     struct ub_result *res = NULL;
     int rc = -1;
     memset(out, 0, sizeof(*out));
-    int ub = ub_resolve(dns->ctx, name, (int)type, 1 /* IN */, &res);
-    if (ub != 0) {
-        snprintf(err, errlen, "%s: %s", name, ub_strerror(ub));
+    if (resolve(dns, name, type, &res, err, errlen) < 0)
         goto out;
-    }
     out->nxdomain = res->nxdomain != 0;
     out->ttl = res->ttl > 0 ? (unsigned long)res->ttl : 0;
     out->dnssec = res->bogus    ? CHECK_DNSSEC_BOGUS

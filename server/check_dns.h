@@ -8,18 +8,45 @@
  * validates with a trust anchor file (the given one, else Debian's
  * /usr/share/dns/root.key when it exists; with "none" or without one
  * every answer is insecure). It does not judge the records (check_parse does)
- * and prints nothing. Blocking; one context belongs to one thread (main in
- * `check`, each check thread of `serve`).
+ * and prints nothing. Every lookup is bounded: by CHECK_DNS_TIMEOUT_MS, by
+ * the caller's deadline (check_dns_set_deadline) and by its stop flag
+ * (check_dns_set_stop). Blocking; one context belongs to one thread (main
+ * in `check`, each check thread of `serve`).
  */
 #ifndef MTA_STS_CHECK_DNS_H
 #define MTA_STS_CHECK_DNS_H
 
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "check_parse.h"
 
 #define CHECK_DNS_ROOT_KEY "/usr/share/dns/root.key"
+
+/* One lookup waits at most this long (a resolver that never answers). */
+#define CHECK_DNS_TIMEOUT_MS 10000
+
+/* check_mono_ms is the clock of every check deadline: CLOCK_MONOTONIC in
+ * milliseconds (a wall clock step neither stretches nor cuts a deadline). */
+int64_t check_mono_ms(void);
+
+/* What bounds a lookup, probe or fetch besides its own cap: the caller's
+ * deadline (check_mono_ms time; 0: none) and a stop flag (NULL: none) that
+ * ends it within a fraction of a second once true (a shutdown). */
+struct check_bound {
+    int64_t deadline_ms;
+    const atomic_bool *stop;
+};
+
+/* check_bound_end is the end of a step of at most cap_ms begun at now: the
+ * earlier of now + cap_ms and b's deadline (b may be NULL). */
+int64_t check_bound_end(const struct check_bound *b, int64_t now,
+                        int64_t cap_ms);
+
+/* check_bound_stopped tells whether b (may be NULL) says stop. */
+bool check_bound_stopped(const struct check_bound *b);
 
 enum check_dnssec {
     CHECK_DNSSEC_INSECURE,
@@ -66,6 +93,14 @@ struct check_dns;
 struct check_dns *check_dns_new(const char *resolver, const char *trust_anchor,
                                 char *err, size_t errlen);
 
+/* check_dns_set_deadline bounds the lookups from now on by deadline_ms
+ * (check_mono_ms time) besides CHECK_DNS_TIMEOUT_MS each; 0: no deadline. */
+void check_dns_set_deadline(struct check_dns *dns, int64_t deadline_ms);
+
+/* check_dns_set_stop gives a flag (may be NULL: none) that, once true, ends
+ * a lookup in progress within a fraction of a second (a shutdown). */
+void check_dns_set_stop(struct check_dns *dns, const atomic_bool *stop);
+
 /* check_dns_free releases the context; NULL is a no-op. */
 void check_dns_free(struct check_dns *dns);
 
@@ -73,9 +108,9 @@ void check_dns_free(struct check_dns *dns);
  * check_dns_lookup resolves name (no trailing dot needed) for type into
  * out. Returns 0 when DNS answered: records (n > 0), none (NXDOMAIN or no
  * data), or a bogus answer (dnssec BOGUS, no records, why_bogus set); -1
- * with the reason in err when it did not (no server answered, SERVFAIL,
- * REFUSED, a record that does not decode). Release out with
- * check_answer_free, also after -1.
+ * with the reason in err when it did not (no answer before the deadline:
+ * "timed out", stopped, SERVFAIL, REFUSED, a record that does not decode).
+ * Release out with check_answer_free, also after -1.
  */
 int check_dns_lookup(struct check_dns *dns, const char *name,
                      enum check_rrtype type, struct check_answer *out,

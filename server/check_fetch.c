@@ -1,10 +1,11 @@
 /*
  * check_fetch: the policy fetch of `check`, as a sender does it, through
  * libcurl: one GET over HTTPS with verification, SNI, no redirects, a
- * capped body and a timeout, connected to the address the caller chose
- * (CURLOPT_CONNECT_TO keeps the URL, the SNI and the Host header those of
- * mta-sts.<domain>). Prints nothing. Blocking; main thread (`check`)
- * or a check thread of `serve`.
+ * capped body and a timeout (10 s, or what is left of the caller's
+ * deadline; a stop flag looked at by the progress callback), connected to the
+ * address the caller chose (CURLOPT_CONNECT_TO keeps the URL, the SNI and the
+ * Host header those of mta-sts.<domain>). Prints nothing. Blocking; main thread
+ * (`check`) or a check thread of `serve`.
  */
 #include "check_fetch.h"
 
@@ -19,9 +20,18 @@
 #include "httpc.h"
 #include "policy.h"
 
+/* on_progress aborts the transfer once the stop flag is set (libcurl calls
+ * it about once a second while waiting, and on every chunk). */
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow,
+                       curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return check_bound_stopped(ctx) ? 1 : 0;
+}
+
 int check_fetch_policy(const char *domain, const char *addr, unsigned port,
-                       const char *ca_file, struct check_fetched *out,
-                       char *err, size_t errlen)
+                       const char *ca_file, const struct check_bound *b,
+                       struct check_fetched *out, char *err, size_t errlen)
 {
     char url[320], connect_to[400], why[CURL_ERROR_SIZE] = "";
     struct curl_slist *to = NULL;
@@ -29,6 +39,8 @@ int check_fetch_policy(const char *domain, const char *addr, unsigned port,
     int rc = -1;
     memset(out, 0, sizeof(*out));
     buf_init(&body, POLICY_MAX_SIZE);
+    int64_t now = check_mono_ms();
+    long left = (long)(check_bound_end(b, now, CHECK_FETCH_TIMEOUT_MS) - now);
     CURL *c = curl_easy_init();
     bool v6 = strchr(addr, ':') != NULL;
     int n1 = snprintf(url, sizeof(url),
@@ -42,13 +54,22 @@ int check_fetch_policy(const char *domain, const char *addr, unsigned port,
         snprintf(err, errlen, "%s", "cannot set up the fetch");
         goto out;
     }
+    if (left <= 0) {
+        snprintf(err, errlen, "%s: timed out (the time budget was spent)", url);
+        goto out;
+    }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CONNECT_TO, to);
-    httpc_setup(c, ca_file, CHECK_FETCH_TIMEOUT_MS, "mta-sts-host-check", &body,
-                why);
+    httpc_setup(c, ca_file, left, "mta-sts-host-check", &body, why);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)b);
     CURLcode cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
-        httpc_error(url, cc, &body, why, err, errlen);
+        if (cc == CURLE_ABORTED_BY_CALLBACK)
+            snprintf(err, errlen, "%s: stopped (shutting down)", url);
+        else
+            httpc_error(url, cc, &body, why, err, errlen);
         goto out;
     }
     char *ct = NULL;

@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include "check_dns.h"
+
 #define CHECK_FETCH_TIMEOUT_MS 10000L
 
 struct check_fetched {
@@ -26,14 +28,16 @@ struct check_fetched {
 /*
  * check_fetch_policy fetches the policy of domain from addr (a numeric
  * IPv4 or IPv6 address) on port (443 for senders). ca_file (may be NULL)
- * is trusted besides the system store. Returns 0 when an HTTP answer came
+ * is trusted besides the system store. The fetch ends by the earlier of
+ * CHECK_FETCH_TIMEOUT_MS and b's deadline, and once b's stop flag is set
+ * (b may be NULL). Returns 0 when an HTTP answer came
  * (any status; out filled), or -1 with the reason in err (no connection,
  * TLS or certificate failure, timeout, a body over the cap). Release out
  * with check_fetched_free, also after -1.
  */
 int check_fetch_policy(const char *domain, const char *addr, unsigned port,
-                       const char *ca_file, struct check_fetched *out,
-                       char *err, size_t errlen);
+                       const char *ca_file, const struct check_bound *b,
+                       struct check_fetched *out, char *err, size_t errlen);
 
 /* check_fetch_init sets libcurl up, once, before threads fetch: its lazy
  * set-up in the first transfer is not safe when two threads start at

@@ -59,7 +59,9 @@ static struct check_result *add(struct check_report *rep,
 /* over_budget tells whether the domain's time is up. */
 static bool over_budget(const struct check_opts *o)
 {
-    return o->over_budget != NULL && o->over_budget(o->budget_ctx);
+    return check_bound_stopped(&o->bound) ||
+           (o->bound.deadline_ms != 0 &&
+            check_mono_ms() >= o->bound.deadline_ms);
 }
 
 /* texts collects the joined TXT texts of an answer for check_parse. */
@@ -383,8 +385,8 @@ static int probe_tls(const struct check_opts *o, const char *domain,
 {
     char err[CHECK_ERR_MAX + 200] = "", until[32] = "?";
     struct check_smtp sm;
-    int prc = check_smtp_probe(host, addr, o->smtp_port, o->ca_file, &sm, err,
-                               sizeof(err));
+    int prc = check_smtp_probe(host, addr, o->smtp_port, o->tls, &o->bound, &sm,
+                               err, sizeof(err));
     time_t now = time(NULL);
     long days = sm.not_after > now ? (long)((sm.not_after - now) / 86400) : 0;
     enum check_level level = CHECK_OK;
@@ -780,8 +782,8 @@ static int check_policy(struct check_dns *dns, const struct check_opts *o,
     const char *addr = h.addr[0];
     size_t first = rep->n;
     int rc = 0;
-    if (check_fetch_policy(sv->domain, addr, o->https_port, o->ca_file, &f, err,
-                           sizeof(err)) < 0) {
+    if (check_fetch_policy(sv->domain, addr, o->https_port, o->ca_file,
+                           &o->bound, &f, err, sizeof(err)) < 0) {
         if ((r = add(rep, CHECK_FAIL, "policy-fetch", sv->domain)) == NULL)
             rc = -1;
         else {
@@ -812,6 +814,8 @@ int check_domain(struct check_dns *dns, const struct check_opts *o,
         put(r->fix, "add policy/%s.txt (or fix it: `mta-sts-host validate`)",
             sv->domain);
     }
+    check_dns_set_deadline(dns, o->bound.deadline_ms);
+    check_dns_set_stop(dns, o->bound.stop);
     if (check_sts(dns, o, sv, rep) < 0 ||
         (!over_budget(o) && check_policy(dns, o, sv, rep) < 0) ||
         (!over_budget(o) && check_tlsrpt(dns, sv, rep) < 0) ||

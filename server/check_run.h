@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "check_dns.h"
+#include "check_smtp.h"
 
 enum check_level { CHECK_OK, CHECK_WARN, CHECK_FAIL };
 
@@ -61,25 +62,29 @@ struct check_served {
 struct check_opts {
     unsigned https_port;
     unsigned smtp_port;  /* 25 for senders; 0: no SMTP probe */
-    const char *ca_file; /* also trusted for the MX certificates */
+    const char *ca_file; /* for the policy fetch */
+    /* The trust of the MX probes (the system's plus ca_file), loaded once
+     * by the caller; needed when smtp_port is not 0. */
+    const struct check_smtp_tls *tls;
     /* The host mta-sts.<domain> must point at (normalised), or NULL: it
      * must only resolve. */
     const char *target;
     /* The provider zone `_mta-sts.<domain>` must be a CNAME into
      * (`_mta-sts.<domain>.<zone>`, RFC 8461 §8.2), or NULL. */
     const char *delegate_zone;
-    /* The time budget of one domain (`serve`'s periodic check): asked
-     * between steps (a lookup, the fetch, a probe); once it says true the
-     * remaining steps are skipped and one "time" result says so. NULL:
-     * no budget. */
-    bool (*over_budget)(void *ctx);
-    void *budget_ctx;
+    /* The time budget of the domain: its deadline bounds every lookup,
+     * fetch and probe in progress too, not only the steps still to come;
+     * once it has passed the remaining steps are skipped and one "time"
+     * result says so. Its stop flag ends the step in progress and skips
+     * the rest the same way (a shutdown of `serve`). */
+    struct check_bound bound;
 };
 
 /*
  * check_domain runs every check for sv->domain and appends the results to
- * rep. A step already begun runs to its own timeout, so a domain takes at
- * most its budget plus one step. Returns 0, or -1 when memory runs out.
+ * rep. Every step ends by o->deadline_ms, so a domain takes at most its
+ * budget (a lookup or probe cut short by it fails with "timed out").
+ * Returns 0, or -1 when memory runs out.
  */
 int check_domain(struct check_dns *dns, const struct check_opts *o,
                  const struct check_served *sv, struct check_report *rep);
@@ -103,7 +108,8 @@ struct check_facts {
 /*
  * check_facts reads the `_mta-sts` record set and the MX set of domain
  * into f. A lookup that fails (or is bogus) adds its result to rep, as in
- * check_domain; f then says none. Returns 0, or -1 when memory runs out.
+ * check_domain; f then says none. The lookups end by the deadline set on
+ * dns (check_dns_set_deadline). Returns 0, or -1 when memory runs out.
  */
 int check_facts(struct check_dns *dns, const char *domain,
                 struct check_facts *f, struct check_report *rep);

@@ -20,6 +20,7 @@
 
 #include "check_dns.h"
 #include "check_fetch.h"
+#include "check_smtp.h"
 #include "snapshot.h"
 
 /* How long a sleeping thread waits at most before it looks for a new
@@ -30,9 +31,9 @@
 struct worker {
     struct check_serve *cs;
     struct check_dns *dns;
+    struct check_smtp_tls *tls; /* NULL without SMTP probes */
     pthread_t thread;
     bool started;
-    int64_t deadline_ms; /* of the domain being checked */
 };
 
 struct check_serve {
@@ -40,7 +41,7 @@ struct check_serve {
     const struct logger *lg;
     struct store *st;
     struct check_table *table;
-    struct check_opts opts; /* over_budget set per worker */
+    struct check_opts opts; /* bound.deadline_ms set per run */
     pthread_mutex_t lock;   /* guards gen and stop; cond waits on it */
     pthread_cond_t wake;
     uint64_t gen; /* of the snapshot the table was synced with */
@@ -50,13 +51,6 @@ struct check_serve {
     struct worker *w;
     size_t n_w;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct check_served check_serve_served(const struct config *cfg,
                                        const char *name,
@@ -98,7 +92,7 @@ static void sync_table(struct check_serve *cs)
             tg[i].domain = d->name;
             tg[i].id = d->policy != NULL ? d->policy->policy->id : NULL;
         }
-        if (check_table_sync(cs->table, tg, n, mono_ms()) == 0) {
+        if (check_table_sync(cs->table, tg, n, check_mono_ms()) == 0) {
             cs->gen = gen;
             cs->synced = true;
         }
@@ -106,12 +100,6 @@ static void sync_table(struct check_serve *cs)
     /* Out of memory: tried again at the next look. */
     free(tg);
     snapshot_release(s);
-}
-
-static bool over_budget(void *ctx)
-{
-    const struct worker *w = ctx;
-    return atomic_load(&w->cs->stop) || mono_ms() >= w->deadline_ms;
 }
 
 /* run checks one claimed domain and stores its results. */
@@ -128,17 +116,25 @@ static void run(struct worker *w, const char *name)
             plan_domain_ref(d); /* the snapshot may be retired meanwhile */
         snapshot_release(s);
     }
+    /* Gone from the snapshot since it was claimed (a reload): its results
+     * would be thrown away, so the run only ends (the next sync drops it). */
+    if (d == NULL) {
+        check_table_put(cs->table, name, NULL, NULL, check_mono_ms(),
+                        time(NULL), changes, sizeof(changes));
+        return;
+    }
     struct check_served sv = check_serve_served(cs->cfg, name, d);
     struct check_opts o = cs->opts;
-    o.budget_ctx = w;
-    w->deadline_ms = mono_ms() + (int64_t)cs->cfg->check_timeout * 1000;
+    o.tls = w->tls;
+    o.bound.deadline_ms =
+        check_mono_ms() + (int64_t)cs->cfg->check_timeout * 1000;
     int rc = check_domain(w->dns, &o, &sv, &rep);
     /* A run cut short by the shutdown says nothing about the domain: it is
      * neither stored nor logged. */
     if (!atomic_load(&cs->stop)) {
-        int put =
-            check_table_put(cs->table, name, sv.id, rc == 0 ? &rep : NULL,
-                            mono_ms(), time(NULL), changes, sizeof(changes));
+        int put = check_table_put(cs->table, name, sv.id, rc == 0 ? &rep : NULL,
+                                  check_mono_ms(), time(NULL), changes,
+                                  sizeof(changes));
         if (rc < 0 || put < 0)
             log_msg(cs->lg, LOG_LEVEL_ERROR,
                     "check %s: out of memory; the previous results stay", name);
@@ -162,7 +158,7 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&cs->lock);
     while (!atomic_load(&cs->stop)) {
         sync_table(cs);
-        int64_t now = mono_ms(), wake = now;
+        int64_t now = check_mono_ms(), wake = now;
         if (check_table_claim(cs->table, now, name, id, &wake) == 1) {
             pthread_mutex_unlock(&cs->lock);
             run(w, name);
@@ -195,11 +191,15 @@ void check_serve_stop(struct check_serve *cs)
     atomic_store(&cs->stop, true);
     pthread_cond_broadcast(&cs->wake);
     pthread_mutex_unlock(&cs->lock);
+    size_t joined = 0;
     for (size_t i = 0; cs->w != NULL && i < cs->n_w; i++) {
-        if (cs->w[i].started)
-            pthread_join(cs->w[i].thread, NULL);
+        if (cs->w[i].started && pthread_join(cs->w[i].thread, NULL) == 0)
+            joined++;
         check_dns_free(cs->w[i].dns);
+        check_smtp_tls_free(cs->w[i].tls);
     }
+    if (joined > 0)
+        log_msg(cs->lg, LOG_LEVEL_INFO, "check threads stopped (%zu)", joined);
     free(cs->w);
     if (cs->curl)
         check_fetch_cleanup();
@@ -233,7 +233,7 @@ struct check_serve *check_serve_start(const struct config *cfg,
         .https_port = cfg->check_https_port,
         .smtp_port = cfg->check_smtp_port,
         .ca_file = cfg->check_ca_file,
-        .over_budget = over_budget,
+        .bound = {.stop = &cs->stop},
     };
     cs->table = check_table_new((int64_t)cfg->check_interval * 1000);
     cs->n_w = cfg->check_concurrency > 0 ? cfg->check_concurrency : 1;
@@ -247,13 +247,17 @@ struct check_serve *check_serve_start(const struct config *cfg,
         goto fail;
     }
     cs->curl = true;
-    /* Every context first, so that a bad resolver or trust anchor stops
-     * the start before any thread runs. */
+    /* Every context first, so that a bad resolver, trust anchor or CA file
+     * stops the start before any thread runs. */
     for (size_t i = 0; i < cs->n_w; i++) {
         cs->w[i].cs = cs;
         cs->w[i].dns = check_dns_new(cfg->check_resolver,
                                      cfg->check_trust_anchor, err, errlen);
         if (cs->w[i].dns == NULL)
+            goto fail;
+        if (cfg->check_smtp_port != 0 &&
+            (cs->w[i].tls =
+                 check_smtp_tls_new(cfg->check_ca_file, err, errlen)) == NULL)
             goto fail;
     }
     for (size_t i = 0; i < cs->n_w; i++) {

@@ -2,7 +2,9 @@
  * check_smtp: `check`'s STARTTLS probe of one MX address: greeting, EHLO,
  * STARTTLS, then a GnuTLS handshake (TLS 1.2 and 1.3 only, SNI of the MX
  * name) and the certificate verified for the MX name. The SMTP replies are
- * read by check_parse; the socket has one deadline for the whole dialogue.
+ * read by check_parse. The whole dialogue (connect, every read and write,
+ * the handshake) has one deadline: the socket is non-blocking and each
+ * wait is a poll() for what is left of it.
  * Prints nothing. Blocking; main thread (`check`) or a check thread
  * of `serve`.
  */
@@ -10,10 +12,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,19 +23,57 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "check_dns.h"
 #include "check_parse.h"
 
 #define REPLY_MAX 4096
 #define EHLO_NAME "mta-sts-host.invalid"
 
+/* How often a waiting probe looks at the stop flag. */
+#define STOP_SLICE_MS 100
+
 struct conn {
     int fd;
+    const struct check_bound *bound; /* may be NULL */
+    int64_t end, budget_ms; /* the deadline (check_mono_ms) and its length */
     char buf[REPLY_MAX];
     size_t len;
 };
 
-/* connect_to opens a TCP connection within the timeout; -1 with err. */
-static int connect_to(const char *addr, unsigned port, char *err, size_t errlen)
+/* wait_io waits until c->fd is ready for events, in slices short enough
+ * to see the stop flag, until the probe's deadline; -1 with err. */
+static int wait_io(struct conn *c, short events, const char *during, char *err,
+                   size_t errlen)
+{
+    for (;;) {
+        if (check_bound_stopped(c->bound)) {
+            snprintf(err, errlen, "%s: stopped (shutting down)", during);
+            return -1;
+        }
+        int64_t left = c->end - check_mono_ms();
+        if (left <= 0) {
+            snprintf(err, errlen,
+                     "%s: timed out (the probe's %.1f s were spent)", during,
+                     (double)c->budget_ms / 1000);
+            return -1;
+        }
+        struct pollfd p = {.fd = c->fd, .events = events};
+        int pr =
+            poll(&p, 1, (int)(left < STOP_SLICE_MS ? left : STOP_SLICE_MS));
+        if (pr > 0)
+            return 0;
+        if (pr < 0 && errno != EINTR) {
+            snprintf(err, errlen, "%s: poll: %s", during, strerror(errno));
+            return -1;
+        }
+    }
+}
+
+/* connect_to opens a TCP connection into c before the deadline; -1 with
+ * err. The socket stays non-blocking: every read and write waits in
+ * wait_io. */
+static int connect_to(struct conn *c, const char *addr, unsigned port,
+                      char *err, size_t errlen)
 {
     struct sockaddr_storage ss = {0};
     socklen_t sl;
@@ -57,35 +97,21 @@ static int connect_to(const char *addr, unsigned port, char *err, size_t errlen)
         snprintf(err, errlen, "socket: %s", strerror(errno));
         return -1;
     }
+    c->fd = fd;
     int rc = connect(fd, (struct sockaddr *)&ss, sl), soerr = 0;
     socklen_t el = sizeof(soerr);
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
-    if (rc < 0 && errno == EINPROGRESS) {
-        int pr = poll(&p, 1, CHECK_SMTP_TIMEOUT_MS);
-        if (pr == 0)
-            soerr = ETIMEDOUT;
-        else if (pr < 0 ||
-                 getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &el) < 0)
-            soerr = errno;
-    } else if (rc < 0) {
+    if (rc < 0 && errno != EINPROGRESS)
         soerr = errno;
-    }
+    else if (rc < 0 && wait_io(c, POLLOUT, "TCP connect", err, errlen) < 0)
+        return -1;
+    else if (rc < 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &el) < 0)
+        soerr = errno;
     if (soerr != 0) {
         snprintf(err, errlen, "connect to %s port %u: %s", addr, port,
                  strerror(soerr));
-        close(fd);
         return -1;
     }
-    /* Blocking from here on, each read and write bounded. */
-    struct timeval tv = {CHECK_SMTP_TIMEOUT_MS / 1000, 0};
-    if (fcntl(fd, F_SETFL, 0) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
-        snprintf(err, errlen, "socket options: %s", strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
+    return 0;
 }
 
 /* read_reply reads one whole SMTP reply; -1 with err. */
@@ -107,6 +133,11 @@ static int read_reply(struct conn *c, const char *after,
             return -1;
         }
         ssize_t n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (wait_io(c, POLLIN, after, err, errlen) < 0)
+                return -1;
+            continue;
+        }
         if (n <= 0) {
             snprintf(err, errlen, "after %s: %s", after,
                      n == 0 ? "the server closed the connection"
@@ -129,9 +160,18 @@ static int command(struct conn *c, const char *line, int want,
     char cmd[64];
     size_t n = strlen(line);
     snprintf(cmd, sizeof(cmd), "%s\r\n", line);
-    if (write(c->fd, cmd, n + 2) != (ssize_t)(n + 2)) {
-        snprintf(err, errlen, "sending %s: %s", line, strerror(errno));
-        return -1;
+    for (size_t off = 0; off < n + 2;) {
+        ssize_t w = write(c->fd, cmd + off, n + 2 - off);
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (wait_io(c, POLLOUT, line, err, errlen) < 0)
+                return -1;
+            continue;
+        }
+        if (w <= 0) {
+            snprintf(err, errlen, "sending %s: %s", line, strerror(errno));
+            return -1;
+        }
+        off += (size_t)w;
     }
     if (read_reply(c, line, r, err, errlen) < 0)
         return -1;
@@ -178,57 +218,84 @@ static void verify(gnutls_session_t s, const char *name, struct check_smtp *out)
         out->cert_error[--n_err] = '\0'; /* GnuTLS ends it with blanks */
 }
 
-/* tls_setup makes the client credentials (system trust plus ca_file) and
- * session (TLS 1.2 and 1.3, SNI of mx); -1 with err. */
-static int tls_setup(const char *mx, const char *ca_file,
-                     gnutls_certificate_credentials_t *cred,
-                     gnutls_session_t *s, char *err, size_t errlen)
+struct check_smtp_tls {
+    gnutls_certificate_credentials_t cred;
+};
+
+struct check_smtp_tls *check_smtp_tls_new(const char *ca_file, char *err,
+                                          size_t errlen)
 {
+    struct check_smtp_tls *t = calloc(1, sizeof(*t));
     const char *what = "credentials";
-    int g = gnutls_certificate_allocate_credentials(cred);
+    int g = t != NULL ? gnutls_certificate_allocate_credentials(&t->cred)
+                      : GNUTLS_E_MEMORY_ERROR;
     if (g >= 0) {
         what = "system trust store";
-        g = gnutls_certificate_set_x509_system_trust(*cred);
+        g = gnutls_certificate_set_x509_system_trust(t->cred);
     }
     if (g >= 0 && ca_file != NULL) {
         what = ca_file;
-        g = gnutls_certificate_set_x509_trust_file(*cred, ca_file,
+        g = gnutls_certificate_set_x509_trust_file(t->cred, ca_file,
                                                    GNUTLS_X509_FMT_PEM);
         if (g == 0) {
             snprintf(err, errlen, "TLS setup: no CA certificate in %s",
                      ca_file);
-            return -1;
+            goto fail;
         }
     }
-    if (g >= 0) {
-        what = "session";
-        g = gnutls_init(s, GNUTLS_CLIENT);
+    if (g < 0) {
+        snprintf(err, errlen, "TLS setup (%s): %s", what, gnutls_strerror(g));
+        goto fail;
     }
+    return t;
+fail:
+    check_smtp_tls_free(t);
+    return NULL;
+}
+
+void check_smtp_tls_free(struct check_smtp_tls *t)
+{
+    if (t == NULL)
+        return;
+    if (t->cred != NULL)
+        gnutls_certificate_free_credentials(t->cred);
+    free(t);
+}
+
+/* session_setup makes the session (TLS 1.2 and 1.3, SNI of mx, the trust
+ * of tls); -1 with err. */
+static int session_setup(const char *mx, const struct check_smtp_tls *tls,
+                         gnutls_session_t *s, char *err, size_t errlen)
+{
+    int g = gnutls_init(s, GNUTLS_CLIENT);
     if (g >= 0)
         g = gnutls_priority_set_direct(
             *s, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", NULL);
     if (g >= 0)
-        g = gnutls_credentials_set(*s, GNUTLS_CRD_CERTIFICATE, *cred);
+        g = gnutls_credentials_set(*s, GNUTLS_CRD_CERTIFICATE, tls->cred);
     if (g >= 0)
         g = gnutls_server_name_set(*s, GNUTLS_NAME_DNS, mx, strlen(mx));
     if (g < 0) {
-        snprintf(err, errlen, "TLS setup (%s): %s", what, gnutls_strerror(g));
+        snprintf(err, errlen, "TLS setup (session): %s", gnutls_strerror(g));
         return -1;
     }
     return 0;
 }
 
 int check_smtp_probe(const char *mx, const char *addr, unsigned port,
-                     const char *ca_file, struct check_smtp *out, char *err,
-                     size_t errlen)
+                     const struct check_smtp_tls *tls,
+                     const struct check_bound *b, struct check_smtp *out,
+                     char *err, size_t errlen)
 {
-    struct conn c = {.fd = -1};
+    struct conn c = {.fd = -1, .bound = b};
     struct check_smtp_reply r;
-    gnutls_certificate_credentials_t cred = NULL;
     gnutls_session_t s = NULL;
     int rc = -1, g;
     memset(out, 0, sizeof(*out));
-    if ((c.fd = connect_to(addr, port, err, errlen)) < 0)
+    int64_t now = check_mono_ms();
+    c.end = check_bound_end(b, now, CHECK_SMTP_TIMEOUT_MS);
+    c.budget_ms = c.end > now ? c.end - now : 0;
+    if (connect_to(&c, addr, port, err, errlen) < 0)
         goto out;
     if (read_reply(&c, "connecting", &r, err, errlen) < 0)
         goto out;
@@ -252,13 +319,18 @@ int check_smtp_probe(const char *mx, const char *addr, unsigned port,
                  "STARTTLS reply, before the handshake");
         goto out;
     }
-    if (tls_setup(mx, ca_file, &cred, &s, err, errlen) < 0)
+    if (session_setup(mx, tls, &s, err, errlen) < 0)
         goto out;
+    /* Non-blocking: GnuTLS returns GNUTLS_E_AGAIN and the probe waits in
+     * wait_io with what is left of its deadline. */
     gnutls_transport_set_int(s, c.fd);
-    gnutls_handshake_set_timeout(s, CHECK_SMTP_TIMEOUT_MS);
-    do
+    do {
         g = gnutls_handshake(s);
-    while (g < 0 && gnutls_error_is_fatal(g) == 0);
+        if (g == GNUTLS_E_AGAIN &&
+            wait_io(&c, gnutls_record_get_direction(s) ? POLLOUT : POLLIN,
+                    "TLS handshake", err, errlen) < 0)
+            goto out;
+    } while (g < 0 && gnutls_error_is_fatal(g) == 0);
     if (g < 0) {
         snprintf(err, errlen, "TLS handshake (TLS 1.2 or later): %s",
                  gnutls_strerror(g));
@@ -272,8 +344,6 @@ int check_smtp_probe(const char *mx, const char *addr, unsigned port,
 out:
     if (s != NULL)
         gnutls_deinit(s);
-    if (cred != NULL)
-        gnutls_certificate_free_credentials(cred);
     if (c.fd >= 0)
         close(c.fd);
     return rc;

@@ -16,6 +16,9 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "check_dns.h"
+
+/* A probe takes at most this long, whatever the server does. */
 #define CHECK_SMTP_TIMEOUT_MS 10000
 
 struct check_smtp {
@@ -25,15 +28,32 @@ struct check_smtp {
     time_t not_after;     /* of the certificate; 0 without one */
 };
 
+/* The client credentials of the probes: the system trust store plus a CA
+ * file, loaded once (per check thread, or for a whole `check`) and shared
+ * by every probe of that thread. */
+struct check_smtp_tls;
+
+/* check_smtp_tls_new loads the trust (ca_file may be NULL: the system's
+ * only); NULL with the reason in err (a CA file without a certificate). */
+struct check_smtp_tls *check_smtp_tls_new(const char *ca_file, char *err,
+                                          size_t errlen);
+
+/* check_smtp_tls_free releases the credentials; NULL is a no-op. */
+void check_smtp_tls_free(struct check_smtp_tls *t);
+
 /*
- * check_smtp_probe talks to mx at addr (numeric IPv4 or IPv6) on port.
+ * check_smtp_probe talks to mx at addr (numeric IPv4 or IPv6) on port,
+ * verifying its certificate with tls.
  * Returns 0 when the dialogue got as far as it could (out says how far:
  * no STARTTLS, or a handshake with the certificate's verdict), or -1 with
  * the reason in err: no connection, a timeout, an SMTP error reply, a
- * failed TLS handshake (TLS older than 1.2 included).
+ * failed TLS handshake (TLS older than 1.2 included). The whole probe ends
+ * by one deadline, the earlier of CHECK_SMTP_TIMEOUT_MS and b's (b may be
+ * NULL); past it err says "timed out".
  */
 int check_smtp_probe(const char *mx, const char *addr, unsigned port,
-                     const char *ca_file, struct check_smtp *out, char *err,
-                     size_t errlen);
+                     const struct check_smtp_tls *tls,
+                     const struct check_bound *b, struct check_smtp *out,
+                     char *err, size_t errlen);
 
 #endif

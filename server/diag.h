@@ -91,9 +91,12 @@ int diag_json(const struct diag *d, struct buf *b);
 #define DIAG_QUOTE_SIZE (DIAG_QUOTE_LIMIT * 4 + 4)
 const char *diag_quote(const char *s, size_t n, char *out, size_t outlen);
 
-/* diag_quote_max is diag_quote with another limit than DIAG_QUOTE_LIMIT:
- * for text that is itself the message (a remote server's explanation),
- * shown whole up to limit bytes (and as far as out holds). */
+/*
+ * diag_quote_max is diag_quote cut after limit bytes instead: how text
+ * output shows a value from outside (a TLS report's host name, up to 253
+ * bytes; a CA's explanation) whole but with no raw control byte. An out of
+ * limit * 4 + 4 bytes always holds it.
+ */
 const char *diag_quote_max(const char *s, size_t n, size_t limit, char *out,
                            size_t outlen);
 

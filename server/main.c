@@ -36,6 +36,7 @@
 #include "check_dns.h"
 #include "check_run.h"
 #include "check_serve.h"
+#include "check_smtp.h"
 #include "config.h"
 #include "diag.h"
 #include "dnsname.h"
@@ -59,6 +60,8 @@
 #define CONFIG_MAX (1024 * 1024)
 #define DRAIN_SECONDS 10
 #define MAX_CLI_DOMAINS 256
+/* The most bytes of a report's organization-name or report-id shown. */
+#define REPORT_NAME_MAX 255
 
 /*
  * The help: one table of commands and one of options, so that the global
@@ -153,7 +156,9 @@ static const struct cmd_doc cmd_docs[] = {
      "or later and a certificate valid for the MX name. One line per\n"
      "check, `ok|warn|fail CHECK DOMAIN: WHAT`, with `fix:` and the exact\n"
      "record or edit for each problem, and the DNSSEC status of the\n"
-     "answers. The config's check: keys are the defaults of the flags.\n"
+     "answers. Every lookup and MX probe ends after 10 s (\"timed out\"),\n"
+     "one domain within --timeout (past it a \"time\" result). The config's\n"
+     "check: keys are the defaults of the flags.\n"
      "Exit status: 0 nothing failed, 1 something failed, 2 usage.",
      "mta-sts-host check -c config.yaml example.com"},
     {"advise", CMD_ADVISE, "advise [options] DOMAIN enforce|mx-change|retire",
@@ -171,8 +176,9 @@ static const struct cmd_doc cmd_docs[] = {
      "--remove MX: the new MX into the policy first, the MX records once\n"
      "the old policy has expired, the old pattern out once the old MX\n"
      "record has (§8.1); retire: mode none with a max_age of one day, the\n"
-     "records removed once every cached policy has expired (§8.3). Exit\n"
-     "status: 0 ready (or nothing to do), 1 blocked or failed, 2 usage.",
+     "records removed once every cached policy has expired (§8.3). A\n"
+     "domain this host serves no policy for is refused before any lookup.\n"
+     "Exit status: 0 ready (or nothing to do), 1 blocked or failed, 2 usage.",
      "mta-sts-host advise -c config.yaml example.com mx-change --add "
      "mx2.example.com --remove mx1.example.com"},
     {"health", CMD_HEALTH, "health [URL]",
@@ -189,8 +195,10 @@ static const struct cmd_doc cmd_docs[] = {
      "tlsrpt-*.sqlite3 there; a report held by several files counts once):\n"
      "per domain and day, by sender and failure type, the MX hosts and\n"
      "sending addresses that failed most, and whether the policy looks ready\n"
-     "for enforce. Exit status: 0 printed, 1 the reports cannot be read,\n"
-     "2 usage.",
+     "for enforce. Text shows the senders' names with control bytes and\n"
+     "newlines escaped (\\xHH); a stored count outside 0 to 2^40 (kept by\n"
+     "an older version) is left out with a warning. Exit status: 0\n"
+     "printed, 1 the reports cannot be read, 2 usage.",
      "mta-sts-host reports -c config.yaml --domain example.com --since "
      "2026-01-01"},
     {"reports import", CMD_IMPORT, "reports import [options] [FILE...|-]",
@@ -298,6 +306,11 @@ static const struct opt_doc opt_docs[] = {
      "check: trust FILE's CAs for the policy fetch and\n"
      "                       the MX certificates, besides the system's",
      CMD_CHECKS},
+    {"--timeout DURATION",
+     "check, advise: the time budget of one domain,\n"
+     "                       10s to 1h (default: check.timeout, 2m; each\n"
+     "                       lookup and probe also ends after 10 s)",
+     CMD_CHECKS},
     {"--since DATE",
      "reports, advise: only reports ending at or after\n"
      "                       DATE (YYYY-MM-DD or an RFC 3339 date-time)",
@@ -401,6 +414,7 @@ enum opt_id {
     OPT_ACME_CHALLENGES,
     OPT_ACME_KEY_TYPE,
     OPT_ACME_CA_FILE,
+    OPT_TIMEOUT,
     OPT_DELEGATE,
     OPT_ADD,
     OPT_REMOVE,
@@ -418,7 +432,8 @@ struct cli {
     const char *acme_directory, *acme_email, *acme_challenges, *acme_key_type;
     const char *acme_ca_file;
     bool acme_agree_tos;
-    const char *since, *add_mx, *remove_mx, *state_dir;
+    const char *since, *add_mx, *remove_mx, *state_dir, *timeout;
+
     bool poll, json, allow_root, no_certs, help;
     char **args;
     int n_args;
@@ -535,6 +550,9 @@ static bool set_option(struct cli *cli, int c, const char *arg)
     case OPT_ACME_CA_FILE:
         cli->acme_ca_file = arg;
         return true;
+    case OPT_TIMEOUT:
+        cli->timeout = arg;
+        return true;
     default:
         return false;
     }
@@ -611,6 +629,7 @@ static void parse_cli(int argc, char **argv, struct cli *cli)
         {"acme-challenges", required_argument, NULL, OPT_ACME_CHALLENGES},
         {"acme-key-type", required_argument, NULL, OPT_ACME_KEY_TYPE},
         {"acme-ca-file", required_argument, NULL, OPT_ACME_CA_FILE},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -1299,11 +1318,14 @@ static unsigned port_option(const char *name, const char *value, unsigned def)
 /* check_one runs the checks of one domain with what this host serves for
  * it (d may be NULL: it serves nothing there). */
 static int check_one(struct check_dns *dns, const struct check_opts *o,
-                     const struct config *cfg, const char *name,
-                     const struct plan_domain *d, struct check_report *rep)
+                     int64_t budget_ms, const struct config *cfg,
+                     const char *name, const struct plan_domain *d,
+                     struct check_report *rep)
 {
     struct check_served sv = check_serve_served(cfg, name, d);
-    return check_domain(dns, o, &sv, rep);
+    struct check_opts od = *o;
+    od.bound.deadline_ms = check_mono_ms() + budget_ms;
+    return check_domain(dns, &od, &sv, rep);
 }
 
 /* What `check` and `advise` share: the served policies (the load `serve`
@@ -1313,7 +1335,9 @@ struct check_ctx {
     struct store *st;
     struct snapshot *s; /* NULL when nothing can be served */
     struct check_dns *dns;
-    struct check_opts opts;
+    struct check_smtp_tls *tls; /* NULL without SMTP probes */
+    struct check_opts opts;     /* bound.deadline_ms set per domain */
+    int64_t budget_ms; /* of one domain: --timeout, else check.timeout */
     struct logger lg;
     char target[DNSNAME_MAX + 2], zone[DNSNAME_MAX + 2];
 };
@@ -1350,10 +1374,21 @@ static int check_ctx_open(const struct cli *cli, const char *cmd,
         host_option("--delegate", cli->delegate,
                     "the provider zone is a DNS name", x->zone,
                     sizeof(x->zone));
+    unsigned long budget = 0;
+    if (cli->timeout != NULL) {
+        if (config_parse_duration(cli->timeout, 3600, &budget, err,
+                                  sizeof(err)) < 0)
+            die_usage("--timeout %s: %s", cli->timeout, err);
+        /* The range of the config's check.timeout. */
+        if (budget < 10)
+            die_usage("--timeout %s: expected 10s to 1h", cli->timeout);
+    }
     if ((x->cfg = load_config(cli)) == NULL)
         return -1;
     /* The flags win over the config's check: section. */
     const struct config *c = x->cfg;
+    x->budget_ms =
+        (int64_t)(cli->timeout != NULL ? budget : c->check_timeout) * 1000;
     x->opts = (struct check_opts){
         .https_port =
             port_option("--https-port", cli->https_port, c->check_https_port),
@@ -1379,12 +1414,21 @@ static int check_ctx_open(const struct cli *cli, const char *cmd,
         fprintf(stderr, "mta-sts-host: %s: %s\n", cmd, err);
         return -1;
     }
+    if (x->opts.smtp_port != 0) {
+        x->tls = check_smtp_tls_new(x->opts.ca_file, err, sizeof(err));
+        if (x->tls == NULL) {
+            fprintf(stderr, "mta-sts-host: %s: %s\n", cmd, err);
+            return -1;
+        }
+        x->opts.tls = x->tls;
+    }
     return 0;
 }
 
 static void check_ctx_close(struct check_ctx *x)
 {
     check_dns_free(x->dns);
+    check_smtp_tls_free(x->tls);
     snapshot_release(x->s);
     store_free(x->st);
     config_free(x->cfg);
@@ -1432,7 +1476,7 @@ static int cmd_check(const struct cli *cli)
             d = snapshot_at(x.s, i);
             snprintf(name, sizeof(name), "%s", d->name);
         }
-        if (check_one(x.dns, &x.opts, x.cfg, name, d, &rep) < 0) {
+        if (check_one(x.dns, &x.opts, x.budget_ms, x.cfg, name, d, &rep) < 0) {
             fprintf(stderr, "mta-sts-host: check: out of memory\n");
             goto out;
         }
@@ -1544,16 +1588,25 @@ static int cmd_advise(const struct cli *cli)
         goto out;
     const struct plan_domain *pd = served_domain(&x, name);
     const struct plan_policy *pp = pd != NULL ? pd->policy : NULL;
+    /* A plan changes a served policy: refused before any lookup. */
+    if (pp == NULL) {
+        fprintf(stderr,
+                "mta-sts-host: advise: this host serves no policy for %s "
+                "(add policy/%s.txt, or name a served domain)\n",
+                name, name);
+        goto out;
+    }
     if (pp != NULL && readfile(pp->source, POLICY_MAX_SIZE, &text, &text_len,
                                err, sizeof(err)) < 0) {
         fprintf(stderr, "mta-sts-host: advise: %s\n", err);
         goto out;
     }
+    check_dns_set_deadline(x.dns, check_mono_ms() + x.budget_ms);
     if (check_facts(x.dns, name, &facts, &rep) < 0)
         goto oom;
     /* Enforce makes every failing check a refused delivery: run them all. */
     if (action == ADVISE_ENFORCE &&
-        check_one(x.dns, &x.opts, x.cfg, name, pd, &rep) < 0)
+        check_one(x.dns, &x.opts, x.budget_ms, x.cfg, name, pd, &rep) < 0)
         goto oom;
     lines = calloc(ADVISE_FAILURES_MAX, sizeof(*lines));
     if (lines == NULL)
@@ -1997,6 +2050,9 @@ static int cmd_serve(const struct cli *cli)
     /* An order in flight is cancelled; what is on disk is whole. */
     acme_run_stop(acme);
     http_stop(h, DRAIN_SECONDS);
+    /* "stopped" only once the check threads are joined too. */
+    check_serve_stop(cs);
+    cs = NULL;
     log_msg(&lg, LOG_LEVEL_INFO, "stopped");
     rc = 0;
 out:
@@ -2079,8 +2135,14 @@ static int import_one(const void *report, size_t len, const char *where,
                d.n > 0 ? d.entries[d.n - 1].msg : "?");
         goto out;
     }
+    /* The names are the sender's: escaped, so that a report cannot put a
+     * line or a terminal escape into this output. */
+    char org[REPORT_NAME_MAX * 4 + 4], id[REPORT_NAME_MAX * 4 + 4];
     printf("%s: %s: %s (%s, %s)\n", x->file, where, verdict,
-           r->organization_name, r->report_id);
+           diag_quote_max(r->organization_name, strlen(r->organization_name),
+                          REPORT_NAME_MAX, org, sizeof(org)),
+           diag_quote_max(r->report_id, strlen(r->report_id), REPORT_NAME_MAX,
+                          id, sizeof(id)));
 out:
     tlsrpt_report_free(r);
     diag_free(&d);

@@ -6,6 +6,7 @@
  */
 #include "tlsrpt_parse.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -276,6 +277,23 @@ const char *tlsrpt_format_time(int64_t t, char *out, size_t outlen)
 #define fail(d, ...) jsonget_note(d, DIAG_ERROR, __VA_ARGS__)
 #define warn(d, ...) jsonget_note(d, DIAG_WARNING, __VA_ARGS__)
 
+/* get_count reads a required session count, from 0 to TLSRPT_COUNT_MAX. */
+static int get_count(const json_t *obj, const char *path, const char *key,
+                     int64_t *out, struct diag *d)
+{
+    if (jsonget_count(obj, path, key, out, d) < 0)
+        return -1;
+    if (*out > TLSRPT_COUNT_MAX) {
+        char p[JSONGET_PATH_MAX], f[JSONGET_FOUND_SIZE];
+        fail(d, jsonget_join(p, path, key, 0),
+             "expected at most %" PRId64 " sessions, found %s",
+             TLSRPT_COUNT_MAX,
+             jsonget_found(json_object_get(obj, key), f, sizeof(f)));
+        return -1;
+    }
+    return 0;
+}
+
 static int get_time(const json_t *obj, const char *path, const char *key,
                     int64_t *t, struct diag *d)
 {
@@ -344,6 +362,75 @@ void tlsrpt_report_free(struct tlsrpt_report *r)
     free(r);
 }
 
+const char *const tlsrpt_result_types[TLSRPT_N_RESULT_TYPES] = {
+    "starttls-not-supported", "certificate-host-mismatch",
+    "certificate-expired",    "certificate-not-trusted",
+    "validation-failure",     "tlsa-invalid",
+    "dnssec-invalid",         "dane-required",
+    "sts-policy-fetch-error", "sts-policy-invalid",
+    "sts-webpki-invalid",
+};
+
+/* replace_absent drops an optional string that is not what key names,
+ * with a warning: senders put odd things there, and the rest of the
+ * entry still counts. */
+static void replace_absent(char **v, const char *path, const char *key,
+                           const char *expected, struct diag *d)
+{
+    char p[JSONGET_PATH_MAX], q[JSONGET_FOUND_SIZE];
+    warn(d, jsonget_join(p, path, key, 0),
+         "expected %s, found \"%s\": left out", expected,
+         diag_quote(*v, strlen(*v), q, sizeof(q)));
+    free(*v);
+    *v = NULL;
+}
+
+/* check_failure_strings validates the strings that outputs show and
+ * group by, so that none of them carries a control byte or a forged
+ * line: an address and a host name are dropped when invalid, an odd
+ * result-type becomes "other". */
+static int check_failure_strings(struct tlsrpt_failure *f, const char *path,
+                                 struct diag *d)
+{
+    char p[JSONGET_PATH_MAX], q[JSONGET_FOUND_SIZE], norm[DNSNAME_MAX + 2];
+    unsigned char addr[16];
+    if (f->sending_mta_ip != NULL &&
+        inet_pton(AF_INET, f->sending_mta_ip, addr) != 1 &&
+        inet_pton(AF_INET6, f->sending_mta_ip, addr) != 1)
+        replace_absent(&f->sending_mta_ip, path, "sending-mta-ip",
+                       "an IPv4 or IPv6 address", d);
+    if (f->receiving_mx_hostname != NULL) {
+        const char *h = f->receiving_mx_hostname;
+        if (dnsname_normalize(h, strlen(h), norm, sizeof(norm)) == 0 &&
+            dnsname_check(norm, strlen(norm), DNSNAME_UNDERSCORE, NULL, NULL,
+                          0) == 0)
+            memcpy(f->receiving_mx_hostname, norm, strlen(norm) + 1);
+        else
+            replace_absent(&f->receiving_mx_hostname, path,
+                           "receiving-mx-hostname", "a host name", d);
+    }
+    for (size_t i = 0; i < TLSRPT_N_RESULT_TYPES; i++)
+        if (strcmp(f->result_type, tlsrpt_result_types[i]) == 0)
+            return 0;
+    size_t len = strlen(f->result_type);
+    bool plain = len <= TLSRPT_TYPE_MAX;
+    for (size_t i = 0; plain && i < len; i++)
+        plain = f->result_type[i] > 0x20 && f->result_type[i] < 0x7f;
+    if (plain)
+        return 0;
+    warn(d, jsonget_join(p, path, "result-type", 0),
+         "expected a result type such as \"certificate-expired\", found "
+         "\"%s\": kept as \"other\"",
+         diag_quote(f->result_type, len, q, sizeof(q)));
+    free(f->result_type);
+    f->result_type = strdup("other");
+    if (f->result_type == NULL) {
+        fail(d, path, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_failure(const json_t *v, const char *path,
                          struct tlsrpt_failure *f, struct diag *d)
 {
@@ -364,13 +451,15 @@ static int parse_failure(const json_t *v, const char *path,
                           &f->receiving_mx_helo, d);
     bad |= jsonget_string(v, path, "receiving-ip", JSONGET_OPTIONAL,
                           &f->receiving_ip, d);
-    bad |= jsonget_count(v, path, "failed-session-count",
-                         &f->failed_session_count, d);
+    bad |=
+        get_count(v, path, "failed-session-count", &f->failed_session_count, d);
     bad |= jsonget_string(v, path, "additional-information", JSONGET_OPTIONAL,
                           &f->additional_information, d);
     bad |= jsonget_string(v, path, "failure-reason-code", JSONGET_OPTIONAL,
                           &f->failure_reason_code, d);
-    return bad ? -1 : 0;
+    if (bad)
+        return -1;
+    return check_failure_strings(f, path, d);
 }
 
 /* check_domain normalises policy-domain in place and validates it. */
@@ -434,11 +523,11 @@ static int parse_policy(const json_t *v, const char *path,
     sum = jsonget_object(v, path, "summary", d);
     if (sum != NULL) {
         jsonget_join(pp, path, "summary", 0);
-        if (jsonget_count(sum, pp, "total-successful-session-count",
-                          &p->successful, d) < 0)
+        if (get_count(sum, pp, "total-successful-session-count", &p->successful,
+                      d) < 0)
             bad = true;
-        if (jsonget_count(sum, pp, "total-failure-session-count", &p->failed,
-                          d) < 0)
+        if (get_count(sum, pp, "total-failure-session-count", &p->failed, d) <
+            0)
             bad = true;
     } else {
         bad = true;
@@ -453,11 +542,24 @@ static int parse_policy(const json_t *v, const char *path,
         }
         p->n_failures = n;
         jsonget_join(pp, path, "failure-details", 0);
-        for (size_t i = 0; i < n; i++)
+        /* Each count is at most TLSRPT_COUNT_MAX and the sum stops once
+         * past it, so it cannot overflow whatever the size cap. */
+        int64_t details = 0;
+        for (size_t i = 0; i < n; i++) {
             if (parse_failure(json_array_get(fails, i),
                               jsonget_join(pe, pp, NULL, i), &p->failures[i],
                               d) < 0)
                 bad = true;
+            else if (details <= TLSRPT_COUNT_MAX)
+                details += p->failures[i].failed_session_count;
+        }
+        if (!bad && details > TLSRPT_COUNT_MAX) {
+            fail(d, pp,
+                 "expected failed-session-counts adding up to at most "
+                 "%" PRId64 " sessions, found more",
+                 TLSRPT_COUNT_MAX);
+            bad = true;
+        }
     }
     return bad ? -1 : 0;
 }
@@ -527,6 +629,8 @@ static struct tlsrpt_report *from_json(const json_t *root, struct diag *d)
     }
     if (bad)
         goto out;
+    /* Only a report of millions of policies (a size cap raised far beyond
+     * the default) could pass 63 bits here. */
     for (size_t i = 0; i < r->n_policies; i++)
         if (!add_checked(&r->total_successful, r->policies[i].successful) ||
             !add_checked(&r->total_failed, r->policies[i].failed)) {

@@ -4,14 +4,16 @@
  * inflates it with zlib into a capped buffer (a size cap and a ratio cap,
  * so a gzip bomb costs no memory beyond the cap), parses the JSON with
  * jansson and checks it against the report schema: strict where it matters
- * (required fields, counts that are non-negative integers, a valid
- * policy-domain), lenient where real senders are odd (timestamps without a
- * time zone, mx-host as a string or an array per erratum 6241, failure
- * entries without or with an empty sending-mta-ip, null for an optional
- * field, extra fields). Errors say what was expected and what was found,
- * with the JSON path, and line:col for syntax errors. It also renders a
- * report back as canonical JSON. It does not store, log or look at HTTP.
- * Pure: no I/O, no logging, no globals; safe from any thread.
+ * (required fields, counts that are integers from 0 to TLSRPT_COUNT_MAX, a
+ * valid policy-domain), lenient where real senders are odd (timestamps
+ * without a time zone, mx-host as a string or an array per erratum 6241,
+ * failure entries without or with an empty or invalid sending-mta-ip or
+ * receiving-mx-hostname, which are dropped with a warning, unknown
+ * result-types, null for an optional field, extra fields). Errors say what was
+ * expected and what was found, with the JSON path, and line:col for syntax
+ * errors. It also renders a report back as canonical JSON. It does not store,
+ * log or look at HTTP. Pure: no I/O, no logging, no globals; safe from any
+ * thread.
  */
 #ifndef MTA_STS_TLSRPT_PARSE_H
 #define MTA_STS_TLSRPT_PARSE_H
@@ -31,6 +33,24 @@
 #define TLSRPT_RATIO_MAX 100u
 #define TLSRPT_RATIO_FLOOR (1024u * 1024)
 
+/*
+ * The most sessions one count of a report may say, and the most the
+ * failure-details of one policy may add up to: 2^40 (about 1.1e12) is ten
+ * thousand times the daily mail of the largest senders, yet a million such
+ * reports still sum within 63 bits, so no sum over stored reports can
+ * overflow. A report above it is refused, not clamped: its numbers are not
+ * real.
+ */
+#define TLSRPT_COUNT_MAX (INT64_C(1) << 40)
+
+/* The longest result-type kept as it is; longer or non-printable unknown
+ * ones are kept as "other". */
+#define TLSRPT_TYPE_MAX 64
+
+/* RFC 8460 §4.3's result types, in its order. */
+#define TLSRPT_N_RESULT_TYPES 11
+extern const char *const tlsrpt_result_types[TLSRPT_N_RESULT_TYPES];
+
 struct tlsrpt_limits {
     size_t max_json;    /* most bytes of JSON, inflated or not */
     unsigned max_ratio; /* most inflated bytes per compressed byte */
@@ -39,12 +59,14 @@ struct tlsrpt_limits {
 /* One failure-details entry (§4.3). Optional strings are NULL when absent,
  * null or empty. */
 struct tlsrpt_failure {
-    char *result_type; /* required, e.g. "certificate-expired" */
-    char *sending_mta_ip;
-    char *receiving_mx_hostname;
+    /* required, e.g. "certificate-expired"; an unknown one is kept when it
+     * is printable ASCII of at most TLSRPT_TYPE_MAX bytes, else "other" */
+    char *result_type;
+    char *sending_mta_ip;        /* an IPv4 or IPv6 address, else NULL */
+    char *receiving_mx_hostname; /* a host name, normalised, else NULL */
     char *receiving_mx_helo;
     char *receiving_ip;
-    int64_t failed_session_count; /* required, >= 0 */
+    int64_t failed_session_count; /* required, 0 to TLSRPT_COUNT_MAX */
     char *additional_information;
     char *failure_reason_code;
 };
@@ -57,8 +79,12 @@ struct tlsrpt_policy {
     size_t n_policy_string;
     char **mx_host; /* a string is taken as a one-element array */
     size_t n_mx_host;
-    int64_t successful; /* total-successful-session-count, >= 0 */
-    int64_t failed;     /* total-failure-session-count, >= 0 */
+    /* total-successful- and total-failure-session-count, 0 to
+     * TLSRPT_COUNT_MAX; the failure-details add up to at most
+     * TLSRPT_COUNT_MAX too, but need not match failed (RFC 8460 does not
+     * ask it, and senders count them apart). */
+    int64_t successful;
+    int64_t failed;
     struct tlsrpt_failure *failures;
     size_t n_failures;
 };

@@ -19,6 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+_Static_assert(TLSRPT_COUNT_MAX == INT64_C(1099511627776),
+               "TLSRPT_STORE_COUNT_OK names the cap of tlsrpt_parse.h");
+
 #include "config.h"
 
 #define SCHEMA_VERSION 1

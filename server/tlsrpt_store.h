@@ -23,6 +23,16 @@
 
 struct tlsrpt_store;
 
+/*
+ * TLSRPT_STORE_COUNT_OK(x) is SQL that is true when the stored count x is
+ * one the parser lets through: an integer from 0 to TLSRPT_COUNT_MAX
+ * (checked against it in tlsrpt_store.c). Readers that sum counts leave
+ * other rows out (a version before the cap stored 2^62), so that one row
+ * never makes a sum fail.
+ */
+#define TLSRPT_STORE_COUNT_OK(x)                                               \
+    "(typeof(" x ") = 'integer' AND " x " BETWEEN 0 AND 1099511627776)"
+
 enum tlsrpt_store_result {
     TLSRPT_STORE_ADDED,     /* on disk once the batch commits */
     TLSRPT_STORE_DUPLICATE, /* the same report was stored before */

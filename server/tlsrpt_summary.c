@@ -17,7 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tlsrpt_parse.h"
+#include "tlsrpt_store.h"
+
 #define DEFAULT_TOP 5
+
+/* The longest value of a report a text cell shows: a host name whole. */
+#define CELL_MAX 255
 
 static const char mem_schema[] =
     "CREATE TABLE rep (org TEXT, rid TEXT, start INTEGER, fin INTEGER,"
@@ -43,19 +49,27 @@ static const char *const copy_sql[] = {
 #define JOIN_REP " JOIN rep r ON r.src = p.src AND r.sid = p.sid"
 #define JOIN_POL " JOIN pol p ON p.src = x.src AND p.pid = x.pid" JOIN_REP
 
+/* The sums cannot fail: total() adds as a double, which the cast turns
+ * back into an integer, clamped at 2^63-1 where sum() would stop with
+ * "integer overflow" (summed rows are checked counts, so a double is
+ * exact far past any real total). */
+#define OK_SUM "CAST(total(p.ok) AS INTEGER)"
+#define FAILED_SUM "CAST(total(p.failed) AS INTEGER)"
+#define N_SUM "CAST(total(x.n) AS INTEGER)"
+
 /* The per-domain queries: ?1 is the domain, ?2 the row limit. */
 enum section { S_DAYS, S_ORGS, S_TYPES, S_MX, S_IPS, S_N };
 static const char *const section_sql[S_N] = {
-    "SELECT date(r.start, 'unixepoch'), sum(p.ok), sum(p.failed) FROM pol "
-    "p" JOIN_REP " WHERE p.domain = ?1 GROUP BY 1 ORDER BY 1",
-    "SELECT r.org, sum(p.ok), sum(p.failed) FROM pol p" JOIN_REP
+    "SELECT date(r.start, 'unixepoch'), " OK_SUM ", " FAILED_SUM
+    " FROM pol p" JOIN_REP " WHERE p.domain = ?1 GROUP BY 1 ORDER BY 1",
+    "SELECT r.org, " OK_SUM ", " FAILED_SUM " FROM pol p" JOIN_REP
     " WHERE p.domain = ?1 GROUP BY 1 ORDER BY 3 DESC, 2 DESC, 1",
-    "SELECT x.type, sum(x.n) FROM fail x" JOIN_POL
+    "SELECT x.type, " N_SUM " FROM fail x" JOIN_POL
     " WHERE p.domain = ?1 GROUP BY 1 ORDER BY 2 DESC, 1",
-    "SELECT coalesce(x.mx, '(not given)'), x.type, sum(x.n),"
+    "SELECT coalesce(x.mx, '(not given)'), x.type, " N_SUM ","
     " count(DISTINCT r.org) FROM fail x" JOIN_POL
     " WHERE p.domain = ?1 GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT ?2",
-    "SELECT x.ip, sum(x.n), count(DISTINCT r.org) FROM fail x" JOIN_POL
+    "SELECT x.ip, " N_SUM ", count(DISTINCT r.org) FROM fail x" JOIN_POL
     " WHERE p.domain = ?1 AND x.ip IS NOT NULL GROUP BY 1"
     " ORDER BY 2 DESC, 1 LIMIT ?2",
 };
@@ -128,16 +142,27 @@ out:
     return rc;
 }
 
+/* text_value is column i of the row as text output shows it: a report's
+ * strings are the sender's, so control bytes and newlines are escaped
+ * (never a forged line or a terminal escape). out holds CELL_MAX * 4 + 4. */
+static const char *text_value(sqlite3_stmt *st, int i, char *out, size_t outlen)
+{
+    const char *v = (const char *)sqlite3_column_text(st, i);
+    return diag_quote_max(v != NULL ? v : "", v != NULL ? strlen(v) : 0,
+                          CELL_MAX, out, outlen);
+}
+
 /* cell appends column i of the row: text quoted in JSON, numbers bare. */
 static void cell(struct sum *s, sqlite3_stmt *st, int i)
 {
+    char q[CELL_MAX * 4 + 4];
     const char *v = (const char *)sqlite3_column_text(st, i);
     if (sqlite3_column_type(st, i) == SQLITE_INTEGER)
         buf_printf(s->out, "%lld", (long long)sqlite3_column_int64(st, i));
     else if (s->o->json)
         buf_json_string(s->out, v != NULL ? v : "", v != NULL ? strlen(v) : 0);
     else
-        buf_puts(s->out, v != NULL ? v : "");
+        buf_puts(s->out, text_value(st, i, q, sizeof(q)));
 }
 
 /* section renders one per-domain table. */
@@ -184,6 +209,18 @@ out:
     return rc;
 }
 
+/* worst appends "mx fails type for N senders" of a failing_mx row, the
+ * names escaped as in text cells (JSON output escapes them again). */
+static void worst(struct buf *v, sqlite3_stmt *st)
+{
+    char mx[CELL_MAX * 4 + 4], type[CELL_MAX * 4 + 4];
+    long long senders = sqlite3_column_int64(st, 3);
+    buf_printf(v, "%s%s fails %s for %lld sender%s", v->len > 0 ? "; " : "",
+               text_value(st, 0, mx, sizeof(mx)),
+               text_value(st, 1, type, sizeof(type)), senders,
+               senders == 1 ? "" : "s");
+}
+
 /* verdict says what the reports mean for the policy of one domain. */
 static int verdict(struct sum *s, const char *domain, int64_t ok,
                    int64_t failed, int64_t days)
@@ -198,10 +235,12 @@ static int verdict(struct sum *s, const char *domain, int64_t ok,
                    "enforce",
                    (long long)days, days == 1 ? "" : "s");
     } else {
-        buf_printf(&v,
-                   "%lld of %lld sessions failed: fix these before "
-                   "enforce",
-                   (long long)failed, (long long)(ok + failed));
+        buf_printf(
+            &v,
+            "%lld of %lld sessions failed: fix these before "
+            "enforce",
+            (long long)failed,
+            (long long)(ok > INT64_MAX - failed ? INT64_MAX : ok + failed));
         if (sqlite3_prepare_v2(s->db, section_sql[S_MX], -1, &st, NULL) !=
             SQLITE_OK) {
             db_error(s, "preparing a query");
@@ -209,13 +248,8 @@ static int verdict(struct sum *s, const char *domain, int64_t ok,
         }
         sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 2, 3);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            long long senders = sqlite3_column_int64(st, 3);
-            buf_printf(&v, "; %s fails %s for %lld sender%s",
-                       (const char *)sqlite3_column_text(st, 0),
-                       (const char *)sqlite3_column_text(st, 1), senders,
-                       senders == 1 ? "" : "s");
-        }
+        while (sqlite3_step(st) == SQLITE_ROW)
+            worst(&v, st);
     }
     if (s->o->json) {
         buf_puts(s->out, ",\"verdict\":");
@@ -235,12 +269,12 @@ static int domains(struct sum *s, int64_t *reports)
     sqlite3_stmt *st = NULL;
     int rc = -1, step, n = 0;
     *reports = 0;
-    if (sqlite3_prepare_v2(
-            s->db,
-            "SELECT p.domain, sum(p.ok), sum(p.failed), count(DISTINCT"
-            " r.org || char(0) || r.rid), min(r.start), max(r.fin) FROM pol"
-            " p" JOIN_REP " GROUP BY 1 ORDER BY 1",
-            -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT p.domain, " OK_SUM ", " FAILED_SUM
+                           ", count(DISTINCT r.org || char(0) || r.rid),"
+                           " min(r.start), max(r.fin) FROM pol p" JOIN_REP
+                           " GROUP BY 1 ORDER BY 1",
+                           -1, &st, NULL) != SQLITE_OK) {
         db_error(s, "preparing a query");
         goto out;
     }
@@ -297,6 +331,41 @@ out:
     return rc;
 }
 
+/* The rows a summary leaves out: counts the parser refuses now, stored by
+ * an older version or written by hand. One such row must not make the
+ * summary of every domain fail or lie, so it is dropped with a warning. */
+static const char *const drop_sql[] = {
+    "DELETE FROM pol WHERE NOT (" TLSRPT_STORE_COUNT_OK(
+        "ok") " AND " TLSRPT_STORE_COUNT_OK("failed") ")",
+    "DELETE FROM fail WHERE NOT " TLSRPT_STORE_COUNT_OK("n"),
+};
+
+/* drop_bad removes the rows of drop_sql and says how many it removed. */
+static int drop_bad(struct sum *s)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t dropped = 0;
+    for (size_t i = 0; i < sizeof(drop_sql) / sizeof(drop_sql[0]); i++) {
+        if (sqlite3_prepare_v2(s->db, drop_sql[i], -1, &st, NULL) !=
+                SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_DONE) {
+            db_error(s, "leaving out bad rows");
+            sqlite3_finalize(st);
+            return -1;
+        }
+        dropped += sqlite3_changes(s->db);
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if (dropped > 0)
+        diag_add(s->d, DIAG_WARNING, 0, 0,
+                 "report summary: %lld stored row%s with a session count "
+                 "that is not an integer from 0 to %lld left out",
+                 (long long)dropped, dropped == 1 ? "" : "s",
+                 (long long)TLSRPT_COUNT_MAX);
+    return 0;
+}
+
 /* load copies every database of state_dir into s's in-memory one. */
 static int load(struct sum *s, const char *state_dir)
 {
@@ -322,7 +391,7 @@ static int load(struct sum *s, const char *state_dir)
         if (w < 0 || (size_t)w >= sizeof(path) || copy_file(s, path, i) < 0)
             goto out;
     }
-    rc = 0;
+    rc = drop_bad(s);
 out:
     for (int i = 0; i < n; i++)
         free(names[i]);
@@ -354,10 +423,9 @@ int tlsrpt_summary_facts(const char *state_dir, const char *domain,
         goto out;
     if (sqlite3_prepare_v2(s.db,
                            "SELECT count(DISTINCT r.org || char(0) || r.rid),"
-                           " coalesce(sum(p.ok), 0), coalesce(sum(p.failed),"
-                           " 0), coalesce(min(r.start), 0), coalesce("
-                           "max(r.fin), 0) FROM pol p" JOIN_REP
-                           " WHERE p.domain = ?1",
+                           " " OK_SUM ", " FAILED_SUM ","
+                           " coalesce(min(r.start), 0), coalesce(max(r.fin),"
+                           " 0) FROM pol p" JOIN_REP " WHERE p.domain = ?1",
                            -1, &st, NULL) != SQLITE_OK) {
         db_error(&s, "preparing a query");
         goto out;
@@ -383,11 +451,12 @@ int tlsrpt_summary_facts(const char *state_dir, const char *domain,
     sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, 1);
     if (sqlite3_step(st) == SQLITE_ROW) {
-        long long senders = sqlite3_column_int64(st, 3);
-        snprintf(f->worst, sizeof(f->worst), "%s fails %s for %lld sender%s",
-                 (const char *)sqlite3_column_text(st, 0),
-                 (const char *)sqlite3_column_text(st, 1), senders,
-                 senders == 1 ? "" : "s");
+        struct buf w;
+        buf_init(&w, sizeof(f->worst) - 1);
+        worst(&w, st);
+        if (!w.failed && w.data != NULL)
+            memcpy(f->worst, w.data, w.len + 1);
+        buf_free(&w);
     }
     rc = 0;
 out:

@@ -19,17 +19,17 @@
 #include <unistd.h>
 
 #include "sorted.h"
+#include "tlsrpt_parse.h"
+#include "tlsrpt_store.h"
 
-/* RFC 8460 §4.3's result types, the only values of the "type" label. */
-static const char *const result_types[] = {
-    "starttls-not-supported", "certificate-host-mismatch",
-    "certificate-expired",    "certificate-not-trusted",
-    "validation-failure",     "tlsa-invalid",
-    "dnssec-invalid",         "dane-required",
-    "sts-policy-fetch-error", "sts-policy-invalid",
-    "sts-webpki-invalid",     "other",
-};
-#define N_TYPES (sizeof(result_types) / sizeof(result_types[0]))
+/* The values of the "type" label: RFC 8460's result types, then "other"
+ * for anything else. */
+#define N_TYPES (TLSRPT_N_RESULT_TYPES + 1)
+
+static const char *type_name(size_t k)
+{
+    return k < TLSRPT_N_RESULT_TYPES ? tlsrpt_result_types[k] : "other";
+}
 
 /* What the stored reports say about one domain. */
 struct dom_count {
@@ -149,10 +149,22 @@ static struct dom_count *dom_find(struct tlsrpt_tally *t, const char *domain)
 
 static size_t type_index(const char *type)
 {
-    for (size_t i = 0; i + 1 < N_TYPES; i++)
-        if (strcmp(type, result_types[i]) == 0)
+    for (size_t i = 0; i < TLSRPT_N_RESULT_TYPES; i++)
+        if (strcmp(type, tlsrpt_result_types[i]) == 0)
             return i;
-    return N_TYPES - 1;
+    return TLSRPT_N_RESULT_TYPES;
+}
+
+#define POLICY_OK                                                              \
+    TLSRPT_STORE_COUNT_OK("p.successful")                                      \
+    " AND " TLSRPT_STORE_COUNT_OK("p.failed")
+#define FAILURE_OK TLSRPT_STORE_COUNT_OK("f.failed_session_count")
+
+/* add_sat adds v to a counter, stopping at the largest value rather than
+ * wrapping: a counter that went back to 0 would read as a reset. */
+static void add_sat(uint64_t *c, uint64_t v)
+{
+    *c = v > UINT64_MAX - *c ? UINT64_MAX : *c + v;
 }
 
 static uint64_t col_u64(sqlite3_stmt *st, int i)
@@ -182,12 +194,14 @@ static int max_id(struct tlsrpt_tally *t, int which, int64_t *v)
  * count_new adds the reports of database which with row ids in (from, to]
  * that are not in the other database at or below other_to (when it is
  * attached); failures says which of the two queries: per domain, or per
- * domain and result type.
+ * domain and result type. Rows left out for their counts are added to
+ * *skipped.
  */
 static int count_new(struct tlsrpt_tally *t, int which, int64_t from,
-                     int64_t to, int64_t other_to, bool failures)
+                     int64_t to, int64_t other_to, bool failures,
+                     uint64_t *skipped)
 {
-    char sql[1024], dedupe[256] = "";
+    char sql[2048], dedupe[256] = "";
     const char *db = db_names[which];
     sqlite3_stmt *st = NULL;
     int rc = -1, step;
@@ -197,21 +211,28 @@ static int count_new(struct tlsrpt_tally *t, int which, int64_t from,
                  " o.organization_name = r.organization_name AND"
                  " o.report_id = r.report_id AND o.id <= ?3)",
                  db_names[which == DB_MAIN ? DB_MAIL : DB_MAIN]);
+    /* Sums that cannot fail: total() adds as a double, the cast clamps it
+     * to an integer; rows with counts the parser refuses now are left out
+     * of them and counted in the last column. */
     if (failures)
         snprintf(sql, sizeof(sql),
                  "SELECT p.policy_domain, f.result_type,"
-                 " sum(f.failed_session_count) FROM %s.report r"
+                 " CAST(total(CASE WHEN %s THEN f.failed_session_count END)"
+                 " AS INTEGER), CAST(total(NOT (%s)) AS INTEGER)"
+                 " FROM %s.report r"
                  " JOIN %s.policy p ON p.report = r.id"
                  " JOIN %s.failure f ON f.policy = p.id"
                  " WHERE r.id > ?1 AND r.id <= ?2%s GROUP BY 1, 2",
-                 db, db, db, dedupe);
+                 FAILURE_OK, FAILURE_OK, db, db, db, dedupe);
     else
         snprintf(sql, sizeof(sql),
                  "SELECT p.policy_domain, count(DISTINCT r.id),"
-                 " sum(p.successful), sum(p.failed) FROM %s.report r"
+                 " CAST(total(CASE WHEN %s THEN p.successful END) AS INTEGER),"
+                 " CAST(total(CASE WHEN %s THEN p.failed END) AS INTEGER),"
+                 " CAST(total(NOT (%s)) AS INTEGER) FROM %s.report r"
                  " JOIN %s.policy p ON p.report = r.id"
                  " WHERE r.id > ?1 AND r.id <= ?2%s GROUP BY 1",
-                 db, db, dedupe);
+                 POLICY_OK, POLICY_OK, POLICY_OK, db, db, dedupe);
     if (sqlite3_prepare_v2(t->db, sql, -1, &st, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_int64(st, 1, from);
@@ -225,11 +246,14 @@ static int count_new(struct tlsrpt_tally *t, int which, int64_t from,
             continue;
         if (failures) {
             const char *type = (const char *)sqlite3_column_text(st, 1);
-            c->types[type_index(type != NULL ? type : "")] += col_u64(st, 2);
+            add_sat(&c->types[type_index(type != NULL ? type : "")],
+                    col_u64(st, 2));
+            *skipped += col_u64(st, 3);
         } else {
-            c->reports += col_u64(st, 1);
-            c->successful += col_u64(st, 2);
-            c->failed += col_u64(st, 3);
+            add_sat(&c->reports, col_u64(st, 1));
+            add_sat(&c->successful, col_u64(st, 2));
+            add_sat(&c->failed, col_u64(st, 3));
+            *skipped += col_u64(st, 4);
         }
     }
     rc = step == SQLITE_DONE ? 0 : -1;
@@ -255,6 +279,7 @@ static void recount(struct tlsrpt_tally *t)
 static void refresh(struct tlsrpt_tally *t, struct diag *d)
 {
     int64_t to[N_DB] = {0, 0};
+    uint64_t skipped = 0;
     attach_mail(t);
     if (sqlite3_exec(t->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
         db_error(d, t, "starting to read");
@@ -284,8 +309,8 @@ static void refresh(struct tlsrpt_tally *t, struct diag *d)
         /* A server row is left out when the import file held it at the
          * last refresh; an import row when the server's file holds it. */
         int64_t other = i == DB_MAIN ? t->last[DB_MAIL] : to[DB_MAIN];
-        if (count_new(t, i, t->last[i], to[i], other, false) < 0 ||
-            count_new(t, i, t->last[i], to[i], other, true) < 0) {
+        if (count_new(t, i, t->last[i], to[i], other, false, &skipped) < 0 ||
+            count_new(t, i, t->last[i], to[i], other, true, &skipped) < 0) {
             db_error(d, t, "counting the stored reports");
             recount(t);
             goto out;
@@ -294,6 +319,13 @@ static void refresh(struct tlsrpt_tally *t, struct diag *d)
     t->last[DB_MAIN] = to[DB_MAIN];
     if (t->attached)
         t->last[DB_MAIL] = to[DB_MAIL];
+    /* Said once: the next refresh counts only rows added after these. */
+    if (skipped > 0)
+        diag_add(d, DIAG_WARNING, 0, 0,
+                 "report counters: %llu stored row%s with a session count "
+                 "that is not an integer from 0 to %lld left out",
+                 (unsigned long long)skipped, skipped == 1 ? "" : "s",
+                 (long long)TLSRPT_COUNT_MAX);
 out:
     sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL);
 }
@@ -334,7 +366,7 @@ void tlsrpt_tally_metrics(struct tlsrpt_tally *t, tlsrpt_tally_keep_fn *keep,
                 buf_printf(b,
                            "mta_sts_tlsrpt_failures_total{domain=\"%s\","
                            "type=\"%s\"} %llu\n",
-                           t->doms[i].domain, result_types[k],
+                           t->doms[i].domain, type_name(k),
                            (unsigned long long)t->doms[i].types[k]);
     pthread_mutex_unlock(&t->lock);
 }

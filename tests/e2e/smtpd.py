@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # smtpd.py: a small scripted SMTP server for tests/e2e/test_check.sh and
-# test_check_serve.sh, for the cases a real MTA is awkward to configure
+# test_check_serve.sh and test_deadlines.sh, for the cases a real MTA is awkward to configure
 # for. Usage:
 #   smtpd.py PORT ADDR=MODE[:CERT:KEY]...
 # listens on PORT of every ADDR (loopback addresses) with its MODE:
@@ -9,12 +9,16 @@
 #   nostarttls  EHLO answered without STARTTLS
 #   silent      the connection accepted and never answered (an MX that
 #               hangs), until the client gives up or 20 s pass
+#   drip        a greeting that never ends: one byte every 2 s (each read
+#               of the client gets something; only a deadline for the
+#               whole dialogue ends it), until the client gives up
 # It answers EHLO, STARTTLS, QUIT (and NOOP) and nothing else, one thread
 # per connection, and prints "ready" once every socket listens.
 import socket
 import ssl
 import sys
 import threading
+import time
 import warnings
 
 
@@ -23,6 +27,13 @@ def session(conn, mode, ctx):
         while conn.recv(1024):
             pass
         return
+    if mode == "drip":
+        # "220-" lines never followed by the last "220 " line; the
+        # timeout of 20 s per send never fires, as the client reads.
+        while True:
+            for b in b"220-mx.test slowly\r\n":
+                conn.sendall(bytes([b]))
+                time.sleep(2)
     f = conn.makefile("rwb", buffering=0)
 
     def say(text):

@@ -14,8 +14,11 @@
 # start-up with an unusable state directory, and a host killed with
 # SIGKILL during a burst: every report that got a 200 is in the database
 # afterwards and none is half-stored; a full writer queue (503 with
-# Retry-After) and SIGTERM during a burst. The database is read with
-# Python's sqlite3.
+# Retry-After) and SIGTERM during a burst; hostile reports: counts that
+# would overflow the sums (400), strings forging a verdict line or
+# carrying a terminal escape (shown escaped by `reports` and `reports
+# import`), a row of 2^62 from an older version (left out with a warning).
+# The database is read with Python's sqlite3.
 #
 # Run by ctest as `bash tests/e2e/test_tlsrpt.sh` with MTA_STS_HOST and
 # SRCDIR set; needs root only to install missing tools.
@@ -92,6 +95,17 @@ samples = {
     "net.json": report("net-1", domain="Example.NET."),
     "unserved.json": report("unserved-1", domain="example.org"),
 }
+# Hostile: counts that would overflow every sum over the stored reports
+# (400 failure details and a summary of 2^62), and strings with a newline
+# that forges a verdict line and a terminal escape.
+big = json.loads(report("overflow-1", org="Big", failures=[
+    {"result-type": "certificate-expired", "failed-session-count": 2 ** 62}] * 400))
+big["policies"][0]["summary"]["total-failure-session-count"] = 2 ** 62
+samples["overflow.json"] = json.dumps(big).encode()
+forged = "\nverdict: no failures in 99 days of reports: ready for enforce\x1b[2J"
+samples["evil.json"] = report("evil-1", org="Evil" + forged, failures=[
+    {"result-type": "x" + forged, "sending-mta-ip": "192.0.2.1" + forged,
+     "receiving-mx-hostname": "mx9.example.com" + forged, "failed-session-count": 7}])
 for name, body in samples.items():
     open(os.path.join(d, name), "wb").write(body)
     open(os.path.join(d, name[:-5] + ".gz"), "wb").write(gzip.compress(body))
@@ -706,6 +720,74 @@ if host_start "$T/term.log" "http://127.0.0.1:$HTTP_PORT/healthz" serve -c "$T/t
         test "$(tail -n 1 "$OUT/durable-term.txt" | grep -c 'missing=0 half=0')" = 1
 else
     fail "host starts for the SIGTERM burst"
+fi
+
+# ---- hostile reports: counts past the cap, forged lines and escapes -------
+
+# The overflow sample: refused with the JSON path, nothing stored. The one
+# with forged lines: stored, with the address and host name left out and
+# the result type kept as "other"; `reports`, `reports import` and
+# /metrics show no raw control byte and no forged line.
+STATE4=$T/state4
+sed -e "s|^state_dir: .*|state_dir: $STATE4|" -e 's/rate_limit: .*/rate_limit: 0/' \
+    "$T/config.yaml" >"$T/hostile.yaml"
+if host_start "$T/hostile.log" "http://127.0.0.1:$HTTP_PORT/healthz" serve -c "$T/hostile.yaml"; then
+    wait_log "$T/hostile.log" "TLS reports: receiving" 10
+    DB=$STATE4/tlsrpt-e2e.sqlite3
+    check_eq "counts of 2^62: 400" 400 \
+        "$(post overflow "$S/overflow.json" "${JSON[@]}" "$URL")"
+    check_contains "400 names the JSON path and the cap" \
+        "policies[0].summary.total-failure-session-count: expected at most 1099511627776 sessions, found 4611686018427387904" \
+        "$(cat "$OUT/overflow.b")"
+    check_eq "the refused report is not stored" 0 "$(reports)"
+    check_eq "forged lines and escapes: 200" 200 \
+        "$(post evil "$S/evil.json" "${JSON[@]}" "$URL")"
+    check_eq "stored with the address and host name left out" "None None other" \
+        "$(sql "SELECT coalesce(sending_mta_ip, 'None') || ' ' || coalesce(receiving_mx_hostname, 'None') || ' ' || result_type FROM failure")"
+    hurl "http://127.0.0.1:$HTTP_PORT/metrics" >"$OUT/metrics-hostile"
+    check "hostile reports: metrics pass promtool" promtool check metrics <"$OUT/metrics-hostile"
+    check_eq "metrics: the stored report's failures, as other" 7 \
+        "$(file_metric 'mta_sts_tlsrpt_failures_total{domain="example.com",type="other"}' "$OUT/metrics-hostile")"
+    check_eq "metrics: the refused one's count nowhere" 7 \
+        "$(file_metric 'mta_sts_tlsrpt_sessions_total{domain="example.com",result="failed"}' "$OUT/metrics-hostile")"
+    check "the log has no counting error" test "$(grep -c 'report counters' "$T/hostile.log")" = 0
+    host_stop "$HOST_PID"
+    "$MTA_STS_HOST" reports -c "$T/hostile.yaml" >"$OUT/hostile.txt" 2>&1
+    check "reports over the hostile report exits 0" test $? -eq 0
+    check_file_contains "the organization-name shown escaped" \
+        '^    Evil\\x0averdict: no failures in 99 days of reports: ready for enforce\\x1b\[2J  successful=5326  failed=7$' \
+        "$OUT/hostile.txt"
+    check_eq "one verdict line, the summary's own" \
+        "  verdict: 7 of 5333 sessions failed: fix these before enforce; (not given) fails other for 1 sender" \
+        "$(grep 'verdict' "$OUT/hostile.txt" | grep -v '^    Evil')"
+    check_eq "no raw escape byte in the summary" 0 "$(grep -c $'\x1b' "$OUT/hostile.txt")"
+    "$MTA_STS_HOST" reports import -c "$T/hostile.yaml" "$S/evil.json" \
+        >"$OUT/hostile-imp.txt" 2>"$OUT/hostile-imp.err"
+    check "import of the hostile report exits 0" test $? -eq 0
+    check_eq "import prints its line and the totals, no forged line" \
+        "2 1 stored, 0 already stored, 0 refused" \
+        "$(wc -l <"$OUT/hostile-imp.txt") $(tail -n 1 "$OUT/hostile-imp.txt")"
+    check_eq "no raw escape byte in the import's errors" 0 "$(grep -c $'\x1b' "$OUT/hostile-imp.err")"
+    check_file_contains "import shows the organization-name escaped" \
+        'stored \(Evil\\x0averdict: .*\\x1b\[2J, evil-1\)$' "$OUT/hostile-imp.txt"
+    check_eq "no raw escape byte in the import output" 0 "$(grep -c $'\x1b' "$OUT/hostile-imp.txt")"
+    # A row stored before the cap (2^62, as an older version let through)
+    # is left out of the summary with a warning, not an overflow.
+    python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE failure SET failed_session_count = 4611686018427387904")
+db.commit()' "$STATE4/tlsrpt-e2e-mail.sqlite3"
+    "$MTA_STS_HOST" reports -c "$T/hostile.yaml" >"$OUT/hostile2.txt" 2>"$OUT/hostile2.err"
+    check "reports over a row of 2^62 exits 0" test $? -eq 0
+    check_file_contains "the row is left out with a warning" \
+        'report summary: 1 stored row with a session count that is not an integer from 0 to 1099511627776 left out' \
+        "$OUT/hostile2.err"
+    check_file_contains "the summary still counts the report" \
+        '^example.com: 1 report over 1 day, 5326 sessions succeeded, 7 failed$' "$OUT/hostile2.txt"
+    check_eq "without the failure of 2^62" "    (none)" \
+        "$(sed -n '/failure_types:/{n;p}' "$OUT/hostile2.txt")"
+else
+    fail "host starts for the hostile reports"
 fi
 
 e2e_finish

@@ -15,13 +15,16 @@
  * printable ASCII between the quotes), is exactly "v=TLSRPTv1; rua=" and
  * the URIs joined by ','. The JSON is well-formed, has no raw control
  * characters in strings, and its decoded strings include each domain and
- * the same TXT value.
+ * the same TXT value (when that is UTF-8: other bytes come back as
+ * U+FFFD, which keeps the JSON valid).
  */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "buf.h"
 #include "config.h"
@@ -227,8 +230,13 @@ static void jstring(struct json *j)
                 for (int k = 0; k < 4; k++)
                     v = v * 16 + hexval(j->p[k]);
                 j->p += 4;
+                if (v == 0xfffd) {
+                    /* A byte that is not UTF-8, as buf_json_string says. */
+                    buf_append(&j->strings, "\xef\xbf\xbd", 3);
+                    continue;
+                }
                 if (v >= 0x80)
-                    abort(); /* dnsrec only escapes ASCII controls */
+                    abort(); /* else only ASCII controls are escaped */
                 c = (unsigned char)v;
             } else if (e != '\0' && simple != NULL) {
                 static const char map[] = "\"\\/\b\f\n\r\t";
@@ -310,10 +318,12 @@ static void check_json(const struct buf *b, const struct dnsrec_input *in,
             abort();
     }
     /* A rua holding a NUL cannot exist (C strings), so the value is found
-     * whole unless it was empty. */
-    if (in->n_rua > 0 && in->n_domains > 0 &&
+     * whole unless it was empty, or not UTF-8 (jansson tells). */
+    json_t *utf8 = json_stringn(want_rpt->data, want_rpt->len);
+    if (utf8 != NULL && in->n_rua > 0 && in->n_domains > 0 &&
         !has_string(&j.strings, want_rpt->data, want_rpt->len))
         abort();
+    json_decref(utf8);
     buf_free(&j.strings);
 }
 

@@ -4,11 +4,15 @@
  * gzip when it starts with the magic bytes) and, for JSON input, the same
  * bytes gzipped here. Any input must parse without crashing or leaking; the
  * verdict must match the diagnostics; both paths must agree; an accepted
- * report must hold non-negative counts whose totals are the sums over its
- * policies, valid policy domains, a date range in order, and a canonical
- * JSON form that parses back to an equal report and is a fixed point.
+ * report must hold counts from 0 to TLSRPT_COUNT_MAX (the failure-details
+ * of a policy adding up to no more) whose totals are the sums over its
+ * policies, valid policy domains, failure strings that outputs may show
+ * (an address, a host name, a printable result type), a date range in
+ * order, and a canonical JSON form that parses back to an equal report and
+ * is a fixed point.
  * Violations abort() so the fuzzer records the input.
  */
+#include <arpa/inet.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,6 +28,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Small caps keep each run fast; the logic is the same at any size. */
 #define FUZZ_JSON_MAX (4u * 1024 * 1024)
 
+/* check_failure_strings aborts unless f's strings are what the parser
+ * promises text outputs: no control byte, no newline. */
+static void check_failure_strings(const struct tlsrpt_failure *f)
+{
+    unsigned char addr[16];
+    size_t n = strlen(f->result_type);
+    if (n == 0 || n > TLSRPT_TYPE_MAX)
+        abort();
+    for (size_t i = 0; i < n; i++)
+        if (f->result_type[i] <= 0x20 || f->result_type[i] >= 0x7f)
+            abort();
+    if (f->sending_mta_ip != NULL &&
+        inet_pton(AF_INET, f->sending_mta_ip, addr) != 1 &&
+        inet_pton(AF_INET6, f->sending_mta_ip, addr) != 1)
+        abort();
+    if (f->receiving_mx_hostname != NULL &&
+        dnsname_check(f->receiving_mx_hostname,
+                      strlen(f->receiving_mx_hostname), DNSNAME_UNDERSCORE,
+                      NULL, NULL, 0) != 0)
+        abort();
+}
+
 static void check_report(const struct tlsrpt_report *r)
 {
     int64_t ok = 0, failed = 0;
@@ -34,19 +60,25 @@ static void check_report(const struct tlsrpt_report *r)
         abort();
     for (size_t i = 0; i < r->n_policies; i++) {
         const struct tlsrpt_policy *p = &r->policies[i];
-        if (p->successful < 0 || p->failed < 0 || p->policy_type == NULL)
+        int64_t details = 0;
+        if (p->successful < 0 || p->failed < 0 ||
+            p->successful > TLSRPT_COUNT_MAX || p->failed > TLSRPT_COUNT_MAX ||
+            p->policy_type == NULL)
             abort();
         if (dnsname_check(p->policy_domain, strlen(p->policy_domain),
                           DNSNAME_DOMAIN, NULL, NULL, 0) != 0)
             abort();
         for (size_t j = 0; j < p->n_failures; j++) {
             const struct tlsrpt_failure *f = &p->failures[j];
-            if (f->failed_session_count < 0 || f->result_type == NULL ||
-                f->result_type[0] == '\0')
+            if (f->failed_session_count < 0 ||
+                f->failed_session_count > TLSRPT_COUNT_MAX ||
+                f->result_type == NULL)
                 abort();
-            if (f->sending_mta_ip != NULL && f->sending_mta_ip[0] == '\0')
-                abort();
+            check_failure_strings(f);
+            details += f->failed_session_count;
         }
+        if (details > TLSRPT_COUNT_MAX)
+            abort();
         ok += p->successful;
         failed += p->failed;
     }

@@ -3,9 +3,11 @@
  * (server/tlsrpt_parse.c): the RFC 8460 §4 example, the quirks of real
  * senders it accepts (no time zone, mx-host as a string or an array, no or
  * an empty sending-mta-ip, null, extra fields, a byte order mark), what it
- * refuses and what the messages say, timestamps, gzip detection, inflating
- * with its size and ratio caps (a gzip bomb), and the canonical JSON form.
- * Pure: no I/O; gzip input is made here with zlib.
+ * refuses and what the messages say (counts past 2^40, one by one and per
+ * policy's failure-details), the strings it drops or replaces (an address
+ * or host name that is not one, a result type with control bytes), timestamps,
+ * gzip detection, inflating with its size and ratio caps (a gzip bomb), and the
+ * canonical JSON form. Pure: no I/O; gzip input is made here with zlib.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -95,6 +97,11 @@ struct pcase {
     REPORT(POLICY(STS, FAILS("{" field_and_comma                               \
                              "\"result-type\": \"validation-failure\", "       \
                              "\"failed-session-count\": 1}")))
+#define FAILN(n)                                                               \
+    "{\"result-type\": \"validation-failure\", \"failed-session-count\": " n "}"
+#define ONE_TYPE(type, n)                                                      \
+    REPORT(POLICY(STS, FAILS("{\"result-type\": \"" type "\", "                \
+                             "\"failed-session-count\": " n "}")))
 #define WITH_RANGE(start, end)                                                 \
     "{" HEAD_NO_RANGE "\"date-range\": {\"start-datetime\": \"" start          \
     "\", \"end-datetime\": \"" end "\"},\n\"policies\": [" MINPOL "]}"
@@ -223,14 +230,56 @@ static const struct pcase cases[] = {
                "\"total-failure-session-count\": "
                "0}}"),
         "too big integer"),
-    BAD("sum of counts overflows",
+    /* Counts are capped at 2^40 sessions, one by one and per policy's
+     * failure-details, so that no sum over stored reports overflows. */
+    OK("count at the cap",
+       REPORT("{\"policy\": {" STS "}, \"summary\": "
+              "{\"total-successful-session-count\": 1099511627776, "
+              "\"total-failure-session-count\": 0}}"),
+       0, NULL),
+    BAD("count above the cap",
         REPORT("{\"policy\": {" STS "}, \"summary\": "
-               "{\"total-successful-session-count\": 9223372036854775807, "
-               "\"total-failure-session-count\": 0}}, "
-               "{\"policy\": {" STS "}, \"summary\": "
-               "{\"total-successful-session-count\": 1, "
-               "\"total-failure-session-count\": 0}}"),
-        "policies: expected session counts whose sum fits 63 bits"),
+               "{\"total-successful-session-count\": 0, "
+               "\"total-failure-session-count\": 1099511627777}}"),
+        "policies[0].summary.total-failure-session-count: expected at most "
+        "1099511627776 sessions, found 1099511627777"),
+    BAD("failed-session-count of 2^62",
+        ONE_TYPE("certificate-expired", "4611686018427387904"),
+        "policies[0].failure-details[0].failed-session-count: expected at "
+        "most 1099511627776 sessions, found 4611686018427387904"),
+    BAD("failure-details adding up past the cap",
+        REPORT(POLICY(STS, FAILS(FAILN("1099511627776") "," FAILN(
+                               "1099511627776") "," FAILN("1")))),
+        "policies[0].failure-details: expected failed-session-counts adding "
+        "up to at most 1099511627776 sessions, found more"),
+    OK("failure-details adding up to more than the summary",
+       REPORT(POLICY(STS, FAILS(FAILN("1000") "," FAILN("1000")))), 0, NULL),
+
+    /* Strings that outputs show: an invalid address or host name is left
+     * out, an odd result type kept as "other". */
+    OK("sending-mta-ip not an address",
+       ONE("\"sending-mta-ip\": \"1.2.3.4\\nverdict: ready\", "), 1,
+       "policies[0].failure-details[0].sending-mta-ip: expected an IPv4 or "
+       "IPv6 address, found \"1.2.3.4\\x0averdict: ready\": left out"),
+    OK("sending-mta-ip with a port",
+       ONE("\"sending-mta-ip\": \"1.2.3.4:25\", "), 1,
+       "found \"1.2.3.4:25\": left out"),
+    OK("receiving-mx-hostname with an escape",
+       ONE("\"receiving-mx-hostname\": \"mx\\u001b[2J.example\", "), 1,
+       "policies[0].failure-details[0].receiving-mx-hostname: expected a "
+       "host name, found \"mx\\x1b[2J.example\": left out"),
+    OK("result-type unknown but printable", ONE_TYPE("x-new-kind", "1"), 0,
+       NULL),
+    OK("result-type with a newline",
+       ONE_TYPE("other\\nverdict: ready for enforce", "1"), 1,
+       "policies[0].failure-details[0].result-type: expected a result type "
+       "such as \"certificate-expired\", found \"other\\x0averdict: ready for "
+       "enforce\": kept as \"other\""),
+    OK("result-type too long",
+       ONE_TYPE(
+           "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+           "1"),
+       1, "kept as \"other\""),
 
     /* policy-domain must be a domain. */
     BAD("policy-domain with a space",
@@ -370,6 +419,21 @@ static void test_quirk_fields(void **state)
     struct tlsrpt_report *r;
     r = parse_ok(ONE("\"sending-mta-ip\": \"\", "));
     assert_null(r->policies[0].failures[0].sending_mta_ip);
+    tlsrpt_report_free(r);
+    r = parse_ok(ONE("\"sending-mta-ip\": \"1.2.3.4\\n\", "
+                     "\"receiving-mx-hostname\": \"MX1.Example.\", "));
+    assert_null(r->policies[0].failures[0].sending_mta_ip);
+    assert_string_equal(r->policies[0].failures[0].receiving_mx_hostname,
+                        "mx1.example");
+    tlsrpt_report_free(r);
+    r = parse_ok(ONE("\"receiving-mx-hostname\": \"mx 1.example\", "));
+    assert_null(r->policies[0].failures[0].receiving_mx_hostname);
+    tlsrpt_report_free(r);
+    r = parse_ok(ONE_TYPE("x-new-kind", "1"));
+    assert_string_equal(r->policies[0].failures[0].result_type, "x-new-kind");
+    tlsrpt_report_free(r);
+    r = parse_ok(ONE_TYPE("bad\\u0007type", "1"));
+    assert_string_equal(r->policies[0].failures[0].result_type, "other");
     tlsrpt_report_free(r);
     r = parse_ok(REPORT(
         POLICY(STS ", \"mx-host\": [\"mx1.example\", \"mx2.example\"]", "")));

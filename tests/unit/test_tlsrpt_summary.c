@@ -6,7 +6,9 @@
  * type, MX host and sending address with the number of senders, the
  * verdict names what fails, a domain without failures is ready for
  * enforce, and --domain and --since narrow it. Text and JSON (read back
- * with jansson); the per-domain facts `advise` reads.
+ * with jansson); the per-domain facts `advise` reads; rows that cannot be
+ * summed (2^62, from an older version) left out with a warning, and the
+ * senders' strings escaped in text.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +18,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +236,100 @@ static void test_facts(void **state)
     diag_free(&d);
 }
 
+/* sql runs statements on the database of instance "a" in d. */
+static void sql(const char *d, const char *stmts)
+{
+    char path[128];
+    sqlite3 *db;
+    snprintf(path, sizeof(path), "%s/tlsrpt-a.sqlite3", d);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, stmts, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/*
+ * Rows the parser refuses now (stored by an older version: counts of
+ * 2^62 that sum() would overflow on, a result type and MX host with a
+ * newline and a terminal escape) and an organization-name with control
+ * bytes: the summary still works, leaves the bad counts out with a
+ * warning, and its text shows no raw control byte and no forged line.
+ */
+static void test_bad_rows(void **state)
+{
+    (void)state;
+    char d2[64];
+    struct diag d;
+    struct buf out;
+    struct tlsrpt_summary_opts o = {NULL, 0, false, 0};
+    snprintf(d2, sizeof(d2), "/tmp/test_tlsrpt_summary.XXXXXX");
+    assert_non_null(mkdtemp(d2));
+    diag_init(&d, "t");
+    struct tlsrpt_store *a = tlsrpt_store_open(d2, "a", 1 << 30, &d);
+    assert_non_null(a);
+    put(a, "Big", "b1", "example.com", "2024-02-16", 1, 1, "other",
+        "mx1.example.com", "192.0.2.1");
+    put(a, "Big", "b2", "example.com", "2024-02-16", 1, 1, "other",
+        "mx1.example.com", "192.0.2.1");
+    put(a, "Evil\\nverdict: ready for enforce\\u001b[2J", "e1", "example.com",
+        "2024-02-17", 7, 2, "certificate-expired", "mx9.example.com",
+        "192.0.2.9");
+    tlsrpt_store_free(a);
+    sql(d2, "UPDATE policy SET successful = 4611686018427387904, failed ="
+            " 4611686018427387904 WHERE report IN (SELECT id FROM report"
+            " WHERE report_id = 'b1');"
+            "UPDATE failure SET failed_session_count = 4611686018427387904"
+            " WHERE policy IN (SELECT p.id FROM policy p JOIN report r ON"
+            " r.id = p.report WHERE r.report_id IN ('b1', 'b2'));"
+            "UPDATE failure SET result_type = 'x' || char(10) || 'verdict:"
+            " ready for enforce', receiving_mx_hostname = 'mx9' ||"
+            " char(27) || '[2J' WHERE policy IN (SELECT p.id FROM policy p"
+            " JOIN report r ON r.id = p.report WHERE r.report_id = 'e1');");
+
+    buf_init(&out, 1 << 20);
+    assert_int_equal(tlsrpt_summary(d2, &o, &out, &d), 2);
+    assert_int_equal(d.errors, 0);
+    assert_int_equal(d.warnings, 1);
+    contains(d.entries[0].msg, "report summary: 3 stored rows with a session "
+                               "count that is not an integer from 0 to "
+                               "1099511627776 left out");
+    /* b1's policy is left out; b2's policy counts, its failure does not. */
+    contains(out.data, "example.com: 2 reports over 2 days, 8 sessions "
+                       "succeeded, 3 failed\n");
+    contains(out.data, "    Evil\\x0averdict: ready for enforce\\x1b[2J  "
+                       "successful=7  failed=2\n");
+    contains(out.data, "    mx9\\x1b[2J  result_type=x\\x0averdict: ready "
+                       "for enforce  sessions=2  senders=1\n");
+    contains(out.data, "  verdict: 3 of 11 sessions failed: fix these before "
+                       "enforce; mx9\\x1b[2J fails x\\x0averdict: ready for "
+                       "enforce for 1 sender\n");
+    assert_null(strstr(out.data, "\nverdict"));
+    assert_null(strstr(out.data, "\x1b"));
+    /* One verdict line, the summary's own. */
+    size_t verdicts = 0;
+    for (const char *l = out.data; l != NULL; l = strchr(l + 1, '\n'))
+        verdicts += strncmp(l, "\n  verdict: ", 12) == 0;
+    assert_int_equal(verdicts, 1);
+    buf_free(&out);
+
+    /* JSON keeps the values as they are, as valid JSON. */
+    o.json = true;
+    buf_init(&out, 1 << 20);
+    assert_int_equal(tlsrpt_summary(d2, &o, &out, &d), 2);
+    json_error_t err;
+    json_t *j = json_loads(out.data, JSON_REJECT_DUPLICATES, &err);
+    assert_non_null(j);
+    json_t *com = json_array_get(json_object_get(j, "domains"), 0);
+    json_t *mx = json_array_get(json_object_get(com, "failing_mx"), 0);
+    assert_string_equal(json_string_value(json_object_get(mx, "mx_host")),
+                        "mx9\x1b[2J");
+    json_decref(j);
+    buf_free(&out);
+    diag_free(&d);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d2);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_no_dir(void **state)
 {
     (void)state;
@@ -250,9 +347,8 @@ static void test_no_dir(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_text),
-        cmocka_unit_test(test_json_and_filters),
-        cmocka_unit_test(test_facts),
+        cmocka_unit_test(test_text),   cmocka_unit_test(test_json_and_filters),
+        cmocka_unit_test(test_facts),  cmocka_unit_test(test_bad_rows),
         cmocka_unit_test(test_no_dir),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
