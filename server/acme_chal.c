@@ -5,23 +5,33 @@
  * queue), and lookups happen only for requests that ask for a challenge
  * (the HTTP-01 path, a ClientHello offering acme-tls/1), never on the
  * policy path. The TLS-ALPN-01 certificate is made with GnuTLS when the
- * answer is put, outside the lock.
+ * answer is put, outside the lock. Shared answers are files of
+ * ACME_STATE_CHALLENGES named by type, name and (HTTP-01) token, holding
+ * the key authorization; a TLS-ALPN-01 certificate made from one is
+ * cached in the array as a "shared" entry, which put, drop, pending and
+ * the HTTP-01 lookup never see.
  */
 #include "acme_chal.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 #include <gnutls/x509-ext.h>
 
+#include "acme_state.h"
 #include "dnsname.h"
+#include "readfile.h"
 
 /* RFC 8737 §6.1: id-pe-acmeIdentifier. */
 #define ACME_IDENTIFIER_OID "1.3.6.1.5.5.7.1.31"
@@ -45,12 +55,14 @@ struct entry {
     char token[ACME_CHAL_TOKEN_MAX + 1];
     char keyauth[ACME_CHAL_KEYAUTH_MAX + 1];
     struct acme_chal_cert *cert; /* tls-alpn-01 only */
+    bool shared;                 /* a certificate cached from a shared answer */
 };
 
 struct acme_chal {
     pthread_mutex_t lock;
     struct entry *v;
     size_t n, cap;
+    char *dir; /* the shared answers, or NULL */
 };
 
 void acme_chal_cert_release(struct acme_chal_cert *c)
@@ -82,8 +94,23 @@ void acme_chal_free(struct acme_chal *t)
     for (size_t i = 0; i < t->n; i++)
         acme_chal_cert_release(t->v[i].cert);
     free(t->v);
+    free(t->dir);
     pthread_mutex_destroy(&t->lock);
     free(t);
+}
+
+int acme_chal_share(struct acme_chal *t, const char *state_dir)
+{
+    char dir[4096];
+    if (acme_state_challenges_dir(state_dir, dir, sizeof(dir)) < 0 ||
+        (t->dir = strdup(dir)) == NULL)
+        return -1;
+    return 0;
+}
+
+static const char *type_name(enum chal_type type)
+{
+    return type == CHAL_HTTP_01 ? "http-01" : "tls-alpn-01";
 }
 
 static int type_of(const char *type, enum chal_type *out)
@@ -105,6 +132,18 @@ static bool base64url(const char *s, size_t len)
         if (s[i] == '\0' || strchr(alphabet, s[i]) == NULL)
             return false;
     return len > 0;
+}
+
+/* keyauth_ok: RFC 8555 §8.1, keyAuthorization = token || '.' ||
+ * thumbprint, the token being 1 to ACME_CHAL_TOKEN_MAX base64url
+ * characters. */
+static bool keyauth_ok(const char *token, size_t tlen, const char *keyauth,
+                       size_t klen)
+{
+    return tlen <= ACME_CHAL_TOKEN_MAX && base64url(token, tlen) &&
+           klen <= ACME_CHAL_KEYAUTH_MAX && klen > tlen + 1 &&
+           memcmp(keyauth, token, tlen) == 0 && keyauth[tlen] == '.' &&
+           base64url(keyauth + tlen + 1, klen - tlen - 1);
 }
 
 /* canonical_name brings name into the form lookups use, or explains. */
@@ -219,7 +258,8 @@ static size_t find(const struct acme_chal *t, enum chal_type type,
                    const char *name, const char *token)
 {
     for (size_t i = 0; i < t->n; i++)
-        if (t->v[i].type == type && strcmp(t->v[i].name, name) == 0 &&
+        if (!t->v[i].shared && t->v[i].type == type &&
+            strcmp(t->v[i].name, name) == 0 &&
             strcmp(t->v[i].token, token) == 0)
             return i;
     return t->n;
@@ -233,6 +273,126 @@ static struct acme_chal_cert *remove_at(struct acme_chal *t, size_t i)
     memmove(&t->v[i], &t->v[i + 1], (t->n - i - 1) * sizeof(t->v[0]));
     t->n--;
     return c;
+}
+
+/* append adds e at the end; -1 when the table is full or memory short.
+ * Caller locks. */
+static int append(struct acme_chal *t, const struct entry *e)
+{
+    if (t->n == ACME_CHAL_MAX)
+        return -1;
+    if (t->n == t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 8;
+        struct entry *p = realloc(t->v, ncap * sizeof(*p));
+        if (p == NULL)
+            return -1;
+        t->v = p;
+        t->cap = ncap;
+    }
+    t->v[t->n++] = *e;
+    return 0;
+}
+
+/* ---- the shared directory ---------------------------------------------- */
+
+/* shared_path names the file of a shared answer: the type and name, and
+ * for HTTP-01 the token (a TLS-ALPN-01 lookup knows only the name). Name
+ * and token are checked before, so neither holds a '/'. */
+static int shared_path(const struct acme_chal *t, enum chal_type type,
+                       const char *name, const char *token, char *out,
+                       size_t outlen)
+{
+    int n = type == CHAL_HTTP_01 ? snprintf(out, outlen, "%s/%s.%s.%s", t->dir,
+                                            type_name(type), name, token)
+                                 : snprintf(out, outlen, "%s/%s.%s", t->dir,
+                                            type_name(type), name);
+    return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+/* sweep removes the answers left by a replica that died during an order. */
+static void sweep(const struct acme_chal *t)
+{
+    DIR *d = opendir(t->dir);
+    struct dirent *de;
+    struct stat sb;
+    time_t old = time(NULL) - ACME_CHAL_STALE_SECONDS;
+    if (d == NULL)
+        return;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+            fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(sb.st_mode) && sb.st_mtime < old)
+            unlinkat(dirfd(d), de->d_name, 0);
+    closedir(d);
+}
+
+/*
+ * shared_read reads the shared answer of (type, name, token) into
+ * keyauth; token is NULL for TLS-ALPN-01 (the file's own token is taken).
+ * Returns its length, or -1 when there is none, it is stale, or it is not
+ * "<token>.<thumbprint>" (of the token asked for).
+ */
+static int shared_read(const struct acme_chal *t, enum chal_type type,
+                       const char *name, const char *token,
+                       char keyauth[ACME_CHAL_KEYAUTH_MAX + 1])
+{
+    char path[4096], err[512];
+    char *data = NULL;
+    size_t len = 0;
+    struct stat sb;
+    int rc = -1;
+    if (shared_path(t, type, name, token, path, sizeof(path)) < 0 ||
+        lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+        sb.st_mtime < time(NULL) - ACME_CHAL_STALE_SECONDS ||
+        readfile(path, ACME_CHAL_KEYAUTH_MAX, &data, &len, err, sizeof(err)) <
+            0)
+        goto out;
+    const char *dot = memchr(data, '.', len);
+    size_t tlen = token != NULL ? strlen(token)
+                  : dot != NULL ? (size_t)(dot - data)
+                                : 0;
+    if (token != NULL && (len < tlen || memcmp(data, token, tlen) != 0))
+        goto out;
+    if (!keyauth_ok(data, tlen, data, len))
+        goto out;
+    memcpy(keyauth, data, len + 1);
+    rc = (int)len;
+out:
+    free(data);
+    return rc;
+}
+
+/* shared_write publishes e's answer for the other replicas. */
+static int shared_write(const struct acme_chal *t, const struct entry *e,
+                        char *err, size_t errlen)
+{
+    char path[4096];
+    sweep(t);
+    if (shared_path(t, e->type, e->name, e->token, path, sizeof(path)) < 0) {
+        snprintf(err, errlen,
+                 "%s challenge for %s: the shared path is too long",
+                 type_name(e->type), e->name);
+        return -1;
+    }
+    return acme_state_write(path, e->keyauth, strlen(e->keyauth), 0600, err,
+                            errlen);
+}
+
+/* shared_remove withdraws e's shared answer: the TLS-ALPN-01 file of the
+ * name only while it still holds this token (a later put replaced it). */
+static void shared_remove(const struct acme_chal *t, enum chal_type type,
+                          const char *name, const char *token)
+{
+    char path[4096], ka[ACME_CHAL_KEYAUTH_MAX + 1];
+    if (type == CHAL_TLS_ALPN_01) {
+        int klen = shared_read(t, type, name, NULL, ka);
+        size_t tlen = strlen(token);
+        if (klen < 0 || (size_t)klen <= tlen || memcmp(ka, token, tlen) != 0 ||
+            ka[tlen] != '.')
+            return;
+    }
+    if (shared_path(t, type, name, token, path, sizeof(path)) == 0)
+        unlink(path);
 }
 
 int acme_chal_put(struct acme_chal *t, const char *type, const char *name,
@@ -261,10 +421,7 @@ int acme_chal_put(struct acme_chal *t, const char *type, const char *name,
         goto out;
     }
     size_t klen = keyauth != NULL ? strlen(keyauth) : 0;
-    /* RFC 8555 §8.1: keyAuthorization = token || '.' || thumbprint. */
-    if (klen > ACME_CHAL_KEYAUTH_MAX || klen <= tlen + 1 ||
-        memcmp(keyauth, token, tlen) != 0 || keyauth[tlen] != '.' ||
-        !base64url(keyauth + tlen + 1, klen - tlen - 1)) {
+    if (!keyauth_ok(token, tlen, keyauth, klen)) {
         snprintf(err, errlen,
                  "%s challenge for %s: the key authorization is not "
                  "\"<token>.<base64url thumbprint>\"",
@@ -276,31 +433,28 @@ int acme_chal_put(struct acme_chal *t, const char *type, const char *name,
     if (e.type == CHAL_TLS_ALPN_01 &&
         (e.cert = make_cert(e.name, keyauth, err, errlen)) == NULL)
         goto out;
+    /* On disk before the client tells the CA to validate, so that any
+     * replica the validator reaches can answer. */
+    if (t->dir != NULL && shared_write(t, &e, err, errlen) < 0)
+        goto out;
 
     pthread_mutex_lock(&t->lock);
     size_t i = find(t, e.type, e.name, e.token);
     if (i < t->n)
         old = remove_at(t, i); /* put again: the new answer goes last */
-    if (t->n == ACME_CHAL_MAX) {
+    if (append(t, &e) < 0) {
         pthread_mutex_unlock(&t->lock);
-        snprintf(err, errlen,
-                 "%s challenge for %s: %d challenges are pending already", type,
-                 e.name, ACME_CHAL_MAX);
-        goto out;
-    }
-    if (t->n == t->cap) {
-        size_t ncap = t->cap ? t->cap * 2 : 8;
-        struct entry *p = realloc(t->v, ncap * sizeof(*p));
-        if (p == NULL) {
-            pthread_mutex_unlock(&t->lock);
+        if (t->n == ACME_CHAL_MAX)
+            snprintf(err, errlen,
+                     "%s challenge for %s: %d challenges are pending already",
+                     type, e.name, ACME_CHAL_MAX);
+        else
             snprintf(err, errlen, "%s challenge for %s: out of memory", type,
                      e.name);
-            goto out;
-        }
-        t->v = p;
-        t->cap = ncap;
+        if (t->dir != NULL)
+            shared_remove(t, e.type, e.name, e.token);
+        goto out;
     }
-    t->v[t->n++] = e;
     e.cert = NULL;
     pthread_mutex_unlock(&t->lock);
     rc = 0;
@@ -325,14 +479,104 @@ void acme_chal_drop(struct acme_chal *t, const char *type, const char *name,
         old = remove_at(t, i);
     pthread_mutex_unlock(&t->lock);
     acme_chal_cert_release(old);
+    if (t->dir != NULL && strlen(token) <= ACME_CHAL_TOKEN_MAX &&
+        base64url(token, strlen(token)))
+        shared_remove(t, ty, canon, token);
 }
 
 size_t acme_chal_pending(struct acme_chal *t)
 {
+    size_t n = 0;
     pthread_mutex_lock(&t->lock);
-    size_t n = t->n;
+    for (size_t i = 0; i < t->n; i++)
+        n += !t->v[i].shared;
     pthread_mutex_unlock(&t->lock);
     return n;
+}
+
+/* shared_name: whether a looked-up name (and token, when not NULL) may
+ * name a file: a canonical host name, a base64url token. */
+static bool shared_name(const char *name, const char *token)
+{
+    char canon[DNSNAME_MAX + 1], why[300];
+    size_t tlen = token != NULL ? strlen(token) : 1;
+    return canonical_name(name, canon, why, sizeof(why)) == 0 &&
+           strcmp(canon, name) == 0 &&
+           (token == NULL ||
+            (tlen <= ACME_CHAL_TOKEN_MAX && base64url(token, tlen)));
+}
+
+/* cached_take finds name's cached shared certificate made from keyauth
+ * and takes a reference; a cached one of another key authorization (or
+ * any, when keyauth is NULL) is taken out into *stale. Caller locks. */
+static struct acme_chal_cert *cached_take(struct acme_chal *t, const char *name,
+                                          const char *keyauth,
+                                          struct acme_chal_cert **stale)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        struct entry *e = &t->v[i];
+        if (!e->shared || strcmp(e->name, name) != 0)
+            continue;
+        if (keyauth != NULL && strcmp(e->keyauth, keyauth) == 0) {
+            atomic_fetch_add(&e->cert->refs, 1);
+            return e->cert;
+        }
+        if (*stale == NULL)
+            *stale = remove_at(t, i--);
+    }
+    return NULL;
+}
+
+/*
+ * shared_tls answers a TLS-ALPN-01 handshake for name from the shared
+ * directory: the file read each time (so a decided challenge is not
+ * answered any more), the certificate made once per key authorization and
+ * cached, at most ACME_CHAL_SHARED_CACHE of them.
+ */
+static struct acme_chal_cert *shared_tls(struct acme_chal *t, const char *name)
+{
+    char ka[ACME_CHAL_KEYAUTH_MAX + 1], err[512];
+    struct acme_chal_cert *c = NULL, *stale = NULL, *made = NULL;
+    int klen = shared_name(name, NULL)
+                   ? shared_read(t, CHAL_TLS_ALPN_01, name, NULL, ka)
+                   : -1;
+    pthread_mutex_lock(&t->lock);
+    c = cached_take(t, name, klen >= 0 ? ka : NULL, &stale);
+    pthread_mutex_unlock(&t->lock);
+    acme_chal_cert_release(stale);
+    if (c != NULL || klen < 0 ||
+        (made = make_cert(name, ka, err, sizeof(err))) == NULL)
+        return c;
+
+    struct entry e;
+    memset(&e, 0, sizeof(e));
+    e.type = CHAL_TLS_ALPN_01;
+    e.shared = true;
+    memcpy(e.name, name, strlen(name) + 1);
+    memcpy(e.keyauth, ka, (size_t)klen + 1);
+    memcpy(e.token, ka, (size_t)(strchr(ka, '.') - ka));
+    e.cert = made;
+    stale = NULL;
+    size_t cached = 0, oldest = t->n;
+    pthread_mutex_lock(&t->lock);
+    /* Another handshake may have made one meanwhile. */
+    c = cached_take(t, name, ka, &stale);
+    for (size_t i = 0; c == NULL && i < t->n; i++)
+        if (t->v[i].shared && cached++ == 0)
+            oldest = i;
+    if (c == NULL && stale == NULL && cached >= ACME_CHAL_SHARED_CACHE)
+        stale = remove_at(t, oldest);
+    if (c == NULL && append(t, &e) == 0) {
+        atomic_fetch_add(&made->refs, 1);
+        made = NULL;
+        c = e.cert;
+    }
+    pthread_mutex_unlock(&t->lock);
+    acme_chal_cert_release(stale);
+    if (c == NULL) /* not cached: this handshake's alone */
+        return made;
+    acme_chal_cert_release(made);
+    return c;
 }
 
 int acme_chal_http_lookup(void *ctx, const char *name, const char *token,
@@ -350,6 +594,14 @@ int acme_chal_http_lookup(void *ctx, const char *name, const char *token,
         }
     }
     pthread_mutex_unlock(&t->lock);
+    if (len < 0 && t->dir != NULL && shared_name(name, token)) {
+        char ka[ACME_CHAL_KEYAUTH_MAX + 1];
+        int klen = shared_read(t, CHAL_HTTP_01, name, token, ka);
+        if (klen >= 0 && (size_t)klen < outlen) {
+            memcpy(out, ka, (size_t)klen + 1);
+            len = klen;
+        }
+    }
     return len;
 }
 
@@ -359,13 +611,13 @@ struct acme_chal_cert *acme_chal_tls_acquire(struct acme_chal *t,
     struct acme_chal_cert *c = NULL;
     pthread_mutex_lock(&t->lock);
     for (size_t i = t->n; c == NULL && i-- > 0;)
-        if (t->v[i].type == CHAL_TLS_ALPN_01 &&
+        if (!t->v[i].shared && t->v[i].type == CHAL_TLS_ALPN_01 &&
             strcmp(t->v[i].name, name) == 0) {
             c = t->v[i].cert;
             atomic_fetch_add(&c->refs, 1);
         }
     pthread_mutex_unlock(&t->lock);
-    return c;
+    return c == NULL && t->dir != NULL ? shared_tls(t, name) : c;
 }
 
 void acme_chal_cert_credentials(const struct acme_chal_cert *c,

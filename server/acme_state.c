@@ -51,6 +51,11 @@ int acme_state_certs_dir(const char *state_dir, char *out, size_t outlen)
     return join(out, outlen, state_dir, ACME_STATE_CERTS);
 }
 
+int acme_state_challenges_dir(const char *state_dir, char *out, size_t outlen)
+{
+    return join(out, outlen, state_dir, ACME_STATE_CHALLENGES);
+}
+
 /* ensure_dir makes dir with mode unless it is there already. */
 static int ensure_dir(const char *dir, mode_t mode, char *err, size_t errlen)
 {
@@ -68,7 +73,8 @@ struct acme_state *acme_state_open(const char *state_dir, char *err,
                                    size_t errlen)
 {
     static const char *const subdirs[] = {"acme", "acme/certs", "acme/locks",
-                                          "acme/schedule"};
+                                          "acme/schedule",
+                                          ACME_STATE_CHALLENGES};
     char path[PATH_LEN];
     struct acme_state *s = NULL;
     if (ensure_dir(state_dir, 0750, err, errlen) < 0)

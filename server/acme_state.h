@@ -11,6 +11,9 @@
  * acme/schedule/<name>.{ecdsa,rsa}.json  the ACME thread's schedule of that
  * certificate (failures, the last error, the renewal window and the time
  * picked in it), so that a restart keeps it
+ * acme/challenges/http-01.<name>.<token>, acme/challenges/tls-alpn-01.<name>
+ * a pending challenge's key authorization, mode 0600, written by the
+ * replica that orders for the others to answer with (acme_chal_share)
  *
  * Every write is atomic: a temporary file in the same directory (a
  * dotfile, which the store never loads), fsync, rename over the target,
@@ -35,6 +38,8 @@
 #include "acme_sched.h"
 
 #define ACME_STATE_CERTS "acme/certs"
+/* The pending challenge answers shared by replicas (acme_chal_share). */
+#define ACME_STATE_CHALLENGES "acme/challenges"
 
 enum acme_state_kind { ACME_STATE_ECDSA, ACME_STATE_RSA };
 
@@ -43,11 +48,15 @@ enum acme_state_kind { ACME_STATE_ECDSA, ACME_STATE_RSA };
  * not fit. */
 int acme_state_certs_dir(const char *state_dir, char *out, size_t outlen);
 
+/* acme_state_challenges_dir writes state_dir's shared challenge directory
+ * into out; 0, or -1 when it does not fit. */
+int acme_state_challenges_dir(const char *state_dir, char *out, size_t outlen);
+
 struct acme_state;
 
 /*
- * acme_state_open makes sure state_dir/acme, acme/certs and acme/locks
- * exist (mode 0700 when made; state_dir itself 0750, as the report
+ * acme_state_open makes sure state_dir/acme, acme/certs, acme/challenges and
+ * acme/locks exist (mode 0700 when made; state_dir itself 0750, as the report
  * database makes it) and returns the layout. NULL with err filled.
  */
 struct acme_state *acme_state_open(const char *state_dir, char *err,

@@ -1932,9 +1932,12 @@ static int cmd_serve(const struct cli *cli)
         goto out;
     }
     /* The challenge answers live outside the snapshot, for the listeners
-     * to answer what the ACME client puts there. */
+     * to answer what the ACME client puts there; shared through the state
+     * directory, so that a replica behind the same load balancer answers
+     * the validations of another one's orders. */
     if (cfg->acme) {
-        if ((chal = acme_chal_new()) == NULL) {
+        if ((chal = acme_chal_new()) == NULL ||
+            acme_chal_share(chal, cfg->state_dir) < 0) {
             log_msg(&lg, LOG_LEVEL_ERROR, "out of memory");
             goto out;
         }

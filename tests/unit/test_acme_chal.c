@@ -5,7 +5,12 @@
  * the acmeIdentifier extension is critical and holds the DER OCTET STRING
  * of the key authorization's SHA-256 digest (computed independently, with
  * Python's hashlib, for the value below), the key matches, and a
- * certificate a connection holds outlives its drop. One thread, no files.
+ * certificate a connection holds outlives its drop. Shared through a
+ * temporary state directory: what one table puts another answers (the
+ * TLS-ALPN-01 certificate made from the file, cached, with the same
+ * acmeIdentifier), a drop ends it there too, and a file that is malformed,
+ * of another token, too long, stale, a symlink or a directory is never
+ * served (the stale one is swept by the next put). One thread.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +18,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <gnutls/abstract.h>
@@ -275,13 +284,158 @@ static void test_tls_alpn_01_cert(void **state)
     acme_chal_cert_release(c);
 }
 
+/* Paths of the shared files of the test's state directory. */
+struct shared_dir {
+    char state[64], dir[128], http[512], tls[512];
+};
+
+static void shared_dir_make(struct shared_dir *d)
+{
+    snprintf(d->state, sizeof(d->state), "/tmp/test_acme_chal.XXXXXX");
+    assert_non_null(mkdtemp(d->state));
+    snprintf(d->dir, sizeof(d->dir), "%s/acme", d->state);
+    assert_int_equal(mkdir(d->dir, 0700), 0);
+    snprintf(d->dir, sizeof(d->dir), "%s/acme/challenges", d->state);
+    assert_int_equal(mkdir(d->dir, 0700), 0);
+    snprintf(d->http, sizeof(d->http), "%s/http-01.%s.%s", d->dir, NAME, TOKEN);
+    snprintf(d->tls, sizeof(d->tls), "%s/tls-alpn-01.%s", d->dir, NAME);
+}
+
+static void write_file(const char *path, const char *data)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(data, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* shared_ext: the acmeIdentifier digest of c matches KEYAUTH's. */
+static void assert_keyauth_cert(struct acme_chal_cert *c)
+{
+    unsigned char ext[64];
+    size_t ext_len = sizeof(ext);
+    assert_non_null(c);
+    gnutls_x509_crt_t crt = crt_of(c);
+    assert_int_equal(gnutls_x509_crt_get_extension_by_oid(
+                         crt, "1.3.6.1.5.5.7.1.31", 0, ext, &ext_len, NULL),
+                     0);
+    assert_int_equal(ext_len, 34);
+    assert_memory_equal(ext + 2, keyauth_sha256, 32);
+    gnutls_x509_crt_deinit(crt);
+}
+
+static void test_shared(void **state)
+{
+    (void)state;
+    struct shared_dir d;
+    struct stat sb;
+    char out[512];
+    shared_dir_make(&d);
+    struct acme_chal *a = acme_chal_new(), *b = acme_chal_new();
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(acme_chal_share(a, d.state), 0);
+    assert_int_equal(acme_chal_share(b, d.state), 0);
+
+    /* HTTP-01: A's answer, on disk with mode 0600, is B's too. */
+    put_ok(a, "http-01", NAME, TOKEN, KEYAUTH);
+    assert_int_equal(stat(d.http, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(acme_chal_http_lookup(b, NAME, TOKEN, out, sizeof(out)),
+                     (int)strlen(KEYAUTH));
+    assert_string_equal(out, KEYAUTH);
+    assert_int_equal(acme_chal_http_lookup(b, NAME, TOKEN, out, 10), -1);
+    assert_int_equal(acme_chal_http_lookup(b, NAME, "other", out, 256), -1);
+    assert_int_equal(
+        acme_chal_http_lookup(b, "mta-sts.example.net", TOKEN, out, 256), -1);
+    assert_int_equal(acme_chal_http_lookup(b, NAME, "../../x", out, 256), -1);
+    assert_int_equal(acme_chal_pending(b), 0);
+
+    /* TLS-ALPN-01: B makes the certificate from the file, once. */
+    assert_null(acme_chal_tls_acquire(b, NAME));
+    put_ok(a, "tls-alpn-01", NAME, TOKEN, KEYAUTH);
+    struct acme_chal_cert *c1 = acme_chal_tls_acquire(b, NAME);
+    assert_keyauth_cert(c1);
+    struct acme_chal_cert *c2 = acme_chal_tls_acquire(b, NAME);
+    assert_ptr_equal(c1, c2);
+    acme_chal_cert_release(c2);
+    assert_int_equal(acme_chal_pending(b), 0);
+    assert_null(acme_chal_tls_acquire(b, "mta-sts.example.net"));
+
+    /* Decided: A drops both, B answers neither (its held certificate
+     * stays whole). */
+    acme_chal_drop(a, "http-01", NAME, TOKEN);
+    acme_chal_drop(a, "tls-alpn-01", NAME, TOKEN);
+    assert_int_equal(stat(d.http, &sb), -1);
+    assert_int_equal(stat(d.tls, &sb), -1);
+    assert_int_equal(acme_chal_http_lookup(b, NAME, TOKEN, out, 256), -1);
+    assert_null(acme_chal_tls_acquire(b, NAME));
+    assert_keyauth_cert(c1);
+    acme_chal_cert_release(c1);
+
+    /* Malformed files are never served. */
+    static const char *const bad[] = {
+        "",
+        TOKEN,
+        TOKEN ".",
+        "other.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI",
+        TOKEN ".9jg46WB3rR_AHD!EBXdN7cBkH1WOu0tA3M9fm21mqTI",
+        TOKEN ".9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI\n",
+        "." TOKEN,
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        write_file(d.http, bad[i]);
+        write_file(d.tls, bad[i]);
+        if (acme_chal_http_lookup(b, NAME, TOKEN, out, 256) != -1)
+            fail_msg("http-01 file \"%s\" served", bad[i]);
+        /* For TLS-ALPN-01 the file's own token counts: "other.<...>" is
+         * a well-formed answer there. */
+        if (strncmp(bad[i], "other.", 6) != 0 &&
+            acme_chal_tls_acquire(b, NAME) != NULL)
+            fail_msg("tls-alpn-01 file \"%s\" served", bad[i]);
+    }
+    char longka[600];
+    memset(longka, 'a', sizeof(longka) - 1);
+    longka[sizeof(longka) - 1] = '\0';
+    longka[10] = '.';
+    write_file(d.tls, longka);
+    assert_null(acme_chal_tls_acquire(b, NAME));
+    /* A symlink or a directory in the file's place is not read. */
+    unlink(d.http);
+    write_file(d.tls, KEYAUTH);
+    assert_int_equal(symlink(d.tls, d.http), 0);
+    assert_int_equal(acme_chal_http_lookup(b, NAME, TOKEN, out, 256), -1);
+    unlink(d.http);
+    assert_int_equal(mkdir(d.http, 0700), 0);
+    assert_int_equal(acme_chal_http_lookup(b, NAME, TOKEN, out, 256), -1);
+    rmdir(d.http);
+
+    /* Stale (a replica died during an order): not served, and swept by
+     * the next put. */
+    write_file(d.http, KEYAUTH);
+    struct timespec old[2] = {{time(NULL) - ACME_CHAL_STALE_SECONDS - 60, 0},
+                              {time(NULL) - ACME_CHAL_STALE_SECONDS - 60, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, d.http, old, 0), 0);
+    assert_int_equal(acme_chal_http_lookup(b, NAME, TOKEN, out, 256), -1);
+    put_ok(a, "http-01", NAME, "second", "second.x");
+    assert_int_equal(stat(d.http, &sb), -1);
+    acme_chal_drop(a, "http-01", NAME, "second");
+    unlink(d.tls);
+
+    acme_chal_free(a);
+    acme_chal_free(b);
+    assert_int_equal(rmdir(d.dir), 0);
+    snprintf(d.dir, sizeof(d.dir), "%s/acme", d.state);
+    assert_int_equal(rmdir(d.dir), 0);
+    assert_int_equal(rmdir(d.state), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_http_01),
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_cap),
-        cmocka_unit_test(test_tls_alpn_01_cert),
+        cmocka_unit_test(test_http_01), cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_cap),     cmocka_unit_test(test_tls_alpn_01_cert),
+        cmocka_unit_test(test_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
