@@ -41,6 +41,9 @@
 #                     "tls-alpn-01" or "http-01, tls-alpn-01"), with
 #                     $E2E_TMP/policy (one default policy, made when
 #                     missing) and an empty $E2E_TMP/certs.
+#   acme_config_section CHALLENGES KEY_TYPE
+#                     print the acme: section of such a config (the end of
+#                     acme_host_config's file; for a config of one's own).
 #   acme_verified HOST PORT
 #                     the HTTP status of HOST's policy fetched from
 #                     127.0.0.1:PORT with verification against ACME_ROOT;
@@ -196,12 +199,16 @@ acme_host_config() {
         printf 'listen: {https: "127.0.0.1:%s", http: "127.0.0.1:%s"}\n' \
             "$https" "$http"
         printf 'tlsrpt: {receive: false}\n'
-        printf 'acme:\n  directory: %s\n  ca_file: %s\n' \
-            "$ACME_DIRECTORY" "$ACME_CA_FILE"
-        printf '  agree_tos: true\n  email: postmaster@example.com\n'
-        printf '  challenges: [%s]\n  key_type: %s\n  resolver: "%s"\n' \
-            "$chal" "$kt" "$ACME_DNS"
+        acme_config_section "$chal" "$kt"
     } >"$f"
+}
+
+acme_config_section() {
+    printf 'acme:\n  directory: %s\n  ca_file: %s\n' \
+        "$ACME_DIRECTORY" "$ACME_CA_FILE"
+    printf '  agree_tos: true\n  email: postmaster@example.com\n'
+    printf '  challenges: [%s]\n  key_type: %s\n  resolver: "%s"\n' \
+        "$1" "$2" "$ACME_DNS"
 }
 
 acme_verified() {
