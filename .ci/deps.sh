@@ -11,7 +11,7 @@ pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libgnutls28-dev
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format gnutls-bin
            python3 prometheus openssl testssl.sh
-           nsd ldnsutils pebble postfix)
+           nsd ldnsutils pebble postfix xxd)
 fi
 
 missing=()

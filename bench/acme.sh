@@ -10,6 +10,16 @@
 #
 #   MTA_STS_HOST=build/mta-sts-host bash bench/acme.sh [COUNT...]
 #
+# With --compare [ROUNDS [COMPARE_ARG...]] it measures instead whether the
+# request path's speed changes with ACME on: bench/compare.sh (with
+# COMPARE_ARGs, e.g. --quick) runs ROUNDS times (default 2) alternately
+# with the host's config without and with an acme: section pointing at
+# this Pebble (the same config otherwise; the served certificate is
+# compare.sh's own in cert_dir, which wins, so the ACME thread creates its
+# account and then watches, as it does for a name with a certificate by
+# hand), and prints the host's figures per round and their median and
+# range. MTA_STS_HOST should be a Release build (build/bench).
+#
 # Uses the e2e helpers (tests/e2e/lib.sh, lib_acme.sh) for the CA, Pebble
 # and the host; bench/lib.sh for the memory figures.
 # shellcheck disable=SC2317
@@ -32,6 +42,53 @@ make_ca "$T/ca" || exit 1
 P=$(free_port)
 H=$(free_port)
 acme_start "$T/ca" "$H" "$P" || exit 1
+
+# host_figures FILE: the host's column of compare.sh's markdown table for
+# the figures of the request path, one "figure<TAB>value" a line.
+host_figures() {
+    awk -F' [|] ' '/^[|] (keep-alive throughput|keep-alive p99|full handshakes|resumed handshakes,)/ {
+        sub(/^[|] /, "", $1); print $1 "\t" $2 }' "$1"
+}
+
+if [ "${1:-}" = --compare ]; then
+    shift
+    rounds=${1:-2}
+    shift $(($# > 0 ? 1 : 0))
+    # As compare.sh's own config, and allowed to run as root like its
+    # host (the bench runs as root here).
+    base='allow_root: true
+log: {access: false, level: warn}
+limits: {max_connections: 4096, max_connections_per_ip: 4096}'
+    printf '%s\n' "$base" >"$T/off.yaml"
+    { printf '%s\nstate_dir: %s\n' "$base" "$T/state-compare"
+        acme_config_section tls-alpn-01 ecdsa-p256; } >"$T/on.yaml"
+    for ((r = 1; r <= rounds; r++)); do
+        for mode in off on; do
+            bash "$SRC/bench/compare.sh" --bin "$MTA_STS_HOST" --no-install \
+                --host-config "$T/$mode.yaml" -o "$T/$mode-$r.md" "$@" \
+                >"$T/$mode-$r.out" 2>&1 ||
+                { cat "$T/$mode-$r.out"; exit 1; }
+            host_figures "$T/$mode-$r.md" | sed "s/^/$mode\t$r\t/" >>"$T/figures.tsv"
+        done
+    done
+    check "the ACME thread ran (its account is in the state directory)" \
+        test -s "$T/state-compare/acme/account.json"
+    printf 'ACME\tround\tfigure\thost\n'
+    cat "$T/figures.tsv"
+    printf '\nfigure\tACME off: median (min..max)\tACME on: median (min..max)\n'
+    python3 - "$T/figures.tsv" <<'PY'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+figs = list(dict.fromkeys(r[2] for r in rows))
+for f in figs:
+    out = [f]
+    for mode in ("off", "on"):
+        v = [float(r[3]) for r in rows if r[0] == mode and r[2] == f]
+        out.append("%g (%g..%g)" % (statistics.median(v), min(v), max(v)))
+    print("\t".join(out))
+PY
+    e2e_finish
+fi
 
 now_ms() { date +%s%3N; }
 for n in "$@"; do

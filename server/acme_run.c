@@ -431,7 +431,21 @@ static void issue(struct acme_run *r, struct entry *e, const char *pem,
                                  replaces ? id.data : NULL,
                                  ck,
                                  r->chal};
-    if (acme_client_issue(r->client, &req, &chain, &ae) < 0) {
+    int rc = acme_client_issue(r->client, &req, &chain, &ae);
+    if (rc < 0 && ae.kind == ACME_ERROR_ALREADY_REPLACED &&
+        req.replaces != NULL) {
+        /* RFC 9773 §5: the CA says that certificate was replaced already
+         * (by a replica, or an order the CA finished after a crash here):
+         * the renewal is then an order without replaces. A failed order
+         * wrote nothing to chain. */
+        log_msg(r->lg, LOG_LEVEL_INFO,
+                "acme: %s (%s): the CA says %s was replaced already; "
+                "ordering without replaces",
+                e->host, kind_name(e->kind), req.replaces);
+        req.replaces = NULL;
+        rc = acme_client_issue(r->client, &req, &chain, &ae);
+    }
+    if (rc < 0) {
         pthread_mutex_lock(&r->mu);
         r->orders[RESULT_FAILED]++;
         if (ae.challenge[0] != '\0')

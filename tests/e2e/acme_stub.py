@@ -1,14 +1,26 @@
 #!/usr/bin/env python3
-"""acme_stub: a small HTTPS ACME server stand-in for test_acme_client.sh,
-for what Pebble 2.4 does not do: RFC 9773 renewalInfo, and a newOrder that
-answers rateLimited with Retry-After. Its directory sends nonces and
-accounts to the real Pebble (so the client's account is Pebble's) and keeps
-newOrder and renewalInfo for itself. It records what it was asked in a
-JSON-lines log: the renewalInfo certificate ids and the payload of every
-newOrder (decoded from the JWS), so that the test can check what the client
-sent. Loopback only; test fixture, never part of the server.
+"""acme_stub: a small HTTPS ACME server stand-in for the ACME tests, for
+what Pebble 2.4 does not do: RFC 9773 renewalInfo, and newOrder answers
+Pebble does not give. Its directory sends nonces and accounts to the real
+Pebble (so the client's account is Pebble's) and keeps renewalInfo for
+itself; what it does with newOrder depends on MODE:
 
-usage: acme_stub.py PORT CERT KEY PEBBLE_DIRECTORY_JSON LOG
+  ratelimit  (the default) newOrder is the stub's and answers rateLimited
+             with Retry-After: 120; the window has begun (2026-01-02).
+  ari        newOrder is Pebble's (real orders, real validation); the first
+             certificate asked about gets a window starting 20 s after
+             that first question and 20 s wide, every other one a window a
+             day later (so the renewed certificate is not renewed again).
+  replaced   newOrder is the stub's: one with "replaces" is answered
+             alreadyReplaced (409), one without rateLimited; the window
+             has begun.
+
+It records what it was asked in a JSON-lines log: the renewalInfo
+certificate ids (with the window given) and the payload of every newOrder
+it answers (decoded from the JWS), so that the test can check what the
+client sent. Loopback only; test fixture, never part of the server.
+
+usage: acme_stub.py PORT CERT KEY PEBBLE_DIRECTORY_JSON LOG [MODE]
   PEBBLE_DIRECTORY_JSON: Pebble's directory, as fetched by the test.
 """
 import base64
@@ -16,18 +28,37 @@ import http.server
 import json
 import ssl
 import sys
+import time
 
 port, cert, key, pebble_dir, log_path = sys.argv[1:6]
+mode = sys.argv[6] if len(sys.argv) > 6 else "ratelimit"
+if mode not in ("ratelimit", "ari", "replaced"):
+    sys.exit("acme_stub.py: MODE is ratelimit, ari or replaced, not " + mode)
 with open(pebble_dir) as f:
     pebble = json.load(f)
 base = "https://localhost:%s" % port
 directory = {
     "newNonce": pebble["newNonce"],
     "newAccount": pebble["newAccount"],
-    "newOrder": base + "/new-order",
+    "newOrder": pebble["newOrder"] if mode == "ari" else base + "/new-order",
     "renewalInfo": base + "/renewal-info",
     "meta": {"termsOfService": pebble["meta"]["termsOfService"]},
 }
+# ari: the certificate id asked about first, and when.
+first = {}
+
+
+def rfc3339(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def window(cert_id):
+    if mode != "ari":
+        return "2026-01-02T04:00:00Z", "2026-01-03T04:00:00Z"
+    if not first:
+        first["id"], first["at"] = cert_id, int(time.time())
+    start = first["at"] + 20 if cert_id == first["id"] else first["at"] + 86400
+    return rfc3339(start), rfc3339(start + 20)
 
 
 def b64url_decode(s):
@@ -56,10 +87,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.reply(200, directory)
         elif self.path.startswith("/renewal-info/"):
             cert_id = self.path[len("/renewal-info/"):]
-            record({"renewalInfo": cert_id})
-            self.reply(200, {"suggestedWindow": {
-                "start": "2026-01-02T04:00:00Z",
-                "end": "2026-01-03T04:00:00Z"},
+            start, end = window(cert_id)
+            record({"renewalInfo": cert_id, "start": start, "end": end})
+            self.reply(200, {"suggestedWindow": {"start": start, "end": end},
                 "explanationURL": base + "/why"},
                 headers=[("Retry-After", "21600")])
         else:
@@ -69,7 +99,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length", "0"))
         jws = json.loads(self.rfile.read(n))
         if self.path == "/new-order":
-            record({"newOrder": json.loads(b64url_decode(jws["payload"]))})
+            payload = json.loads(b64url_decode(jws["payload"]))
+            record({"newOrder": payload})
+            if mode == "replaced" and "replaces" in payload:
+                self.reply(409, {
+                    "type": "urn:ietf:params:acme:error:alreadyReplaced",
+                    "detail": "replaced already (stub)", "status": 409},
+                    ctype="application/problem+json")
+                return
             self.reply(429, {
                 "type": "urn:ietf:params:acme:error:rateLimited",
                 "detail": "too many new orders (stub)", "status": 429},

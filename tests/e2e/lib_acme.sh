@@ -41,6 +41,9 @@
 #                     "tls-alpn-01" or "http-01, tls-alpn-01"), with
 #                     $E2E_TMP/policy (one default policy, made when
 #                     missing) and an empty $E2E_TMP/certs.
+#   acme_config_section CHALLENGES KEY_TYPE
+#                     print the acme: section of such a config (the end of
+#                     acme_host_config's file; for a config of one's own).
 #   acme_verified HOST PORT
 #                     the HTTP status of HOST's policy fetched from
 #                     127.0.0.1:PORT with verification against ACME_ROOT;
@@ -48,6 +51,15 @@
 #   acme_orders RESULT PORT
 #                     the host's mta_sts_acme_orders_total{result=RESULT}
 #                     from its plain-HTTP listener at PORT.
+#   acme_cert_id FILE the RFC 9773 identifier of the (first) certificate in
+#                     FILE, computed with openssl, independently of the host:
+#                     base64url(AKI keyIdentifier) "." base64url(serial as
+#                     DER content octets).
+#   acme_stub_start MODE LOG
+#                     start tests/e2e/acme_stub.py (MODE: ratelimit, ari,
+#                     replaced) in front of this Pebble, logging what it is
+#                     asked to LOG; set ACME_STUB (its directory URL).
+#                     Returns 1 when it does not answer.
 #
 # Variables set by acme_start: ACME_DIRECTORY (the directory URL),
 # ACME_CA_FILE (the CA that signed Pebble's listener: acme.ca_file),
@@ -58,6 +70,7 @@
 # ACME_LOG_DNS (their logs), ACME_PEBBLE_PID, ACME_DNS_PID.
 
 ACME_DIRECTORY=
+ACME_STUB=
 ACME_CA_FILE=
 ACME_ROOT=
 ACME_DNS=
@@ -186,12 +199,16 @@ acme_host_config() {
         printf 'listen: {https: "127.0.0.1:%s", http: "127.0.0.1:%s"}\n' \
             "$https" "$http"
         printf 'tlsrpt: {receive: false}\n'
-        printf 'acme:\n  directory: %s\n  ca_file: %s\n' \
-            "$ACME_DIRECTORY" "$ACME_CA_FILE"
-        printf '  agree_tos: true\n  email: postmaster@example.com\n'
-        printf '  challenges: [%s]\n  key_type: %s\n  resolver: "%s"\n' \
-            "$chal" "$kt" "$ACME_DNS"
+        acme_config_section "$chal" "$kt"
     } >"$f"
+}
+
+acme_config_section() {
+    printf 'acme:\n  directory: %s\n  ca_file: %s\n' \
+        "$ACME_DIRECTORY" "$ACME_CA_FILE"
+    printf '  agree_tos: true\n  email: postmaster@example.com\n'
+    printf '  challenges: [%s]\n  key_type: %s\n  resolver: "%s"\n' \
+        "$1" "$2" "$ACME_DNS"
 }
 
 acme_verified() {
@@ -205,4 +222,30 @@ acme_is_verified() { [ "$(acme_verified "$1" "$2")" = 200 ]; }
 acme_orders() {
     hurl --max-time 5 "http://127.0.0.1:$2/metrics" |
         awk -v m="mta_sts_acme_orders_total{result=\"$1\"}" '$1 == m { print $2 }'
+}
+
+_acme_b64url() { xxd -r -p | base64 -w0 | tr '+/' '-_' | tr -d '='; }
+
+acme_cert_id() {
+    local aki serial
+    aki=$(openssl x509 -in "$1" -noout -ext authorityKeyIdentifier |
+        sed -n 's/^ *\([0-9A-F:]*\)$/\1/p' | tr -d ':\n')
+    serial=$(openssl x509 -in "$1" -noout -serial | sed 's/serial=//')
+    [ $((${#serial} % 2)) -eq 1 ] && serial=0$serial
+    case $serial in [89A-F]*) serial=00$serial ;; esac
+    printf '%s.%s\n' "$(printf '%s' "$aki" | _acme_b64url)" \
+        "$(printf '%s' "$serial" | _acme_b64url)"
+}
+
+acme_stub_start() {
+    local dir=$E2E_TMP/acme port
+    hurl -f --cacert "$ACME_CA_FILE" -o "$dir/pebble-dir.json" \
+        "$ACME_DIRECTORY" || return 1
+    port=$(free_port) || return 1
+    python3 "$(dirname "${BASH_SOURCE[0]}")/acme_stub.py" "$port" \
+        "$dir/listener.crt" "$dir/listener.key" "$dir/pebble-dir.json" \
+        "$2" "$1" >>"$dir/stub.out" 2>&1 &
+    E2E_PIDS+=($!)
+    ACME_STUB=https://localhost:$port/dir
+    wait_until 15 hurl -f --cacert "$ACME_CA_FILE" -o /dev/null "$ACME_STUB"
 }

@@ -160,16 +160,8 @@ fi
 # The stub's directory sends accounts and nonces to Pebble, and answers
 # renewalInfo with a window that has begun, and newOrder with rateLimited
 # and Retry-After: 120.
-hurl --cacert "$ACME_CA_FILE" -o "$T/pebble-dir.json" "$ACME_DIRECTORY"
-SPORT=$(free_port)
-python3 "$HERE/acme_stub.py" "$SPORT" "$E2E_TMP/acme/listener.crt" \
-    "$E2E_TMP/acme/listener.key" "$T/pebble-dir.json" "$T/stub.log" \
-    >"$T/stub.out" 2>&1 &
-E2E_PIDS+=($!)
-STUB=https://localhost:$SPORT/dir
-wait_until 15 hurl -f --cacert "$ACME_CA_FILE" -o /dev/null "$STUB" ||
-    fail "the stub starts"
-sed -i "s|directory: .*|directory: $STUB|" "$T/config.yaml"
+acme_stub_start ratelimit "$T/stub.log" || fail "the stub starts"
+sed -i "s|directory: .*|directory: $ACME_STUB|" "$T/config.yaml"
 if host_start "$T/host-ari.log" "http://127.0.0.1:$HTTP_PORT/healthz" \
     serve -c "$T/config.yaml"; then
     check "the directory's renewalInfo is used" \

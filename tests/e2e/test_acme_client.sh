@@ -37,8 +37,7 @@ if [ -z "$tool" ] || [ ! -x "$tool" ]; then
     e2e_finish
 fi
 t=$E2E_TMP
-make_ca "$t/ca" && make_cert "$t/ca" "$t/tls" ecdsa localhost ||
-    { fail "test CA and Pebble's certificate"; e2e_finish; }
+make_ca "$t/ca" || { fail "test CA"; e2e_finish; }
 
 # start_pebble VAR=VALUE...: (re)start the harness's Pebble (lib_acme.sh)
 # with those variables (PEBBLE_*, ACME_EAB) and PEBBLE_VA_ALWAYS_VALID=1;
@@ -178,23 +177,10 @@ check_contains "... which can order" "issued 1 names" "$out"
 
 log "renewal information and rateLimited (stub next to Pebble)"
 start_pebble || fail "Pebble (for the stub) starts"
-hurl -f --cacert "$t/ca/ca.pem" -o "$t/pebble-dir.json" "$DIR"
-sport=$(free_port)
-python3 "$SRCDIR/tests/e2e/acme_stub.py" "$sport" "$t/tls.crt" "$t/tls.key" \
-    "$t/pebble-dir.json" "$t/stub.log" >"$t/stub.out" 2>&1 &
-E2E_PIDS+=($!)
-DIR=https://localhost:$sport/dir
-wait_until 15 hurl -f --cacert "$t/ca/ca.pem" -o /dev/null "$DIR" ||
-    fail "the stub starts"
-# The RFC 9773 identifier of the ECDSA certificate, computed with openssl:
-# base64url(AKI keyIdentifier) "." base64url(serial as DER content octets).
-b64url() { xxd -r -p | base64 -w0 | tr '+/' '-_' | tr -d '='; }
-aki=$(openssl x509 -in "$t/ec.leaf" -noout -ext authorityKeyIdentifier |
-    sed -n 's/^ *\([0-9A-F:]*\)$/\1/p' | tr -d ':\n')
-serial=$(openssl x509 -in "$t/ec.leaf" -noout -serial | sed 's/serial=//')
-[ $((${#serial} % 2)) -eq 1 ] && serial=0$serial
-case $serial in [89A-F]*) serial=00$serial ;; esac
-want_id=$(printf '%s' "$aki" | b64url).$(printf '%s' "$serial" | b64url)
+acme_stub_start ratelimit "$t/stub.log" || fail "the stub starts"
+DIR=$ACME_STUB
+# The RFC 9773 identifier of the ECDSA certificate, computed with openssl.
+want_id=$(acme_cert_id "$t/ec.leaf")
 out=$(acme "${acct[@]}" renewal-info "$t/ec.crt" 2>"$t/err")
 check_eq "the renewal window and its Retry-After are read" \
     "window 1767326400 1767412800 retry-after 21600" "$out"
@@ -205,7 +191,7 @@ out=$(acme "${acct[@]}" issue --replaces "$t/ec.crt" --out "$t/ri" \
 check_contains "newOrder answered rateLimited: the error type" \
     "error type rateLimited" "$out"
 check_contains "... with the CA's detail and the URL" \
-    "newOrder: POST https://localhost:$sport/new-order: HTTP 429 urn:ietf:params:acme:error:rateLimited: too many new orders (stub)" \
+    "newOrder: POST ${ACME_STUB%/dir}/new-order: HTTP 429 urn:ietf:params:acme:error:rateLimited: too many new orders (stub)" \
     "$out"
 check_contains "... and its Retry-After" "retry after 120" "$out"
 check_contains "the new order sends replaces with the identifier" \
