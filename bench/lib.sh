@@ -103,7 +103,9 @@ build_host() {
     fi
     [ -x "$HOST_BIN" ] || die "no mta-sts-host at $HOST_BIN"
     ALLOW_ROOT=()
-    if [ "$(id -u)" = 0 ] && "$HOST_BIN" --help 2>&1 | grep -q -- '--allow-root'; then
+    # The help read whole first: grep -q stops early, and under pipefail
+    # the help's SIGPIPE would fail the test.
+    if [ "$(id -u)" = 0 ] && grep -q -- '--allow-root' <<<"$("$HOST_BIN" --help 2>&1)"; then
         ALLOW_ROOT=(--allow-root)
     fi
 }
