@@ -6,7 +6,7 @@
 # libFuzzer target for a bounded time, and check formatting and banned
 # functions.
 # Usage: bash .ci/test.sh      (FUZZ_SECONDS=30 by default, per target;
-#                               MUTATE_SECONDS=300 bounds the mutation check)
+#                               MUTATE_SECONDS=600 bounds the mutation check)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
