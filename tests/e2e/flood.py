@@ -466,7 +466,7 @@ def oversize_one(a, ctx, src):
         s = ctx.wrap_socket(s, server_hostname=a.sni)
     s.setblocking(False)
     got, sent, closed, early = b"", 0, False, None
-    todo = first
+    pending = first
     pause_until = None
     # A chunked body goes out one chunk every 0.5 s: a slow upload.
     piece = 1024 + 9 if a.kind == "chunked" else 16384
@@ -475,14 +475,14 @@ def oversize_one(a, ctx, src):
     sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE)
     end = t0 + a.duration
     while time.monotonic() < end and not closed:
-        if not todo and later and pause_until is None:
+        if not pending and later and pause_until is None:
             pause_until = time.monotonic() + 0.5
         if pause_until is not None and time.monotonic() >= pause_until:
             # What the server said before the body was sent.
             early = got.split(b"\r\n", 1)[0].decode("latin-1")
-            todo, later, pause_until = later, b"", None
+            pending, later, pause_until = later, b"", None
         events = selectors.EVENT_READ
-        if todo and pause_until is None and time.monotonic() >= next_piece:
+        if pending and pause_until is None and time.monotonic() >= next_piece:
             events |= selectors.EVENT_WRITE
         sel.modify(s, events)
         for _, ev in sel.select(timeout=0.1):
@@ -498,18 +498,18 @@ def oversize_one(a, ctx, src):
                     pass
                 except (ssl.SSLError, OSError):
                     closed = True
-            if ev & selectors.EVENT_WRITE and todo and not closed:
+            if ev & selectors.EVENT_WRITE and pending and not closed:
                 try:
-                    n = s.send(todo[:piece])
+                    n = s.send(pending[:piece])
                     sent += n
-                    todo = todo[n:]
+                    pending = pending[n:]
                     if early is not None and a.kind == "chunked":
                         next_piece = time.monotonic() + 0.5
                 except (ssl.SSLWantWriteError, ssl.SSLWantReadError,
                         BlockingIOError):
                     pass
                 except (ssl.SSLError, OSError):
-                    todo = b""  # the server stopped reading: wait for close
+                    pending = b""  # the server stopped reading: wait for close
     sel.close()
     s.close()
     return {"status": got.split(b"\r\n", 1)[0].decode("latin-1"),
