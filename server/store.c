@@ -62,7 +62,9 @@ struct dirty {
     bool all;
     bool certs; /* the certificate index must be rebuilt */
     bool nomem;
-    bool kept; /* a directory could not be read: what it gave stays */
+    bool kept;           /* a directory could not be read: what it gave stays */
+    size_t n_unfinished; /* policy files left as they were: being saved */
+    char unfinished[256]; /* the first of them */
 };
 
 struct store {
@@ -77,6 +79,9 @@ struct store {
      * domains at once instead of polling the snapshot). */
     void (*notify)(void *ctx);
     void *notify_ctx;
+    /* The watcher: whether a policy file's save is still under way. */
+    bool (*unfinished)(void *ctx, const char *name);
+    void *unfinished_ctx;
     uint64_t generation;
     atomic_uint_fast64_t reloads;
     atomic_uint_fast64_t failures;
@@ -295,6 +300,15 @@ void store_set_notify(struct store *st, void (*fn)(void *ctx), void *ctx)
     pthread_mutex_unlock(&st->lock);
 }
 
+void store_set_unfinished(struct store *st, bool (*fn)(void *ctx, const char *),
+                          void *ctx)
+{
+    pthread_mutex_lock(&st->reload_lock);
+    st->unfinished = fn;
+    st->unfinished_ctx = ctx;
+    pthread_mutex_unlock(&st->reload_lock);
+}
+
 void store_set_prepare(struct store *st, snapshot_prepare_fn fn, void *ctx)
 {
     st->prepare = fn;
@@ -345,11 +359,14 @@ struct policy *store_read_policy(const char *path, struct diag *d)
 }
 
 /*
- * read_policy reads pf's file again. Returns 1 when what it gives changed
- * (new bytes, or a new reason it cannot be read), 0 when not, -1 when
- * memory ran out (pf stays as it was).
+ * read_policy reads pf's file (name in the policy directory) again.
+ * Returns 1 when what it gives changed (new bytes, or a new reason it
+ * cannot be read), 0 when not, 2 when its save is not finished (pf stays
+ * as it was, counted in dirty), -1 when memory ran out (pf stays as it
+ * was).
  */
-static int read_policy(struct store *st, struct pfile *pf)
+static int read_policy(struct store *st, struct pfile *pf, const char *name,
+                       struct dirty *dirty)
 {
     unsigned char hash[HASH_LEN];
     const char *path = pf->f.path;
@@ -363,6 +380,14 @@ static int read_policy(struct store *st, struct pfile *pf)
     if (readable && pf->hashed && memcmp(hash, pf->hash, HASH_LEN) == 0) {
         free(data);
         return 0;
+    }
+    /* Asked after the read: a save that began before it (or during it)
+     * has told the watcher by now. */
+    if (st->unfinished != NULL && st->unfinished(st->unfinished_ctx, name)) {
+        free(data);
+        if (dirty->n_unfinished++ == 0)
+            snprintf(dirty->unfinished, sizeof(dirty->unfinished), "%s", name);
+        return 2;
     }
     struct diag d;
     char problem[PROBLEM_MAX];
@@ -459,9 +484,9 @@ static void policy_changed(struct store *st, const char *name,
 {
     char domain[256], path[PATH_MAX_LEN];
     if (strcmp(name, STORE_DEFAULT_POLICY) == 0) {
-        int r = read_policy(st, &st->deflt);
+        int r = read_policy(st, &st->deflt, name, dirty);
         dirty->nomem = dirty->nomem || r < 0;
-        dirty->all = dirty->all || r > 0;
+        dirty->all = dirty->all || r == 1;
         return;
     }
     if (!policy_domain(name, domain, sizeof(domain))) {
@@ -498,10 +523,12 @@ static void policy_changed(struct store *st, const char *name,
         struct pfile fresh = {0};
         fresh.f.domain = strdup(domain);
         fresh.f.path = strdup(path);
-        if (fresh.f.domain == NULL || fresh.f.path == NULL ||
-            read_policy(st, &fresh) < 0) {
+        int r = fresh.f.domain == NULL || fresh.f.path == NULL
+                    ? -1
+                    : read_policy(st, &fresh, name, dirty);
+        if (r < 0 || r == 2) {
             pfile_clear(&fresh);
-            dirty->nomem = true;
+            dirty->nomem = dirty->nomem || r < 0;
             return;
         }
         memmove(&st->files[at + 1], &st->files[at],
@@ -511,10 +538,10 @@ static void policy_changed(struct store *st, const char *name,
         dirty_add(dirty, domain);
         return;
     }
-    int r = read_policy(st, &st->files[at]);
+    int r = read_policy(st, &st->files[at], name, dirty);
     if (r < 0)
         dirty->nomem = true;
-    else if (r > 0)
+    else if (r == 1)
         dirty_add(dirty, domain);
 }
 
@@ -525,18 +552,11 @@ static int only_txt(const struct dirent *de)
            strcmp(de->d_name + n - 4, ".txt") == 0;
 }
 
-/* busy_has tells whether name is in busy (sorted, n entries). */
-static bool busy_has(const char *const *busy, size_t n, const char *name)
-{
-    return n > 0 && bsearch(&name, busy, n, sizeof(*busy), cmp_strp) != NULL;
-}
-
 /* scan_policies reads the whole policy directory: every file again (cheap
- * when unchanged), new ones added, vanished ones dropped; the files in busy
- * (sorted names, still being written) are left as they were last read. An
+ * when unchanged), new ones added, vanished ones dropped (a file whose
+ * save is under way stays as it was last read, see read_policy). An
  * unreadable directory changes nothing and is a problem of the instance. */
-static void scan_policies(struct store *st, struct dirty *dirty,
-                          const char *const *busy, size_t n_busy)
+static void scan_policies(struct store *st, struct dirty *dirty)
 {
     struct dirent **ents = NULL;
     const char *dir = st->cfg->policy_dir;
@@ -579,12 +599,10 @@ static void scan_policies(struct store *st, struct dirty *dirty,
             policy_changed(st, name, dirty);
     }
     free(listed);
-    if (!busy_has(busy, n_busy, STORE_DEFAULT_POLICY))
-        policy_changed(st, STORE_DEFAULT_POLICY, dirty);
+    policy_changed(st, STORE_DEFAULT_POLICY, dirty);
     for (int i = 0; i < n; i++) {
         char domain[256];
-        if (strcmp(ents[i]->d_name, STORE_DEFAULT_POLICY) == 0 ||
-            busy_has(busy, n_busy, ents[i]->d_name))
+        if (strcmp(ents[i]->d_name, STORE_DEFAULT_POLICY) == 0)
             continue;
         if (policy_domain(ents[i]->d_name, domain, sizeof(domain)))
             policy_changed(st, ents[i]->d_name, dirty);
@@ -1318,7 +1336,7 @@ out:
  * holes between the long-lived data. An incremental reload frees little,
  * and trimming walks the whole heap, which grows with the domains. */
 static int run(struct store *st, const struct store_change *changes, size_t n,
-               bool full, const char *const *busy, size_t n_busy)
+               bool full)
 {
     static const enum store_root cert_roots[] = {STORE_CERT_DIR,
                                                  STORE_ACME_DIR};
@@ -1335,7 +1353,7 @@ static int run(struct store *st, const struct store_change *changes, size_t n,
         any = true;
     }
     if (whole[STORE_POLICY_DIR])
-        scan_policies(st, &dirty, busy, n_busy);
+        scan_policies(st, &dirty);
     for (size_t r = 0; r < 2; r++)
         if (whole[cert_roots[r]])
             scan_certs(st, cert_roots[r], now, &dirty);
@@ -1358,6 +1376,14 @@ static int run(struct store *st, const struct store_change *changes, size_t n,
             certs_changed(st, cert_roots[r], cert_rels, n_cert, now, &dirty);
     }
     free(cert_rels);
+    if (dirty.n_unfinished > 0)
+        log_msg(st->lg, LOG_LEVEL_INFO,
+                "%zu policy file%s still being written (%s%s) left as %s "
+                "last read; %s read once its save is finished",
+                dirty.n_unfinished, dirty.n_unfinished == 1 ? "" : "s",
+                dirty.unfinished, dirty.n_unfinished > 1 ? ", ..." : "",
+                dirty.n_unfinished == 1 ? "it was" : "they were",
+                dirty.n_unfinished == 1 ? "it is" : "each is");
     dirty.all = dirty.all || full;
     int rc = apply(st, &dirty, now);
     pthread_mutex_unlock(&st->reload_lock);
@@ -1369,26 +1395,12 @@ static int run(struct store *st, const struct store_change *changes, size_t n,
 
 int store_reload(struct store *st)
 {
-    return run(st, NULL, 0, true, NULL, 0);
-}
-
-int store_reload_except(struct store *st, const char *const *busy,
-                        size_t n_busy)
-{
-    const char **sorted = calloc(n_busy + 1, sizeof(*sorted));
-    if (sorted == NULL)
-        return 1; /* worth retrying, as any reload out of memory */
-    if (n_busy > 0)
-        memcpy(sorted, busy, n_busy * sizeof(*sorted));
-    qsort(sorted, n_busy, sizeof(*sorted), cmp_strp);
-    int rc = run(st, NULL, 0, true, sorted, n_busy);
-    free(sorted);
-    return rc;
+    return run(st, NULL, 0, true);
 }
 
 int store_update(struct store *st, const struct store_change *changes, size_t n)
 {
-    return run(st, changes, n, false, NULL, 0);
+    return run(st, changes, n, false);
 }
 
 /* retry_due reloads the units refused as "not valid yet" whose time has

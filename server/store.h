@@ -11,6 +11,7 @@
 #ifndef MTA_STS_STORE_H
 #define MTA_STS_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -38,6 +39,19 @@ void store_set_prepare(struct store *st, snapshot_prepare_fn fn, void *ctx);
 void store_set_notify(struct store *st, void (*fn)(void *ctx), void *ctx);
 
 /*
+ * store_set_unfinished registers the watcher's word on saves: fn(ctx,
+ * name) tells whether the policy file name (in the policy directory) has
+ * a save under way, or was written again since this reload began. The
+ * store asks right after reading a policy file whose bytes changed; when
+ * the answer is yes, what it read may be part of that save, so the file
+ * stays as it was (a new file is not taken yet) until its finished save
+ * is handed over. fn is called on the reloading thread, during the
+ * reload. NULL takes it back. Call while nothing reloads.
+ */
+void store_set_unfinished(struct store *st, bool (*fn)(void *ctx, const char *),
+                          void *ctx);
+
+/*
  * store_reload reads both directories whole (at start, on SIGHUP, after
  * the watcher lost events), re-validating every file whose bytes changed,
  * and publishes the result. Returns 0 when a snapshot built from the files
@@ -48,16 +62,6 @@ void store_set_notify(struct store *st, void (*fn)(void *ctx), void *ctx);
  * success). The reasons are logged.
  */
 int store_reload(struct store *st);
-
-/*
- * store_reload_except is store_reload, except that the policy files named
- * in busy (file names in the policy directory, any order) are not read
- * again: the watcher knows that their writers have not finished, and
- * reading one now could serve a half-written policy. What was last read of
- * them stays; their finished save comes later as a store_update.
- */
-int store_reload_except(struct store *st, const char *const *busy,
-                        size_t n_busy);
 
 /* Which directory a change is in: the policies, cert_dir, or (with ACME)
  * the certificates the host obtained, state_dir/acme/certs, loaded the

@@ -96,6 +96,7 @@ struct pending {
     bool writing;
     int64_t finished;    /* ms, 0 while writing */
     int64_t last_modify; /* ms of the last write inotify reported */
+    uint64_t seq;        /* the watcher's count of changes at its last */
 };
 
 /* A watch descriptor and its directory (two directories may share one:
@@ -124,6 +125,9 @@ struct watch {
     bool hup;   /* a full reload was asked for (SIGHUP) */
     bool retry; /* the last reload failed outright */
     int64_t first_event, last_event;
+    /* Changes seen so far, and how many had been seen when the reload
+     * under way began: a change counted after that came during it. */
+    uint64_t seq, mark;
     /* What the last rewatch could not watch, as a count and a digest, so
      * that a change is logged once, not per reload. */
     size_t n_unwatched;
@@ -199,8 +203,8 @@ static bool same_meta(const struct fmeta *a, const struct fmeta *b)
 
 /* ---- pending changes ---------------------------------------------------- */
 
-static struct pending *pending_for(struct watch *w, enum store_root root,
-                                   const char *rel)
+static struct pending *find_pending(struct watch *w, enum store_root root,
+                                    const char *rel)
 {
     for (size_t i = 0; i < w->n_pend; i++) {
         struct pending *p = &w->pend[i];
@@ -208,6 +212,19 @@ static struct pending *pending_for(struct watch *w, enum store_root root,
             ((p->rel == NULL && rel == NULL) ||
              (p->rel != NULL && rel != NULL && strcmp(p->rel, rel) == 0)))
             return p;
+    }
+    return NULL;
+}
+
+/* pending_for finds rel's pending change, or adds one; each call is a
+ * change, counted. */
+static struct pending *pending_for(struct watch *w, enum store_root root,
+                                   const char *rel)
+{
+    struct pending *p = find_pending(w, root, rel);
+    if (p != NULL) {
+        p->seq = ++w->seq;
+        return p;
     }
     if (w->n_pend == w->cap_pend) {
         size_t ncap = w->cap_pend ? w->cap_pend * 2 : 16;
@@ -217,8 +234,8 @@ static struct pending *pending_for(struct watch *w, enum store_root root,
         w->pend = np;
         w->cap_pend = ncap;
     }
-    struct pending *p = &w->pend[w->n_pend];
-    *p = (struct pending){.root = root, .rel = NULL};
+    p = &w->pend[w->n_pend];
+    *p = (struct pending){.root = root, .rel = NULL, .seq = ++w->seq};
     if (rel != NULL && (p->rel = strdup(rel)) == NULL)
         return NULL;
     w->n_pend++;
@@ -914,51 +931,27 @@ static int64_t due_at(const struct watch *w)
 }
 
 /*
- * reload_asked does the full reload SIGHUP asks for, leaving out the
- * policy files whose save is not finished: being written (inotify saw no
- * close yet) or, where only polling watches, changed and not yet settled.
- * Reading one of them now could serve a half-written policy; each is read
- * once its save is finished, as any edit is. Returns as store_reload
- * does.
+ * unfinished answers the store during a reload (see store_set_unfinished):
+ * the events that came since it began are read first, so a save begun
+ * before the store read the file is known by now. Unfinished are: a file
+ * being written (inotify saw no close yet), one changed again since the
+ * reload began and, where only polling watches, a change that has not
+ * settled. (There a save begun after polling last looked is not known:
+ * SIGHUP reads what is there, as a reload on demand must.)
  */
-static int reload_asked(struct watch *w)
+static bool unfinished(void *ctx, const char *name)
 {
-    const char **busy = calloc(w->n_pend + 1, sizeof(*busy));
-    size_t n = 0, cap = w->n_pend;
-    if (busy == NULL)
-        return store_reload(w->st);
-    for (size_t i = 0; i < w->n_pend; i++)
-        if (w->pend[i].root == STORE_POLICY_DIR && w->pend[i].rel != NULL &&
-            w->pend[i].writing)
-            busy[n++] = w->pend[i].rel;
-    for (size_t i = 0; i < w->n_dirs; i++) {
-        const struct dir *d = w->dirs[i];
-        /* Where inotify watches, it tells who is writing. */
-        if (d->kind != DIR_POLICY || d->wd >= 0)
-            continue;
-        for (size_t j = 0; j < d->n; j++) {
-            if (d->e[j].cand_since == 0)
-                continue;
-            if (n == cap) {
-                size_t ncap = cap * 2 + 16;
-                const char **p = realloc(busy, (ncap + 1) * sizeof(*p));
-                if (p == NULL)
-                    break;
-                busy = p;
-                cap = ncap;
-            }
-            busy[n++] = d->e[j].name;
-        }
-    }
-    if (n > 0)
-        log_msg(w->lg, LOG_LEVEL_INFO,
-                "reloading everything but %zu policy file%s still being "
-                "written (%s%s); %s read once finished",
-                n, n == 1 ? "" : "s", busy[0], n > 1 ? ", ..." : "",
-                n == 1 ? "it is" : "each is");
-    int rc = store_reload_except(w->st, busy, n);
-    free(busy);
-    return rc;
+    struct watch *w = ctx;
+    if (w->ifd >= 0)
+        drain(w);
+    const struct pending *p = find_pending(w, STORE_POLICY_DIR, name);
+    if (p != NULL && (p->writing || p->seq > w->mark))
+        return true;
+    struct dir *d = find_dir(w, STORE_POLICY_DIR, "");
+    if (d == NULL || d->wd >= 0)
+        return false;
+    const struct entry *e = find_entry(d, d->n, name);
+    return e != NULL && e->cand_since != 0;
 }
 
 /* unit_key writes what a certificate path's pair is known by: its
@@ -1018,22 +1011,28 @@ static void remember(struct watch *w, const struct pending *p)
 
 /* hand_over gives the store every finished change (the ones still being
  * written wait, and so do certificate files whose pair is still being
- * written) and reloads. */
+ * written) and reloads. A change that comes during the reload stays
+ * pending, for the next one. */
 static void hand_over(struct watch *w, const char *why)
 {
     struct store_change *ch = calloc(w->n_pend + 1, sizeof(*ch));
     size_t n = 0;
     int rc;
-    if (w->full || w->retry || w->hup || ch == NULL) {
+    const bool lost = w->full;
+    w->mark = w->seq;
+    w->full = false;
+    if (lost || w->retry || w->hup || ch == NULL) {
         log_msg(w->lg, LOG_LEVEL_DEBUG, "reloading everything: %s",
-                w->full ? "events were lost" : why);
+                lost ? "events were lost" : why);
         if (w->ifd >= 0)
             rewatch(w);
         /* After lost events nothing is known about who is writing. */
-        rc = w->hup && !w->full ? reload_asked(w) : store_reload(w->st);
-        w->full = w->hup = false;
+        for (size_t i = 0; lost && i < w->n_pend; i++)
+            w->pend[i].writing = false;
+        w->hup = false;
+        rc = store_reload(w->st);
         for (size_t i = 0; i < w->n_pend; i++)
-            if (w->pend[i].finished != 0)
+            if (w->pend[i].finished != 0 && w->pend[i].seq <= w->mark)
                 w->pend[i].finished = -1; /* handed over */
     } else {
         for (size_t i = 0; i < w->n_pend; i++) {
@@ -1049,21 +1048,26 @@ static void hand_over(struct watch *w, const char *why)
                 n == 1 ? "" : "s", why);
         rc = n > 0 ? store_update(w->st, ch, n) : 0;
         for (size_t i = 0; i < w->n_pend; i++)
-            if (w->pend[i].finished > 0)
+            if (w->pend[i].finished > 0 && w->pend[i].seq <= w->mark)
                 w->pend[i].finished = -1;
     }
     free(ch);
-    /* Forget what was handed over; what is being written stays. */
+    /* Forget what was handed over; what is being written, or came during
+     * the reload, stays. */
     size_t k = 0;
+    bool due = false;
     for (size_t i = 0; i < w->n_pend; i++) {
         if (w->pend[i].finished == -1) {
             free(w->pend[i].rel);
             continue;
         }
+        due = due || w->pend[i].finished > 0;
         w->pend[k++] = w->pend[i];
     }
     w->n_pend = k;
     w->first_event = w->last_event = -1;
+    if (due)
+        event_at(w, now_ms()); /* saves finished during the reload */
     w->retry = rc == 1;
     if (w->retry)
         /* The reload failed without looking wrong on disk (out of memory,
@@ -1210,8 +1214,10 @@ struct watch *watch_new(const struct config *cfg, const struct logger *lg,
 
 int watch_run(struct watch *w)
 {
+    store_set_unfinished(w->st, unfinished, w);
     int rc = pthread_create(&w->thread, NULL, run, w);
     if (rc != 0) {
+        store_set_unfinished(w->st, NULL, NULL);
         log_msg(w->lg, LOG_LEVEL_ERROR, "watch: cannot start thread: %s",
                 strerror(rc));
         return -1;
@@ -1241,6 +1247,7 @@ void watch_stop(struct watch *w)
             n = write(w->stop_pipe[1], "x", 1);
         while (n < 0 && errno == EINTR);
         pthread_join(w->thread, NULL);
+        store_set_unfinished(w->st, NULL, NULL);
     }
     close(w->stop_pipe[0]);
     close(w->stop_pipe[1]);
