@@ -15,6 +15,11 @@
 #                            the EXIT/INT/TERM trap. Call first. With
 #                            E2E_KEEP_TMP=1 in the environment the temp
 #                            dir is kept for debugging.
+#   e2e_netns [ARG...]       run this test again, from the top, in a
+#                            network namespace of its own with only its
+#                            loopback, up (after e2e_init and need_tools,
+#                            which may need apt's mirrors; the outer run
+#                            exits with the inner one's status).
 #   e2e_finish               print "N passed, M failed" and exit 0 when
 #                            nothing failed (and something passed), else 1.
 #   e2e_on_exit CMD...       run CMD (one string, eval'd) during cleanup.
@@ -253,6 +258,21 @@ e2e_init() {
     trap 'exit 143' TERM
     export NO_PROXY='*' no_proxy='*'
     unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
+}
+
+e2e_netns() {
+    if [ -n "${E2E_IN_NETNS:-}" ]; then
+        ip link set lo up || {
+            fail "the loopback of the test's network namespace is up"
+            e2e_finish
+        }
+        return 0
+    fi
+    need_tools ip:iproute2 unshare:util-linux
+    local as=()
+    [ "$(id -u)" = 0 ] || as=(--user --map-root-user)
+    E2E_IN_NETNS=1 unshare "${as[@]}" --net -- bash "$0" "$@"
+    exit
 }
 
 e2e_finish() {

@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
-# End-to-end test of `mta-sts-host check` against a real authoritative DNS
-# server (NSD from Debian) on a free loopback port, serving real zone files:
+# End-to-end test of `mta-sts-host check` in a network namespace the test
+# makes (only its loopback), where the SMTP servers listen on port 25 and
+# the policy hosts on 443, the ports a sender uses (`check` runs with its
+# defaults), against a real authoritative DNS server (NSD from Debian)
+# serving real zone files:
 # one correct domain and one domain per mistake (the _mta-sts id behind the
 # served one, two v=STSv1 records, no record, a record behind a CNAME with
 # the right and with a stale id, an MX not covered by the policy, a policy
 # pattern naming no MX, a bad _smtp._tls record, an MX without an address,
 # mta-sts.<domain> without an address, another policy served there than
 # the one this host serves, and a certificate the fetch does not trust:
-# the host itself serves the policies over HTTPS with a test CA; an MX
-# without STARTTLS, with a certificate for another name, with an expired
-# one, speaking only TLS 1.1, and one with a wildcard certificate that is
-# fine: a scripted SMTP server, tests/e2e/smtpd.py, on loopback addresses),
+# the host itself serves the policies over HTTPS with a test CA; policy
+# hosts that redirect, answer text/html, send over 64 KiB or never answer:
+# a scripted HTTPS server; an MX without STARTTLS, with a certificate for
+# another name, with an expired one, with one expiring in 5 days (a
+# warning), speaking only TLS 1.1, and one with a wildcard certificate that
+# is fine: a scripted SMTP server, tests/e2e/peer.py),
 # and two DNSSEC-signed zones (ldns-signzone) checked with their keys as
 # trust anchors: one that validates (every answer secure) and one whose
 # _mta-sts record was altered after signing (bogus: a fail line).
 # Each broken domain must give its own fail line with its fix and nothing
 # else failing; the correct one passes with exit 0; --json is checked
-# field by field; usage errors exit 2. Only loopback; no recursion (check
+# field by field; usage errors exit 2. No recursion (check
 # forwards to NSD with --resolver; without the test's own anchors it
 # validates nothing, --trust-anchor none, as an authoritative server
 # cannot give the root's keys).
@@ -24,6 +29,7 @@ set -uo pipefail
 . "$SRCDIR/tests/e2e/lib.sh"
 e2e_init
 need_tools python3:python3 nsd:nsd ldns-signzone:ldnsutils
+e2e_netns "$@"
 bin=$MTA_STS_HOST
 t=$E2E_TMP
 mkdir -p "$t/pol" "$t/nsd"
@@ -47,14 +53,14 @@ policy stale.example.net mx.stale.example.net old.stale.example.net
 policy noaddr.example.net mx.noaddr.example.net
 policy nohost.example.net mx.nohost.example.net
 policy otherpol.example.net mx.otherpol.example.net
-for d in nostls wrongcert expired tls11; do
+for d in nostls wrongcert expired tls11 soon redirect html big silent; do
     policy "$d.example.net" "mx.$d.example.net"
 done
 policy wild.example.net '*.wild.example.net'
 
 declare -A id=()
 while read -r d i; do id[$d]=$i; done < <(policy_ids "$t/pol")
-check_eq "the ids of the 17 policies are known" 17 "${#id[@]}"
+check_eq "the ids of the 22 policies are known" 22 "${#id[@]}"
 
 # --- the zones
 soa='@ IN SOA ns admin 1 3600 600 86400 60
@@ -76,13 +82,16 @@ Z
 # The MX of these domains is on an address of the scripted SMTP server
 # that misbehaves in their way; every other MX is on a well-behaved one.
 declare -A mxaddr=([nostls]=127.0.0.11 [wrongcert]=127.0.0.12
-    [expired]=127.0.0.13 [wild]=127.0.0.14 [tls11]=127.0.0.15)
+    [expired]=127.0.0.13 [wild]=127.0.0.14 [tls11]=127.0.0.15 [soon]=127.0.0.16)
+# Likewise mta-sts.<domain> of these is on the scripted HTTPS server.
+declare -A stsaddr=([redirect]=127.0.0.21 [html]=127.0.0.22 [big]=127.0.0.23
+    [silent]=127.0.0.24)
 net() { # NAME [TXT lines...]: MX mx.NAME with an address, TLSRPT ok,
     # mta-sts.NAME on this host
     local n=$1
     shift
     printf '%s IN MX 10 mx.%s\nmx.%s IN A %s\n' "$n" "$n" "$n" "${mxaddr[$n]:-127.0.0.1}"
-    [ "$n" = nohost ] || printf 'mta-sts.%s IN A 127.0.0.1\n' "$n"
+    [ "$n" = nohost ] || printf 'mta-sts.%s IN A %s\n' "$n" "${stsaddr[$n]:-127.0.0.1}"
     [ "$n" = badrpt ] ||
         printf '_smtp._tls.%s IN TXT "v=TLSRPTv1; rua=mailto:tls@example.net"\n' "$n"
     for l in "$@"; do printf '%s\n' "$l"; done
@@ -102,7 +111,7 @@ net() { # NAME [TXT lines...]: MX mx.NAME with an address, TLSRPT ok,
     net stale "_mta-sts.stale IN TXT \"v=STSv1; id=${id[stale.example.net]}\""
     net nohost "_mta-sts.nohost IN TXT \"v=STSv1; id=${id[nohost.example.net]}\""
     net otherpol "_mta-sts.otherpol IN TXT \"v=STSv1; id=${id[otherpol.example.net]}\""
-    for n in nostls wrongcert expired wild tls11; do
+    for n in nostls wrongcert expired wild tls11 soon redirect html big silent; do
         net $n "_mta-sts.$n IN TXT \"v=STSv1; id=${id[$n.example.net]}\""
     done
     printf 'mta-sts.noaddr IN A 127.0.0.1\n'
@@ -178,16 +187,19 @@ make_cert "$t/ca" "$t/mx" ecdsa "${mxnames[@]}" &&
     make_cert "$t/ca" "$t/wrong" ecdsa other.example.com &&
     CERT_VALIDITY=$'activation_date = "2020-01-01 00:00:00 UTC"\nexpiration_date = "2020-02-01 00:00:00 UTC"' \
         make_cert "$t/ca" "$t/expired" ecdsa mx.expired.example.net &&
-    make_cert "$t/ca" "$t/wild" ecdsa '*.wild.example.net' ||
+    make_cert "$t/ca" "$t/wild" ecdsa '*.wild.example.net' &&
+    CERT_VALIDITY='expiration_days = 5' \
+        make_cert "$t/ca" "$t/soon" ecdsa mx.soon.example.net ||
     fail "the MX certificates are made"
-sp=$(free_port)
-python3 "$SRCDIR/tests/e2e/smtpd.py" "$sp" \
+sp=25
+python3 "$SRCDIR/tests/e2e/peer.py" "$sp" \
     "127.0.0.1=tls:$t/mx.crt:$t/mx.key" "127.0.0.2=tls:$t/mx.crt:$t/mx.key" \
     "::1=tls:$t/mx.crt:$t/mx.key" 127.0.0.11=nostarttls \
     "127.0.0.12=tls:$t/wrong.crt:$t/wrong.key" \
     "127.0.0.13=tls:$t/expired.crt:$t/expired.key" \
     "127.0.0.14=tls:$t/wild.crt:$t/wild.key" \
-    "127.0.0.15=tls11:$t/mx.crt:$t/mx.key" >"$t/smtpd.log" 2>&1 &
+    "127.0.0.15=tls11:$t/mx.crt:$t/mx.key" \
+    "127.0.0.16=tls:$t/soon.crt:$t/soon.key" >"$t/smtpd.log" 2>&1 &
 E2E_PIDS+=("$!")
 if wait_until 10 grep -q '^ready' "$t/smtpd.log"; then
     pass "the scripted SMTP server listens on port $sp"
@@ -195,8 +207,22 @@ else
     fail "the scripted SMTP server starts"
     cat "$t/smtpd.log"
 fi
+hp=443
+odd=()
+for n in "${!stsaddr[@]}"; do
+    odd+=("${stsaddr[$n]}=https-$n:$t/odd.crt:$t/odd.key")
+done
+make_cert "$t/ca" "$t/odd" ecdsa mta-sts.{redirect,html,big,silent}.example.net ||
+    fail "the odd policy hosts' certificate is made"
+python3 "$SRCDIR/tests/e2e/peer.py" "$hp" "${odd[@]}" >"$t/httpsd.log" 2>&1 &
+E2E_PIDS+=("$!")
+if wait_until 10 grep -q '^ready' "$t/httpsd.log"; then
+    pass "the scripted HTTPS server listens on port $hp"
+else
+    fail "the scripted HTTPS server starts"
+    cat "$t/httpsd.log"
+fi
 
-hp=$(free_port)
 hh=$(free_port)
 if host_start "$t/host.log" "http://127.0.0.1:$hh/healthz" serve \
     --policy-dir "$t/served" --cert-dir "$t/certs" --https "127.0.0.1:$hp" \
@@ -208,9 +234,10 @@ else
     e2e_finish
 fi
 
-args=(--policy-dir "$t/pol" --cert-dir "$t/none" --resolver "127.0.0.1:$port"
-    --trust-anchor none --https-port "$hp" --smtp-port "$sp"
-    --ca-file "$t/ca/ca.pem")
+# No --https-port or --smtp-port: the defaults, 443 and 25.
+untrusted=(--policy-dir "$t/pol" --cert-dir "$t/none" --resolver "127.0.0.1:$port"
+    --trust-anchor none)
+args=("${untrusted[@]}" --ca-file "$t/ca/ca.pem")
 # run_check OUT [ARG...]: check with the test's resolver; prints the status.
 run_check() {
     local out=$1
@@ -327,14 +354,34 @@ check_file_contains "an MX with a wildcard certificate: ok" \
     "^ok mx-tls $d: MX mx.$d \(127.0.0.14\): STARTTLS, TLS1.3, certificate valid for mx.$d until " "$t/all"
 check_file_contains "a wildcard policy pattern covers the MX" "^ok mx $d: 1 MX host, each covered" "$t/all"
 fails $d 0
-check_eq "all: 14 fail lines in all, one per broken domain" 14 "$(grep -c '^fail ' "$t/all")"
+d=soon.example.net
+check_file_contains "an MX certificate expiring in 5 days: a warning, renew it" \
+    "^warn mx-tls $d: MX mx.$d \(127.0.0.16\): TLS1.3, certificate valid for mx.$d but expires in [45] days \(20[0-9-]+\) fix: renew the certificate of mx.$d$" "$t/all"
+fails $d 0
+check_eq "all: the one warn line is that one" "warn mx-tls $d" \
+    "$(grep '^warn ' "$t/all" | cut -d: -f1)"
+# A policy host that does not answer as senders require.
+fetch_fails() { # NAME WHAT-REGEX FIX-REGEX: the one fail line of NAME
+    local d=$1.example.net
+    check_file_contains "policy host $1: fail policy-fetch, said why, with a fix" \
+        "^fail policy-fetch $d: https://mta-sts.$d/.well-known/mta-sts.txt \(from ${stsaddr[$1]}\): $2 fix: $3$" "$t/all"
+    fails $d 1
+}
+fetch_fails redirect "HTTP 301; senders take only 200 and follow no redirect" \
+    "point mta-sts.redirect.example.net at this host \(it serves .*redirect.example.net.txt with 200 and text/plain\)"
+fetch_fails html "Content-Type 'text/html', senders expect text/plain" \
+    "point mta-sts.html.example.net at this host \(it serves .*html.example.net.txt with 200 and text/plain\)"
+fetch_fails big "https://mta-sts.big.example.net/.well-known/mta-sts.txt: the answer is over 65536 bytes" \
+    "serve https://mta-sts.big.example.net/.well-known/mta-sts.txt with .*"
+fetch_fails silent "https://mta-sts.silent.example.net/.well-known/mta-sts.txt: .*[Tt]imed out.*" \
+    "serve https://mta-sts.silent.example.net/.well-known/mta-sts.txt with a certificate valid for mta-sts.silent.example.net from a CA senders trust, answering within 10 s"
+check_eq "all: 18 fail lines in all, one per broken domain" 18 "$(grep -c '^fail ' "$t/all")"
 check_eq "all: one line per check per domain, nothing else" "" \
     "$(grep -vE '^(ok|warn|fail) (sts-txt|sts-id|policy-host|policy-fetch|policy-match|tlsrpt|mx|mx-addr|mx-tls) [a-z0-9.]+: ' "$t/all")"
 
 # --- DNSSEC: with the zones' keys as trust anchors
 args2=(--policy-dir "$t/pol2" --cert-dir "$t/none" --resolver "127.0.0.1:$port"
-    --trust-anchor "$t/anchors" --https-port "$hp" --smtp-port "$sp"
-    --ca-file "$t/ca/ca.pem")
+    --trust-anchor "$t/anchors" --ca-file "$t/ca/ca.pem")
 check_eq "signed zone: exit 0" 0 \
     "$("$bin" check "${args2[@]}" example.com >"$t/sec" 2>"$t/sec.err"; echo $?)"
 check_eq "signed zone: every answer secure" "" "$(grep -v '(dnssec: secure)$' "$t/sec" | grep -vE '^ok (sts-id|policy-fetch|policy-match|mx-tls) ')"
@@ -371,7 +418,7 @@ for r, line in zip(res, lines):
     assert (r["fix"] is None) == (r["status"] == "ok"), r
 counts = {s: sum(1 for r in res if r["status"] == s) for s in ("ok", "warn", "fail")}
 assert counts == {k: doc[k] for k in counts}, (counts, doc)
-assert doc["fail"] == 14, doc
+assert doc["fail"] == 18 and doc["warn"] == 1, doc
 PY
 check "json: the id mismatch, field by field" python3 - "$t/json" "${id[idmismatch.example.net]}" <<'PY'
 import json, sys
@@ -387,7 +434,7 @@ PY
 
 # --- the fetch verifies the certificate: without the test CA it fails
 check_eq "untrusted certificate: exit 1" 1 \
-    "$("$bin" check "${args[@]:0:12}" example.com >"$t/untrusted" 2>/dev/null; echo $?)"
+    "$("$bin" check "${untrusted[@]}" example.com >"$t/untrusted" 2>/dev/null; echo $?)"
 check_file_contains "untrusted certificate: fail policy-fetch with the reason and a fix" \
     "^fail policy-fetch example.com: https://mta-sts.example.com/.well-known/mta-sts.txt \(from 127.0.0.1\): .*certificate.* fix: serve https://mta-sts.example.com/.well-known/mta-sts.txt with a certificate valid for mta-sts.example.com from a CA senders trust, answering within 10 s$" "$t/untrusted"
 check_file_contains "untrusted certificate: the MX certificate is refused too" \

@@ -12,7 +12,7 @@
 # a correct one, and /status the fix; an edit of a policy (its id changes)
 # turns its sts-id to 0 within seconds, logged once, and the edit undone
 # turns it back to 1; a domain whose MX accepts and never answers (the
-# scripted smtpd.py) runs out of its check.timeout, its remaining steps
+# scripted peer.py) runs out of its check.timeout, its remaining steps
 # skipped with a "time" result; a domain no longer served leaves /metrics and
 # /status; the metrics pass promtool; /healthz says nothing of the checks;
 # bad check.* keys are refused with file:line:col. Only loopback.
@@ -119,7 +119,7 @@ else
 fi
 
 # An MX that accepts connections and never answers (the scripted server).
-python3 "$SRCDIR/tests/e2e/smtpd.py" "$sp" 127.0.0.18=silent >"$t/smtpd.log" 2>&1 &
+python3 "$SRCDIR/tests/e2e/peer.py" "$sp" 127.0.0.18=silent >"$t/smtpd.log" 2>&1 &
 E2E_PIDS+=("$!")
 check "the silent MX listens on 127.0.0.18:$sp" wait_until 10 grep -q '^ready' "$t/smtpd.log"
 

@@ -2,7 +2,7 @@
 # End-to-end test of the deadlines of `check`, `advise` and the periodic
 # check of `serve` against peers that never finish: a DNS server that
 # reads every query and never answers (tests/e2e/blackhole_dns.py, UDP and
-# TCP), and an MX whose greeting drips one byte every 2 s (smtpd.py drip:
+# TCP), and an MX whose greeting drips one byte every 2 s (peer.py drip:
 # every read gets a byte, so only a deadline for the whole probe ends it),
 # its name served by NSD. It asserts: `check` with the blackhole resolver
 # returns on its own (its exit status 1, not timeout's 124) with a "timed
@@ -78,7 +78,7 @@ check_eq "advise: no lookup was asked" "$before" \
 } >"$t/nsd/example.net.zone"
 nsd_start "$t/nsd" example.net=example.net.zone
 sp=$(free_port)
-python3 "$SRCDIR/tests/e2e/smtpd.py" "$sp" 127.0.0.19=drip >"$t/smtpd.log" 2>&1 &
+python3 "$SRCDIR/tests/e2e/peer.py" "$sp" 127.0.0.19=drip >"$t/smtpd.log" 2>&1 &
 E2E_PIDS+=("$!")
 check "the dripping MX listens on 127.0.0.19:$sp" \
     wait_until 10 grep -q '^ready' "$t/smtpd.log"

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-# smtpd.py: a small scripted SMTP server for tests/e2e/test_check.sh and
-# test_check_serve.sh and test_deadlines.sh, for the cases a real MTA is awkward to configure
-# for. Usage:
-#   smtpd.py PORT ADDR=MODE[:CERT:KEY]...
-# listens on PORT of every ADDR (loopback addresses) with its MODE:
+# peer.py: small scripted SMTP and HTTPS peers for tests/e2e/test_check.sh,
+# test_check_serve.sh and test_deadlines.sh, for the cases a real MTA or web
+# server is awkward to configure for. Usage:
+#   peer.py PORT ADDR=MODE[:CERT:KEY]...
+# listens on PORT of every ADDR (addresses of the test's own network) with
+# its MODE. SMTP modes:
 #   tls         STARTTLS offered, TLS 1.2+ with CERT/KEY (PEM)
 #   tls11       the same, but TLS 1.1 only (what senders must refuse)
 #   nostarttls  EHLO answered without STARTTLS
@@ -12,8 +13,14 @@
 #   drip        a greeting that never ends: one byte every 2 s (each read
 #               of the client gets something; only a deadline for the
 #               whole dialogue ends it), until the client gives up
-# It answers EHLO, STARTTLS, QUIT (and NOOP) and nothing else, one thread
-# per connection, and prints "ready" once every socket listens.
+# It answers EHLO, STARTTLS, QUIT (and NOOP) and nothing else. HTTPS modes
+# (TLS with CERT/KEY, any request answered so, for a policy host that
+# serves what senders must refuse):
+#   https-redirect  301 to https://elsewhere.example/.well-known/mta-sts.txt
+#   https-html      200 with a valid policy as Content-Type text/html
+#   https-big       200 text/plain, a valid policy padded past 64 KiB
+#   https-silent    the request read and never answered (until 20 s pass)
+# One thread per connection; prints "ready" once every socket listens.
 import socket
 import ssl
 import sys
@@ -70,6 +77,35 @@ def session(conn, mode, ctx):
             say("502 not here")
 
 
+POLICY = b"version: STSv1\r\nmode: enforce\r\nmx: mx.example.net\r\nmax_age: 86400\r\n"
+
+
+def https_session(conn, mode, ctx):
+    conn = ctx.wrap_socket(conn, server_side=True)
+    request = b""
+    while b"\r\n\r\n" not in request:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return
+        request += chunk
+    if mode == "https-silent":
+        while conn.recv(1024):
+            pass
+        return
+    status, ctype, body = "200 OK", "text/plain", POLICY
+    if mode == "https-redirect":
+        status, body = "301 Moved Permanently", b"moved\r\n"
+    elif mode == "https-html":
+        ctype = "text/html"
+    elif mode == "https-big":
+        body = POLICY + b"\r\n" * 33000
+    head = "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n" % (
+        status, ctype, len(body))
+    if mode == "https-redirect":
+        head += "Location: https://elsewhere.example/.well-known/mta-sts.txt\r\n"
+    conn.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
+
+
 def serve(sock, mode, ctx):
     while True:
         conn, _ = sock.accept()
@@ -77,7 +113,10 @@ def serve(sock, mode, ctx):
 
         def run(c=conn):
             try:
-                session(c, mode, ctx)
+                if mode.startswith("https-"):
+                    https_session(c, mode, ctx)
+                else:
+                    session(c, mode, ctx)
             except OSError:
                 pass
             finally:
@@ -94,7 +133,7 @@ def main():
         parts = rest.split(":")
         mode = parts[0]
         ctx = None
-        if mode in ("tls", "tls11"):
+        if mode in ("tls", "tls11") or mode.startswith("https-"):
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
             if mode == "tls11":
