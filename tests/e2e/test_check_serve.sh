@@ -2,7 +2,7 @@
 # End-to-end test of the periodic check of `serve` (check.interval) and of
 # `check` against a real Postfix (Debian's postfix, started by the test
 # with its own config, queue and data directories in the test's temp dir,
-# smtpd only, on loopback addresses of this host: one smtpd with a
+# smtpd only, on loopback addresses: one smtpd with a
 # certificate of the test CA for its MX names, one given a certificate for
 # another name). The zones come from NSD on a free loopback port; the host
 # under test serves the policies over HTTPS (test CA) and checks them
@@ -15,12 +15,14 @@
 # scripted peer.py) runs out of its check.timeout, its remaining steps
 # skipped with a "time" result; a domain no longer served leaves /metrics and
 # /status; the metrics pass promtool; /healthz says nothing of the checks;
-# bad check.* keys are refused with file:line:col. Only loopback.
+# bad check.* keys are refused with file:line:col. All of it in a network
+# namespace the test makes (only its loopback).
 set -uo pipefail
 . "$SRCDIR/tests/e2e/lib.sh"
 e2e_init
 need_tools python3:python3 nsd:nsd postfix:postfix promtool:prometheus \
     certtool:gnutls-bin curl:curl
+e2e_netns "$@"
 bin=$MTA_STS_HOST
 t=$E2E_TMP
 mkdir -p "$t/pol" "$t/nsd" "$t/certs" "$t/ca"

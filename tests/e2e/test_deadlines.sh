@@ -12,11 +12,12 @@
 # resolver anything; `serve` checking through the blackhole stops on
 # SIGTERM with exit 0, "stopped" logged after "check threads stopped".
 # No timing assertions: timeout(1) and host_stop are generous guards only.
-# Only loopback.
+# All of it in a network namespace the test makes (only its loopback).
 set -uo pipefail
 . "$SRCDIR/tests/e2e/lib.sh"
 e2e_init
 need_tools python3:python3 nsd:nsd
+e2e_netns "$@"
 bin=$MTA_STS_HOST
 t=$E2E_TMP
 mkdir -p "$t/pol" "$t/nsd" "$t/certs"

@@ -13,11 +13,13 @@
 # each with the exact edit, the id the edited policy gets (computed by
 # `validate` of the edited file), the records and the earliest times
 # (now + the TTLs NSD serves + max_age, checked to the second in --json).
-# Only loopback; no recursion (check forwards to NSD with --resolver).
+# All of it in a network namespace the test makes (only its loopback); no
+# recursion (check forwards to NSD with --resolver).
 set -uo pipefail
 . "$SRCDIR/tests/e2e/lib.sh"
 e2e_init
 need_tools python3:python3 nsd:nsd
+e2e_netns "$@"
 bin=$MTA_STS_HOST
 t=$E2E_TMP
 mkdir -p "$t/pol" "$t/nsd" "$t/certs" "$t/ca" "$t/state"
