@@ -34,10 +34,7 @@ cmake -S . -B build/ci -DWERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build/ci -j "$jobs"
 # The end-to-end tests mostly wait (on timers, on Pebble, on a settle
 # period), so they run side by side, one per core; each uses its own
-# ports and temporary directory. Under the sanitizers they run one at a
-# time: side by side there, test_domains once saw a partly written
-# policy served (an open watcher bug, named in the closing note of
-# 2026-12-01; a slow machine makes it likelier).
+# ports and temporary directory.
 (cd build/ci && ctest --output-on-failure --timeout 1200 -j "$jobs")
 
 step "mutation check (tests/mutate.sh, at most ${mutate_seconds}s)"
@@ -54,7 +51,7 @@ cmake --build build/asan -j "$jobs"
 # checks nothing new.
 (cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --output-on-failure --timeout 1200 -E 'e2e/test_docker')
+    ctest --output-on-failure --timeout 1200 -j "$jobs" -E 'e2e/test_docker')
 
 step "fuzz (${fuzz_seconds}s per target)"
 CC=clang cmake -S . -B build/fuzz -DFUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
