@@ -43,7 +43,7 @@ struct acme_client {
     char thumbprint[ACME_THUMBPRINT_SIZE];
     char *kid;
     unsigned long bad_nonces;
-    atomic_int cancelled;
+    atomic_bool cancelled;
 };
 
 /* One answer: status, the headers the flow needs, the body. */
@@ -104,7 +104,7 @@ struct acme_client *acme_client_new(const char *directory, const char *ca_file,
         acme_client_free(c);
         return NULL;
     }
-    atomic_init(&c->cancelled, 0);
+    atomic_init(&c->cancelled, false);
     return c;
 }
 
@@ -125,7 +125,7 @@ void acme_client_free(struct acme_client *c)
 
 void acme_client_cancel(struct acme_client *c)
 {
-    atomic_store(&c->cancelled, 1);
+    atomic_store(&c->cancelled, true);
 }
 
 const char *acme_client_account_url(const struct acme_client *c)
@@ -187,7 +187,7 @@ static int transfer(struct acme_client *c, const char *step, const char *method,
     buf_init(&a->body, cap);
     curl_easy_reset(c->curl);
     httpc_setup(c->curl, c->ca_file, ACME_REQUEST_TIMEOUT_MS, USER_AGENT,
-                &a->body, why);
+                &a->body, why, &c->cancelled);
     curl_easy_setopt(c->curl, CURLOPT_URL, url);
     if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(c->curl, CURLOPT_NOBODY, 1L);

@@ -75,7 +75,8 @@ struct acme_client *acme_client_new(const char *directory, const char *ca_file,
 void acme_client_free(struct acme_client *c);
 
 /* acme_client_cancel makes every wait end and the running flow fail with
- * "cancelled" soon (a request in flight ends at its timeout). */
+ * "cancelled" soon (a request in flight within about a second, "stopped
+ * (shutting down)"). */
 void acme_client_cancel(struct acme_client *c);
 
 /*

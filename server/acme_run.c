@@ -445,6 +445,14 @@ static void issue(struct acme_run *r, struct entry *e, const char *pem,
         req.replaces = NULL;
         rc = acme_client_issue(r->client, &req, &chain, &ae);
     }
+    if (rc < 0 && stopping(r)) {
+        /* Cut short by the shutdown: no failure of the name (no back-off
+         * waits for it at the next start). */
+        log_msg(r->lg, LOG_LEVEL_INFO,
+                "acme: %s (%s): order stopped by the shutdown: %s", e->host,
+                kind_name(e->kind), ae.msg);
+        goto out;
+    }
     if (rc < 0) {
         pthread_mutex_lock(&r->mu);
         r->orders[RESULT_FAILED]++;

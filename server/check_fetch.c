@@ -20,15 +20,6 @@
 #include "httpc.h"
 #include "policy.h"
 
-/* on_progress aborts the transfer once the stop flag is set (libcurl calls
- * it about once a second while waiting, and on every chunk). */
-static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow,
-                       curl_off_t ultotal, curl_off_t ulnow)
-{
-    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-    return check_bound_stopped(ctx) ? 1 : 0;
-}
-
 int check_fetch_policy(const char *domain, const char *addr, unsigned port,
                        const char *ca_file, const struct check_bound *b,
                        struct check_fetched *out, char *err, size_t errlen)
@@ -60,16 +51,11 @@ int check_fetch_policy(const char *domain, const char *addr, unsigned port,
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CONNECT_TO, to);
-    httpc_setup(c, ca_file, left, "mta-sts-host-check", &body, why);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)b);
+    httpc_setup(c, ca_file, left, "mta-sts-host-check", &body, why,
+                b != NULL ? b->stop : NULL);
     CURLcode cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
-        if (cc == CURLE_ABORTED_BY_CALLBACK)
-            snprintf(err, errlen, "%s: stopped (shutting down)", url);
-        else
-            httpc_error(url, cc, &body, why, err, errlen);
+        httpc_error(url, cc, &body, why, err, errlen);
         goto out;
     }
     char *ct = NULL;

@@ -16,8 +16,18 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
     return buf_append(b, p, size * n) < 0 ? 0 : size * n;
 }
 
+/* on_progress aborts the transfer once the stop flag is set (libcurl calls
+ * it about once a second while waiting, and on every chunk). */
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow,
+                       curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return atomic_load((const atomic_bool *)ctx) ? 1 : 0;
+}
+
 void httpc_setup(CURL *c, const char *ca_file, long timeout_ms,
-                 const char *user_agent, struct buf *body, char *why)
+                 const char *user_agent, struct buf *body, char *why,
+                 const atomic_bool *stop)
 {
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
@@ -34,6 +44,11 @@ void httpc_setup(CURL *c, const char *ca_file, long timeout_ms,
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, why);
+    if (stop != NULL) {
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)stop);
+    }
 }
 
 void httpc_error(const char *url, CURLcode cc, const struct buf *body,
@@ -42,6 +57,13 @@ void httpc_error(const char *url, CURLcode cc, const struct buf *body,
     if (cc == CURLE_WRITE_ERROR && body->failed)
         snprintf(err, errlen, "%s: the answer is over %zu bytes", url,
                  body->max);
+    else if (cc == CURLE_ABORTED_BY_CALLBACK)
+        snprintf(err, errlen, "%s: stopped (shutting down)", url);
+    else if (cc == CURLE_OPERATION_TIMEDOUT)
+        /* libcurl's text has the milliseconds taken, which differ from
+         * one try to the next: a result would look changed each time. */
+        snprintf(err, errlen, "%s: timed out (no complete answer in time)",
+                 url);
     else
         snprintf(err, errlen, "%s: %s", url,
                  why[0] != '\0' ? why : curl_easy_strerror(cc));

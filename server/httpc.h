@@ -11,6 +11,7 @@
 #ifndef MTA_STS_HTTPC_H
 #define MTA_STS_HTTPC_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include <curl/curl.h>
@@ -21,15 +22,18 @@
  * httpc_setup applies the settings above to c: ca_file (may be NULL) is
  * trusted besides the system store; the body goes to body, whose cap
  * stops the transfer; libcurl's reason goes to why (CURL_ERROR_SIZE
- * bytes), which must outlive the transfer.
+ * bytes), which must outlive the transfer. Once *stop (NULL: none) is
+ * true, the transfer ends within about a second, also one in flight
+ * (CURLE_ABORTED_BY_CALLBACK).
  */
 void httpc_setup(CURL *c, const char *ca_file, long timeout_ms,
-                 const char *user_agent, struct buf *body, char *why);
+                 const char *user_agent, struct buf *body, char *why,
+                 const atomic_bool *stop);
 
 /*
  * httpc_error writes what went wrong with a transfer to url that ended
- * with cc into err: the body cap when that was it, libcurl's reason
- * otherwise.
+ * with cc into err: the body cap, the stop flag or the timeout when that
+ * was it, libcurl's reason otherwise.
  */
 void httpc_error(const char *url, CURLcode cc, const struct buf *body,
                  const char *why, char *err, size_t errlen);

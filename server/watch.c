@@ -942,6 +942,8 @@ static int64_t due_at(const struct watch *w)
 static bool unfinished(void *ctx, const char *name)
 {
     struct watch *w = ctx;
+    if (!pthread_equal(pthread_self(), w->thread))
+        return false; /* a reload by another thread: nothing to ask */
     if (w->ifd >= 0)
         drain(w);
     const struct pending *p = find_pending(w, STORE_POLICY_DIR, name);

@@ -14,6 +14,8 @@ itself; what it does with newOrder depends on MODE:
   replaced   newOrder is the stub's: one with "replaces" is answered
              alreadyReplaced (409), one without rateLimited; the window
              has begun.
+  hang       newOrder is the stub's and never answered (the stub waits
+             60 s, then closes); the window has begun.
 
 It records what it was asked in a JSON-lines log: the renewalInfo
 certificate ids (with the window given) and the payload of every newOrder
@@ -32,8 +34,8 @@ import time
 
 port, cert, key, pebble_dir, log_path = sys.argv[1:6]
 mode = sys.argv[6] if len(sys.argv) > 6 else "ratelimit"
-if mode not in ("ratelimit", "ari", "replaced"):
-    sys.exit("acme_stub.py: MODE is ratelimit, ari or replaced, not " + mode)
+if mode not in ("ratelimit", "ari", "replaced", "hang"):
+    sys.exit("acme_stub.py: MODE is ratelimit, ari, replaced or hang, not " + mode)
 with open(pebble_dir) as f:
     pebble = json.load(f)
 base = "https://localhost:%s" % port
@@ -101,6 +103,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path == "/new-order":
             payload = json.loads(b64url_decode(jws["payload"]))
             record({"newOrder": payload})
+            if mode == "hang":
+                time.sleep(60)
+                self.close_connection = True
+                return
             if mode == "replaced" and "replaces" in payload:
                 self.reply(409, {
                     "type": "urn:ietf:params:acme:error:alreadyReplaced",

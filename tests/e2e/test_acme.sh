@@ -14,7 +14,9 @@
 # certificate stays. With the CA unreachable the thread backs off, the
 # certificates obtained before are served and /status says why. /metrics
 # passes promtool. SIGTERM during the thread's
-# work stops the host promptly with no temporary file left. Loopback only.
+# work stops the host promptly with no temporary file left, also during a
+# request the CA never answers (the stub's hang mode), and such an order
+# cut short counts as no failure of the name. Loopback only.
 #
 # Run by ctest as: MTA_STS_HOST=<binary> SRCDIR=<repo> bash test_acme.sh
 # The probes are called through wait_until (by name).
@@ -204,6 +206,37 @@ assert 1767326400 <= r["renew_at"] < 1767412800, r
 else
     fail "host starts against the stub"
     cat "$T/host-ari.log"
+fi
+
+# ---- 2c. SIGTERM while the CA does not answer an order -----------------
+
+# The stub records newOrder and never answers it. SIGTERM must cut the
+# request in flight (not wait out its 30 s timeout), and an order cut
+# short by the shutdown is no failure of the name: none counted, none
+# kept in the state directory (no back-off at the next start).
+acme_stub_start hang "$T/stub-hang.log" || fail "the hanging stub starts"
+sed -i "s|directory: .*|directory: $ACME_STUB|" "$T/config.yaml"
+rm -f "$S1/acme/schedule/"*.json
+if host_start "$T/host-hang.log" "http://127.0.0.1:$HTTP_PORT/healthz" \
+    serve -c "$T/config.yaml"; then
+    check "the order is sent, and not answered" \
+        wait_until 30 grep -qs newOrder "$T/stub-hang.log"
+    host_stop "$HOST_PID"
+    check_eq "SIGTERM during the unanswered order stops the host cleanly" 0 \
+        "$HOST_RC"
+    check "the request in flight was cut by the shutdown" grep -Eq \
+        "mta-sts.example.com \(ecdsa\): order stopped by the shutdown: .*stopped \(shutting down\)" \
+        "$T/host-hang.log"
+    check "no failure was logged for it" bash -c \
+        '! grep -q "failure 1 in a row" "$1"' _ "$T/host-hang.log"
+    check "no failure is kept in the state directory" python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r.get("failures", 0) == 0 and not r.get("failed_at"), r
+' "$S1/acme/schedule/mta-sts.example.com.ecdsa.json"
+else
+    fail "host starts against the hanging stub"
+    cat "$T/host-hang.log"
 fi
 sed -i "s|directory: .*|directory: $ACME_DIRECTORY|" "$T/config.yaml"
 
