@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -102,6 +103,57 @@ fail:
         gnutls_deinit(s);
     close(fd);
     return NULL;
+}
+
+/* http_get sends one GET of path for host (the User-Agent agent) and reads
+ * the whole response into buf (NUL terminated, *lenp bytes, its head
+ * *headp bytes). Returns the status code, or -1. */
+static int http_get(gnutls_session_t s, const char *path, const char *host,
+                    const char *agent, int keepalive, char *buf, size_t cap,
+                    size_t *lenp, size_t *headp)
+{
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n"
+                     "Connection: %s\r\n\r\n",
+                     path, host, agent, keepalive ? "keep-alive" : "close");
+    if (n < 0 || (size_t)n >= sizeof req)
+        return -1;
+    ssize_t w;
+    do {
+        w = gnutls_record_send(s, req, (size_t)n);
+    } while (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED);
+    if (w != n)
+        return -1;
+    size_t len = 0, need = 0, head = 0;
+    for (;;) {
+        if (len + 1 >= cap)
+            return -1;
+        ssize_t r = gnutls_record_recv(s, buf + len, cap - 1 - len);
+        if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+            continue;
+        if (r <= 0)
+            return -1;
+        len += (size_t)r;
+        buf[len] = '\0';
+        if (need == 0) {
+            char *eoh = strstr(buf, "\r\n\r\n");
+            if (eoh == NULL)
+                continue;
+            const char *cl = strcasestr(buf, "\r\ncontent-length:");
+            if (cl == NULL || cl > eoh)
+                return -1;
+            head = (size_t)(eoh + 4 - buf);
+            need = head + strtoul(cl + 17, NULL, 10);
+        }
+        if (len >= need)
+            break;
+    }
+    *lenp = len;
+    *headp = head;
+    if (strncmp(buf, "HTTP/1.", 7) != 0 || len < 12)
+        return -1;
+    return (int)strtol(buf + 9, NULL, 10);
 }
 
 #endif

@@ -374,50 +374,17 @@ static int https_get(const char *sni, char **body, size_t *blen)
 {
     int fd, status = -1;
     gnutls_session_t s = tls_connect(o.port, cred, NULL, sni, 1, NULL, &fd);
-    char req[512], *buf = NULL;
-    size_t len = 0, cap = 64 * 1024, need = 0;
+    const size_t cap = 64 * 1024;
+    size_t len, head;
+    char *buf = NULL;
     if (s == NULL)
         return -1;
-    int n = snprintf(req, sizeof req,
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: scaletool\r\n"
-                     "Connection: close\r\n\r\n",
-                     o.path, sni);
-    if (n < 0 || (size_t)n >= sizeof req || (buf = malloc(cap)) == NULL)
+    if ((buf = malloc(cap)) == NULL ||
+        (status = http_get(s, o.path, sni, "scaletool", 0, buf, cap, &len,
+                           &head)) < 0)
         goto out;
-    ssize_t w;
-    do {
-        w = gnutls_record_send(s, req, (size_t)n);
-    } while (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED);
-    if (w != n)
-        goto out;
-    for (;;) {
-        if (len + 1 >= cap)
-            goto out;
-        ssize_t r = gnutls_record_recv(s, buf + len, cap - 1 - len);
-        if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
-            continue;
-        if (r <= 0)
-            goto out;
-        len += (size_t)r;
-        buf[len] = '\0';
-        if (need == 0) {
-            char *eoh = strstr(buf, "\r\n\r\n");
-            if (eoh == NULL)
-                continue;
-            const char *cl = strcasestr(buf, "\r\ncontent-length:");
-            if (cl == NULL || cl > eoh)
-                goto out;
-            need = (size_t)(eoh + 4 - buf) + strtoul(cl + 17, NULL, 10);
-        }
-        if (len >= need)
-            break;
-    }
-    if (strncmp(buf, "HTTP/1.", 7) != 0 || len < 12)
-        goto out;
-    status = (int)strtol(buf + 9, NULL, 10);
-    char *eoh = strstr(buf, "\r\n\r\n") + 4;
-    *blen = need - (size_t)(eoh - buf);
-    memmove(buf, eoh, *blen);
+    *blen = len - head;
+    memmove(buf, buf + head, *blen);
     buf[*blen] = '\0';
     *body = buf;
     buf = NULL;

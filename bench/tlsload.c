@@ -109,53 +109,6 @@ static void tls_close(gnutls_session_t s, int fd)
     close(fd);
 }
 
-/* http_get sends one GET and reads the whole response into buf (NUL
- * terminated). Returns the status code, or -1. */
-static int http_get(gnutls_session_t s, int keepalive, char *buf, size_t cap,
-                    size_t *lenp)
-{
-    char req[512];
-    int n = snprintf(req, sizeof req,
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: tlsload\r\n"
-                     "Connection: %s\r\n\r\n",
-                     o.path, o.sni, keepalive ? "keep-alive" : "close");
-    if (n < 0 || (size_t)n >= sizeof req)
-        return -1;
-    ssize_t w;
-    do {
-        w = gnutls_record_send(s, req, (size_t)n);
-    } while (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED);
-    if (w != n)
-        return -1;
-    size_t len = 0, need = 0;
-    for (;;) {
-        if (len + 1 >= cap)
-            return -1;
-        ssize_t r = gnutls_record_recv(s, buf + len, cap - 1 - len);
-        if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
-            continue;
-        if (r <= 0)
-            return -1;
-        len += (size_t)r;
-        buf[len] = '\0';
-        if (need == 0) {
-            char *eoh = strstr(buf, "\r\n\r\n");
-            if (eoh == NULL)
-                continue;
-            const char *cl = strcasestr(buf, "\r\ncontent-length:");
-            if (cl == NULL || cl > eoh)
-                return -1;
-            need = (size_t)(eoh + 4 - buf) + strtoul(cl + 17, NULL, 10);
-        }
-        if (len >= need)
-            break;
-    }
-    *lenp = len;
-    if (strncmp(buf, "HTTP/1.", 7) != 0 || len < 12)
-        return -1;
-    return (int)strtol(buf + 9, NULL, 10);
-}
-
 static void note_negotiated(gnutls_session_t s)
 {
     pthread_mutex_lock(&neg_lock);
@@ -190,8 +143,9 @@ static void *worker(void *arg)
             usleep(1000);
             continue;
         }
-        size_t len;
-        int st = http_get(s, 0, buf, RESP_MAX, &len);
+        size_t len, head;
+        int st = http_get(s, o.path, o.sni, "tlsload", 0, buf, RESP_MAX, &len,
+                          &head);
         if (st != 200) {
             atomic_fetch_add(&n_errors, 1);
             tls_close(s, fd);
@@ -271,8 +225,9 @@ static int run_wait(void)
         int fd;
         gnutls_session_t s = tls_open(NULL, &fd);
         if (s != NULL) {
-            size_t len;
-            int st = http_get(s, 0, buf, RESP_MAX, &len);
+            size_t len, head;
+            int st = http_get(s, o.path, o.sni, "tlsload", 0, buf, RESP_MAX,
+                              &len, &head);
             tls_close(s, fd);
             if (st == 200) {
                 struct timespec ts;
@@ -312,8 +267,9 @@ static int keep_get(gnutls_session_t *s, int *fd, char *buf)
     for (int attempt = 0; attempt < 2; attempt++) {
         if (*s == NULL && (*s = tls_open(NULL, fd)) == NULL)
             return -1;
-        size_t len;
-        int st = http_get(*s, 1, buf, RESP_MAX, &len);
+        size_t len, head;
+        int st = http_get(*s, o.path, o.sni, "tlsload", 1, buf, RESP_MAX, &len,
+                          &head);
         if (st > 0)
             return st;
         tls_close(*s, *fd);
