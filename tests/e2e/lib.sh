@@ -70,6 +70,13 @@
 #                            When the test runs as root and ARG... starts
 #                            with `serve`, --allow-root is added (the host
 #                            refuses to run as root without it or --user).
+#   serve_policies DIR CADIR LOG PORT
+#                            make the test CA in CADIR and one certificate
+#                            for mta-sts.<d> of every DIR/<d>.txt, and
+#                            start the host serving DIR with it on
+#                            127.0.0.1:PORT (plain HTTP on a free port),
+#                            its log in LOG; the test ends when it does not
+#                            start.
 #   host_stop PID [SECONDS]  SIGTERM PID, wait up to SECONDS (default 12);
 #                            SIGKILL if still alive. Sets HOST_RC to the
 #                            exit status (or "timeout") and returns 0 only
@@ -490,6 +497,28 @@ host_start() {
         sleep 0.2
     done
     return 1
+}
+
+serve_policies() {
+    local dir=$1 ca=$2 logf=$3 port=$4 certs=$E2E_TMP/served-certs f http
+    local names=()
+    for f in "$dir/"*.txt; do
+        f=${f##*/}
+        names+=("mta-sts.${f%.txt}")
+    done
+    mkdir -p "$certs" && make_ca "$ca" &&
+        make_cert "$ca" "$certs/all" ecdsa "${names[@]}" &&
+        rm -f "$certs/all.pem" || fail "the test certificate is made"
+    http=$(free_port)
+    if host_start "$logf" "http://127.0.0.1:$http/healthz" serve \
+        --policy-dir "$dir" --cert-dir "$certs" --https "127.0.0.1:$port" \
+        --http "127.0.0.1:$http"; then
+        pass "the host serves the policies on 127.0.0.1:$port"
+    else
+        fail "the host starts"
+        cat "$logf"
+        e2e_finish
+    fi
 }
 
 # shellcheck disable=SC2034 # HOST_RC is for the caller

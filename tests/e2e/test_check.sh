@@ -166,16 +166,11 @@ port=$NSD_PORT
 # --- the host serving the policies over HTTPS (a test CA), except that its
 # policy for otherpol.example.net is not the one `check` is told about
 # (another server, or an older file)
-mkdir -p "$t/served" "$t/certs" "$t/ca"
+mkdir -p "$t/served"
 cp "$t/pol/"*.txt "$t/pol2/example.info.txt" "$t/served/"
 sed -i 's/^max_age: .*/max_age: 86400/' "$t/served/otherpol.example.net.txt"
-names=()
-for f in "$t/served/"*.txt; do
-    f=${f##*/}
-    names+=("mta-sts.${f%.txt}")
-done
-make_ca "$t/ca" && make_cert "$t/ca" "$t/certs/all" ecdsa "${names[@]}" &&
-    rm -f "$t/certs/all.pem" || fail "the test certificate is made"
+hp=443
+serve_policies "$t/served" "$t/ca" "$t/host.log" "$hp"
 # The MX certificates: one for every MX name, one for another name, and
 # one for the right name that has expired.
 mxnames=(mx1.example.com a.mx.example.com mx9.example.org mx.example.info)
@@ -207,7 +202,6 @@ else
     fail "the scripted SMTP server starts"
     cat "$t/smtpd.log"
 fi
-hp=443
 odd=()
 for n in "${!stsaddr[@]}"; do
     odd+=("${stsaddr[$n]}=https-$n:$t/odd.crt:$t/odd.key")
@@ -221,17 +215,6 @@ if wait_until 10 grep -q '^ready' "$t/httpsd.log"; then
 else
     fail "the scripted HTTPS server starts"
     cat "$t/httpsd.log"
-fi
-
-hh=$(free_port)
-if host_start "$t/host.log" "http://127.0.0.1:$hh/healthz" serve \
-    --policy-dir "$t/served" --cert-dir "$t/certs" --https "127.0.0.1:$hp" \
-    --http "127.0.0.1:$hh"; then
-    pass "the host serves the policies on 127.0.0.1:$hp"
-else
-    fail "the host starts"
-    cat "$t/host.log"
-    e2e_finish
 fi
 
 # No --https-port or --smtp-port: the defaults, 443 and 25.

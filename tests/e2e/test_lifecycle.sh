@@ -22,7 +22,7 @@ need_tools python3:python3 nsd:nsd
 e2e_netns "$@"
 bin=$MTA_STS_HOST
 t=$E2E_TMP
-mkdir -p "$t/pol" "$t/nsd" "$t/certs" "$t/ca" "$t/state"
+mkdir -p "$t/pol" "$t/nsd" "$t/state"
 
 # --- the policies, and their ids as served
 policy() { # DOMAIN MODE MAX_AGE MX-PATTERN...
@@ -137,24 +137,8 @@ nsd_start "$t/nsd" example.com=example.com.zone example.net=example.net.zone
 port=$NSD_PORT
 
 # --- the host serving the policies over HTTPS with a test CA
-names=()
-for f in "$t/pol/"*.txt; do
-    f=${f##*/}
-    names+=("mta-sts.${f%.txt}")
-done
-make_ca "$t/ca" && make_cert "$t/ca" "$t/certs/all" ecdsa "${names[@]}" &&
-    rm -f "$t/certs/all.pem" || fail "the test certificate is made"
 hp=$(free_port)
-hh=$(free_port)
-if host_start "$t/host.log" "http://127.0.0.1:$hh/healthz" serve \
-    --policy-dir "$t/pol" --cert-dir "$t/certs" --https "127.0.0.1:$hp" \
-    --http "127.0.0.1:$hh"; then
-    pass "the host serves the policies on 127.0.0.1:$hp"
-else
-    fail "the host starts"
-    cat "$t/host.log"
-    e2e_finish
-fi
+serve_policies "$t/pol" "$t/ca" "$t/host.log" "$hp"
 cat >"$t/config.yaml" <<Y
 policy_dir: $t/pol
 cert_dir: $t/none
