@@ -146,6 +146,10 @@ else
     tail -n 30 "$HLOG" | sed 's/^/#   /'
     e2e_finish
 fi
+# /healthz answers once the listeners are up, which is before the drop:
+# the process is looked at once the drop is logged.
+wait_log "$HLOG" "dropped root: now running as" 10 ||
+    fail "the drop is logged within 10 s"
 st=/proc/$HOST_PID/status
 check "Uid line is 65534 x4" grep -Eq \
     "^Uid:[[:space:]]+65534[[:space:]]+65534[[:space:]]+65534[[:space:]]+65534$" "$st"
