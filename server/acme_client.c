@@ -80,6 +80,7 @@ static void err_reset(struct acme_err *e)
     e->status = 0;
     e->retry_after = -1;
     e->challenge[0] = '\0';
+    e->stopped = false;
 }
 
 bool acme_client_answers(const char *type)
@@ -211,6 +212,7 @@ static int transfer(struct acme_client *c, const char *step, const char *method,
     if (cc != CURLE_OK) {
         httpc_error(url, cc, &a->body, why, what, sizeof(what));
         seterr(e, "%s: %s %s", step, method, what);
+        e->stopped = cc == CURLE_ABORTED_BY_CALLBACK;
         goto out;
     }
     char *ct = NULL;
@@ -376,6 +378,7 @@ static int post(struct acme_client *c, const char *step, const char *url,
         char jerr[256];
         if (atomic_load(&c->cancelled)) {
             seterr(e, "%s: cancelled", step);
+            e->stopped = true;
             return -1;
         }
         char *nonce = take_nonce(c, e);
@@ -575,6 +578,7 @@ static int wait_poll(struct flow *f, int64_t s, const char *step,
     for (int64_t i = 0; i < s * 10; i++) {
         if (atomic_load(&f->c->cancelled)) {
             seterr(e, "%s: cancelled", step);
+            e->stopped = true;
             return -1;
         }
         if (time(NULL) >= f->deadline) {

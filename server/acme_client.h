@@ -51,6 +51,8 @@ struct acme_err {
     int64_t retry_after;  /* seconds the CA asked to wait, -1 when none */
     char challenge[16];   /* the type of a challenge the CA found failed,
                              "" when the failure was elsewhere */
+    bool stopped;         /* cut short by acme_client_cancel: no failure of
+                             the CA or the name */
 };
 
 /* Per account, what newAccount sends. email may be NULL; eab_kid and

@@ -362,7 +362,8 @@ static void fetch_window(struct acme_run *r, struct entry *e, int64_t now)
         return;
     }
     if (rc < 0) {
-        fail(r, e, now, ae.msg);
+        if (!ae.stopped) /* a shutdown is no failure of the name */
+            fail(r, e, now, ae.msg);
         return;
     }
     gnutls_rnd(GNUTLS_RND_NONCE, &rnd, sizeof(rnd));
@@ -445,7 +446,7 @@ static void issue(struct acme_run *r, struct entry *e, const char *pem,
         req.replaces = NULL;
         rc = acme_client_issue(r->client, &req, &chain, &ae);
     }
-    if (rc < 0 && stopping(r)) {
+    if (rc < 0 && ae.stopped) {
         /* Cut short by the shutdown: no failure of the name (no back-off
          * waits for it at the next start). */
         log_msg(r->lg, LOG_LEVEL_INFO,
@@ -659,6 +660,8 @@ static int setup(struct acme_run *r)
                                            err, sizeof(err));
                 return 0;
             }
+            if (ae.stopped)
+                return -1; /* the shutdown: nothing to report */
         }
         failures++;
         log_msg(r->lg, LOG_LEVEL_WARN,

@@ -63,7 +63,7 @@ struct dirty {
     bool certs; /* the certificate index must be rebuilt */
     bool nomem;
     bool kept;           /* a directory could not be read: what it gave stays */
-    size_t n_unfinished; /* policy files left as they were: being saved */
+    size_t n_unfinished; /* files left as they were: being saved */
     char unfinished[256]; /* the first of them */
 };
 
@@ -80,7 +80,7 @@ struct store {
     void (*notify)(void *ctx);
     void *notify_ctx;
     /* The watcher: whether a policy file's save is still under way. */
-    bool (*unfinished)(void *ctx, const char *name);
+    bool (*unfinished)(void *ctx, enum store_root root, const char *rel);
     void *unfinished_ctx;
     uint64_t generation;
     atomic_uint_fast64_t reloads;
@@ -300,7 +300,9 @@ void store_set_notify(struct store *st, void (*fn)(void *ctx), void *ctx)
     pthread_mutex_unlock(&st->lock);
 }
 
-void store_set_unfinished(struct store *st, bool (*fn)(void *ctx, const char *),
+void store_set_unfinished(struct store *st,
+                          bool (*fn)(void *ctx, enum store_root root,
+                                     const char *rel),
                           void *ctx)
 {
     pthread_mutex_lock(&st->reload_lock);
@@ -327,6 +329,19 @@ void store_stats(const struct store *st, struct store_stats *out)
 {
     out->reloads = atomic_load(&st->reloads);
     out->reload_failures = atomic_load(&st->failures);
+}
+
+/* unfinished asks the watcher whether root/rel is still being saved (see
+ * store_set_unfinished), and counts a yes in dirty. */
+static bool unfinished(struct store *st, enum store_root root, const char *rel,
+                       struct dirty *dirty)
+{
+    if (st->unfinished == NULL ||
+        !st->unfinished(st->unfinished_ctx, root, rel))
+        return false;
+    if (dirty->n_unfinished++ == 0)
+        snprintf(dirty->unfinished, sizeof(dirty->unfinished), "%s", rel);
+    return true;
 }
 
 /* ---- policy files ------------------------------------------------------- */
@@ -383,10 +398,8 @@ static int read_policy(struct store *st, struct pfile *pf, const char *name,
     }
     /* Asked after the read: a save that began before it (or during it)
      * has told the watcher by now. */
-    if (st->unfinished != NULL && st->unfinished(st->unfinished_ctx, name)) {
+    if (unfinished(st, STORE_POLICY_DIR, name, dirty)) {
         free(data);
-        if (dirty->n_unfinished++ == 0)
-            snprintf(dirty->unfinished, sizeof(dirty->unfinished), "%s", name);
         return 2;
     }
     struct diag d;
@@ -500,7 +513,9 @@ static void policy_changed(struct store *st, const char *name,
     size_t at = file_slot(st, domain, &found);
     struct stat sb;
     if (stat(path, &sb) < 0 && errno == ENOENT) {
-        if (found) {
+        /* Gone, or a save that removes and writes anew under way: the
+         * domain keeps its file until that save is finished. */
+        if (found && !unfinished(st, STORE_POLICY_DIR, name, dirty)) {
             pfile_clear(&st->files[at]);
             memmove(&st->files[at], &st->files[at + 1],
                     (st->n_files - at - 1) * sizeof(*st->files));
@@ -822,6 +837,25 @@ static int unit_ensure(struct store *st, enum store_root root,
 
 /* load_units (re)loads the units cu[0..n) of root into the store, in
  * parallel, and marks the domains of every unit that changed. */
+/* pair_unfinished tells whether a file of cu (in root) is still being
+ * saved: then what was read of the pair may be half of it. */
+static bool pair_unfinished(struct store *st, enum store_root root,
+                            const struct certs_unit *cu, struct dirty *dirty)
+{
+    const char *dir = root_dir(st, root), *files[2];
+    size_t n = strlen(dir), nf = certs_unit_files(cu, files);
+    for (size_t i = 0; i < nf; i++) {
+        const char *rel = files[i];
+        if (strncmp(rel, dir, n) != 0)
+            continue;
+        for (rel += n; *rel == '/'; rel++)
+            ;
+        if (unfinished(st, root, rel, dirty))
+            return true;
+    }
+    return false;
+}
+
 static void load_units(struct store *st, enum store_root root,
                        const struct certs_unit *cu, size_t n, time_t now,
                        bool force, struct dirty *dirty)
@@ -849,6 +883,12 @@ static void load_units(struct store *st, enum store_root root,
     }
     run_jobs(st, jobs, n, now);
     for (size_t i = 0; i < n; i++) {
+        if (!jobs[i].skip && pair_unfinished(st, root, &cu[i], dirty)) {
+            /* Read while being saved: the unit stays as it was. */
+            certs_entry_unref(jobs[i].entry);
+            jobs[i].entry = NULL;
+            jobs[i].skip = true;
+        }
         struct unit *u = &st->units[jobs[i].unit];
         struct certs_entry *before = certs_entry_ref(u->last);
         /* The domains a refused certificate named are told again. */
@@ -1378,11 +1418,10 @@ static int run(struct store *st, const struct store_change *changes, size_t n,
     free(cert_rels);
     if (dirty.n_unfinished > 0)
         log_msg(st->lg, LOG_LEVEL_INFO,
-                "%zu policy file%s still being written (%s%s) left as %s "
-                "last read; %s read once its save is finished",
+                "%zu file%s (%s%s) changed while being read, a save under "
+                "way: not taken now; %s read once its save is finished",
                 dirty.n_unfinished, dirty.n_unfinished == 1 ? "" : "s",
                 dirty.unfinished, dirty.n_unfinished > 1 ? ", ..." : "",
-                dirty.n_unfinished == 1 ? "it was" : "they were",
                 dirty.n_unfinished == 1 ? "it is" : "each is");
     dirty.all = dirty.all || full;
     int rc = apply(st, &dirty, now);

@@ -39,19 +39,6 @@ void store_set_prepare(struct store *st, snapshot_prepare_fn fn, void *ctx);
 void store_set_notify(struct store *st, void (*fn)(void *ctx), void *ctx);
 
 /*
- * store_set_unfinished registers the watcher's word on saves: fn(ctx,
- * name) tells whether the policy file name (in the policy directory) has
- * a save under way, or was written again since this reload began. The
- * store asks right after reading a policy file whose bytes changed; when
- * the answer is yes, what it read may be part of that save, so the file
- * stays as it was (a new file is not taken yet) until its finished save
- * is handed over. fn is called on the reloading thread, during the
- * reload. NULL takes it back. Call while nothing reloads.
- */
-void store_set_unfinished(struct store *st, bool (*fn)(void *ctx, const char *),
-                          void *ctx);
-
-/*
  * store_reload reads both directories whole (at start, on SIGHUP, after
  * the watcher lost events), re-validating every file whose bytes changed,
  * and publishes the result. Returns 0 when a snapshot built from the files
@@ -74,6 +61,22 @@ struct store_change {
     enum store_root root;
     const char *rel;
 };
+
+/*
+ * store_set_unfinished registers the watcher's word on saves: fn(ctx,
+ * root, rel) tells whether the file rel (relative to root, as in a
+ * store_change) has a save under way, or was written again since this
+ * reload began. The store asks right after reading a policy file or a
+ * certificate pair whose bytes changed; when the answer is yes (for
+ * either file of a pair), what it read may be part of that save, so the
+ * file or pair stays as it was (a new one is not taken yet) until its
+ * finished save is handed over. fn is called on the reloading thread,
+ * during the reload. NULL takes it back. Call while nothing reloads.
+ */
+void store_set_unfinished(struct store *st,
+                          bool (*fn)(void *ctx, enum store_root root,
+                                     const char *rel),
+                          void *ctx);
 
 /*
  * store_update re-reads just what changed: a policy file re-validates that

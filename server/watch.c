@@ -409,6 +409,20 @@ static struct entry *find_entry(struct dir *d, size_t n, const char *name)
     return n > 0 ? bsearch(&key, d->e, n, sizeof(*d->e), cmp_entry) : NULL;
 }
 
+/* entry_of finds the file rel of root (its directory in *dp), or NULL. */
+static struct entry *entry_of(struct watch *w, enum store_root root,
+                              const char *rel, struct dir **dp)
+{
+    const char *slash = strrchr(rel, '/');
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%.*s", slash != NULL ? (int)(slash - rel) : 0,
+             rel);
+    *dp = find_dir(w, root, dir);
+    return *dp != NULL
+               ? find_entry(*dp, (*dp)->n, slash != NULL ? slash + 1 : rel)
+               : NULL;
+}
+
 static int keep_all(const struct dirent *de)
 {
     return strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
@@ -939,21 +953,21 @@ static int64_t due_at(const struct watch *w)
  * settled. (There a save begun after polling last looked is not known:
  * SIGHUP reads what is there, as a reload on demand must.)
  */
-static bool unfinished(void *ctx, const char *name)
+static bool unfinished(void *ctx, enum store_root root, const char *rel)
 {
     struct watch *w = ctx;
-    if (!pthread_equal(pthread_self(), w->thread))
+    if (w->running && !pthread_equal(pthread_self(), w->thread))
         return false; /* a reload by another thread: nothing to ask */
     if (w->ifd >= 0)
         drain(w);
-    const struct pending *p = find_pending(w, STORE_POLICY_DIR, name);
+    if (w->full && w->running)
+        return true; /* events were lost: a full reload comes next */
+    const struct pending *p = find_pending(w, root, rel);
     if (p != NULL && (p->writing || p->seq > w->mark))
         return true;
-    struct dir *d = find_dir(w, STORE_POLICY_DIR, "");
-    if (d == NULL || d->wd >= 0)
-        return false;
-    const struct entry *e = find_entry(d, d->n, name);
-    return e != NULL && e->cand_since != 0;
+    struct dir *d;
+    const struct entry *e = entry_of(w, root, rel, &d);
+    return e != NULL && d->wd < 0 && e->cand_since != 0;
 }
 
 /* unit_key writes what a certificate path's pair is known by: its
@@ -993,19 +1007,12 @@ static bool sibling_busy(const struct watch *w, const struct pending *p)
  * that the safety-net poll does not hand it over again. */
 static void remember(struct watch *w, const struct pending *p)
 {
-    if (p->rel == NULL)
-        return;
-    const char *slash = strrchr(p->rel, '/');
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%.*s",
-             slash != NULL ? (int)(slash - p->rel) : 0, p->rel);
-    struct dir *d = find_dir(w, p->root, dir);
-    const char *name = slash != NULL ? slash + 1 : p->rel;
-    struct entry *e = d != NULL ? find_entry(d, d->n, name) : NULL;
+    struct dir *d;
+    struct entry *e = p->rel != NULL ? entry_of(w, p->root, p->rel, &d) : NULL;
     if (e == NULL)
         return;
     int dfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    e->seen = stat_at(dfd, name);
+    e->seen = stat_at(dfd, e->name);
     e->cand_since = 0;
     if (dfd >= 0)
         close(dfd);
@@ -1029,8 +1036,11 @@ static void hand_over(struct watch *w, const char *why)
         if (w->ifd >= 0)
             rewatch(w);
         /* After lost events nothing is known about who is writing. */
-        for (size_t i = 0; lost && i < w->n_pend; i++)
+        for (size_t i = 0; lost && i < w->n_pend; i++) {
             w->pend[i].writing = false;
+            if (w->pend[i].finished == 0)
+                w->pend[i].finished = now_ms(); /* this reload reads it */
+        }
         w->hup = false;
         rc = store_reload(w->st);
         for (size_t i = 0; i < w->n_pend; i++)
@@ -1206,6 +1216,9 @@ struct watch *watch_new(const struct config *cfg, const struct logger *lg,
     }
     if (w->ifd >= 0)
         rewatch(w); /* says what it cannot watch */
+    /* From the first load on (on the main thread until watch_run), the
+     * store asks which files are being saved. */
+    store_set_unfinished(st, unfinished, w);
     log_msg(lg, LOG_LEVEL_INFO,
             "watching %s%s %s%s%s (%s, polling every %u ms as a safety net)",
             cfg->policy_dir, ad != NULL ? "," : " and", cfg->cert_dir,
@@ -1216,15 +1229,14 @@ struct watch *watch_new(const struct config *cfg, const struct logger *lg,
 
 int watch_run(struct watch *w)
 {
-    store_set_unfinished(w->st, unfinished, w);
+    w->running = true; /* before the thread looks at it */
     int rc = pthread_create(&w->thread, NULL, run, w);
     if (rc != 0) {
-        store_set_unfinished(w->st, NULL, NULL);
+        w->running = false;
         log_msg(w->lg, LOG_LEVEL_ERROR, "watch: cannot start thread: %s",
                 strerror(rc));
         return -1;
     }
-    w->running = true;
     return 0;
 }
 
@@ -1249,8 +1261,8 @@ void watch_stop(struct watch *w)
             n = write(w->stop_pipe[1], "x", 1);
         while (n < 0 && errno == EINTR);
         pthread_join(w->thread, NULL);
-        store_set_unfinished(w->st, NULL, NULL);
     }
+    store_set_unfinished(w->st, NULL, NULL);
     close(w->stop_pipe[0]);
     close(w->stop_pipe[1]);
     if (w->ifd >= 0)

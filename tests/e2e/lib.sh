@@ -278,6 +278,10 @@ e2e_netns() {
     need_tools ip:iproute2 unshare:util-linux
     local as=()
     [ "$(id -u)" = 0 ] || as=(--user --map-root-user)
+    if ! unshare "${as[@]}" --net -- true 2>"$E2E_TMP/unshare.err"; then
+        fail "a network namespace can be made (unshare ${as[*]} --net: $(cat "$E2E_TMP/unshare.err"))"
+        e2e_finish
+    fi
     E2E_IN_NETNS=1 unshare "${as[@]}" --net -- bash "$0" "$@"
     exit
 }
