@@ -134,6 +134,9 @@ struct watch {
     uint64_t unwatched_digest;
 };
 
+/* Set on the watcher's thread: the one whose reloads may drain events. */
+static _Thread_local bool in_watcher;
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -956,12 +959,12 @@ static int64_t due_at(const struct watch *w)
 static bool unfinished(void *ctx, enum store_root root, const char *rel)
 {
     struct watch *w = ctx;
-    if (w->running && !pthread_equal(pthread_self(), w->thread))
-        return false; /* a reload by another thread: nothing to ask */
+    if (!in_watcher)
+        return false; /* the start-up loads (main): what they read
+                         wrongly, the watcher's pending changes put
+                         right once it runs */
     if (w->ifd >= 0)
         drain(w);
-    if (w->full && w->running)
-        return true; /* events were lost: a full reload comes next */
     const struct pending *p = find_pending(w, root, rel);
     if (p != NULL && (p->writing || p->seq > w->mark))
         return true;
@@ -1100,6 +1103,7 @@ static bool polled_finished(const struct watch *w)
 static void *run(void *arg)
 {
     struct watch *w = arg;
+    in_watcher = true;
     const int64_t interval = w->cfg->poll_interval_ms;
     int64_t next_poll = now_ms() + interval;
     int64_t next_recheck = -1;
@@ -1216,8 +1220,7 @@ struct watch *watch_new(const struct config *cfg, const struct logger *lg,
     }
     if (w->ifd >= 0)
         rewatch(w); /* says what it cannot watch */
-    /* From the first load on (on the main thread until watch_run), the
-     * store asks which files are being saved. */
+    /* The store asks the watcher's thread which files are being saved. */
     store_set_unfinished(st, unfinished, w);
     log_msg(lg, LOG_LEVEL_INFO,
             "watching %s%s %s%s%s (%s, polling every %u ms as a safety net)",
@@ -1229,14 +1232,13 @@ struct watch *watch_new(const struct config *cfg, const struct logger *lg,
 
 int watch_run(struct watch *w)
 {
-    w->running = true; /* before the thread looks at it */
     int rc = pthread_create(&w->thread, NULL, run, w);
     if (rc != 0) {
-        w->running = false;
         log_msg(w->lg, LOG_LEVEL_ERROR, "watch: cannot start thread: %s",
                 strerror(rc));
         return -1;
     }
+    w->running = true;
     return 0;
 }
 
