@@ -34,13 +34,6 @@ struct check_dns {
     struct check_bound bound;
 };
 
-int64_t check_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int64_t check_bound_end(const struct check_bound *b, int64_t now,
                         int64_t cap_ms)
 {
@@ -242,7 +235,7 @@ static int resolve(struct check_dns *dns, const char *name,
                    size_t errlen)
 {
     struct pending p = {0};
-    int64_t now = check_mono_ms();
+    int64_t now = mono_ms();
     int64_t end = check_bound_end(&dns->bound, now, CHECK_DNS_TIMEOUT_MS);
     int id = 0, ub = 0;
     if (now >= end) {
@@ -259,7 +252,7 @@ static int resolve(struct check_dns *dns, const char *name,
                      rrtype_name(type));
             return -1;
         }
-        int64_t left = end - check_mono_ms();
+        int64_t left = end - mono_ms();
         if (left <= 0) {
             ub_cancel(dns->ctx, id);
             snprintf(err, errlen, "%s %s: timed out (no answer within %.1f s)",

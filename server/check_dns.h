@@ -22,18 +22,15 @@
 #include <stdint.h>
 
 #include "check_parse.h"
+#include "clock.h"
 
 #define CHECK_DNS_ROOT_KEY "/usr/share/dns/root.key"
 
 /* One lookup waits at most this long (a resolver that never answers). */
 #define CHECK_DNS_TIMEOUT_MS 10000
 
-/* check_mono_ms is the clock of every check deadline: CLOCK_MONOTONIC in
- * milliseconds (a wall clock step neither stretches nor cuts a deadline). */
-int64_t check_mono_ms(void);
-
 /* What bounds a lookup, probe or fetch besides its own cap: the caller's
- * deadline (check_mono_ms time; 0: none) and a stop flag (NULL: none) that
+ * deadline (mono_ms time; 0: none) and a stop flag (NULL: none) that
  * ends it within a fraction of a second once true (a shutdown). */
 struct check_bound {
     int64_t deadline_ms;
@@ -94,7 +91,7 @@ struct check_dns *check_dns_new(const char *resolver, const char *trust_anchor,
                                 char *err, size_t errlen);
 
 /* check_dns_set_deadline bounds the lookups from now on by deadline_ms
- * (check_mono_ms time) besides CHECK_DNS_TIMEOUT_MS each; 0: no deadline. */
+ * (mono_ms time) besides CHECK_DNS_TIMEOUT_MS each; 0: no deadline. */
 void check_dns_set_deadline(struct check_dns *dns, int64_t deadline_ms);
 
 /* check_dns_set_stop gives a flag (may be NULL: none) that, once true, ends

@@ -30,7 +30,7 @@ int check_fetch_policy(const char *domain, const char *addr, unsigned port,
     int rc = -1;
     memset(out, 0, sizeof(*out));
     buf_init(&body, POLICY_MAX_SIZE);
-    int64_t now = check_mono_ms();
+    int64_t now = mono_ms();
     long left = (long)(check_bound_end(b, now, CHECK_FETCH_TIMEOUT_MS) - now);
     CURL *c = curl_easy_init();
     bool v6 = strchr(addr, ':') != NULL;

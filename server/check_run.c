@@ -60,8 +60,7 @@ static struct check_result *add(struct check_report *rep,
 static bool over_budget(const struct check_opts *o)
 {
     return check_bound_stopped(&o->bound) ||
-           (o->bound.deadline_ms != 0 &&
-            check_mono_ms() >= o->bound.deadline_ms);
+           (o->bound.deadline_ms != 0 && mono_ms() >= o->bound.deadline_ms);
 }
 
 /* texts collects the joined TXT texts of an answer for check_parse. */

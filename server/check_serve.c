@@ -92,7 +92,7 @@ static void sync_table(struct check_serve *cs)
             tg[i].domain = d->name;
             tg[i].id = d->policy != NULL ? d->policy->policy->id : NULL;
         }
-        if (check_table_sync(cs->table, tg, n, check_mono_ms()) == 0) {
+        if (check_table_sync(cs->table, tg, n, mono_ms()) == 0) {
             cs->gen = gen;
             cs->synced = true;
         }
@@ -119,22 +119,21 @@ static void run(struct worker *w, const char *name)
     /* Gone from the snapshot since it was claimed (a reload): its results
      * would be thrown away, so the run only ends (the next sync drops it). */
     if (d == NULL) {
-        check_table_put(cs->table, name, NULL, NULL, check_mono_ms(),
-                        time(NULL), changes, sizeof(changes));
+        check_table_put(cs->table, name, NULL, NULL, mono_ms(), time(NULL),
+                        changes, sizeof(changes));
         return;
     }
     struct check_served sv = check_serve_served(cs->cfg, name, d);
     struct check_opts o = cs->opts;
     o.tls = w->tls;
-    o.bound.deadline_ms =
-        check_mono_ms() + (int64_t)cs->cfg->check_timeout * 1000;
+    o.bound.deadline_ms = mono_ms() + (int64_t)cs->cfg->check_timeout * 1000;
     int rc = check_domain(w->dns, &o, &sv, &rep);
     /* A run cut short by the shutdown says nothing about the domain: it is
      * neither stored nor logged. */
     if (!atomic_load(&cs->stop)) {
-        int put = check_table_put(cs->table, name, sv.id, rc == 0 ? &rep : NULL,
-                                  check_mono_ms(), time(NULL), changes,
-                                  sizeof(changes));
+        int put =
+            check_table_put(cs->table, name, sv.id, rc == 0 ? &rep : NULL,
+                            mono_ms(), time(NULL), changes, sizeof(changes));
         if (rc < 0 || put < 0)
             log_msg(cs->lg, LOG_LEVEL_ERROR,
                     "check %s: out of memory; the previous results stay", name);
@@ -158,7 +157,7 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&cs->lock);
     while (!atomic_load(&cs->stop)) {
         sync_table(cs);
-        int64_t now = check_mono_ms(), wake = now;
+        int64_t now = mono_ms(), wake = now;
         if (check_table_claim(cs->table, now, name, id, &wake) == 1) {
             pthread_mutex_unlock(&cs->lock);
             run(w, name);

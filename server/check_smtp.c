@@ -35,7 +35,7 @@
 struct conn {
     int fd;
     const struct check_bound *bound; /* may be NULL */
-    int64_t end, budget_ms; /* the deadline (check_mono_ms) and its length */
+    int64_t end, budget_ms;          /* the deadline (mono_ms) and its length */
     char buf[REPLY_MAX];
     size_t len;
 };
@@ -50,7 +50,7 @@ static int wait_io(struct conn *c, short events, const char *during, char *err,
             snprintf(err, errlen, "%s: stopped (shutting down)", during);
             return -1;
         }
-        int64_t left = c->end - check_mono_ms();
+        int64_t left = c->end - mono_ms();
         if (left <= 0) {
             snprintf(err, errlen,
                      "%s: timed out (the probe's %.1f s were spent)", during,
@@ -292,7 +292,7 @@ int check_smtp_probe(const char *mx, const char *addr, unsigned port,
     gnutls_session_t s = NULL;
     int rc = -1, g;
     memset(out, 0, sizeof(*out));
-    int64_t now = check_mono_ms();
+    int64_t now = mono_ms();
     c.end = check_bound_end(b, now, CHECK_SMTP_TIMEOUT_MS);
     c.budget_ms = c.end > now ? c.end - now : 0;
     if (connect_to(&c, addr, port, err, errlen) < 0)

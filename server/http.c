@@ -30,6 +30,7 @@
 #include "acme_run.h"
 #include "buf.h"
 #include "certs.h"
+#include "clock.h"
 #include "dnsname.h"
 #include "check_table.h"
 #include "request.h"
@@ -594,13 +595,6 @@ static char *render_status(struct http *h, const struct snapshot *s,
  * descriptor that has been reused for another connection or file.
  */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static struct conn_ctx *conn_of(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci =
@@ -613,7 +607,7 @@ static void deadline_start(const struct http *h, struct conn_ctx *cc)
 {
     if (cc != NULL)
         atomic_store(&cc->deadline_ms,
-                     now_ms() + (int64_t)h->cfg->request_timeout * 1000);
+                     mono_ms() + (int64_t)h->cfg->request_timeout * 1000);
 }
 
 /* deadline_stop lifts the deadline while a complete request is answered:
@@ -680,7 +674,7 @@ static void *sweep_main(void *arg)
             until.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&h->sweep_wake, &h->conns_lock, &until);
-        int64_t now = now_ms();
+        int64_t now = mono_ms();
         for (struct conn_ctx *cc = h->conns; cc != NULL; cc = cc->next) {
             int64_t deadline = atomic_load(&cc->deadline_ms);
             if (cc->timed_out || deadline == 0 || now < deadline)

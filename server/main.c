@@ -1324,7 +1324,7 @@ static int check_one(struct check_dns *dns, const struct check_opts *o,
 {
     struct check_served sv = check_serve_served(cfg, name, d);
     struct check_opts od = *o;
-    od.bound.deadline_ms = check_mono_ms() + budget_ms;
+    od.bound.deadline_ms = mono_ms() + budget_ms;
     return check_domain(dns, &od, &sv, rep);
 }
 
@@ -1601,7 +1601,7 @@ static int cmd_advise(const struct cli *cli)
         fprintf(stderr, "mta-sts-host: advise: %s\n", err);
         goto out;
     }
-    check_dns_set_deadline(x.dns, check_mono_ms() + x.budget_ms);
+    check_dns_set_deadline(x.dns, mono_ms() + x.budget_ms);
     if (check_facts(x.dns, name, &facts, &rep) < 0)
         goto oom;
     /* Enforce makes every failing check a refused delivery: run them all. */

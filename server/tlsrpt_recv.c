@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "dnsname.h"
 #include "tlsrpt_parse.h"
 #include "tlsrpt_rate.h"
@@ -89,15 +90,6 @@ struct tlsrpt_recv {
 const char *tlsrpt_outcome_name(enum tlsrpt_outcome o)
 {
     return o < TLSRPT_N_OUTCOMES ? outcome_names[o] : "unknown";
-}
-
-static int monotonic_ms(int64_t *ms)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        return -1;
-    *ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    return 0;
 }
 
 static void *writer_main(void *arg);
@@ -224,7 +216,7 @@ bool tlsrpt_recv_admit(struct tlsrpt_recv *rx, const char *client,
                content_length, rx->max_body);
         return false;
     }
-    monotonic_ms(&ms);
+    ms = mono_ms();
     pthread_mutex_lock(&rx->rate_lock);
     ok = tlsrpt_rate_allow(rx->rate, client, ms);
     pthread_mutex_unlock(&rx->rate_lock);

@@ -11,6 +11,7 @@
  */
 #include "watch.h"
 #include "acme_state.h"
+#include "clock.h"
 #include "sorted.h"
 
 #include <dirent.h>
@@ -136,13 +137,6 @@ struct watch {
 
 /* Set on the watcher's thread: the one whose reloads may drain events. */
 static _Thread_local bool in_watcher;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t ns(const struct timespec *t)
 {
@@ -493,7 +487,7 @@ static void list_dir(struct watch *w, struct dir *d, bool baseline)
                         if (sub != NULL) {
                             sub->gone = false;
                             if (!baseline)
-                                note(w, d->root, rel, false, now_ms());
+                                note(w, d->root, rel, false, mono_ms());
                         }
                     }
                     if (sub != NULL)
@@ -768,7 +762,7 @@ static void on_event(struct watch *w, const struct inotify_event *ev,
 static void drain(struct watch *w)
 {
     char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
-    int64_t now = now_ms();
+    int64_t now = mono_ms();
     for (;;) {
         ssize_t n = read(w->ifd, buf, sizeof(buf));
         if (n < 0 && errno == EINTR)
@@ -1042,7 +1036,7 @@ static void hand_over(struct watch *w, const char *why)
         for (size_t i = 0; lost && i < w->n_pend; i++) {
             w->pend[i].writing = false;
             if (w->pend[i].finished == 0)
-                w->pend[i].finished = now_ms(); /* this reload reads it */
+                w->pend[i].finished = mono_ms(); /* this reload reads it */
         }
         w->hup = false;
         rc = store_reload(w->st);
@@ -1082,7 +1076,7 @@ static void hand_over(struct watch *w, const char *why)
     w->n_pend = k;
     w->first_event = w->last_event = -1;
     if (due)
-        event_at(w, now_ms()); /* saves finished during the reload */
+        event_at(w, mono_ms()); /* saves finished during the reload */
     w->retry = rc == 1;
     if (w->retry)
         /* The reload failed without looking wrong on disk (out of memory,
@@ -1105,11 +1099,11 @@ static void *run(void *arg)
     struct watch *w = arg;
     in_watcher = true;
     const int64_t interval = w->cfg->poll_interval_ms;
-    int64_t next_poll = now_ms() + interval;
+    int64_t next_poll = mono_ms() + interval;
     int64_t next_recheck = -1;
 
     for (;;) {
-        int64_t now = now_ms();
+        int64_t now = mono_ms();
         int64_t wake = next_poll;
         int64_t due = due_at(w);
         if (due >= 0 && due < wake)
@@ -1133,7 +1127,7 @@ static void *run(void *arg)
                 break;
             w->hup = true;
         }
-        now = now_ms();
+        now = mono_ms();
         /* Read every event there is, also ones that came after poll()
          * returned: a reload must know every save that is under way. */
         if (w->ifd >= 0)
@@ -1151,7 +1145,7 @@ static void *run(void *arg)
         if (now >= next_poll) {
             store_tick(w->st, time(NULL));
             next_recheck = poll_all(w, now, false) ? now + POLL_RECHECK_MS : -1;
-            next_poll = now_ms() + interval;
+            next_poll = mono_ms() + interval;
             polled = true;
         } else if (next_recheck >= 0 && now >= next_recheck) {
             next_recheck = poll_all(w, now, true) ? now + POLL_RECHECK_MS : -1;

@@ -80,8 +80,7 @@ static void test_deadline(void **state)
     unsigned port;
     int fd = bound_socket(true, &port);
     atomic_bool stop = false;
-    struct check_bound b = {.deadline_ms = check_mono_ms() + 300,
-                            .stop = &stop};
+    struct check_bound b = {.deadline_ms = mono_ms() + 300, .stop = &stop};
     assert_int_equal(check_smtp_probe("mx.example.com", "127.0.0.1", port, NULL,
                                       &b, &out, err, sizeof(err)),
                      -1);
